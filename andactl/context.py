@@ -1,0 +1,76 @@
+"""The one explicit context object that every pass receives."""
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator
+
+import torch
+
+if TYPE_CHECKING:  # pragma: no cover
+    from andactl.data.calibration import CalibrationConfig
+    from andactl.models.adapters import Adapter
+
+
+def stderr_console():
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+@dataclass
+class PassContext:
+    """State a pipeline run threads through its passes.
+
+    Invariants: ``model`` is the live module the passes edit in place; ``adapter`` wraps that same
+    model; ``provided`` lists every capability provided so far (from the source artifact and from
+    passes already run); ``structure`` lists, in order, the records that rebuild the model's module
+    structure from its HF config (see ``andactl.models.artifact``); ``report`` only grows.
+    """
+
+    model: torch.nn.Module
+    adapter: "Adapter"
+    tokenizer: Any
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    dtype: torch.dtype = torch.float32
+    seed: int = 0
+    data_dir: Path | None = None
+    calibration_config: "CalibrationConfig | None" = None
+    provided: set[str] = field(default_factory=set)
+    structure: list[dict] = field(default_factory=list)
+    report: dict = field(default_factory=dict)
+    provenance: dict = field(default_factory=dict)
+    quiet: bool = False
+    _calibration: Any = None
+
+    @property
+    def log(self) -> logging.Logger:
+        return logging.getLogger("andactl")
+
+    def calibration(self):
+        """Calibration batches (``CalibrationData``), built once per context and then reused."""
+        if self._calibration is None:
+            from andactl.data.calibration import CalibrationConfig, build_calibration
+
+            cfg = self.calibration_config or CalibrationConfig()
+            self._calibration = build_calibration(cfg, self.tokenizer, self.data_dir)
+            self.provenance["calibration"] = cfg.to_dict()
+        return self._calibration
+
+    @contextlib.contextmanager
+    def progress(self, description: str, total: int) -> Iterator:
+        """Yields ``advance(n=1)``; draws a rich progress bar on stderr unless quiet."""
+        if self.quiet or not sys.stderr.isatty():
+            yield lambda n=1: None
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+        with Progress(
+            "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), console=stderr_console(), transient=True,
+        ) as bar:
+            task = bar.add_task(description, total=total)
+            yield lambda n=1: bar.advance(task, n)

@@ -1,0 +1,1 @@
+"""Datasets (local data directory first, Hugging Face hub second) and calibration batches."""

@@ -1,0 +1,28 @@
+"""User-facing errors: the CLI prints ``str(err)`` as one line on stderr and exits non-zero."""
+from __future__ import annotations
+
+
+class AndaError(Exception):
+    """Base class for every error that is the user's input, not a bug. Message is one line."""
+
+    exit_code = 2
+
+
+class ConfigError(AndaError):
+    """A recipe, pass config or flag value is invalid."""
+
+
+class ModelError(AndaError):
+    """A model source cannot be resolved, loaded or is of an unsupported architecture."""
+
+
+class DataError(AndaError):
+    """A dataset or split is unknown or missing from the data directory."""
+
+
+class ArtifactError(AndaError):
+    """An andactl artifact is corrupt, foreign, or of another format version."""
+
+
+class NumericsError(AndaError):
+    """Values a format cannot represent (NaN, Inf, FP16 overflow)."""

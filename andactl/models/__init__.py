@@ -1,0 +1,1 @@
+"""Model sources, architecture adapters, artifact I/O."""

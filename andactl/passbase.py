@@ -1,0 +1,148 @@
+"""Pass interface (requires -> run -> provides), typed configs and the pass registry.
+
+Modelled on torch.fx's ``PassBase``: a pass declares what it needs from earlier passes and what it
+provides; the manager checks a whole recipe before running anything.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import typing
+from typing import Any, ClassVar, Literal, get_args, get_origin
+
+from andactl.errors import ConfigError
+
+
+@dataclasses.dataclass
+class PassConfig:
+    """Base for pass configs. Subclasses are dataclasses; ``validate`` raises ConfigError."""
+
+    def validate(self) -> None:  # pragma: no cover - default accepts everything
+        return None
+
+
+class Pass:
+    """A model transformation. Subclasses set ``name``, ``Config``, ``requires``, ``provides``.
+
+    ``run(ctx)`` edits ``ctx.model`` in place and returns a JSON-able summary for the report.
+    A pass that changes module structure appends a record to ``ctx.structure`` and implements
+    ``rebuild(model, adapter, record)``, which reproduces that structure (with placeholder
+    weights) on a freshly built model so an artifact can be loaded from its config.
+    """
+
+    name: ClassVar[str]
+    Config: ClassVar[type[PassConfig]] = PassConfig
+    requires: ClassVar[tuple[str, ...]] = ()
+    provides: ClassVar[tuple[str, ...]] = ()
+    description: ClassVar[str] = ""
+
+    def __init__(self, config: PassConfig | None = None):
+        self.config = config if config is not None else self.Config()
+
+    def run(self, ctx) -> dict:
+        raise NotImplementedError
+
+    @classmethod
+    def rebuild(cls, model, adapter, record: dict) -> None:
+        return None
+
+
+_REGISTRY: dict[str, type[Pass]] = {}
+BUILTIN_PASS_MODULES = (
+    "andactl.passes.fuse_norms",
+    "andactl.passes.rotate",
+    "andactl.passes.slice",
+    "andactl.passes.quantize_weights",
+    "andactl.passes.sensitivity",
+    "andactl.passes.anda_search",
+    "andactl.passes.pack",
+)
+
+
+def register_pass(cls: type[Pass]) -> type[Pass]:
+    """Class decorator: makes the pass available to recipes under ``cls.name``."""
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def registry() -> dict[str, type[Pass]]:
+    """All registered passes, after importing the built-in pass modules that exist."""
+    for mod in BUILTIN_PASS_MODULES:
+        try:
+            importlib.import_module(mod)
+        except ModuleNotFoundError as err:
+            if err.name != mod:
+                raise
+    return dict(_REGISTRY)
+
+
+def get_pass(name: str) -> type[Pass]:
+    passes = registry()
+    if name not in passes:
+        raise ConfigError(f"unknown pass '{name}'; known passes: {', '.join(sorted(passes))}")
+    return passes[name]
+
+
+def _check_type(value: Any, tp: Any, where: str) -> Any:
+    """Returns ``value`` coerced to ``tp`` (int->float only) or raises ConfigError."""
+    origin = get_origin(tp)
+    if tp is Any:
+        return value
+    if origin is Literal:
+        if value not in get_args(tp):
+            raise ConfigError(f"{where}: {value!r} is not one of {', '.join(map(repr, get_args(tp)))}")
+        return value
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        args = get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _check_type(value, arg, where)
+            except ConfigError as err:
+                errors.append(str(err))
+        raise ConfigError(errors[0] if errors else f"{where}: bad value {value!r}")
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {type(value).__name__} {value!r}")
+        (inner, *_) = get_args(tp) or (Any,)
+        return [_check_type(v, inner, where) for v in value]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {type(value).__name__}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: expected a number, got {type(value).__name__} {value!r}")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected an integer, got {type(value).__name__} {value!r}")
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true/false, got {value!r}")
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {type(value).__name__} {value!r}")
+        return value
+    return value
+
+
+def parse_config(cls: type[PassConfig], params: dict, where: str) -> PassConfig:
+    """Builds ``cls`` from ``params``: unknown keys, wrong types and invalid values are errors."""
+    hints = typing.get_type_hints(cls)
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(params) - fields)
+    if unknown:
+        raise ConfigError(f"{where}: unknown parameter(s) {', '.join(unknown)}; allowed: {', '.join(sorted(fields)) or 'none'}")
+    values = {k: _check_type(v, hints[k], f"{where}.{k}") for k, v in params.items()}
+    config = cls(**values)
+    config.validate()
+    return config
+
+
+def config_to_dict(config: PassConfig) -> dict:
+    return dataclasses.asdict(config)
