@@ -1,0 +1,3 @@
+from andactl.cli.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""Command-line interface (click + rich): data on stdout, progress and logs on stderr."""

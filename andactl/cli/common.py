@@ -1,0 +1,107 @@
+"""Shared CLI plumbing: error handling, logging, output formats, common options."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from andactl.errors import AndaError
+
+
+class AndaGroup(click.Group):
+    """Click group that turns every failure into ONE line on stderr and a non-zero exit code.
+
+    AndaError (bad input) -> exit 2; Ctrl-C -> exit 130; anything else -> exit 1 with the
+    exception type (set ANDACTL_DEBUG=1 for the traceback).
+    """
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except AndaError as err:
+            _fail(f"error: {err}", err.exit_code)
+        except KeyboardInterrupt:
+            _fail("interrupted: nothing was written", 130)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as err:
+            if os.environ.get("ANDACTL_DEBUG"):
+                raise
+            msg = str(err).strip().splitlines()[0] if str(err).strip() else ""
+            _fail(f"error: {type(err).__name__}: {msg} (set ANDACTL_DEBUG=1 for a traceback)", 1)
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(message, err=True)
+    sys.exit(code)
+
+
+def setup_logging(verbose: int, quiet: bool) -> None:
+    """Logs go to stderr through rich; noisy third-party loggers are capped at WARNING."""
+    from rich.logging import RichHandler
+
+    from andactl.context import stderr_console
+
+    level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
+    handler = RichHandler(console=stderr_console(), show_path=False, show_time=False, markup=False)
+    root = logging.getLogger("andactl")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+    for name in ("transformers", "lm_eval", "lm-eval", "datasets", "accelerate", "torch"):
+        logging.getLogger(name).setLevel(logging.WARNING if verbose == 0 else logging.INFO)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error() if verbose == 0 else hf_logging.set_verbosity_info()
+        hf_logging.disable_progress_bar()
+    except Exception:  # pragma: no cover - transformers missing is reported elsewhere
+        pass
+
+
+def emit(data, fmt: str, human) -> None:
+    """Writes ``data`` to stdout as JSON (fmt == "json") or calls ``human(data)``."""
+    if fmt == "json":
+        click.echo(json.dumps(data, indent=2, default=str))
+    else:
+        human(data)
+
+
+def stdout_console():
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True)
+
+
+format_option = click.option("--format", "fmt", type=click.Choice(["human", "json"]), default="human",
+                             show_default=True, help="Output format on stdout.")
+data_dir_option = click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                               envvar="ANDACTL_DATA_DIR", help="Local data directory (laid out like shared/data).")
+dtype_option = click.option("--dtype", type=click.Choice(["float32", "bfloat16", "float16", "float64"]),
+                            default="float32", show_default=True)
+device_option = click.option("--device", default="cpu", show_default=True, help="cpu or cuda[:N].")
+
+
+def calibration_options(f):
+    """--cal-data/--cal-split/--cal-samples/--cal-seqlen/--cal-batch-size/--seed."""
+    opts = [
+        click.option("--cal-data", default="alpaca", show_default=True, help="Calibration dataset."),
+        click.option("--cal-split", default="train", show_default=True),
+        click.option("--cal-samples", type=click.IntRange(min=1), default=128, show_default=True),
+        click.option("--cal-seqlen", type=click.IntRange(min=8), default=2048, show_default=True),
+        click.option("--cal-batch-size", type=click.IntRange(min=1), default=16, show_default=True),
+        click.option("--seed", type=int, default=42, show_default=True),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def calibration_dict(kw: dict) -> dict:
+    return {"dataset": kw["cal_data"], "split": kw["cal_split"], "samples": kw["cal_samples"],
+            "seqlen": kw["cal_seqlen"], "batch_size": kw["cal_batch_size"], "seed": kw["seed"]}

@@ -1,0 +1,90 @@
+"""``andactl eval``: perplexity and zero-shot accuracy of one or several models."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from andactl.cli.common import data_dir_option, device_option, dtype_option, emit, format_option, stdout_console
+
+
+def set_backend(model, backend: str, device: str) -> str:
+    """Points every AndaLinear in ``model`` at the requested kernel backend; returns its name."""
+    try:
+        from andactl.kernels import backend as kb
+    except ImportError:
+        return "reference"
+    import torch
+
+    info = kb.resolve_backend(backend, torch.device(device))
+    kb.set_backend(model, info.name)
+    return info.name
+
+
+def human_results(data: dict) -> None:
+    from rich.table import Table
+
+    runs = data["models"] if "models" in data else [data]
+    tasks = list(dict.fromkeys(t for r in runs for t in r["results"]))
+    table = Table(title="andactl eval")
+    table.add_column("task")
+    table.add_column("metric")
+    for r in runs:
+        table.add_column(Path(r["model"]).name or r["model"], justify="right")
+    for task in tasks:
+        metrics = [m for m in ("ppl", "acc", "acc_norm") if any(m in r["results"].get(task, {}) for r in runs)]
+        for m in metrics:
+            cells = []
+            for r in runs:
+                v = r["results"].get(task, {}).get(m)
+                cells.append("—" if v is None else (f"{v:.3f}" if m == "ppl" else f"{100 * v:.2f}"))
+            table.add_row(task, m if m == "ppl" else f"{m} %", *cells)
+    stdout_console().print(table)
+    for r in runs:
+        notes = []
+        for task, res in r["results"].items():
+            if "windows" in res:
+                notes.append(f"{task}: {res['windows']}/{res['total_windows']} windows of {res['seqlen']}, {res['seconds']}s")
+        if notes:
+            stdout_console().print(f"{r['model']}: " + "; ".join(notes) + f" (dtype {r['dtype']}, backend {r['backend']})")
+
+
+@click.command("eval")
+@click.argument("models", nargs=-1, required=True)
+@click.option("--tasks", default="wikitext2", show_default=True, help="Comma-separated: wikitext2, ptb, c4, piqa, arc_e(asy), arc_c(hallenge), hellaswag, winogrande.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Max perplexity windows / zero-shot documents per task.")
+@click.option("--batch_size", "--batch-size", "batch_size", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--seqlen", type=click.IntRange(min=8), default=2048, show_default=True, help="Perplexity window length.")
+@click.option("--output_path", "--output-path", "output_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the JSON result here.")
+@click.option("--backend", type=click.Choice(["auto", "cuda", "cpp", "reference"]), default="auto", show_default=True,
+              help="Kernel backend for Anda-packed modules.")
+@dtype_option
+@device_option
+@data_dir_option
+@format_option
+def eval_(models, tasks, limit, batch_size, seqlen, output_path, backend, dtype, device, data_dir, fmt):
+    """Evaluate MODELS (alias, folder, .gguf or andactl artifact) on --tasks; several models print side by side."""
+    from andactl.data.datasets import resolve_data_dir
+    from andactl.evaluation.harness import parse_tasks
+    from andactl.evaluation.runner import evaluate
+    from andactl.models.loading import load_model
+
+    task_list = parse_tasks(tasks)
+    ddir = resolve_data_dir(data_dir)
+    runs = []
+    for source in models:
+        loaded = load_model(source, dtype, device)
+        used = set_backend(loaded.model, backend, device)
+        results = evaluate(loaded, task_list, ddir, limit=limit, batch_size=batch_size, seqlen=seqlen, device=device)
+        runs.append({"model": source, "dtype": dtype, "backend": used, "limit": limit, "results": results})
+        del loaded
+    data = runs[0] if len(runs) == 1 else {"models": runs}
+    if output_path is not None:
+        output_path.parent.mkdir(parents=True, exist_ok=True)
+        output_path.write_text(json.dumps(data, indent=2) + "\n")
+    emit(data, fmt, human_results)
+
+
+COMMANDS = [eval_]

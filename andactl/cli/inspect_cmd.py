@@ -1,0 +1,66 @@
+"""``andactl inspect``: what a model or artifact is made of."""
+from __future__ import annotations
+
+import click
+
+from andactl.cli.common import emit, format_option, stdout_console
+
+
+def describe(loaded) -> dict:
+    """Summary of a loaded model: architecture, per-layer dims, true parameter count and bytes."""
+    from andactl.models.stats import count_bytes, count_parameters, layer_dims
+
+    cfg = loaded.model.config
+    meta = loaded.meta
+    params = count_parameters(loaded.model)
+    dense = meta.get("dense_parameters", params)
+    info = {
+        "model": loaded.source, "kind": loaded.kind, "model_type": cfg.model_type,
+        "layers": cfg.num_hidden_layers, "hidden_size": cfg.hidden_size,
+        "parameters": params, "dense_parameters": dense,
+        "parameter_ratio": round(params / dense, 4) if dense else None,
+        "bytes": count_bytes(loaded.model),
+        "provides": sorted(loaded.provided),
+        "structure": [r.get("pass") for r in loaded.structure],
+        "layer_dims": layer_dims(loaded.adapter),
+    }
+    for key in ("slicing", "quantization", "search", "provenance", "base_model"):
+        if key in meta:
+            info[key] = meta[key]
+    return info
+
+
+def human(info: dict) -> None:
+    from rich.table import Table
+
+    c = stdout_console()
+    c.print(f"[bold]{info['model']}[/bold] ({info['kind']}, {info['model_type']}, {info['layers']} layers, hidden {info['hidden_size']})")
+    c.print(f"parameters: {info['parameters']:,} (dense {info['dense_parameters']:,}, ratio {info['parameter_ratio']}); "
+            f"stored {info['bytes'] / 2**20:.1f} MiB")
+    if info["structure"]:
+        c.print("passes applied: " + ", ".join(info["structure"]))
+    dims = info["layer_dims"]
+    if dims:
+        t = Table(title="per-layer widths")
+        for col in ("layer", "attn_in", "mlp_in", "out", "mlp_hidden"):
+            t.add_column(col, justify="right")
+        for row in dims:
+            t.add_row(*(str(row[k]) for k in ("layer", "attn_in", "mlp_in", "out", "mlp_hidden")))
+        c.print(t)
+    if "quantization" in info:
+        from andactl.cli.quant_view import print_quantization  # provided with the quantize command
+
+        print_quantization(c, info)
+
+
+@click.command("inspect")
+@click.argument("model")
+@format_option
+def inspect(model, fmt):
+    """Show architecture, per-layer dims, true parameter counts and applied passes of MODEL."""
+    from andactl.models.loading import load_model
+
+    emit(describe(load_model(model)), fmt, human)
+
+
+COMMANDS = [inspect]

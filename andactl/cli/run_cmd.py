@@ -1,0 +1,109 @@
+"""``andactl run`` (a recipe file) and ``andactl passes`` (what recipes may use)."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import click
+
+from andactl.cli.common import data_dir_option, emit, format_option, stdout_console
+
+
+def run_and_report(recipe, opts, fmt: str, eval_spec: dict | None = None) -> None:
+    """Runs ``recipe`` with ``opts``, optionally evaluates the result, prints a summary."""
+    from andactl.context import stderr_console
+    from andactl.instruments import LogPasses, PeakMemory, Timing
+    from andactl.pipeline import run_recipe
+
+    instruments = [Timing(), PeakMemory()] + ([] if opts.quiet else [LogPasses(stderr_console())])
+    ctx, path, resolved = run_recipe(recipe, opts, instruments)
+    summary = {"model": opts.model, "output": str(path) if path else None, "passes": ctx.report.get("passes", [])}
+    if eval_spec:
+        from andactl.evaluation.harness import parse_tasks
+        from andactl.evaluation.runner import evaluate
+        from andactl.models.loading import load_model
+
+        target = str(path) if path else opts.model
+        loaded = load_model(target, opts.dtype, opts.device)
+        summary["eval"] = evaluate(loaded, parse_tasks(eval_spec.get("tasks", "wikitext2")), opts.data_dir,
+                                   limit=eval_spec.get("limit"), seqlen=eval_spec.get("seqlen", 2048), device=opts.device)
+    emit(summary, fmt, _human_summary)
+
+
+def _human_summary(s: dict) -> None:
+    from rich.table import Table
+
+    t = Table(title=f"andactl run: {s['model']}")
+    for col in ("pass", "seconds", "peak RSS MB", "result"):
+        t.add_column(col)
+    for rec in s["passes"]:
+        res = rec.get("result", {})
+        brief = ", ".join(f"{k}={v}" for k, v in res.items() if isinstance(v, (int, float, str)))[:90]
+        t.add_row(rec["pass"], f"{rec.get('seconds', 0):.1f}", str(rec.get("peak_rss_mb", "")), brief)
+    c = stdout_console()
+    c.print(t)
+    if s.get("output"):
+        c.print(f"artifact: {s['output']}")
+    if s.get("eval"):
+        for task, res in s["eval"].items():
+            c.print(f"{task}: " + ", ".join(f"{k}={v:.4g}" for k, v in res.items() if k in ("ppl", "acc", "acc_norm")))
+
+
+@click.command("run")
+@click.argument("recipe_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--model", default=None, help="Overrides the recipe's model.")
+@click.option("-o", "--output", default=None, help="Overrides the recipe's output directory.")
+@click.option("--overwrite", is_flag=True, help="Replace a non-empty output directory.")
+@click.option("--dtype", default=None, type=click.Choice(["float32", "bfloat16", "float16", "float64"]))
+@click.option("--device", default=None)
+@data_dir_option
+@format_option
+@click.pass_context
+def run(cctx, recipe_file, model, output, overwrite, dtype, device, data_dir, fmt):
+    """Run a whole recipe (YAML: a list of {pass: name, ...} or a mapping with model/output/passes)."""
+    from andactl.data.datasets import resolve_data_dir
+    from andactl.errors import ConfigError
+    from andactl.models.loading import DEFAULT_MODEL
+    from andactl.pipeline import RunOptions
+    from andactl.recipe import load_recipe
+
+    recipe = load_recipe(recipe_file)
+    if recipe.eval is not None and not isinstance(recipe.eval, dict):
+        raise ConfigError(f"{recipe_file}: 'eval' must be a mapping like {{tasks: wikitext2, limit: 4}}")
+    opts = RunOptions(
+        model=model or recipe.model or DEFAULT_MODEL, output=output or recipe.output,
+        dtype=dtype or recipe.dtype or "float32", device=device or recipe.device or "cpu",
+        seed=recipe.seed if recipe.seed is not None else 0, data_dir=resolve_data_dir(data_dir),
+        overwrite=overwrite, quiet=cctx.obj.get("quiet", False),
+    )
+    run_and_report(recipe, opts, fmt, recipe.eval)
+
+
+@click.command("passes")
+@format_option
+def passes(fmt):
+    """List the passes a recipe may use, with requirements and parameters."""
+    from andactl.passbase import registry
+
+    data = []
+    for name, cls in sorted(registry().items()):
+        fields = [{"name": f.name, "type": str(f.type), "default": f.default if f.default is not dataclasses.MISSING else None}
+                  for f in dataclasses.fields(cls.Config)]
+        data.append({"pass": name, "requires": list(cls.requires), "provides": list(cls.provides),
+                     "description": (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else "", "params": fields})
+
+    def human(d):
+        from rich.table import Table
+
+        t = Table(title="andactl passes")
+        for col in ("pass", "requires", "provides", "parameters (defaults)"):
+            t.add_column(col)
+        for p in d:
+            params = ", ".join(f"{f['name']}={f['default']}" for f in p["params"])
+            t.add_row(p["pass"], ", ".join(p["requires"]) or "-", ", ".join(p["provides"]) or "-", params)
+        stdout_console().print(t)
+
+    emit(data, fmt, human)
+
+
+COMMANDS = [run, passes]

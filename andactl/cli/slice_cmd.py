@@ -1,0 +1,40 @@
+"""``andactl slice``: SliceGPT (fuse norms -> PCA rotate -> slice) in one command."""
+from __future__ import annotations
+
+import click
+
+from andactl.cli.common import calibration_dict, calibration_options, data_dir_option, device_option, dtype_option, format_option
+
+
+@click.command("slice")
+@click.argument("model")
+@click.option("--ratio", type=float, required=True, help="Fraction of the hidden dimension to remove, in [0, 1).")
+@click.option("--round-to", type=click.IntRange(min=1), default=8, show_default=True, help="Kept width is a multiple of this.")
+@click.option("-o", "--output", required=True, help="Artifact directory to write.")
+@click.option("--overwrite", is_flag=True, help="Replace a non-empty output directory.")
+@calibration_options
+@dtype_option
+@device_option
+@data_dir_option
+@format_option
+@click.pass_context
+def slice_(cctx, model, ratio, round_to, output, overwrite, dtype, device, data_dir, fmt, **cal):
+    """Slice MODEL with SliceGPT at --ratio and write an artifact to -o."""
+    from andactl.cli.run_cmd import run_and_report
+    from andactl.data.datasets import resolve_data_dir
+    from andactl.errors import ConfigError
+    from andactl.pipeline import RunOptions
+    from andactl.recipe import Recipe
+
+    if not 0.0 <= ratio < 1.0:
+        raise ConfigError(f"--ratio must be in [0, 1), got {ratio}")
+    recipe = Recipe(
+        passes=[{"pass": "fuse_norms"}, {"pass": "rotate", "ratio": ratio, "round_to": round_to}, {"pass": "slice"}],
+        calibration=calibration_dict(cal),
+    )
+    opts = RunOptions(model=model, output=output, dtype=dtype, device=device, seed=cal["seed"],
+                      data_dir=resolve_data_dir(data_dir), overwrite=overwrite, quiet=cctx.obj.get("quiet", False))
+    run_and_report(recipe, opts, fmt)
+
+
+COMMANDS = [slice_]

@@ -1,0 +1,1 @@
+"""Evaluation: perplexity (GPTQ/SliceGPT convention) and zero-shot tasks through lm-eval."""

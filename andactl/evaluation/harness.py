@@ -1,0 +1,80 @@
+"""Task names, and zero-shot evaluation through lm-eval-harness on an in-process model."""
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+from andactl.errors import ConfigError
+
+log = logging.getLogger("andactl")
+
+TASK_ALIASES = {"arc_e": "arc_easy", "arc_c": "arc_challenge", "wikitext": "wikitext2"}
+PPL_TASKS = {"wikitext2": ("wikitext2", "test"), "ptb": ("ptb", "test"), "c4": ("c4", "validation")}
+ZERO_SHOT_TASKS = ("piqa", "arc_easy", "arc_challenge", "hellaswag", "winogrande")
+
+
+def parse_tasks(spec: str) -> list[str]:
+    """Comma-separated task names -> canonical names (aliases resolved, order kept, deduplicated)."""
+    names: list[str] = []
+    for raw in (t.strip() for t in spec.split(",")):
+        if not raw:
+            continue
+        name = TASK_ALIASES.get(raw, raw)
+        if name not in PPL_TASKS and name not in ZERO_SHOT_TASKS:
+            known = sorted(set(PPL_TASKS) | set(ZERO_SHOT_TASKS) | set(TASK_ALIASES))
+            raise ConfigError(f"unknown task '{raw}'; known tasks: {', '.join(known)}")
+        if name not in names:
+            names.append(name)
+    if not names:
+        raise ConfigError("no task given (--tasks)")
+    return names
+
+
+def write_local_tasks(dest: Path, data_dir: Path, tasks: list[str]) -> None:
+    """Writes the task YAMLs for ``tasks`` plus their bridge module into ``dest``, each YAML
+    pointing at ``data_dir`` (absolute) through ``dataset_kwargs``."""
+    src = resources.files("andactl.evaluation") / "tasks"
+    shutil.copyfile(str(src / "andactl_local.py"), dest / "andactl_local.py")
+    for task in tasks:
+        text = (src / f"{task}.yaml").read_text()
+        (dest / f"{task}.yaml").write_text(text + f"dataset_kwargs:\n  data_dir: {str(data_dir)!r}\n")
+
+
+def task_manager(data_dir: Path | None, tasks: list[str], workdir: Path):
+    """An lm-eval TaskManager over local task YAMLs (data_dir set) or lm-eval's own tasks."""
+    from lm_eval.tasks import TaskManager
+
+    if data_dir is None:
+        return TaskManager()
+    write_local_tasks(workdir, data_dir, tasks)
+    return TaskManager(include_path=str(workdir), include_defaults=False)
+
+
+def metrics_of(task_result: dict) -> dict:
+    """lm-eval's {"acc,none": x, "acc_stderr,none": s, ...} -> {"acc": x, "acc_stderr": s, ...}."""
+    out = {}
+    for key, value in task_result.items():
+        name, _, _filter = key.partition(",")
+        if name != "alias" and isinstance(value, (int, float)):
+            out[name] = float(value)
+    return out
+
+
+def zero_shot(model, tokenizer, tasks: list[str], data_dir: Path | None, limit: int | None = None,
+              batch_size: int = 8, device: str = "cpu", seed: int = 1234) -> dict[str, dict]:
+    """Runs ``tasks`` with lm_eval.simple_evaluate on an in-process HFLM; returns metrics per task."""
+    from lm_eval import simple_evaluate
+    from lm_eval.models.huggingface import HFLM
+
+    lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, device=device)
+    with tempfile.TemporaryDirectory(prefix="andactl-tasks-") as tmp:
+        tm = task_manager(data_dir, tasks, Path(tmp))
+        res = simple_evaluate(
+            model=lm, tasks=tasks, limit=limit, task_manager=tm, log_samples=False,
+            bootstrap_iters=1000, random_seed=seed, numpy_random_seed=seed, torch_random_seed=seed,
+            fewshot_random_seed=seed,
+        )
+    return {task: metrics_of(res["results"][task]) for task in tasks}

@@ -1,0 +1,89 @@
+"""Zero-shot task documents read from the local data directory, in the exact record layout of
+the Hugging Face datasets that lm-eval's official task definitions read.
+
+Each loader takes ``data_dir`` (absolute path) and ignores other keyword arguments, because
+lm-eval calls ``custom_dataset(**metadata, **dataset_kwargs)``.
+"""
+from __future__ import annotations
+
+import bz2
+import json
+from pathlib import Path
+
+import datasets
+
+from andactl.data.datasets import local_file
+
+
+def _jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def piqa_records(data_dir: Path) -> list[dict]:
+    """PIQA validation: {goal, sol1, sol2, label} with label from valid-labels.lst."""
+    docs = _jsonl(local_file(data_dir, "piqa", ("piqa/valid.jsonl",), "validation"))
+    labels = local_file(data_dir, "piqa", ("piqa/valid-labels.lst",), "validation").read_text().split()
+    if len(labels) != len(docs):
+        raise ValueError(f"piqa: {len(docs)} documents but {len(labels)} labels")
+    return [{"goal": d["goal"], "sol1": d["sol1"], "sol2": d["sol2"], "label": int(y)} for d, y in zip(docs, labels)]
+
+
+def arc_records(data_dir: Path, subset: str, split: str) -> list[dict]:
+    """ARC in the HF ``allenai/ai2_arc`` layout: {id, question, choices{text,label}, answerKey}."""
+    file_split = {"train": "Train", "validation": "Dev", "test": "Test"}[split]
+    rel = f"arc/{subset}/{subset}-{file_split}.jsonl"
+    out = []
+    for r in _jsonl(local_file(data_dir, subset.lower(), (rel,), split)):
+        choices = r["question"]["choices"]
+        out.append({
+            "id": r["id"], "question": r["question"]["stem"],
+            "choices": {"text": [c["text"] for c in choices], "label": [c["label"] for c in choices]},
+            "answerKey": r["answerKey"],
+        })
+    return out
+
+
+def hellaswag_records(data_dir: Path) -> list[dict]:
+    """HellaSwag validation from llama.cpp's cleaned 6-line layout: {query, choices, label}.
+
+    The text is already cleaned as lm-eval's ``preprocess`` does; the one difference from
+    lm-eval's ``process_docs`` is that ``ctx_b`` is not re-capitalised (the layout keeps ``ctx``).
+    """
+    path = local_file(data_dir, "hellaswag", ("hellaswag/hellaswag_val_full.txt.bz2",), "validation")
+    lines = bz2.decompress(path.read_bytes()).decode("utf-8").splitlines()
+    return [
+        {"query": lines[i], "label": int(lines[i + 1]), "choices": lines[i + 2 : i + 6]}
+        for i in range(0, len(lines) - 5, 6)
+    ]
+
+
+def winogrande_records(data_dir: Path) -> list[dict]:
+    """WinoGrande (xl) dev = lm-eval's validation split: {sentence, option1, option2, answer}."""
+    docs = _jsonl(local_file(data_dir, "winogrande", ("winogrande/dev.jsonl",), "validation"))
+    return [{k: d[k] for k in ("sentence", "option1", "option2", "answer")} for d in docs]
+
+
+def _dd(**splits: list[dict]) -> datasets.DatasetDict:
+    return datasets.DatasetDict({k: datasets.Dataset.from_list(v) for k, v in splits.items()})
+
+
+def piqa(data_dir: str, **_) -> datasets.DatasetDict:
+    return _dd(validation=piqa_records(Path(data_dir)))
+
+
+def arc_easy(data_dir: str, **_) -> datasets.DatasetDict:
+    d = Path(data_dir)
+    return _dd(**{s: arc_records(d, "ARC-Easy", s) for s in ("train", "validation", "test")})
+
+
+def arc_challenge(data_dir: str, **_) -> datasets.DatasetDict:
+    d = Path(data_dir)
+    return _dd(**{s: arc_records(d, "ARC-Challenge", s) for s in ("train", "validation", "test")})
+
+
+def hellaswag(data_dir: str, **_) -> datasets.DatasetDict:
+    return _dd(validation=hellaswag_records(Path(data_dir)))
+
+
+def winogrande(data_dir: str, **_) -> datasets.DatasetDict:
+    return _dd(validation=winogrande_records(Path(data_dir)))

@@ -1,0 +1,70 @@
+"""Perplexity, GPTQ/SliceGPT convention: join the split's rows with "\\n\\n", tokenize once, cut
+into non-overlapping windows of ``seqlen`` tokens (the tail shorter than a window is dropped),
+ppl = exp(mean over windows of the window's mean next-token cross-entropy)."""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from andactl.errors import DataError
+
+
+@dataclass
+class PerplexityResult:
+    ppl: float
+    windows: int
+    total_windows: int
+    seqlen: int
+    tokens: int
+    seconds: float
+
+    def to_dict(self) -> dict:
+        return {"ppl": self.ppl, "windows": self.windows, "total_windows": self.total_windows,
+                "seqlen": self.seqlen, "tokens": self.tokens, "seconds": round(self.seconds, 2)}
+
+
+def tokenize_corpus(rows: list[str], tokenizer) -> torch.Tensor:
+    """Token ids [1, T] of ``"\\n\\n".join(rows)``, tokenized once (tokenizer defaults)."""
+    text = "\n\n".join(rows)
+    return tokenizer(text, return_tensors="pt").input_ids
+
+
+def window_losses(model, ids: torch.Tensor, seqlen: int, batch_size: int = 1, limit: int | None = None,
+                  device: torch.device | str = "cpu", advance: Callable[[int], None] | None = None) -> list[float]:
+    """Mean next-token cross-entropy (float32) of each non-overlapping ``seqlen`` window of ``ids``."""
+    total = ids.shape[1] // seqlen
+    n = total if limit is None else min(total, limit)
+    if n == 0:
+        raise DataError(f"text has {ids.shape[1]} tokens, fewer than one window of {seqlen}")
+    windows = ids[0, : n * seqlen].view(n, seqlen)
+    losses: list[float] = []
+    model.eval()
+    with torch.inference_mode():
+        for i in range(0, n, batch_size):
+            batch = windows[i : i + batch_size].to(device)
+            logits = model(input_ids=batch, use_cache=False).logits
+            shift = logits[:, :-1, :].float()
+            target = batch[:, 1:]
+            loss = F.cross_entropy(shift.reshape(-1, shift.shape[-1]), target.reshape(-1), reduction="none")
+            losses.extend(loss.view(batch.shape[0], -1).mean(dim=1).tolist())
+            if advance:
+                advance(batch.shape[0])
+    return losses
+
+
+def perplexity(model, tokenizer, rows: list[str], seqlen: int = 2048, batch_size: int = 1,
+               limit: int | None = None, device: torch.device | str = "cpu",
+               advance: Callable[[int], None] | None = None) -> PerplexityResult:
+    """Perplexity of ``model`` on ``rows`` (see module docstring); ``limit`` caps the windows."""
+    t0 = time.perf_counter()
+    ids = tokenize_corpus(rows, tokenizer)
+    losses = window_losses(model, ids, seqlen, batch_size, limit, device, advance)
+    return PerplexityResult(
+        ppl=math.exp(sum(losses) / len(losses)), windows=len(losses), total_windows=ids.shape[1] // seqlen,
+        seqlen=seqlen, tokens=len(losses) * seqlen, seconds=time.perf_counter() - t0,
+    )

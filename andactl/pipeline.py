@@ -1,0 +1,102 @@
+"""One pipeline run: load the model, run a recipe's passes over a PassContext, write the artifact."""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from andactl import __version__
+from andactl.context import PassContext
+from andactl.data.calibration import CalibrationConfig
+from andactl.errors import ConfigError
+from andactl.manager import PassManager
+from andactl.models.loading import LoadedModel, load_model
+from andactl.passbase import parse_config
+from andactl.recipe import Recipe
+
+log = logging.getLogger("andactl")
+
+
+@dataclass
+class RunOptions:
+    """Everything a run needs besides the recipe's passes (CLI flags or recipe keys)."""
+
+    model: str
+    output: str | None
+    dtype: str = "float32"
+    device: str = "cpu"
+    seed: int = 0
+    data_dir: Path | None = None
+    overwrite: bool = False
+    quiet: bool = False
+
+
+def calibration_config(params: dict) -> CalibrationConfig:
+    """A validated CalibrationConfig from a recipe's ``calibration`` mapping."""
+    return parse_config(CalibrationConfig, params, "calibration")  # type: ignore[arg-type]
+
+
+def make_context(loaded: LoadedModel, opts: RunOptions, cal: CalibrationConfig) -> PassContext:
+    """A PassContext over a loaded model; inherits provided capabilities and structure records
+    from an artifact so passes can continue where an earlier run stopped."""
+    torch.manual_seed(opts.seed)
+    return PassContext(
+        model=loaded.model, adapter=loaded.adapter, tokenizer=loaded.tokenizer,
+        device=torch.device(opts.device), dtype=next(loaded.model.parameters()).dtype, seed=opts.seed,
+        data_dir=opts.data_dir, calibration_config=cal, provided=set(loaded.provided),
+        structure=loaded.structure, report={"source": loaded.source, "andactl_version": __version__},
+        provenance=dict(loaded.meta.get("provenance", {})), quiet=opts.quiet,
+    )
+
+
+def run_recipe(recipe: Recipe, opts: RunOptions, instruments=None) -> tuple[PassContext, Path | None, dict]:
+    """Validates the recipe, loads the model, runs the passes, writes the artifact (if ``output``).
+
+    Nothing is written unless every pass succeeded; the artifact write itself is atomic.
+    """
+    manager = PassManager.from_recipe(recipe.passes, instruments)
+    cal = calibration_config(recipe.calibration or {})
+    if opts.output is not None:
+        out = Path(opts.output).expanduser()
+        if out.exists() and (not out.is_dir() or any(out.iterdir())) and not opts.overwrite:
+            raise ConfigError(f"output directory {out} exists and is not empty (pass --overwrite to replace it)")
+    t0 = time.perf_counter()
+    loaded = load_model(opts.model, opts.dtype, opts.device)
+    ctx = make_context(loaded, opts, cal)
+    manager.check(ctx.provided)
+    ctx.report["load_seconds"] = round(time.perf_counter() - t0, 2)
+    records = manager.run(ctx)
+    resolved = {
+        "model": opts.model, "dtype": opts.dtype, "device": opts.device, "seed": opts.seed,
+        "calibration": cal.to_dict(), "passes": manager.resolved_recipe(),
+    }
+    ctx.provenance.setdefault("steps", []).append(
+        {"source": opts.model, "passes": [r["pass"] for r in records], "seed": opts.seed, "calibration": cal.to_dict()}
+    )
+    path = None
+    if opts.output is not None:
+        path = save_context(ctx, opts.output, resolved, opts.overwrite, base_model=loaded.meta.get("base_model", opts.model))
+    return ctx, path, resolved
+
+
+def save_context(ctx: PassContext, output: str, recipe: dict, overwrite: bool, base_model: str) -> Path:
+    """Writes ``ctx.model`` as an artifact with its structure records and report."""
+    from andactl.formats.artifact import save_artifact
+
+    meta = {
+        "base_model": base_model,
+        "structure": ctx.structure,
+        "provides": sorted(ctx.provided),
+        "provenance": ctx.provenance,
+        **ctx.report.get("artifact_meta", {}),
+    }
+    quant = ctx.report.get("quantization_config")
+    return save_artifact(output, ctx.model, ctx.tokenizer, meta, recipe, _jsonable_report(ctx.report),
+                         quantization_config=quant, overwrite=overwrite)
+
+
+def _jsonable_report(report: dict) -> dict:
+    return {k: v for k, v in report.items() if k not in ("artifact_meta", "quantization_config")}
