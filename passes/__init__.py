@@ -1,0 +1,1 @@
+"""Model passes (installed as ``andactl.passes``): one module per pass, registered on import."""

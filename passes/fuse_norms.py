@@ -1,0 +1,126 @@
+"""SliceGPT step 1: fold every norm's scale/shift into the linears that read it, untie the head,
+make LayerNorm residual streams mean-free, and replace every norm by a weightless RMSN."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from andactl.models.modules import RMSN
+from andactl.passbase import Pass, PassConfig, register_pass
+from andactl.passes.slicegpt_layer import count_parameters
+
+
+@dataclass
+class FuseNormsConfig(PassConfig):
+    """No options: fusion is exact and has nothing to tune."""
+
+
+def _norm_affine(norm: nn.Module) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    weight = getattr(norm, "weight", None)
+    bias = getattr(norm, "bias", None)
+    return weight, bias
+
+
+@torch.no_grad()
+def fold_norm_into(norm: nn.Module, linears: list[nn.Linear]) -> list[nn.Linear]:
+    """Folds ``y = n*gamma + beta`` into each reader: ``W <- W diag(gamma)``, ``b <- b + W beta``.
+
+    Float64 arithmetic, cast back to each linear's dtype. Returns the linears that had no bias and
+    were given one (only when the shift is non-zero)."""
+    gamma, beta = _norm_affine(norm)
+    shift = beta is not None and bool(beta.detach().abs().max() > 0)
+    gained = []
+    for lin in linears:
+        W = lin.weight.detach().to(torch.float64)
+        if shift:
+            if lin.bias is None:
+                lin.bias = nn.Parameter(torch.zeros(lin.out_features, dtype=lin.weight.dtype, device=lin.weight.device))
+                gained.append(lin)
+            lin.bias.data = (lin.bias.detach().to(torch.float64) + W @ beta.detach().to(torch.float64)).to(lin.bias.dtype)
+        if gamma is not None:
+            lin.weight.data = (W * gamma.detach().to(torch.float64)).to(lin.weight.dtype)
+    return gained
+
+
+@torch.no_grad()
+def center_rows(weight: torch.Tensor) -> None:
+    """Embedding rows minus their mean over the hidden dim (float64), in place."""
+    w = weight.detach().to(torch.float64)
+    weight.data = (w - w.mean(dim=1, keepdim=True)).to(weight.dtype)
+
+
+@torch.no_grad()
+def center_output(lin: nn.Linear) -> None:
+    """A block-output linear whose every output (weight columns and bias) has zero mean over the
+    output dim, so what it adds to the residual stream is mean-free."""
+    w = lin.weight.detach().to(torch.float64)
+    lin.weight.data = (w - w.mean(dim=0, keepdim=True)).to(lin.weight.dtype)
+    if lin.bias is not None:
+        b = lin.bias.detach().to(torch.float64)
+        lin.bias.data = (b - b.mean()).to(lin.bias.dtype)
+
+
+def untie_head(model: nn.Module, adapter) -> None:
+    """Gives the head its own weight tensor and marks the config untied (invariant: same values)."""
+    head = adapter.head()
+    emb = adapter.embeddings()[0]
+    if head.weight is emb.weight or head.weight.data_ptr() == emb.weight.data_ptr():
+        head.weight = nn.Parameter(head.weight.detach().clone())
+    model.config.tie_word_embeddings = False
+
+
+def replace_norms(adapter, hidden_size: int, eps: float) -> None:
+    """Every per-layer and final norm becomes ``RMSN(hidden_size, eps)``."""
+    for layer in adapter.layers():
+        adapter.set_attn_norm(layer, RMSN(hidden_size, eps))
+        adapter.set_mlp_norm(layer, RMSN(hidden_size, eps))
+    if adapter.final_norm() is not None:
+        adapter.set_final_norm(RMSN(hidden_size, eps))
+
+
+@register_pass
+class FuseNorms(Pass):
+    """Norm fusion. Invariant: the model's logits are unchanged (up to float rounding)."""
+
+    name = "fuse_norms"
+    Config = FuseNormsConfig
+    provides = ("fused_norms",)
+    description = "fold norm scales/shifts into linears, untie the head, norms -> weightless RMSNorm"
+
+    def run(self, ctx) -> dict:
+        model, adapter = ctx.model, ctx.adapter
+        names = {id(m): n for n, m in model.named_modules()}
+        before = count_parameters(model)
+        ctx.report.setdefault("slicing", {})["original_parameters"] = before
+        untie_head(model, adapter)
+        gained: list[nn.Linear] = []
+        for layer in adapter.layers():
+            gained += fold_norm_into(adapter.attn_norm(layer), adapter.attn_inputs(layer))
+            gained += fold_norm_into(adapter.mlp_norm(layer), adapter.mlp_inputs(layer))
+        if adapter.final_norm() is not None:
+            gained += fold_norm_into(adapter.final_norm(), [adapter.head()])
+        centred = adapter.norm_kind == "layernorm"
+        if centred:
+            for emb in adapter.embeddings():
+                center_rows(emb.weight)
+            for layer in adapter.layers():
+                center_output(adapter.attn_output(layer))
+                center_output(adapter.mlp_output(layer))
+        D, eps = adapter.hidden_size, adapter.norm_eps
+        replace_norms(adapter, D, eps)
+        biased = sorted(names[id(m)] for m in gained)
+        ctx.structure.append({"pass": self.name, "hidden_size": D, "eps": eps, "biased": biased})
+        return {"hidden_size": D, "eps": eps, "centred": centred, "biased": biased,
+                "parameters_before": before, "parameters_after": count_parameters(model)}
+
+    @classmethod
+    def rebuild(cls, model, adapter, record: dict) -> None:
+        """Untied head, RMSN norms and zero biases on ``record['biased']`` linears, on a fresh model."""
+        untie_head(model, adapter)
+        for name in record.get("biased", []):
+            lin = model.get_submodule(name)
+            if lin.bias is None:
+                lin.bias = nn.Parameter(torch.zeros(lin.out_features, dtype=lin.weight.dtype, device=lin.weight.device))
+        replace_norms(adapter, int(record["hidden_size"]), float(record["eps"]))

@@ -1,0 +1,73 @@
+"""PCA helpers for SliceGPT: streaming ``H = sum X^T X`` in float64 and its sorted eigenbasis."""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from andactl.errors import ConfigError
+
+
+class GramAccumulator:
+    """Streaming uncentred Gram matrix ``H = sum_t x_t^T x_t`` over non-padding tokens.
+
+    Invariant: ``H`` is float64, symmetric, and equals the Gram matrix of every token row added so
+    far whose mask is non-zero; rows with mask 0 (padding) contribute nothing. Inputs are never
+    stored: each batch is folded into ``H`` in row chunks and dropped.
+    """
+
+    def __init__(self, dim: int, device: torch.device | str = "cpu", chunk_rows: int = 8192):
+        self.dim = int(dim)
+        self.H = torch.zeros(self.dim, self.dim, dtype=torch.float64, device=device)
+        self.tokens = 0
+        self.chunk_rows = int(chunk_rows)
+
+    @torch.no_grad()
+    def add(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> None:
+        """Adds the rows of ``x`` (``[..., dim]``); ``mask`` (``x.shape[:-1]``) 0 marks padding."""
+        rows = x.reshape(-1, x.shape[-1])
+        if rows.shape[-1] != self.dim:
+            raise ValueError(f"GramAccumulator of dim {self.dim} got rows of width {rows.shape[-1]}")
+        if mask is not None:
+            keep = mask.reshape(-1).to(rows.device) != 0
+            rows = rows[keep]
+        for start in range(0, rows.shape[0], self.chunk_rows):
+            chunk = rows[start : start + self.chunk_rows].to(device=self.H.device, dtype=torch.float64)
+            self.H.addmm_(chunk.T, chunk)
+        self.tokens += rows.shape[0]
+
+
+@torch.no_grad()
+def pca_basis(H: torch.Tensor, damp: float = 0.01) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eigenvalues (descending) and eigenvectors (columns, same order) of ``H + damp*mean(diag H)*I``.
+
+    Invariant: the returned ``Q`` is orthogonal (float64) and ``Q^T H Q`` is diagonal; the damping
+    only shifts eigenvalues, so the basis is that of ``H`` itself.
+    """
+    H = H.to(torch.float64).clone()
+    H.diagonal().add_(damp * H.diagonal().mean())
+    vals, vecs = torch.linalg.eigh(H)
+    order = torch.argsort(vals, descending=True)
+    return vals[order], vecs[:, order]
+
+
+def sliced_dim(hidden_size: int, ratio: float, round_to: int) -> int:
+    """``floor((1 - ratio) * D)`` rounded down to a multiple of ``round_to``; ``D`` when ratio is 0.
+
+    Raises ConfigError when the result is smaller than ``round_to`` (nothing sensible to keep).
+    """
+    if ratio == 0.0:
+        return int(hidden_size)
+    d = math.floor((1.0 - ratio) * hidden_size + 1e-9)
+    d -= d % round_to
+    if d < round_to:
+        raise ConfigError(
+            f"slicing ratio {ratio} with round_to {round_to} keeps {d} of {hidden_size} hidden dims; "
+            f"at least {round_to} must remain (use a smaller ratio or round_to)"
+        )
+    return d
+
+
+def kept_variance(eigenvalues: torch.Tensor, d: int) -> float:
+    """Fraction of the (damped) spectrum's total carried by the leading ``d`` components."""
+    return float(eigenvalues[:d].sum() / eigenvalues.sum())

@@ -1,0 +1,204 @@
+"""SliceGPT step 2: rotate every residual-stream signal onto its principal components.
+
+PCA is computed layer by layer on calibration signals propagated as the SLICED model would see
+them: the calibration residual stream is kept in the original coordinates and projected onto the
+kept principal subspace after each PCA (``x <- x Q_d Q_d^T``), which equals rotating, slicing and
+rotating back. The weights are rotated with the full ``D x D`` bases, so the model stays exactly
+equivalent to the fused one; the ``slice`` pass then cuts it to the recorded dims.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from andactl.errors import ConfigError
+from andactl.passbase import Pass, PassConfig, register_pass
+from andactl.passes.pca import GramAccumulator, kept_variance, pca_basis, sliced_dim
+from andactl.passes.slicegpt_layer import install_layers
+
+
+@dataclass
+class RotateConfig(PassConfig):
+    """``ratio``: fraction of the hidden size to slice later (0 = rotation only); kept dim is
+    ``floor((1-ratio)*D)`` rounded down to a multiple of ``round_to``. ``slice_head``: also slice the
+    last layer's output and the head's input (SliceGPT's default keeps them at full width)."""
+
+    ratio: float = 0.0
+    round_to: int = 8
+    slice_head: bool = False
+
+    def validate(self) -> None:
+        if not 0.0 <= self.ratio < 1.0:
+            raise ConfigError(f"slicing ratio must be in [0, 1), got {self.ratio}")
+        if self.round_to < 1:
+            raise ConfigError(f"round_to must be >= 1, got {self.round_to}")
+
+
+def slicing_plan(hidden_size: int, num_layers: int, config: RotateConfig) -> dict:
+    """Per-point kept dims: ``{"embedding": d, "layers": [{"attn_in", "mlp_in", "out"}], "head_in"}``."""
+    d = sliced_dim(hidden_size, config.ratio, config.round_to)
+    layers = []
+    for i in range(num_layers):
+        last = i == num_layers - 1
+        out = d if (not last or config.slice_head) else hidden_size
+        layers.append({"attn_in": d, "mlp_in": d, "out": out})
+    return {"embedding": d, "layers": layers, "head_in": layers[-1]["out"] if layers else d}
+
+
+class _Stop(Exception):
+    """Raised by the layer-0 hook to end a calibration forward early."""
+
+
+@dataclass
+class _Boundary:
+    """One calibration batch at the current layer boundary: residual, layer kwargs, token mask."""
+
+    x: torch.Tensor
+    kwargs: dict
+    mask: torch.Tensor
+
+
+@torch.no_grad()
+def capture_layer0_inputs(model: nn.Module, layer0: nn.Module, calibration) -> list[_Boundary]:
+    """Runs the model on every calibration batch up to layer 0 and keeps that layer's inputs and
+    call kwargs (attention mask, position embeddings...), nothing downstream."""
+    device = next(model.parameters()).device
+    found: list[_Boundary] = []
+
+    def hook(module, args, kwargs):
+        kw = dict(kwargs)
+        x = args[0] if args else kw.pop("hidden_states")
+        kw["past_key_values"], kw["use_cache"] = None, False
+        found.append(_Boundary(x, kw, torch.empty(0)))
+        raise _Stop
+
+    handle = layer0.register_forward_pre_hook(hook, with_kwargs=True)
+    try:
+        for batch in calibration.batches():
+            mask = batch["attention_mask"].to(device)
+            try:
+                model(input_ids=batch["input_ids"].to(device), attention_mask=mask, use_cache=False)
+            except _Stop:
+                pass
+            found[-1].mask = mask
+    finally:
+        handle.remove()
+    return found
+
+
+def _project(x: torch.Tensor, Q: torch.Tensor, d: int) -> torch.Tensor:
+    """``x Q[:, :d] Q[:, :d]^T``: the signal the sliced model keeps, in the original coordinates."""
+    if d >= Q.shape[1]:
+        return x
+    Qd = Q[:, :d].to(x.dtype)
+    return (x @ Qd) @ Qd.T
+
+
+@torch.no_grad()
+def _rotate_in(lin: nn.Module, Q: torch.Tensor) -> None:
+    """Input side: ``W <- W Q`` (nn.Linear weight is [out, in]; nn.Embedding weight is [rows, D])."""
+    lin.weight.data = (lin.weight.detach().to(torch.float64) @ Q).to(lin.weight.dtype)
+
+
+@torch.no_grad()
+def _rotate_out(lin: nn.Linear, Q: torch.Tensor) -> None:
+    """Output side: ``W <- Q^T W``, ``b <- Q^T b``."""
+    lin.weight.data = (Q.T @ lin.weight.detach().to(torch.float64)).to(lin.weight.dtype)
+    if lin.bias is not None:
+        lin.bias.data = (Q.T @ lin.bias.detach().to(torch.float64)).to(lin.bias.dtype)
+
+
+def _pca(acc: GramAccumulator, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    vals, Q = pca_basis(acc.H)
+    return vals, Q.to(device)
+
+
+@register_pass
+class Rotate(Pass):
+    """PCA rotation. Invariant: logits equal the fused model's (rotation only, nothing sliced)."""
+
+    name = "rotate"
+    Config = RotateConfig
+    requires = ("fused_norms",)
+    provides = ("rotated",)
+    description = "rotate residual streams onto calibration principal components (SliceGPT)"
+
+    @torch.no_grad()
+    def run(self, ctx) -> dict:
+        model, adapter, cfg = ctx.model, ctx.adapter, self.config
+        model.eval()
+        D = adapter.hidden_size
+        plan = slicing_plan(D, len(adapter.layers()), cfg)  # ConfigError before anything changes
+        layers = install_layers(adapter)
+        device = next(model.parameters()).device
+        states = capture_layer0_inputs(model, layers[0], ctx.calibration())
+        kept: list[dict] = []
+
+        acc = GramAccumulator(D, device)
+        for st in states:
+            acc.add(st.x, st.mask)
+        vals, Q_in = _pca(acc, device)
+        kept.append({"embedding": kept_variance(vals, plan["embedding"])})
+        for emb in adapter.embeddings():
+            _rotate_in(emb, Q_in)
+        for st in states:
+            st.x = _project(st.x, Q_in, plan["embedding"])
+
+        with ctx.progress("rotate", total=len(layers)) as advance:
+            for i, layer in enumerate(layers):
+                dims = plan["layers"][i]
+                acc = GramAccumulator(D, device)
+                for st in states:  # residual entering the second norm, upstream already sliced
+                    h = adapter.run_attention(layer, adapter.attn_norm(layer)(st.x), st.kwargs)
+                    st.x = st.x + h
+                    acc.add(st.x, st.mask)
+                vals_mid, Q_mid = _pca(acc, device)
+                acc = GramAccumulator(D, device)
+                for st in states:  # layer output, with the attention output sliced
+                    x = _project(st.x, Q_mid, dims["mlp_in"])
+                    st.x = x + adapter.run_mlp(layer, adapter.mlp_norm(layer)(x))
+                    acc.add(st.x, st.mask)
+                vals_out, Q_out = _pca(acc, device)
+                for st in states:
+                    st.x = _project(st.x, Q_out, dims["out"])
+                self._rotate_layer(adapter, layer, Q_in, Q_mid, Q_out)
+                kept.append({"mlp_in": kept_variance(vals_mid, dims["mlp_in"]), "out": kept_variance(vals_out, dims["out"])})
+                Q_in = Q_out
+                advance()
+        _rotate_in(adapter.head(), Q_in)
+        del states
+
+        ctx.structure.append({"pass": self.name, "hidden_size": D, "num_layers": len(layers), "plan": plan})
+        ctx.report["slicing"] = {
+            **ctx.report.get("slicing", {}),
+            "ratio": cfg.ratio, "round_to": cfg.round_to, "slice_head": cfg.slice_head,
+            "hidden_size": D, "dim": plan["embedding"], "plan": plan,
+        }
+        cal = ctx.calibration()
+        return {"hidden_size": D, "dim": plan["embedding"], "calibration_tokens": cal.num_tokens,
+                "kept_variance": kept}
+
+    @staticmethod
+    def _rotate_layer(adapter, layer, Q_in: torch.Tensor, Q_mid: torch.Tensor, Q_out: torch.Tensor) -> None:
+        """Rotates one block's weights and sets its shortcuts ``Q_in^T Q_mid``, ``Q_mid^T Q_out``."""
+        for lin in adapter.attn_inputs(layer):
+            _rotate_in(lin, Q_in)
+        _rotate_out(adapter.attn_output(layer), Q_mid)
+        for lin in adapter.mlp_inputs(layer):
+            _rotate_in(lin, Q_mid)
+        _rotate_out(adapter.mlp_output(layer), Q_out)
+        dtype = adapter.attn_output(layer).weight.dtype
+        layer.attn_shortcut = (Q_in.T @ Q_mid).to(dtype)
+        layer.mlp_shortcut = (Q_mid.T @ Q_out).to(dtype)
+
+    @classmethod
+    def rebuild(cls, model, adapter, record: dict) -> None:
+        """Installs SliceGPT layers with ``D x D`` shortcut buffers (placeholder values)."""
+        D = int(record["hidden_size"])
+        dtype = adapter.embeddings()[0].weight.dtype
+        device = adapter.embeddings()[0].weight.device
+        for layer in install_layers(adapter):
+            layer.attn_shortcut = torch.zeros(D, D, dtype=dtype, device=device)
+            layer.mlp_shortcut = torch.zeros(D, D, dtype=dtype, device=device)
