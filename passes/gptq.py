@@ -1,0 +1,152 @@
+"""GPTQ (Frantar et al., "GPTQ: Accurate Post-Training Quantization for Generative Pre-trained
+Transformers", 2022) for one linear layer, producing the group-wise INT4 of ``formats.int4``.
+
+Column by column (in blocks of ``block_size`` with lazy batch updates), each weight column is
+rounded and the rounding error is spread over the not-yet-quantized columns through the upper
+Cholesky factor of the inverse Hessian ``H^-1``, ``H = 2/n Σ x xᵀ`` over calibration inputs.
+Group scales are computed when the column loop enters a group, on the error-updated weights.
+With ``act_order`` columns are visited in order of decreasing ``H_ii``; because the packed layout
+has no ``g_idx``, groups keep the ORIGINAL column order and their scales are computed up front on
+the original weights ("static groups"), then the columns are quantized in permuted order.
+"""
+from __future__ import annotations
+
+import time
+
+import torch
+
+from andactl.errors import DataError, NumericsError
+from andactl.formats.int4 import Int4Weight, assemble, group_params, quantize_codes, resolve_group_size
+
+MAX_DAMP_RETRIES = 6
+
+
+class HessianAccumulator:
+    """Running ``H = 2/n Σ x xᵀ`` (float64) over the rows of inputs ``x[..., K]``.
+
+    Invariant: ``n`` counts exactly the rows added with a non-zero mask; masked rows contribute
+    nothing. ``H`` is all zeros while ``n == 0``."""
+
+    def __init__(self, in_features: int, device: torch.device | str = "cpu"):
+        self.in_features = int(in_features)
+        self._sum = torch.zeros(in_features, in_features, dtype=torch.float64, device=device)
+        self.n = 0
+
+    def add(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> None:
+        """Adds the rows of ``x[..., K]``; ``mask[...]`` (same leading shape) 0 marks padding rows."""
+        if x.shape[-1] != self.in_features:
+            raise ValueError(f"HessianAccumulator: expected last dim {self.in_features}, got {x.shape[-1]}")
+        rows = x.reshape(-1, self.in_features)
+        if mask is not None:
+            rows = rows[mask.reshape(-1).to(rows.device) != 0]
+        if rows.shape[0] == 0:
+            return
+        rows = rows.to(device=self._sum.device, dtype=torch.float64)
+        self._sum.addmm_(rows.T, rows)
+        self.n += rows.shape[0]
+
+    @property
+    def H(self) -> torch.Tensor:
+        """``2/n Σ x xᵀ`` as float64 [K, K]."""
+        if self.n == 0:
+            return torch.zeros_like(self._sum)
+        return self._sum * (2.0 / self.n)
+
+
+def _inverse_cholesky_upper(H: torch.Tensor, damp: float, name: str) -> tuple[torch.Tensor, float]:
+    """Upper Cholesky factor of ``(H + λI)^-1`` with ``λ = damp · mean(diag H)``; λ grows ×10 on
+    failure. Returns the factor (float64) and the relative damping that succeeded."""
+    mean_diag = float(torch.diag(H).mean())
+    eye = torch.eye(H.shape[0], dtype=H.dtype, device=H.device)
+    rel = max(damp, 0.0)
+    for _ in range(MAX_DAMP_RETRIES):
+        L, info = torch.linalg.cholesky_ex(H + (rel * mean_diag) * eye)
+        if int(info) == 0:
+            Hinv = torch.cholesky_inverse(L)
+            U, info = torch.linalg.cholesky_ex(Hinv, upper=True)
+            if int(info) == 0 and torch.isfinite(U).all():
+                return U, rel
+        rel = rel * 10 if rel > 0 else 1e-6
+    raise NumericsError(
+        f"GPTQ for {name}: the calibration Hessian is not positive definite even with damping "
+        f"{rel / 10:g}·mean(diag H) (inputs degenerate or non-finite)"
+    )
+
+
+def gptq_quantize(
+    w: torch.Tensor, H: torch.Tensor, group_size: int = 128, symmetric: bool = True,
+    damp: float = 0.01, act_order: bool = False, block_size: int = 128, name: str = "linear",
+) -> tuple[Int4Weight, dict]:
+    """Quantizes ``w[N, K]`` to INT4 minimising ``||X wᵀ - X ŵᵀ||`` for the inputs behind ``H[K, K]``.
+
+    Invariant: the result uses the same grid as ``quantize_weight_rtn`` (same group size, scales
+    from ``group_params``); dead input columns (``H_ii = 0``) quantize to exactly 0. Stats: the
+    GPTQ proxy loss, damping used, dead columns, time."""
+    t0 = time.perf_counter()
+    n, k = w.shape
+    if H.shape != (k, k):
+        raise ValueError(f"GPTQ for {name}: Hessian shape {tuple(H.shape)} does not match K={k}")
+    g = resolve_group_size(group_size, k)
+    if not torch.isfinite(H).all():
+        raise NumericsError(f"GPTQ for {name}: the calibration Hessian contains NaN or Inf")
+    if not bool((H != 0).any()):
+        raise DataError(f"GPTQ for {name}: the calibration Hessian is all zeros (calibration too small / no tokens reached this module)")
+    W = w.detach().to(torch.float32).clone()
+    if not torch.isfinite(W).all():
+        raise NumericsError(f"GPTQ for {name}: the weight contains NaN or Inf")
+    H = H.detach().to(device=W.device, dtype=torch.float64).clone()
+    dead = torch.diag(H) == 0
+    H[dead, dead] = 1.0
+    W[:, dead] = 0.0
+
+    n_groups = -(-k // g)
+    scales = torch.ones(n, n_groups, dtype=torch.float32, device=W.device)
+    zeros = torch.full_like(scales, 8.0)
+    if act_order:
+        for gi in range(n_groups):  # static groups: on the original weights, original order
+            scales[:, gi], zeros[:, gi] = group_params(W[:, gi * g : (gi + 1) * g], symmetric)
+        perm = torch.argsort(torch.diag(H), descending=True, stable=True)
+        W, H = W[:, perm], H[perm][:, perm]
+    else:
+        perm = torch.arange(k, device=W.device)
+    U, rel_damp = _inverse_cholesky_upper(H, damp, name)
+    Hinv = U.to(torch.float32)
+    del H, U
+
+    Q = torch.zeros_like(W)
+    loss = torch.zeros(n, dtype=torch.float32, device=W.device)
+    col_group = (perm // g).tolist()
+    for i1 in range(0, k, block_size):
+        i2 = min(i1 + block_size, k)
+        W1 = W[:, i1:i2].clone()
+        Err1 = torch.zeros_like(W1)
+        Hinv1 = Hinv[i1:i2, i1:i2]
+        for i in range(i2 - i1):
+            col = i1 + i
+            gi = col_group[col]
+            if not act_order and col % g == 0:  # entering a group: scales on updated weights
+                end = min(col + g, k)
+                cur = torch.cat([W1[:, i : min(i2 - i1, end - i1)], W[:, i2:end]], dim=1)
+                scales[:, gi], zeros[:, gi] = group_params(cur, symmetric)
+            d = Hinv1[i, i]
+            wcol = W1[:, i]
+            q = quantize_codes(wcol, scales[:, gi], zeros[:, gi])
+            Q[:, col] = q
+            deq = (q - zeros[:, gi]) * scales[:, gi]
+            err = (wcol - deq) / d
+            loss += (wcol - deq) ** 2 / d**2 / 2
+            W1[:, i:] -= err.unsqueeze(1) * Hinv1[i, i:].unsqueeze(0)
+            Err1[:, i] = err
+        W[:, i2:] -= Err1 @ Hinv[i1:i2, i2:]
+
+    if act_order:
+        inv = torch.argsort(perm)
+        Q = Q[:, inv]
+    result = assemble(Q, scales, zeros, symmetric, g, k)
+    stats = {
+        "proxy_loss": float(loss.sum()),
+        "damp": rel_damp,
+        "dead_columns": int(dead.sum()),
+        "seconds": time.perf_counter() - t0,
+    }
+    return result, stats

@@ -1,0 +1,189 @@
+"""Pass ``quantize_weights``: group-wise INT4 (RTN or GPTQ) of every linear an Anda activation feeds.
+
+Quantized linears: the ``adapter.anda_linears(layer)`` of every layer (Llama: q/k/v/o/gate/up/down;
+OPT: q/k/v/out_proj/fc1/fc2). Embeddings, the LM head and SliceGPT shortcut matrices stay in the
+model dtype. Each quantized linear's weight is replaced IN PLACE by its dequantized value in the
+model dtype (fake-quant, so evaluation and the Anda search see the INT4 model), and the exact
+``Int4Weight`` is kept for packing in ``ctx.int4_weights``: a dict ``{qualified module name:
+Int4Weight}`` set as an attribute on the PassContext (tensors never go into ``ctx.report``).
+
+GPTQ runs the standard sequential flow: the inputs of layer 0 (and the keyword arguments the
+decoder passes to its layers) are captured over the calibration batches by a forward pre-hook
+that stops the forward; then each layer in turn is run on the stored inputs while hooks on its
+linears accumulate ``H = 2/n Σ x xᵀ`` (padding tokens masked out), its linears are quantized, and
+the layer is re-run with the quantized weights to produce the next layer's inputs.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import nn
+
+from andactl.errors import ConfigError
+from andactl.formats.int4 import Int4Weight, quantize_weight_rtn, resolve_group_size
+from andactl.passbase import Pass, PassConfig, register_pass
+from andactl.passes.gptq import HessianAccumulator, gptq_quantize
+
+
+@dataclass
+class QuantizeWeightsConfig(PassConfig):
+    """``method``: rtn | gptq; ``group_size``: positive multiple of 64 or -1 (one group per row);
+    ``symmetric``: zero point 8 (else per-group zero points); ``damp``: GPTQ damping as a fraction
+    of mean(diag H); ``act_order``: GPTQ column order by decreasing H_ii (static groups)."""
+
+    method: Literal["rtn", "gptq"] = "gptq"
+    group_size: int = 128
+    symmetric: bool = True
+    damp: float = 0.01
+    act_order: bool = False
+
+    def validate(self) -> None:
+        resolve_group_size(self.group_size, 64)
+        if not 0.0 <= self.damp < 1.0:
+            raise ConfigError(f"quantize_weights damp must be in [0, 1), got {self.damp}")
+
+
+class _Captured(Exception):
+    """Raised by the layer-0 pre-hook to stop the forward once the layer inputs are stored."""
+
+
+def _first(out):
+    return out[0] if isinstance(out, (tuple, list)) else out
+
+
+def capture_layer0_inputs(ctx, layer0: nn.Module) -> tuple[list[torch.Tensor], list[dict], list[torch.Tensor]]:
+    """Runs the model over ``ctx.calibration()`` up to layer 0; returns per batch the hidden states
+    entering layer 0, the keyword arguments passed to it, and the attention mask [B, S]."""
+    inputs: list[torch.Tensor] = []
+    kwargs_list: list[dict] = []
+    masks: list[torch.Tensor] = []
+
+    def pre_hook(module, args, kwargs):
+        hidden = args[0] if args else kwargs["hidden_states"]
+        kw = {k: v for k, v in kwargs.items() if k != "hidden_states"}
+        inputs.append(hidden.detach())
+        kwargs_list.append(kw)
+        raise _Captured
+
+    handle = layer0.register_forward_pre_hook(pre_hook, with_kwargs=True)
+    try:
+        for batch in ctx.calibration().batches():
+            ids = batch["input_ids"].to(ctx.device)
+            mask = batch["attention_mask"].to(ctx.device)
+            masks.append(mask)
+            try:
+                ctx.model(input_ids=ids, attention_mask=mask, use_cache=False)
+            except _Captured:
+                pass
+    finally:
+        handle.remove()
+    return inputs, kwargs_list, masks
+
+
+def _layer_linears(adapter, layer, names: dict[int, str]) -> dict[str, nn.Linear]:
+    out = {}
+    for mods in adapter.anda_linears(layer).values():
+        for m in mods:
+            out[names[id(m)]] = m
+    return out
+
+
+def _relative_error(w: torch.Tensor, w_hat: torch.Tensor) -> float:
+    norm = float(torch.linalg.vector_norm(w.float()))
+    diff = float(torch.linalg.vector_norm(w.float() - w_hat.float()))
+    return diff / norm if norm > 0 else diff
+
+
+@register_pass
+class QuantizeWeights(Pass):
+    """INT4 weight-only quantization (W4A16 reference point of the Anda search)."""
+
+    name = "quantize_weights"
+    Config = QuantizeWeightsConfig
+    requires = ()
+    provides = ("int4_weights",)
+    description = "group-wise INT4 weights (RTN or GPTQ) for every linear an Anda activation feeds"
+
+    def _quantize_module(self, name: str, module: nn.Linear, H: torch.Tensor | None) -> tuple[Int4Weight, dict]:
+        cfg = self.config
+        w = module.weight.detach()
+        if H is None:
+            q = quantize_weight_rtn(w, cfg.group_size, cfg.symmetric)
+            stats: dict = {}
+        else:
+            q, stats = gptq_quantize(w, H, cfg.group_size, cfg.symmetric, cfg.damp, cfg.act_order, name=name)
+        w_hat = q.dequantize().to(device=w.device)
+        stats["relative_error"] = _relative_error(w, w_hat)
+        module.weight.data.copy_(w_hat.to(module.weight.dtype))
+        return q, stats
+
+    def run(self, ctx) -> dict:
+        cfg = self.config
+        adapter = ctx.adapter
+        model = ctx.model
+        names = {id(m): n for n, m in model.named_modules()}
+        layers = list(adapter.layers())
+        store: dict[str, Int4Weight] = {}
+        errors: dict[str, float] = {}
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                if cfg.method == "rtn":
+                    with ctx.progress("quantize_weights (rtn)", total=len(layers)) as advance:
+                        for layer in layers:
+                            for name, mod in _layer_linears(adapter, layer, names).items():
+                                store[name], stats = self._quantize_module(name, mod, None)
+                                errors[name] = stats["relative_error"]
+                            advance()
+                    tokens = 0
+                else:
+                    tokens = self._run_gptq(ctx, layers, names, store, errors)
+        finally:
+            model.train(was_training)
+        setattr(ctx, "int4_weights", store)
+        mean = sum(errors.values()) / len(errors) if errors else 0.0
+        ctx.log.info("quantize_weights: %s INT4 on %d linears, mean relative error %.4f", cfg.method, len(errors), mean)
+        return {
+            "method": cfg.method,
+            "group_size": cfg.group_size,
+            "symmetric": cfg.symmetric,
+            "act_order": cfg.act_order if cfg.method == "gptq" else False,
+            "calibration_tokens": tokens,
+            "modules": errors,
+            "mean_relative_error": mean,
+            "max_relative_error": max(errors.values(), default=0.0),
+        }
+
+    def _run_gptq(self, ctx, layers, names, store, errors) -> int:
+        """Sequential GPTQ over the layers; returns the number of calibration tokens used."""
+        inputs, kwargs_list, masks = capture_layer0_inputs(ctx, layers[0])
+        tokens = int(sum(int((m != 0).sum()) for m in masks))
+        current_mask: list[torch.Tensor | None] = [None]
+        with ctx.progress("quantize_weights (gptq)", total=len(layers)) as advance:
+            for layer in layers:
+                linears = _layer_linears(ctx.adapter, layer, names)
+                accs = {n: HessianAccumulator(m.weight.shape[1], m.weight.device) for n, m in linears.items()}
+
+                def make_hook(acc: HessianAccumulator):
+                    def hook(module, args, output):
+                        acc.add(args[0].detach(), current_mask[0])
+                    return hook
+
+                handles = [m.register_forward_hook(make_hook(accs[n])) for n, m in linears.items()]
+                try:
+                    for x, kw, mask in zip(inputs, kwargs_list, masks):
+                        current_mask[0] = mask
+                        layer(x, **kw)
+                finally:
+                    for h in handles:
+                        h.remove()
+                for n, m in linears.items():
+                    store[n], stats = self._quantize_module(n, m, accs[n].H)
+                    errors[n] = stats["relative_error"]
+                del accs
+                inputs = [_first(layer(x, **kw)).detach() for x, kw in zip(inputs, kwargs_list)]
+                advance()
+        return tokens
