@@ -1,0 +1,145 @@
+"""The C++ CPU kernels of andactl equal the pure-torch reference (bit-exact codec, rtol 1e-5
+GEMM) on a grid of shapes, mantissa bits and awkward values, for every SIMD path this CPU has."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from andactl.kernels import ops, reference
+from andactl.kernels.int4_layout import pack_int4, padded_k
+
+build = pytest.importorskip("andactl.kernels.build")
+_RES = build.load(cuda=False)
+pytestmark = pytest.mark.skipif(not _RES.ok, reason=f"C++ extension did not build: {_RES.reason}")
+
+ISAS = ("scalar", "avx2", "avx512")
+
+
+def _detected() -> str:
+    return build.cpu_isa_info().split()[0].split("=")[1] if _RES.ok else "scalar"
+
+
+def _available_isas() -> list[str]:
+    return list(ISAS[: ISAS.index(_detected()) + 1]) if _RES.ok else []
+
+
+@pytest.fixture(params=ISAS)
+def isa(request, monkeypatch):
+    """Cap the extension's SIMD level (read per call); skip levels this CPU lacks."""
+    if request.param not in _available_isas():
+        pytest.skip(f"CPU lacks {request.param} (detected {_detected()})")
+    monkeypatch.setenv("ANDA_CPU_ISA", request.param)
+    assert build.cpu_isa_info().endswith(f"selected={request.param}")
+    return request.param
+
+
+def _awkward(shape: tuple[int, ...], gen: torch.Generator) -> torch.Tensor:
+    """Values spanning 1e-7..6e4 in one group, subnormals, +-0, zero groups, random signs."""
+    x = torch.randn(shape, generator=gen) * torch.exp(torch.randn(shape, generator=gen) * 3)
+    flat = x.view(-1)
+    n = flat.numel()
+    if n >= 8:
+        flat[0], flat[1], flat[2], flat[3] = 6e4, 1e-7, -0.0, -3e-6  # range + subnormal + -0
+        flat[4], flat[5] = 5.9e-8, -6.1e-5
+    if shape[-1] >= 128:
+        x[..., 64:128] = 0.0  # an all-zero group
+        x[..., 70] = -0.0
+    return x.clamp(-6e4, 6e4)  # bf16 rounds 65504 up to 65536 (overflow)
+
+
+def _cpp_pack(x, m, rounding="truncate"):
+    return torch.ops.andactl.anda_pack(x, m, rounding)
+
+
+@pytest.mark.parametrize("lead", [(), (3,), (2, 5)])
+@pytest.mark.parametrize("k", [1, 63, 64, 100, 576])
+def test_pack_unpack_bit_exact(isa, lead, k):
+    gen = torch.Generator().manual_seed(k * 7 + len(lead))
+    x = _awkward((*lead, k) if lead or k else (k,), gen)
+    for m in range(1, 17):
+        for rounding in ("truncate", "nearest"):
+            for dt in (torch.float32, torch.float16, torch.bfloat16):
+                xd = x.to(dt)
+                w_ref, e_ref = ops._pack_ref(xd, m, rounding)
+                w, e = _cpp_pack(xd, m, rounding)
+                assert w.dtype == torch.int64 and e.dtype == torch.uint8
+                assert torch.equal(w, w_ref), (m, rounding, dt)
+                assert torch.equal(e, e_ref), (m, rounding, dt)
+        d_ref = ops._unpack_ref(w_ref, e_ref, m, k)
+        d = torch.ops.andactl.anda_unpack(w_ref, e_ref, m, k)
+        assert d.dtype == torch.float32
+        assert torch.equal(d.view(torch.int32), d_ref.view(torch.int32)), m  # bitwise, -0.0 too
+
+
+def test_pack_k4096(isa):
+    gen = torch.Generator().manual_seed(1)
+    x = _awkward((4, 4096), gen)
+    for m in (1, 4, 8, 16):
+        w_ref, e_ref = ops._pack_ref(x, m)
+        w, e = _cpp_pack(x, m)
+        assert torch.equal(w, w_ref) and torch.equal(e, e_ref)
+
+
+def test_pack_rejects_nonfinite():
+    for bad in (float("nan"), float("inf"), 65520.0, 7e4):
+        x = torch.ones(2, 70)
+        x[1, 3] = bad
+        with pytest.raises(RuntimeError, match="float16|NaN"):
+            _cpp_pack(x, 4)
+    with pytest.raises(RuntimeError, match="mantissa_bits"):
+        _cpp_pack(torch.ones(3, 64), 17)
+
+
+def _weights(n, k, gs, asym, gen):
+    kw = padded_k(k, gs)
+    codes = torch.randint(0, 16, (n, kw), generator=gen, dtype=torch.uint8)
+    zeros = torch.randint(0, 16, (n, kw // gs), generator=gen, dtype=torch.uint8) if asym else None
+    zfull = (zeros if asym else torch.full((n, kw // gs), 8, dtype=torch.uint8)).repeat_interleave(gs, 1)
+    codes[:, k:] = zfull[:, k:]  # padding codes equal the zero point
+    scales = torch.rand(n, kw // gs, generator=gen) * 0.1 + 1e-3
+    return pack_int4(codes), scales, zeros
+
+
+def _check_gemm(x, m, k, n, gs, asym, gen):
+    wp, sc, z = _weights(n, k, gs, asym, gen)
+    words, exps = ops._pack_ref(x, m)
+    ref = reference.anda_gemm_reference(words, exps, m, k, wp, sc, z, gs)
+    got = torch.ops.andactl.anda_gemm(words, exps, m, k, wp, sc, z, gs)
+    assert got.shape == ref.shape and got.dtype == torch.float32
+    scale = ref.abs().max().clamp(min=1e-30)
+    torch.testing.assert_close(got, ref, rtol=1e-5, atol=float(scale) * 1e-6)
+
+
+@pytest.mark.parametrize("m", list(range(1, 17)))
+def test_gemm_grid(isa, m):
+    gen = torch.Generator().manual_seed(m)
+    cases = [((), 1, 64, 17, False), ((3,), 63, 64, 1, True), ((2, 5), 100, 128, 17, False),
+             ((9,), 576, 256, 64, True), ((2, 5), 576, 64, 17, True)]
+    if m in (1, 7, 8, 15, 16):
+        cases.append(((3,), 4096, 128, 17, False))
+    for lead, k, gs, n, asym in cases:
+        _check_gemm(_awkward((*lead, k), gen), m, k, n, gs, asym, gen)
+
+
+def test_gemm_empty_and_zero_groups(isa):
+    gen = torch.Generator().manual_seed(5)
+    _check_gemm(torch.zeros(4, 200), 6, 200, 17, 64, True, gen)
+    wp, sc, z = _weights(5, 64, 64, False, gen)
+    words, exps = ops._pack_ref(torch.ones(0, 64), 4)
+    assert torch.ops.andactl.anda_gemm(words, exps, 4, 64, wp, sc, z, 64).shape == (0, 5)
+
+
+def test_opcheck():
+    gen = torch.Generator().manual_seed(3)
+    x = _awkward((3, 100), gen)
+    torch.library.opcheck(torch.ops.andactl.anda_pack.default, (x, 5, "truncate"))
+    words, exps = ops._pack_ref(x, 5)
+    torch.library.opcheck(torch.ops.andactl.anda_unpack.default, (words, exps, 5, 100))
+    wp, sc, z = _weights(17, 100, 128, True, gen)
+    torch.library.opcheck(torch.ops.andactl.anda_gemm.default, (words, exps, 5, 100, wp, sc, z, 128))
+    torch.library.opcheck(torch.ops.andactl.anda_gemm.default, (words, exps, 5, 100, wp, sc, None, 128))
+
+
+def test_cpu_kernel_is_registered():
+    assert torch._C._dispatch_has_kernel_for_dispatch_key("andactl::anda_gemm", "CPU")
+    assert torch._C._dispatch_has_kernel_for_dispatch_key("andactl::anda_pack", "CPU")
