@@ -1,0 +1,91 @@
+"""Artifact I/O: round trip with identical logits, validation, atomic writes."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from tiny_models import tiny_inputs, tiny_model
+from tiny_tokenizer import char_tokenizer
+
+from andactl.errors import ArtifactError
+from andactl.formats.artifact import is_artifact, save_artifact
+from andactl.models.artifact_loader import load_artifact
+
+
+@pytest.mark.parametrize("family", ["llama", "qwen2", "opt"])
+def test_unmodified_round_trip_identical_logits(tmp_path, family):
+    model, _ = tiny_model(family)
+    out = save_artifact(tmp_path / "a", model, char_tokenizer(), {"base_model": "tiny"}, recipe=[], report={"x": 1})
+    assert is_artifact(out)
+    assert sorted(p.name for p in out.iterdir()) >= ["config.json", "model.safetensors", "recipe.yaml", "report.json"]
+    loaded, tok, meta = load_artifact(out)
+    ids = tiny_inputs()
+    with torch.no_grad():
+        assert torch.equal(model(ids).logits, loaded(ids).logits)
+    assert meta["base_model"] == "tiny" and meta["format_version"] == 1
+    assert tok("ab").input_ids == char_tokenizer()("ab").input_ids
+    if model.config.tie_word_embeddings:
+        assert loaded.lm_head.weight.data_ptr() == loaded.get_input_embeddings().weight.data_ptr()
+
+
+def _saved(tmp_path):
+    model, _ = tiny_model("llama")
+    return save_artifact(tmp_path / "a", model, char_tokenizer(), {})
+
+
+def test_version_mismatch(tmp_path):
+    out = _saved(tmp_path)
+    cfg = json.loads((out / "config.json").read_text())
+    cfg["andactl"]["format_version"] = 99
+    (out / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ArtifactError, match="format version 99; this andactl reads version 1"):
+        load_artifact(out)
+
+
+def test_foreign_quant_method(tmp_path):
+    out = _saved(tmp_path)
+    cfg = json.loads((out / "config.json").read_text())
+    cfg["quantization_config"] = {"quant_method": "compressed-tensors"}
+    (out / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ArtifactError, match="quant_method is 'compressed-tensors'"):
+        load_artifact(out)
+
+
+def test_corrupt_safetensors(tmp_path):
+    out = _saved(tmp_path)
+    (out / "model.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00not json at all!")
+    with pytest.raises(ArtifactError, match="corrupt or not a safetensors file"):
+        load_artifact(out)
+
+
+def test_shape_mismatch_names_module(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    out = _saved(tmp_path)
+    state = load_file(str(out / "model.safetensors"))
+    key = "model.layers.1.self_attn.q_proj.weight"
+    state[key] = state[key][:, :32].contiguous()
+    save_file(state, str(out / "model.safetensors"))
+    with pytest.raises(ArtifactError, match="module 'model.layers.1.self_attn.q_proj'.*\\[64, 32\\].*\\[64, 64\\]"):
+        load_artifact(out)
+
+
+def test_refuses_non_empty_output(tmp_path):
+    model, _ = tiny_model("llama")
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "keep.txt").write_text("mine")
+    with pytest.raises(ArtifactError, match="exists and is not empty"):
+        save_artifact(tmp_path / "a", model, None, {})
+    assert (tmp_path / "a" / "keep.txt").read_text() == "mine"
+
+
+def test_failed_write_leaves_nothing(tmp_path):
+    class BadTokenizer:
+        def save_pretrained(self, path):
+            raise RuntimeError("disk full")
+
+    model, _ = tiny_model("llama")
+    with pytest.raises(RuntimeError, match="disk full"):
+        save_artifact(tmp_path / "a", model, BadTokenizer(), {})
+    assert list(tmp_path.iterdir()) == []

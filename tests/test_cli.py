@@ -1,0 +1,103 @@
+"""CLI: bad input gives one line on stderr and a non-zero exit; tiny end-to-end runs."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from andactl.cli.main import cli
+
+
+def invoke(*args, env=None):
+    return CliRunner().invoke(cli, list(args), env=env or {}, catch_exceptions=False)
+
+
+def assert_one_line_error(res, pattern):
+    import re
+
+    assert res.exit_code != 0, res.output
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, res.stderr
+    assert "Traceback" not in res.stderr
+    assert re.search(pattern, lines[0]), lines[0]
+
+
+def test_help_lists_commands():
+    res = invoke("--help")
+    assert res.exit_code == 0
+    for name in ("env", "eval", "inspect", "passes", "run", "slice"):
+        assert name in res.stdout
+
+
+def test_env_json(data_dir):
+    res = invoke("env", "--format", "json", "--data-dir", str(data_dir))
+    assert res.exit_code == 0, res.stderr
+    info = json.loads(res.stdout)
+    assert info["data_dir"] == str(data_dir) and "llama" in info["supported_model_types"]
+    assert info["torch_threads"] >= 1 and "backend" in info["kernels"]
+
+
+def test_passes_lists_slicegpt():
+    res = invoke("passes", "--format", "json")
+    assert res.exit_code == 0
+    names = {p["pass"]: p for p in json.loads(res.stdout)}
+    assert names["rotate"]["requires"] == ["fused_norms"]
+
+
+def test_unknown_model():
+    assert_one_line_error(invoke("eval", "no-such-model", "--tasks", "wikitext2"), r"unknown model 'no-such-model'.*smollm2-135m")
+
+
+def test_unsupported_architecture(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "gpt_neox"}))
+    assert_one_line_error(invoke("eval", str(tmp_path)), r"unsupported architecture 'gpt_neox'; supported model types: llama")
+
+
+def test_unknown_task(tiny_hf_dir):
+    assert_one_line_error(invoke("eval", str(tiny_hf_dir), "--tasks", "piqa,squad"), r"unknown task 'squad'")
+
+
+def test_missing_data_dir(tiny_hf_dir, tmp_path):
+    assert_one_line_error(invoke("eval", str(tiny_hf_dir), "--data-dir", str(tmp_path / "nope")), r"data directory not found")
+
+
+def test_data_dir_without_file(tiny_hf_dir, tmp_path):
+    (tmp_path / "ptb").mkdir()
+    assert_one_line_error(invoke("eval", str(tiny_hf_dir), "--tasks", "wikitext2", "--data-dir", str(tmp_path)),
+                          r"wikitext2/test: none of wikitext2/wiki.test.raw in data dir")
+
+
+def test_corrupt_artifact(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "llama", "andactl": {"format_version": 1}}))
+    (tmp_path / "model.safetensors").write_bytes(b"garbage")
+    assert_one_line_error(invoke("inspect", str(tmp_path)), r"corrupt or not a safetensors file")
+
+
+@pytest.mark.parametrize("doc,pattern", [
+    ("- pass: shrink_everything\n", r"unknown pass 'shrink_everything'"),
+    ("- pass: rotate\n  ratio: lots\n", r"ratio: expected a number"),
+    ("- pass: slice\n", r"pass 'slice' \(step 1\) requires rotated"),
+])
+def test_bad_recipes(tiny_hf_dir, tmp_path, doc, pattern):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(doc)
+    out = tmp_path / "out"
+    assert_one_line_error(invoke("run", str(recipe), "--model", str(tiny_hf_dir), "-o", str(out)), pattern)
+    assert not out.exists()
+
+
+def test_slice_bad_ratio(tiny_hf_dir, tmp_path):
+    assert_one_line_error(invoke("slice", str(tiny_hf_dir), "--ratio", "1.0", "-o", str(tmp_path / "o")), r"--ratio must be in \[0, 1\)")
+
+
+def test_eval_tiny_model_json(tiny_hf_dir, data_dir, tmp_path):
+    out = tmp_path / "res.json"
+    res = invoke("eval", str(tiny_hf_dir), "--tasks", "wikitext2", "--seqlen", "64", "--limit", "2",
+                 "--data-dir", str(data_dir), "--format", "json", "--output_path", str(out))
+    assert res.exit_code == 0, res.stderr
+    data = json.loads(res.stdout)
+    assert data["model"] == str(tiny_hf_dir)
+    wt = data["results"]["wikitext2"]
+    assert wt["windows"] == 2 and wt["seqlen"] == 64 and 1 < wt["ppl"] < 1000
+    assert json.loads(out.read_text()) == data

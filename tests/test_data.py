@@ -1,0 +1,82 @@
+"""Datasets resolve locally with clear errors; calibration sampling is SliceGPT's and seeded."""
+from __future__ import annotations
+
+import pytest
+import torch
+from tiny_tokenizer import char_tokenizer
+
+from andactl.data.calibration import CalibrationConfig, build_calibration, sample_token_runs
+from andactl.data.datasets import load_text_rows
+from andactl.errors import ConfigError, DataError
+
+
+def test_wikitext_rows_match_hf_layout(data_dir):
+    rows = load_text_rows("wikitext2", "test", data_dir)
+    assert len(rows) == 4358 and sum(1 for r in rows if r == "") == 1467
+    assert rows[1] == " = Robert Boulter = \n"
+    assert sum(len(r.encode()) for r in rows) == 1287656  # HF split num_bytes minus 4 per row
+
+
+def test_alpaca_rows_use_the_alpaca_template(data_dir):
+    rows = load_text_rows("alpaca", "train", data_dir)
+    assert len(rows) == 2000
+    assert rows[0].startswith("Below is an instruction that describes a task.")
+    assert "### Response:\nDeep in the forest" in rows[0]
+
+
+def test_missing_split_names_directory_contents(data_dir):
+    with pytest.raises(DataError, match=r"wikitext2/train: none of wikitext2/wiki.train.raw .*holds: wiki.test.raw"):
+        load_text_rows("wikitext2", "train", data_dir)
+
+
+def test_unknown_dataset_and_split(data_dir):
+    with pytest.raises(DataError, match="unknown dataset 'imagenet'"):
+        load_text_rows("imagenet", "train", data_dir)
+    with pytest.raises(DataError, match="has no split 'dev'"):
+        load_text_rows("ptb", "dev", data_dir)
+
+
+def test_missing_data_dir(tmp_path):
+    with pytest.raises(DataError, match="data directory not found"):
+        load_text_rows("ptb", "test", tmp_path / "nope")
+
+
+ROWS = [f"row {i} " + "x" * (i % 7) for i in range(200)]
+
+
+def test_sampler_is_deterministic_and_exact_length():
+    tok = char_tokenizer()
+    a = sample_token_runs(ROWS, tok, samples=5, seqlen=40, seed=3)
+    b = sample_token_runs(ROWS, tok, samples=5, seqlen=40, seed=3)
+    c = sample_token_runs(ROWS, tok, samples=5, seqlen=40, seed=4)
+    assert a == b and a != c
+    assert len(a) == 5 and all(len(r) == 40 for r in a)
+
+
+def test_sampler_joins_consecutive_rows():
+    tok = char_tokenizer()
+    (run,) = sample_token_runs(ROWS, tok, samples=1, seqlen=60, seed=0)
+    text = tok.decode(run)
+    start = int(text.split()[1])
+    expected = "\n\n".join(ROWS[start:start + 10])[:60]
+    assert text == expected
+
+
+def test_build_calibration_shapes(data_dir):
+    cal = build_calibration(CalibrationConfig(dataset="ptb", split="validation", samples=6, seqlen=64, batch_size=4),
+                            char_tokenizer(), data_dir)
+    assert cal.input_ids.shape == (6, 64) and cal.num_tokens == 6 * 64
+    assert [b["input_ids"].shape[0] for b in cal.batches()] == [4, 2]
+    assert torch.equal(cal.attention_mask, torch.ones(6, 64, dtype=torch.long))
+
+
+def test_calibration_too_little_text(tmp_path):
+    (tmp_path / "ptb").mkdir()
+    (tmp_path / "ptb" / "ptb.test.txt").write_text("short\n")
+    with pytest.raises(DataError, match="too little text"):
+        build_calibration(CalibrationConfig(dataset="ptb", split="test", samples=2, seqlen=500), char_tokenizer(), tmp_path)
+
+
+def test_calibration_config_validation():
+    with pytest.raises(ConfigError, match="samples must be >= 1"):
+        CalibrationConfig(samples=0).validate()

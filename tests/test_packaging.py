@@ -1,0 +1,52 @@
+"""The generic folder names map under andactl.* for a source checkout, an editable install and
+a wheel, and never become top-level modules."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PROBE = "import andactl.passes as p, andactl.formats as f, andactl.kernels as k; print(p.__file__, f.__file__, k.__file__)"
+
+
+def _run(args, cwd, env=None):
+    return subprocess.run(args, cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=600)
+
+
+def test_source_checkout_maps_subpackages():
+    out = _run([sys.executable, "-c", PROBE], cwd=ROOT, env={"PYTHONPATH": str(ROOT)})
+    assert out.returncode == 0, out.stderr
+    paths = out.stdout.split()
+    assert paths == [str(ROOT / "passes" / "__init__.py"), str(ROOT / "formats" / "__init__.py"), str(ROOT / "kernels" / "__init__.py")]
+
+
+def test_no_generic_top_level_names(tmp_path):
+    out = _run([sys.executable, "-c", "import importlib.util as u; print([u.find_spec(n) is None for n in ('passes','formats','kernels')])"], cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[True, True, True]"
+
+
+def test_installed_import_from_elsewhere(tmp_path):
+    """From a directory outside the checkout, the installed package (editable here) resolves."""
+    out = _run([sys.executable, "-c", PROBE], cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert str(ROOT / "passes") in out.stdout.split()[0]
+
+
+def test_wheel_layout_and_import(tmp_path):
+    build = _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(ROOT)], cwd=tmp_path)
+    assert build.returncode == 0, build.stderr[-2000:]
+    wheel = next(tmp_path.glob("andactl-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "andactl/passes/__init__.py" in names and "andactl/formats/__init__.py" in names
+    assert "andactl/kernels/__init__.py" in names and "andactl/evaluation/tasks/piqa.yaml" in names
+    assert not any(n.split("/")[0] in ("passes", "formats", "kernels", "tests") for n in names)
+    site = tmp_path / "site"
+    with zipfile.ZipFile(wheel) as zf:
+        zf.extractall(site)
+    out = _run([sys.executable, "-c", PROBE], cwd=tmp_path, env={"PYTHONPATH": str(site)})
+    assert out.returncode == 0, out.stderr
+    assert all(p.startswith(str(site / "andactl")) for p in out.stdout.split())
