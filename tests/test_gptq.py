@@ -14,7 +14,7 @@ from andactl.models.adapters import get_adapter
 from andactl.passbase import get_pass, parse_config
 from andactl.passes.gptq import HessianAccumulator, gptq_quantize
 from andactl.passes.quantize_weights import QuantizeWeights, QuantizeWeightsConfig
-from tests.tiny_models import tiny_calibration, tiny_inputs, tiny_model
+from tiny_models import tiny_calibration, tiny_inputs, tiny_model
 
 
 def _correlated(seed: int, t: int = 2048, k: int = 192, n: int = 48):
@@ -168,3 +168,31 @@ def test_pass_config_is_validated_and_registered():
         with pytest.raises(ConfigError):
             parse_config(QuantizeWeightsConfig, bad, "pass 'quantize_weights'")
     assert parse_config(QuantizeWeightsConfig, {"group_size": -1}, "q").group_size == -1
+
+
+def test_pass_on_slicegpt_wrapped_layers():
+    from andactl.passes.fuse_norms import FuseNorms
+    from andactl.passes.rotate import Rotate, RotateConfig
+    from andactl.passes.slice import Slice
+
+    model, _ = tiny_model("llama")
+    ctx = _ctx(model, tiny_calibration(samples=8, seqlen=32))
+    with torch.no_grad():
+        FuseNorms().run(ctx)
+        Rotate(RotateConfig(ratio=0.25)).run(ctx)
+        Slice().run(ctx)
+    sliced = copy.deepcopy(model)
+    widths = {n: m.weight.shape[1] for n, m in model.named_modules() if n.endswith("q_proj")}
+    assert set(widths.values()) == {48}  # 64 * 0.75: the layers really are sliced
+    result = QuantizeWeights(QuantizeWeightsConfig(method="gptq")).run(ctx)
+    assert len(ctx.int4_weights) == 14 and result["calibration_tokens"] == 8 * 32
+    for name, q in ctx.int4_weights.items():
+        assert q.in_features == dict(model.named_modules())[name].weight.shape[1]
+    rtn_model = copy.deepcopy(sliced)
+    _run(rtn_model, "rtn")
+    ids = tiny_inputs(batch=4, seqlen=32, seed=11)
+    with torch.no_grad():
+        ref = sliced(ids).logits
+        err_gptq = float((model(ids).logits - ref).pow(2).mean())
+        err_rtn = float((rtn_model(ids).logits - ref).pow(2).mean())
+    assert err_gptq < err_rtn
