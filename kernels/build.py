@@ -111,6 +111,13 @@ def load(cuda: bool | None = None) -> BuildResult:
     """
     cuda = cuda_wanted() if cuda is None else bool(cuda)
     with _LOCK:
+        other = _RESULTS.get(not cuda)
+        if cuda not in _RESULTS and other is not None and other.ok:
+            # one flavour per process: the CUDA library also holds the CPU kernels
+            if other.cuda:
+                return other
+            return BuildResult(False, other.name, True, other.build_dir,
+                               reason="the CPU-only extension is already loaded in this process")
         if cuda not in _RESULTS:
             res = _build(cuda, verbose=False)
             _RESULTS[cuda] = res
@@ -145,3 +152,9 @@ def cpu_isa_info() -> str:
 def compiler() -> str:
     """The C++ compiler torch.utils.cpp_extension would use (CXX or c++)."""
     return os.environ.get("CXX", "c++")
+
+
+def results() -> dict[bool, BuildResult]:
+    """Build results recorded in this process so far, keyed by "with CUDA" (a copy)."""
+    with _LOCK:
+        return dict(_RESULTS)

@@ -1,0 +1,111 @@
+"""Anda packed GEMM vs torch on the same shapes, side by side in one run (2 threads).
+
+    .venv/bin/python benchmarks/bench_gemm.py [--format json] [--repeat N]
+
+Prefill (2048x576)·(576x1536): anda_gemm(anda_pack(x)) at M = 4, 6, 8 vs F.linear in bf16 and
+fp32. Decode (T x 4096)·(4096x11008), T = 1, 16: vs torch's int4 weight-only CPU kernel
+(aten._weight_int4pack_mm_for_cpu, group 128) and bf16 F.linear. Reports the compressor
+(anda_pack) alone, the GEMM alone and pack+GEMM; ratios are torch time / ours (>1 = faster).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+import torch.nn.functional as F
+
+from andactl.kernels import build, ops
+
+
+def bench(fn, repeat: int, min_time: float = 0.3) -> float:
+    """Median wall time in ms over `repeat` timed calls after 2 warmups (more repeats if fast)."""
+    fn(); fn()
+    t = time.perf_counter(); fn(); one = time.perf_counter() - t
+    n = max(repeat, int(min_time / max(one, 1e-6)))
+    times = []
+    for _ in range(n):
+        t = time.perf_counter(); fn(); times.append(time.perf_counter() - t)
+    times.sort()
+    return times[len(times) // 2] * 1e3
+
+
+def int4_weights(n: int, k: int, gs: int, gen: torch.Generator):
+    codes = torch.randint(0, 16, (n, k), generator=gen, dtype=torch.uint8)
+    scales = torch.rand(n, k // gs, generator=gen) * 0.01 + 1e-3
+    return codes, ops.pack_int4(codes), scales
+
+
+def run(repeat: int) -> list[dict]:
+    gen = torch.Generator().manual_seed(0)
+    rows = []
+    # ---- prefill
+    T, K, N = 2048, 576, 1536
+    x = torch.randn(T, K, generator=gen)
+    codes, wp, sc = int4_weights(N, K, 64, gen)
+    wf = ((codes.float() - 8) * sc.repeat_interleave(64, 1)).contiguous()
+    xb, wb = x.bfloat16(), wf.bfloat16()
+    t_bf16 = bench(lambda: F.linear(xb, wb), max(2, repeat // 3))
+    t_fp32 = bench(lambda: F.linear(x, wf), repeat)
+    for m in (4, 6, 8):
+        words, exps = torch.ops.andactl.anda_pack(x, m)
+        t_pack = bench(lambda: torch.ops.andactl.anda_pack(x, m), repeat)
+        t_gemm = bench(lambda: torch.ops.andactl.anda_gemm(words, exps, m, K, wp, sc, None, 64), repeat)
+        t_both = bench(lambda: torch.ops.andactl.anda_gemm(*torch.ops.andactl.anda_pack(x, m), m, K, wp, sc,
+                                                           None, 64), repeat)
+        rows.append(dict(shape=f"prefill {T}x{K}x{N}", M=m, pack_ms=t_pack, gemm_ms=t_gemm, pack_gemm_ms=t_both,
+                         bf16_linear_ms=t_bf16, fp32_linear_ms=t_fp32, int4_mm_ms=None,
+                         vs_bf16=t_bf16 / t_both, vs_fp32=t_fp32 / t_both, vs_int4=None))
+    # ---- decode
+    K, N, gs = 4096, 11008, 128
+    codes, wp, sc = int4_weights(N, K, gs, gen)
+    w_i4 = torch.ops.aten._convert_weight_to_int4pack_for_cpu(codes.to(torch.int32), 1)
+    sz = torch.stack([sc.t(), torch.full_like(sc.t(), 8.0) * sc.t()], -1).bfloat16().contiguous()
+    wb = ((codes.float() - 8) * sc.repeat_interleave(gs, 1)).bfloat16()
+    for T in (1, 16):
+        x = torch.randn(T, K, generator=gen)
+        xb = x.bfloat16()
+        t_i4 = bench(lambda: torch.ops.aten._weight_int4pack_mm_for_cpu(xb, w_i4, gs, sz), repeat)
+        t_bf16 = bench(lambda: F.linear(xb, wb), max(2, repeat // 3))
+        for m in (4, 8):
+            words, exps = torch.ops.andactl.anda_pack(x, m)
+            t_pack = bench(lambda: torch.ops.andactl.anda_pack(x, m), repeat)
+            t_gemm = bench(lambda: torch.ops.andactl.anda_gemm(words, exps, m, K, wp, sc, None, gs), repeat)
+            t_both = bench(lambda: torch.ops.andactl.anda_gemm(*torch.ops.andactl.anda_pack(x, m), m, K, wp, sc,
+                                                               None, gs), repeat)
+            rows.append(dict(shape=f"decode {T}x{K}x{N}", M=m, pack_ms=t_pack, gemm_ms=t_gemm,
+                             pack_gemm_ms=t_both, bf16_linear_ms=t_bf16, fp32_linear_ms=None, int4_mm_ms=t_i4,
+                             vs_bf16=t_bf16 / t_both, vs_fp32=None, vs_int4=t_i4 / t_both))
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--format", choices=("table", "json"), default="table")
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    res = build.load()
+    if not res.ok:
+        raise SystemExit(f"C++ extension unavailable: {res.reason}")
+    rows = run(args.repeat)
+    info = dict(isa=build.cpu_isa_info(), threads=args.threads, torch=torch.__version__)
+    if args.format == "json":
+        print(json.dumps(dict(info=info, rows=rows), indent=1))
+        return
+    print(f"# {info}")
+    f = lambda v, spec=".2f": "-" if v is None else format(v, spec)  # noqa: E731
+    hdr = ("shape", "M", "pack ms", "gemm ms", "pack+gemm", "bf16 F.linear", "fp32 F.linear", "int4_mm",
+           "x bf16", "x fp32", "x int4")
+    print("| " + " | ".join(hdr) + " |")
+    print("|" + "---|" * len(hdr))
+    for r in rows:
+        print(f"| {r['shape']} | {r['M']} | {f(r['pack_ms'])} | {f(r['gemm_ms'])} | {f(r['pack_gemm_ms'])} | "
+              f"{f(r['bf16_linear_ms'])} | {f(r['fp32_linear_ms'])} | {f(r['int4_mm_ms'])} | "
+              f"{f(r['vs_bf16'])} | {f(r['vs_fp32'])} | {f(r['vs_int4'])} |")
+
+
+if __name__ == "__main__":
+    main()
