@@ -81,10 +81,7 @@ def to_float16(x: torch.Tensor) -> torch.Tensor:
     Raises NumericsError when x holds NaN, +-Inf, or a finite value with |x| > 65504 (it would
     overflow float16), ConfigError when x is not a floating tensor or is 0-dimensional.
     """
-    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
-        raise ConfigError(f"Anda input must be a floating-point tensor, got {getattr(x, 'dtype', type(x))}")
-    if x.dim() == 0:
-        raise ConfigError("Anda input must have at least one dimension (groups run along the last)")
+    _check_input(x)
     if x.numel() and not bool(x.abs().amax() <= FP16_MAX):  # NaN fails the comparison
         n_nan = int(torch.isnan(x).sum())
         n_inf = int(torch.isinf(x).sum())
@@ -97,21 +94,40 @@ def to_float16(x: torch.Tensor) -> torch.Tensor:
     return x.to(torch.float16)
 
 
-def _grouped(x16: torch.Tensor, group_size: int) -> torch.Tensor:
+def _grouped(x: torch.Tensor, group_size: int) -> torch.Tensor:
     """View [..., K] as [..., G, group_size], zero-padding the tail group."""
-    k = x16.shape[-1]
+    k = x.shape[-1]
     g = -(-k // group_size)
     if g * group_size != k:
-        x16 = F.pad(x16, (0, g * group_size - k))
-    return x16.reshape(*x16.shape[:-1], g, group_size)
+        x = F.pad(x, (0, g * group_size - k))
+    return x.reshape(*x.shape[:-1], g, group_size)
 
 
-def _group_exponents(xg16: torch.Tensor) -> torch.Tensor:
-    """int32 [..., G]: max FP16 exponent field per group, a field of 0 counting as 1."""
-    fields = xg16.view(torch.int16) & 0x7C00
-    if fields.shape[-1] == 0:
-        return torch.ones(fields.shape[:-1], dtype=torch.int32, device=fields.device)
-    return (fields.amax(-1).clamp_min(0x0400) >> 10).to(torch.int32)
+def _check_input(x: torch.Tensor) -> None:
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+        raise ConfigError(f"Anda input must be a floating-point tensor, got {getattr(x, 'dtype', type(x))}")
+    if x.dim() == 0:
+        raise ConfigError("Anda input must have at least one dimension (groups run along the last)")
+
+
+def _grouped_checked(x: torch.Tensor, group_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x grouped [..., G, gs] in its own dtype, E int32 [..., G]); NumericsError on bad values.
+
+    E is the FP16 exponent field of fp16(max |x|) over the group (rounding to fp16 is monotone, so
+    this is the max field of the fp16 values), at least 1. One aminmax pass over x both finds it
+    and validates the input (NaN propagates through the max and fails the range test).
+    """
+    _check_input(x)
+    xg = _grouped(x, group_size)
+    if xg.numel() == 0:
+        return xg, torch.ones(xg.shape[:-1], dtype=torch.int32, device=x.device)
+    mn, mx = torch.aminmax(xg, dim=-1)
+    amax = torch.maximum(mx, mn.neg())
+    if not bool(amax.max() <= FP16_MAX):
+        to_float16(x)  # raises the precise NumericsError
+        raise NumericsError("activation tensor cannot be represented in float16")
+    fields = amax.to(torch.float16).view(torch.int16) >> 10  # amax >= 0 (a -0.0 gives -32 -> 1)
+    return xg, fields.clamp_min(1).to(torch.int32)
 
 
 def pow2(exponent: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -135,15 +151,14 @@ def shared_exponents(x16: torch.Tensor, group_size: int = GROUP_SIZE) -> torch.T
     """
     if x16.dtype != torch.float16:
         raise ConfigError(f"shared_exponents expects a float16 tensor, got {x16.dtype}")
-    return _group_exponents(_grouped(x16, check_group_size(group_size))).to(torch.uint8)
+    return _grouped_checked(x16, check_group_size(group_size))[1].to(torch.uint8)
 
 
-def _scaled(xg16: torch.Tensor, mantissa_bits: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(v, u, E): v = x / u float32 [..., G, gs] (exact), u float32 [..., G, 1], E int32 [..., G]."""
-    e = _group_exponents(xg16)
+def _scaled(xg: torch.Tensor, e: torch.Tensor, mantissa_bits: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(v, u): v = fp16(x) / u as float32 [..., G, gs] (exact, a fresh tensor), u float32 [..., G, 1]."""
     shift = (e - (15 + mantissa_bits - 1)).unsqueeze(-1)
-    v = xg16.to(torch.float32).mul_(pow2(-shift))
-    return v, pow2(shift), e
+    v = xg.to(torch.float16).to(torch.float32).mul_(pow2(-shift))
+    return v, pow2(shift)
 
 
 def _signed_magnitudes(v: torch.Tensor, mantissa_bits: int, rounding: str) -> torch.Tensor:
@@ -167,11 +182,10 @@ def quantize(
     m_bits = check_mantissa_bits(mantissa_bits)
     check_rounding(rounding)
     gs = check_group_size(group_size)
-    x16 = to_float16(x)
-    k = x16.shape[-1]
-    v, u, _ = _scaled(_grouped(x16, gs), m_bits)
+    xg, e = _grouped_checked(x, gs)
+    v, u = _scaled(xg, e, m_bits)
     xhat = _signed_magnitudes(v, m_bits, rounding).mul_(u)
-    xhat = xhat.reshape(*x16.shape[:-1], -1)[..., :k]
+    xhat = xhat.reshape(*x.shape[:-1], -1)[..., : x.shape[-1]]
     return xhat.to(x.dtype)
 
 
@@ -193,24 +207,22 @@ def pack_planes(x: torch.Tensor, mantissa_bits: int, rounding: str = "truncate")
     """
     m_bits = check_mantissa_bits(mantissa_bits)
     check_rounding(rounding)
-    x16 = to_float16(x)
-    lead, k = x16.shape[:-1], x16.shape[-1]
-    xg = _rows(_grouped(x16, GROUP_SIZE), 1)  # [R, 64], R = rows * G
-    words = torch.empty(xg.shape[0], 1 + m_bits, dtype=torch.int64, device=x16.device)
-    exps = torch.empty(xg.shape[0], dtype=torch.uint8, device=x16.device)
-    weights = _bit_weights(x16.device)
-    shifts = torch.arange(m_bits - 1, -1, -1, device=x16.device).unsqueeze(-1)
+    lead, k = x.shape[:-1], x.shape[-1]
+    xg, e_all = _grouped_checked(x, GROUP_SIZE)
+    xg, e_all = _rows(xg, 1), e_all.reshape(-1)  # [R, 64], [R]; R = rows * G
+    words = torch.empty(xg.shape[0], 1 + m_bits, dtype=torch.int64, device=x.device)
+    weights = _bit_weights(x.device)
+    shifts = torch.arange(m_bits - 1, -1, -1, device=x.device).unsqueeze(-1)
     step = max(1, _ROWS_ELEMS // (GROUP_SIZE * (1 + m_bits)))
     for r0 in range(0, xg.shape[0], step):
-        chunk = xg[r0:r0 + step].unsqueeze(0)  # [1, r, 64] (groups along dim -2)
-        v, _, e = _scaled(chunk, m_bits)
-        mag = _signed_magnitudes(v, m_bits, rounding).abs_().to(torch.int64)[0]
-        bits = torch.cat([torch.signbit(chunk[0]).to(torch.int64).unsqueeze(1),
-                          (mag.unsqueeze(1) >> shifts) & 1], dim=1)  # [r, 1+M, 64]
+        chunk = xg[r0:r0 + step]  # [r, 64]
+        v, _ = _scaled(chunk, e_all[r0:r0 + step], m_bits)
+        mag = _signed_magnitudes(v, m_bits, rounding).abs_().to(torch.int64)
+        sign = torch.signbit(chunk.to(torch.float16)).to(torch.int64)  # sign of the fp16 value
+        bits = torch.cat([sign.unsqueeze(1), (mag.unsqueeze(1) >> shifts) & 1], dim=1)  # [r, 1+M, 64]
         words[r0:r0 + step] = (bits * weights).sum(-1)  # distinct powers: no overflow
-        exps[r0:r0 + step] = e[0].to(torch.uint8)
     g = -(-k // GROUP_SIZE)
-    return words.reshape(*lead, g, 1 + m_bits), exps.reshape(*lead, g)
+    return words.reshape(*lead, g, 1 + m_bits), e_all.to(torch.uint8).reshape(*lead, g)
 
 
 def unpack_planes(words: torch.Tensor, exponents: torch.Tensor, mantissa_bits: int, k: int) -> torch.Tensor:
@@ -261,7 +273,7 @@ def unit_exponent(e: int, mantissa_bits: int) -> int:
 def element_units(x16: torch.Tensor, mantissa_bits: int) -> torch.Tensor:
     """Per-element unit u of its group = the strict truncation error bound u = 2**(E-15-(M-1)) float32 [..., K] (strict bound)."""
     k = x16.shape[-1]
-    e = _group_exponents(_grouped(x16, GROUP_SIZE))
+    e = _grouped_checked(x16, GROUP_SIZE)[1]
     u = pow2(e - (15 + mantissa_bits - 1)).unsqueeze(-1).expand(*e.shape, GROUP_SIZE)
     return u.reshape(*x16.shape[:-1], -1)[..., :k]
 
