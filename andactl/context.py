@@ -28,7 +28,9 @@ class PassContext:
     Invariants: ``model`` is the live module the passes edit in place; ``adapter`` wraps that same
     model; ``provided`` lists every capability provided so far (from the source artifact and from
     passes already run); ``structure`` lists, in order, the records that rebuild the model's module
-    structure from its HF config (see ``andactl.models.artifact``); ``report`` only grows.
+    structure from its HF config (see ``andactl.models.artifact_loader``); ``report`` only grows;
+    ``int4_weights`` and ``anda_bits`` carry tensors/choices between quantization passes (never
+    into the JSON report).
     """
 
     model: torch.nn.Module
@@ -44,6 +46,9 @@ class PassContext:
     report: dict = field(default_factory=dict)
     provenance: dict = field(default_factory=dict)
     quiet: bool = False
+    int4_weights: dict = field(default_factory=dict)  # qualified linear name -> formats.int4.Int4Weight
+    anda_bits: dict | None = None  # {"qkv","o","u","d"} -> M, or per-module overrides (see anda_search)
+    attachments: dict[str, bytes] = field(default_factory=dict)  # extra files for the artifact (plots)
     _calibration: Any = None
 
     @property

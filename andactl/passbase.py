@@ -56,6 +56,7 @@ BUILTIN_PASS_MODULES = (
     "andactl.passes.sensitivity",
     "andactl.passes.anda_search",
     "andactl.passes.pack",
+    "andactl.passes.anda_fakequant",
 )
 
 

@@ -67,6 +67,10 @@ def run_recipe(recipe: Recipe, opts: RunOptions, instruments=None) -> tuple[Pass
     loaded = load_model(opts.model, opts.dtype, opts.device)
     ctx = make_context(loaded, opts, cal)
     manager.check(ctx.provided)
+    from andactl.models.stats import count_parameters
+
+    ctx.report.setdefault("artifact_meta", {})["dense_parameters"] = (
+        loaded.meta.get("dense_parameters") or count_parameters(loaded.model))
     ctx.report["load_seconds"] = round(time.perf_counter() - t0, 2)
     records = manager.run(ctx)
     resolved = {
@@ -95,7 +99,7 @@ def save_context(ctx: PassContext, output: str, recipe: dict, overwrite: bool, b
     }
     quant = ctx.report.get("quantization_config")
     return save_artifact(output, ctx.model, ctx.tokenizer, meta, recipe, _jsonable_report(ctx.report),
-                         quantization_config=quant, overwrite=overwrite)
+                         quantization_config=quant, overwrite=overwrite, extra_files=ctx.attachments)
 
 
 def _jsonable_report(report: dict) -> dict:

@@ -66,8 +66,10 @@ def _unique_state(model: torch.nn.Module) -> tuple[dict[str, torch.Tensor], dict
 
 def save_artifact(out_dir: str | Path, model: torch.nn.Module, tokenizer, meta: dict,
                   recipe: dict | list | None = None, report: dict | None = None,
-                  quantization_config: dict | None = None, overwrite: bool = False) -> Path:
-    """Writes an artifact to ``out_dir`` atomically and returns its path.
+                  quantization_config: dict | None = None, overwrite: bool = False,
+                  extra_files: dict[str, bytes] | None = None) -> Path:
+    """Writes an artifact to ``out_dir`` atomically and returns its path (``extra_files``: name ->
+    bytes, e.g. plots).
 
     Refuses a non-empty existing ``out_dir`` unless ``overwrite``.
     """
@@ -91,6 +93,8 @@ def save_artifact(out_dir: str | Path, model: torch.nn.Module, tokenizer, meta: 
             tokenizer.save_pretrained(str(tmp))
         (tmp / "recipe.yaml").write_text(yaml.safe_dump(recipe if recipe is not None else [], sort_keys=False))
         (tmp / "report.json").write_text(json.dumps(report or {}, indent=2, default=str) + "\n")
+        for name, data in (extra_files or {}).items():
+            (tmp / Path(name).name).write_bytes(data)
         if out.exists():
             shutil.rmtree(out) if out.is_dir() else out.unlink()
         os.replace(tmp, out)

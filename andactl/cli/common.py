@@ -87,19 +87,23 @@ dtype_option = click.option("--dtype", type=click.Choice(["float32", "bfloat16",
 device_option = click.option("--device", default="cpu", show_default=True, help="cpu or cuda[:N].")
 
 
-def calibration_options(f):
-    """--cal-data/--cal-split/--cal-samples/--cal-seqlen/--cal-batch-size/--seed."""
-    opts = [
-        click.option("--cal-data", default="alpaca", show_default=True, help="Calibration dataset."),
-        click.option("--cal-split", default="train", show_default=True),
-        click.option("--cal-samples", type=click.IntRange(min=1), default=128, show_default=True),
-        click.option("--cal-seqlen", type=click.IntRange(min=8), default=2048, show_default=True),
-        click.option("--cal-batch-size", type=click.IntRange(min=1), default=16, show_default=True),
-        click.option("--seed", type=int, default=42, show_default=True),
-    ]
-    for opt in reversed(opts):
-        f = opt(f)
-    return f
+def calibration_options(samples: int = 128, seqlen: int = 2048, batch_size: int = 16):
+    """Decorator adding --cal-data/--cal-split/--cal-samples/--cal-seqlen/--cal-batch-size/--seed."""
+
+    def decorate(f):
+        opts = [
+            click.option("--cal-data", default="alpaca", show_default=True, help="Calibration dataset (alpaca, ptb, wikitext2, c4)."),
+            click.option("--cal-split", default="train", show_default=True),
+            click.option("--cal-samples", type=click.IntRange(min=1), default=samples, show_default=True),
+            click.option("--cal-seqlen", type=click.IntRange(min=8), default=seqlen, show_default=True),
+            click.option("--cal-batch-size", type=click.IntRange(min=1), default=batch_size, show_default=True),
+            click.option("--seed", type=int, default=42, show_default=True),
+        ]
+        for opt in reversed(opts):
+            f = opt(f)
+        return f
+
+    return decorate
 
 
 def calibration_dict(kw: dict) -> dict:

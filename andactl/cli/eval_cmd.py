@@ -17,6 +17,8 @@ def set_backend(model, backend: str, device: str) -> str:
         return "reference"
     import torch
 
+    if not any(hasattr(m, "weight_packed") for m in model.modules()):
+        return "none (no packed modules)"
     info = kb.resolve_backend(backend, torch.device(device))
     kb.set_backend(model, info.name)
     return info.name

@@ -27,6 +27,12 @@ def describe(loaded) -> dict:
     for key in ("slicing", "quantization", "search", "provenance", "base_model"):
         if key in meta:
             info[key] = meta[key]
+    if "quantization" in meta:
+        from andactl.cli.quant_view import quantized_modules
+
+        info["quantized_modules"] = quantized_modules(loaded.model)
+        info["dense_fp16_bytes"] = 2 * dense
+        info["compression_vs_fp16"] = round(2 * dense / info["bytes"], 3)
     return info
 
 

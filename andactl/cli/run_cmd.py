@@ -18,6 +18,9 @@ def run_and_report(recipe, opts, fmt: str, eval_spec: dict | None = None) -> Non
     instruments = [Timing(), PeakMemory()] + ([] if opts.quiet else [LogPasses(stderr_console())])
     ctx, path, resolved = run_recipe(recipe, opts, instruments)
     summary = {"model": opts.model, "output": str(path) if path else None, "passes": ctx.report.get("passes", [])}
+    for key in ("slicing", "sensitivity", "search"):
+        if key in ctx.report:
+            summary[key] = ctx.report[key]
     if eval_spec:
         from andactl.evaluation.harness import parse_tasks
         from andactl.evaluation.runner import evaluate
@@ -42,6 +45,19 @@ def _human_summary(s: dict) -> None:
         t.add_row(rec["pass"], f"{rec.get('seconds', 0):.1f}", str(rec.get("peak_rss_mb", "")), brief)
     c = stdout_console()
     c.print(t)
+    if s.get("sensitivity"):
+        from andactl.passes.sensitivity import sensitivity_table
+
+        st = Table(title=f"sensitivity: ppl/ppl_ref - 1 (ppl_ref {s['sensitivity']['reference_ppl']:.3f}, others at {s['sensitivity']['hold']})")
+        for col in ("M", "A_qkv", "A_o", "A_u", "A_d"):
+            st.add_column(col, justify="right")
+        for row in sensitivity_table(s["sensitivity"]):
+            st.add_row(*row)
+        c.print(st)
+    if s.get("search"):
+        sr = s["search"]
+        c.print(f"search ({sr['budget']}, tolerance {sr['tolerance']}): {sr['tuple']} after {sr['evaluations']} evaluations, "
+                f"loss {sr['loss']}, reduction vs FP16: " + ", ".join(f"{k} {v:.2f}x" for k, v in sr["reduction_vs_fp16"].items()))
     if s.get("output"):
         c.print(f"artifact: {s['output']}")
     if s.get("eval"):
@@ -79,6 +95,14 @@ def run(cctx, recipe_file, model, output, overwrite, dtype, device, data_dir, fm
     run_and_report(recipe, opts, fmt, recipe.eval)
 
 
+def _default(f: dataclasses.Field):
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+        return f.default_factory()  # type: ignore[misc]
+    return None
+
+
 @click.command("passes")
 @format_option
 def passes(fmt):
@@ -87,8 +111,7 @@ def passes(fmt):
 
     data = []
     for name, cls in sorted(registry().items()):
-        fields = [{"name": f.name, "type": str(f.type), "default": f.default if f.default is not dataclasses.MISSING else None}
-                  for f in dataclasses.fields(cls.Config)]
+        fields = [{"name": f.name, "type": str(f.type), "default": _default(f)} for f in dataclasses.fields(cls.Config)]
         data.append({"pass": name, "requires": list(cls.requires), "provides": list(cls.provides),
                      "description": (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else "", "params": fields})
 

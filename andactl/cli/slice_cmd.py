@@ -12,7 +12,7 @@ from andactl.cli.common import calibration_dict, calibration_options, data_dir_o
 @click.option("--round-to", type=click.IntRange(min=1), default=8, show_default=True, help="Kept width is a multiple of this.")
 @click.option("-o", "--output", required=True, help="Artifact directory to write.")
 @click.option("--overwrite", is_flag=True, help="Replace a non-empty output directory.")
-@calibration_options
+@calibration_options()
 @dtype_option
 @device_option
 @data_dir_option

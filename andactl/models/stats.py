@@ -3,23 +3,28 @@ from __future__ import annotations
 
 import torch
 
-NIBBLE_BUFFERS = ("weight_packed",)  # uint8 tensors holding two INT4 weights per byte
+QUANT_OVERHEAD = ("weight_scale", "weight_zero_point")  # per-group metadata, not parameters
 
 
 def count_parameters(model: torch.nn.Module) -> int:
-    """Number of stored weights: parameters plus persistent floating/packed buffers (shortcut
-    matrices, packed INT4 weights count two per byte, their scales), shared tensors once."""
+    """Number of logical weights: floating parameters and persistent floating buffers (SliceGPT
+    shortcut matrices included), each packed INT4 linear as in_features x out_features (its
+    padding, scales and zero points are storage overhead, reported by ``count_bytes``); tensors
+    shared between modules (tied weights) count once."""
     seen: set[tuple] = set()
     total = 0
+    packed = {name: m for name, m in model.named_modules() if hasattr(m, "weight_packed")}
+    for name, m in packed.items():
+        total += m.in_features * m.out_features
     for name, t in model.state_dict().items():
         key = (t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape))
         if t.numel() and key in seen:
             continue
         seen.add(key)
-        leaf = name.rsplit(".", 1)[-1]
-        if leaf in NIBBLE_BUFFERS:
-            total += 2 * t.numel()
-        elif t.is_floating_point() or leaf.endswith("shortcut"):
+        owner, _, leaf = name.rpartition(".")
+        if owner in packed and leaf != "bias":
+            continue
+        if t.is_floating_point() and leaf not in QUANT_OVERHEAD:
             total += t.numel()
     return total
 

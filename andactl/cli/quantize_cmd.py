@@ -1,0 +1,80 @@
+"""``andactl quantize``: INT4 weights -> (sensitivity) -> Anda search -> pack, in one command."""
+from __future__ import annotations
+
+import click
+
+from andactl.cli.common import calibration_dict, calibration_options, data_dir_option, device_option, dtype_option, format_option
+
+QUANTIZED = ("int4_weights", "packed", "anda_activations")
+MIN_GPTQ_TOKENS = 512
+
+
+def quantize_recipe(weights, weight_method, group_size, asymmetric, act_order, sensitivity, bits, tolerance,
+                    budget, max_evals, rounding) -> list[dict]:
+    """The pass list ``andactl quantize`` runs (also what examples/recipes/full.yaml spells out)."""
+    steps: list[dict] = []
+    if weights == "int4":
+        steps.append({"pass": "quantize_weights", "method": weight_method, "group_size": group_size,
+                      "symmetric": not asymmetric, "act_order": act_order})
+    if sensitivity:
+        steps.append({"pass": "sensitivity", "rounding": rounding})
+    if bits:
+        steps.append({"pass": "set_anda_bits", "bits": list(bits)})
+    else:
+        steps.append({"pass": "anda_search", "tolerance": tolerance, "budget": budget, "max_evals": max_evals,
+                      "rounding": rounding})
+    steps.append({"pass": "pack", "rounding": rounding} if weights == "int4" else {"pass": "anda_activations", "rounding": rounding})
+    return steps
+
+
+@click.command("quantize")
+@click.argument("model")
+@click.option("--budget", type=click.Choice(["bops", "energy", "latency", "memory"]), default="energy", show_default=True,
+              help="Cost model the search minimises.")
+@click.option("--tolerance", type=float, default=0.01, show_default=True, help="Max ppl/ppl_ref - 1 on the calibration data.")
+@click.option("--weights", type=click.Choice(["int4", "none"]), default="int4", show_default=True)
+@click.option("--weight-method", type=click.Choice(["gptq", "rtn"]), default="gptq", show_default=True)
+@click.option("--group-size", type=int, default=128, show_default=True, help="INT4 group size (multiple of 64, or -1 per row).")
+@click.option("--asymmetric", is_flag=True, help="Asymmetric INT4 (per-group zero points).")
+@click.option("--act-order", is_flag=True, help="GPTQ activation order (static groups).")
+@click.option("--sensitivity/--no-sensitivity", default=False, show_default=True, help="Run the per-type sensitivity sweep first.")
+@click.option("--bits", type=click.IntRange(1, 16), nargs=4, default=None, help="Fixed M_qkv M_o M_u M_d instead of a search.")
+@click.option("--max-evals", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--rounding", type=click.Choice(["truncate", "nearest"]), default="truncate", show_default=True)
+@click.option("-o", "--output", required=True, help="Artifact directory to write.")
+@click.option("--overwrite", is_flag=True)
+@calibration_options(samples=8, seqlen=512, batch_size=4)
+@dtype_option
+@device_option
+@data_dir_option
+@format_option
+@click.pass_context
+def quantize(cctx, model, budget, tolerance, weights, weight_method, group_size, asymmetric, act_order, sensitivity,
+             bits, max_evals, rounding, output, overwrite, dtype, device, data_dir, fmt, **cal):
+    """Quantize MODEL (dense model or sliced artifact): INT4 weights + searched Anda activations."""
+    from andactl.cli.run_cmd import run_and_report
+    from andactl.data.datasets import resolve_data_dir
+    from andactl.errors import ConfigError
+    from andactl.formats.artifact import artifact_meta, is_artifact
+    from andactl.pipeline import RunOptions
+    from andactl.recipe import Recipe
+
+    if not 0.0 < tolerance < 1.0:
+        raise ConfigError(f"--tolerance must be in (0, 1), got {tolerance}")
+    if weights == "int4" and weight_method == "gptq" and cal["cal_samples"] * cal["cal_seqlen"] < MIN_GPTQ_TOKENS:
+        raise ConfigError(f"calibration too small for GPTQ: {cal['cal_samples']}x{cal['cal_seqlen']} tokens, need at least {MIN_GPTQ_TOKENS}")
+    if is_artifact(model):
+        from pathlib import Path
+
+        done = sorted(set(artifact_meta(Path(model)).get("provides", [])) & set(QUANTIZED))
+        if done:
+            raise ConfigError(f"{model} is already quantized ({', '.join(done)}); quantize its unquantized source instead")
+    steps = quantize_recipe(weights, weight_method, group_size, asymmetric, act_order, sensitivity, bits, tolerance,
+                            budget, max_evals, rounding)
+    recipe = Recipe(passes=steps, calibration=calibration_dict(cal))
+    opts = RunOptions(model=model, output=output, dtype=dtype, device=device, seed=cal["seed"],
+                      data_dir=resolve_data_dir(data_dir), overwrite=overwrite, quiet=cctx.obj.get("quiet", False))
+    run_and_report(recipe, opts, fmt)
+
+
+COMMANDS = [quantize]
