@@ -53,7 +53,7 @@ def _cpp_pack(x, m, rounding="truncate"):
 
 @pytest.mark.parametrize("lead", [(), (3,), (2, 5)])
 @pytest.mark.parametrize("k", [1, 63, 64, 100, 576])
-def test_pack_unpack_bit_exact(isa, lead, k):
+def test_pack_unpack_bit_exact(lead, k):  # pack/unpack have one (scalar C++) implementation
     gen = torch.Generator().manual_seed(k * 7 + len(lead))
     x = _awkward((*lead, k) if lead or k else (k,), gen)
     for m in range(1, 17):
@@ -71,7 +71,7 @@ def test_pack_unpack_bit_exact(isa, lead, k):
         assert torch.equal(d.view(torch.int32), d_ref.view(torch.int32)), m  # bitwise, -0.0 too
 
 
-def test_pack_k4096(isa):
+def test_pack_k4096():
     gen = torch.Generator().manual_seed(1)
     x = _awkward((4, 4096), gen)
     for m in (1, 4, 8, 16):
@@ -143,3 +143,33 @@ def test_opcheck():
 def test_cpu_kernel_is_registered():
     assert torch._C._dispatch_has_kernel_for_dispatch_key("andactl::anda_gemm", "CPU")
     assert torch._C._dispatch_has_kernel_for_dispatch_key("andactl::anda_pack", "CPU")
+
+
+def test_backend_resolution_and_set_backend():
+    from andactl.errors import ConfigError
+    from andactl.kernels import backend
+    from andactl.kernels.anda_linear import AndaLinear
+
+    info = backend.resolve_backend("auto", torch.device("cpu"))
+    assert info.name == "cpp" and info.isa.startswith("detected=")
+    assert backend.resolve_backend("cpp", "cpu").name == "cpp"
+    assert backend.resolve_backend("reference", "cpu").name == "reference"
+    with pytest.raises(ConfigError, match="unknown kernel backend"):
+        backend.resolve_backend("fast", "cpu")
+    if torch.version.cuda is None:
+        with pytest.raises(ConfigError, match="backend 'cuda' is unavailable"):
+            backend.resolve_backend("cuda", "cpu")
+    d = backend.describe()
+    assert d["cpp_extension"]["loaded"] is True and d["cpu_isa"] == build.cpu_isa_info()
+
+    gen = torch.Generator().manual_seed(9)
+    wp, sc, z = _weights(17, 100, 64, True, gen)
+    model = torch.nn.Sequential(AndaLinear.from_int4(wp, sc, z, None, 100, 64, 6), torch.nn.ReLU(),
+                                AndaLinear.from_int4(*_weights(5, 17, 64, False, gen), None, 17, 64, 6))
+    x = torch.randn(4, 100, generator=gen)
+    assert backend.set_backend(model, "cpp").name == "cpp"
+    assert model[0].backend == model[2].backend == "cpp"
+    y_cpp = model(x)
+    backend.set_backend(model, "reference")
+    assert model[0].backend == "reference"
+    torch.testing.assert_close(y_cpp, model(x), rtol=1e-5, atol=1e-5)
