@@ -19,6 +19,18 @@ class AndaGroup(click.Group):
     exception type (set ANDACTL_DEBUG=1 for the traceback).
     """
 
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        """Like click's standalone mode, but a usage error is ONE line on stderr (exit 2)."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.ClickException as err:
+            _fail(f"error: {err.format_message()} (see --help)", err.exit_code)
+        except click.exceptions.Abort:
+            _fail("interrupted: nothing was written", 130)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
