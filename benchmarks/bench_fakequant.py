@@ -4,7 +4,7 @@ Prints elements/s for float32 and bfloat16 inputs of shape [2048, 576] and [2048
 M = 4 and 8 (truncate and nearest), beside the cost of a bare float16 round trip
 (x.to(float16).to(x.dtype)) measured in the same run, plus the reference bit-plane pack.
 
-    .venv/bin/python benchmarks/bench_fakequant.py [--repeat 20] [--threads N]
+    .venv/bin/python benchmarks/bench_fakequant.py [--repeat 10] [--threads N]
 """
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def timings(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeat", type=int, default=20)
+    ap.add_argument("--repeat", type=int, default=10)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch default)")
     args = ap.parse_args()
     if args.threads:
