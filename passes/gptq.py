@@ -22,7 +22,8 @@ MAX_DAMP_RETRIES = 6
 
 
 class HessianAccumulator:
-    """Running ``H = 2/n Σ x xᵀ`` (float64) over the rows of inputs ``x[..., K]``.
+    """Running ``H = 2/n Σ x xᵀ`` over the rows of inputs ``x[..., K]``: each ``add`` computes its
+    ``xᵀx`` in float32 (float64 for float64 inputs) and adds it to a float64 sum.
 
     Invariant: ``n`` counts exactly the rows added with a non-zero mask; masked rows contribute
     nothing. ``H`` is all zeros while ``n == 0``."""
@@ -41,8 +42,9 @@ class HessianAccumulator:
             rows = rows[mask.reshape(-1).to(rows.device) != 0]
         if rows.shape[0] == 0:
             return
-        rows = rows.to(device=self._sum.device, dtype=torch.float64)
-        self._sum.addmm_(rows.T, rows)
+        dtype = torch.float64 if rows.dtype == torch.float64 else torch.float32
+        rows = rows.to(device=self._sum.device, dtype=dtype)
+        self._sum += (rows.T @ rows).to(torch.float64)
         self.n += rows.shape[0]
 
     @property
@@ -61,9 +63,9 @@ def _inverse_cholesky_upper(H: torch.Tensor, damp: float, name: str) -> tuple[to
     rel = max(damp, 0.0)
     for _ in range(MAX_DAMP_RETRIES):
         L, info = torch.linalg.cholesky_ex(H + (rel * mean_diag) * eye)
-        if int(info) == 0:
-            Hinv = torch.cholesky_inverse(L)
-            U, info = torch.linalg.cholesky_ex(Hinv, upper=True)
+        if int(info) == 0:  # (L Lᵀ)^-1 = L^-ᵀ L^-1 (solve_triangular: much faster than cholesky_inverse on CPU)
+            Linv = torch.linalg.solve_triangular(L, eye, upper=False)
+            U, info = torch.linalg.cholesky_ex(Linv.T @ Linv, upper=True)
             if int(info) == 0 and torch.isfinite(U).all():
                 return U, rel
         rel = rel * 10 if rel > 0 else 1e-6
@@ -113,12 +115,16 @@ def gptq_quantize(
     Hinv = U.to(torch.float32)
     del H, U
 
-    Q = torch.zeros_like(W)
-    loss = torch.zeros(n, dtype=torch.float32, device=W.device)
+    # The column loop works on Wᵀ [K, N] so that a weight column is a contiguous row.
+    Wt = W.T.contiguous()
+    del W
+    scales_t, zeros_t = scales.T.contiguous(), zeros.T.contiguous()
+    Qt = torch.zeros_like(Wt)
+    loss = torch.zeros(n, dtype=torch.float32, device=Wt.device)
     col_group = (perm // g).tolist()
     for i1 in range(0, k, block_size):
         i2 = min(i1 + block_size, k)
-        W1 = W[:, i1:i2].clone()
+        W1 = Wt[i1:i2].clone()
         Err1 = torch.zeros_like(W1)
         Hinv1 = Hinv[i1:i2, i1:i2]
         for i in range(i2 - i1):
@@ -126,22 +132,23 @@ def gptq_quantize(
             gi = col_group[col]
             if not act_order and col % g == 0:  # entering a group: scales on updated weights
                 end = min(col + g, k)
-                cur = torch.cat([W1[:, i : min(i2 - i1, end - i1)], W[:, i2:end]], dim=1)
-                scales[:, gi], zeros[:, gi] = group_params(cur, symmetric)
+                cur = torch.cat([W1[i : min(i2 - i1, end - i1)], Wt[i2:end]], dim=0)
+                scales_t[gi], zeros_t[gi] = group_params(cur.T, symmetric)
             d = Hinv1[i, i]
-            wcol = W1[:, i]
-            q = quantize_codes(wcol, scales[:, gi], zeros[:, gi])
-            Q[:, col] = q
-            deq = (q - zeros[:, gi]) * scales[:, gi]
-            err = (wcol - deq) / d
-            loss += (wcol - deq) ** 2 / d**2 / 2
-            W1[:, i:] -= err.unsqueeze(1) * Hinv1[i, i:].unsqueeze(0)
-            Err1[:, i] = err
-        W[:, i2:] -= Err1 @ Hinv[i1:i2, i2:]
+            wcol = W1[i]
+            q = quantize_codes(wcol, scales_t[gi], zeros_t[gi])
+            Qt[col] = q
+            diff = wcol - (q - zeros_t[gi]) * scales_t[gi]
+            loss += diff**2 / d**2 / 2
+            err = diff / d
+            W1[i:].addr_(Hinv1[i, i:], err, alpha=-1.0)  # spread the error over later columns
+            Err1[i] = err
+        Wt[i2:].addmm_(Hinv[i1:i2, i2:].T, Err1, alpha=-1.0)  # lazy batch update of later blocks
 
+    Q = Qt.T
     if act_order:
-        inv = torch.argsort(perm)
-        Q = Q[:, inv]
+        Q = Q[:, torch.argsort(perm)]
+    scales, zeros = scales_t.T, zeros_t.T
     result = assemble(Q, scales, zeros, symmetric, g, k)
     stats = {
         "proxy_loss": float(loss.sum()),

@@ -164,15 +164,17 @@ class QuantizeWeights(Pass):
         current_mask: list[torch.Tensor | None] = [None]
         with ctx.progress("quantize_weights (gptq)", total=len(layers)) as advance:
             for layer in layers:
-                linears = _layer_linears(ctx.adapter, layer, names)
-                accs = {n: HessianAccumulator(m.weight.shape[1], m.weight.device) for n, m in linears.items()}
+                # linears reading one Anda activation (q/k/v, gate/up) share its input, so one
+                # accumulator, fed by a hook on the first of them, serves the whole group
+                groups = [mods for mods in ctx.adapter.anda_linears(layer).values() if mods]
+                accs = [HessianAccumulator(mods[0].weight.shape[1], mods[0].weight.device) for mods in groups]
 
                 def make_hook(acc: HessianAccumulator):
                     def hook(module, args, output):
                         acc.add(args[0].detach(), current_mask[0])
                     return hook
 
-                handles = [m.register_forward_hook(make_hook(accs[n])) for n, m in linears.items()]
+                handles = [mods[0].register_forward_hook(make_hook(acc)) for mods, acc in zip(groups, accs)]
                 try:
                     for x, kw, mask in zip(inputs, kwargs_list, masks):
                         current_mask[0] = mask
@@ -180,9 +182,12 @@ class QuantizeWeights(Pass):
                 finally:
                     for h in handles:
                         h.remove()
-                for n, m in linears.items():
-                    store[n], stats = self._quantize_module(n, m, accs[n].H)
-                    errors[n] = stats["relative_error"]
+                for mods, acc in zip(groups, accs):
+                    H = acc.H
+                    for m in mods:
+                        n = names[id(m)]
+                        store[n], stats = self._quantize_module(n, m, H)
+                        errors[n] = stats["relative_error"]
                 del accs
                 inputs = [_first(layer(x, **kw)).detach() for x, kw in zip(inputs, kwargs_list)]
                 advance()

@@ -85,9 +85,10 @@ def test_indefinite_hessian_is_a_numerics_error():
         gptq_quantize(torch.randn(4, 64), -torch.eye(64, dtype=torch.float64))
 
 
-def test_hessian_accumulator_masks_padding_and_averages():
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-12), (torch.float32, 1e-5)])
+def test_hessian_accumulator_masks_padding_and_averages(dtype, tol):
     g = torch.Generator().manual_seed(0)
-    x = torch.randn(3, 10, 16, generator=g)
+    x = torch.randn(3, 10, 16, generator=g, dtype=dtype)
     mask = torch.ones(3, 10, dtype=torch.long)
     mask[1, 6:] = 0
     mask[2, 2:] = 0
@@ -95,8 +96,8 @@ def test_hessian_accumulator_masks_padding_and_averages():
     acc.add(x[:2], mask[:2])
     acc.add(x[2:], mask[2:])
     rows = x[mask.bool()].double()
-    assert acc.n == 10 + 6 + 2
-    assert torch.allclose(acc.H, 2.0 / rows.shape[0] * rows.T @ rows, atol=1e-12, rtol=0)
+    assert acc.n == 10 + 6 + 2 and acc.H.dtype == torch.float64
+    assert torch.allclose(acc.H, 2.0 / rows.shape[0] * rows.T @ rows, atol=tol, rtol=0)
     assert torch.equal(HessianAccumulator(16).H, torch.zeros(16, 16, dtype=torch.float64))
 
 
