@@ -75,22 +75,29 @@ def check_group_size(group_size: int) -> int:
     return group_size
 
 
-def to_float16(x: torch.Tensor) -> torch.Tensor:
-    """Return ``x`` as float16 [..., K] (K >= 0, at least 1-D).
-
-    Raises NumericsError when x holds NaN, +-Inf, or a finite value with |x| > 65504 (it would
-    overflow float16), ConfigError when x is not a floating tensor or is 0-dimensional.
-    """
+def check_representable(x: torch.Tensor) -> None:
+    """NumericsError unless every value of x is finite with |x| <= 65504 (float16-representable
+    range); ConfigError unless x is a floating tensor with at least one dimension."""
     _check_input(x)
-    if x.numel() and not bool(x.abs().amax() <= FP16_MAX):  # NaN fails the comparison
-        n_nan = int(torch.isnan(x).sum())
-        n_inf = int(torch.isinf(x).sum())
-        if n_nan:
-            raise NumericsError(f"activation tensor contains NaN ({n_nan} values); Anda cannot encode it")
-        if n_inf:
-            raise NumericsError(f"activation tensor contains Inf ({n_inf} values); Anda cannot encode it")
-        big = float(x.abs().amax())
-        raise NumericsError(f"activation value {big:.6g} overflows float16 (|x| > 65504); Anda cannot encode it")
+    if x.numel() == 0:
+        return
+    mn, mx = torch.aminmax(x)
+    if bool(torch.maximum(mx, mn.neg()) <= FP16_MAX):  # NaN fails the comparison
+        return
+    n_nan = int(torch.isnan(x).sum())
+    if n_nan:
+        raise NumericsError(f"activation tensor contains NaN ({n_nan} values); Anda cannot encode it")
+    n_inf = int(torch.isinf(x).sum())
+    if n_inf:
+        raise NumericsError(f"activation tensor contains Inf ({n_inf} values); Anda cannot encode it")
+    big = float(x.abs().amax())
+    raise NumericsError(f"activation value {big:.6g} overflows float16 (|x| > 65504); Anda cannot encode it")
+
+
+def to_float16(x: torch.Tensor) -> torch.Tensor:
+    """Return ``x`` as float16 [..., K] after ``check_representable`` (NaN, Inf or |x| > 65504 ->
+    NumericsError; a non-floating or 0-dimensional tensor -> ConfigError)."""
+    check_representable(x)
     return x.to(torch.float16)
 
 
@@ -124,7 +131,7 @@ def _grouped_checked(x: torch.Tensor, group_size: int) -> tuple[torch.Tensor, to
     mn, mx = torch.aminmax(xg, dim=-1)
     amax = torch.maximum(mx, mn.neg())
     if not bool(amax.max() <= FP16_MAX):
-        to_float16(x)  # raises the precise NumericsError
+        check_representable(x)  # raises the precise NumericsError
         raise NumericsError("activation tensor cannot be represented in float16")
     fields = amax.to(torch.float16).view(torch.int16) >> 10  # amax >= 0 (a -0.0 gives -32 -> 1)
     return xg, fields.clamp_min(1).to(torch.int32)
@@ -271,7 +278,7 @@ def unit_exponent(e: int, mantissa_bits: int) -> int:
 
 
 def element_units(x16: torch.Tensor, mantissa_bits: int) -> torch.Tensor:
-    """Per-element unit u of its group = the strict truncation error bound u = 2**(E-15-(M-1)) float32 [..., K] (strict bound)."""
+    """float32 [..., K]: each element's group unit u = 2**(E-15-(M-1)), the strict truncation error bound."""
     k = x16.shape[-1]
     e = _grouped_checked(x16, GROUP_SIZE)[1]
     u = pow2(e - (15 + mantissa_bits - 1)).unsqueeze(-1).expand(*e.shape, GROUP_SIZE)
@@ -281,5 +288,5 @@ def element_units(x16: torch.Tensor, mantissa_bits: int) -> torch.Tensor:
 __all__ = [
     "AndaPacked", "GROUP_SIZE", "ROUNDINGS", "FP16_MAX", "quantize", "pack", "unpack", "pack_planes",
     "unpack_planes", "shared_exponents", "to_float16", "check_mantissa_bits", "check_rounding",
-    "check_group_size", "pow2", "unit_exponent", "element_units",
+    "check_group_size", "check_representable", "pow2", "unit_exponent", "element_units",
 ]

@@ -109,7 +109,7 @@ def anda_pack(x: torch.Tensor, mantissa_bits: int, rounding: str = "truncate") -
         raise ConfigError(f"anda_pack takes float16/bfloat16/float32, got {getattr(x, 'dtype', type(x))}")
     anda.check_mantissa_bits(mantissa_bits)
     anda.check_rounding(rounding)
-    anda.to_float16(x)  # raises NumericsError with a clear message before any kernel runs
+    anda.check_representable(x)  # NumericsError with a clear message before any kernel runs
     return torch.ops.andactl.anda_pack(x, mantissa_bits, rounding)
 
 
