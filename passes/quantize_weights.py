@@ -4,8 +4,8 @@ Quantized linears: the ``adapter.anda_linears(layer)`` of every layer (Llama: q/
 OPT: q/k/v/out_proj/fc1/fc2). Embeddings, the LM head and SliceGPT shortcut matrices stay in the
 model dtype. Each quantized linear's weight is replaced IN PLACE by its dequantized value in the
 model dtype (fake-quant, so evaluation and the Anda search see the INT4 model), and the exact
-``Int4Weight`` is kept for packing in ``ctx.int4_weights``: a dict ``{qualified module name:
-Int4Weight}`` set as an attribute on the PassContext (tensors never go into ``ctx.report``).
+``Int4Weight`` is kept for packing in ``ctx.int4_weights`` (the PassContext field): a dict
+``{qualified module name: Int4Weight}``, replaced by each run (tensors never go into ``ctx.report``).
 
 GPTQ runs the standard sequential flow: the inputs of layer 0 (and the keyword arguments the
 decoder passes to its layers) are captured over the calibration batches by a forward pre-hook
@@ -143,7 +143,7 @@ class QuantizeWeights(Pass):
                     tokens = self._run_gptq(ctx, layers, names, store, errors)
         finally:
             model.train(was_training)
-        setattr(ctx, "int4_weights", store)
+        ctx.int4_weights = store
         mean = sum(errors.values()) / len(errors) if errors else 0.0
         ctx.log.info("quantize_weights: %s INT4 on %d linears, mean relative error %.4f", cfg.method, len(errors), mean)
         return {

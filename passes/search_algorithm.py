@@ -7,7 +7,8 @@ A popped candidate that is not strictly cheaper than the best accepted so far is
 evaluation. Otherwise it is evaluated (``loss = evaluate(tuple)``, at most ``max_evals`` calls, a
 cache guarantees no tuple is evaluated twice); it is accepted when ``loss <= tolerance``, becomes
 the best, and its four one-bit-lower neighbours (one coordinate − 1, not below ``min_bits``, not
-seen before) are pushed. If nothing is accepted, ``best`` is None: the caller then keeps the
+seen before) are pushed; ``max_bits`` only bounds the seeds (the search never moves up). If
+nothing is accepted, ``best`` is None: the caller then keeps the
 activations at 16 bits (``SearchResult.chosen()``), the "no saving found" fall-back.
 """
 from __future__ import annotations
