@@ -281,3 +281,11 @@ def test_storage_accounting():
         anda_storage.activation_memory({"qkv": 8}, {"o": [576]}, 10)
     with pytest.raises(ConfigError):
         anda_storage.activation_memory({"d": [4]}, {"d": [576, 576]}, 10)
+
+
+def test_bfloat16_just_above_fp16_range_is_refused():
+    """65536 is representable in bfloat16 but overflows float16 (the check must not run in bf16)."""
+    x = torch.tensor([[1.0, 65536.0]], dtype=torch.bfloat16)
+    with pytest.raises(NumericsError, match="overflows float16"):
+        anda.quantize(x, 8)
+    assert anda.quantize(torch.tensor([[1.0, 65504.0]]), 11)[0, 1] == 65504.0
