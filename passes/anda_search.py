@@ -110,3 +110,16 @@ class SetAndaBits(Pass):
         ctx.anda_bits = fixed_bits(self.config.bits)
         ctx.report.setdefault("artifact_meta", {})["search"] = {"bits": dict(ctx.anda_bits), "tuple": list(self.config.bits), "found": None}
         return {"tuple": list(self.config.bits)}
+
+
+@register_pass
+class KeepActivations(Pass):
+    """Leave activations unquantized (the W4A16 reference point of the search)."""
+
+    name = "keep_activations"
+    provides = ("anda_bits",)
+
+    def run(self, ctx) -> dict:
+        ctx.anda_bits = {k: None for k in ANDA_TYPES}
+        ctx.report.setdefault("artifact_meta", {})["search"] = {"bits": dict(ctx.anda_bits), "tuple": None, "found": None}
+        return {"activations": "unquantized"}

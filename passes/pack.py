@@ -36,11 +36,12 @@ def quantization_config(modules: dict[str, dict], rounding: str) -> dict:
         groups[(spec["group_size"], spec["asymmetric"], spec["mantissa_bits"])].append(name)
     config_groups = {}
     for i, ((gs, asym, m), targets) in enumerate(sorted(groups.items(), key=lambda kv: str(kv[0]))):
+        acts = None if m is None else {"type": "anda", "group_size": 64, "mantissa_bits": m, "exponent_bits": 5,
+                                       "rounding": rounding, "layout": "bitplane"}
         config_groups[f"group_{i}"] = {
             "targets": sorted(targets),
             "weights": {"num_bits": 4, "type": "int", "symmetric": not asym, "strategy": "group", "group_size": gs},
-            "input_activations": {"type": "anda", "group_size": 64, "mantissa_bits": m, "exponent_bits": 5,
-                                  "rounding": rounding, "layout": "bitplane"},
+            "input_activations": acts,
         }
     return {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "config_groups": config_groups,
             "ignore": ["lm_head", "embeddings", "shortcuts"]}
@@ -85,8 +86,9 @@ class Pack(Pass):
         ctx.int4_weights = {}
         ctx.structure.append({"pass": "pack", "rounding": self.config.rounding, "modules": modules})
         ctx.report["quantization_config"] = quantization_config(modules, self.config.rounding)
+        acts = "none" if all(v is None for v in (ctx.anda_bits or {}).values()) else "anda"
         ctx.report.setdefault("artifact_meta", {})["quantization"] = {
-            "weights": "int4", "activations": "anda", "bits": dict(ctx.anda_bits or {}), "modules": len(modules),
+            "weights": "int4", "activations": acts, "bits": dict(ctx.anda_bits or {}), "modules": len(modules),
         }
         return {"modules": len(modules), "bits": dict(ctx.anda_bits or {})}
 

@@ -10,7 +10,7 @@ MIN_GPTQ_TOKENS = 512
 
 
 def quantize_recipe(weights, weight_method, group_size, asymmetric, act_order, sensitivity, bits, tolerance,
-                    budget, max_evals, rounding) -> list[dict]:
+                    budget, max_evals, rounding, activations="anda") -> list[dict]:
     """The pass list ``andactl quantize`` runs (also what examples/recipes/full.yaml spells out)."""
     steps: list[dict] = []
     if weights == "int4":
@@ -18,7 +18,9 @@ def quantize_recipe(weights, weight_method, group_size, asymmetric, act_order, s
                       "symmetric": not asymmetric, "act_order": act_order})
     if sensitivity:
         steps.append({"pass": "sensitivity", "rounding": rounding})
-    if bits:
+    if activations == "none":
+        steps.append({"pass": "keep_activations"})
+    elif bits:
         steps.append({"pass": "set_anda_bits", "bits": list(bits)})
     else:
         steps.append({"pass": "anda_search", "tolerance": tolerance, "budget": budget, "max_evals": max_evals,
@@ -39,6 +41,8 @@ def quantize_recipe(weights, weight_method, group_size, asymmetric, act_order, s
 @click.option("--act-order", is_flag=True, help="GPTQ activation order (static groups).")
 @click.option("--sensitivity/--no-sensitivity", default=False, show_default=True, help="Run the per-type sensitivity sweep first.")
 @click.option("--bits", type=click.IntRange(1, 16), nargs=4, default=None, help="Fixed M_qkv M_o M_u M_d instead of a search.")
+@click.option("--activations", type=click.Choice(["anda", "none"]), default="anda", show_default=True,
+              help="none: INT4 weights only (W4A16, the search's reference point).")
 @click.option("--max-evals", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--rounding", type=click.Choice(["truncate", "nearest"]), default="truncate", show_default=True)
 @click.option("-o", "--output", required=True, help="Artifact directory to write.")
@@ -50,7 +54,7 @@ def quantize_recipe(weights, weight_method, group_size, asymmetric, act_order, s
 @format_option
 @click.pass_context
 def quantize(cctx, model, budget, tolerance, weights, weight_method, group_size, asymmetric, act_order, sensitivity,
-             bits, max_evals, rounding, output, overwrite, dtype, device, data_dir, fmt, **cal):
+             bits, activations, max_evals, rounding, output, overwrite, dtype, device, data_dir, fmt, **cal):
     """Quantize MODEL (dense model or sliced artifact): INT4 weights + searched Anda activations."""
     from andactl.cli.run_cmd import run_and_report
     from andactl.data.datasets import resolve_data_dir
@@ -61,6 +65,8 @@ def quantize(cctx, model, budget, tolerance, weights, weight_method, group_size,
 
     if not 0.0 < tolerance < 1.0:
         raise ConfigError(f"--tolerance must be in (0, 1), got {tolerance}")
+    if weights == "none" and activations == "none":
+        raise ConfigError("--weights none --activations none leaves nothing to quantize")
     if weights == "int4" and weight_method == "gptq" and cal["cal_samples"] * cal["cal_seqlen"] < MIN_GPTQ_TOKENS:
         raise ConfigError(f"calibration too small for GPTQ: {cal['cal_samples']}x{cal['cal_seqlen']} tokens, need at least {MIN_GPTQ_TOKENS}")
     if is_artifact(model):
@@ -70,7 +76,7 @@ def quantize(cctx, model, budget, tolerance, weights, weight_method, group_size,
         if done:
             raise ConfigError(f"{model} is already quantized ({', '.join(done)}); quantize its unquantized source instead")
     steps = quantize_recipe(weights, weight_method, group_size, asymmetric, act_order, sensitivity, bits, tolerance,
-                            budget, max_evals, rounding)
+                            budget, max_evals, rounding, activations)
     recipe = Recipe(passes=steps, calibration=calibration_dict(cal))
     opts = RunOptions(model=model, output=output, dtype=dtype, device=device, seed=cal["seed"],
                       data_dir=resolve_data_dir(data_dir), overwrite=overwrite, quiet=cctx.obj.get("quiet", False))

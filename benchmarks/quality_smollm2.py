@@ -1,0 +1,90 @@
+"""Quality/cost sweep on SmolLM2-135M with the CLI itself (the commands a user types).
+
+Each step runs ``andactl ...`` as a subprocess, stores its JSON under OUT/ and is skipped when
+that JSON already exists (the sweep is resumable). Prints a markdown summary at the end.
+
+    python benchmarks/quality_smollm2.py --out runs/quality --windows 148 --zero-shot-limit 0
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ANDACTL = [sys.executable, "-m", "andactl"]
+
+
+def run(out: Path, name: str, args: list[str]) -> dict:
+    """Runs one andactl command (JSON on stdout) unless OUT/name.json exists; returns its JSON."""
+    target = out / f"{name}.json"
+    if target.is_file():
+        return json.loads(target.read_text())
+    t0 = time.perf_counter()
+    proc = subprocess.run(ANDACTL + args + ["--format", "json"], capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stderr[-3000:])
+        raise SystemExit(f"step {name} failed: andactl {' '.join(args)}")
+    data = json.loads(proc.stdout)
+    data["_command"] = "andactl " + " ".join(args)
+    data["_wall_seconds"] = round(time.perf_counter() - t0, 1)
+    target.write_text(json.dumps(data, indent=2) + "\n")
+    print(f"[{time.strftime('%H:%M:%S')}] {name}: {data['_wall_seconds']}s", file=sys.stderr, flush=True)
+    return data
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", type=Path, default=Path("runs/quality"))
+    ap.add_argument("--model", default="smollm2-135m")
+    ap.add_argument("--windows", type=int, default=148, help="WikiText-2 windows of 2048 (148 = full test set)")
+    ap.add_argument("--zero-shot-limit", type=int, default=0, help="0 = full piqa/arc_easy")
+    ap.add_argument("--ratios", default="0.10,0.20,0.25,0.30")
+    ap.add_argument("--cal-samples", type=int, default=128)
+    ap.add_argument("--cal-seqlen", type=int, default=2048)
+    ap.add_argument("--steps", default="dense,slice,quant", help="subset of dense,slice,quant,zeroshot")
+    a = ap.parse_args()
+    out = a.out
+    out.mkdir(parents=True, exist_ok=True)
+    steps = set(a.steps.split(","))
+    wt = ["--tasks", "wikitext2", "--limit", str(a.windows)]
+    zs = ["--tasks", "piqa,arc_e", "--batch_size", "16"] + (["--limit", str(a.zero_shot_limit)] if a.zero_shot_limit else [])
+    arts = out / "artifacts"
+    if "dense" in steps:
+        run(out, "dense_wikitext2", ["eval", a.model, *wt])
+    if "zeroshot" in steps:
+        run(out, "dense_zeroshot", ["eval", a.model, *zs])
+    if "slice" in steps:
+        for r in a.ratios.split(","):
+            tag = f"slice{int(round(float(r) * 100)):02d}"
+            run(out, f"{tag}_build", ["slice", a.model, "--ratio", r, "--cal-data", "alpaca", "--cal-samples", str(a.cal_samples),
+                                      "--cal-seqlen", str(a.cal_seqlen), "-o", str(arts / tag), "--overwrite"])
+            run(out, f"{tag}_wikitext2", ["eval", str(arts / tag), *wt])
+            run(out, f"{tag}_inspect", ["inspect", str(arts / tag)])
+        if "zeroshot" in steps:
+            run(out, "slice25_zeroshot", ["eval", str(arts / "slice25"), *zs])
+    if "quant" in steps:
+        for base in ("dense", "slice25"):
+            src = a.model if base == "dense" else str(arts / "slice25")
+            for method in ("rtn", "gptq"):
+                tag = f"{base}_w4{method}"
+                # W4A16: INT4 weights, activations unquantized (the search's reference point)
+                run(out, f"{tag}_build", ["quantize", src, "--weight-method", method, "--activations", "none",
+                                          "-o", str(arts / tag), "--overwrite"])
+                run(out, f"{tag}_wikitext2", ["eval", str(arts / tag), *wt])
+            for tol in ("0.001", "0.01"):
+                tag = f"{base}_w4anda{tol.replace('0.', '')}"
+                run(out, f"{tag}_build", ["quantize", src, "--weight-method", "gptq", "--tolerance", tol, "--budget", "bops",
+                                          "-o", str(arts / tag), "--overwrite"])
+                run(out, f"{tag}_wikitext2", ["eval", str(arts / tag), *wt])
+            if "zeroshot" in steps:
+                run(out, f"{base}_w4anda01_zeroshot", ["eval", str(arts / f"{base}_w4anda01"), *zs])
+    print("done", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    main()
