@@ -99,6 +99,12 @@ class Int4Weight:
             return torch.full_like(self.scales, float(SYM_ZERO))
         return self.zeros.float()
 
+    def rows(self, start: int, stop: int) -> "Int4Weight":
+        """Output rows ``start:stop`` (a separate weight; groups and padding unchanged)."""
+        zeros = None if self.zeros is None else self.zeros[start:stop].clone()
+        return Int4Weight(self.codes[start:stop].clone(), self.scales[start:stop].clone(), zeros,
+                          self.group_size, self.in_features)
+
     def dequantize(self) -> torch.Tensor:
         """float32 [N, K]: ``(q - z) * scale`` per group, padding columns dropped."""
         g = self.group_size

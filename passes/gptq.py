@@ -138,12 +138,11 @@ def gptq_quantize(
             wcol = W1[i]
             q = quantize_codes(wcol, scales_t[gi], zeros_t[gi])
             Qt[col] = q
-            diff = wcol - (q - zeros_t[gi]) * scales_t[gi]
-            loss += diff**2 / d**2 / 2
-            err = diff / d
+            err = (wcol - (q - zeros_t[gi]) * scales_t[gi]) / d
             W1[i:].addr_(Hinv1[i, i:], err, alpha=-1.0)  # spread the error over later columns
             Err1[i] = err
         Wt[i2:].addmm_(Hinv[i1:i2, i2:].T, Err1, alpha=-1.0)  # lazy batch update of later blocks
+        loss += Err1.pow(2).sum(dim=0) / 2  # GPTQ's objective: (w - q)² / U_ii² / 2 per column
 
     Q = Qt.T
     if act_order:

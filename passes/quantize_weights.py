@@ -82,14 +82,6 @@ def capture_layer0_inputs(ctx, layer0: nn.Module) -> tuple[list[torch.Tensor], l
     return inputs, kwargs_list, masks
 
 
-def _layer_linears(adapter, layer, names: dict[int, str]) -> dict[str, nn.Linear]:
-    out = {}
-    for mods in adapter.anda_linears(layer).values():
-        for m in mods:
-            out[names[id(m)]] = m
-    return out
-
-
 def _relative_error(w: torch.Tensor, w_hat: torch.Tensor) -> float:
     norm = float(torch.linalg.vector_norm(w.float()))
     diff = float(torch.linalg.vector_norm(w.float() - w_hat.float()))
@@ -106,18 +98,27 @@ class QuantizeWeights(Pass):
     provides = ("int4_weights",)
     description = "group-wise INT4 weights (RTN or GPTQ) for every linear an Anda activation feeds"
 
-    def _quantize_module(self, name: str, module: nn.Linear, H: torch.Tensor | None) -> tuple[Int4Weight, dict]:
+    def _quantize_modules(self, mods: list[nn.Linear], H: torch.Tensor | None, names: dict[int, str],
+                          store: dict, errors: dict) -> None:
+        """Quantizes ``mods`` (linears reading one activation) and writes the fake-quant weights.
+        GPTQ treats output rows independently given H, so the linears sharing H are quantized as
+        one stacked weight (same result as one by one, fewer column sweeps)."""
         cfg = self.config
-        w = module.weight.detach()
+        weights = [m.weight.detach() for m in mods]
+        label = ", ".join(names[id(m)] for m in mods)
+        stacked = torch.cat(weights, dim=0) if len(weights) > 1 else weights[0]
         if H is None:
-            q = quantize_weight_rtn(w, cfg.group_size, cfg.symmetric)
-            stats: dict = {}
+            q_all = quantize_weight_rtn(stacked, cfg.group_size, cfg.symmetric)
         else:
-            q, stats = gptq_quantize(w, H, cfg.group_size, cfg.symmetric, cfg.damp, cfg.act_order, name=name)
-        w_hat = q.dequantize().to(device=w.device)
-        stats["relative_error"] = _relative_error(w, w_hat)
-        module.weight.data.copy_(w_hat.to(module.weight.dtype))
-        return q, stats
+            q_all, _ = gptq_quantize(stacked, H, cfg.group_size, cfg.symmetric, cfg.damp, cfg.act_order, name=label)
+        start = 0
+        for m, w in zip(mods, weights):
+            q = q_all.rows(start, start + w.shape[0]) if len(mods) > 1 else q_all
+            start += w.shape[0]
+            w_hat = q.dequantize().to(device=w.device)
+            name = names[id(m)]
+            store[name], errors[name] = q, _relative_error(w, w_hat)
+            m.weight.data.copy_(w_hat.to(m.weight.dtype))
 
     def run(self, ctx) -> dict:
         cfg = self.config
@@ -134,9 +135,9 @@ class QuantizeWeights(Pass):
                 if cfg.method == "rtn":
                     with ctx.progress("quantize_weights (rtn)", total=len(layers)) as advance:
                         for layer in layers:
-                            for name, mod in _layer_linears(adapter, layer, names).items():
-                                store[name], stats = self._quantize_module(name, mod, None)
-                                errors[name] = stats["relative_error"]
+                            for mods in adapter.anda_linears(layer).values():
+                                if mods:
+                                    self._quantize_modules(mods, None, names, store, errors)
                             advance()
                     tokens = 0
                 else:
@@ -183,11 +184,7 @@ class QuantizeWeights(Pass):
                     for h in handles:
                         h.remove()
                 for mods, acc in zip(groups, accs):
-                    H = acc.H
-                    for m in mods:
-                        n = names[id(m)]
-                        store[n], stats = self._quantize_module(n, m, H)
-                        errors[n] = stats["relative_error"]
+                    self._quantize_modules(mods, acc.H, names, store, errors)
                 del accs
                 inputs = [_first(layer(x, **kw)).detach() for x, kw in zip(inputs, kwargs_list)]
                 advance()

@@ -147,3 +147,12 @@ def test_rtn_bound_property(n, k, log_scale, symmetric, group, seed):
     assert q.codes.shape[1] % q.group_size == 0 and q.group_size % 64 == 0
     err = (w - q.dequantize()).abs()
     assert bool((err <= _scale_per_col(q) / 2 * (1 + 1e-5)).all())
+
+
+def test_rows_splits_a_weight_exactly():
+    w = torch.randn(10, 100)
+    for symmetric in (True, False):
+        q = quantize_weight_rtn(w, 64, symmetric)
+        top, bottom = q.rows(0, 4), q.rows(4, 10)
+        assert torch.equal(torch.cat([top.dequantize(), bottom.dequantize()]), q.dequantize())
+        assert torch.equal(bottom.dequantize(), quantize_weight_rtn(w[4:], 64, symmetric).dequantize())
