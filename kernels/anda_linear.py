@@ -7,8 +7,11 @@ backend are plain attributes, not state.
 
 forward(x) for x [..., in_features]:
 - backend "reference": y = F.linear(quantize(x, M) in exact float32, dequantized W float32) + bias;
-- any other backend: torch.ops.andactl.anda_pack then anda_gemm (the dispatcher picks a C++/CUDA
-  kernel when one is registered, else the pure-torch PE reference);
+- any other backend: torch.ops.andactl.anda_pack then the packed GEMM. On CPU, when the C++
+  extension registered ``anda_gemm_prepacked``, the weight is prepacked once (kernels/prepack.py)
+  and cached as a NON-persistent attribute (dropped with the dequantized-weight cache on .to() and
+  load_state_dict; never in the state dict); otherwise ``anda_gemm`` on the canonical layout (the
+  dispatcher picks a C++/CUDA kernel when one is registered, else the pure-torch PE reference);
 the float32 result is cast to x.dtype. ``mantissa_bits=None`` keeps activations unquantized
 (the W4A16 reference point of the search). Both backends agree up to float32 accumulation order.
 """
@@ -20,7 +23,7 @@ from torch import nn
 
 from andactl.errors import ConfigError
 from andactl.formats import anda
-from andactl.kernels import ops
+from andactl.kernels import ops, prepack
 from andactl.kernels.int4_layout import SYMMETRIC_ZERO, check_int4, check_weight_group_size, padded_k
 
 
@@ -50,6 +53,7 @@ class AndaLinear(nn.Module):
         self.register_buffer("weight_zero_point", zeros)
         self.register_buffer("bias", torch.zeros(out_features, dtype=dtype, device=device) if bias else None)
         self._w_cache: torch.Tensor | None = None  # dequantized weight, not state
+        self._wpp_cache: torch.Tensor | None = None  # prepacked weight (kernels/prepack.py), not state
 
     @property
     def mantissa_bits(self) -> int | None:
@@ -93,10 +97,23 @@ class AndaLinear(nn.Module):
                                                 self.group_size, self.in_features)
         return self._w_cache
 
+    def prepacked_weight(self) -> torch.Tensor | None:
+        """The weight in the prepacked layout of kernels/prepack.py, cached until the next
+        load_state_dict or .to(); None unless the weight is on CPU and a CPU kernel of
+        ``andactl::anda_gemm_prepacked`` is registered (the C++ extension is loaded)."""
+        if self._wpp_cache is None:
+            if self.weight_packed.device.type != "cpu" or not torch._C._dispatch_has_kernel_for_dispatch_key(
+                    "andactl::anda_gemm_prepacked", "CPU"):
+                return None
+            self._wpp_cache = prepack.int4_prepack(self.weight_packed, self.weight_scale, self.weight_zero_point,
+                                                   self.group_size, self.in_features)
+        return self._wpp_cache
+
     def _apply(self, fn, recurse=True):
         """Device moves apply to every buffer; dtype casts (model.to(bf16)) never touch the float32
         scales (they would lose precision and break the layout); the cached weight is dropped."""
         self._w_cache = None
+        self._wpp_cache = None
         scale = self.weight_scale
         out = super()._apply(fn, recurse)
         if self.weight_scale.dtype != torch.float32:
@@ -105,6 +122,7 @@ class AndaLinear(nn.Module):
 
     def _load_from_state_dict(self, *args, **kwargs):
         self._w_cache = None
+        self._wpp_cache = None
         return super()._load_from_state_dict(*args, **kwargs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -118,8 +136,14 @@ class AndaLinear(nn.Module):
             y = F.linear(xq, self.dequantized_weight())
         else:
             words, exps = ops.anda_pack(x, m, self.rounding)
-            y = ops.anda_gemm(words, exps, m, self.in_features, self.weight_packed, self.weight_scale,
-                              self.weight_zero_point, self.group_size)
+            wpp = self.prepacked_weight()
+            if wpp is not None:  # operands are ours and were validated when prepacked
+                y = torch.ops.andactl.anda_gemm_prepacked(words, exps, m, self.in_features, wpp, self.weight_scale,
+                                                          self.weight_zero_point, self.group_size,
+                                                          self.out_features)
+            else:
+                y = ops.anda_gemm(words, exps, m, self.in_features, self.weight_packed, self.weight_scale,
+                                  self.weight_zero_point, self.group_size)
         if self.bias is not None:
             y = y + self.bias.to(torch.float32)
         return y.to(x.dtype)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from andactl.kernels import ops, reference
+from andactl.kernels import ops, prepack, reference
 from andactl.kernels.int4_layout import pack_int4, padded_k
 
 build = pytest.importorskip("andactl.kernels.build")
@@ -33,6 +33,14 @@ def isa(request, monkeypatch):
     return request.param
 
 
+def _each_isa():
+    """Yield every SIMD level this CPU has, with the extension capped to it (ANDA_CPU_ISA)."""
+    for level in _available_isas():
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("ANDA_CPU_ISA", level)
+            yield level
+
+
 def _awkward(shape: tuple[int, ...], gen: torch.Generator) -> torch.Tensor:
     """Values spanning 1e-7..6e4 in one group, subnormals, +-0, zero groups, random signs."""
     x = torch.randn(shape, generator=gen) * torch.exp(torch.randn(shape, generator=gen) * 3)
@@ -53,7 +61,7 @@ def _cpp_pack(x, m, rounding="truncate"):
 
 @pytest.mark.parametrize("lead", [(), (3,), (2, 5)])
 @pytest.mark.parametrize("k", [1, 63, 64, 100, 576])
-def test_pack_unpack_bit_exact(lead, k):  # pack/unpack have one (scalar C++) implementation
+def test_pack_unpack_bit_exact(lead, k):  # the compressor: scalar and AVX2 versions
     gen = torch.Generator().manual_seed(k * 7 + len(lead))
     x = _awkward((*lead, k) if lead or k else (k,), gen)
     for m in range(1, 17):
@@ -61,10 +69,11 @@ def test_pack_unpack_bit_exact(lead, k):  # pack/unpack have one (scalar C++) im
             for dt in (torch.float32, torch.float16, torch.bfloat16):
                 xd = x.to(dt)
                 w_ref, e_ref = ops._pack_ref(xd, m, rounding)
-                w, e = _cpp_pack(xd, m, rounding)
-                assert w.dtype == torch.int64 and e.dtype == torch.uint8
-                assert torch.equal(w, w_ref), (m, rounding, dt)
-                assert torch.equal(e, e_ref), (m, rounding, dt)
+                for level in _each_isa():
+                    w, e = _cpp_pack(xd, m, rounding)
+                    assert w.dtype == torch.int64 and e.dtype == torch.uint8
+                    assert torch.equal(w, w_ref), (m, rounding, dt, level)
+                    assert torch.equal(e, e_ref), (m, rounding, dt, level)
         d_ref = ops._unpack_ref(w_ref, e_ref, m, k)
         d = torch.ops.andactl.anda_unpack(w_ref, e_ref, m, k)
         assert d.dtype == torch.float32
@@ -74,10 +83,12 @@ def test_pack_unpack_bit_exact(lead, k):  # pack/unpack have one (scalar C++) im
 def test_pack_k4096():
     gen = torch.Generator().manual_seed(1)
     x = _awkward((4, 4096), gen)
+    assert len(_available_isas()) >= 2 or _detected() == "scalar"  # scalar and SIMD both run
     for m in (1, 4, 8, 16):
         w_ref, e_ref = ops._pack_ref(x, m)
-        w, e = _cpp_pack(x, m)
-        assert torch.equal(w, w_ref) and torch.equal(e, e_ref)
+        for level in _each_isa():
+            w, e = _cpp_pack(x, m)
+            assert torch.equal(w, w_ref) and torch.equal(e, e_ref), (m, level)
 
 
 def test_pack_rejects_nonfinite():
@@ -101,32 +112,82 @@ def _weights(n, k, gs, asym, gen):
 
 
 def _check_gemm(x, m, k, n, gs, asym, gen):
+    """At every SIMD level, the canonical C++ GEMM, the prepacked C++ GEMM and the prepacked
+    reference equal the PE reference (rtol 1e-5); the C++ prepack equals the pure-torch one."""
     wp, sc, z = _weights(n, k, gs, asym, gen)
     words, exps = ops._pack_ref(x, m)
     ref = reference.anda_gemm_reference(words, exps, m, k, wp, sc, z, gs)
-    got = torch.ops.andactl.anda_gemm(words, exps, m, k, wp, sc, z, gs)
-    assert got.shape == ref.shape and got.dtype == torch.float32
+    wpp = prepack.prepack_reference(wp)
     scale = ref.abs().max().clamp(min=1e-30)
-    torch.testing.assert_close(got, ref, rtol=1e-5, atol=float(scale) * 1e-6)
+    results = [prepack._gemm_prepacked_ref(words, exps, m, k, wpp, sc, z, gs, n)]
+    for _level in _each_isa():
+        assert torch.equal(torch.ops.andactl.int4_prepack(wp, sc, z, gs, k), wpp)
+        results.append(torch.ops.andactl.anda_gemm(words, exps, m, k, wp, sc, z, gs))
+        results.append(torch.ops.andactl.anda_gemm_prepacked(words, exps, m, k, wpp, sc, z, gs, n))
+    for got in results:
+        assert got.shape == ref.shape and got.dtype == torch.float32
+        torch.testing.assert_close(got, ref, rtol=1e-5, atol=float(scale) * 1e-6)
 
 
 @pytest.mark.parametrize("m", list(range(1, 17)))
-def test_gemm_grid(isa, m):
+def test_gemm_grid(m):  # every SIMD level inside _check_gemm
     gen = torch.Generator().manual_seed(m)
     cases = [((), 1, 64, 17, False), ((3,), 63, 64, 1, True), ((2, 5), 100, 128, 17, False),
-             ((9,), 576, 256, 64, True), ((2, 5), 576, 64, 17, True)]
+             ((9,), 576, 256, 64, True), ((2, 5), 576, 64, 17, True), ((5,), 200, 128, 80, False),
+             ((2,), 130, 64, 33, True)]
     if m in (1, 7, 8, 15, 16):
         cases.append(((3,), 4096, 128, 17, False))
     for lead, k, gs, n, asym in cases:
         _check_gemm(_awkward((*lead, k), gen), m, k, n, gs, asym, gen)
 
 
-def test_gemm_empty_and_zero_groups(isa):
+def test_gemm_empty_and_zero_groups():
     gen = torch.Generator().manual_seed(5)
     _check_gemm(torch.zeros(4, 200), 6, 200, 17, 64, True, gen)
     wp, sc, z = _weights(5, 64, 64, False, gen)
     words, exps = ops._pack_ref(torch.ones(0, 64), 4)
-    assert torch.ops.andactl.anda_gemm(words, exps, 4, 64, wp, sc, z, 64).shape == (0, 5)
+    for _level in _each_isa():
+        assert torch.ops.andactl.anda_gemm(words, exps, 4, 64, wp, sc, z, 64).shape == (0, 5)
+        wpp = torch.ops.andactl.int4_prepack(wp, sc, z, 64, 64)
+        assert torch.ops.andactl.anda_gemm_prepacked(words, exps, 4, 64, wpp, sc, z, 64, 5).shape == (0, 5)
+
+
+@pytest.mark.parametrize("n,k,gs", [(1, 64, 64), (16, 128, 128), (17, 100, 128), (70, 576, 64), (48, 700, 256)])
+def test_prepack_layout(isa, n, k, gs):
+    """int4_prepack (C++) == the pure-torch layout, which round-trips to the canonical bytes and
+    puts row 16b+r / 16b+8+r, column 64g+kk in the documented nibble."""
+    gen = torch.Generator().manual_seed(n * 31 + k)
+    wp, sc, z = _weights(n, k, gs, n % 2 == 1, gen)
+    got = prepack.int4_prepack(wp, sc, z, gs, k)
+    assert got.dtype == torch.uint8 and tuple(got.shape) == (-(-n // 16), padded_k(k, gs) // 64, 16, 32)
+    assert torch.equal(got, prepack.prepack_reference(wp))
+    assert torch.equal(prepack.unprepack_reference(got, n), wp)
+    codes = ops.unpack_int4(wp)
+    for row, col in ((0, 0), (n - 1, padded_k(k, gs) - 1), (n // 2, 33), (min(n - 1, 9), min(64 + 7, padded_k(k, gs) - 1))):
+        b, r8, half = row // 16, row % 8, (row % 16) // 8
+        g, kk = col // 64, col % 64
+        p = kk // 2 if kk % 2 == 0 else 32 + kk // 2
+        byte = int(got[b, g, p // 4, 4 * r8 + p % 4])
+        assert (byte >> (4 * half)) & 15 == int(codes[row, col])
+
+
+def test_prepacked_wrapper_errors():
+    from andactl.errors import ConfigError
+
+    gen = torch.Generator().manual_seed(2)
+    wp, sc, z = _weights(20, 100, 64, True, gen)
+    words, exps = ops._pack_ref(torch.randn(3, 100, generator=gen), 5)
+    wpp = prepack.int4_prepack(wp, sc, z, 64, 100)
+    torch.testing.assert_close(prepack.anda_gemm_prepacked(words, exps, 5, 100, wpp, sc, z, 64, 20),
+                               ops.anda_gemm(words, exps, 5, 100, wp, sc, z, 64), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ConfigError, match="w_prepacked must be uint8"):
+        prepack.anda_gemm_prepacked(words, exps, 5, 100, wpp, sc, z, 64, 40)
+    with pytest.raises(ConfigError, match="w_scales"):
+        prepack.anda_gemm_prepacked(words, exps, 5, 100, wpp, sc[:, :1], z, 64, 20)
+    with pytest.raises(ConfigError, match="w_packed"):
+        prepack.int4_prepack(wp[:, :10], sc, z, 64, 100)
+    with pytest.raises(RuntimeError, match="w_prepacked must be uint8"):
+        torch.ops.andactl.anda_gemm_prepacked(words, exps, 5, 100, wpp[:1], sc, z, 64, 20)
 
 
 def test_opcheck():
@@ -138,11 +199,44 @@ def test_opcheck():
     wp, sc, z = _weights(17, 100, 128, True, gen)
     torch.library.opcheck(torch.ops.andactl.anda_gemm.default, (words, exps, 5, 100, wp, sc, z, 128))
     torch.library.opcheck(torch.ops.andactl.anda_gemm.default, (words, exps, 5, 100, wp, sc, None, 128))
+    torch.library.opcheck(torch.ops.andactl.int4_prepack.default, (wp, sc, z, 128, 100))
+    wpp = torch.ops.andactl.int4_prepack(wp, sc, z, 128, 100)
+    torch.library.opcheck(torch.ops.andactl.anda_gemm_prepacked.default, (words, exps, 5, 100, wpp, sc, z, 128, 17))
+    torch.library.opcheck(torch.ops.andactl.anda_gemm_prepacked.default,
+                          (words[:1], exps[:1], 5, 100, wpp, sc, None, 128, 17))
 
 
 def test_cpu_kernel_is_registered():
     assert torch._C._dispatch_has_kernel_for_dispatch_key("andactl::anda_gemm", "CPU")
     assert torch._C._dispatch_has_kernel_for_dispatch_key("andactl::anda_pack", "CPU")
+    assert torch._C._dispatch_has_kernel_for_dispatch_key("andactl::int4_prepack", "CPU")
+    assert torch._C._dispatch_has_kernel_for_dispatch_key("andactl::anda_gemm_prepacked", "CPU")
+
+
+def test_anda_linear_caches_prepacked_weight_out_of_state():
+    """The prepacked weight is cached (same object across calls), absent from the state dict, and
+    dropped on load_state_dict and on .to(); outputs equal the reference backend throughout."""
+    from andactl.kernels.anda_linear import AndaLinear
+
+    gen = torch.Generator().manual_seed(4)
+    wp, sc, z = _weights(40, 150, 64, True, gen)
+    mod = AndaLinear.from_int4(wp, sc, z, torch.randn(40, generator=gen), 150, 64, 7, backend="cpp")
+    keys = set(mod.state_dict())
+    x = torch.randn(2, 3, 150, generator=gen)
+    y = mod(x)
+    first = mod.prepacked_weight()
+    assert first is not None and mod.prepacked_weight() is first
+    assert set(mod.state_dict()) == keys == {"weight_packed", "weight_scale", "weight_zero_point", "bias"}
+    ref = AndaLinear.from_int4(wp, sc, z, mod.bias, 150, 64, 7, backend="reference")
+    torch.testing.assert_close(y, ref(x), rtol=1e-5, atol=1e-5)
+    wp2, sc2, z2 = _weights(40, 150, 64, True, gen)
+    mod.load_state_dict({"weight_packed": wp2, "weight_scale": sc2, "weight_zero_point": z2, "bias": mod.bias})
+    assert mod._wpp_cache is None
+    ref2 = AndaLinear.from_int4(wp2, sc2, z2, mod.bias, 150, 64, 7, backend="reference")
+    torch.testing.assert_close(mod(x), ref2(x), rtol=1e-5, atol=1e-5)
+    assert torch.equal(mod.prepacked_weight(), prepack.prepack_reference(wp2))
+    mod.to(torch.bfloat16)
+    assert mod._wpp_cache is None and mod.weight_scale.dtype == torch.float32
 
 
 def test_backend_resolution_and_set_backend():

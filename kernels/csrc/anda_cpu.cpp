@@ -1,11 +1,12 @@
 // Torch glue of the andactl CPU kernels: argument checks, threading (at::parallel_for) and the
-// TORCH_LIBRARY_IMPL(andactl, CPU) registration. Schemas are defined in Python (kernels/ops.py);
-// load this library after importing andactl.kernels.ops. Also defines andactl_cpp::isa_info.
+// TORCH_LIBRARY_IMPL(andactl, CPU) registration. Schemas are defined in Python (kernels/ops.py,
+// kernels/prepack.py); load this library after importing both. Also defines andactl_cpp::isa_info.
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 #include <torch/types.h>
 
 #include <string>
+#include <vector>
 
 #include "anda_kern.h"
 
@@ -90,6 +91,94 @@ at::Tensor anda_unpack_cpu(const at::Tensor& words, const at::Tensor& exps, int6
   return out;
 }
 
+// Checks of the INT4 weight tensors shared by the GEMM ops; returns Gw (weight groups).
+int64_t check_int4(const char* op, int64_t k, int64_t N, const at::Tensor& w_scales,
+                   const std::optional<at::Tensor>& w_zeros, int64_t group_size) {
+  TORCH_CHECK(group_size > 0 && group_size % 64 == 0, op,
+              ": group_size must be a positive multiple of 64, got ", group_size);
+  const int64_t Gw = (k + group_size - 1) / group_size;
+  TORCH_CHECK(w_scales.scalar_type() == at::kFloat && w_scales.dim() == 2 &&
+                  w_scales.size(0) == N && w_scales.size(1) == Gw,
+              op, ": w_scales must be float32 [", N, ", ", Gw, "]");
+  if (w_zeros.has_value())
+    TORCH_CHECK(w_zeros->scalar_type() == at::kByte && w_zeros->dim() == 2 &&
+                    w_zeros->size(0) == N && w_zeros->size(1) == Gw,
+                op, ": w_zeros must be uint8 [", N, ", ", Gw, "]");
+  return Gw;
+}
+
+void check_canonical(const char* op, const at::Tensor& w_packed, int64_t k, int64_t group_size) {
+  TORCH_CHECK(w_packed.scalar_type() == at::kByte && w_packed.dim() == 2, op,
+              ": w_packed must be uint8 [N, Kw/2]");
+  const int64_t Kw = (k + group_size - 1) / group_size * group_size;
+  TORCH_CHECK(w_packed.size(1) == Kw / 2, op, ": w_packed must have ", Kw / 2,
+              " columns for k=", k, " and group_size=", group_size);
+}
+
+// Activations decoded for the micro-kernels, rows padded with zeros to a multiple of 8.
+struct DecodedAct {
+  at::Tensor A, S, U;
+  int64_t T, G;
+  int C;
+};
+
+DecodedAct decode(const at::Tensor& words, const at::Tensor& exps, int64_t M) {
+  const int64_t G = words.size(-2);
+  const int64_t T = G > 0 ? exps.numel() / G : 0;
+  const int C = anda::gemm_chunks((int)M);
+  const int64_t Tpad = (T + 7) / 8 * 8;
+  auto opt = words.options();
+  DecodedAct d{at::zeros({Tpad, G, C, 64}, opt.dtype(at::kChar)),
+               at::zeros({Tpad, G}, opt.dtype(at::kInt)), at::zeros({Tpad, G}, opt.dtype(at::kFloat)),
+               T, G, C};
+  if (T == 0 || G == 0) return d;
+  at::Tensor wc = words.contiguous(), ec = exps.contiguous();
+  const int64_t* wp = wc.data_ptr<int64_t>();
+  const uint8_t* ep = ec.data_ptr<uint8_t>();
+  int8_t* Ap = d.A.data_ptr<int8_t>();
+  int32_t* Sp = d.S.data_ptr<int32_t>();
+  float* Up = d.U.data_ptr<float>();
+  at::parallel_for(0, T, std::max<int64_t>(1, 256 / G), [&](int64_t r0, int64_t r1) {
+    anda::decode_act(wp + r0 * G * (1 + M), ep + r0 * G, r1 - r0, G, (int)M,
+                     Ap + r0 * G * C * 64, Sp + r0 * G, Up + r0 * G);
+  });
+  return d;
+}
+
+at::Tensor output_like(const at::Tensor& exps, int64_t N) {
+  auto osz = exps.sizes().vec();
+  osz.back() = N;
+  return at::zeros(osz, exps.options().dtype(at::kFloat));
+}
+
+constexpr int64_t kItemBlocks = 4;  // 16-row blocks per parallel work item (64 rows)
+
+// Shared body of both GEMM ops: `prepacked` is null for the canonical layout (then each work
+// item prepacks its 64 rows into a thread-local buffer first).
+void gemm_run(const DecodedAct& d, int64_t N, int64_t Kw, const uint8_t* canonical,
+              const uint8_t* prepacked, const at::Tensor& sc, const at::Tensor& zc,
+              int64_t group_size, float* yp) {
+  const int isa = anda::select_isa();
+  const int64_t Gw64 = Kw / 64, Gw = Kw / group_size;
+  const int64_t NB = (N + 15) / 16;
+  const int64_t items = (NB + kItemBlocks - 1) / kItemBlocks;
+  const float* sp = sc.data_ptr<float>();
+  const uint8_t* zp = zc.defined() ? zc.data_ptr<uint8_t>() : nullptr;
+  const int8_t* Ap = d.A.data_ptr<int8_t>();
+  const int32_t* Sp = d.S.data_ptr<int32_t>();
+  const float* Up = d.U.data_ptr<float>();
+  at::parallel_for(0, items, 1, [&](int64_t i0, int64_t i1) {
+    std::vector<uint8_t> buf(prepacked ? 0 : (size_t)(kItemBlocks * Gw64 * anda::kGroupBytes));
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t b0 = i * kItemBlocks, b1 = std::min(NB, b0 + kItemBlocks);
+      const uint8_t* wp = prepacked ? prepacked + b0 * Gw64 * anda::kGroupBytes : buf.data();
+      if (!prepacked) anda::prepack_blocks(isa, canonical, Kw / 2, N, Gw64, b0, b1, buf.data());
+      anda::gemm_prepacked(isa, Ap, Sp, Up, d.T, (int)d.G, d.C, wp, Gw64, sp, Gw, zp, group_size,
+                           b0 * 16, std::min(N, b1 * 16), N, yp);
+    }
+  });
+}
+
 at::Tensor anda_gemm_cpu(const at::Tensor& words, const at::Tensor& exps, int64_t M, int64_t k,
                          const at::Tensor& w_packed, const at::Tensor& w_scales,
                          const std::optional<at::Tensor>& w_zeros, int64_t group_size) {
@@ -98,54 +187,63 @@ at::Tensor anda_gemm_cpu(const at::Tensor& words, const at::Tensor& exps, int64_
   TORCH_CHECK(k >= 0 && (k + 63) / 64 == G, "anda_gemm: k=", k, " does not match G=", G);
   TORCH_CHECK(group_size > 0 && group_size % 64 == 0,
               "anda_gemm: group_size must be a positive multiple of 64, got ", group_size);
-  TORCH_CHECK(w_packed.scalar_type() == at::kByte && w_packed.dim() == 2,
-              "anda_gemm: w_packed must be uint8 [N, Kw/2]");
+  check_canonical("anda_gemm", w_packed, k, group_size);
   const int64_t N = w_packed.size(0);
-  const int64_t Kw = (k + group_size - 1) / group_size * group_size;
-  const int64_t Gw = Kw / group_size;
-  TORCH_CHECK(w_packed.size(1) == Kw / 2, "anda_gemm: w_packed must have ", Kw / 2,
-              " columns for k=", k, " and group_size=", group_size);
-  TORCH_CHECK(w_scales.scalar_type() == at::kFloat && w_scales.dim() == 2 &&
-                  w_scales.size(0) == N && w_scales.size(1) == Gw,
-              "anda_gemm: w_scales must be float32 [N, ", Gw, "]");
-  if (w_zeros.has_value())
-    TORCH_CHECK(w_zeros->scalar_type() == at::kByte && w_zeros->dim() == 2 &&
-                    w_zeros->size(0) == N && w_zeros->size(1) == Gw,
-                "anda_gemm: w_zeros must be uint8 [N, ", Gw, "]");
-  auto osz = exps.sizes().vec();
-  osz.back() = N;
-  const int64_t T = G > 0 ? exps.numel() / G : exps.numel() / std::max<int64_t>(1, exps.size(-1));
-  at::Tensor y = at::zeros(osz, words.options().dtype(at::kFloat));
+  check_int4("anda_gemm", k, N, w_scales, w_zeros, group_size);
+  at::Tensor y = output_like(exps, N);
   if (y.numel() == 0 || G == 0) return y;
-  const int C = anda::gemm_chunks((int)M);
-  const int64_t Tpad = (T + 7) / 8 * 8;
-  at::Tensor A = at::zeros({Tpad, G, C, 64}, words.options().dtype(at::kChar));
-  at::Tensor S = at::zeros({Tpad, G}, words.options().dtype(at::kInt));
-  at::Tensor U = at::zeros({Tpad, G}, words.options().dtype(at::kFloat));
-  at::Tensor wc = words.contiguous(), ec = exps.contiguous();
-  const int64_t* wp = wc.data_ptr<int64_t>();
-  const uint8_t* ep = ec.data_ptr<uint8_t>();
-  int8_t* Ap = A.data_ptr<int8_t>();
-  int32_t* Sp = S.data_ptr<int32_t>();
-  float* Up = U.data_ptr<float>();
-  at::parallel_for(0, T, std::max<int64_t>(1, 256 / G), [&](int64_t r0, int64_t r1) {
-    anda::decode_act(wp + r0 * G * (1 + M), ep + r0 * G, r1 - r0, G, (int)M,
-                     Ap + r0 * G * C * 64, Sp + r0 * G, Up + r0 * G);
-  });
+  const DecodedAct d = decode(words, exps, M);
   at::Tensor wpk = w_packed.contiguous(), sc = w_scales.contiguous();
   at::Tensor zc = w_zeros.has_value() ? w_zeros->contiguous() : at::Tensor();
-  const uint8_t* zp = w_zeros.has_value() ? zc.data_ptr<uint8_t>() : nullptr;
+  gemm_run(d, N, w_packed.size(1) * 2, wpk.data_ptr<uint8_t>(), nullptr, sc, zc, group_size,
+           y.data_ptr<float>());
+  return y;
+}
+
+at::Tensor int4_prepack_cpu(const at::Tensor& w_packed, const at::Tensor& w_scales,
+                            const std::optional<at::Tensor>& w_zeros, int64_t group_size,
+                            int64_t k) {
+  TORCH_CHECK(k >= 0, "int4_prepack: k must be non-negative, got ", k);
+  TORCH_CHECK(group_size > 0 && group_size % 64 == 0,
+              "int4_prepack: group_size must be a positive multiple of 64, got ", group_size);
+  check_canonical("int4_prepack", w_packed, k, group_size);
+  const int64_t N = w_packed.size(0);
+  check_int4("int4_prepack", k, N, w_scales, w_zeros, group_size);
+  const int64_t Kw = w_packed.size(1) * 2, Gw64 = Kw / 64, NB = (N + 15) / 16;
+  at::Tensor out = at::empty({NB, Gw64, 16, 32}, w_packed.options());
+  if (out.numel() == 0) return out;
+  at::Tensor wpk = w_packed.contiguous();
+  const uint8_t* src = wpk.data_ptr<uint8_t>();
+  uint8_t* dst = out.data_ptr<uint8_t>();
   const int isa = anda::select_isa();
-  const int64_t NB = 64;  // rows per work item (4 blocks of 16)
-  const int64_t items = (N + NB - 1) / NB;
-  float* yp = y.data_ptr<float>();
-  at::parallel_for(0, items, 1, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) {
-      anda::gemm_nblock(isa, Ap, Sp, Up, T, Tpad, (int)G, C, wpk.data_ptr<uint8_t>(), Kw / 2,
-                        sc.data_ptr<float>(), Gw, zp, group_size, i * NB,
-                        std::min(N, (i + 1) * NB), N, yp);
-    }
+  at::parallel_for(0, NB, 16, [&](int64_t b0, int64_t b1) {
+    anda::prepack_blocks(isa, src, Kw / 2, N, Gw64, b0, b1, dst + b0 * Gw64 * anda::kGroupBytes);
   });
+  return out;
+}
+
+at::Tensor anda_gemm_prepacked_cpu(const at::Tensor& words, const at::Tensor& exps, int64_t M,
+                                   int64_t k, const at::Tensor& w_prepacked,
+                                   const at::Tensor& w_scales,
+                                   const std::optional<at::Tensor>& w_zeros, int64_t group_size,
+                                   int64_t n) {
+  check_words(words, exps, M, "anda_gemm_prepacked");
+  const int64_t G = words.size(-2);
+  TORCH_CHECK(k >= 0 && (k + 63) / 64 == G, "anda_gemm_prepacked: k=", k, " does not match G=", G);
+  TORCH_CHECK(n >= 0, "anda_gemm_prepacked: n must be non-negative, got ", n);
+  const int64_t Gw = check_int4("anda_gemm_prepacked", k, n, w_scales, w_zeros, group_size);
+  const int64_t Kw = Gw * group_size;
+  TORCH_CHECK(w_prepacked.scalar_type() == at::kByte && w_prepacked.dim() == 4 &&
+                  w_prepacked.size(0) == (n + 15) / 16 && w_prepacked.size(1) == Kw / 64 &&
+                  w_prepacked.size(2) == 16 && w_prepacked.size(3) == 32,
+              "anda_gemm_prepacked: w_prepacked must be uint8 [", (n + 15) / 16, ", ", Kw / 64,
+              ", 16, 32] (from int4_prepack)");
+  at::Tensor y = output_like(exps, n);
+  if (y.numel() == 0 || G == 0) return y;
+  const DecodedAct d = decode(words, exps, M);
+  at::Tensor wpp = w_prepacked.contiguous(), sc = w_scales.contiguous();
+  at::Tensor zc = w_zeros.has_value() ? w_zeros->contiguous() : at::Tensor();
+  gemm_run(d, n, Kw, nullptr, wpp.data_ptr<uint8_t>(), sc, zc, group_size, y.data_ptr<float>());
   return y;
 }
 
@@ -160,6 +258,8 @@ TORCH_LIBRARY_IMPL(andactl, CPU, m) {
   m.impl("anda_pack", &anda_pack_cpu);
   m.impl("anda_unpack", &anda_unpack_cpu);
   m.impl("anda_gemm", &anda_gemm_cpu);
+  m.impl("int4_prepack", &int4_prepack_cpu);
+  m.impl("anda_gemm_prepacked", &anda_gemm_prepacked_cpu);
 }
 
 TORCH_LIBRARY(andactl_cpp, m) {

@@ -1,5 +1,5 @@
-// Raw-pointer CPU kernels of the andactl extension (no torch headers: this TU compiles fast).
-// Layouts are those of ops_spec.md; see anda_kern.cpp for the internal GEMM layouts.
+// Raw-pointer CPU kernels of the andactl extension (no torch headers: these TUs compile fast).
+// Layouts are those of ops_spec.md plus the prepacked INT4 layout of kernels/prepack.py.
 #pragma once
 #include <cstdint>
 
@@ -12,9 +12,12 @@ int select_isa();                    // detect_isa() capped by env ANDA_CPU_ISA 
 const char* isa_name(int isa);
 
 // Pack `rows` rows of K fp16 values (bit patterns) into words [rows, G, 1+M] and exponents
-// [rows, G]. Returns true if an Inf/NaN (exponent field 31) was seen.
+// [rows, G]. Returns true if an Inf/NaN (exponent field 31) was seen. Same bits for every isa.
 bool pack_rows(int isa, const uint16_t* h, int64_t rows, int64_t K, int M, bool nearest,
                int64_t* words, uint8_t* exps);
+// One 64-group (n <= 64 valid values): portable and AVX2 versions (anda_pack_avx2.cpp).
+bool pack_group_scalar(const uint16_t* h, int n, int M, bool nearest, int64_t* out, uint8_t* e);
+bool pack_group_avx2(const uint16_t* h, int n, int M, bool nearest, int64_t* out, uint8_t* e);
 
 // Decode [rows, G, 1+M] words to float32 [rows, K] (exact).
 void unpack_rows(const int64_t* words, const uint8_t* exps, int64_t rows, int64_t G, int M,
@@ -29,12 +32,23 @@ inline int gemm_chunks(int M) { return (M + 6) / 7; }
 void decode_act(const int64_t* words, const uint8_t* exps, int64_t rows, int64_t G, int M,
                 int8_t* A, int32_t* S, float* U);
 
-// y[t, n] for t < T and n in [n0, n1) (n1 - n0 <= 64). A/S/U hold Tpad >= T rows (Tpad a
-// multiple of 8, padding rows zero). w: canonical INT4 [N, wstride] bytes, scales [N, sstride],
-// zeros [N, sstride] or nullptr (symmetric, zero 8).
-void gemm_nblock(int isa, const int8_t* A, const int32_t* S, const float* U, int64_t T,
-                 int64_t Tpad, int G, int C, const uint8_t* w, int64_t wstride,
-                 const float* scales, int64_t sstride, const uint8_t* zeros, int64_t group_size,
-                 int64_t n0, int64_t n1, int64_t N, float* y);
+// Prepacked INT4 weight: uint8 [NB = ceil(N/16), Gw64 = Kw/64, 16 (kq), 32]. Byte
+// [b, g, kq, 4r + e] holds in its LOW nibble the code of row 16b + r and in its HIGH nibble the
+// code of row 16b + 8 + r (r < 8), both at column 64g + kk, where position p = 4kq + e maps to
+// kk = 2p for p < 32 and kk = 2(p - 32) + 1 otherwise (even columns, then odd). Rows >= N: 0.
+constexpr int64_t kBlockRows = 16;
+constexpr int64_t kGroupBytes = 512;  // one 16-row block of one 64-column group
+
+// Prepack blocks [b0, b1) of canonical w [N, wstride] into out (which points at block b0).
+void prepack_blocks(int isa, const uint8_t* w, int64_t wstride, int64_t N, int64_t Gw64,
+                    int64_t b0, int64_t b1, uint8_t* out);
+
+// y[t, n] for t < T and n in [n0, n1), n0 a multiple of 16. A/S/U as decode_act (T rows).
+// Wp points at block n0/16 of the prepacked weight (Gw64 groups per block); scales/zeros are
+// canonical [N, sstride] (zeros nullptr: symmetric, zero 8); y is [T, N].
+void gemm_prepacked(int isa, const int8_t* A, const int32_t* S, const float* U, int64_t T, int G,
+                    int C, const uint8_t* Wp, int64_t Gw64, const float* scales, int64_t sstride,
+                    const uint8_t* zeros, int64_t group_size, int64_t n0, int64_t n1, int64_t N,
+                    float* y);
 
 }  // namespace anda

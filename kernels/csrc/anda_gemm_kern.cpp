@@ -1,0 +1,289 @@
+// Packed GEMM of the andactl CPU extension: INT4 weight prepack (layout in anda_kern.h) and the
+// scalar / AVX2 / AVX-512 VNNI micro-kernels over one 16-row prepacked block, chosen at run time.
+// Each prepacked weight byte is loaded once per tile of TT tokens and split into two nibble
+// vectors (rows 0..7 and 8..15 x 4 codes); a token's 4 activation bytes are broadcast and
+// multiplied with u8 x s8 dot products (maddubs/vpdpbusd), so weight rows stream once per tile.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "anda_kern.h"
+
+namespace anda {
+
+#define ANDA_AVX2 __attribute__((target("avx2,fma")))
+#define ANDA_AVX512 __attribute__((target("avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni")))
+
+// ---------------------------------------------------------------- prepack
+static void prepack_block_scalar(const uint8_t* w, int64_t wstride, int64_t N, int64_t Gw64,
+                                 int64_t b, uint8_t* dst) {
+  std::memset(dst, 0, (size_t)(Gw64 * kGroupBytes));
+  for (int r = 0; r < 16; ++r) {
+    const int64_t n = b * 16 + r;
+    if (n >= N) break;
+    const int shift = r < 8 ? 0 : 4;
+    for (int64_t g = 0; g < Gw64; ++g) {
+      const uint8_t* src = w + n * wstride + g * 32;
+      uint8_t* d = dst + g * kGroupBytes + (r & 7) * 4;
+      for (int p = 0; p < 64; ++p) {
+        const uint8_t code = p < 32 ? (src[p] & 15) : (src[p - 32] >> 4);
+        d[(p >> 2) * 32 + (p & 3)] |= (uint8_t)(code << shift);
+      }
+    }
+  }
+}
+
+ANDA_AVX2 static inline void transpose8x8(__m256i r[8], __m256i o[8]) {
+  __m256i t[8], u[8];
+  for (int i = 0; i < 4; ++i) {
+    t[2 * i] = _mm256_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm256_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 2; ++i) {
+    u[4 * i + 0] = _mm256_unpacklo_epi64(t[4 * i + 0], t[4 * i + 2]);
+    u[4 * i + 1] = _mm256_unpackhi_epi64(t[4 * i + 0], t[4 * i + 2]);
+    u[4 * i + 2] = _mm256_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
+    u[4 * i + 3] = _mm256_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
+  }
+  for (int k = 0; k < 4; ++k) {
+    o[k] = _mm256_permute2x128_si256(u[k], u[4 + k], 0x20);
+    o[4 + k] = _mm256_permute2x128_si256(u[k], u[4 + k], 0x31);
+  }
+}
+
+// Full block (16 valid rows): per group, rows 8h..8h+7 are transposed to [kq][8 rows][4 codes]
+// (dword transposes of the even-column and odd-column nibbles), then rows 8..15 go high.
+ANDA_AVX2 static void prepack_block_avx2(const uint8_t* w, int64_t wstride, int64_t Gw64,
+                                         int64_t b, uint8_t* dst) {
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  for (int64_t g = 0; g < Gw64; ++g) {
+    __m256i half[2][16];
+    for (int h = 0; h < 2; ++h) {
+      __m256i lo[8], hi[8];
+      for (int r = 0; r < 8; ++r) {
+        const __m256i v =
+            _mm256_loadu_si256((const __m256i*)(w + (b * 16 + 8 * h + r) * wstride + g * 32));
+        lo[r] = _mm256_and_si256(v, low4);
+        hi[r] = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
+      }
+      transpose8x8(lo, half[h]);
+      transpose8x8(hi, half[h] + 8);
+    }
+    uint8_t* d = dst + g * kGroupBytes;
+    for (int kq = 0; kq < 16; ++kq)
+      _mm256_storeu_si256((__m256i*)(d + kq * 32),
+                          _mm256_or_si256(half[0][kq], _mm256_slli_epi16(half[1][kq], 4)));
+  }
+}
+
+void prepack_blocks(int isa, const uint8_t* w, int64_t wstride, int64_t N, int64_t Gw64,
+                    int64_t b0, int64_t b1, uint8_t* out) {
+  for (int64_t b = b0; b < b1; ++b) {
+    uint8_t* dst = out + (b - b0) * Gw64 * kGroupBytes;
+    if (isa >= ISA_AVX2 && (b + 1) * 16 <= N) prepack_block_avx2(w, wstride, Gw64, b, dst);
+    else prepack_block_scalar(w, wstride, N, Gw64, b, dst);
+  }
+}
+
+// ---------------------------------------------------------------- micro-kernels
+// TT tokens starting at A (row stride tstride bytes), S/U row stride G; one prepacked 16-row
+// block Wp; SC/Z [Gw][16] (weight group gw = g / gpw); out [TT][16].
+struct MkArgs {
+  const int8_t* A;
+  int64_t tstride;
+  const int32_t* S;
+  const float* U;
+  const uint8_t* Wp;
+  const float* SC;
+  const int32_t* Z;
+  int G, C, gpw;
+  float* out;
+};
+
+static void mk_scalar(const MkArgs& a, int TT) {
+  for (int t = 0; t < TT; ++t) {
+    for (int l = 0; l < 16; ++l) {
+      float y = 0.0f;
+      for (int g = 0; g < a.G; ++g) {
+        const uint8_t* w = a.Wp + (int64_t)g * kGroupBytes + (l & 7) * 4;
+        const int sh = l < 8 ? 0 : 4;
+        int32_t tot = 0;
+        for (int c = 0; c < a.C; ++c) {
+          const int8_t* x = a.A + t * a.tstride + ((int64_t)g * a.C + c) * 64;
+          int32_t s = 0;
+          for (int p = 0; p < 64; ++p) s += (int32_t)x[p] * ((w[(p >> 2) * 32 + (p & 3)] >> sh) & 15);
+          tot += s << (7 * c);
+        }
+        const int gw = g / a.gpw;
+        const int32_t i = tot - a.Z[gw * 16 + l] * a.S[(int64_t)t * a.G + g];
+        y += (float)i * (a.SC[gw * 16 + l] * a.U[(int64_t)t * a.G + g]);
+      }
+      a.out[t * 16 + l] = y;
+    }
+  }
+}
+
+template <int TT, int C>
+ANDA_AVX2 static void mk_avx2(const MkArgs& a) {
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  __m256 y[TT][2];
+  for (int t = 0; t < TT; ++t) y[t][0] = y[t][1] = _mm256_setzero_ps();
+  for (int g = 0; g < a.G; ++g) {
+    const uint8_t* w = a.Wp + (int64_t)g * kGroupBytes;
+    const int8_t* ag = a.A + (int64_t)g * C * 64;
+    __m256i tot[TT][2];
+    for (int t = 0; t < TT; ++t) tot[t][0] = tot[t][1] = _mm256_setzero_si256();
+    for (int half = 0; half < 2; ++half) {
+      __m256i acc[TT][C][2];  // int16: 8 k-quads of |a| <= 127, q <= 15 stay below 2^15
+      for (int t = 0; t < TT; ++t)
+        for (int c = 0; c < C; ++c) acc[t][c][0] = acc[t][c][1] = _mm256_setzero_si256();
+      for (int kq = 8 * half; kq < 8 * half + 8; ++kq) {
+        const __m256i v = _mm256_loadu_si256((const __m256i*)(w + kq * 32));
+        const __m256i wa = _mm256_and_si256(v, low4);
+        const __m256i wb = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
+        for (int t = 0; t < TT; ++t)
+          for (int c = 0; c < C; ++c) {
+            int32_t q4;
+            std::memcpy(&q4, ag + t * a.tstride + c * 64 + kq * 4, 4);
+            const __m256i x = _mm256_set1_epi32(q4);
+            acc[t][c][0] = _mm256_add_epi16(acc[t][c][0], _mm256_maddubs_epi16(wa, x));
+            acc[t][c][1] = _mm256_add_epi16(acc[t][c][1], _mm256_maddubs_epi16(wb, x));
+          }
+      }
+      for (int c = 0; c < C; ++c) {
+        const __m256i mul = _mm256_set1_epi16((int16_t)(1 << (7 * c)));  // chunk weight 2^7c
+        for (int t = 0; t < TT; ++t)
+          for (int h = 0; h < 2; ++h)
+            tot[t][h] = _mm256_add_epi32(tot[t][h], _mm256_madd_epi16(acc[t][c][h], mul));
+      }
+    }
+    const int gw = g / a.gpw;
+    for (int h = 0; h < 2; ++h) {
+      const __m256i z = _mm256_loadu_si256((const __m256i*)(a.Z + gw * 16 + 8 * h));
+      const __m256 sc = _mm256_loadu_ps(a.SC + gw * 16 + 8 * h);
+      for (int t = 0; t < TT; ++t) {
+        const __m256i i = _mm256_sub_epi32(
+            tot[t][h], _mm256_mullo_epi32(z, _mm256_set1_epi32(a.S[(int64_t)t * a.G + g])));
+        const __m256 su = _mm256_mul_ps(sc, _mm256_set1_ps(a.U[(int64_t)t * a.G + g]));
+        y[t][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i), su, y[t][h]);
+      }
+    }
+  }
+  for (int t = 0; t < TT; ++t)
+    for (int h = 0; h < 2; ++h) _mm256_storeu_ps(a.out + t * 16 + 8 * h, y[t][h]);
+}
+
+template <int TT, int C>
+ANDA_AVX512 static void mk_avx512(const MkArgs& a) {
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  __m512 y[TT];
+  for (int t = 0; t < TT; ++t) y[t] = _mm512_setzero_ps();
+  for (int g = 0; g < a.G; ++g) {
+    const uint8_t* w = a.Wp + (int64_t)g * kGroupBytes;
+    const int8_t* ag = a.A + (int64_t)g * C * 64;
+    __m512i acc[TT][C];
+    for (int t = 0; t < TT; ++t)
+      for (int c = 0; c < C; ++c) acc[t][c] = _mm512_setzero_si512();
+    for (int kq = 0; kq < 16; ++kq) {
+      const __m256i v = _mm256_loadu_si256((const __m256i*)(w + kq * 32));
+      const __m512i wv =
+          _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(v, low4)),
+                             _mm256_and_si256(_mm256_srli_epi16(v, 4), low4), 1);
+      for (int t = 0; t < TT; ++t)
+        for (int c = 0; c < C; ++c) {
+          int32_t q4;
+          std::memcpy(&q4, ag + t * a.tstride + c * 64 + kq * 4, 4);
+          acc[t][c] = _mm512_dpbusd_epi32(acc[t][c], wv, _mm512_set1_epi32(q4));
+        }
+    }
+    const int gw = g / a.gpw;
+    const __m512i z = _mm512_loadu_si512((const void*)(a.Z + gw * 16));
+    const __m512 sc = _mm512_loadu_ps(a.SC + gw * 16);
+    for (int t = 0; t < TT; ++t) {
+      __m512i tot = acc[t][0];
+      for (int c = 1; c < C; ++c) tot = _mm512_add_epi32(tot, _mm512_slli_epi32(acc[t][c], 7 * c));
+      const __m512i i = _mm512_sub_epi32(
+          tot, _mm512_mullo_epi32(z, _mm512_set1_epi32(a.S[(int64_t)t * a.G + g])));
+      const __m512 su = _mm512_mul_ps(sc, _mm512_set1_ps(a.U[(int64_t)t * a.G + g]));
+      y[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i), su, y[t]);
+    }
+  }
+  for (int t = 0; t < TT; ++t) _mm512_storeu_ps(a.out + t * 16, y[t]);
+}
+
+// Largest token tile of the micro-kernel for (isa, C); run_mk takes any TT in 1..that.
+static int tile_tokens(int isa, int C) {
+  if (isa == ISA_AVX512) return C == 1 ? 8 : 4;
+  if (isa == ISA_AVX2) return C == 1 ? 4 : (C == 2 ? 2 : 1);
+  return 1;
+}
+
+template <int C>
+static void run_mk_c(int isa, const MkArgs& a, int TT) {
+  if (isa == ISA_AVX512) {
+    if (TT > 4) mk_avx512<8, C>(a);
+    else if (TT > 2) mk_avx512<4, C>(a);
+    else if (TT > 1) mk_avx512<2, C>(a);
+    else mk_avx512<1, C>(a);
+  } else if (TT > 2) {
+    mk_avx2<4, C>(a);
+  } else if (TT > 1) {
+    mk_avx2<2, C>(a);
+  } else {
+    mk_avx2<1, C>(a);
+  }
+}
+
+// Runs the micro-kernel of `isa` on TT <= tile_tokens(isa, C) tokens. A TT between the
+// templated sizes runs the next larger one: it reads up to tile_tokens rows of A/S/U, so callers
+// allocate them with zero padding up to a multiple of 8 rows; the extra outputs are discarded.
+static void run_mk(int isa, const MkArgs& a, int TT) {
+  if (isa == ISA_SCALAR) return mk_scalar(a, TT);
+  if (a.C == 1) run_mk_c<1>(isa, a, TT);
+  else if (a.C == 2) run_mk_c<2>(isa, a, TT);
+  else run_mk_c<3>(isa, a, TT);
+}
+
+void gemm_prepacked(int isa, const int8_t* A, const int32_t* S, const float* U, int64_t T, int G,
+                    int C, const uint8_t* Wp, int64_t Gw64, const float* scales, int64_t sstride,
+                    const uint8_t* zeros, int64_t group_size, int64_t n0, int64_t n1, int64_t N,
+                    float* y) {
+  const int gpw = (int)(group_size / 64);
+  const int nb = (int)((n1 - n0 + 15) / 16);
+  const int gwn = (G + gpw - 1) / gpw;  // weight groups the activations reach
+  std::vector<float> SC((size_t)nb * gwn * 16, 0.0f);
+  std::vector<int32_t> Z((size_t)nb * gwn * 16, 0);
+  for (int b = 0; b < nb; ++b)
+    for (int l = 0; l < 16; ++l) {
+      const int64_t n = n0 + 16 * b + l;
+      if (n >= N) break;
+      for (int gw = 0; gw < gwn; ++gw) {
+        SC[((size_t)b * gwn + gw) * 16 + l] = scales[n * sstride + gw];
+        Z[((size_t)b * gwn + gw) * 16 + l] = zeros ? (int32_t)zeros[n * sstride + gw] : 8;
+      }
+    }
+  const int tt = tile_tokens(isa, C);
+  const int64_t tstride = (int64_t)G * C * 64;
+  // tokens per chunk: the chunk's activations (<= ~128 KiB) stay cached across the blocks
+  const int64_t tc = std::max<int64_t>(tt, (131072 / std::max<int64_t>(tstride, 1)) / tt * tt);
+  alignas(64) float out[8 * 16];
+  for (int64_t c0 = 0; c0 < T; c0 += tc) {
+    const int64_t c1 = std::min(T, c0 + tc);
+    for (int b = 0; b < nb; ++b) {
+      const int64_t bn0 = n0 + 16 * b;
+      const int nl = (int)std::min<int64_t>(16, n1 - bn0);
+      for (int64_t t0 = c0; t0 < c1; t0 += tt) {
+        const int TT = (int)std::min<int64_t>(tt, c1 - t0);
+        MkArgs a{A + t0 * tstride, tstride, S + t0 * G, U + t0 * G,
+                 Wp + (int64_t)b * Gw64 * kGroupBytes, SC.data() + (size_t)b * gwn * 16,
+                 Z.data() + (size_t)b * gwn * 16, G, C, gpw, out};
+        run_mk(isa, a, TT);
+        for (int t = 0; t < TT; ++t) std::memcpy(y + (t0 + t) * N + bn0, out + t * 16, nl * 4);
+      }
+    }
+  }
+}
+
+}  // namespace anda

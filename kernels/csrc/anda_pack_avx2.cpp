@@ -1,0 +1,106 @@
+// AVX2 compressor (anda_pack) for one 64-group, bit-identical to pack_group_scalar:
+//  * exponent field max over the group (fields of 0 count as 1) and the Inf/NaN check on 16-bit
+//    lanes;
+//  * magnitudes m = (mant << 5) >> (E - e' + 16 - M) on 32-bit lanes (vpsrlvd gives 0 for
+//    shifts >= 32, exactly the scalar rule), with the round-half-up + saturate of "nearest";
+//  * bit-plane transposition: m is narrowed to low/high bytes in element order; for bit b,
+//    shifting each 16-bit lane left by 7 - (b & 7) puts bit b of every byte in its top bit and
+//    _mm256_movemask_epi8 gathers 32 elements' bits at a time (two per 64-bit plane word).
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "anda_kern.h"
+
+namespace anda {
+
+#define ANDA_AVX2 __attribute__((target("avx2,fma")))
+
+// 16-bit lanes of a, b (16 each, 0..255) -> 32 bytes in element order (a's then b's).
+ANDA_AVX2 static inline __m256i narrow16(__m256i a, __m256i b) {
+  return _mm256_permute4x64_epi64(_mm256_packus_epi16(a, b), 0xD8);
+}
+// 16-bit lanes of a, b in -1..0 -> 32 bytes 0xFF/0x00 in element order (signed saturation).
+ANDA_AVX2 static inline __m256i narrow_mask16(__m256i a, __m256i b) {
+  return _mm256_permute4x64_epi64(_mm256_packs_epi16(a, b), 0xD8);
+}
+// 32-bit lanes of a, b (8 each) -> 16 u16 lanes in element order.
+ANDA_AVX2 static inline __m256i narrow32(__m256i a, __m256i b) {
+  return _mm256_permute4x64_epi64(_mm256_packus_epi32(a, b), 0xD8);
+}
+
+ANDA_AVX2 bool pack_group_avx2(const uint16_t* h, int n, int M, bool nearest, int64_t* out,
+                               uint8_t* e_out) {
+  alignas(32) uint16_t buf[64];
+  if (n < 64) {  // zero padding: exponent field 0 (counts as 1), magnitude 0, sign 0
+    std::memset(buf, 0, sizeof(buf));
+    std::memcpy(buf, h, (size_t)n * 2);
+    h = buf;
+  }
+  __m256i H[4];
+  for (int i = 0; i < 4; ++i) H[i] = _mm256_loadu_si256((const __m256i*)(h + 16 * i));
+  const __m256i f31 = _mm256_set1_epi16(31);
+  __m256i emax = _mm256_set1_epi16(1), is31 = _mm256_setzero_si256();
+  for (int i = 0; i < 4; ++i) {
+    const __m256i e = _mm256_and_si256(_mm256_srli_epi16(H[i], 10), f31);
+    emax = _mm256_max_epu16(emax, e);
+    is31 = _mm256_or_si256(is31, _mm256_cmpeq_epi16(e, f31));
+  }
+  __m128i x = _mm_max_epu16(_mm256_castsi256_si128(emax), _mm256_extracti128_si256(emax, 1));
+  x = _mm_max_epu16(x, _mm_srli_si128(x, 8));
+  x = _mm_max_epu16(x, _mm_srli_si128(x, 4));
+  x = _mm_max_epu16(x, _mm_srli_si128(x, 2));
+  const int E = _mm_extract_epi16(x, 0);
+  const bool bad = _mm256_movemask_epi8(is31) != 0;
+
+  // sign word: top bit of every 16-bit lane
+  const uint32_t s_lo = (uint32_t)_mm256_movemask_epi8(
+      narrow_mask16(_mm256_srai_epi16(H[0], 15), _mm256_srai_epi16(H[1], 15)));
+  const uint32_t s_hi = (uint32_t)_mm256_movemask_epi8(
+      narrow_mask16(_mm256_srai_epi16(H[2], 15), _mm256_srai_epi16(H[3], 15)));
+  out[0] = (int64_t)((uint64_t)s_lo | ((uint64_t)s_hi << 32));
+
+  const __m256i base = _mm256_set1_epi32(E + 16 - M);  // s = base - e'
+  const __m256i m10 = _mm256_set1_epi32(0x3FF), hid = _mm256_set1_epi32(0x400);
+  const __m256i f31d = _mm256_set1_epi32(31), one = _mm256_set1_epi32(1);
+  const __m256i mmax = _mm256_set1_epi32((1 << M) - 1), zero = _mm256_setzero_si256();
+  __m256i m16[4];  // magnitudes as u16, elements 16i..16i+15
+  for (int i = 0; i < 4; ++i) {
+    __m256i m32[2];
+    for (int hh = 0; hh < 2; ++hh) {
+      const __m256i q = _mm256_cvtepu16_epi32(hh ? _mm256_extracti128_si256(H[i], 1)
+                                                 : _mm256_castsi256_si128(H[i]));
+      const __m256i e = _mm256_and_si256(_mm256_srli_epi32(q, 10), f31d);
+      const __m256i ez = _mm256_cmpeq_epi32(e, zero);
+      const __m256i mant = _mm256_or_si256(_mm256_and_si256(q, m10), _mm256_andnot_si256(ez, hid));
+      const __m256i s = _mm256_sub_epi32(base, _mm256_max_epu32(e, one));
+      const __m256i v = _mm256_slli_epi32(mant, 5);
+      if (!nearest) {
+        m32[hh] = _mm256_srlv_epi32(v, s);
+      } else {
+        const __m256i rnd = _mm256_srli_epi32(_mm256_sllv_epi32(one, s), 1);  // 0 for s = 0, >= 32
+        m32[hh] = _mm256_min_epu32(_mm256_srlv_epi32(_mm256_add_epi32(v, rnd), s), mmax);
+      }
+    }
+    m16[i] = narrow32(m32[0], m32[1]);
+  }
+  const __m256i lowb = _mm256_set1_epi16(0xFF);
+  __m256i lo[2], hi[2];
+  for (int j = 0; j < 2; ++j) {
+    lo[j] = narrow16(_mm256_and_si256(m16[2 * j], lowb), _mm256_and_si256(m16[2 * j + 1], lowb));
+    if (M > 8)
+      hi[j] = narrow16(_mm256_srli_epi16(m16[2 * j], 8), _mm256_srli_epi16(m16[2 * j + 1], 8));
+  }
+  for (int p = 0; p < M; ++p) {
+    const int b = M - 1 - p;
+    const __m256i* src = b >= 8 ? hi : lo;
+    const __m128i sh = _mm_cvtsi32_si128(7 - (b & 7));
+    const uint32_t w0 = (uint32_t)_mm256_movemask_epi8(_mm256_sll_epi16(src[0], sh));
+    const uint32_t w1 = (uint32_t)_mm256_movemask_epi8(_mm256_sll_epi16(src[1], sh));
+    out[1 + p] = (int64_t)((uint64_t)w0 | ((uint64_t)w1 << 32));
+  }
+  *e_out = (uint8_t)E;
+  return bad;
+}
+
+}  // namespace anda
