@@ -14,6 +14,8 @@ from typing import Iterator
 import torch
 from torch import nn
 
+from andactl.models.stats import count_parameters  # noqa: F401  (re-exported: one counter for the project)
+
 _SHORTCUTS = ("attn_shortcut", "mlp_shortcut")
 
 
@@ -115,15 +117,3 @@ def simulate_slicing(layers: nn.ModuleList, dims: list[tuple[int, int, int]]) ->
     finally:
         for layer, d in zip(layers, old):
             layer.mask_dims = d
-
-
-def count_parameters(model: nn.Module) -> int:
-    """Parameters (shared ones once) PLUS shortcut-matrix buffers: the true stored size.
-
-    SliceGPT's shortcut matrices are real weights a sliced model must keep; leaving them out
-    overstates the saving."""
-    n = sum(p.numel() for p in model.parameters())
-    for name, buf in model.named_buffers():
-        if name.rsplit(".", 1)[-1] in _SHORTCUTS:
-            n += buf.numel()
-    return n
