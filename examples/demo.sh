@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# `make demo`: the main job on the default model with small calibration settings.
-# Today: evaluation of the dense SmolLM2-135M (grows into slice -> quantize -> eval).
+# `make demo`: the main job on the default model (SmolLM2-135M-Instruct) with small calibration
+# settings so it finishes in a few minutes on a 2-core CPU:
+#   slice 25% -> INT4 (RTN) + Anda search (energy budget, 1% tolerance) -> pack -> eval side by side.
 set -euo pipefail
 OUT=${1:-runs/demo}
 A=.venv/bin/andactl
 mkdir -p "$OUT"
 $A env
-$A eval smollm2-135m --tasks wikitext2,piqa,arc_e --limit 8 --output_path "$OUT/eval.json"
+$A slice smollm2-135m --ratio 0.25 --cal-samples 16 --cal-seqlen 512 -o "$OUT/sliced" --overwrite
+$A quantize "$OUT/sliced" --budget energy --tolerance 0.01 --weight-method rtn \
+   --cal-samples 8 --cal-seqlen 512 --max-evals 12 -o "$OUT/packed" --overwrite
+$A inspect "$OUT/packed"
+$A eval smollm2-135m "$OUT/sliced" "$OUT/packed" --tasks wikitext2 --limit 4 --output_path "$OUT/eval.json"

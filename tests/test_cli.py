@@ -101,3 +101,20 @@ def test_eval_tiny_model_json(tiny_hf_dir, data_dir, tmp_path):
     wt = data["results"]["wikitext2"]
     assert wt["windows"] == 2 and wt["seqlen"] == 64 and 1 < wt["ppl"] < 1000
     assert json.loads(out.read_text()) == data
+
+
+def test_example_recipes_are_valid():
+    from pathlib import Path
+
+    from andactl.manager import PassManager
+    from andactl.pipeline import calibration_config
+    from andactl.recipe import load_recipe
+
+    paths = sorted((Path(__file__).resolve().parent.parent / "examples" / "recipes").glob("*.yaml"))
+    assert len(paths) >= 3
+    for path in paths:
+        recipe = load_recipe(path)
+        pm = PassManager.from_recipe(recipe.passes)
+        pm.check(set())
+        calibration_config(recipe.calibration)
+        assert recipe.model == "smollm2-135m"
