@@ -5,18 +5,21 @@
 Prefill (2048x576)·(576x1536): anda_gemm(anda_pack(x)) at M = 4, 6, 8 vs F.linear in bf16 and
 fp32. Decode (T x 4096)·(4096x11008), T = 1, 16: vs torch's int4 weight-only CPU kernel
 (aten._weight_int4pack_mm_for_cpu, group 128) and bf16 F.linear. Reports the compressor
-(anda_pack) alone, the GEMM alone and pack+GEMM; ratios are torch time / ours (>1 = faster).
+(anda_pack) alone, the GEMM on the canonical weight layout (prepacks per call), the GEMM on the
+prepacked weight (int4_prepack once, what AndaLinear caches) and pack + prepacked GEMM; ratios
+are torch time / (pack + prepacked GEMM) (>1 = faster). Use --threads 1 on a loaded machine.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 
 import torch
 import torch.nn.functional as F
 
-from andactl.kernels import build, ops
+from andactl.kernels import build, ops, prepack  # noqa: F401  (prepack: op schemas)
 
 
 def bench(fn, repeat: int, min_time: float = 0.3) -> float:
@@ -37,6 +40,20 @@ def int4_weights(n: int, k: int, gs: int, gen: torch.Generator):
     return codes, ops.pack_int4(codes), scales
 
 
+def ours(x: torch.Tensor, m: int, k: int, n: int, wp: torch.Tensor, sc: torch.Tensor, gs: int,
+         repeat: int) -> dict:
+    """Times (ms) of anda_pack, canonical anda_gemm, prepacked GEMM and pack + prepacked GEMM."""
+    ops_ = torch.ops.andactl
+    words, exps = ops_.anda_pack(x, m)
+    wpp = ops_.int4_prepack(wp, sc, None, gs, k)
+    return dict(
+        M=m, pack_ms=bench(lambda: ops_.anda_pack(x, m), repeat),
+        gemm_ms=bench(lambda: ops_.anda_gemm(words, exps, m, k, wp, sc, None, gs), repeat),
+        prepacked_ms=bench(lambda: ops_.anda_gemm_prepacked(words, exps, m, k, wpp, sc, None, gs, n), repeat),
+        pack_gemm_ms=bench(lambda: ops_.anda_gemm_prepacked(*ops_.anda_pack(x, m), m, k, wpp, sc, None, gs, n),
+                           repeat))
+
+
 def run(repeat: int) -> list[dict]:
     gen = torch.Generator().manual_seed(0)
     rows = []
@@ -49,14 +66,8 @@ def run(repeat: int) -> list[dict]:
     t_bf16 = bench(lambda: F.linear(xb, wb), max(2, repeat // 3))
     t_fp32 = bench(lambda: F.linear(x, wf), repeat)
     for m in (4, 6, 8):
-        words, exps = torch.ops.andactl.anda_pack(x, m)
-        t_pack = bench(lambda: torch.ops.andactl.anda_pack(x, m), repeat)
-        t_gemm = bench(lambda: torch.ops.andactl.anda_gemm(words, exps, m, K, wp, sc, None, 64), repeat)
-        t_both = bench(lambda: torch.ops.andactl.anda_gemm(*torch.ops.andactl.anda_pack(x, m), m, K, wp, sc,
-                                                           None, 64), repeat)
-        rows.append(dict(shape=f"prefill {T}x{K}x{N}", M=m, pack_ms=t_pack, gemm_ms=t_gemm, pack_gemm_ms=t_both,
-                         bf16_linear_ms=t_bf16, fp32_linear_ms=t_fp32, int4_mm_ms=None,
-                         vs_bf16=t_bf16 / t_both, vs_fp32=t_fp32 / t_both, vs_int4=None))
+        rows.append(dict(shape=f"prefill {T}x{K}x{N}", **ours(x, m, K, N, wp, sc, 64, repeat),
+                         bf16_linear_ms=t_bf16, fp32_linear_ms=t_fp32, int4_mm_ms=None))
     # ---- decode
     K, N, gs = 4096, 11008, 128
     codes, wp, sc = int4_weights(N, K, gs, gen)
@@ -68,15 +79,14 @@ def run(repeat: int) -> list[dict]:
         xb = x.bfloat16()
         t_i4 = bench(lambda: torch.ops.aten._weight_int4pack_mm_for_cpu(xb, w_i4, gs, sz), repeat)
         t_bf16 = bench(lambda: F.linear(xb, wb), max(2, repeat // 3))
-        for m in (4, 8):
-            words, exps = torch.ops.andactl.anda_pack(x, m)
-            t_pack = bench(lambda: torch.ops.andactl.anda_pack(x, m), repeat)
-            t_gemm = bench(lambda: torch.ops.andactl.anda_gemm(words, exps, m, K, wp, sc, None, gs), repeat)
-            t_both = bench(lambda: torch.ops.andactl.anda_gemm(*torch.ops.andactl.anda_pack(x, m), m, K, wp, sc,
-                                                               None, gs), repeat)
-            rows.append(dict(shape=f"decode {T}x{K}x{N}", M=m, pack_ms=t_pack, gemm_ms=t_gemm,
-                             pack_gemm_ms=t_both, bf16_linear_ms=t_bf16, fp32_linear_ms=None, int4_mm_ms=t_i4,
-                             vs_bf16=t_bf16 / t_both, vs_fp32=None, vs_int4=t_i4 / t_both))
+        for m in (4, 6, 8):
+            rows.append(dict(shape=f"decode {T}x{K}x{N}", **ours(x, m, K, N, wp, sc, gs, repeat),
+                             bf16_linear_ms=t_bf16, fp32_linear_ms=None, int4_mm_ms=t_i4))
+    for r in rows:
+        both = r["pack_gemm_ms"]
+        r["vs_bf16"] = r["bf16_linear_ms"] / both
+        r["vs_fp32"] = r["fp32_linear_ms"] / both if r["fp32_linear_ms"] is not None else None
+        r["vs_int4"] = r["int4_mm_ms"] / both if r["int4_mm_ms"] is not None else None
     return rows
 
 
@@ -91,18 +101,20 @@ def main() -> None:
     if not res.ok:
         raise SystemExit(f"C++ extension unavailable: {res.reason}")
     rows = run(args.repeat)
-    info = dict(isa=build.cpu_isa_info(), threads=args.threads, torch=torch.__version__)
+    info = dict(isa=build.cpu_isa_info(), threads=args.threads, torch=torch.__version__,
+                loadavg=" ".join(f"{v:.2f}" for v in os.getloadavg()))
     if args.format == "json":
         print(json.dumps(dict(info=info, rows=rows), indent=1))
         return
     print(f"# {info}")
     f = lambda v, spec=".2f": "-" if v is None else format(v, spec)  # noqa: E731
-    hdr = ("shape", "M", "pack ms", "gemm ms", "pack+gemm", "bf16 F.linear", "fp32 F.linear", "int4_mm",
-           "x bf16", "x fp32", "x int4")
+    hdr = ("shape", "M", "pack ms", "gemm ms (canonical)", "gemm ms (prepacked)", "pack+prepacked",
+           "bf16 F.linear", "fp32 F.linear", "int4_mm", "x bf16", "x fp32", "x int4")
     print("| " + " | ".join(hdr) + " |")
     print("|" + "---|" * len(hdr))
     for r in rows:
-        print(f"| {r['shape']} | {r['M']} | {f(r['pack_ms'])} | {f(r['gemm_ms'])} | {f(r['pack_gemm_ms'])} | "
+        print(f"| {r['shape']} | {r['M']} | {f(r['pack_ms'])} | {f(r['gemm_ms'])} | {f(r['prepacked_ms'])} | "
+              f"{f(r['pack_gemm_ms'])} | "
               f"{f(r['bf16_linear_ms'])} | {f(r['fp32_linear_ms'])} | {f(r['int4_mm_ms'])} | "
               f"{f(r['vs_bf16'])} | {f(r['vs_fp32'])} | {f(r['vs_int4'])} |")
 

@@ -3,7 +3,7 @@
 Each step runs ``andactl ...`` as a subprocess, stores its JSON under OUT/ and is skipped when
 that JSON already exists (the sweep is resumable). Prints a markdown summary at the end.
 
-    python benchmarks/quality_smollm2.py --out runs/quality --windows 148 --zero-shot-limit 0
+    python benchmarks/quality_smollm2.py --out runs/quality --windows 20 --zero-shot-limit 300
 """
 from __future__ import annotations
 
@@ -42,10 +42,12 @@ def main() -> None:
     ap.add_argument("--model", default="smollm2-135m")
     ap.add_argument("--windows", type=int, default=148, help="WikiText-2 windows of 2048 (148 = full test set)")
     ap.add_argument("--zero-shot-limit", type=int, default=0, help="0 = full piqa/arc_easy")
-    ap.add_argument("--ratios", default="0.10,0.20,0.25,0.30")
+    ap.add_argument("--ratios", default="0.10,0.20,0.30")
     ap.add_argument("--cal-samples", type=int, default=128)
     ap.add_argument("--cal-seqlen", type=int, default=2048)
-    ap.add_argument("--steps", default="dense,slice,quant", help="subset of dense,slice,quant,zeroshot")
+    ap.add_argument("--sweep-samples", type=int, default=32, help="calibration samples for the 10/20/30%% sweep")
+    ap.add_argument("--budget", default="bops")
+    ap.add_argument("--steps", default="dense,slice,quant,sweep,zeroshot", help="subset of dense,slice,quant,sweep,zeroshot")
     a = ap.parse_args()
     out = a.out
     out.mkdir(parents=True, exist_ok=True)
@@ -53,35 +55,42 @@ def main() -> None:
     wt = ["--tasks", "wikitext2", "--limit", str(a.windows)]
     zs = ["--tasks", "piqa,arc_e", "--batch_size", "16"] + (["--limit", str(a.zero_shot_limit)] if a.zero_shot_limit else [])
     arts = out / "artifacts"
+    cal = ["--cal-data", "alpaca"]
+
+    def sliced(ratio: str, samples: int) -> str:
+        tag = f"slice{int(round(float(ratio) * 100)):02d}"
+        run(out, f"{tag}_build", ["slice", a.model, "--ratio", ratio, *cal, "--cal-samples", str(samples),
+                                  "--cal-seqlen", str(a.cal_seqlen), "-o", str(arts / tag), "--overwrite"])
+        run(out, f"{tag}_wikitext2", ["eval", str(arts / tag), *wt])
+        run(out, f"{tag}_inspect", ["inspect", str(arts / tag)])
+        return str(arts / tag)
+
+    def quantized(base: str, src: str, tag: str, extra: list[str]) -> str:
+        run(out, f"{base}_{tag}_build", ["quantize", src, *extra, "-o", str(arts / f"{base}_{tag}"), "--overwrite"])
+        run(out, f"{base}_{tag}_wikitext2", ["eval", str(arts / f"{base}_{tag}"), *wt])
+        return str(arts / f"{base}_{tag}")
+
     if "dense" in steps:
         run(out, "dense_wikitext2", ["eval", a.model, *wt])
+    s25 = sliced("0.25", a.cal_samples) if "slice" in steps else None
+    if "quant" in steps:
+        # W4A16 (INT4 weights, activations unquantized): the search's reference point
+        quantized("dense", a.model, "w4rtn", ["--weight-method", "rtn", "--activations", "none"])
+        quantized("dense", a.model, "w4gptq", ["--weight-method", "gptq", "--activations", "none"])
+        for tol in ("0.001", "0.01"):
+            quantized("dense", a.model, f"w4anda{tol[2:]}", ["--weight-method", "gptq", "--tolerance", tol, "--budget", a.budget])
+        if s25:
+            quantized("slice25", s25, "w4gptq", ["--weight-method", "gptq", "--activations", "none"])
+            quantized("slice25", s25, "w4anda01", ["--weight-method", "gptq", "--tolerance", "0.01", "--budget", a.budget])
+    if "sweep" in steps:
+        for r in a.ratios.split(","):
+            if r != "0.25":
+                sliced(r, a.sweep_samples)
     if "zeroshot" in steps:
         run(out, "dense_zeroshot", ["eval", a.model, *zs])
-    if "slice" in steps:
-        for r in a.ratios.split(","):
-            tag = f"slice{int(round(float(r) * 100)):02d}"
-            run(out, f"{tag}_build", ["slice", a.model, "--ratio", r, "--cal-data", "alpaca", "--cal-samples", str(a.cal_samples),
-                                      "--cal-seqlen", str(a.cal_seqlen), "-o", str(arts / tag), "--overwrite"])
-            run(out, f"{tag}_wikitext2", ["eval", str(arts / tag), *wt])
-            run(out, f"{tag}_inspect", ["inspect", str(arts / tag)])
-        if "zeroshot" in steps:
-            run(out, "slice25_zeroshot", ["eval", str(arts / "slice25"), *zs])
-    if "quant" in steps:
-        for base in ("dense", "slice25"):
-            src = a.model if base == "dense" else str(arts / "slice25")
-            for method in ("rtn", "gptq"):
-                tag = f"{base}_w4{method}"
-                # W4A16: INT4 weights, activations unquantized (the search's reference point)
-                run(out, f"{tag}_build", ["quantize", src, "--weight-method", method, "--activations", "none",
-                                          "-o", str(arts / tag), "--overwrite"])
-                run(out, f"{tag}_wikitext2", ["eval", str(arts / tag), *wt])
-            for tol in ("0.001", "0.01"):
-                tag = f"{base}_w4anda{tol.replace('0.', '')}"
-                run(out, f"{tag}_build", ["quantize", src, "--weight-method", "gptq", "--tolerance", tol, "--budget", "bops",
-                                          "-o", str(arts / tag), "--overwrite"])
-                run(out, f"{tag}_wikitext2", ["eval", str(arts / tag), *wt])
-            if "zeroshot" in steps:
-                run(out, f"{base}_w4anda01_zeroshot", ["eval", str(arts / f"{base}_w4anda01"), *zs])
+        for name in ("slice25", "dense_w4anda01", "slice25_w4anda01"):
+            if (arts / name).is_dir():
+                run(out, f"{name}_zeroshot", ["eval", str(arts / name), *zs])
     print("done", file=sys.stderr)
 
 

@@ -70,12 +70,13 @@ def main() -> None:
         for tol in a.tolerances.split(","):
             t0 = time.perf_counter()
             PassManager.from_recipe([{"pass": "anda_search", "tolerance": float(tol), "budget": a.budget}]).run(ctx)
+            search_seconds = round(time.perf_counter() - t0, 1)
             search = ctx.report["search"]
             bits = ctx.anda_bits
             with anda_activations(ctx.model, ctx.adapter, bits):
                 p = ppl(ctx.model, ctx.tokenizer, rows, a.windows)
             out[f"w4_anda_{tol}"] = {
-                "tuple": search["tuple"], "search_seconds": round(time.perf_counter() - t0, 1),
+                "tuple": search["tuple"], "search_seconds": search_seconds,
                 "evaluations": search["evaluations"], "calibration_loss": search["loss"], "ppl": p,
                 "reduction_vs_fp16": {b: cost_models.reduction_vs(b, search["tuple"], shape) for b in cost_models.BUDGETS},
             }

@@ -5,6 +5,7 @@
 #include <torch/library.h>
 #include <torch/types.h>
 
+#include <atomic>
 #include <string>
 #include <vector>
 
@@ -167,9 +168,13 @@ void gemm_run(const DecodedAct& d, int64_t N, int64_t Kw, const uint8_t* canonic
   const int8_t* Ap = d.A.data_ptr<int8_t>();
   const int32_t* Sp = d.S.data_ptr<int32_t>();
   const float* Up = d.U.data_ptr<float>();
-  at::parallel_for(0, items, 1, [&](int64_t i0, int64_t i1) {
+  // Dynamic schedule: each worker takes the next item from a shared counter, so a worker
+  // descheduled by other load on the machine does not hold the others back at the barrier.
+  std::atomic<int64_t> next{0};
+  const int64_t workers = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), items));
+  at::parallel_for(0, workers, 1, [&](int64_t, int64_t) {
     std::vector<uint8_t> buf(prepacked ? 0 : (size_t)(kItemBlocks * Gw64 * anda::kGroupBytes));
-    for (int64_t i = i0; i < i1; ++i) {
+    for (int64_t i = next.fetch_add(1); i < items; i = next.fetch_add(1)) {
       const int64_t b0 = i * kItemBlocks, b1 = std::min(NB, b0 + kItemBlocks);
       const uint8_t* wp = prepacked ? prepacked + b0 * Gw64 * anda::kGroupBytes : buf.data();
       if (!prepacked) anda::prepack_blocks(isa, canonical, Kw / 2, N, Gw64, b0, b1, buf.data());
