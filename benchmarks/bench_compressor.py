@@ -1,4 +1,5 @@
-"""anda_pack (the Anda compressor) throughput in GB/s of FP16 input: C++ kernel vs reference.
+"""anda_pack (the Anda compressor) throughput in GB/s of FP16 input: C++ kernel (its best SIMD
+path and the portable scalar path, chosen with ANDA_CPU_ISA) vs the pure-torch reference.
 
     .venv/bin/python benchmarks/bench_compressor.py [--format json] [--threads 2]
 """
@@ -6,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 
 import torch
@@ -40,19 +42,29 @@ def main() -> None:
         gb = x.numel() * 2 / 1e9
         for m in (4, 8, 16):
             t_cpp = bench(lambda: torch.ops.andactl.anda_pack(x, m))
+            prev = os.environ.get("ANDA_CPU_ISA")
+            os.environ["ANDA_CPU_ISA"] = "scalar"  # read per call by the extension
+            try:
+                t_scalar = bench(lambda: torch.ops.andactl.anda_pack(x, m), 0.1)
+            finally:
+                os.environ.pop("ANDA_CPU_ISA")
+                if prev is not None:
+                    os.environ["ANDA_CPU_ISA"] = prev
             t_ref = bench(lambda: ops._pack_ref(x, m), 0.1)
             rows.append(dict(shape="x".join(map(str, shape)), M=m, cpp_ms=t_cpp * 1e3, ref_ms=t_ref * 1e3,
-                             cpp_gbps=gb / t_cpp, ref_gbps=gb / t_ref, speedup=t_ref / t_cpp))
-    info = dict(isa=build.cpu_isa_info(), threads=args.threads)
+                             cpp_gbps=gb / t_cpp, scalar_gbps=gb / t_scalar, ref_gbps=gb / t_ref,
+                             speedup=t_ref / t_cpp))
+    info = dict(isa=build.cpu_isa_info(), threads=args.threads,
+                loadavg=" ".join(f"{v:.2f}" for v in os.getloadavg()))
     if args.format == "json":
         print(json.dumps(dict(info=info, rows=rows), indent=1))
         return
     print(f"# {info}")
-    print("| shape (fp16) | M | C++ ms | C++ GB/s | reference ms | reference GB/s | speedup |")
-    print("|---|---|---|---|---|---|---|")
+    print("| shape (fp16) | M | C++ ms | C++ GB/s | C++ scalar GB/s | reference ms | reference GB/s | speedup |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['shape']} | {r['M']} | {r['cpp_ms']:.3f} | {r['cpp_gbps']:.2f} | {r['ref_ms']:.2f} | "
-              f"{r['ref_gbps']:.3f} | {r['speedup']:.1f}x |")
+        print(f"| {r['shape']} | {r['M']} | {r['cpp_ms']:.3f} | {r['cpp_gbps']:.2f} | {r['scalar_gbps']:.2f} | "
+              f"{r['ref_ms']:.2f} | {r['ref_gbps']:.3f} | {r['speedup']:.1f}x |")
 
 
 if __name__ == "__main__":
