@@ -129,9 +129,14 @@ DecodedAct decode(const at::Tensor& words, const at::Tensor& exps, int64_t M) {
   const int C = anda::gemm_chunks((int)M);
   const int64_t Tpad = (T + 7) / 8 * 8;
   auto opt = words.options();
-  DecodedAct d{at::zeros({Tpad, G, C, 64}, opt.dtype(at::kChar)),
-               at::zeros({Tpad, G}, opt.dtype(at::kInt)), at::zeros({Tpad, G}, opt.dtype(at::kFloat)),
+  DecodedAct d{at::empty({Tpad, G, C, 64}, opt.dtype(at::kChar)),
+               at::empty({Tpad, G}, opt.dtype(at::kInt)), at::empty({Tpad, G}, opt.dtype(at::kFloat)),
                T, G, C};
+  if (Tpad > T) {  // decode_act writes rows < T completely; the padding rows must read as zero
+    d.A.narrow(0, T, Tpad - T).zero_();
+    d.S.narrow(0, T, Tpad - T).zero_();
+    d.U.narrow(0, T, Tpad - T).zero_();
+  }
   if (T == 0 || G == 0) return d;
   at::Tensor wc = words.contiguous(), ec = exps.contiguous();
   const int64_t* wp = wc.data_ptr<int64_t>();
@@ -146,10 +151,12 @@ DecodedAct decode(const at::Tensor& words, const at::Tensor& exps, int64_t M) {
   return d;
 }
 
-at::Tensor output_like(const at::Tensor& exps, int64_t N) {
+// y [..., N]: zero-filled only when the GEMM will not run (it writes every element otherwise).
+at::Tensor output_like(const at::Tensor& exps, int64_t N, bool filled_by_gemm) {
   auto osz = exps.sizes().vec();
   osz.back() = N;
-  return at::zeros(osz, exps.options().dtype(at::kFloat));
+  auto opt = exps.options().dtype(at::kFloat);
+  return filled_by_gemm ? at::empty(osz, opt) : at::zeros(osz, opt);
 }
 
 constexpr int64_t kItemBlocks = 4;  // 16-row blocks per parallel work item (64 rows)
@@ -195,7 +202,7 @@ at::Tensor anda_gemm_cpu(const at::Tensor& words, const at::Tensor& exps, int64_
   check_canonical("anda_gemm", w_packed, k, group_size);
   const int64_t N = w_packed.size(0);
   check_int4("anda_gemm", k, N, w_scales, w_zeros, group_size);
-  at::Tensor y = output_like(exps, N);
+  at::Tensor y = output_like(exps, N, G > 0);
   if (y.numel() == 0 || G == 0) return y;
   const DecodedAct d = decode(words, exps, M);
   at::Tensor wpk = w_packed.contiguous(), sc = w_scales.contiguous();
@@ -243,7 +250,7 @@ at::Tensor anda_gemm_prepacked_cpu(const at::Tensor& words, const at::Tensor& ex
                   w_prepacked.size(2) == 16 && w_prepacked.size(3) == 32,
               "anda_gemm_prepacked: w_prepacked must be uint8 [", (n + 15) / 16, ", ", Kw / 64,
               ", 16, 32] (from int4_prepack)");
-  at::Tensor y = output_like(exps, n);
+  at::Tensor y = output_like(exps, n, G > 0);
   if (y.numel() == 0 || G == 0) return y;
   const DecodedAct d = decode(words, exps, M);
   at::Tensor wpp = w_prepacked.contiguous(), sc = w_scales.contiguous();
