@@ -23,6 +23,7 @@ from torch import nn
 
 from andactl.errors import ConfigError
 from andactl.formats.int4 import Int4Weight, quantize_weight_rtn, resolve_group_size
+from andactl.models.capture import capture_layer0_inputs
 from andactl.passbase import Pass, PassConfig, register_pass
 from andactl.passes.gptq import HessianAccumulator, gptq_quantize
 
@@ -45,41 +46,8 @@ class QuantizeWeightsConfig(PassConfig):
             raise ConfigError(f"quantize_weights damp must be in [0, 1), got {self.damp}")
 
 
-class _Captured(Exception):
-    """Raised by the layer-0 pre-hook to stop the forward once the layer inputs are stored."""
-
-
 def _first(out):
     return out[0] if isinstance(out, (tuple, list)) else out
-
-
-def capture_layer0_inputs(ctx, layer0: nn.Module) -> tuple[list[torch.Tensor], list[dict], list[torch.Tensor]]:
-    """Runs the model over ``ctx.calibration()`` up to layer 0; returns per batch the hidden states
-    entering layer 0, the keyword arguments passed to it, and the attention mask [B, S]."""
-    inputs: list[torch.Tensor] = []
-    kwargs_list: list[dict] = []
-    masks: list[torch.Tensor] = []
-
-    def pre_hook(module, args, kwargs):
-        hidden = args[0] if args else kwargs["hidden_states"]
-        kw = {k: v for k, v in kwargs.items() if k != "hidden_states"}
-        inputs.append(hidden.detach())
-        kwargs_list.append(kw)
-        raise _Captured
-
-    handle = layer0.register_forward_pre_hook(pre_hook, with_kwargs=True)
-    try:
-        for batch in ctx.calibration().batches():
-            ids = batch["input_ids"].to(ctx.device)
-            mask = batch["attention_mask"].to(ctx.device)
-            masks.append(mask)
-            try:
-                ctx.model(input_ids=ids, attention_mask=mask, use_cache=False)
-            except _Captured:
-                pass
-    finally:
-        handle.remove()
-    return inputs, kwargs_list, masks
 
 
 def _relative_error(w: torch.Tensor, w_hat: torch.Tensor) -> float:
@@ -160,7 +128,10 @@ class QuantizeWeights(Pass):
 
     def _run_gptq(self, ctx, layers, names, store, errors) -> int:
         """Sequential GPTQ over the layers; returns the number of calibration tokens used."""
-        inputs, kwargs_list, masks = capture_layer0_inputs(ctx, layers[0])
+        captured = capture_layer0_inputs(ctx.model, layers[0], ctx.calibration())
+        inputs = [c.x for c in captured]
+        kwargs_list = [c.kwargs for c in captured]
+        masks = [c.mask for c in captured]
         tokens = int(sum(int((m != 0).sum()) for m in masks))
         current_mask: list[torch.Tensor | None] = [None]
         with ctx.progress("quantize_weights (gptq)", total=len(layers)) as advance:

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from andactl.errors import ConfigError
+from andactl.models.capture import capture_layer0_inputs
 from andactl.passbase import Pass, PassConfig, register_pass
 from andactl.passes.pca import GramAccumulator, kept_variance, pca_basis, sliced_dim
 from andactl.passes.slicegpt_layer import install_layers
@@ -45,47 +46,6 @@ def slicing_plan(hidden_size: int, num_layers: int, config: RotateConfig) -> dic
         out = d if (not last or config.slice_head) else hidden_size
         layers.append({"attn_in": d, "mlp_in": d, "out": out})
     return {"embedding": d, "layers": layers, "head_in": layers[-1]["out"] if layers else d}
-
-
-class _Stop(Exception):
-    """Raised by the layer-0 hook to end a calibration forward early."""
-
-
-@dataclass
-class _Boundary:
-    """One calibration batch at the current layer boundary: residual, layer kwargs, token mask."""
-
-    x: torch.Tensor
-    kwargs: dict
-    mask: torch.Tensor
-
-
-@torch.no_grad()
-def capture_layer0_inputs(model: nn.Module, layer0: nn.Module, calibration) -> list[_Boundary]:
-    """Runs the model on every calibration batch up to layer 0 and keeps that layer's inputs and
-    call kwargs (attention mask, position embeddings...), nothing downstream."""
-    device = next(model.parameters()).device
-    found: list[_Boundary] = []
-
-    def hook(module, args, kwargs):
-        kw = dict(kwargs)
-        x = args[0] if args else kw.pop("hidden_states")
-        kw["past_key_values"], kw["use_cache"] = None, False
-        found.append(_Boundary(x, kw, torch.empty(0)))
-        raise _Stop
-
-    handle = layer0.register_forward_pre_hook(hook, with_kwargs=True)
-    try:
-        for batch in calibration.batches():
-            mask = batch["attention_mask"].to(device)
-            try:
-                model(input_ids=batch["input_ids"].to(device), attention_mask=mask, use_cache=False)
-            except _Stop:
-                pass
-            found[-1].mask = mask
-    finally:
-        handle.remove()
-    return found
 
 
 def _project(x: torch.Tensor, Q: torch.Tensor, d: int) -> torch.Tensor:
