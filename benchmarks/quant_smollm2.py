@@ -39,6 +39,7 @@ def main() -> None:
     ap.add_argument("--cal-samples", type=int, default=8)
     ap.add_argument("--cal-seqlen", type=int, default=512)
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--save-packed", default=None, help="write the GPTQ + Anda (last tolerance) model as a packed artifact")
     a = ap.parse_args()
     data_dir = resolve_data_dir(None)
     rows = load_text_rows("wikitext2", "test", data_dir)
@@ -80,6 +81,16 @@ def main() -> None:
                 "evaluations": search["evaluations"], "calibration_loss": search["loss"], "ppl": p,
                 "reduction_vs_fp16": {b: cost_models.reduction_vs(b, search["tuple"], shape) for b in cost_models.BUDGETS},
             }
+            save()
+        if a.save_packed:
+            from andactl.pipeline import save_context
+
+            PassManager.from_recipe([{"pass": "pack"}]).run(ctx)
+            recipe = {"model": a.source, "calibration": cal.to_dict(), "passes": [
+                {"pass": "quantize_weights", "method": "gptq"},
+                {"pass": "anda_search", "tolerance": float(a.tolerances.split(",")[-1]), "budget": a.budget}, {"pass": "pack"}]}
+            save_context(ctx, a.save_packed, recipe, overwrite=True, base_model=ctx.provenance.get("base_model", a.source))
+            out["packed_artifact"] = a.save_packed
             save()
     print(json.dumps(out, indent=2))
 
