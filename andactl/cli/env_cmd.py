@@ -32,7 +32,8 @@ def _kernels() -> dict:
         from andactl.kernels import backend
     except ImportError:
         return {"backend": "reference", "why": "kernel backend module not installed"}
-    return backend.describe()
+    chosen = backend.resolve_backend("auto", torch.device("cpu"))  # loads (or JIT-builds once) the extension
+    return {"backend": chosen.name, "why": chosen.reason, **backend.describe()}
 
 
 def environment(data_dir) -> dict:
@@ -69,7 +70,8 @@ def env(data_dir, fmt):
             t.add_row(k, v)
         t.add_row("torch threads", str(d["torch_threads"]))
         t.add_row("cuda", str(d["cuda_available"]))
-        t.add_row("kernels", ", ".join(f"{k}={v}" for k, v in d["kernels"].items()))
+        k = d["kernels"]
+        t.add_row("kernel backend", f"{k['backend']} ({k.get('why')}; {k.get('cpu_isa') or 'no SIMD info'})")
         t.add_row("data dir", d["data_dir"] or "none (Hugging Face hub)")
         dm = d["default_model"]
         t.add_row("default model", f"{dm['alias']}: {dm.get('file') or dm.get('problem')}")
