@@ -15,7 +15,8 @@ def run_and_report(recipe, opts, fmt: str, eval_spec: dict | None = None) -> Non
     from andactl.instruments import LogPasses, PeakMemory, Timing
     from andactl.pipeline import run_recipe
 
-    instruments = [Timing(), PeakMemory()] + ([] if opts.quiet else [LogPasses(stderr_console())])
+    # instruments exit in reverse order: LogPasses first in the list sees the timing and memory
+    instruments = ([] if opts.quiet else [LogPasses(stderr_console())]) + [Timing(), PeakMemory()]
     ctx, path, resolved = run_recipe(recipe, opts, instruments)
     summary = {"model": opts.model, "output": str(path) if path else None, "passes": ctx.report.get("passes", [])}
     for key in ("slicing", "sensitivity", "search"):
