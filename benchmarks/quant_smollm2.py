@@ -39,6 +39,8 @@ def main() -> None:
     ap.add_argument("--cal-samples", type=int, default=8)
     ap.add_argument("--cal-seqlen", type=int, default=512)
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--baselines", action=argparse.BooleanOptionalAction, default=True,
+                    help="also evaluate FP and W4 RTN/GPTQ perplexities (off: GPTQ + search only)")
     ap.add_argument("--save-packed", default=None, help="write the GPTQ + Anda (last tolerance) model as a packed artifact")
     a = ap.parse_args()
     data_dir = resolve_data_dir(None)
@@ -51,9 +53,10 @@ def main() -> None:
         a.out.write_text(json.dumps(out, indent=2) + "\n")
 
     base = load_model(a.source)
-    out["fp"] = {"ppl": ppl(base.model, base.tokenizer, rows, a.windows)}
-    save()
-    for method in ("rtn", "gptq"):
+    if a.baselines:
+        out["fp"] = {"ppl": ppl(base.model, base.tokenizer, rows, a.windows)}
+        save()
+    for method in (("rtn", "gptq") if a.baselines else ("gptq",)):
         loaded = copy.copy(base)
         loaded.model = copy.deepcopy(base.model)
         from andactl.models.adapters import get_adapter
@@ -62,7 +65,9 @@ def main() -> None:
         ctx = make_context(loaded, RunOptions(model=a.source, output=None, data_dir=data_dir, quiet=True), cal)
         t0 = time.perf_counter()
         PassManager.from_recipe([{"pass": "quantize_weights", "method": method}]).run(ctx)
-        entry = {"seconds": round(time.perf_counter() - t0, 1), "ppl": ppl(ctx.model, ctx.tokenizer, rows, a.windows)}
+        entry = {"seconds": round(time.perf_counter() - t0, 1)}
+        if a.baselines:
+            entry["ppl"] = ppl(ctx.model, ctx.tokenizer, rows, a.windows)
         out[f"w4_{method}"] = entry
         save()
         if method != "gptq":
