@@ -75,7 +75,8 @@ def replace_norms(adapter, hidden_size: int, eps: float) -> None:
     """Every per-layer and final norm becomes ``RMSN(hidden_size, eps)``."""
     for layer in adapter.layers():
         adapter.set_attn_norm(layer, RMSN(hidden_size, eps))
-        adapter.set_mlp_norm(layer, RMSN(hidden_size, eps))
+        if not adapter.parallel_blocks:
+            adapter.set_mlp_norm(layer, RMSN(hidden_size, eps))
     if adapter.final_norm() is not None:
         adapter.set_final_norm(RMSN(hidden_size, eps))
 
@@ -97,6 +98,9 @@ class FuseNorms(Pass):
         untie_head(model, adapter)
         gained: list[nn.Linear] = []
         for layer in adapter.layers():
+            if adapter.parallel_blocks:  # one norm feeds both branches: fold it once into all readers
+                gained += fold_norm_into(adapter.attn_norm(layer), adapter.attn_inputs(layer) + adapter.mlp_inputs(layer))
+                continue
             gained += fold_norm_into(adapter.attn_norm(layer), adapter.attn_inputs(layer))
             gained += fold_norm_into(adapter.mlp_norm(layer), adapter.mlp_inputs(layer))
         if adapter.final_norm() is not None:

@@ -109,6 +109,10 @@ class Rotate(Pass):
         with ctx.progress("rotate", total=len(layers)) as advance:
             for i, layer in enumerate(layers):
                 dims = plan["layers"][i]
+                if adapter.parallel_blocks:
+                    Q_in = self._parallel_layer(adapter, layer, states, Q_in, dims, kept, device)
+                    advance()
+                    continue
                 acc = GramAccumulator(D, device)
                 for st in states:  # residual entering the second norm, upstream already sliced
                     h = adapter.run_attention(layer, adapter.attn_norm(layer)(st.x), st.kwargs)
@@ -141,6 +145,27 @@ class Rotate(Pass):
                 "kept_variance": kept}
 
     @staticmethod
+    def _parallel_layer(adapter, layer, states, Q_in: torch.Tensor, dims: dict, kept: list, device) -> torch.Tensor:
+        """One parallel block (one norm, one residual add): PCA of the block output, weights
+        rotated, shortcut ``Q_in^T Q_out`` set; returns ``Q_out``. ``states`` advance to the
+        block output as the sliced model sees it."""
+        acc = GramAccumulator(adapter.hidden_size, device)
+        for st in states:
+            n = adapter.attn_norm(layer)(st.x)
+            st.x = st.x + adapter.run_attention(layer, n, st.kwargs) + adapter.run_mlp(layer, n)
+            acc.add(st.x, st.mask)
+        vals_out, Q_out = _pca(acc, device)
+        for st in states:
+            st.x = _project(st.x, Q_out, dims["out"])
+        for lin in adapter.attn_inputs(layer) + adapter.mlp_inputs(layer):
+            _rotate_in(lin, Q_in)
+        _rotate_out(adapter.attn_output(layer), Q_out)
+        _rotate_out(adapter.mlp_output(layer), Q_out)
+        layer.shortcut = (Q_in.T @ Q_out).to(adapter.attn_output(layer).weight.dtype)
+        kept.append({"out": kept_variance(vals_out, dims["out"])})
+        return Q_out
+
+    @staticmethod
     def _rotate_layer(adapter, layer, Q_in: torch.Tensor, Q_mid: torch.Tensor, Q_out: torch.Tensor) -> None:
         """Rotates one block's weights and sets its shortcuts ``Q_in^T Q_mid``, ``Q_mid^T Q_out``."""
         for lin in adapter.attn_inputs(layer):
@@ -160,5 +185,5 @@ class Rotate(Pass):
         dtype = adapter.embeddings()[0].weight.dtype
         device = adapter.embeddings()[0].weight.device
         for layer in install_layers(adapter):
-            layer.attn_shortcut = torch.zeros(D, D, dtype=dtype, device=device)
-            layer.mlp_shortcut = torch.zeros(D, D, dtype=dtype, device=device)
+            for name in layer.shortcuts:
+                setattr(layer, name, torch.zeros(D, D, dtype=dtype, device=device))

@@ -47,15 +47,19 @@ def _cut_shortcut(layer, name: str, shape: tuple[int, int], dtype: torch.dtype, 
         setattr(layer, name, _cut(old, shape[0], shape[1]))
 
 
-def dims_record(plan: dict) -> dict:
-    """The structure record of a sliced model: every per-layer dim and both shortcut shapes."""
+def dims_record(plan: dict, parallel: bool = False) -> dict:
+    """The structure record of a sliced model: every per-layer dim and its shortcut shapes (one
+    ``shortcut`` per block for parallel-block models, attention and MLP shortcuts otherwise)."""
     layers = []
     prev = plan["embedding"]
     for dims in plan["layers"]:
         if dims["attn_in"] != prev:
             raise ConfigError(f"inconsistent slicing plan: layer input {dims['attn_in']} after output {prev}")
-        layers.append({**dims, "attn_shortcut": [dims["attn_in"], dims["mlp_in"]],
-                       "mlp_shortcut": [dims["mlp_in"], dims["out"]]})
+        if parallel:
+            layers.append({**dims, "shortcut": [dims["attn_in"], dims["out"]]})
+        else:
+            layers.append({**dims, "attn_shortcut": [dims["attn_in"], dims["mlp_in"]],
+                           "mlp_shortcut": [dims["mlp_in"], dims["out"]]})
         prev = dims["out"]
     return {"pass": "slice", "embedding_dim": plan["embedding"], "layers": layers, "head_in": plan["head_in"]}
 
@@ -75,6 +79,13 @@ def apply_dims(adapter, record: dict) -> None:
     ref = adapter.embeddings()[0].weight
     for layer, dims in zip(layers, record["layers"]):
         d_in, d_mid, d_out = int(dims["attn_in"]), int(dims["mlp_in"]), int(dims["out"])
+        if adapter.parallel_blocks:  # both branches read the block input and write the block output
+            for lin in adapter.attn_inputs(layer) + adapter.mlp_inputs(layer):
+                _cut_linear(lin, in_dim=d_in)
+            _cut_linear(adapter.attn_output(layer), out_dim=d_out)
+            _cut_linear(adapter.mlp_output(layer), out_dim=d_out)
+            _cut_shortcut(layer, "shortcut", (d_in, d_out), ref.dtype, ref.device)
+            continue
         for lin in adapter.attn_inputs(layer):
             _cut_linear(lin, in_dim=d_in)
         _cut_linear(adapter.attn_output(layer), out_dim=d_mid)
@@ -104,11 +115,11 @@ class Slice(Pass):
     description = "cut rotated rows/columns to the recorded dims (SliceGPT)"
 
     def run(self, ctx) -> dict:
-        record = dims_record(_latest_plan(ctx))
+        record = dims_record(_latest_plan(ctx), ctx.adapter.parallel_blocks)
         before = count_parameters(ctx.model)
         apply_dims(ctx.adapter, record)
         after = count_parameters(ctx.model)
-        shortcuts = sum(int(layer.attn_shortcut.numel() + layer.mlp_shortcut.numel()) for layer in ctx.adapter.layers())
+        shortcuts = sum(int(getattr(layer, n).numel()) for layer in ctx.adapter.layers() for n in layer.shortcuts)
         record["hidden_size"] = ctx.adapter.hidden_size
         ctx.structure.append(record)
         original = ctx.report.get("slicing", {}).get("original_parameters")

@@ -38,6 +38,8 @@ class SliceGPTLayer(nn.Module):
     compute what the sliced layer computes, by zeroing the trailing residual coordinates.
     """
 
+    shortcuts: tuple[str, ...] = _SHORTCUTS  # names of the residual shortcut buffers, in block order
+
     def __init__(self, layer: nn.Module, adapter) -> None:
         super().__init__()
         for name, child in layer.named_children():
@@ -45,7 +47,7 @@ class SliceGPTLayer(nn.Module):
         for key, value in vars(layer).items():  # plain attributes HF code may read (attention_type...)
             if not key.startswith("_") and key != "training" and not isinstance(value, (nn.Module, torch.Tensor)):
                 setattr(self, key, value)
-        for name in _SHORTCUTS:
+        for name in self.shortcuts:
             self.register_buffer(name, None, persistent=True)
         self.source_class = type(layer).__name__
         self.mask_dims: tuple[int, int, int] | None = None
@@ -87,7 +89,7 @@ class SliceGPTLayer(nn.Module):
         return x
 
     def extra_repr(self) -> str:
-        shapes = {n: tuple(getattr(self, n).shape) if getattr(self, n) is not None else None for n in _SHORTCUTS}
+        shapes = {n: tuple(getattr(self, n).shape) if getattr(self, n) is not None else None for n in self.shortcuts}
         return f"source={self.source_class}, " + ", ".join(f"{k}={v}" for k, v in shapes.items())
 
 
@@ -95,12 +97,13 @@ def install_layers(adapter) -> nn.ModuleList:
     """Replaces every HF decoder layer in ``adapter.layers()`` by a SliceGPTLayer (idempotent).
 
     Invariant: the model's function is unchanged (shortcuts start as ``None``)."""
+    cls = SliceGPTLayer
     if adapter.parallel_blocks:
-        raise NotImplementedError("SliceGPT layers for parallel-block models are not implemented")
+        from andactl.passes.slicegpt_parallel_layer import ParallelSliceGPTLayer as cls
     layers = adapter.layers()
     for i, layer in enumerate(layers):
         if not isinstance(layer, SliceGPTLayer):
-            layers[i] = SliceGPTLayer(layer, adapter)
+            layers[i] = cls(layer, adapter)
     return layers
 
 

@@ -61,7 +61,7 @@ def test_unsupported_architecture_lists_supported():
 
     model = AutoModelForCausalLM.from_config(GPTNeoXConfig(vocab_size=64, hidden_size=32, num_hidden_layers=1,
                                                             num_attention_heads=2, intermediate_size=64))
-    with pytest.raises(ModelError, match="unsupported architecture 'gpt_neox'; supported model types: llama, mistral, opt, qwen2"):
+    with pytest.raises(ModelError, match="unsupported architecture 'gpt_neox'; supported model types: llama, mistral, opt, phi, qwen2"):
         get_adapter(model)
 
 

@@ -1,4 +1,4 @@
-"""Random tiny decoder-only models (llama, qwen2, opt) and calibration data for tests.
+"""Random tiny decoder-only models (llama, qwen2, opt; phi with parallel blocks) and calibration data for tests.
 
 The models are built from transformers configs with random weights; norm scales/shifts and
 linear biases are randomised too so that fusion and centring are really exercised.
@@ -17,7 +17,7 @@ HIDDEN = 64
 
 def tiny_config(family: str):
     """The transformers config of a tiny ``family`` model (hidden 64, 2 layers, 4 heads)."""
-    from transformers import LlamaConfig, OPTConfig, Qwen2Config
+    from transformers import LlamaConfig, OPTConfig, PhiConfig, Qwen2Config
 
     common = dict(vocab_size=VOCAB, hidden_size=HIDDEN, num_hidden_layers=2, num_attention_heads=4,
                   max_position_embeddings=128)
@@ -30,6 +30,9 @@ def tiny_config(family: str):
     if family == "opt":
         return OPTConfig(**common, ffn_dim=96, word_embed_proj_dim=HIDDEN, do_layer_norm_before=True,
                          enable_bias=True, tie_word_embeddings=True, init_std=0.1, pad_token_id=1)
+    if family == "phi":  # parallel blocks, partial rotary, biased head (Phi-2 layout)
+        return PhiConfig(**common, intermediate_size=96, partial_rotary_factor=0.5, tie_word_embeddings=False,
+                         initializer_range=0.1)
     raise ValueError(f"unknown tiny model family {family!r}; known: {', '.join(FAMILIES)}")
 
 

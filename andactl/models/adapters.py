@@ -180,7 +180,48 @@ class OPTAdapter(Adapter):
         return layer.fc2(layer.activation_fn(layer.fc1(hidden)))
 
 
-ADAPTERS: tuple[type[Adapter], ...] = (LlamaAdapter, Qwen2Adapter, OPTAdapter)
+class PhiAdapter(Adapter):
+    """Phi-1/1.5/2: one pre-LayerNorm feeding attention and MLP in parallel
+    (``x + attn(ln(x)) + mlp(ln(x))``), partial rotary, biased linears and head, GELU MLP fc1/fc2.
+
+    ``mlp_norm`` is the same module as ``attn_norm``: passes that walk a parallel block read one
+    norm and one residual signal per layer (see ``parallel_blocks``)."""
+
+    model_types = ("phi",)
+    norm_kind = "layernorm"
+    parallel_blocks = True
+
+    def check_supported(self):
+        if getattr(self.config, "qk_layernorm", False):
+            raise ModelError("phi variants with qk_layernorm=True are not supported (the q/k LayerNorms sit inside attention)")
+
+    @property
+    def norm_eps(self) -> float:
+        return float(self.config.layer_norm_eps)
+
+    def final_norm(self):
+        return self.decoder.final_layernorm
+
+    def set_final_norm(self, module):
+        self.decoder.final_layernorm = module
+
+    def mlp_norm(self, layer):
+        return layer.input_layernorm
+
+    def set_mlp_norm(self, layer, module):
+        layer.input_layernorm = module
+
+    def attn_output(self, layer):
+        return layer.self_attn.dense
+
+    def mlp_inputs(self, layer):
+        return [layer.mlp.fc1]
+
+    def mlp_output(self, layer):
+        return layer.mlp.fc2
+
+
+ADAPTERS: tuple[type[Adapter], ...] = (LlamaAdapter, Qwen2Adapter, OPTAdapter, PhiAdapter)
 
 
 def supported_model_types() -> list[str]:
