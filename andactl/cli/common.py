@@ -96,6 +96,8 @@ data_dir_option = click.option("--data-dir", type=click.Path(file_okay=False, pa
                                envvar="ANDACTL_DATA_DIR", help="Local data directory (laid out like shared/data).")
 dtype_option = click.option("--dtype", type=click.Choice(["float32", "bfloat16", "float16", "float64"]),
                             default="float32", show_default=True)
+dry_run_option = click.option("--dry-run", is_flag=True,
+                               help="Print estimated peak RAM, device memory, disk and time per pass; read no weights.")
 device_option = click.option("--device", default="cpu", show_default=True, help="cpu or cuda[:N].")
 
 

@@ -6,11 +6,17 @@ from pathlib import Path
 
 import click
 
-from andactl.cli.common import data_dir_option, emit, format_option, stdout_console
+from andactl.cli.common import data_dir_option, dry_run_option, emit, format_option, stdout_console
 
 
-def run_and_report(recipe, opts, fmt: str, eval_spec: dict | None = None) -> None:
-    """Runs ``recipe`` with ``opts``, optionally evaluates the result, prints a summary."""
+def run_and_report(recipe, opts, fmt: str, eval_spec: dict | None = None, dry_run: bool = False) -> None:
+    """Runs ``recipe`` with ``opts``, optionally evaluates the result, prints a summary; with
+    ``dry_run`` only prints the resource estimate (no weights read, nothing written)."""
+    if dry_run:
+        from andactl.dry_run import estimate, human
+
+        emit(estimate(recipe, opts), fmt, human)
+        return
     from andactl.context import stderr_console
     from andactl.instruments import LogPasses, PeakMemory, Timing
     from andactl.pipeline import run_recipe
@@ -75,8 +81,9 @@ def _human_summary(s: dict) -> None:
 @click.option("--device", default=None)
 @data_dir_option
 @format_option
+@dry_run_option
 @click.pass_context
-def run(cctx, recipe_file, model, output, overwrite, dtype, device, data_dir, fmt):
+def run(cctx, recipe_file, model, output, overwrite, dtype, device, data_dir, fmt, dry_run):
     """Run a whole recipe (YAML: a list of {pass: name, ...} or a mapping with model/output/passes)."""
     from andactl.data.datasets import resolve_data_dir
     from andactl.errors import ConfigError
@@ -93,7 +100,7 @@ def run(cctx, recipe_file, model, output, overwrite, dtype, device, data_dir, fm
         seed=recipe.seed if recipe.seed is not None else 0, data_dir=resolve_data_dir(data_dir),
         overwrite=overwrite, quiet=cctx.obj.get("quiet", False),
     )
-    run_and_report(recipe, opts, fmt, recipe.eval)
+    run_and_report(recipe, opts, fmt, None if dry_run else recipe.eval, dry_run=dry_run)
 
 
 def _default(f: dataclasses.Field):

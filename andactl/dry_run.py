@@ -1,0 +1,237 @@
+"""``--dry-run``: peak host RAM, device memory, disk and time per pass, from the config alone.
+
+No weight is read: the model's shapes come from its ``config.json`` (or a GGUF header), the
+module tree is built on torch's ``meta`` device (an artifact's structure records are replayed on
+it, so sliced widths are exact), and sizes on disk come from ``stat``. The formulas are in
+docs/MEMORY.md; every constant lives here.
+
+Memory model of the current (whole-model, in-memory) pipeline, bytes, ``b`` = bytes per element
+of the run dtype, ``P`` = parameters, ``N`` = calibration samples x seqlen tokens, ``D`` = hidden,
+``I`` = widest linear output, ``L_max`` = elements of the largest linear, ``V`` = vocab:
+
+    resident = BASE_RSS + P*b                                  (interpreter + libraries, the model)
+    load     = resident + LOAD_COPY*P*b                        (state dict materialised, then moved)
+    fuse     = resident + V*D*b (untied head) + 3*L_max*8      (float64 fold of one linear)
+    rotate   = resident + N*D*b (calibration residual)         (+ one batch's activations)
+               + B*S*(4*D + 2*I)*4 + B*H*S*S*4 + 4*D*D*8 + 3*L_max*8
+    slice    = resident + 2*L_max*b                            (one cut at a time)
+    gptq     = resident + N*D*b + B*S*(4*D + 2*I)*4 + 4*K_max^2*8 + 3*L_max*4
+    write    = resident + WRITE_COPY*P_out*b_out
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from andactl.errors import ConfigError, ModelError
+
+BASE_RSS = 450 * 2**20  # python + torch + transformers + tokenizers, measured idle before loading
+LOAD_COPY = 1.0  # transformers keeps a second copy of the weights while loading (observed)
+WRITE_COPY = 1.0  # _unique_state + safetensors serialisation hold one more copy of what is written
+# sustained CPU rates used for the time estimate (AMD EPYC Zen 3, 2 cores, AVX2): FLOP/s per dtype
+CPU_FLOPS = {torch.float32: 4.0e10, torch.bfloat16: 1.0e10, torch.float16: 0.5e10, torch.float64: 2.0e10}
+GPU_FLOPS = 5.0e13
+EIGH_FLOPS_PER_D3 = 9.0  # symmetric eigendecomposition ~ 9 D^3 float64 FLOPs
+DISK_BYTES_PER_SECOND = 300e6  # read/write throughput assumed for loading and writing
+GPTQ_FLOPS_PER_WEIGHT_K = 4.0  # column-wise update: ~4 K FLOPs per weight (float64 Cholesky path)
+
+SLICE_PASSES = ("fuse_norms", "rotate", "slice")
+
+
+@dataclass
+class ModelShape:
+    """Sizes a memory estimate needs, read from a config (no weights)."""
+
+    model_type: str
+    parameters: int
+    hidden: int
+    layers: int
+    heads: int
+    vocab: int
+    widest: int  # the largest linear output width in a decoder layer (MLP intermediate)
+    largest_linear: int  # elements of the largest linear / embedding matrix
+    largest_k: int  # the largest linear input width (GPTQ Hessian side)
+    weights_on_disk: int  # bytes of the source's weight files (0 for a hub id not downloaded)
+
+
+def _config_of(source: str):
+    """(HF config, andactl meta or {}, weight-file bytes) of ``source``, reading no weights."""
+    from andactl.models.loading import ALIASES, alias_file, cache_dir
+
+    path = Path(source).expanduser()
+    if source in ALIASES:
+        gguf = alias_file(source)
+        stat = gguf.stat()
+        converted = cache_dir() / "models" / f"{gguf.stem}-{stat.st_size}-{int(stat.st_mtime)}"
+        if (converted / "config.json").is_file():
+            return _config_of(str(converted))
+        return _gguf_config(gguf), {}, stat.st_size
+    if path.is_file() and path.suffix == ".gguf":
+        return _gguf_config(path), {}, path.stat().st_size
+    if path.is_dir() and (path / "config.json").is_file():
+        from andactl.formats import artifact as fmt
+        from andactl.models.artifact_loader import build_hf_config
+
+        config = fmt.read_config(path)
+        meta = fmt.artifact_meta(path, config) if fmt.SECTION in config else {}
+        try:
+            hf = build_hf_config(config)
+        except Exception as err:
+            raise ModelError(f"{path}/config.json does not describe a model ({type(err).__name__}: {err})") from err
+        size = sum(f.stat().st_size for f in path.glob("*.safetensors")) + sum(f.stat().st_size for f in path.glob("*.bin"))
+        return hf, meta, size
+    if path.exists():
+        raise ModelError(f"'{source}' is neither a model folder (with config.json), a .gguf file nor an andactl artifact")
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(source), {}, 0
+    except Exception as err:
+        raise ModelError(f"could not read the config of '{source}' ({type(err).__name__})") from err
+
+
+def _gguf_config(gguf: Path):
+    from transformers import AutoConfig
+
+    return AutoConfig.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+
+
+def model_shape(source: str) -> ModelShape:
+    """Shapes of ``source`` from its config: the module tree is built on the meta device (an
+    artifact's structure records replayed), so counts are exact and nothing is allocated."""
+    from transformers import AutoModelForCausalLM
+
+    from andactl.models.adapters import get_adapter
+    from andactl.passbase import get_pass
+
+    hf, meta, on_disk = _config_of(source)
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(hf)
+        adapter = get_adapter(model)
+        for record in meta.get("structure", []):
+            get_pass(record["pass"]).rebuild(model, adapter, record)
+    persistent = set(model.state_dict())  # shortcut matrices yes, rotary caches no (as count_parameters)
+    params = sum(t.numel() for _, t in model.named_parameters() if t.is_floating_point())
+    params += sum(t.numel() for n, t in model.named_buffers() if n in persistent and t.is_floating_point())
+    linears = [m for m in adapter.layers().modules() if isinstance(m, nn.Linear)]
+    mats = [m.weight for m in linears] + [e.weight for e in adapter.embeddings()] + [adapter.head().weight]
+    return ModelShape(
+        model_type=hf.model_type, parameters=params, hidden=adapter.hidden_size, layers=len(adapter.layers()),
+        heads=int(getattr(hf, "num_attention_heads", 1)), vocab=int(adapter.head().weight.shape[0]),
+        widest=max(m.out_features for m in linears), largest_linear=max(w.numel() for w in mats),
+        largest_k=max(m.in_features for m in linears), weights_on_disk=on_disk,
+    )
+
+
+def _gb(n: float) -> float:
+    return round(n / 1e9, 3)
+
+
+def estimate(recipe, opts) -> dict:
+    """The dry-run report of running ``recipe`` with ``opts``: per pass the estimated peak host
+    RAM, device memory and seconds, plus the output's disk need and the free space there."""
+    from andactl.manager import PassManager
+    from andactl.models.loading import parse_device, parse_dtype
+    from andactl.pipeline import calibration_config
+
+    manager = PassManager.from_recipe(recipe.passes)  # validates pass names and parameters
+    cal = calibration_config(recipe.calibration or {})
+    dtype = parse_dtype(opts.dtype)
+    device = parse_device(opts.device)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    shape = model_shape(opts.model)
+    b = torch.empty(0, dtype=dtype).element_size()
+    P, D, S = shape.parameters, shape.hidden, cal.seqlen
+    B = min(cal.batch_size, cal.samples)
+    N = math.ceil(cal.samples / world) * S  # calibration tokens held by one rank
+    model_bytes = P * b
+    act_batch = B * S * (4 * D + 2 * shape.widest) * 4 + B * shape.heads * S * S * 4
+    on_gpu = device.type == "cuda"
+    flops = GPU_FLOPS if on_gpu else CPU_FLOPS[dtype]
+    fwd_flops = 2.0 * P * cal.samples * S / world  # one forward over this rank's calibration share
+    head = shape.vocab * D
+
+    def row(name: str, work: int, seconds: float) -> dict:
+        host = BASE_RSS + (0 if on_gpu else model_bytes) + (0 if on_gpu else work)
+        dev = (model_bytes + work) if on_gpu else 0
+        return {"pass": name, "host_ram_gb": _gb(host), "device_gb": _gb(dev), "seconds": round(seconds, 1)}
+
+    rows = [row("load", LOAD_COPY * model_bytes, shape.weights_on_disk / DISK_BYTES_PER_SECOND + 2.0)]
+    out_params, out_b = P, b
+    for step in manager.resolved_recipe():
+        name = step["pass"]
+        if name == "fuse_norms":
+            rows.append(row(name, head * b + 3 * shape.largest_linear * 8, 3 * P * 8 / 1e9 + 0.5))
+        elif name == "rotate":
+            work = N * D * b + act_batch + 4 * D * D * 8 + 3 * shape.largest_linear * 8
+            eig = (2 * shape.layers + 1) * EIGH_FLOPS_PER_D3 * D**3
+            rot = 2.0 * P * D  # every weight multiplied by a D x D basis in float64
+            rows.append(row(name, work, fwd_flops / flops + (eig + rot) / CPU_FLOPS[torch.float64]))
+            ratio = float(step.get("ratio", 0.0))
+            out_params = int(P * (1 - ratio) + 2 * shape.layers * D * D * (1 - ratio) ** 2)
+        elif name == "slice":
+            rows.append(row(name, 2 * shape.largest_linear * b, 1.0 + P * b / 2e9))
+        elif name == "quantize_weights":
+            gptq = step.get("method") == "gptq"
+            work = (N * D * b + act_batch + 4 * shape.largest_k**2 * 8 + 3 * shape.largest_linear * 4) if gptq else 3 * shape.largest_linear * 4
+            secs = (2 * fwd_flops / flops + GPTQ_FLOPS_PER_WEIGHT_K * P * shape.largest_k / CPU_FLOPS[torch.float64]) if gptq else P * 20 / 1e9
+            rows.append(row(name, work, secs))
+            out_b = 0.5 + 4 / 128  # packed INT4 + bf16 scales per group of 128 (linears dominate)
+        elif name in ("sensitivity", "anda_search"):
+            evals = 40 if name == "sensitivity" else int(step.get("max_evals", 32))
+            rows.append(row(name, N * shape.vocab * 4 // max(1, cal.samples) * B + act_batch, evals * fwd_flops / flops * 3))
+        else:
+            rows.append(row(name, act_batch, fwd_flops / flops))
+    out_bytes = int(out_params * out_b) + 20 * 2**20  # weights + tokenizer/config/report
+    rows.append(row("write", WRITE_COPY * out_bytes, out_bytes / DISK_BYTES_PER_SECOND + 1.0))
+    free = _free_disk(opts.output)
+    result = {
+        "model": opts.model, "model_type": shape.model_type, "parameters": P, "dtype": opts.dtype,
+        "device": str(device), "world_size": world, "calibration_tokens_per_rank": N,
+        "model_bytes_run_dtype_gb": _gb(model_bytes), "weights_on_disk_gb": _gb(shape.weights_on_disk),
+        "passes": rows,
+        "peak_host_ram_gb": max(r["host_ram_gb"] for r in rows), "peak_device_gb": max(r["device_gb"] for r in rows),
+        "disk_gb": _gb(out_bytes), "free_disk_gb": _gb(free) if free is not None else None,
+        "seconds": round(sum(r["seconds"] for r in rows), 1), "shape": asdict(shape),
+    }
+    if free is not None and out_bytes > free:
+        raise ConfigError(f"output needs about {_gb(out_bytes)} GB on disk and only {_gb(free)} GB is free at {opts.output}")
+    return result
+
+
+def _free_disk(output: str | None) -> int | None:
+    if not output:
+        return None
+    p = Path(output).expanduser().resolve()
+    while not p.exists():
+        p = p.parent
+    return shutil.disk_usage(p).free
+
+
+def human(report: dict) -> None:
+    """The dry-run report as a table on stdout."""
+    from rich.table import Table
+
+    from andactl.cli.common import stdout_console
+
+    t = Table(title=f"andactl --dry-run: {report['model']} ({report['model_type']}, {report['parameters'] / 1e6:.1f}M "
+                    f"parameters, {report['dtype']}, {report['device']}, world {report['world_size']})")
+    for col in ("pass", "host RAM GB", "device GB", "seconds"):
+        t.add_column(col, justify="right")
+    for r in report["passes"]:
+        t.add_row(r["pass"], f"{r['host_ram_gb']:.2f}", f"{r['device_gb']:.2f}", f"{r['seconds']:.1f}")
+    c = stdout_console()
+    c.print(t)
+    c.print(f"peak host RAM {report['peak_host_ram_gb']:.2f} GB, peak device {report['peak_device_gb']:.2f} GB, "
+            f"output {report['disk_gb']:.2f} GB on disk (free {report['free_disk_gb']}), about {report['seconds']:.0f} s")
+
+
+def to_json(report: dict) -> str:
+    return json.dumps(report, indent=2)

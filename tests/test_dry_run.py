@@ -1,0 +1,74 @@
+"""``--dry-run`` reads no weights, counts parameters exactly from the config (sliced artifacts
+included) and refuses an output disk without room, in one line."""
+from __future__ import annotations
+
+import copy
+import json
+
+import torch
+from click.testing import CliRunner
+from tiny_models import tiny_calibration, tiny_model
+from tiny_tokenizer import char_tokenizer
+
+from andactl.cli.main import cli
+from andactl.context import PassContext
+from andactl.formats.artifact import save_artifact
+from andactl.models.adapters import get_adapter
+from andactl.models.stats import count_parameters
+from andactl.passes.fuse_norms import FuseNorms
+from andactl.passes.rotate import Rotate, RotateConfig
+from andactl.passes.slice import Slice
+
+
+def _garbage_weights(folder) -> None:
+    (folder / "model.safetensors").write_bytes(b"\xff" * 4096)  # any weight read fails
+
+
+def _dry(*args):
+    res = CliRunner().invoke(cli, [*args, "--dry-run", "--format", "json"], catch_exceptions=False)
+    assert res.exit_code == 0, res.stderr
+    return json.loads(res.stdout)
+
+
+def test_dry_run_reads_no_weights_and_counts_exactly(tmp_path):
+    model, _ = tiny_model("llama")
+    src = tmp_path / "src"
+    model.config.save_pretrained(src)
+    _garbage_weights(src)
+    out = tmp_path / "out"
+    small = _dry("slice", str(src), "--ratio", "0.25", "-o", str(out), "--cal-samples", "4", "--cal-seqlen", "64", "--cal-batch-size", "4")
+    big = _dry("slice", str(src), "--ratio", "0.25", "-o", str(out), "--cal-samples", "4000", "--cal-seqlen", "64", "--cal-batch-size", "4")
+    assert not out.exists()
+    assert small["parameters"] == count_parameters(model)
+    assert [r["pass"] for r in small["passes"]] == ["load", "fuse_norms", "rotate", "slice", "write"]
+    assert small["peak_host_ram_gb"] == max(r["host_ram_gb"] for r in small["passes"])
+    rot = {d["calibration_tokens_per_rank"]: next(r for r in d["passes"] if r["pass"] == "rotate") for d in (small, big)}
+    grown = rot[4000 * 64]["host_ram_gb"] - rot[4 * 64]["host_ram_gb"]
+    assert abs(grown - (4000 - 4) * 64 * 64 * 4 / 1e9) < 2e-3  # the calibration residual N*D*b, float32
+    q = _dry("quantize", str(src), "--bits", "7", "7", "7", "7", "-o", str(out), "--cal-samples", "8", "--cal-seqlen", "64")
+    assert [r["pass"] for r in q["passes"]] == ["load", "quantize_weights", "set_anda_bits", "pack", "write"]
+
+
+def test_dry_run_of_a_sliced_artifact_counts_shortcuts(tmp_path):
+    model, _ = tiny_model("qwen2")
+    ctx = PassContext(model=model, adapter=get_adapter(model), tokenizer=None, _calibration=tiny_calibration())
+    with torch.no_grad():
+        FuseNorms().run(ctx)
+        Rotate(RotateConfig(ratio=0.25)).run(ctx)
+        Slice().run(ctx)
+    art = save_artifact(tmp_path / "sliced", model, char_tokenizer(),
+                        {"structure": copy.deepcopy(ctx.structure), "provides": ["fused_norms", "rotated", "sliced"]})
+    _garbage_weights(art)
+    report = _dry("quantize", str(art), "--bits", "6", "6", "6", "6", "-o", str(tmp_path / "q"))
+    assert report["parameters"] == count_parameters(model)
+
+
+def test_dry_run_refuses_a_full_disk(tmp_path, monkeypatch):
+    import andactl.dry_run as dry
+
+    model, _ = tiny_model("opt")
+    model.config.save_pretrained(tmp_path / "src")
+    monkeypatch.setattr(dry, "_free_disk", lambda output: 1000)
+    res = CliRunner().invoke(cli, ["slice", str(tmp_path / "src"), "--ratio", "0.25", "-o", str(tmp_path / "o"), "--dry-run"])
+    assert res.exit_code != 0 and len(res.stderr.strip().splitlines()) == 1
+    assert "GB on disk and only 0.0 GB is free" in res.stderr
