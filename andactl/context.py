@@ -56,12 +56,15 @@ class PassContext:
         return logging.getLogger("andactl")
 
     def calibration(self):
-        """Calibration batches (``CalibrationData``), built once per context and then reused."""
+        """Calibration batches (``CalibrationData``), built once per context and then reused; under
+        torchrun only this rank's share of the samples (see ``andactl.distributed``)."""
         if self._calibration is None:
             from andactl.data.calibration import CalibrationConfig, build_calibration
 
             cfg = self.calibration_config or CalibrationConfig()
-            self._calibration = build_calibration(cfg, self.tokenizer, self.data_dir)
+            from andactl.distributed import shard
+
+            self._calibration = shard(build_calibration(cfg, self.tokenizer, self.data_dir))  # this rank's share
             self.provenance["calibration"] = cfg.to_dict()
         return self._calibration
 

@@ -59,6 +59,12 @@ def run_recipe(recipe: Recipe, opts: RunOptions, instruments=None) -> tuple[Pass
     """
     manager = PassManager.from_recipe(recipe.passes, instruments)
     cal = calibration_config(recipe.calibration or {})
+    from andactl import distributed
+
+    distributed.check_world(cal.samples)  # before joining: a refused world never starts a collective
+    opts.device = distributed.init_from_env(opts.device)
+    distributed.agree("configuration", repr((recipe.passes, cal.to_dict(), opts.model, opts.output, opts.dtype,
+                                            opts.seed, str(opts.data_dir))).encode())
     if opts.output is not None:
         out = Path(opts.output).expanduser()
         if out.exists() and (not out.is_dir() or any(out.iterdir())) and not opts.overwrite:
@@ -81,8 +87,9 @@ def run_recipe(recipe: Recipe, opts: RunOptions, instruments=None) -> tuple[Pass
         {"source": opts.model, "passes": [r["pass"] for r in records], "seed": opts.seed, "calibration": cal.to_dict()}
     )
     path = None
-    if opts.output is not None:
+    if opts.output is not None and distributed.is_main():  # rank 0 alone writes
         path = save_context(ctx, opts.output, resolved, opts.overwrite, base_model=loaded.meta.get("base_model", opts.model))
+    distributed.finish()
     return ctx, path, resolved
 
 

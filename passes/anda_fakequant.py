@@ -73,6 +73,9 @@ def calibration_loss(model, calibration, device) -> float:
             loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), reduction="sum", ignore_index=-100)
             total += float(loss)
             count += int((target != -100).sum())
+    from andactl.distributed import all_reduce_sum
+
+    total, count = all_reduce_sum(torch.tensor([total, count], dtype=torch.float64, device=device)).tolist()
     return total / max(count, 1)
 
 

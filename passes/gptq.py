@@ -47,6 +47,14 @@ class HessianAccumulator:
         self._sum += (rows.T @ rows).to(torch.float64)
         self.n += rows.shape[0]
 
+    def all_reduce(self) -> None:
+        """Under torchrun: the sum and ``n`` become those over every rank's calibration share."""
+        from andactl.distributed import active, all_reduce_sum
+
+        if active():
+            all_reduce_sum(self._sum)
+            self.n = int(all_reduce_sum(torch.tensor([self.n], dtype=torch.float64, device=self._sum.device)).item())
+
     @property
     def H(self) -> torch.Tensor:
         """``2/n Σ x xᵀ`` as float64 [K, K]."""

@@ -36,19 +36,31 @@ class GramAccumulator:
             self.H.addmm_(chunk.T, chunk)
         self.tokens += rows.shape[0]
 
+    def all_reduce(self) -> None:
+        """Under torchrun: ``H`` and ``tokens`` become the sums over every rank's calibration share."""
+        from andactl.distributed import active, all_reduce_sum
+
+        if active():
+            all_reduce_sum(self.H)
+            self.tokens = int(all_reduce_sum(torch.tensor([self.tokens], dtype=torch.float64, device=self.H.device)).item())
+
 
 @torch.no_grad()
 def pca_basis(H: torch.Tensor, damp: float = 0.01) -> tuple[torch.Tensor, torch.Tensor]:
     """Eigenvalues (descending) and eigenvectors (columns, same order) of ``H + damp*mean(diag H)*I``.
 
     Invariant: the returned ``Q`` is orthogonal (float64) and ``Q^T H Q`` is diagonal; the damping
-    only shifts eigenvalues, so the basis is that of ``H`` itself.
+    only shifts eigenvalues, so the basis is that of ``H`` itself. Each eigenvector's sign is
+    fixed (its largest-magnitude entry positive), so matrices equal up to rounding give bases
+    equal up to rounding (1 process vs N processes, whose sums differ in order).
     """
     H = H.to(torch.float64).clone()
     H.diagonal().add_(damp * H.diagonal().mean())
     vals, vecs = torch.linalg.eigh(H)
     order = torch.argsort(vals, descending=True)
-    return vals[order], vecs[:, order]
+    vals, vecs = vals[order], vecs[:, order]
+    pivot = vecs.gather(0, vecs.abs().argmax(dim=0, keepdim=True))
+    return vals, vecs * torch.where(pivot < 0, -1.0, 1.0).to(vecs.dtype)
 
 
 def sliced_dim(hidden_size: int, ratio: float, round_to: int) -> int:

@@ -155,6 +155,7 @@ class QuantizeWeights(Pass):
                     for h in handles:
                         h.remove()
                 for mods, acc in zip(groups, accs):
+                    acc.all_reduce()  # torchrun: Hessian over every rank's share (identical on all)
                     self._quantize_modules(mods, acc.H, names, store, errors)
                 del accs
                 inputs = [_first(layer(x, **kw)).detach() for x, kw in zip(inputs, kwargs_list)]

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from andactl.distributed import broadcast
 from andactl.errors import ConfigError
 from andactl.models.capture import capture_layer0_inputs
 from andactl.passbase import Pass, PassConfig, register_pass
@@ -71,8 +72,10 @@ def _rotate_out(lin: nn.Linear, Q: torch.Tensor) -> None:
 
 
 def _pca(acc: GramAccumulator, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eigenbasis of the Gram matrix summed over all ranks; rank 0's basis on every rank."""
+    acc.all_reduce()
     vals, Q = pca_basis(acc.H)
-    return vals, Q.to(device)
+    return broadcast(vals), broadcast(Q).to(device)
 
 
 @register_pass
@@ -100,6 +103,7 @@ class Rotate(Pass):
         for st in states:
             acc.add(st.x, st.mask)
         vals, Q_in = _pca(acc, device)
+        tokens = acc.tokens  # over every rank's share
         kept.append({"embedding": kept_variance(vals, plan["embedding"])})
         for emb in adapter.embeddings():
             _rotate_in(emb, Q_in)
@@ -140,8 +144,7 @@ class Rotate(Pass):
             "ratio": cfg.ratio, "round_to": cfg.round_to, "slice_head": cfg.slice_head,
             "hidden_size": D, "dim": plan["embedding"], "plan": plan,
         }
-        cal = ctx.calibration()
-        return {"hidden_size": D, "dim": plan["embedding"], "calibration_tokens": cal.num_tokens,
+        return {"hidden_size": D, "dim": plan["embedding"], "calibration_tokens": tokens,
                 "kept_variance": kept}
 
     @staticmethod

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 import click
@@ -17,13 +18,19 @@ def run_and_report(recipe, opts, fmt: str, eval_spec: dict | None = None, dry_ru
 
         emit(estimate(recipe, opts), fmt, human)
         return
+    from andactl import distributed
     from andactl.context import stderr_console
     from andactl.instruments import LogPasses, PeakMemory, Timing
     from andactl.pipeline import run_recipe
 
+    if distributed.requested_world() > 1 and os.environ.get("RANK", "0") != "0":
+        opts.quiet = True  # torchrun: only rank 0 logs and prints
+
     # instruments exit in reverse order: LogPasses first in the list sees the timing and memory
     instruments = ([] if opts.quiet else [LogPasses(stderr_console())]) + [Timing(), PeakMemory()]
     ctx, path, resolved = run_recipe(recipe, opts, instruments)
+    if not distributed.is_main() or (distributed.requested_world() > 1 and os.environ.get("RANK", "0") != "0"):
+        return
     summary = {"model": opts.model, "output": str(path) if path else None, "passes": ctx.report.get("passes", [])}
     for key in ("slicing", "sensitivity", "search"):
         if key in ctx.report:

@@ -1,0 +1,70 @@
+"""torch.distributed data parallelism: 2 gloo processes (torch.multiprocessing) compute the same
+sliced and GPTQ-quantized model as 1 process; bad worlds fail in one line before any collective."""
+from __future__ import annotations
+
+import socket
+
+import pytest
+import torch
+from click.testing import CliRunner
+from tiny_models import tiny_calibration, tiny_model
+
+from andactl.cli.main import cli
+from andactl.context import PassContext
+from andactl.models.adapters import get_adapter
+from andactl.passes.fuse_norms import FuseNorms
+from andactl.passes.quantize_weights import QuantizeWeights, QuantizeWeightsConfig
+from andactl.passes.rotate import Rotate, RotateConfig
+from andactl.passes.slice import Slice
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_gloo_ranks_equal_one_process(tmp_path):
+    from safetensors.torch import load_file
+
+    import dist_worker
+
+    torch.multiprocessing.spawn(dist_worker.run_rank, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    model, _ = tiny_model("llama", torch.float64)
+    ctx = PassContext(model=model, adapter=get_adapter(model), tokenizer=None,
+                      _calibration=tiny_calibration(samples=8, seqlen=32, batch_size=4))
+    with torch.no_grad():
+        FuseNorms().run(ctx)
+        Rotate(RotateConfig(ratio=0.25)).run(ctx)
+        Slice().run(ctx)
+        sliced = {k: v.clone() for k, v in model.state_dict().items()}
+        QuantizeWeights(QuantizeWeightsConfig(method="gptq", group_size=64)).run(ctx)
+    gptq = model.state_dict()
+    ranks = [load_file(str(tmp_path / f"sliced{r}.safetensors")) for r in (0, 1)]
+    for name, ref in sliced.items():  # same dims, weights equal to 1e-10 (float64), ranks identical
+        assert ranks[0][name].shape == ref.shape, name
+        assert (ranks[0][name] - ref).abs().max().item() < 1e-10, name
+        assert torch.equal(ranks[0][name], ranks[1][name]), name
+    q = [load_file(str(tmp_path / f"gptq{r}.safetensors")) for r in (0, 1)]
+    assert q[0].pop("calibration_tokens").tolist() == [256, 128]  # Grams over all 8x32 tokens; shard of 4
+    assert q[1].pop("calibration_tokens").tolist() == [256, 128]
+    for name, ref in gptq.items():
+        assert torch.equal(q[0][name], q[1][name]), name
+        assert (q[0][name] - ref).abs().max().item() < 1e-10, name
+    for r in (0, 1):
+        assert "ranks disagree on the configuration: rank 1 differs from rank 0" in (tmp_path / f"disagreement{r}.txt").read_text()
+
+
+def test_world_larger_than_calibration_is_one_line(tmp_path):
+    from tiny_tokenizer import char_tokenizer
+
+    model, _ = tiny_model("llama")
+    model.save_pretrained(str(tmp_path / "src"))
+    char_tokenizer().save_pretrained(str(tmp_path / "src"))
+    res = CliRunner().invoke(cli, ["slice", str(tmp_path / "src"), "--ratio", "0.25", "-o", str(tmp_path / "out"),
+                                   "--cal-samples", "2", "--cal-seqlen", "16"], env={"WORLD_SIZE": "3", "RANK": "0"})
+    assert res.exit_code != 0 and not (tmp_path / "out").exists()
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "world size 3 is larger than the 2 calibration samples" in lines[0]
