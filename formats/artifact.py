@@ -73,7 +73,7 @@ def save_artifact(out_dir: str | Path, model: torch.nn.Module, tokenizer, meta: 
 
     Refuses a non-empty existing ``out_dir`` unless ``overwrite``.
     """
-    from safetensors.torch import save_file
+    from andactl.formats.safetensors_stream import save_streaming
 
     out = Path(out_dir).expanduser().resolve()
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
@@ -88,7 +88,8 @@ def save_artifact(out_dir: str | Path, model: torch.nn.Module, tokenizer, meta: 
         if quantization_config is not None:
             config["quantization_config"] = {"quant_method": QUANT_METHOD, **quantization_config}
         (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=False, default=str) + "\n")
-        save_file(tensors, str(tmp / WEIGHTS), metadata={"format": "pt", "producer": "andactl"})
+        save_streaming(tensors, tmp / WEIGHTS, metadata={"format": "pt", "producer": "andactl"})
+        del tensors
         if tokenizer is not None:
             tokenizer.save_pretrained(str(tmp))
         (tmp / "recipe.yaml").write_text(yaml.safe_dump(recipe if recipe is not None else [], sort_keys=False))

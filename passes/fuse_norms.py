@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from andactl.models.modules import RMSN
+from andactl.passes.blockwise import map_cols_, map_rows_, matvec64
 from andactl.passbase import Pass, PassConfig, register_pass
 from andactl.passes.slicegpt_layer import count_parameters
 
@@ -33,30 +34,29 @@ def fold_norm_into(norm: nn.Module, linears: list[nn.Linear]) -> list[nn.Linear]
     shift = beta is not None and bool(beta.detach().abs().max() > 0)
     gained = []
     for lin in linears:
-        W = lin.weight.detach().to(torch.float64)
         if shift:
             if lin.bias is None:
                 lin.bias = nn.Parameter(torch.zeros(lin.out_features, dtype=lin.weight.dtype, device=lin.weight.device))
                 gained.append(lin)
-            lin.bias.data = (lin.bias.detach().to(torch.float64) + W @ beta.detach().to(torch.float64)).to(lin.bias.dtype)
+            shifted = lin.bias.detach().to(torch.float64) + matvec64(lin.weight.detach(), beta.detach().to(torch.float64))
+            lin.bias.data = shifted.to(lin.bias.dtype)
         if gamma is not None:
-            lin.weight.data = (W * gamma.detach().to(torch.float64)).to(lin.weight.dtype)
+            g = gamma.detach().to(torch.float64)
+            map_rows_(lin.weight.data, lambda w, rows: w * g)
     return gained
 
 
 @torch.no_grad()
 def center_rows(weight: torch.Tensor) -> None:
-    """Embedding rows minus their mean over the hidden dim (float64), in place."""
-    w = weight.detach().to(torch.float64)
-    weight.data = (w - w.mean(dim=1, keepdim=True)).to(weight.dtype)
+    """Embedding rows minus their mean over the hidden dim (float64, band by band), in place."""
+    map_rows_(weight.data, lambda w, rows: w - w.mean(dim=1, keepdim=True))
 
 
 @torch.no_grad()
 def center_output(lin: nn.Linear) -> None:
     """A block-output linear whose every output (weight columns and bias) has zero mean over the
     output dim, so what it adds to the residual stream is mean-free."""
-    w = lin.weight.detach().to(torch.float64)
-    lin.weight.data = (w - w.mean(dim=0, keepdim=True)).to(lin.weight.dtype)
+    map_cols_(lin.weight.data, lambda w: w - w.mean(dim=0, keepdim=True))
     if lin.bias is not None:
         b = lin.bias.detach().to(torch.float64)
         lin.bias.data = (b - b.mean()).to(lin.bias.dtype)

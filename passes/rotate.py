@@ -17,6 +17,7 @@ from andactl.distributed import broadcast
 from andactl.errors import ConfigError
 from andactl.models.capture import capture_layer0_inputs
 from andactl.passbase import Pass, PassConfig, register_pass
+from andactl.passes.blockwise import map_cols_, map_rows_
 from andactl.passes.pca import GramAccumulator, kept_variance, pca_basis, sliced_dim
 from andactl.passes.slicegpt_layer import install_layers
 
@@ -59,14 +60,15 @@ def _project(x: torch.Tensor, Q: torch.Tensor, d: int) -> torch.Tensor:
 
 @torch.no_grad()
 def _rotate_in(lin: nn.Module, Q: torch.Tensor) -> None:
-    """Input side: ``W <- W Q`` (nn.Linear weight is [out, in]; nn.Embedding weight is [rows, D])."""
-    lin.weight.data = (lin.weight.detach().to(torch.float64) @ Q).to(lin.weight.dtype)
+    """Input side: ``W <- W Q`` (nn.Linear weight is [out, in]; nn.Embedding weight is [rows, D]),
+    in float64 one band of rows at a time, in place."""
+    map_rows_(lin.weight.data, lambda w, rows: w @ Q)
 
 
 @torch.no_grad()
 def _rotate_out(lin: nn.Linear, Q: torch.Tensor) -> None:
-    """Output side: ``W <- Q^T W``, ``b <- Q^T b``."""
-    lin.weight.data = (Q.T @ lin.weight.detach().to(torch.float64)).to(lin.weight.dtype)
+    """Output side: ``W <- Q^T W``, ``b <- Q^T b`` (float64, one band of columns at a time, in place)."""
+    map_cols_(lin.weight.data, lambda w: Q.T @ w)
     if lin.bias is not None:
         lin.bias.data = (Q.T @ lin.bias.detach().to(torch.float64)).to(lin.bias.dtype)
 

@@ -89,3 +89,29 @@ def test_failed_write_leaves_nothing(tmp_path):
     with pytest.raises(RuntimeError, match="disk full"):
         save_artifact(tmp_path / "a", model, BadTokenizer(), {})
     assert list(tmp_path.iterdir()) == []
+
+
+def test_streaming_safetensors_writer_round_trips_bit_exactly(tmp_path):
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    from andactl.formats.safetensors_stream import save_streaming
+
+    gen = torch.Generator().manual_seed(0)
+    tensors = {
+        "bf16": torch.randn(3, 5, generator=gen).to(torch.bfloat16),
+        "f64": torch.randn(7, generator=gen, dtype=torch.float64),
+        "f16_t": torch.randn(4, 6, generator=gen).to(torch.float16).T,  # not contiguous
+        "i8": torch.randint(-128, 127, (2, 2, 3), generator=gen, dtype=torch.int8),
+        "u8": torch.randint(0, 255, (9,), generator=gen, dtype=torch.uint8),
+        "scalar": torch.tensor(3.5),
+        "empty": torch.zeros(0, 4),
+        "flag": torch.tensor([True, False]),
+    }
+    save_streaming(tensors, tmp_path / "m.safetensors", metadata={"producer": "andactl"})
+    back = load_file(str(tmp_path / "m.safetensors"))
+    assert back.keys() == tensors.keys()
+    for k, t in tensors.items():
+        assert back[k].dtype == t.dtype and back[k].shape == t.shape and torch.equal(back[k], t), k
+    with safe_open(str(tmp_path / "m.safetensors"), framework="pt") as fh:
+        assert fh.metadata() == {"producer": "andactl"}
