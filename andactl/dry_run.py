@@ -206,6 +206,15 @@ def estimate(recipe, opts) -> dict:
     return result
 
 
+def check_max_memory(report: dict, max_memory_gb: float) -> None:
+    """ConfigError naming the estimated need and the pass that needs it when the estimated peak
+    host RAM exceeds ``max_memory_gb``."""
+    worst = max(report["passes"], key=lambda r: r["host_ram_gb"])
+    if worst["host_ram_gb"] > max_memory_gb:
+        raise ConfigError(f"--max-memory {max_memory_gb:g} GB is below the estimated peak host RAM of this run: "
+                          f"{worst['host_ram_gb']:.2f} GB in pass '{worst['pass']}' (see --dry-run; spilling to disk is not implemented)")
+
+
 def _free_disk(output: str | None) -> int | None:
     if not output:
         return None

@@ -72,3 +72,15 @@ def test_dry_run_refuses_a_full_disk(tmp_path, monkeypatch):
     res = CliRunner().invoke(cli, ["slice", str(tmp_path / "src"), "--ratio", "0.25", "-o", str(tmp_path / "o"), "--dry-run"])
     assert res.exit_code != 0 and len(res.stderr.strip().splitlines()) == 1
     assert "GB on disk and only 0.0 GB is free" in res.stderr
+
+
+def test_max_memory_below_the_estimate_is_refused_before_loading(tmp_path):
+    model, _ = tiny_model("llama")
+    src = tmp_path / "src"
+    model.config.save_pretrained(src)
+    _garbage_weights(src)  # a real run would fail on these: the refusal must come first
+    res = CliRunner().invoke(cli, ["slice", str(src), "--ratio", "0.25", "-o", str(tmp_path / "o"), "--max-memory", "0.1"])
+    assert res.exit_code != 0 and not (tmp_path / "o").exists()
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--max-memory 0.1 GB is below the estimated peak host RAM" in lines[0]
+    assert "in pass 'load'" in lines[0] or "in pass 'fuse_norms'" in lines[0] or "in pass 'rotate'" in lines[0]

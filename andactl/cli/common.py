@@ -96,8 +96,15 @@ data_dir_option = click.option("--data-dir", type=click.Path(file_okay=False, pa
                                envvar="ANDACTL_DATA_DIR", help="Local data directory (laid out like shared/data).")
 dtype_option = click.option("--dtype", type=click.Choice(["float32", "bfloat16", "float16", "float64"]),
                             default="float32", show_default=True)
-dry_run_option = click.option("--dry-run", is_flag=True,
-                               help="Print estimated peak RAM, device memory, disk and time per pass; read no weights.")
+_dry_run_flag = click.option("--dry-run", is_flag=True,
+                             help="Print estimated peak RAM, device memory, disk and time per pass; read no weights.")
+_max_memory_flag = click.option("--max-memory", type=click.FloatRange(min=0, min_open=True), default=None, metavar="GB",
+                                help="Refuse up front (before loading) a run whose --dry-run peak host RAM exceeds GB.")
+
+
+def dry_run_option(f):
+    """Adds --dry-run and --max-memory (both answered from the dry-run estimate)."""
+    return _dry_run_flag(_max_memory_flag(f))
 device_option = click.option("--device", default="cpu", show_default=True, help="cpu or cuda[:N].")
 
 

@@ -55,7 +55,7 @@ def quantize_recipe(weights, weight_method, group_size, asymmetric, act_order, s
 @dry_run_option
 @click.pass_context
 def quantize(cctx, model, budget, tolerance, weights, weight_method, group_size, asymmetric, act_order, sensitivity,
-             bits, activations, max_evals, rounding, output, overwrite, dtype, device, data_dir, fmt, dry_run, **cal):
+             bits, activations, max_evals, rounding, output, overwrite, dtype, device, data_dir, fmt, dry_run, max_memory, **cal):
     """Quantize MODEL (dense model or sliced artifact): INT4 weights + searched Anda activations."""
     from andactl.cli.run_cmd import run_and_report
     from andactl.data.datasets import resolve_data_dir
@@ -81,7 +81,7 @@ def quantize(cctx, model, budget, tolerance, weights, weight_method, group_size,
     recipe = Recipe(passes=steps, calibration=calibration_dict(cal))
     opts = RunOptions(model=model, output=output, dtype=dtype, device=device, seed=cal["seed"],
                       data_dir=resolve_data_dir(data_dir), overwrite=overwrite, quiet=cctx.obj.get("quiet", False))
-    run_and_report(recipe, opts, fmt, dry_run=dry_run)
+    run_and_report(recipe, opts, fmt, dry_run=dry_run, max_memory=max_memory)
 
 
 COMMANDS = [quantize]

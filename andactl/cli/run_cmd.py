@@ -10,14 +10,19 @@ import click
 from andactl.cli.common import data_dir_option, dry_run_option, emit, format_option, stdout_console
 
 
-def run_and_report(recipe, opts, fmt: str, eval_spec: dict | None = None, dry_run: bool = False) -> None:
+def run_and_report(recipe, opts, fmt: str, eval_spec: dict | None = None, dry_run: bool = False,
+                   max_memory: float | None = None) -> None:
     """Runs ``recipe`` with ``opts``, optionally evaluates the result, prints a summary; with
-    ``dry_run`` only prints the resource estimate (no weights read, nothing written)."""
-    if dry_run:
-        from andactl.dry_run import estimate, human
+    ``dry_run`` only prints the resource estimate (no weights read, nothing written); with
+    ``max_memory`` (GB) first refuses a run whose estimated peak host RAM is larger."""
+    if dry_run or max_memory is not None:
+        from andactl.dry_run import check_max_memory, estimate, human
 
-        emit(estimate(recipe, opts), fmt, human)
-        return
+        report = estimate(recipe, opts)
+        if dry_run:
+            emit(report, fmt, human)
+            return
+        check_max_memory(report, max_memory)
     from andactl import distributed
     from andactl.context import stderr_console
     from andactl.instruments import LogPasses, PeakMemory, Timing
@@ -90,7 +95,7 @@ def _human_summary(s: dict) -> None:
 @format_option
 @dry_run_option
 @click.pass_context
-def run(cctx, recipe_file, model, output, overwrite, dtype, device, data_dir, fmt, dry_run):
+def run(cctx, recipe_file, model, output, overwrite, dtype, device, data_dir, fmt, dry_run, max_memory):
     """Run a whole recipe (YAML: a list of {pass: name, ...} or a mapping with model/output/passes)."""
     from andactl.data.datasets import resolve_data_dir
     from andactl.errors import ConfigError
@@ -107,7 +112,7 @@ def run(cctx, recipe_file, model, output, overwrite, dtype, device, data_dir, fm
         seed=recipe.seed if recipe.seed is not None else 0, data_dir=resolve_data_dir(data_dir),
         overwrite=overwrite, quiet=cctx.obj.get("quiet", False),
     )
-    run_and_report(recipe, opts, fmt, None if dry_run else recipe.eval, dry_run=dry_run)
+    run_and_report(recipe, opts, fmt, None if dry_run else recipe.eval, dry_run=dry_run, max_memory=max_memory)
 
 
 def _default(f: dataclasses.Field):

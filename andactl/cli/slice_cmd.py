@@ -19,7 +19,7 @@ from andactl.cli.common import calibration_dict, calibration_options, data_dir_o
 @format_option
 @dry_run_option
 @click.pass_context
-def slice_(cctx, model, ratio, round_to, output, overwrite, dtype, device, data_dir, fmt, dry_run, **cal):
+def slice_(cctx, model, ratio, round_to, output, overwrite, dtype, device, data_dir, fmt, dry_run, max_memory, **cal):
     """Slice MODEL with SliceGPT at --ratio and write an artifact to -o."""
     from andactl.cli.run_cmd import run_and_report
     from andactl.data.datasets import resolve_data_dir
@@ -35,7 +35,7 @@ def slice_(cctx, model, ratio, round_to, output, overwrite, dtype, device, data_
     )
     opts = RunOptions(model=model, output=output, dtype=dtype, device=device, seed=cal["seed"],
                       data_dir=resolve_data_dir(data_dir), overwrite=overwrite, quiet=cctx.obj.get("quiet", False))
-    run_and_report(recipe, opts, fmt, dry_run=dry_run)
+    run_and_report(recipe, opts, fmt, dry_run=dry_run, max_memory=max_memory)
 
 
 COMMANDS = [slice_]
