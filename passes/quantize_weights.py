@@ -21,6 +21,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from andactl.distributed import all_reduce_sum
 from andactl.errors import ConfigError
 from andactl.formats.int4 import Int4Weight, quantize_weight_rtn, resolve_group_size
 from andactl.models.capture import capture_layer0_inputs
@@ -133,6 +134,7 @@ class QuantizeWeights(Pass):
         kwargs_list = [c.kwargs for c in captured]
         masks = [c.mask for c in captured]
         tokens = int(sum(int((m != 0).sum()) for m in masks))
+        tokens = int(all_reduce_sum(torch.tensor([tokens], dtype=torch.float64)).item())  # torchrun: all ranks
         current_mask: list[torch.Tensor | None] = [None]
         with ctx.progress("quantize_weights (gptq)", total=len(layers)) as advance:
             for layer in layers:

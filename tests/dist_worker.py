@@ -41,8 +41,8 @@ def run_rank(rank: int, world: int, port: int, out: str) -> None:
         rot = Rotate(RotateConfig(ratio=0.25)).run(ctx)
         Slice().run(ctx)
         save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(Path(out, f"sliced{rank}.safetensors")))
-        QuantizeWeights(QuantizeWeightsConfig(method="gptq", group_size=64)).run(ctx)
+        gptq = QuantizeWeights(QuantizeWeightsConfig(method="gptq", group_size=64)).run(ctx)
     state = {k: v.contiguous() for k, v in model.state_dict().items()}
-    state["calibration_tokens"] = torch.tensor([rot["calibration_tokens"], cal.num_tokens])
+    state["calibration_tokens"] = torch.tensor([rot["calibration_tokens"], gptq["calibration_tokens"], cal.num_tokens])
     save_file(state, str(Path(out, f"gptq{rank}.safetensors")))
     distributed.finish()

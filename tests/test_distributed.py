@@ -48,8 +48,8 @@ def test_two_gloo_ranks_equal_one_process(tmp_path):
         assert (ranks[0][name] - ref).abs().max().item() < 1e-10, name
         assert torch.equal(ranks[0][name], ranks[1][name]), name
     q = [load_file(str(tmp_path / f"gptq{r}.safetensors")) for r in (0, 1)]
-    assert q[0].pop("calibration_tokens").tolist() == [256, 128]  # Grams over all 8x32 tokens; shard of 4
-    assert q[1].pop("calibration_tokens").tolist() == [256, 128]
+    for r in (0, 1):  # Grams and Hessians over all 8x32 tokens; each rank holds 4 samples
+        assert q[r].pop("calibration_tokens").tolist() == [256, 256, 128]
     for name, ref in gptq.items():
         assert torch.equal(q[0][name], q[1][name]), name
         assert (q[0][name] - ref).abs().max().item() < 1e-10, name
