@@ -192,7 +192,7 @@ def estimate(recipe, opts) -> dict:
             out_b = 0.5 + 4 / 128  # packed INT4 + bf16 scales per group of 128 (linears dominate)
         elif name in ("sensitivity", "anda_search"):
             evals = 40 if name == "sensitivity" else int(step.get("max_evals", 32))
-            rows.append(row(name, N * shape.vocab * 4 // max(1, cal.samples) * B + act_batch, evals * fwd_flops / flops * 3))
+            rows.append(row(name, N * shape.vocab * 4 // max(1, cal.samples) * B + act_batch, evals * fwd_flops / flops))  # one calibration forward per evaluation
         else:
             rows.append(row(name, act_batch, fwd_flops / flops))
     out_bytes = int(out_params * out_b) + 20 * 2**20  # weights + tokenizer/config/report
