@@ -60,9 +60,9 @@ def run_recipe(recipe: Recipe, opts: RunOptions, instruments=None) -> tuple[Pass
     manager = PassManager.from_recipe(recipe.passes, instruments)
     cal = calibration_config(recipe.calibration or {})
     if opts.output is not None:
-        out = Path(opts.output).expanduser()
-        if out.exists() and (not out.is_dir() or any(out.iterdir())) and not opts.overwrite:
-            raise ConfigError(f"output directory {out} exists and is not empty (pass --overwrite to replace it)")
+        from andactl.formats.output_dir import check_output
+
+        check_output(opts.output, opts.overwrite)
     t0 = time.perf_counter()
     loaded = load_model(opts.model, opts.dtype, opts.device)
     ctx = make_context(loaded, opts, cal)

@@ -7,15 +7,13 @@
     recipe.yaml       the resolved recipe that produced the artifact
     report.json       per-pass results (timings, memory, sensitivity, search trace, eval)
 
-Writes are atomic: everything goes to a temporary sibling directory that is renamed into place
-only when complete, so a failure or Ctrl-C never leaves a half-written artifact.
+Writes go through formats/output_dir.py: a temporary sibling directory swapped into place only
+when complete, so a failure, Ctrl-C or SIGTERM never leaves a half-written artifact, and
+--overwrite only ever replaces an andactl artifact.
 """
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import torch
@@ -71,16 +69,13 @@ def save_artifact(out_dir: str | Path, model: torch.nn.Module, tokenizer, meta: 
     """Writes an artifact to ``out_dir`` atomically and returns its path (``extra_files``: name ->
     bytes, e.g. plots).
 
-    Refuses a non-empty existing ``out_dir`` unless ``overwrite``.
+    See formats/output_dir.py for what ``out_dir`` may be and what ``overwrite`` replaces.
     """
     from safetensors.torch import save_file
 
-    out = Path(out_dir).expanduser().resolve()
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
-        raise ArtifactError(f"output directory {out} exists and is not empty (pass --overwrite to replace it)")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
-    try:
+    from andactl.formats.output_dir import pause, staged_output
+
+    with staged_output(out_dir, overwrite) as tmp:
         config = model.config.to_dict()
         config.pop("quantization_config", None)
         tensors, aliases = _unique_state(model)
@@ -88,20 +83,17 @@ def save_artifact(out_dir: str | Path, model: torch.nn.Module, tokenizer, meta: 
         if quantization_config is not None:
             config["quantization_config"] = {"quant_method": QUANT_METHOD, **quantization_config}
         (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=False, default=str) + "\n")
-        save_file(tensors, str(tmp / WEIGHTS), metadata={"format": "pt", "producer": "andactl"})
+        # one metadata key: safetensors writes __metadata__ in hash order, so more keys would make
+        # identical runs differ byte-wise
+        save_file(tensors, str(tmp / WEIGHTS), metadata={"format": "pt"})
+        pause("weights_written")
         if tokenizer is not None:
             tokenizer.save_pretrained(str(tmp))
         (tmp / "recipe.yaml").write_text(yaml.safe_dump(recipe if recipe is not None else [], sort_keys=False))
         (tmp / "report.json").write_text(json.dumps(report or {}, indent=2, default=str) + "\n")
         for name, data in (extra_files or {}).items():
             (tmp / Path(name).name).write_bytes(data)
-        if out.exists():
-            shutil.rmtree(out) if out.is_dir() else out.unlink()
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+    return Path(out_dir).expanduser().resolve()
 
 
 def artifact_meta(path: Path, config: dict | None = None) -> dict:

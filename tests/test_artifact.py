@@ -8,7 +8,7 @@ import torch
 from tiny_models import tiny_inputs, tiny_model
 from tiny_tokenizer import char_tokenizer
 
-from andactl.errors import ArtifactError
+from andactl.errors import ArtifactError, ConfigError
 from andactl.formats.artifact import is_artifact, save_artifact
 from andactl.models.artifact_loader import load_artifact
 
@@ -75,8 +75,9 @@ def test_refuses_non_empty_output(tmp_path):
     model, _ = tiny_model("llama")
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "keep.txt").write_text("mine")
-    with pytest.raises(ArtifactError, match="exists and is not empty"):
-        save_artifact(tmp_path / "a", model, None, {})
+    for overwrite in (False, True):
+        with pytest.raises(ConfigError, match="is not empty and is not an andactl artifact"):
+            save_artifact(tmp_path / "a", model, None, {}, overwrite=overwrite)
     assert (tmp_path / "a" / "keep.txt").read_text() == "mine"
 
 

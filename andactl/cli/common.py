@@ -4,18 +4,19 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
 import click
 
-from andactl.errors import AndaError
+from andactl.errors import AndaError, Interrupted, interrupt_message
 
 
 class AndaGroup(click.Group):
     """Click group that turns every failure into ONE line on stderr and a non-zero exit code.
 
-    AndaError (bad input) -> exit 2; Ctrl-C -> exit 130; anything else -> exit 1 with the
+    AndaError (bad input) -> exit 2; Ctrl-C -> exit 130; SIGTERM -> exit 143; anything else -> exit 1 with the
     exception type (set ANDACTL_DEBUG=1 for the traceback).
     """
 
@@ -23,12 +24,15 @@ class AndaGroup(click.Group):
         """Like click's standalone mode, but a usage error is ONE line on stderr (exit 2)."""
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        signal.signal(signal.SIGTERM, _on_sigterm)
         try:
             rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.ClickException as err:
             _fail(f"error: {err.format_message()} (see --help)", err.exit_code)
         except click.exceptions.Abort:
             _fail("interrupted: nothing was written", 130)
+        except KeyboardInterrupt as err:
+            _fail(*interrupt_message(err))
         sys.exit(rv if isinstance(rv, int) else 0)
 
     def invoke(self, ctx):
@@ -36,8 +40,8 @@ class AndaGroup(click.Group):
             return super().invoke(ctx)
         except AndaError as err:
             _fail(f"error: {err}", err.exit_code)
-        except KeyboardInterrupt:
-            _fail("interrupted: nothing was written", 130)
+        except KeyboardInterrupt as err:
+            _fail(*interrupt_message(err))
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except Exception as err:
@@ -45,6 +49,11 @@ class AndaGroup(click.Group):
                 raise
             msg = str(err).strip().splitlines()[0] if str(err).strip() else ""
             _fail(f"error: {type(err).__name__}: {msg} (set ANDACTL_DEBUG=1 for a traceback)", 1)
+
+
+def _on_sigterm(signum, frame) -> None:
+    """SIGTERM (timeout, docker stop, schedulers) stops like Ctrl-C: cleanup runs, exit 143."""
+    raise Interrupted(143)
 
 
 def _fail(message: str, code: int) -> None:
