@@ -169,8 +169,26 @@ def _signals_deferred() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
-def _fsync_tree(root: Path) -> None:
+def _umask() -> int:
+    """The process umask, read without changing it where /proc allows."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _settle_tree(root: Path) -> None:
+    """Gives every file 0666 and every directory 0777 minus the umask (some writers, e.g.
+    safetensors, create 0600 files) and flushes them to disk before the swap."""
+    mask = _umask()
     for path in [*root.rglob("*"), root]:
+        if not path.is_symlink():
+            os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~mask)
         try:
             fd = os.open(path, os.O_RDONLY)
         except OSError:
@@ -199,7 +217,7 @@ def staged_output(output: str | os.PathLike, overwrite: bool) -> Iterator[Path]:
     try:
         pause("partial_created")
         yield tmp
-        _fsync_tree(tmp)
+        _settle_tree(tmp)
         pause("before_swap")
         with _signals_deferred():
             old = _swap_in(tmp, out, token)

@@ -121,3 +121,14 @@ def test_files_get_umask_permissions(tmp_path):
         os.umask(old)
     assert (tmp_path / "a").stat().st_mode & 0o777 == 0o755
     assert (tmp_path / "a" / "config.json").stat().st_mode & 0o777 == 0o644
+
+
+def test_files_written_0600_get_umask_permissions(tmp_path):
+    old = os.umask(0o002)
+    try:
+        with od.staged_output(tmp_path / "a", overwrite=False) as tmp:
+            make_artifact(tmp, "new")
+            os.chmod(tmp / "model.safetensors", 0o600)
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a" / "model.safetensors").stat().st_mode & 0o777 == 0o664

@@ -75,6 +75,17 @@ def eval_(models, tasks, limit, batch_size, seqlen, output_path, backend, dtype,
 
     task_list = parse_tasks(tasks)
     ddir = resolve_data_dir(data_dir)
+    from andactl.evaluation.harness import PPL_TASKS
+    from andactl.data.datasets import data_file
+    from andactl.preflight import check_seqlen, model_source
+
+    for task in task_list:
+        if task in PPL_TASKS:
+            data_file(*PPL_TASKS[task], ddir)
+    for source in models:  # every model checked before the first one loads
+        _, folder = model_source(source)
+        if any(t in PPL_TASKS for t in task_list):
+            check_seqlen(folder, seqlen, "--seqlen")
     runs = []
     for source in models:
         loaded = load_model(source, dtype, device)

@@ -80,7 +80,8 @@ def quantize(cctx, model, budget, tolerance, weights, weight_method, group_size,
     recipe = Recipe(passes=steps, calibration=calibration_dict(cal))
     opts = RunOptions(model=model, output=output, dtype=dtype, device=device, seed=cal["seed"],
                       data_dir=resolve_data_dir(data_dir), overwrite=overwrite, quiet=cctx.obj.get("quiet", False))
-    run_and_report(recipe, opts, fmt)
+    uses_calibration = (weights == "int4" and weight_method == "gptq") or sensitivity or (bits is None and activations == "anda")
+    run_and_report(recipe, opts, fmt, calibration_used=uses_calibration)
 
 
 COMMANDS = [quantize]

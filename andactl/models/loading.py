@@ -96,11 +96,28 @@ def _from_pretrained(path: str, dtype: torch.dtype, gguf_file: str | None = None
     return model, AutoTokenizer.from_pretrained(path, **kwargs)
 
 
+def gguf_cache_target(gguf: Path) -> Path:
+    """Where the HF folder converted from ``gguf`` lives in the user cache."""
+    stat = gguf.stat()
+    return cache_dir() / "models" / f"{gguf.stem}-{stat.st_size}-{int(stat.st_mtime)}"
+
+
+def _load_cached(gguf: Path, dtype: torch.dtype):
+    """Loads the cached HF folder of ``gguf``; a corrupt cache is named, removed and rebuilt once."""
+    folder = gguf_as_hf_dir(gguf)
+    try:
+        return _from_pretrained(str(folder), dtype, local_files_only=True)
+    except Exception as err:  # anything unreadable in our own cache: rebuild it
+        log.warning("model cache %s is corrupt (%s: %s); rebuilding it", folder, type(err).__name__,
+                    str(err).strip().splitlines()[0][:120] if str(err).strip() else "")
+        shutil.rmtree(folder, ignore_errors=True)
+        return _from_pretrained(str(gguf_as_hf_dir(gguf)), dtype, local_files_only=True)
+
+
 def gguf_as_hf_dir(gguf: Path) -> Path:
     """Converts a GGUF file once (dequantized, float32) into an HF folder in the user cache and
     returns it; later loads read that folder (seconds instead of a GGUF dequantization)."""
-    stat = gguf.stat()
-    target = cache_dir() / "models" / f"{gguf.stem}-{stat.st_size}-{int(stat.st_mtime)}"
+    target = gguf_cache_target(gguf)
     if (target / "config.json").is_file():
         return target
     log.info("converting %s to an HF folder in %s (once)", gguf.name, target)
@@ -128,7 +145,7 @@ def load_model(source: str, dtype: str | torch.dtype = "float32", device: str = 
     dev = parse_device(device)
     path = Path(source).expanduser()
     if source in ALIASES:
-        model, tok = _from_pretrained(str(gguf_as_hf_dir(alias_file(source))), torch_dtype, local_files_only=True)
+        model, tok = _load_cached(alias_file(source), torch_dtype)
         kind, meta = "alias", {}
     elif path.is_dir() and (path / "config.json").is_file():
         from andactl.formats.artifact import is_artifact
@@ -143,7 +160,7 @@ def load_model(source: str, dtype: str | torch.dtype = "float32", device: str = 
             model, tok = _from_pretrained(str(path), torch_dtype, local_files_only=True)
             kind, meta = "hf", {}
     elif path.is_file() and path.suffix == ".gguf":
-        model, tok = _from_pretrained(str(gguf_as_hf_dir(path.resolve())), torch_dtype, local_files_only=True)
+        model, tok = _load_cached(path.resolve(), torch_dtype)
         kind, meta = "gguf", {}
     elif path.exists():
         raise ModelError(f"'{source}' is neither a model folder (with config.json), a .gguf file nor an andactl artifact")
