@@ -28,6 +28,10 @@ class NumericsError(AndaError):
     """Values a format cannot represent (NaN, Inf, FP16 overflow)."""
 
 
+class SearchError(AndaError):
+    """A search found nothing acceptable (and no fall-back was asked for)."""
+
+
 class Interrupted(KeyboardInterrupt):
     """SIGINT (exit 130) or SIGTERM (exit 143) stopped the run; ``message`` is what the user sees."""
 

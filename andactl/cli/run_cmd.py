@@ -67,8 +67,12 @@ def _human_summary(s: dict) -> None:
         c.print(st)
     if s.get("search"):
         sr = s["search"]
-        c.print(f"search ({sr['budget']}, tolerance {sr['tolerance']}): {sr['tuple']} after {sr['evaluations']} evaluations, "
-                f"loss {sr['loss']}, reduction vs FP16: " + ", ".join(f"{k} {v:.2f}x" for k, v in sr["reduction_vs_fp16"].items()))
+        if sr.get("tuple") is None:
+            c.print(f"search ({sr['budget']}, tolerance {sr['tolerance']}): no tuple met the tolerance in "
+                    f"{sr['evaluations']} evaluations; activations unquantized (W4A16)")
+        else:
+            c.print(f"search ({sr['budget']}, tolerance {sr['tolerance']}): {sr['tuple']} after {sr['evaluations']} evaluations, "
+                    f"loss {sr['loss']}, reduction vs FP16: " + ", ".join(f"{k} {v:.2f}x" for k, v in sr["reduction_vs_fp16"].items()))
     if s.get("output"):
         c.print(f"artifact: {s['output']}")
     if s.get("eval"):

@@ -173,8 +173,17 @@ def load_model(source: str, dtype: str | torch.dtype = "float32", device: str = 
         kind, meta = "hub", {}
     else:
         raise ModelError(f"unknown model '{source}': not a path, a hub id (org/name) or an alias ({', '.join(ALIASES)})")
+    check_finite(model, source)
     model.to(dev).eval()
     return LoadedModel(model, tok, get_adapter(model), source, kind, meta)
+
+
+def check_finite(model: torch.nn.Module, source: str) -> None:
+    """ModelError naming the first floating-point tensor with a NaN or Inf (a corrupt model)."""
+    for name, tensor in model.state_dict().items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise ModelError(f"{source}: tensor '{name}' contains NaN or Inf; the model file is corrupt "
+                             "(re-create it from its source)")
 
 
 def _check_model_type(path: Path) -> None:
