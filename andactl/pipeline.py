@@ -11,7 +11,6 @@ import torch
 from andactl import __version__
 from andactl.context import PassContext
 from andactl.data.calibration import CalibrationConfig
-from andactl.errors import ConfigError
 from andactl.manager import PassManager
 from andactl.models.loading import LoadedModel, load_model
 from andactl.passbase import parse_config

@@ -199,3 +199,26 @@ def test_identical_runs_give_identical_bytes(tiny_hf_dir, tmp_path):
         assert res.exit_code == 0, res.stderr
     for file in ("model.safetensors", "config.json", "recipe.yaml"):
         assert (tmp_path / "a" / file).read_bytes() == (tmp_path / "b" / file).read_bytes(), file
+
+
+def test_corrupt_model_cache_is_named_and_rebuilt(tiny_hf_dir, tmp_path, monkeypatch, caplog):
+    import shutil
+
+    from andactl.models import loading
+
+    cache = tmp_path / "models" / "model-1-2"
+    shutil.copytree(tiny_hf_dir, cache)
+    (cache / "model.safetensors").write_bytes(b"truncated")
+    calls = []
+
+    def convert(gguf):  # stands in for the GGUF conversion: rebuilds the folder when it is gone
+        calls.append(cache.exists())
+        if not cache.exists():
+            shutil.copytree(tiny_hf_dir, cache)
+        return cache
+
+    monkeypatch.setattr(loading, "gguf_as_hf_dir", convert)
+    with caplog.at_level("WARNING", logger="andactl"):
+        model, _ = loading._load_cached(tmp_path / "model.gguf", torch.float32)
+    assert calls == [True, False] and f"model cache {cache} is corrupt" in caplog.text
+    assert (cache / "model.safetensors").read_bytes() == (tiny_hf_dir / "model.safetensors").read_bytes()

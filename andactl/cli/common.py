@@ -48,7 +48,8 @@ class AndaGroup(click.Group):
             if os.environ.get("ANDACTL_DEBUG"):
                 raise
             msg = str(err).strip().splitlines()[0] if str(err).strip() else ""
-            _fail(f"error: {type(err).__name__}: {msg} (set ANDACTL_DEBUG=1 for a traceback)", 1)
+            _fail(f"error: unexpected internal failure ({type(err).__name__}: {msg}); this is a bug in andactl, "
+                  "please report it (set ANDACTL_DEBUG=1 for a traceback)", 1)
 
 
 def _on_sigterm(signum, frame) -> None:
