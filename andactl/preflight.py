@@ -114,7 +114,7 @@ def check_disk(out: Path, needed: int | None) -> None:
     free = shutil.disk_usage(ancestor).free
     if free < needed * DISK_MARGIN:
         raise ConfigError(f"not enough disk space for the artifact at {out}: needs about "
-                          f"{needed * DISK_MARGIN / 2**20:.0f} MB, {free / 2**20:.0f} MB free")
+                          f"{needed * DISK_MARGIN / 2**20:.1f} MB, {free / 2**20:.1f} MB free")
 
 
 def preflight(model: str, output: str | None, overwrite: bool, data_dir, calibration: dict | None = None,

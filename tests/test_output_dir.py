@@ -132,3 +132,10 @@ def test_files_written_0600_get_umask_permissions(tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "a" / "model.safetensors").stat().st_mode & 0o777 == 0o664
+
+
+def test_unwritable_parent_refused(tmp_path, monkeypatch):
+    real = os.access
+    monkeypatch.setattr(od.os, "access", lambda p, mode: False if Path(p) == tmp_path else real(p, mode))
+    with pytest.raises(ConfigError, match=f"directory {tmp_path} is not writable"):
+        od.check_output(tmp_path / "new" / "out", overwrite=False)

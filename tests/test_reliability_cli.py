@@ -222,3 +222,27 @@ def test_corrupt_model_cache_is_named_and_rebuilt(tiny_hf_dir, tmp_path, monkeyp
         model, _ = loading._load_cached(tmp_path / "model.gguf", torch.float32)
     assert calls == [True, False] and f"model cache {cache} is corrupt" in caplog.text
     assert (cache / "model.safetensors").read_bytes() == (tiny_hf_dir / "model.safetensors").read_bytes()
+
+
+def test_disk_space_checked_before_load(tiny_hf_dir, tmp_path, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    from andactl import preflight
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(preflight.shutil, "disk_usage", lambda p: usage(10**9, 10**9 - 1000, 1000))
+    one_line_error(invoke("slice", tiny_hf_dir, "--ratio", "0.25", "-o", tmp_path / "o", *CAL),
+                   r"not enough disk space for the artifact at .*/o: needs about [0-9.]+ MB, 0.0 MB free")
+    assert list(tmp_path.iterdir()) == [] and shutil.disk_usage is preflight.shutil.disk_usage
+
+
+def test_run_eval_step_selects_backend(tiny_hf_dir, data_dir, tmp_path):
+    (tmp_path / "r.yaml").write_text(
+        "passes:\n  - {pass: quantize_weights, method: rtn, group_size: 64}\n  - {pass: set_anda_bits, bits: [8, 8, 8, 8]}\n"
+        "  - {pass: pack}\neval: {tasks: wikitext2, seqlen: 64, limit: 1, backend: reference}\n")
+    res = invoke("run", tmp_path / "r.yaml", "--model", tiny_hf_dir, "--data-dir", data_dir, "-o", tmp_path / "q",
+                 "--format", "json")
+    assert res.exit_code == 0, res.stderr
+    summary = json.loads(res.stdout)
+    assert summary["eval_backend"] == "reference" and summary["eval"]["wikitext2"]["windows"] == 1
