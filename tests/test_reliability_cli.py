@@ -246,3 +246,13 @@ def test_run_eval_step_selects_backend(tiny_hf_dir, data_dir, tmp_path):
     assert res.exit_code == 0, res.stderr
     summary = json.loads(res.stdout)
     assert summary["eval_backend"] == "reference" and summary["eval"]["wikitext2"]["windows"] == 1
+
+
+def test_truncated_weights_in_hf_folder(tiny_hf_dir, tmp_path):
+    import shutil
+
+    bad = tmp_path / "bad"
+    shutil.copytree(tiny_hf_dir, bad)
+    (bad / "model.safetensors").write_bytes((tiny_hf_dir / "model.safetensors").read_bytes()[:1000])
+    one_line_error(invoke("eval", bad, "--tasks", "wikitext2", "--seqlen", "64", "--limit", "1"),
+                   rf"{bad}: corrupt weights file \(SafetensorError: ")

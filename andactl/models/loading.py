@@ -157,7 +157,15 @@ def load_model(source: str, dtype: str | torch.dtype = "float32", device: str = 
             kind = "artifact"
         else:
             _check_model_type(path)
-            model, tok = _from_pretrained(str(path), torch_dtype, local_files_only=True)
+            try:
+                model, tok = _from_pretrained(str(path), torch_dtype, local_files_only=True)
+            except (OSError, ValueError, RuntimeError, KeyError, TypeError) as err:
+                raise ModelError(f"{path}: could not load the model folder ({_first_line(err)}); "
+                                 "check its config.json, weights and tokenizer files") from err
+            except Exception as err:  # safetensors raises its own error type for corrupt files
+                if type(err).__name__ != "SafetensorError":
+                    raise
+                raise ModelError(f"{path}: corrupt weights file ({_first_line(err)})") from err
             kind, meta = "hf", {}
     elif path.is_file() and path.suffix == ".gguf":
         model, tok = _load_cached(path.resolve(), torch_dtype)
@@ -176,6 +184,11 @@ def load_model(source: str, dtype: str | torch.dtype = "float32", device: str = 
     check_finite(model, source)
     model.to(dev).eval()
     return LoadedModel(model, tok, get_adapter(model), source, kind, meta)
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return f"{type(err).__name__}: {text.splitlines()[0][:160]}" if text else type(err).__name__
 
 
 def check_finite(model: torch.nn.Module, source: str) -> None:
