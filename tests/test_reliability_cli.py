@@ -192,13 +192,16 @@ def test_search_accepting_nothing_fails_and_fallback_is_w4a16(tiny_hf_dir, data_
     assert [g["input_activations"] for g in groups] == [None]  # W4A16, never M = 16 Anda
 
 
-def test_identical_runs_give_identical_bytes(tiny_hf_dir, tmp_path):
-    for name in ("a", "b"):
-        res = invoke("quantize", tiny_hf_dir, "--weight-method", "rtn", "--group-size", "64", "--bits", "5", "6", "7", "8",
-                     "-o", tmp_path / name)
+def test_identical_runs_give_identical_bytes(tiny_hf_dir, data_dir, tmp_path):
+    for name in ("a", "b"):  # the same commands, only -o differs (both quantize the same source)
+        res = invoke("slice", tiny_hf_dir, "--ratio", "0.25", *CAL, "--data-dir", data_dir, "-o", tmp_path / f"s{name}")
         assert res.exit_code == 0, res.stderr
-    for file in ("model.safetensors", "config.json", "recipe.yaml"):
-        assert (tmp_path / "a" / file).read_bytes() == (tmp_path / "b" / file).read_bytes(), file
+        res = invoke("quantize", tmp_path / "sa", "--weight-method", "rtn", "--group-size", "64",
+                     "--bits", "5", "6", "7", "8", "-o", tmp_path / f"q{name}")
+        assert res.exit_code == 0, res.stderr
+    for kind in ("s", "q"):
+        for file in ("model.safetensors", "config.json", "recipe.yaml"):
+            assert (tmp_path / f"{kind}a" / file).read_bytes() == (tmp_path / f"{kind}b" / file).read_bytes(), (kind, file)
 
 
 def test_corrupt_model_cache_is_named_and_rebuilt(tiny_hf_dir, tmp_path, monkeypatch, caplog):
