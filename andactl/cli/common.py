@@ -6,6 +6,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from pathlib import Path
 
 import click
@@ -24,7 +25,8 @@ class AndaGroup(click.Group):
         """Like click's standalone mode, but a usage error is ONE line on stderr (exit 2)."""
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
-        signal.signal(signal.SIGTERM, _on_sigterm)
+        main_thread = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, _on_sigterm) if main_thread else None
         try:
             rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.ClickException as err:
@@ -33,6 +35,9 @@ class AndaGroup(click.Group):
             _fail("interrupted: nothing was written", 130)
         except KeyboardInterrupt as err:
             _fail(*interrupt_message(err))
+        finally:
+            if main_thread and previous is not None:
+                signal.signal(signal.SIGTERM, previous)
         sys.exit(rv if isinstance(rv, int) else 0)
 
     def invoke(self, ctx):
