@@ -9,7 +9,7 @@ from torch import nn
 
 from andactl.models.modules import RMSN
 from andactl.passbase import Pass, PassConfig, register_pass
-from andactl.passes.slicegpt_layer import count_parameters
+from andactl.models.slicegpt_layer import count_parameters
 
 
 @dataclass

@@ -17,7 +17,7 @@ from andactl.errors import ConfigError
 from andactl.models.capture import capture_layer0_inputs
 from andactl.passbase import Pass, PassConfig, register_pass
 from andactl.passes.pca import GramAccumulator, kept_variance, pca_basis, sliced_dim
-from andactl.passes.slicegpt_layer import install_layers
+from andactl.models.slicegpt_layer import install_layers
 
 
 @dataclass

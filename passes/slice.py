@@ -8,7 +8,7 @@ from torch import nn
 
 from andactl.errors import ConfigError
 from andactl.passbase import Pass, PassConfig, register_pass
-from andactl.passes.slicegpt_layer import count_parameters, install_layers
+from andactl.models.slicegpt_layer import count_parameters, install_layers
 
 __all__ = ["Slice", "SliceConfig", "count_parameters", "apply_dims", "dims_record"]
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from andactl.kernels import ops, prepack, reference
-from andactl.kernels.int4_layout import pack_int4, padded_k
+from andactl.formats.int4_layout import pack_int4, padded_k
 
 build = pytest.importorskip("andactl.kernels.build")
 _RES = build.load()  # the CUDA flavour (GPU machines) holds the CPU kernels too
