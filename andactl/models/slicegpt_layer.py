@@ -68,10 +68,9 @@ class SliceGPTLayer(nn.Module):
     ) -> torch.Tensor:
         """Same call signature as transformers 5 decoder layers; returns the new hidden states."""
         ad = self._adapter
-        attn_kwargs = dict(
-            attention_mask=attention_mask, position_ids=position_ids,
-            past_key_values=past_key_values, use_cache=use_cache, **kwargs,
-        )
+        attn_kwargs = dict(attention_mask=attention_mask, position_ids=position_ids, use_cache=use_cache, **kwargs)
+        if past_key_values is not None:  # transformers < 5.24 name; newer ones pass ``cache`` in kwargs
+            attn_kwargs["past_key_values"] = past_key_values
         if position_embeddings is not None:
             attn_kwargs["position_embeddings"] = position_embeddings
         masks = self.mask_dims
