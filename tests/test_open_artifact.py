@@ -1,0 +1,172 @@
+"""Format v2: the three ways to open an artifact (andactl.load, transformers from_pretrained, lm-eval)
+give the saved model's logits exactly, for dense / sliced / packed tiny llama, qwen2, opt; the
+reader never imports the passes; bad artifacts are refused with one line."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from tiny_models import tiny_calibration, tiny_inputs, tiny_model
+from tiny_tokenizer import char_tokenizer
+
+import andactl
+from andactl.context import PassContext
+from andactl.errors import ArtifactError
+from andactl.formats.artifact import save_artifact
+from andactl.manager import PassManager
+from andactl.models.adapters import get_adapter
+
+ROOT = Path(__file__).resolve().parent.parent
+KINDS = ("dense", "sliced", "packed")
+_CACHE: dict = {}
+
+
+def _build(family: str, kind: str):
+    """(in-memory model, records) for a tiny ``family`` model made ``kind`` by the passes."""
+    model, _ = tiny_model(family)
+    ctx = PassContext(model=model, adapter=get_adapter(model), tokenizer=char_tokenizer())
+    ctx._calibration = tiny_calibration(samples=8, seqlen=32)
+    steps = []
+    if kind in ("sliced", "packed"):
+        steps += [{"pass": "fuse_norms"}, {"pass": "rotate", "ratio": 0.25}, {"pass": "slice"}]
+    if kind == "packed":
+        steps += [{"pass": "quantize_weights", "method": "rtn", "group_size": 64, "symmetric": family != "opt"},
+                  {"pass": "set_anda_bits", "bits": [6, 5, 4, 7]}, {"pass": "pack"}]
+    if steps:
+        PassManager.from_recipe(steps).run(ctx)
+    return ctx.model.eval(), ctx.records
+
+
+def saved(tmp_path_factory, family: str, kind: str):
+    """(in-memory model, artifact path), built once per session."""
+    key = (family, kind)
+    if key not in _CACHE:
+        model, records = _build(family, kind)
+        out = save_artifact(tmp_path_factory.mktemp(f"{family}-{kind}") / "a", model, char_tokenizer(),
+                            {"base_model": "tiny"}, records=records)
+        _CACHE[key] = (model, out)
+    return _CACHE[key]
+
+
+@pytest.mark.parametrize("family", ["llama", "qwen2", "opt"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_load_and_from_pretrained_identical_logits(tmp_path_factory, family, kind):
+    from transformers import AutoModelForCausalLM
+
+    model, out = saved(tmp_path_factory, family, kind)
+    ids = tiny_inputs()
+    with torch.no_grad():
+        ref = model(ids).logits
+        loaded, tok = andactl.load(out)
+        assert torch.equal(loaded(ids).logits, ref)
+        hf = AutoModelForCausalLM.from_pretrained(str(out), dtype=torch.float32).eval()
+        assert torch.equal(hf(ids).logits, ref)
+    assert tok("ab").input_ids == char_tokenizer()("ab").input_ids
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["model_type"] == "andactl" and cfg["andactl"]["format_version"] == 2
+    assert cfg["quantization_config"]["quant_method"] == "andactl"
+    groups = cfg["quantization_config"]["config_groups"]
+    assert (len(groups) > 0) == (kind == "packed")
+    assert (cfg["andactl"]["slicing"] is not None) == (kind != "dense")
+
+
+@pytest.mark.parametrize("family", ["llama", "opt"])
+@pytest.mark.parametrize("kind", ["sliced", "packed"])
+def test_greedy_generate_with_cache_equals_without(tmp_path_factory, family, kind):
+    from transformers import AutoModelForCausalLM
+
+    _, out = saved(tmp_path_factory, family, kind)
+    model = AutoModelForCausalLM.from_pretrained(str(out), dtype=torch.float32).eval()
+    ids = tiny_inputs(batch=1, seqlen=8)
+    kw = dict(max_new_tokens=8, do_sample=False, pad_token_id=0)
+    with torch.no_grad():
+        cached = model.generate(ids, use_cache=True, **kw)
+        uncached = model.generate(ids, use_cache=False, **kw)
+    assert cached.shape == (1, 16) and torch.equal(cached, uncached)
+
+
+def test_reader_never_imports_passes(tmp_path_factory):
+    _, out = saved(tmp_path_factory, "llama", "packed")
+    code = (f"import sys, andactl; m, t = andactl.load({str(out)!r}); "
+            "bad = [n for n in sys.modules if n.startswith('andactl.passes')]; "
+            "print('PASSES', bad); assert not bad")
+    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0 and "PASSES []" in res.stdout, res.stderr[-2000:]
+
+
+def test_unmodified_transformers_fails_loudly(tmp_path_factory):
+    _, out = saved(tmp_path_factory, "llama", "sliced")
+    code = (f"from transformers import AutoModelForCausalLM\n"
+            f"AutoModelForCausalLM.from_pretrained({str(out)!r})")
+    res = subprocess.run([sys.executable, "-c", code], cwd="/", capture_output=True, text=True, timeout=300)
+    assert res.returncode != 0 and "model type `andactl` but Transformers does not recognize" in res.stderr
+
+
+def _copy(src: Path, dst: Path) -> Path:
+    import shutil
+
+    shutil.copytree(src, dst)
+    return dst
+
+
+def _edit_config(path: Path, fn) -> None:
+    cfg = json.loads((path / "config.json").read_text())
+    fn(cfg)
+    (path / "config.json").write_text(json.dumps(cfg))
+
+
+def test_wrong_dtype_refused(tmp_path_factory, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    _, out = saved(tmp_path_factory, "llama", "packed")
+    bad = _copy(out, tmp_path / "bad")
+    state = load_file(str(bad / "model.safetensors"))
+    key = "model.layers.0.self_attn.q_proj.weight_scale"
+    state[key] = state[key].to(torch.float16)
+    save_file(state, str(bad / "model.safetensors"))
+    with pytest.raises(ArtifactError, match=r"module 'model.layers.0.self_attn.q_proj'.*dtype F16.*float32"):
+        andactl.load(bad)
+
+
+@pytest.mark.parametrize("edit,msg", [
+    (lambda c: c["andactl"]["slicing"]["layers"][0].update(mlp_in=65), r"slicing.layers\[0\].mlp_in must be .* in 1..64"),
+    (lambda c: c["andactl"]["slicing"]["layers"][1].update(attn_in=40), r"layers\[1\].attn_in is 40, but the residual"),
+    (lambda c: c["andactl"]["slicing"]["layers"].pop(), "slicing.head_in is 64, but the last layer outputs 48"),
+    (lambda c: (c["andactl"]["slicing"]["layers"].pop(), c["andactl"]["slicing"].update(head_in=48)),
+     "slicing has 1 layers, the config 2"),
+    (lambda c: c["andactl"]["norms"].update(eps=0), r"norms.eps must be a number in \(0, 1\)"),
+    (lambda c: c["andactl"].update(format_version=1), "older than this andactl's version 2; re-run the command"),
+    (lambda c: c["quantization_config"]["config_groups"]["group_0"]["input_activations"].update(mantissa_bits=17),
+     "mantissa_bits must be an integer in 1..16"),
+    (lambda c: c["quantization_config"].update(quant_method="gptq"), "quant_method must be 'andactl'"),
+])
+def test_impossible_records_refused(tmp_path_factory, tmp_path, edit, msg):
+    _, out = saved(tmp_path_factory, "llama", "packed")
+    bad = _copy(out, tmp_path / "bad")
+    _edit_config(bad, edit)
+    with pytest.raises(ArtifactError, match=msg) as err:
+        andactl.load(bad)
+    assert "\n" not in str(err.value)
+
+
+def test_lmeval_api_runs_on_artifact(tmp_path_factory, data_dir):
+    import lm_eval
+    from lm_eval.api.registry import get_model
+
+    from andactl.evaluation.harness import task_manager
+
+    model, out = saved(tmp_path_factory, "llama", "packed")
+    assert get_model("andactl").__name__ == "AndactlLM"
+    with pytest.MonkeyPatch.context():
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            tm = task_manager(data_dir, ["piqa"], Path(tmp))
+            res = lm_eval.simple_evaluate(model="andactl", model_args=f"pretrained={out},device=cpu,max_length=1024", tasks=["piqa"],
+                                          limit=4, task_manager=tm, bootstrap_iters=0)
+    acc = res["results"]["piqa"]["acc,none"]
+    assert 0.0 <= acc <= 1.0 and res["config"]["model"] == "andactl"
