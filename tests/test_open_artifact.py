@@ -170,3 +170,38 @@ def test_lmeval_api_runs_on_artifact(tmp_path_factory, data_dir):
                                           limit=4, task_manager=tm, bootstrap_iters=0)
     acc = res["results"]["piqa"]["acc,none"]
     assert 0.0 <= acc <= 1.0 and res["config"]["model"] == "andactl"
+
+
+def _cli(*args):
+    from click.testing import CliRunner
+
+    from andactl.cli.main import cli
+
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.mark.parametrize("kind", ["dense", "packed"])
+def test_generate_streams_greedy_tokens(tmp_path_factory, kind):
+    from transformers import AutoModelForCausalLM
+
+    _, out = saved(tmp_path_factory, "llama", kind)
+    res = _cli("generate", out, "--prompt", "hello", "--max-new-tokens", "6", "--backend", "reference")
+    assert res.exit_code == 0, res.stderr
+    assert "tokens/s" in res.stderr and "6 tokens in" in res.stderr
+    model = AutoModelForCausalLM.from_pretrained(str(out), dtype=torch.float32).eval()
+    tok = char_tokenizer()
+    ids = tok("hello", return_tensors="pt").input_ids
+    with torch.no_grad():
+        want = model.generate(ids, max_new_tokens=6, do_sample=False, pad_token_id=1)
+    assert res.stdout == tok.decode(want[0, ids.shape[1]:], skip_special_tokens=True) + "\n"
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["--prompt", "x" * 125, "--max-new-tokens", "8"], "prompt is 125 tokens; with --max-new-tokens 8 that exceeds the model's context of 128"),
+    (["--prompt", "hi", "--chat"], "no chat template"),
+])
+def test_generate_bad_input(tmp_path_factory, args, msg):
+    _, out = saved(tmp_path_factory, "llama", "dense")
+    res = _cli("generate", out, *args)
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert res.exit_code == 2 and len(lines) == 1 and msg in lines[0], res.stderr
