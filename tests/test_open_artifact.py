@@ -205,3 +205,77 @@ def test_generate_bad_input(tmp_path_factory, args, msg):
     res = _cli("generate", out, *args)
     lines = [line for line in res.stderr.splitlines() if line.strip()]
     assert res.exit_code == 2 and len(lines) == 1 and msg in lines[0], res.stderr
+
+
+def _w4a16(tmp_path_factory, symmetric: bool):
+    key = ("w4a16", symmetric)
+    if key not in _CACHE:
+        from transformers import AutoModelForCausalLM
+        from tiny_models import tiny_config
+
+        cfg = tiny_config("llama" if symmetric else "opt")
+        setattr(cfg, "intermediate_size" if symmetric else "ffn_dim", 128)  # every K a multiple of the group
+        torch.manual_seed(0)
+        model = AutoModelForCausalLM.from_config(cfg).eval()
+        ctx = PassContext(model=model, adapter=get_adapter(model), tokenizer=char_tokenizer())
+        ctx._calibration = tiny_calibration(samples=8, seqlen=32)
+        PassManager.from_recipe([{"pass": "quantize_weights", "method": "rtn", "group_size": 64, "symmetric": symmetric},
+                                 {"pass": "keep_activations"}, {"pass": "pack"}]).run(ctx)
+        out = save_artifact(tmp_path_factory.mktemp("w4a16") / "a", ctx.model, char_tokenizer(), {}, records=ctx.records)
+        _CACHE[key] = (ctx.model, out)
+    return _CACHE[key]
+
+
+@pytest.mark.parametrize("symmetric", [True, False])
+def test_export_compressed_tensors_decompresses_to_our_weights(tmp_path_factory, tmp_path, symmetric):
+    pytest.importorskip("compressed_tensors")
+    from compressed_tensors.compressors.pack_quantized.base import PackedQuantizationCompressor
+    from compressed_tensors.quantization import QuantizationScheme
+    from safetensors.torch import load_file
+
+    from andactl.models.anda_linear import AndaLinear
+
+    model, art = _w4a16(tmp_path_factory, symmetric)
+    res = _cli("export", art, "--to", "compressed-tensors", "-o", tmp_path / "ct")
+    assert res.exit_code == 0, res.stderr
+    cfg = json.loads((tmp_path / "ct" / "config.json").read_text())
+    qc = cfg["quantization_config"]
+    assert qc["quant_method"] == "compressed-tensors" and qc["format"] == "pack-quantized"
+    assert cfg["model_type"] == model.config.model_type and "andactl" not in cfg
+    state = load_file(str(tmp_path / "ct" / "model.safetensors"))
+    packed = {n: m for n, m in model.named_modules() if isinstance(m, AndaLinear)}
+    assert packed and all(m.weight_zero_point is None for m in packed.values()) == symmetric
+    for group in qc["config_groups"].values():
+        scheme = QuantizationScheme(targets=group["targets"], weights=group["weights"])
+        for name in group["targets"]:
+            local = {k[len(name) + 1:]: v for k, v in state.items() if k.startswith(name + ".")}
+            out = PackedQuantizationCompressor.decompress(local, scheme)
+            assert torch.equal(out["weight"].float(), packed.pop(name).dequantized_weight())
+    assert not packed  # every packed module was exported and checked
+    assert (tmp_path / "ct" / "tokenizer.json").is_file()
+
+
+def test_export_refuses_partial_groups(tmp_path_factory, tmp_path):
+    model, _ = tiny_model("llama")  # intermediate size 96: down_proj has K = 96
+    ctx = PassContext(model=model, adapter=get_adapter(model), tokenizer=char_tokenizer())
+    PassManager.from_recipe([{"pass": "quantize_weights", "method": "rtn", "group_size": 64},
+                             {"pass": "keep_activations"}, {"pass": "pack"}]).run(ctx)
+    art = save_artifact(tmp_path / "a", model, char_tokenizer(), {}, records=ctx.records)
+    res = _cli("export", art, "--to", "compressed-tensors", "-o", tmp_path / "x")
+    assert res.exit_code == 2 and "in_features 96, not a multiple of the weight group size 64" in res.stderr
+    assert not (tmp_path / "x").exists()
+
+
+def test_export_refuses_sliced_and_anda(tmp_path_factory, tmp_path):
+    for kind, why in (("sliced", "cannot export a sliced (SliceGPT) model"), ("packed", "cannot export a sliced")):
+        _, out = saved(tmp_path_factory, "llama", kind)
+        res = _cli("export", out, "--to", "compressed-tensors", "-o", tmp_path / kind)
+        assert res.exit_code == 2 and why in res.stderr and not (tmp_path / kind).exists()
+    model, _ = tiny_model("llama")
+    ctx = PassContext(model=model, adapter=get_adapter(model), tokenizer=char_tokenizer())
+    PassManager.from_recipe([{"pass": "quantize_weights", "method": "rtn", "group_size": 64},
+                             {"pass": "set_anda_bits", "bits": [8, 8, 8, 8]}, {"pass": "pack"}]).run(ctx)
+    art = save_artifact(tmp_path / "anda", model, char_tokenizer(), {}, records=ctx.records)
+    res = _cli("export", art, "--to", "compressed-tensors", "-o", tmp_path / "x")
+    assert res.exit_code == 2 and "cannot export Anda activation quantization" in res.stderr
+    assert not (tmp_path / "x").exists()
