@@ -49,6 +49,8 @@ class PassContext:
     provided: set[str] = field(default_factory=set)
     structure: list[dict] = field(default_factory=list)
     records: ArtifactRecords = field(default_factory=lambda: ArtifactRecords(base_model_type=""))
+    artifact_meta: dict = field(default_factory=dict)  # summaries written into config.json's andactl section
+    original_parameters: int | None = None  # parameter count before fuse_norms (for slice's report)
     report: dict = field(default_factory=dict)
     provenance: dict = field(default_factory=dict)
     quiet: bool = False

@@ -69,7 +69,7 @@ def run_recipe(recipe: Recipe, opts: RunOptions, instruments=None) -> tuple[Pass
     manager.check(ctx.provided)
     from andactl.models.stats import count_parameters
 
-    ctx.report.setdefault("artifact_meta", {})["dense_parameters"] = (
+    ctx.artifact_meta["dense_parameters"] = (
         loaded.meta.get("dense_parameters") or count_parameters(loaded.model))
     ctx.report["load_seconds"] = round(time.perf_counter() - t0, 2)
     records = manager.run(ctx)
@@ -95,11 +95,11 @@ def save_context(ctx: PassContext, output: str, recipe: dict, overwrite: bool, b
         "history": ctx.structure,
         "provides": sorted(ctx.provided),
         "provenance": ctx.provenance,
-        **ctx.report.get("artifact_meta", {}),
+        **ctx.artifact_meta,
     }
     return save_artifact(output, ctx.model, ctx.tokenizer, meta, recipe, _jsonable_report(ctx.report),
                          records=ctx.records, overwrite=overwrite, extra_files=ctx.attachments)
 
 
 def _jsonable_report(report: dict) -> dict:
-    return {k: v for k, v in report.items() if k != "artifact_meta"}
+    return dict(report)

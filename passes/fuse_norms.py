@@ -76,7 +76,7 @@ class FuseNorms(Pass):
         model, adapter = ctx.model, ctx.adapter
         names = {id(m): n for n, m in model.named_modules()}
         before = count_parameters(model)
-        ctx.report.setdefault("slicing", {})["original_parameters"] = before
+        ctx.original_parameters = before
         untie_head(model, adapter)
         gained: list[nn.Linear] = []
         for layer in adapter.layers():

@@ -65,7 +65,7 @@ class Pack(Pass):
         ctx.structure.append({"pass": "pack", "rounding": self.config.rounding, "modules": len(modules)})
         ctx.records.packed.update(modules)
         acts = "none" if all(v is None for v in (ctx.anda_bits or {}).values()) else "anda"
-        ctx.report.setdefault("artifact_meta", {})["quantization"] = {
+        ctx.artifact_meta["quantization"] = {
             "weights": "int4", "activations": acts, "bits": dict(ctx.anda_bits or {}), "modules": len(modules),
         }
         return {"modules": len(modules), "bits": dict(ctx.anda_bits or {})}
@@ -85,6 +85,6 @@ class AndaActivations(Pass):
         ctx.records.activations = ActivationRecord(dict(ctx.anda_bits), self.config.rounding)
         install_activation_hooks(ctx.model, ctx.records)
         ctx.structure.append(record)
-        ctx.report.setdefault("artifact_meta", {})["quantization"] = {
+        ctx.artifact_meta["quantization"] = {
             "weights": "none", "activations": "anda", "bits": dict(ctx.anda_bits)}
         return {"bits": dict(ctx.anda_bits)}

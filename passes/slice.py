@@ -44,7 +44,7 @@ class Slice(Pass):
         record["hidden_size"] = ctx.adapter.hidden_size
         ctx.structure.append(record)
         ctx.records.slicing = SlicingRecord.from_plan(ctx.adapter.hidden_size, _latest_plan(ctx))
-        original = ctx.report.get("slicing", {}).get("original_parameters")
+        original = ctx.original_parameters
         result = {
             "embedding_dim": record["embedding_dim"], "head_in": record["head_in"],
             "parameters_original": original, "parameters_before": before,
@@ -53,5 +53,5 @@ class Slice(Pass):
         if original:
             result["parameter_fraction_of_original"] = round(after / original, 4)
         ctx.report.setdefault("slicing", {}).update(
-            {"parameters_after": after, "shortcut_parameters": shortcuts})
+            {"original_parameters": original, "parameters_after": after, "shortcut_parameters": shortcuts})
         return result
