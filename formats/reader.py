@@ -172,17 +172,26 @@ def read_artifact(path: str | Path, dtype: torch.dtype | None = None, device: st
     header = tensor_header(path)
     hf_config = build_hf_config(config)
     stored = _DTYPES[records.dtype]
+    target = dtype or stored
     with init_empty_weights(include_buffers=False):
-        model = AutoModelForCausalLM.from_config(hf_config, dtype=stored)
+        # built at the target dtype, like from_pretrained(dtype=...): buffers HF computes itself
+        # (rotary inv_freq) keep their own precision instead of being cast afterwards
+        model = AutoModelForCausalLM.from_config(hf_config, dtype=target)
         try:
             apply_records(model, records)
         except ArtifactError as err:
             raise ArtifactError(f"{path}: {err}") from err
+    fixed = {f"{name}.weight_scale" for name in records.packed}  # float32 whatever the model dtype
+    expected = {k: (stored if v[0].is_floating_point and k not in fixed else v[0], v[1])
+                for k, v in expected_tensors(model).items()}
     aliases = dict(config[SECTION].get("tied_aliases") or {})
-    validate_tensors(expected_tensors(model), header, aliases, path)
+    validate_tensors(expected, header, aliases, path)
     state = load_file(str(path / WEIGHTS), device=str(device) if str(device) != "meta" else "cpu")
-    for alias, target in aliases.items():
-        state[alias] = state[target]
+    for name, t in state.items():
+        if t.is_floating_point() and name not in fixed and t.dtype != target:
+            state[name] = t.to(target)
+    for alias, target_name in aliases.items():
+        state[alias] = state[target_name]
     model.load_state_dict(state, strict=True, assign=True)
     if getattr(model.config, "tie_word_embeddings", False) and hasattr(model, "tie_weights"):
         model.tie_weights()
@@ -190,7 +199,5 @@ def read_artifact(path: str | Path, dtype: torch.dtype | None = None, device: st
     if still_meta:
         raise ArtifactError(f"{path}: tensor '{still_meta[0]}' was not filled from {WEIGHTS}")
     model.to(device)
-    if dtype is not None and dtype != stored:
-        model.to(dtype)
     install_activation_hooks(model, records)
     return model.eval(), config

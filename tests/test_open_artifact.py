@@ -279,3 +279,17 @@ def test_export_refuses_sliced_and_anda(tmp_path_factory, tmp_path):
     res = _cli("export", art, "--to", "compressed-tensors", "-o", tmp_path / "x")
     assert res.exit_code == 2 and "cannot export Anda activation quantization" in res.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_bfloat16_load_equals_from_pretrained_and_keeps_float32_scales(tmp_path_factory):
+    from transformers import AutoModelForCausalLM
+
+    _, out = saved(tmp_path_factory, "llama", "packed")
+    ours, _ = andactl.load(out, dtype="bfloat16")
+    hf = AutoModelForCausalLM.from_pretrained(str(out), dtype=torch.bfloat16).eval()
+    for m in (ours, hf):
+        q = m.model.layers[0].self_attn.q_proj
+        assert q.weight_scale.dtype == torch.float32 and m.model.embed_tokens.weight.dtype == torch.bfloat16
+    ids = tiny_inputs()
+    with torch.no_grad():
+        assert torch.equal(ours(ids).logits, hf(ids).logits)
