@@ -46,7 +46,7 @@ def make_context(loaded: LoadedModel, opts: RunOptions, cal: CalibrationConfig) 
         model=loaded.model, adapter=loaded.adapter, tokenizer=loaded.tokenizer,
         device=torch.device(opts.device), dtype=next(loaded.model.parameters()).dtype, seed=opts.seed,
         data_dir=opts.data_dir, calibration_config=cal, provided=set(loaded.provided),
-        structure=loaded.structure, report={"source": loaded.source, "andactl_version": __version__},
+        structure=loaded.structure, records=loaded.records, report={"source": loaded.source, "andactl_version": __version__},
         provenance=dict(loaded.meta.get("provenance", {})), quiet=opts.quiet,
     )
 
@@ -68,7 +68,7 @@ def run_recipe(recipe: Recipe, opts: RunOptions, instruments=None) -> tuple[Pass
     manager.check(ctx.provided)
     from andactl.models.stats import count_parameters
 
-    ctx.report.setdefault("artifact_meta", {})["dense_parameters"] = (
+    ctx.artifact_meta["dense_parameters"] = (
         loaded.meta.get("dense_parameters") or count_parameters(loaded.model))
     ctx.report["load_seconds"] = round(time.perf_counter() - t0, 2)
     records = manager.run(ctx)
@@ -91,15 +91,14 @@ def save_context(ctx: PassContext, output: str, recipe: dict, overwrite: bool, b
 
     meta = {
         "base_model": base_model,
-        "structure": ctx.structure,
+        "history": ctx.structure,
         "provides": sorted(ctx.provided),
         "provenance": ctx.provenance,
-        **ctx.report.get("artifact_meta", {}),
+        **ctx.artifact_meta,
     }
-    quant = ctx.report.get("quantization_config")
     return save_artifact(output, ctx.model, ctx.tokenizer, meta, recipe, _jsonable_report(ctx.report),
-                         quantization_config=quant, overwrite=overwrite, extra_files=ctx.attachments)
+                         records=ctx.records, overwrite=overwrite, extra_files=ctx.attachments)
 
 
 def _jsonable_report(report: dict) -> dict:
-    return {k: v for k, v in report.items() if k not in ("artifact_meta", "quantization_config")}
+    return dict(report)

@@ -78,7 +78,7 @@ class AndaSearch(Pass):
                        "budget": cfg.budget, "reference_ppl": evaluate.ref_ppl, "loss": None, "nearest": near,
                        "evaluations": result.evaluations, "max_evals": cfg.max_evals, "rounding": cfg.rounding}
             ctx.report["search"] = {**summary, "trace": result.trace}
-            ctx.report.setdefault("artifact_meta", {})["search"] = summary
+            ctx.artifact_meta["search"] = summary
             return {"tuple": None, "activations": "unquantized", "evaluations": result.evaluations}
         chosen = result.chosen()
         ctx.anda_bits = tuple_bits(chosen)
@@ -90,7 +90,7 @@ class AndaSearch(Pass):
             "reduction_vs_fp16": reductions, "rounding": cfg.rounding,
         }
         ctx.report["search"] = {**summary, "trace": result.trace}
-        ctx.report.setdefault("artifact_meta", {})["search"] = summary
+        ctx.artifact_meta["search"] = summary
         return {"tuple": list(chosen), "loss": result.best_loss, "evaluations": result.evaluations,
                 f"{cfg.budget}_reduction": round(reductions[cfg.budget], 3)}
 
@@ -124,7 +124,7 @@ class SetAndaBits(Pass):
 
     def run(self, ctx) -> dict:
         ctx.anda_bits = fixed_bits(self.config.bits)
-        ctx.report.setdefault("artifact_meta", {})["search"] = {"bits": dict(ctx.anda_bits), "tuple": list(self.config.bits), "found": None}
+        ctx.artifact_meta["search"] = {"bits": dict(ctx.anda_bits), "tuple": list(self.config.bits), "found": None}
         return {"tuple": list(self.config.bits)}
 
 
@@ -137,5 +137,5 @@ class KeepActivations(Pass):
 
     def run(self, ctx) -> dict:
         ctx.anda_bits = {k: None for k in ANDA_TYPES}
-        ctx.report.setdefault("artifact_meta", {})["search"] = {"bits": dict(ctx.anda_bits), "tuple": None, "found": None}
+        ctx.artifact_meta["search"] = {"bits": dict(ctx.anda_bits), "tuple": None, "found": None}
         return {"activations": "unquantized"}

@@ -48,7 +48,19 @@ class LoadedModel:
 
     @property
     def structure(self) -> list[dict]:
-        return list(self.meta.get("structure", []))
+        return list(self.meta.get("history", []))
+
+    @property
+    def records(self):
+        """Typed structural records of the model (``ArtifactRecords``); an unmodified model's for a
+        non-artifact source."""
+        from andactl.formats.records import ArtifactRecords
+
+        recs = self.meta.get("records")
+        if recs is None:
+            return ArtifactRecords(base_model_type=getattr(self.model.config, "model_type", ""))
+        return ArtifactRecords(recs.base_model_type, recs.dtype, recs.norms, recs.slicing, recs.activations,
+                               dict(recs.packed))
 
 
 def parse_dtype(name: str) -> torch.dtype:

@@ -24,7 +24,7 @@ from torch import nn
 from andactl.errors import ConfigError
 from andactl.formats import anda
 from andactl.kernels import ops, prepack
-from andactl.kernels.int4_layout import SYMMETRIC_ZERO, check_int4, check_weight_group_size, padded_k
+from andactl.formats.int4_layout import SYMMETRIC_ZERO, check_int4, check_weight_group_size, padded_k
 
 
 class AndaLinear(nn.Module):
