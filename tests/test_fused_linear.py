@@ -68,7 +68,8 @@ def test_block_scales_round_trip():
     assert scb.shape == (3, 4, 16) and zb.dtype == torch.int32
     sc2, z2 = fused.unblock_scales(scb, zb, 37)
     assert torch.equal(sc2, sc) and torch.equal(z2, z)
-    assert torch.equal(fused.block_scales(sc, None)[1][:2], torch.full((2, 4, 16), 8, dtype=torch.int32))
+    assert torch.equal(fused.block_scales(sc, None)[1], torch.full((1, 4, 16), 8, dtype=torch.int32))
+    assert torch.equal(fused.unblock_scales(*fused.block_scales(sc, None), 37)[1], torch.full_like(z, 8))
 
 
 def test_bf16_in_out_within_bf16_of_fp32_reference():

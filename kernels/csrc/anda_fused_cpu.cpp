@@ -40,9 +40,9 @@ at::Tensor anda_linear_cpu(const at::Tensor& x, int64_t M, c10::string_view roun
   TORCH_CHECK(scb.scalar_type() == at::kFloat && scb.dim() == 3 && scb.size(0) == NB &&
                   scb.size(1) == Gw && scb.size(2) == 16,
               "anda_linear: blocked scales must be float32 [", NB, ", ", Gw, ", 16]");
-  TORCH_CHECK(zb.scalar_type() == at::kInt && zb.dim() == 3 && zb.size(0) == NB &&
+  TORCH_CHECK(zb.scalar_type() == at::kInt && zb.dim() == 3 && (zb.size(0) == NB || zb.size(0) == 1) &&
                   zb.size(1) == Gw && zb.size(2) == 16,
-              "anda_linear: blocked zero points must be int32 [", NB, ", ", Gw, ", 16]");
+              "anda_linear: blocked zero points must be int32 [", NB, " or 1, ", Gw, ", 16]");
   if (bias.has_value())
     TORCH_CHECK(bias->dim() == 1 && bias->size(0) == n && bias->is_floating_point(),
                 "anda_linear: bias must be a float tensor [", n, "]");
@@ -96,6 +96,7 @@ at::Tensor anda_linear_cpu(const at::Tensor& x, int64_t M, c10::string_view roun
   const uint8_t* wp = wpp.data_ptr<uint8_t>();
   const float* sp = sc.data_ptr<float>();
   const int32_t* zp = zc.data_ptr<int32_t>();
+  const int64_t zblock = zb.size(0) == 1 ? 0 : Gw * 16;  // one shared block: symmetric weights
   const int64_t Gw64 = Kw / 64, items = (NB + kItemBlocks - 1) / kItemBlocks;
   // Dynamic schedule: a worker descheduled by other load does not hold the others back.
   std::atomic<int64_t> next{0};
@@ -104,7 +105,7 @@ at::Tensor anda_linear_cpu(const at::Tensor& x, int64_t M, c10::string_view roun
     for (int64_t i = next.fetch_add(1); i < items; i = next.fetch_add(1)) {
       const int64_t b0 = i * kItemBlocks, b1 = std::min(NB, b0 + kItemBlocks);
       anda::gemm_blocked(isa, Ap, Sp, Up, T, (int)G, C, wp + b0 * Gw64 * anda::kGroupBytes, Gw64,
-                         sp + b0 * Gw * 16, zp + b0 * Gw * 16, Gw * 16, group_size, b0 * 16,
+                         sp + b0 * Gw * 16, zp + b0 * zblock, Gw * 16, zblock, group_size, b0 * 16,
                          std::min(n, b1 * 16), n, os);
     }
   });

@@ -216,7 +216,7 @@ ANDA_AVX512 static void mk_avx512(const MkArgs& a) {
 // Largest token tile of the micro-kernel for (isa, C); run_mk takes any TT in 1..that.
 static int tile_tokens(int isa, int C) {
   if (isa == ISA_AVX512) return C == 1 ? 8 : 4;
-  if (isa == ISA_AVX2) return C == 1 ? 4 : (C == 2 ? 2 : 1);
+  if (isa == ISA_AVX2) return C == 1 ? 6 : (C == 2 ? 3 : 1);  // 12 int16 accumulators
   return 1;
 }
 
@@ -227,8 +227,12 @@ static void run_mk_c(int isa, const MkArgs& a, int TT) {
     else if (TT > 2) mk_avx512<4, C>(a);
     else if (TT > 1) mk_avx512<2, C>(a);
     else mk_avx512<1, C>(a);
-  } else if (TT > 2) {
+  } else if (TT > 4 && C == 1) {
+    mk_avx2<6, C>(a);
+  } else if (TT > 2 && C == 1) {
     mk_avx2<4, C>(a);
+  } else if (TT > 2) {
+    mk_avx2<3, C>(a);
   } else if (TT > 1) {
     mk_avx2<2, C>(a);
   } else {
@@ -256,8 +260,8 @@ static inline uint16_t to_bf16(float f) {
 
 void gemm_blocked(int isa, const int8_t* A, const int32_t* S, const float* U, int64_t T, int G,
                   int C, const uint8_t* Wp, int64_t Gw64, const float* SCb, const int32_t* Zb,
-                  int64_t sblock, int64_t group_size, int64_t n0, int64_t n1, int64_t N,
-                  const OutSpec& os) {
+                  int64_t sblock, int64_t zblock, int64_t group_size, int64_t n0, int64_t n1,
+                  int64_t N, const OutSpec& os) {
   const int gpw = (int)(group_size / 64);
   const int nb = (int)((n1 - n0 + 15) / 16);
   const int tt = tile_tokens(isa, C);
@@ -274,7 +278,7 @@ void gemm_blocked(int isa, const int8_t* A, const int32_t* S, const float* U, in
         const int TT = (int)std::min<int64_t>(tt, c1 - t0);
         MkArgs a{A + t0 * tstride, tstride, S + t0 * G, U + t0 * G,
                  Wp + (int64_t)b * Gw64 * kGroupBytes, SCb + (int64_t)b * sblock,
-                 Zb + (int64_t)b * sblock, G, C, gpw, out};
+                 Zb + (int64_t)b * zblock, G, C, gpw, out};
         run_mk(isa, a, TT);
         if (os.bias)
           for (int t = 0; t < TT; ++t)
@@ -308,7 +312,8 @@ void gemm_prepacked(int isa, const int8_t* A, const int32_t* S, const float* U, 
         Z[((size_t)b * gwn + gw) * 16 + l] = zeros ? (int32_t)zeros[n * sstride + gw] : 8;
       }
     }
-  gemm_blocked(isa, A, S, U, T, G, C, Wp, Gw64, SC.data(), Z.data(), (int64_t)gwn * 16, group_size,
+  gemm_blocked(isa, A, S, U, T, G, C, Wp, Gw64, SC.data(), Z.data(), (int64_t)gwn * 16,
+               (int64_t)gwn * 16, group_size,
                n0, n1, N, OutSpec{y, nullptr, nullptr});
 }
 

@@ -64,12 +64,13 @@ struct OutSpec {
 };
 
 // As gemm_prepacked, with the scales and zero points already blocked: SCb / Zb point at block
-// n0/16 of float32 / int32 [NB, sblock/16, 16] (block b at offset b * sblock; column 16 * gw + l
-// holds weight group gw of row 16b + l).
+// n0/16 of float32 / int32 [NB, sblock/16, 16] (block b at offset b * sblock, resp. b * zblock;
+// column 16 * gw + l holds weight group gw of row 16b + l). zblock = 0: one block of zero points
+// shared by all blocks (symmetric weights: all 8).
 void gemm_blocked(int isa, const int8_t* A, const int32_t* S, const float* U, int64_t T, int G,
                   int C, const uint8_t* Wp, int64_t Gw64, const float* SCb, const int32_t* Zb,
-                  int64_t sblock, int64_t group_size, int64_t n0, int64_t n1, int64_t N,
-                  const OutSpec& out);
+                  int64_t sblock, int64_t zblock, int64_t group_size, int64_t n0, int64_t n1,
+                  int64_t N, const OutSpec& out);
 
 void gemm_prepacked(int isa, const int8_t* A, const int32_t* S, const float* U, int64_t T, int G,
                     int C, const uint8_t* Wp, int64_t Gw64, const float* scales, int64_t sstride,
