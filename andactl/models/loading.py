@@ -63,9 +63,31 @@ class LoadedModel:
                                dict(recs.packed))
 
 
+def native_bf16() -> bool:
+    """True when this CPU computes bf16 natively (AVX512-BF16 or AMX-BF16), read at run time."""
+    for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+        fn = getattr(torch.cpu, probe, None)
+        if fn is not None and fn():
+            return True
+    try:
+        with open("/proc/cpuinfo") as fh:
+            flags = next((ln for ln in fh if ln.startswith("flags")), "").split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_dtype_name(name: str, device: str = "cpu") -> str:
+    """``auto``: bfloat16 on CUDA or on a CPU with native bf16, else float32; other names unchanged."""
+    if name != "auto":
+        return name
+    return "bfloat16" if str(device).startswith("cuda") or native_bf16() else "float32"
+
+
 def parse_dtype(name: str) -> torch.dtype:
+    name = resolve_dtype_name(name)
     if name not in DTYPES:
-        raise ModelError(f"unknown dtype '{name}'; choose one of {', '.join(DTYPES)}")
+        raise ModelError(f"unknown dtype '{name}'; choose one of auto, {', '.join(DTYPES)}")
     return DTYPES[name]
 
 
