@@ -21,7 +21,7 @@ log = logging.getLogger("andactl")
 
 METHODS = ("lora", "kd")
 QUANTIZED = ("int4_weights", "packed", "anda_activations")
-DEFAULT_LR = {"lora": 2e-4, "full": 5e-5}
+DEFAULT_LR = {"lora": 1e-3, "full": 1e-4}  # short runs: tens of steps, not the paper's epochs
 
 
 @dataclass
@@ -29,7 +29,7 @@ class RecoverConfig(PassConfig):
     """``method``: lora (CE on the text, the paper's RFT) or kd (KL to the teacher + ce_weight·CE);
     ``full``: train the attention/MLP linear weights instead of LoRA adapters; ``teacher``: model
     source (default: the dense model the artifact came from); ``train_data``: dataset[/split] or
-    ``self`` (text sampled from the teacher); ``lr``: peak lr (None: 2e-4 LoRA, 5e-5 full)."""
+    ``self`` (text sampled from the teacher); ``lr``: peak lr (None: 1e-3 LoRA, 1e-4 full)."""
 
     method: str = "kd"
     full: bool = False

@@ -15,7 +15,7 @@ from andactl.cli.common import data_dir_option, device_option, dtype_option, for
 @click.option("--train-data", default="alpaca", show_default=True,
               help="dataset[/split] (train split by default; evaluation splits are refused) or 'self' (sampled from the teacher).")
 @click.option("--steps", type=int, default=40, show_default=True, help="Optimiser steps.")
-@click.option("--lr", type=float, default=None, help="Peak learning rate [default: 2e-4 LoRA, 5e-5 --full].")
+@click.option("--lr", type=float, default=None, help="Peak learning rate [default: 1e-3 LoRA, 1e-4 --full].")
 @click.option("--seqlen", type=int, default=256, show_default=True, help="Tokens per training sequence.")
 @click.option("--batch-size", "--batch_size", "batch_size", type=int, default=4, show_default=True, help="Sequences per micro-batch.")
 @click.option("--grad-accum", type=int, default=1, show_default=True, help="Micro-batches per optimiser step.")
