@@ -53,6 +53,16 @@ def parse_train_data(spec: str) -> tuple[str, str]:
     return name, split
 
 
+def check_available(spec: str, data_dir: Path | None) -> None:
+    """DataError (naming what the data directory holds) if a local dataset file is missing; cheap,
+    for checking before any model is loaded. Nothing to check for ``self`` or without a data dir."""
+    from andactl.data.datasets import TEXT_DATASETS, local_file
+
+    name, split = parse_train_data(spec)
+    if name != SELF and data_dir is not None:
+        local_file(data_dir, name, TEXT_DATASETS[name].splits[split], split)
+
+
 def dataset_text(spec: str, tokenizer, train_sequences: int, held_out: int, seqlen: int, seed: int,
                  data_dir: Path | None) -> TrainText:
     """Sequences of exactly ``seqlen`` tokens from a dataset split (SliceGPT's sampler); the

@@ -167,7 +167,8 @@ def test_interrupt_or_failure_writes_nothing(sliced, data_dir, tmp_path, monkeyp
     (["--steps", "0"], "steps must be > 0"),
     (["--lr", "0"], "lr must be > 0"),
     (["--lr", "-1e-3"], "lr must be > 0"),
-    (["--train-data", "wikitext2"], "evaluation split wikitext2/test"),
+    (["--train-data", "wikitext2/test"], "evaluation split wikitext2/test"),
+    (["--train-data", "wikitext"], "wikitext2/train: none of wikitext2/wiki.train.raw in data dir"),
     (["--train-data", "ptb/test"], "evaluation split ptb/test"),
     (["--train-data", "arc_e"], "zero-shot evaluation set"),
 ])

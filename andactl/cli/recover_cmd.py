@@ -47,6 +47,7 @@ def recover(cctx, model, method, full, teacher, train_data, steps, lr, seqlen, b
     from andactl.formats.artifact import artifact_meta, is_artifact
     from andactl.passbase import parse_config
     from andactl.passes.recover import RecoverConfig, preflight
+    from andactl.passes.recover_data import check_available
     from andactl.passes.recover_teacher import check_teacher, dense_source
     from andactl.pipeline import RunOptions
     from andactl.recipe import Recipe
@@ -59,6 +60,7 @@ def recover(cctx, model, method, full, teacher, train_data, steps, lr, seqlen, b
     teacher_src = teacher or (dense_source(meta.get("provenance", {}), model) if config.needs_teacher else None)
     preflight(config, set(meta.get("provides", [])), teacher_src)
     data = resolve_data_dir(data_dir)
+    check_available(train_data, data)
     if config.needs_teacher:
         check_teacher(model, teacher_src)
     recipe = Recipe(passes=[{"pass": "recover", **params}])
