@@ -45,6 +45,7 @@ class RecoverConfig(PassConfig):
     ce_weight: float = 0.0
     eval_every: int = 10
     held_out: int = 8
+    checkpoint: bool = True
     lora_rank: int = 32
     lora_alpha: float = 10.0
     lora_dropout: float = 0.05
@@ -121,7 +122,7 @@ class Recover(Pass):
         settings = TrainSettings(
             steps=cfg.steps, lr=cfg.peak_lr, batch_size=cfg.batch_size, grad_accum=cfg.grad_accum,
             warmup=cfg.warmup, schedule=cfg.schedule, kd_weight=1.0 if cfg.method == "kd" else 0.0,
-            ce_weight=cfg.ce_weight if cfg.method == "kd" else 1.0, eval_every=cfg.eval_every, seed=seed,
+            ce_weight=cfg.ce_weight if cfg.method == "kd" else 1.0, eval_every=cfg.eval_every, seed=seed, checkpoint=cfg.checkpoint,
             quiet=ctx.quiet,
         )
         try:

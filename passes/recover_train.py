@@ -35,6 +35,7 @@ class TrainSettings:
     kd_weight: float = 1.0
     ce_weight: float = 0.0
     eval_every: int = 10
+    checkpoint: bool = True  # recompute each decoder layer's activations in backward
     max_grad_norm: float = 1.0
     seed: int = 0
     quiet: bool = False
@@ -92,6 +93,7 @@ class Student:
     def __init__(self, model, adapter):
         self.body = model.base_model  # the HF decoder body; peft injects into it in place
         self.head = adapter.head()
+        self.layers = adapter.layers()
 
     def hidden(self, ids: torch.Tensor) -> torch.Tensor:
         return self.body(input_ids=ids, use_cache=False).last_hidden_state
@@ -121,6 +123,25 @@ def held_out_loss(student: Student, teacher, ids: torch.Tensor, s: TrainSettings
     finally:
         student.body.train(model_training)
     return sum(losses) / len(losses)
+
+
+@contextlib.contextmanager
+def checkpointed(layers, enabled: bool = True):
+    """Within the block each decoder layer keeps only its inputs for backward and recomputes the
+    rest (torch.utils.checkpoint, RNG state preserved, so dropout masks and results are the same
+    as without it); activation memory falls from every layer's intermediates to one layer's."""
+    if not enabled:
+        yield
+        return
+    from torch.utils.checkpoint import checkpoint
+
+    for layer in layers:
+        layer.forward = (lambda *a, _f=layer.forward, **k: checkpoint(_f, *a, use_reentrant=False, **k))
+    try:
+        yield
+    finally:
+        for layer in layers:
+            del layer.forward
 
 
 @contextlib.contextmanager
@@ -164,7 +185,7 @@ def train(student: Student, teacher: Student | None, params: list, train_ids: to
     per_step = s.batch_size * s.grad_accum
     hist.held_out.append((0, held_out_loss(student, teacher, held_ids, s, s.batch_size)))
     t0 = time.perf_counter()
-    with _progress(s.steps, s.quiet) as update:
+    with _progress(s.steps, s.quiet) as update, checkpointed(student.layers, s.checkpoint):
         for step in range(s.steps):
             factor = lr_factor(step, s.steps, warmup_steps, s.schedule)
             for group in opt.param_groups:
