@@ -11,6 +11,6 @@ $A env
 $A slice smollm2-135m --ratio 0.25 --cal-samples 16 --cal-seqlen 512 -o "$OUT/sliced" --overwrite
 $A recover "$OUT/sliced" --steps 12 --seqlen 128 -o "$OUT/recovered" --overwrite
 $A quantize "$OUT/recovered" --budget energy --tolerance 0.01 --weight-method rtn \
-   --cal-samples 8 --cal-seqlen 512 --max-evals 12 -o "$OUT/packed" --overwrite
+   --cal-samples 8 --cal-seqlen 512 --max-evals 12 --fallback-w4a16 -o "$OUT/packed" --overwrite
 $A inspect "$OUT/packed"
 $A eval smollm2-135m "$OUT/sliced" "$OUT/recovered" "$OUT/packed" --tasks wikitext2 --limit 4 --output_path "$OUT/eval.json"
