@@ -81,13 +81,13 @@ def _config_of(source: str):
     if path.is_file() and path.suffix == ".gguf":
         return _gguf_config(path), {}, path.stat().st_size
     if path.is_dir() and (path / "config.json").is_file():
-        from andactl.formats import artifact as fmt
-        from andactl.models.artifact_loader import build_hf_config
+        from andactl.formats.reader import build_hf_config, read_config, read_records
+        from andactl.formats.records import SECTION
 
-        config = fmt.read_config(path)
-        meta = fmt.artifact_meta(path, config) if fmt.SECTION in config else {}
+        config = read_config(path)
+        meta = {"records": read_records(config, str(path))} if SECTION in config else {}
         try:
-            hf = build_hf_config(config)
+            hf = build_hf_config(config) if SECTION in config else _plain_hf_config(config)
         except Exception as err:
             raise ModelError(f"{path}/config.json does not describe a model ({type(err).__name__}: {err})") from err
         size = sum(f.stat().st_size for f in path.glob("*.safetensors")) + sum(f.stat().st_size for f in path.glob("*.bin"))
@@ -102,6 +102,15 @@ def _config_of(source: str):
         raise ModelError(f"could not read the config of '{source}' ({type(err).__name__})") from err
 
 
+def _plain_hf_config(config: dict):
+    """HF config object of a plain model folder's config.json dict."""
+    from transformers import CONFIG_MAPPING
+
+    if config.get("model_type") not in CONFIG_MAPPING:
+        raise ModelError(f"config.json names unknown model_type {config.get('model_type')!r}")
+    return CONFIG_MAPPING[config["model_type"]].from_dict(config)
+
+
 def _gguf_config(gguf: Path):
     from transformers import AutoConfig
 
@@ -113,15 +122,16 @@ def model_shape(source: str) -> ModelShape:
     artifact's structure records replayed), so counts are exact and nothing is allocated."""
     from transformers import AutoModelForCausalLM
 
-    from andactl.models.adapters import get_adapter
-    from andactl.passbase import get_pass
+    from andactl.formats.reader import apply_records
 
     hf, meta, on_disk = _config_of(source)
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(hf)
+        if "records" in meta:
+            apply_records(model, meta["records"])
+        from andactl.models.adapters import get_adapter
+
         adapter = get_adapter(model)
-        for record in meta.get("structure", []):
-            get_pass(record["pass"]).rebuild(model, adapter, record)
     persistent = set(model.state_dict())  # shortcut matrices yes, rotary caches no (as count_parameters)
     params = sum(t.numel() for _, t in model.named_parameters() if t.is_floating_point())
     params += sum(t.numel() for n, t in model.named_buffers() if n in persistent and t.is_floating_point())

@@ -19,7 +19,8 @@ from andactl.models.capture import capture_layer0_inputs
 from andactl.passbase import Pass, PassConfig, register_pass
 from andactl.passes.blockwise import map_cols_, map_rows_
 from andactl.passes.pca import GramAccumulator, kept_variance, pca_basis, sliced_dim
-from andactl.passes.slicegpt_layer import install_layers
+from andactl.formats.records import SlicingRecord
+from andactl.models.slicegpt_layer import install_layers
 
 
 @dataclass
@@ -141,6 +142,7 @@ class Rotate(Pass):
         del states
 
         ctx.structure.append({"pass": self.name, "hidden_size": D, "num_layers": len(layers), "plan": plan})
+        ctx.records.slicing = SlicingRecord.full(D, len(layers))  # rotated: D x D shortcuts until sliced
         ctx.report["slicing"] = {
             **ctx.report.get("slicing", {}),
             "ratio": cfg.ratio, "round_to": cfg.round_to, "slice_head": cfg.slice_head,
@@ -148,6 +150,19 @@ class Rotate(Pass):
         }
         return {"hidden_size": D, "dim": plan["embedding"], "calibration_tokens": tokens,
                 "kept_variance": kept}
+
+    @staticmethod
+    def _rotate_layer(adapter, layer, Q_in: torch.Tensor, Q_mid: torch.Tensor, Q_out: torch.Tensor) -> None:
+        """Rotates one block's weights and sets its shortcuts ``Q_in^T Q_mid``, ``Q_mid^T Q_out``."""
+        for lin in adapter.attn_inputs(layer):
+            _rotate_in(lin, Q_in)
+        _rotate_out(adapter.attn_output(layer), Q_mid)
+        for lin in adapter.mlp_inputs(layer):
+            _rotate_in(lin, Q_mid)
+        _rotate_out(adapter.mlp_output(layer), Q_out)
+        dtype = adapter.attn_output(layer).weight.dtype
+        layer.attn_shortcut = (Q_in.T @ Q_mid).to(dtype)
+        layer.mlp_shortcut = (Q_mid.T @ Q_out).to(dtype)
 
     @staticmethod
     def _parallel_layer(adapter, layer, states, Q_in: torch.Tensor, dims: dict, kept: list, device) -> torch.Tensor:
@@ -169,26 +184,3 @@ class Rotate(Pass):
         layer.shortcut = (Q_in.T @ Q_out).to(adapter.attn_output(layer).weight.dtype)
         kept.append({"out": kept_variance(vals_out, dims["out"])})
         return Q_out
-
-    @staticmethod
-    def _rotate_layer(adapter, layer, Q_in: torch.Tensor, Q_mid: torch.Tensor, Q_out: torch.Tensor) -> None:
-        """Rotates one block's weights and sets its shortcuts ``Q_in^T Q_mid``, ``Q_mid^T Q_out``."""
-        for lin in adapter.attn_inputs(layer):
-            _rotate_in(lin, Q_in)
-        _rotate_out(adapter.attn_output(layer), Q_mid)
-        for lin in adapter.mlp_inputs(layer):
-            _rotate_in(lin, Q_mid)
-        _rotate_out(adapter.mlp_output(layer), Q_out)
-        dtype = adapter.attn_output(layer).weight.dtype
-        layer.attn_shortcut = (Q_in.T @ Q_mid).to(dtype)
-        layer.mlp_shortcut = (Q_mid.T @ Q_out).to(dtype)
-
-    @classmethod
-    def rebuild(cls, model, adapter, record: dict) -> None:
-        """Installs SliceGPT layers with ``D x D`` shortcut buffers (placeholder values)."""
-        D = int(record["hidden_size"])
-        dtype = adapter.embeddings()[0].weight.dtype
-        device = adapter.embeddings()[0].weight.device
-        for layer in install_layers(adapter):
-            for name in layer.shortcuts:
-                setattr(layer, name, torch.zeros(D, D, dtype=dtype, device=device))

@@ -13,12 +13,12 @@ from andactl.context import PassContext
 from andactl.formats.artifact import save_artifact
 from andactl.models.adapters import PhiAdapter, get_adapter
 from andactl.models.artifact_loader import load_artifact
-from andactl.passbase import get_pass
+from andactl.formats.reader import apply_records
 from andactl.passes.fuse_norms import FuseNorms
 from andactl.passes.rotate import Rotate, RotateConfig
 from andactl.passes.slice import Slice
-from andactl.passes.slicegpt_layer import simulate_slicing
-from andactl.passes.slicegpt_parallel_layer import ParallelSliceGPTLayer
+from andactl.models.slicegpt_layer import simulate_slicing
+from andactl.models.slicegpt_parallel_layer import ParallelSliceGPTLayer
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -110,12 +110,11 @@ def test_phi_slicing_shapes_and_equivalence_to_masked_rotation():
 def test_phi_rebuild_and_artifact_reload_give_equal_logits(tmp_path):
     _, sliced, ctx = _sliced_phi()
     fresh = fresh_model(copy.deepcopy(sliced.config), torch.float64)
-    for rec in ctx.structure:
-        get_pass(rec["pass"]).rebuild(fresh, get_adapter(fresh), rec)
+    apply_records(fresh, ctx.records)  # what the artifact reader does (there on the meta device)
     fresh.load_state_dict(sliced.state_dict(), strict=True)
     ids = tiny_inputs()
     assert torch.equal(_logits(fresh, ids), _logits(sliced, ids))
-    out = save_artifact(tmp_path / "phi", sliced, char_tokenizer(), {"structure": ctx.structure})
+    out = save_artifact(tmp_path / "phi", sliced, char_tokenizer(), {}, records=ctx.records)
     loaded, _, meta = load_artifact(out, torch.float64)
     assert torch.equal(_logits(loaded, ids), _logits(sliced, ids))
     assert loaded.state_dict()["model.layers.1.shortcut"].shape == (48, 64)

@@ -10,7 +10,7 @@ MIN_GPTQ_TOKENS = 512
 
 
 def quantize_recipe(weights, weight_method, group_size, asymmetric, act_order, sensitivity, bits, tolerance,
-                    budget, max_evals, rounding, activations="anda") -> list[dict]:
+                    budget, max_evals, rounding, activations="anda", fallback="fail") -> list[dict]:
     """The pass list ``andactl quantize`` runs (also what examples/recipes/full.yaml spells out)."""
     steps: list[dict] = []
     if weights == "int4":
@@ -24,7 +24,7 @@ def quantize_recipe(weights, weight_method, group_size, asymmetric, act_order, s
         steps.append({"pass": "set_anda_bits", "bits": list(bits)})
     else:
         steps.append({"pass": "anda_search", "tolerance": tolerance, "budget": budget, "max_evals": max_evals,
-                      "rounding": rounding})
+                      "rounding": rounding, "fallback": fallback})
     steps.append({"pass": "pack", "rounding": rounding} if weights == "int4" else {"pass": "anda_activations", "rounding": rounding})
     return steps
 
@@ -43,6 +43,8 @@ def quantize_recipe(weights, weight_method, group_size, asymmetric, act_order, s
 @click.option("--bits", type=click.IntRange(1, 16), nargs=4, default=None, help="Fixed M_qkv M_o M_u M_d instead of a search.")
 @click.option("--activations", type=click.Choice(["anda", "none"]), default="anda", show_default=True,
               help="none: INT4 weights only (W4A16, the search's reference point).")
+@click.option("--fallback-w4a16", is_flag=True,
+              help="If no tuple meets --tolerance, keep activations unquantized (W4A16) instead of failing.")
 @click.option("--max-evals", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--rounding", type=click.Choice(["truncate", "nearest"]), default="truncate", show_default=True)
 @click.option("-o", "--output", required=True, help="Artifact directory to write.")
@@ -55,7 +57,7 @@ def quantize_recipe(weights, weight_method, group_size, asymmetric, act_order, s
 @dry_run_option
 @click.pass_context
 def quantize(cctx, model, budget, tolerance, weights, weight_method, group_size, asymmetric, act_order, sensitivity,
-             bits, activations, max_evals, rounding, output, overwrite, dtype, device, data_dir, fmt, dry_run, max_memory, **cal):
+             bits, activations, fallback_w4a16, max_evals, rounding, output, overwrite, dtype, device, data_dir, fmt, dry_run, max_memory, **cal):
     """Quantize MODEL (dense model or sliced artifact): INT4 weights + searched Anda activations."""
     from andactl.cli.run_cmd import run_and_report
     from andactl.data.datasets import resolve_data_dir
@@ -77,11 +79,13 @@ def quantize(cctx, model, budget, tolerance, weights, weight_method, group_size,
         if done:
             raise ConfigError(f"{model} is already quantized ({', '.join(done)}); quantize its unquantized source instead")
     steps = quantize_recipe(weights, weight_method, group_size, asymmetric, act_order, sensitivity, bits, tolerance,
-                            budget, max_evals, rounding, activations)
+                            budget, max_evals, rounding, activations, "w4a16" if fallback_w4a16 else "fail")
     recipe = Recipe(passes=steps, calibration=calibration_dict(cal))
     opts = RunOptions(model=model, output=output, dtype=dtype, device=device, seed=cal["seed"],
                       data_dir=resolve_data_dir(data_dir), overwrite=overwrite, quiet=cctx.obj.get("quiet", False))
-    run_and_report(recipe, opts, fmt, dry_run=dry_run, max_memory=max_memory)
+    uses_calibration = (weights == "int4" and weight_method == "gptq") or sensitivity or (bits is None and activations == "anda")
+    run_and_report(recipe, opts, fmt, calibration_used=uses_calibration,
+                   dry_run=dry_run, max_memory=max_memory)
 
 
 COMMANDS = [quantize]
