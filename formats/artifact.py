@@ -67,9 +67,9 @@ def _unique_state(model: torch.nn.Module) -> tuple[dict[str, torch.Tensor], dict
 def save_artifact(out_dir: str | Path, model: torch.nn.Module, tokenizer, meta: dict,
                   recipe: dict | list | None = None, report: dict | None = None,
                   quantization_config: dict | None = None, overwrite: bool = False,
-                  extra_files: dict[str, bytes] | None = None) -> Path:
+                  extra_files: dict[str, bytes] | None = None, storage_dtype: str = "fp32") -> Path:
     """Writes an artifact to ``out_dir`` atomically and returns its path (``extra_files``: name ->
-    bytes, e.g. plots).
+    bytes, e.g. plots). Floating tensors are stored in ``storage_dtype`` (formats/storage.py).
 
     Refuses a non-empty existing ``out_dir`` unless ``overwrite``.
     """
@@ -83,8 +83,12 @@ def save_artifact(out_dir: str | Path, model: torch.nn.Module, tokenizer, meta: 
     try:
         config = model.config.to_dict()
         config.pop("quantization_config", None)
+        from andactl.formats.storage import to_storage
+
         tensors, aliases = _unique_state(model)
-        config[SECTION] = {"format_version": FORMAT_VERSION, **meta, "tied_aliases": aliases}
+        tensors, kept_fp32 = to_storage(tensors, storage_dtype)
+        config[SECTION] = {"format_version": FORMAT_VERSION, **meta, "tied_aliases": aliases,
+                           "storage_dtype": storage_dtype, "storage_fp32_tensors": kept_fp32}
         if quantization_config is not None:
             config["quantization_config"] = {"quant_method": QUANT_METHOD, **quantization_config}
         (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=False, default=str) + "\n")

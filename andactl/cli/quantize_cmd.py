@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from andactl.cli.common import calibration_dict, calibration_options, data_dir_option, device_option, dtype_option, format_option
+from andactl.cli.common import storage_dtype_option, calibration_dict, calibration_options, data_dir_option, device_option, dtype_option, format_option
 
 QUANTIZED = ("int4_weights", "packed", "anda_activations")
 MIN_GPTQ_TOKENS = 512
@@ -49,12 +49,13 @@ def quantize_recipe(weights, weight_method, group_size, asymmetric, act_order, s
 @click.option("--overwrite", is_flag=True)
 @calibration_options(samples=8, seqlen=512, batch_size=4)
 @dtype_option
+@storage_dtype_option
 @device_option
 @data_dir_option
 @format_option
 @click.pass_context
 def quantize(cctx, model, budget, tolerance, weights, weight_method, group_size, asymmetric, act_order, sensitivity,
-             bits, activations, max_evals, rounding, output, overwrite, dtype, device, data_dir, fmt, **cal):
+             bits, activations, max_evals, rounding, output, overwrite, dtype, storage_dtype, device, data_dir, fmt, **cal):
     """Quantize MODEL (dense model or sliced artifact): INT4 weights + searched Anda activations."""
     from andactl.cli.run_cmd import run_and_report
     from andactl.data.datasets import resolve_data_dir
@@ -79,7 +80,8 @@ def quantize(cctx, model, budget, tolerance, weights, weight_method, group_size,
                             budget, max_evals, rounding, activations)
     recipe = Recipe(passes=steps, calibration=calibration_dict(cal))
     opts = RunOptions(model=model, output=output, dtype=dtype, device=device, seed=cal["seed"],
-                      data_dir=resolve_data_dir(data_dir), overwrite=overwrite, quiet=cctx.obj.get("quiet", False))
+                      data_dir=resolve_data_dir(data_dir), overwrite=overwrite, quiet=cctx.obj.get("quiet", False),
+                      storage_dtype=storage_dtype)
     run_and_report(recipe, opts, fmt)
 
 
