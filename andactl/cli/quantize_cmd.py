@@ -10,7 +10,7 @@ MIN_GPTQ_TOKENS = 512
 
 
 def quantize_recipe(weights, weight_method, group_size, asymmetric, act_order, sensitivity, bits, tolerance,
-                    budget, max_evals, rounding, activations="anda") -> list[dict]:
+                    budget, max_evals, rounding, activations="anda", head="int8", embeddings="int8") -> list[dict]:
     """The pass list ``andactl quantize`` runs (also what examples/recipes/full.yaml spells out)."""
     steps: list[dict] = []
     if weights == "int4":
@@ -26,6 +26,8 @@ def quantize_recipe(weights, weight_method, group_size, asymmetric, act_order, s
         steps.append({"pass": "anda_search", "tolerance": tolerance, "budget": budget, "max_evals": max_evals,
                       "rounding": rounding})
     steps.append({"pass": "pack", "rounding": rounding} if weights == "int4" else {"pass": "anda_activations", "rounding": rounding})
+    if head != "none" or embeddings != "none":
+        steps.append({"pass": "quantize_tables", "head": head, "embeddings": embeddings})
     return steps
 
 
@@ -43,6 +45,10 @@ def quantize_recipe(weights, weight_method, group_size, asymmetric, act_order, s
 @click.option("--bits", type=click.IntRange(1, 16), nargs=4, default=None, help="Fixed M_qkv M_o M_u M_d instead of a search.")
 @click.option("--activations", type=click.Choice(["anda", "none"]), default="anda", show_default=True,
               help="none: INT4 weights only (W4A16, the search's reference point).")
+@click.option("--head", type=click.Choice(["int8", "int4", "none"]), default="int8", show_default=True,
+              help="LM head storage: group-wise (64) symmetric INT8/INT4 with fp16 scales, or none (storage dtype).")
+@click.option("--embeddings", type=click.Choice(["int8", "int4", "none"]), default="int8", show_default=True,
+              help="Token embedding storage: a quantized lookup table (rows dequantized when gathered), or none.")
 @click.option("--max-evals", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--rounding", type=click.Choice(["truncate", "nearest"]), default="truncate", show_default=True)
 @click.option("-o", "--output", required=True, help="Artifact directory to write.")
@@ -55,7 +61,7 @@ def quantize_recipe(weights, weight_method, group_size, asymmetric, act_order, s
 @format_option
 @click.pass_context
 def quantize(cctx, model, budget, tolerance, weights, weight_method, group_size, asymmetric, act_order, sensitivity,
-             bits, activations, max_evals, rounding, output, overwrite, dtype, storage_dtype, device, data_dir, fmt, **cal):
+             bits, activations, head, embeddings, max_evals, rounding, output, overwrite, dtype, storage_dtype, device, data_dir, fmt, **cal):
     """Quantize MODEL (dense model or sliced artifact): INT4 weights + searched Anda activations."""
     from andactl.cli.run_cmd import run_and_report
     from andactl.data.datasets import resolve_data_dir
@@ -77,7 +83,7 @@ def quantize(cctx, model, budget, tolerance, weights, weight_method, group_size,
         if done:
             raise ConfigError(f"{model} is already quantized ({', '.join(done)}); quantize its unquantized source instead")
     steps = quantize_recipe(weights, weight_method, group_size, asymmetric, act_order, sensitivity, bits, tolerance,
-                            budget, max_evals, rounding, activations)
+                            budget, max_evals, rounding, activations, head, embeddings)
     recipe = Recipe(passes=steps, calibration=calibration_dict(cal))
     opts = RunOptions(model=model, output=output, dtype=dtype, device=device, seed=cal["seed"],
                       data_dir=resolve_data_dir(data_dir), overwrite=overwrite, quiet=cctx.obj.get("quiet", False),
