@@ -75,6 +75,10 @@ def run_recipe(recipe: Recipe, opts: RunOptions, instruments=None) -> tuple[Pass
 
     ctx.report.setdefault("artifact_meta", {})["dense_parameters"] = (
         loaded.meta.get("dense_parameters") or count_parameters(loaded.model))
+    from andactl.formats.byte_accounting import block_linear_parameters
+
+    ctx.report["artifact_meta"]["dense_block_linear_parameters"] = (
+        loaded.meta.get("dense_block_linear_parameters") or block_linear_parameters(loaded.adapter))
     ctx.report["load_seconds"] = round(time.perf_counter() - t0, 2)
     records = manager.run(ctx)
     resolved = {
