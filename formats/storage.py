@@ -1,9 +1,10 @@
 """Storage dtype of an artifact's non-packed tensors (``--storage-dtype bf16|fp16|fp32``).
 
 Every floating tensor of ``model.safetensors`` (norms, shortcut matrices, unquantized linears,
-INT4 scales, biases) is written in the storage dtype and copied back into the run dtype when the
+biases) is written in the storage dtype and copied back into the run dtype when the
 artifact is loaded (``load_state_dict`` casts). Integer tensors (packed INT4 weights, zero points,
-quantized tables) are never touched. A tensor whose finite values exceed the storage dtype's
+quantized tables) and quantization scales (``*.weight_scale``: float32 for packed INT4 linears, as
+the packed format defines them; fp16 for quantized tables) are never touched. A tensor whose finite values exceed the storage dtype's
 range is kept in float32 and named in config.json, so storage never turns a weight into Inf.
 Storage only narrows: a tensor already as narrow as the storage dtype (the fp16 scales of quantized
 tables, a bf16 run) is stored as it is.
@@ -16,6 +17,7 @@ from andactl.errors import ConfigError
 
 STORAGE_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 DEFAULT_STORAGE_DTYPE = "fp16"
+SCALE_SUFFIX = "weight_scale"  # quantization scales keep the dtype their format defines
 
 
 def parse_storage_dtype(name: str) -> torch.dtype:
@@ -32,7 +34,7 @@ def to_storage(tensors: dict[str, torch.Tensor], name: str) -> tuple[dict[str, t
     out, kept = {}, []
     limit = torch.finfo(dtype).max
     for key, t in tensors.items():
-        if not t.is_floating_point() or t.element_size() <= torch.finfo(dtype).bits // 8:
+        if not t.is_floating_point() or t.element_size() <= torch.finfo(dtype).bits // 8 or key.endswith(SCALE_SUFFIX):
             out[key] = t
             continue
         finite = t[torch.isfinite(t)]

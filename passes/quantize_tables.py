@@ -89,22 +89,9 @@ class QuantizeTables(Pass):
     @classmethod
     def rebuild(cls, model, adapter, record: dict) -> None:
         """Quantized modules at the recorded shapes (placeholder codes) in place of the float ones."""
-        from andactl.models.quantized_tables import QuantizedEmbedding, QuantizedHead
+        from andactl.models.quantized_tables import install_tables
 
-        group = int(record["group_size"])
-        e, h = record.get("embeddings"), record.get("head")
-        new_emb = None
-        if e:
-            new_emb = QuantizedEmbedding(e["rows"], e["cols"], e["bits"], group, e.get("padding_idx"),
-                                         getattr(torch, e.get("dtype", "float32")))
-            model.set_input_embeddings(new_emb)
-        if h:
-            if record.get("shared"):
-                new_head = QuantizedHead.sharing(new_emb)
-            else:
-                new_head = QuantizedHead(h["in"], h["out"], h["bits"], group, h["bias"], getattr(torch, h.get("dtype", "float32")))
-            model.set_output_embeddings(new_head)
-        model.config.tie_word_embeddings = False
+        install_tables(model, record)
 
 
 def _table_bytes(emb, head, tied: bool) -> int:

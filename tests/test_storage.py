@@ -47,7 +47,10 @@ def test_storage_dtype_round_trip(tmp_path, storage):
 
 
 def test_storage_keeps_overflowing_tensors_in_fp32():
-    t = {"a": torch.tensor([1.0, 7e4]), "b": torch.tensor([1.0, 2.0]), "i": torch.tensor([1, 2], dtype=torch.uint8)}
+    t = {"a": torch.tensor([1.0, 7e4]), "b": torch.tensor([1.0, 2.0]), "i": torch.tensor([1, 2], dtype=torch.uint8),
+         "m.weight_scale": torch.tensor([0.1]), "h": torch.tensor([0.1], dtype=torch.float16)}
+    out, kept = to_storage(t, "bf16")
+    assert out["m.weight_scale"].dtype == torch.float32 and out["h"].dtype == torch.float16  # scales, narrow: as is
     out, kept = to_storage(t, "fp16")
     assert kept == ["a"] and out["a"].dtype == torch.float32 and torch.equal(out["a"], t["a"])
     assert out["b"].dtype == torch.float16 and out["i"].dtype == torch.uint8
@@ -135,5 +138,8 @@ def test_inspect_byte_accounting_equals_file_size(tiny_hf_dir, data_dir, tmp_pat
         assert st["by_category"]["shortcuts"] == 2 * (3 * 48 * 48 + 48 * 64)  # fp16; the last output stays 64 wide
     assert st["by_category"]["head"] == tq.stored_bytes(128, 64, 4, 64)
     assert st["by_category"]["embeddings"] == tq.stored_bytes(128, 48, 8, 64)
+    res = runner.invoke(cli, ["slice", str(tiny_hf_dir), "--ratio", "0.25", "--slice-head", "-o", str(tmp_path / "h"), *cal])
+    info = json.loads(runner.invoke(cli, ["inspect", str(tmp_path / "h"), "--format", "json"]).stdout)
+    assert res.exit_code == 0 and info["layer_dims"][-1]["out"] == 48
     res = runner.invoke(cli, ["slice", str(tiny_hf_dir), "--ratio", "0.25", "--storage-dtype", "fp8", "-o", str(tmp_path / "x"), *cal])
     assert res.exit_code == 2 and "unknown storage dtype 'fp8'" in res.stderr and not (tmp_path / "x").exists()

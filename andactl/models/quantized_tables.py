@@ -99,3 +99,23 @@ class QuantizedHead(nn.Module):
 
     def extra_repr(self) -> str:
         return f"in={self.in_features}, out={self.out_features}, int{self.bits}, group={self.group_size}"
+
+
+def install_tables(model: nn.Module, record: dict) -> None:
+    """Replaces the token embedding / LM head of ``model`` by quantized modules at the shapes a
+    ``quantize_tables`` record names (placeholder codes, filled by loading the state dict); a
+    ``shared`` record makes the head read the embedding's codes. What the artifact reader needs."""
+    group = int(record["group_size"])
+    e, h = record.get("embeddings"), record.get("head")
+    new_emb = None
+    if e:
+        new_emb = QuantizedEmbedding(e["rows"], e["cols"], e["bits"], group, e.get("padding_idx"),
+                                     getattr(torch, e.get("dtype", "float32")))
+        model.set_input_embeddings(new_emb)
+    if h:
+        if record.get("shared"):
+            new_head = QuantizedHead.sharing(new_emb)
+        else:
+            new_head = QuantizedHead(h["in"], h["out"], h["bits"], group, h["bias"], getattr(torch, h.get("dtype", "float32")))
+        model.set_output_embeddings(new_head)
+    model.config.tie_word_embeddings = False
