@@ -6,8 +6,6 @@ artifact is loaded (``load_state_dict`` casts). Integer tensors (packed INT4 wei
 quantized tables) and quantization scales (``*.weight_scale``: float32 for packed INT4 linears, as
 the packed format defines them; fp16 for quantized tables) are never touched. A tensor whose finite values exceed the storage dtype's
 range is kept in float32 and named in config.json, so storage never turns a weight into Inf.
-Storage only narrows: a tensor already as narrow as the storage dtype (the fp16 scales of quantized
-tables, a bf16 run) is stored as it is.
 """
 from __future__ import annotations
 
@@ -34,7 +32,7 @@ def to_storage(tensors: dict[str, torch.Tensor], name: str) -> tuple[dict[str, t
     out, kept = {}, []
     limit = torch.finfo(dtype).max
     for key, t in tensors.items():
-        if not t.is_floating_point() or t.element_size() <= torch.finfo(dtype).bits // 8 or key.endswith(SCALE_SUFFIX):
+        if not t.is_floating_point() or t.dtype == dtype or key.endswith(SCALE_SUFFIX):
             out[key] = t
             continue
         finite = t[torch.isfinite(t)]

@@ -50,7 +50,7 @@ def test_storage_keeps_overflowing_tensors_in_fp32():
     t = {"a": torch.tensor([1.0, 7e4]), "b": torch.tensor([1.0, 2.0]), "i": torch.tensor([1, 2], dtype=torch.uint8),
          "m.weight_scale": torch.tensor([0.1]), "h": torch.tensor([0.1], dtype=torch.float16)}
     out, kept = to_storage(t, "bf16")
-    assert out["m.weight_scale"].dtype == torch.float32 and out["h"].dtype == torch.float16  # scales, narrow: as is
+    assert out["m.weight_scale"].dtype == torch.float32 and out["h"].dtype == torch.bfloat16  # scales keep their dtype
     out, kept = to_storage(t, "fp16")
     assert kept == ["a"] and out["a"].dtype == torch.float32 and torch.equal(out["a"], t["a"])
     assert out["b"].dtype == torch.float16 and out["i"].dtype == torch.uint8
@@ -85,6 +85,7 @@ def test_embedding_gather_equals_dense_lookup(bits):
     ids = torch.randint(0, 50, (3, 9), generator=torch.Generator().manual_seed(2))
     assert torch.equal(q(ids), q.dense_lookup(ids))
     assert torch.equal(q(ids), q.dequantized()[ids])
+    assert q.to(torch.bfloat16)(ids).dtype == torch.bfloat16 and q.weight_packed.dtype == torch.uint8
     lin = torch.nn.Linear(70, 50, bias=True)
     h = QuantizedHead.from_float(lin, bits, 64)
     x = torch.randn(4, 70)

@@ -45,6 +45,13 @@ class QuantizedEmbedding(nn.Module):
         new.weight_packed, new.weight_scale = tq.quantize(w, bits, group_size)
         return new
 
+    def _apply(self, fn, recurse=True):
+        """``.to(dtype)`` / ``.half()`` on the model also change the output dtype (the codes stay uint8)."""
+        probe = fn(torch.zeros((), dtype=self.dtype))
+        if probe.is_floating_point():
+            self.dtype = probe.dtype
+        return super()._apply(fn, recurse)
+
     def dequantized(self) -> torch.Tensor:
         return tq.dequantize(self.weight_packed, self.weight_scale, self.bits, self.embedding_dim, self.group_size, self.dtype)
 
