@@ -59,6 +59,19 @@ def _write_json(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
+_SHARED = ("tokenizer", "_calibration", "device", "dtype", "data_dir", "calibration_config")
+
+
+def _fork(ctx):
+    """An independent copy of a PassContext for one point: model and adapter deep-copied together
+    (the adapter keeps pointing at its own model), INT4 weights shared read-only (pack only reads
+    them), calibration data and tokenizer shared, every other field deep-copied."""
+    model, adapter = copy.deepcopy((ctx.model, ctx.adapter))
+    fields = {f.name: copy.deepcopy(getattr(ctx, f.name)) for f in dataclasses.fields(ctx)
+              if f.init and f.name not in (*_SHARED, "model", "adapter", "int4_weights")}
+    return dataclasses.replace(ctx, model=model, adapter=adapter, int4_weights=dict(ctx.int4_weights), **fields)
+
+
 class SweepRunner:
     """Computes the missing points of a grid into ``out`` (see module docstring)."""
 
@@ -177,11 +190,7 @@ class SweepRunner:
 
         log.info("sweep: point %s", p.key)
         t0 = time.perf_counter()
-        model, adapter = copy.deepcopy((ctx.model, ctx.adapter))
-        c = dataclasses.replace(ctx, model=model, adapter=adapter, int4_weights=dict(ctx.int4_weights),
-                                structure=copy.deepcopy(ctx.structure), report=copy.deepcopy(ctx.report),
-                                provided=set(ctx.provided), provenance=copy.deepcopy(ctx.provenance),
-                                attachments={}, anda_bits=None)
+        c = _fork(ctx)
         steps = [{"pass": "anda_search", "tolerance": p.tolerance, "budget": self.s.budget, "max_evals": self.s.max_evals},
                  {"pass": "pack"}]
         if self.s.head != "none" or self.s.embeddings != "none":
@@ -194,7 +203,7 @@ class SweepRunner:
         art = self.out / "artifacts" / p.key
         save_context(c, str(art), recipe, overwrite=True, base_model=self.s.model, storage_dtype=self.s.storage_dtype)
         quant_seconds = time.perf_counter() - t0
-        del c, model, adapter
+        del c
         loaded = load_model(str(art), self.s.dtype)
         backend = set_backend(loaded.model, self.s.backend, "cpu")
         ppl = self._ppl(loaded.model, loaded.tokenizer)
