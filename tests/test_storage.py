@@ -144,3 +144,11 @@ def test_inspect_byte_accounting_equals_file_size(tiny_hf_dir, data_dir, tmp_pat
     assert res.exit_code == 0 and info["layer_dims"][-1]["out"] == 48
     res = runner.invoke(cli, ["slice", str(tiny_hf_dir), "--ratio", "0.25", "--storage-dtype", "fp8", "-o", str(tmp_path / "x"), *cal])
     assert res.exit_code == 2 and "unknown storage dtype 'fp8'" in res.stderr and not (tmp_path / "x").exists()
+
+
+def test_recipe_storage_dtype_key():
+    from andactl.recipe import parse_recipe
+
+    r = parse_recipe({"passes": [{"pass": "fuse_norms"}], "storage_dtype": "bf16"})
+    assert r.storage_dtype == "bf16" and r.to_dict()["storage_dtype"] == "bf16"
+    assert parse_recipe([{"pass": "fuse_norms"}]).storage_dtype is None
