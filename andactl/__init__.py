@@ -16,7 +16,6 @@ import sys
 from pathlib import Path
 
 __version__ = "0.1.0"
-FORMAT_VERSION = 1
 
 _HERE = Path(__file__).resolve().parent
 _MAPPED = ("passes", "formats", "kernels")
@@ -43,3 +42,69 @@ def _source_layout() -> bool:
 
 if _source_layout() and not any(isinstance(f, _SourceTreeFinder) for f in sys.meta_path):
     sys.meta_path.insert(0, _SourceTreeFinder())
+
+
+# --- integrations: registered when the foreign module is imported (no import cost otherwise) -----
+# module name -> (andactl module, function) run right after that module finished executing
+_AFTER_IMPORT = {
+    "transformers.models.auto.configuration_auto": ("andactl.integrations.transformers_hf", "register_config"),
+    "transformers.quantizers.auto": ("andactl.integrations.transformers_hf", "register_quantizer"),
+    "lm_eval.api.registry": ("andactl.integrations.lmeval", "register"),
+}
+
+
+def _run_hook(name: str) -> None:
+    import importlib
+
+    module, func = _AFTER_IMPORT[name]
+    getattr(importlib.import_module(module), func)()
+
+
+class _AfterImportFinder(importlib.abc.MetaPathFinder):
+    """Wraps the loader of the modules in ``_AFTER_IMPORT`` so andactl registers itself with them
+    as soon as they are imported, whoever imports them."""
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname not in _AFTER_IMPORT:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(fullname, path, target)
+            if spec is not None and spec.loader is not None and hasattr(spec.loader, "exec_module"):
+                loader = spec.loader
+
+                class _Loader(importlib.abc.Loader):
+                    def create_module(self, spec):
+                        return loader.create_module(spec)
+
+                    def exec_module(self, module):
+                        loader.exec_module(module)
+                        _run_hook(fullname)
+
+                spec.loader = _Loader()
+                return spec
+        return None
+
+
+def _install_integrations() -> None:
+    if not any(isinstance(f, _AfterImportFinder) for f in sys.meta_path):
+        sys.meta_path.insert(0, _AfterImportFinder())
+    for name in _AFTER_IMPORT:
+        if name in sys.modules:
+            _run_hook(name)
+
+
+def load(path, device: str = "cpu", dtype=None):
+    """``(model, tokenizer)`` of the andactl artifact at ``path``, in eval mode on ``device``;
+    ``dtype`` (a torch dtype or its name) casts the float tensors (None: as stored)."""
+    from andactl.models.artifact_loader import load_artifact
+    from andactl.models.loading import parse_device, parse_dtype
+
+    if isinstance(dtype, str):
+        dtype = parse_dtype(dtype)
+    model, tokenizer, _ = load_artifact(path, dtype, parse_device(str(device)))
+    return model, tokenizer
+
+
+_install_integrations()

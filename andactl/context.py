@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 import torch
 
+from andactl.formats.records import ArtifactRecords
+
 if TYPE_CHECKING:  # pragma: no cover
     from andactl.data.calibration import CalibrationConfig
     from andactl.models.adapters import Adapter
@@ -27,8 +29,11 @@ class PassContext:
 
     Invariants: ``model`` is the live module the passes edit in place; ``adapter`` wraps that same
     model; ``provided`` lists every capability provided so far (from the source artifact and from
-    passes already run); ``structure`` lists, in order, the records that rebuild the model's module
-    structure from its HF config (see ``andactl.models.artifact_loader``); ``report`` only grows;
+    passes already run); ``records`` is the typed structural description of ``model`` (norms fused,
+    SliceGPT widths, packed modules, activation hooks) that the artifact is written from and read
+    back with (``andactl.formats.reader``): every pass that changes structure updates it;
+    ``structure`` is the history of pass records (informational; rotate's plan for a later
+    ``slice``); ``report`` only grows and is never a pass-to-pass channel;
     ``int4_weights`` and ``anda_bits`` carry tensors/choices between quantization passes (never
     into the JSON report).
     """
@@ -43,6 +48,9 @@ class PassContext:
     calibration_config: "CalibrationConfig | None" = None
     provided: set[str] = field(default_factory=set)
     structure: list[dict] = field(default_factory=list)
+    records: ArtifactRecords = field(default_factory=lambda: ArtifactRecords(base_model_type=""))
+    artifact_meta: dict = field(default_factory=dict)  # summaries written into config.json's andactl section
+    original_parameters: int | None = None  # parameter count before fuse_norms (for slice's report)
     report: dict = field(default_factory=dict)
     provenance: dict = field(default_factory=dict)
     quiet: bool = False

@@ -26,3 +26,23 @@ class ArtifactError(AndaError):
 
 class NumericsError(AndaError):
     """Values a format cannot represent (NaN, Inf, FP16 overflow)."""
+
+
+class SearchError(AndaError):
+    """A search found nothing acceptable (and no fall-back was asked for)."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT (exit 130) or SIGTERM (exit 143) stopped the run; ``message`` is what the user sees."""
+
+    def __init__(self, exit_code: int = 130, message: str = "interrupted: nothing was written"):
+        super().__init__(message)
+        self.exit_code = exit_code
+        self.message = message
+
+
+def interrupt_message(err: KeyboardInterrupt) -> tuple[str, int]:
+    """The one line and exit code for an interruption (plain Ctrl-C: 130, nothing written)."""
+    if isinstance(err, Interrupted):
+        return err.message, err.exit_code
+    return "interrupted: nothing was written", 130

@@ -62,7 +62,7 @@ class PeakMemory(Instrument):
 
 
 class LogPasses(Instrument):
-    """Prints one line per pass on stderr when it starts and ends."""
+    """Prints one line per pass on stderr when it starts and ends (✘ when it failed or was interrupted)."""
 
     def __init__(self, console):
         self.console = console
@@ -72,4 +72,7 @@ class LogPasses(Instrument):
 
     def exit_pass(self, p, ctx, record):
         extra = f", peak RSS {record['peak_rss_mb']} MB" if "peak_rss_mb" in record else ""
+        if record.get("status"):  # failed or interrupted: never a green tick
+            self.console.print(f"[red]✘ {p.name}[/red] {record['status']} after {record.get('seconds', 0):.1f}s")
+            return
         self.console.print(f"[green]✔ {p.name}[/green] in {record.get('seconds', 0):.1f}s{extra}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from andactl.errors import AndaError, ConfigError
+from andactl.formats.output_dir import pause
 from andactl.instruments import Instrument, PeakMemory, Timing
 from andactl.passbase import Pass, config_to_dict, get_pass, parse_config
 
@@ -63,12 +64,16 @@ class PassManager:
             for ins in self.instruments:
                 ins.enter_pass(p, ctx)
             try:
+                pause(f"pass:{p.name}")
                 record["result"] = p.run(ctx) or {}
             except AndaError as err:
+                record["status"] = "failed"
                 raise type(err)(f"pass '{p.name}': {err}") from err
             except KeyboardInterrupt:
+                record["status"] = "interrupted"
                 raise
             except Exception as err:  # a bug or an unexpected library error: still name the pass
+                record["status"] = "failed"
                 raise PassFailed(f"pass '{p.name}' failed: {type(err).__name__}: {err}") from err
             finally:
                 for ins in reversed(self.instruments):

@@ -25,9 +25,9 @@ class Pass:
     """A model transformation. Subclasses set ``name``, ``Config``, ``requires``, ``provides``.
 
     ``run(ctx)`` edits ``ctx.model`` in place and returns a JSON-able summary for the report.
-    A pass that changes module structure appends a record to ``ctx.structure`` and implements
-    ``rebuild(model, adapter, record)``, which reproduces that structure (with placeholder
-    weights) on a freshly built model so an artifact can be loaded from its config.
+    A pass that changes module structure updates the typed ``ctx.records``
+    (``andactl.formats.records``); the artifact reader rebuilds the structure from those records
+    alone, so reading an artifact never needs a pass.
     """
 
     name: ClassVar[str]
@@ -42,10 +42,6 @@ class Pass:
     def run(self, ctx) -> dict:
         raise NotImplementedError
 
-    @classmethod
-    def rebuild(cls, model, adapter, record: dict) -> None:
-        return None
-
 
 _REGISTRY: dict[str, type[Pass]] = {}
 BUILTIN_PASS_MODULES = (
@@ -58,6 +54,7 @@ BUILTIN_PASS_MODULES = (
     "andactl.passes.pack",
     "andactl.passes.anda_fakequant",
     "andactl.passes.quantize_tables",
+    "andactl.passes.recover",
 )
 
 

@@ -11,7 +11,6 @@ import torch
 from andactl import __version__
 from andactl.context import PassContext
 from andactl.data.calibration import CalibrationConfig
-from andactl.errors import ConfigError
 from andactl.manager import PassManager
 from andactl.models.loading import LoadedModel, load_model
 from andactl.passbase import parse_config
@@ -48,7 +47,7 @@ def make_context(loaded: LoadedModel, opts: RunOptions, cal: CalibrationConfig) 
         model=loaded.model, adapter=loaded.adapter, tokenizer=loaded.tokenizer,
         device=torch.device(opts.device), dtype=next(loaded.model.parameters()).dtype, seed=opts.seed,
         data_dir=opts.data_dir, calibration_config=cal, provided=set(loaded.provided),
-        structure=loaded.structure, report={"source": loaded.source, "andactl_version": __version__},
+        structure=loaded.structure, records=loaded.records, report={"source": loaded.source, "andactl_version": __version__},
         provenance=dict(loaded.meta.get("provenance", {})), quiet=opts.quiet,
     )
 
@@ -64,20 +63,20 @@ def run_recipe(recipe: Recipe, opts: RunOptions, instruments=None) -> tuple[Pass
     manager = PassManager.from_recipe(recipe.passes, instruments)
     cal = calibration_config(recipe.calibration or {})
     if opts.output is not None:
-        out = Path(opts.output).expanduser()
-        if out.exists() and (not out.is_dir() or any(out.iterdir())) and not opts.overwrite:
-            raise ConfigError(f"output directory {out} exists and is not empty (pass --overwrite to replace it)")
+        from andactl.formats.output_dir import check_output
+
+        check_output(opts.output, opts.overwrite)
     t0 = time.perf_counter()
     loaded = load_model(opts.model, opts.dtype, opts.device)
     ctx = make_context(loaded, opts, cal)
     manager.check(ctx.provided)
     from andactl.models.stats import count_parameters
 
-    ctx.report.setdefault("artifact_meta", {})["dense_parameters"] = (
+    ctx.artifact_meta["dense_parameters"] = (
         loaded.meta.get("dense_parameters") or count_parameters(loaded.model))
     from andactl.formats.byte_accounting import block_linear_parameters
 
-    ctx.report["artifact_meta"]["dense_block_linear_parameters"] = (
+    ctx.artifact_meta["dense_block_linear_parameters"] = (
         loaded.meta.get("dense_block_linear_parameters") or block_linear_parameters(loaded.adapter))
     ctx.report["load_seconds"] = round(time.perf_counter() - t0, 2)
     records = manager.run(ctx)
@@ -102,16 +101,15 @@ def save_context(ctx: PassContext, output: str, recipe: dict, overwrite: bool, b
 
     meta = {
         "base_model": base_model,
-        "structure": ctx.structure,
+        "history": ctx.structure,
         "provides": sorted(ctx.provided),
         "provenance": ctx.provenance,
-        **ctx.report.get("artifact_meta", {}),
+        **ctx.artifact_meta,
     }
-    quant = ctx.report.get("quantization_config")
     return save_artifact(output, ctx.model, ctx.tokenizer, meta, recipe, _jsonable_report(ctx.report),
-                         quantization_config=quant, overwrite=overwrite, extra_files=ctx.attachments,
+                         records=ctx.records, overwrite=overwrite, extra_files=ctx.attachments,
                          storage_dtype=storage_dtype)
 
 
 def _jsonable_report(report: dict) -> dict:
-    return {k: v for k, v in report.items() if k not in ("artifact_meta", "quantization_config")}
+    return dict(report)

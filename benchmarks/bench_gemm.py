@@ -7,7 +7,11 @@ fp32. Decode (T x 4096)·(4096x11008), T = 1, 16: vs torch's int4 weight-only CP
 (aten._weight_int4pack_mm_for_cpu, group 128) and bf16 F.linear. Reports the compressor
 (anda_pack) alone, the GEMM on the canonical weight layout (prepacks per call), the GEMM on the
 prepacked weight (int4_prepack once, what AndaLinear caches) and pack + prepacked GEMM; ratios
-are torch time / (pack + prepacked GEMM) (>1 = faster). Use --threads 1 on a loaded machine.
+are torch time / fused op (>1 = faster). "fused" is ``andactl::anda_linear`` (quantize + prepacked
+GEMM in one C++ call on operands prepacked once: what AndaLinear runs). A STREAM-like copy
+(torch copy_ of 256 MiB, read + write bytes / time) measured in the same run gives the memory
+bandwidth; decode rows report the fused op's weight-stream rate (prepacked weight + scales +
+zero points read per call / time) as a share of it. Use --threads 1 on a loaded machine.
 """
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from andactl.kernels import build, ops, prepack  # noqa: F401  (prepack: op schemas)
+from andactl.kernels import build, fused, ops, prepack  # noqa: F401  (prepack: op schemas)
 
 
 def bench(fn, repeat: int, min_time: float = 0.3) -> float:
@@ -46,7 +50,10 @@ def ours(x: torch.Tensor, m: int, k: int, n: int, wp: torch.Tensor, sc: torch.Te
     ops_ = torch.ops.andactl
     words, exps = ops_.anda_pack(x, m)
     wpp = ops_.int4_prepack(wp, sc, None, gs, k)
-    return dict(
+    scb, zb = fused.block_scales(sc, None)
+    fused_ms = bench(lambda: ops_.anda_linear(x, m, "truncate", wpp, scb, zb, None, gs, n), repeat)
+    stream_bytes = sum(t.numel() * t.element_size() for t in (wpp, scb, zb))
+    return dict(fused_ms=fused_ms, weight_stream_gbs=stream_bytes / fused_ms / 1e6,
         M=m, pack_ms=bench(lambda: ops_.anda_pack(x, m), repeat),
         gemm_ms=bench(lambda: ops_.anda_gemm(words, exps, m, k, wp, sc, None, gs), repeat),
         prepacked_ms=bench(lambda: ops_.anda_gemm_prepacked(words, exps, m, k, wpp, sc, None, gs, n), repeat),
@@ -54,9 +61,17 @@ def ours(x: torch.Tensor, m: int, k: int, n: int, wp: torch.Tensor, sc: torch.Te
                            repeat))
 
 
-def run(repeat: int) -> list[dict]:
+def copy_bandwidth(repeat: int, mib: int = 256) -> float:
+    """GB/s of a STREAM-like copy (torch copy_ of ``mib`` MiB float32: read + write bytes / time)."""
+    src = torch.ones(mib << 18)
+    dst = torch.empty_like(src)
+    return 2 * src.numel() * 4 / bench(lambda: dst.copy_(src), repeat) / 1e6
+
+
+def run(repeat: int) -> tuple[list[dict], float]:
     gen = torch.Generator().manual_seed(0)
     rows = []
+    copy_gbs = copy_bandwidth(repeat)
     # ---- prefill
     T, K, N = 2048, 576, 1536
     x = torch.randn(T, K, generator=gen)
@@ -83,11 +98,13 @@ def run(repeat: int) -> list[dict]:
             rows.append(dict(shape=f"decode {T}x{K}x{N}", **ours(x, m, K, N, wp, sc, gs, repeat),
                              bf16_linear_ms=t_bf16, fp32_linear_ms=None, int4_mm_ms=t_i4))
     for r in rows:
-        both = r["pack_gemm_ms"]
+        r["copy_gbs"] = copy_gbs
+        r["bw_share"] = r["weight_stream_gbs"] / copy_gbs if r["shape"].startswith("decode 1x") else None
+        both = r["fused_ms"]
         r["vs_bf16"] = r["bf16_linear_ms"] / both
         r["vs_fp32"] = r["fp32_linear_ms"] / both if r["fp32_linear_ms"] is not None else None
         r["vs_int4"] = r["int4_mm_ms"] / both if r["int4_mm_ms"] is not None else None
-    return rows
+    return rows, copy_gbs
 
 
 def main() -> None:
@@ -100,23 +117,25 @@ def main() -> None:
     res = build.load()
     if not res.ok:
         raise SystemExit(f"C++ extension unavailable: {res.reason}")
-    rows = run(args.repeat)
+    rows, copy_gbs = run(args.repeat)
     info = dict(isa=build.cpu_isa_info(), threads=args.threads, torch=torch.__version__,
+                copy_gbs=round(copy_gbs, 2),
                 loadavg=" ".join(f"{v:.2f}" for v in os.getloadavg()))
     if args.format == "json":
         print(json.dumps(dict(info=info, rows=rows), indent=1))
         return
     print(f"# {info}")
     f = lambda v, spec=".2f": "-" if v is None else format(v, spec)  # noqa: E731
-    hdr = ("shape", "M", "pack ms", "gemm ms (canonical)", "gemm ms (prepacked)", "pack+prepacked",
-           "bf16 F.linear", "fp32 F.linear", "int4_mm", "x bf16", "x fp32", "x int4")
+    hdr = ("shape", "M", "pack ms", "gemm ms (canonical)", "gemm ms (prepacked)", "pack+prepacked", "fused",
+           "bf16 F.linear", "fp32 F.linear", "int4_mm", "x bf16", "x fp32", "x int4", "% copy BW")
     print("| " + " | ".join(hdr) + " |")
     print("|" + "---|" * len(hdr))
     for r in rows:
         print(f"| {r['shape']} | {r['M']} | {f(r['pack_ms'])} | {f(r['gemm_ms'])} | {f(r['prepacked_ms'])} | "
-              f"{f(r['pack_gemm_ms'])} | "
+              f"{f(r['pack_gemm_ms'])} | {f(r['fused_ms'])} | "
               f"{f(r['bf16_linear_ms'])} | {f(r['fp32_linear_ms'])} | {f(r['int4_mm_ms'])} | "
-              f"{f(r['vs_bf16'])} | {f(r['vs_fp32'])} | {f(r['vs_int4'])} |")
+              f"{f(r['vs_bf16'])} | {f(r['vs_fp32'])} | {f(r['vs_int4'])} | "
+              f"{f(None if r['bw_share'] is None else 100 * r['bw_share'], '.0f')} |")
 
 
 if __name__ == "__main__":

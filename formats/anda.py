@@ -26,7 +26,9 @@ import torch.nn.functional as F
 
 from andactl.errors import ConfigError, NumericsError
 
-GROUP_SIZE = 64
+GROUP_SIZE = 64  # elements per Anda group (the one home of this constant)
+EXPONENT_BITS = 5  # bits of the shared exponent per group
+ACTIVATION_TYPES = ("qkv", "o", "u", "d")  # inputs of q/k/v, o, up+gate, down projections
 ROUNDINGS = ("truncate", "nearest")
 FP16_MAX = 65504.0
 MIN_MANTISSA_BITS = 1
@@ -254,22 +256,39 @@ def unpack_planes(words: torch.Tensor, exponents: torch.Tensor, mantissa_bits: i
     return out.reshape(*lead, g * GROUP_SIZE)[..., :k].contiguous()
 
 
+def check_words(words: torch.Tensor, exponents: torch.Tensor, mantissa_bits: int, k: int) -> int:
+    """Validate packed activations; return G."""
+    m = check_mantissa_bits(mantissa_bits)
+    if isinstance(k, bool) or not isinstance(k, int) or k < 0:
+        raise ConfigError(f"k must be a non-negative integer, got {k!r}")
+    if words.dtype != torch.int64 or exponents.dtype != torch.uint8:
+        raise ConfigError(f"Anda words must be int64 and exponents uint8, got {words.dtype} and {exponents.dtype}")
+    g = -(-k // GROUP_SIZE)
+    if exponents.dim() < 1 or tuple(words.shape) != (*exponents.shape, 1 + m) or exponents.shape[-1] != g:
+        raise ConfigError(f"Anda words {tuple(words.shape)} / exponents {tuple(exponents.shape)} do not match "
+                          f"k={k}, M={m} (expected [..., {g}, {1 + m}] and [..., {g}])")
+    if exponents.numel() and not bool(((exponents >= 1) & (exponents <= 30)).all()):
+        raise ConfigError("Anda exponents must be in 1..30")
+    return g
+
+
 def pack(x: torch.Tensor, mantissa_bits: int, rounding: str = "truncate") -> AndaPacked:
-    """Pack ``x [..., K]`` into Anda bit planes (group 64) via ``torch.ops.andactl.anda_pack``.
+    """Pack ``x [..., K]`` into Anda bit planes (group 64) with the pure-torch bit-plane codec (``pack_planes``; the kernels
+    in ``andactl.kernels.ops`` compute the same bits).
 
     Invariant: ``unpack(pack(x, M, r)) == quantize(x, M, 64, r)`` bit for bit.
     """
-    from andactl.kernels import ops  # lazy: the ops module imports this one
-
-    words, exps = ops.anda_pack(x, mantissa_bits, rounding)
+    check_mantissa_bits(mantissa_bits)
+    check_rounding(rounding)
+    check_representable(x)
+    words, exps = pack_planes(x, mantissa_bits, rounding)
     return AndaPacked(words, exps, int(mantissa_bits), int(x.shape[-1]), x.dtype)
 
 
 def unpack(packed: AndaPacked) -> torch.Tensor:
     """Decode an ``AndaPacked`` to ``packed.dtype`` [..., k] (exact float32 values cast once)."""
-    from andactl.kernels import ops
-
-    out = ops.anda_unpack(packed.words, packed.exponents, packed.mantissa_bits, packed.k)
+    check_words(packed.words, packed.exponents, packed.mantissa_bits, packed.k)
+    out = unpack_planes(packed.words, packed.exponents, packed.mantissa_bits, packed.k)
     return out.to(packed.dtype)
 
 
@@ -287,7 +306,7 @@ def element_units(x16: torch.Tensor, mantissa_bits: int) -> torch.Tensor:
 
 
 __all__ = [
-    "AndaPacked", "GROUP_SIZE", "ROUNDINGS", "FP16_MAX", "quantize", "pack", "unpack", "pack_planes",
+    "AndaPacked", "GROUP_SIZE", "EXPONENT_BITS", "ACTIVATION_TYPES", "ROUNDINGS", "FP16_MAX", "quantize", "pack", "unpack", "pack_planes",
     "unpack_planes", "shared_exponents", "to_float16", "check_mantissa_bits", "check_rounding",
     "check_group_size", "check_representable", "pow2", "unit_exponent", "element_units",
 ]

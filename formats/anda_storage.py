@@ -10,9 +10,8 @@ import math
 from collections.abc import Mapping, Sequence
 
 from andactl.errors import ConfigError
-from andactl.formats.anda import GROUP_SIZE, check_mantissa_bits
+from andactl.formats.anda import EXPONENT_BITS, GROUP_SIZE, check_mantissa_bits
 
-EXPONENT_BITS = 5
 MODULE_TYPES = ("qkv", "o", "u", "d")
 
 

@@ -28,10 +28,10 @@ from typing import Callable, Sequence
 
 from andactl.errors import ConfigError
 
-TYPES = ("qkv", "o", "u", "d")
+from andactl.formats.anda import ACTIVATION_TYPES as TYPES
+from andactl.formats.anda import EXPONENT_BITS
+from andactl.formats.anda import GROUP_SIZE as GROUP
 BUDGETS = ("bops", "energy", "latency", "memory")
-GROUP = 64
-EXPONENT_BITS = 5
 WEIGHT_BITS = 4
 
 

@@ -23,8 +23,9 @@ import torch
 
 from andactl.errors import ConfigError
 
-ANDA_GROUP = 64
-SYM_ZERO = 8
+from andactl.formats.anda import GROUP_SIZE as ANDA_GROUP
+from andactl.formats.int4_layout import SYMMETRIC_ZERO as SYM_ZERO
+from andactl.formats.int4_layout import pack_int4, unpack_int4
 
 
 def resolve_group_size(group_size: int, in_features: int) -> int:
@@ -138,16 +139,12 @@ class Int4Weight:
 
 def pack_nibbles(codes: torch.Tensor) -> torch.Tensor:
     """uint8 [N, Kw] codes (0..15, Kw even) -> uint8 [N, Kw/2]; column 2b low nibble, 2b+1 high.
-    Delegates to ``andactl.kernels.ops.pack_int4``, the owner of the layout."""
-    from andactl.kernels.ops import pack_int4
-
+    Delegates to ``formats.int4_layout.pack_int4``, the owner of the layout."""
     return pack_int4(codes.to(torch.uint8).contiguous())
 
 
 def unpack_nibbles(packed: torch.Tensor) -> torch.Tensor:
-    """Inverse of ``pack_nibbles`` (``andactl.kernels.ops.unpack_int4``)."""
-    from andactl.kernels.ops import unpack_int4
-
+    """Inverse of ``pack_nibbles`` (``formats.int4_layout.unpack_int4``)."""
     return unpack_int4(packed).contiguous()
 
 

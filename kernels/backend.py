@@ -88,7 +88,7 @@ def set_backend(model: nn.Module, name: str, device: torch.device | str | None =
     """Resolve ``name`` for ``device`` (default: the device of the model's first parameter or
     buffer) and set ``.backend`` to the resolved name on every AndaLinear in ``model``; returns
     the BackendInfo. Invariant: afterwards every AndaLinear has the same backend."""
-    from andactl.kernels.anda_linear import AndaLinear
+    from andactl.models.anda_linear import AndaLinear
 
     if device is None:
         t = next(iter(model.buffers()), None)

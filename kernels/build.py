@@ -1,7 +1,7 @@
 """Just-in-time build and loading of the andactl C++/CUDA torch extension.
 
 The extension only adds kernels (``TORCH_LIBRARY_IMPL(andactl, CPU|CUDA)``) to the ops whose
-schemas ``andactl.kernels.ops`` and ``andactl.kernels.prepack`` define, so both modules are always
+schemas ``andactl.kernels.ops``, ``.prepack`` and ``.fused`` define, so those modules are always
 imported before the library is loaded. Builds go to ``$ANDACTL_CACHE_DIR`` (else ``~/.cache/andactl/ext``) under
 ``<torch version>-<hash of sources and flags>``, so a source or flag change never reuses a stale
 binary. Flags: ``-O3 -fopenmp`` (SIMD paths use per-function target attributes and are chosen at
@@ -23,7 +23,8 @@ import torch
 log = logging.getLogger("andactl")
 
 CSRC = Path(__file__).resolve().parent / "csrc"
-CPU_SOURCES = ("anda_cpu.cpp", "anda_kern.cpp", "anda_pack_avx2.cpp", "anda_gemm_kern.cpp")
+CPU_SOURCES = ("anda_cpu.cpp", "anda_kern.cpp", "anda_pack_avx2.cpp", "anda_gemm_kern.cpp", "anda_quant.cpp",
+               "anda_fused_cpu.cpp")
 CPU_HEADERS = ("anda_kern.h",)
 CUDA_SOURCES = ("anda_cuda.cu",)
 CFLAGS = ("-O3", "-fopenmp")
@@ -81,6 +82,7 @@ def build_key(cuda: bool) -> str:
 def _build(cuda: bool, verbose: bool) -> BuildResult:
     import andactl.kernels.ops  # noqa: F401  (defines the schemas the library implements)
     import andactl.kernels.prepack  # noqa: F401  (int4_prepack, anda_gemm_prepacked schemas)
+    import andactl.kernels.fused  # noqa: F401  (anda_linear schema)
     from torch.utils import cpp_extension
 
     key = build_key(cuda)

@@ -15,7 +15,7 @@ import torch
 
 from andactl.errors import ConfigError
 from andactl.formats import anda
-from andactl.kernels.int4_layout import (  # re-exported: helpers of the INT4 weight layout
+from andactl.formats.int4_layout import (  # re-exported: helpers of the INT4 weight layout
     check_int4,
     dequantize_int4,
     pack_int4,
@@ -83,20 +83,7 @@ def _define() -> torch.library.Library | None:
 _LIB = _define()  # kept alive for the life of the process: dropping it would deregister the ops
 
 
-def _check_words(words: torch.Tensor, exponents: torch.Tensor, mantissa_bits: int, k: int) -> int:
-    """Validate packed activations; return G."""
-    m = anda.check_mantissa_bits(mantissa_bits)
-    if isinstance(k, bool) or not isinstance(k, int) or k < 0:
-        raise ConfigError(f"k must be a non-negative integer, got {k!r}")
-    if words.dtype != torch.int64 or exponents.dtype != torch.uint8:
-        raise ConfigError(f"Anda words must be int64 and exponents uint8, got {words.dtype} and {exponents.dtype}")
-    g = -(-k // anda.GROUP_SIZE)
-    if exponents.dim() < 1 or tuple(words.shape) != (*exponents.shape, 1 + m) or exponents.shape[-1] != g:
-        raise ConfigError(f"Anda words {tuple(words.shape)} / exponents {tuple(exponents.shape)} do not match "
-                          f"k={k}, M={m} (expected [..., {g}, {1 + m}] and [..., {g}])")
-    if exponents.numel() and not bool(((exponents >= 1) & (exponents <= 30)).all()):
-        raise ConfigError("Anda exponents must be in 1..30")
-    return g
+_check_words = anda.check_words  # one home: formats.anda
 
 
 def anda_pack(x: torch.Tensor, mantissa_bits: int, rounding: str = "truncate") -> tuple[torch.Tensor, torch.Tensor]:

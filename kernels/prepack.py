@@ -20,7 +20,7 @@ import torch
 
 from andactl.errors import ConfigError
 from andactl.kernels import ops  # noqa: F401  (the andactl namespace and anda_gemm schemas first)
-from andactl.kernels.int4_layout import check_int4, pack_int4, padded_k, unpack_int4
+from andactl.formats.int4_layout import check_int4, pack_int4, padded_k, unpack_int4
 from andactl.kernels.reference import anda_gemm_reference
 
 NAMESPACE = "andactl"

@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 
 from andactl.formats.anda import GROUP_SIZE, pow2
-from andactl.kernels.int4_layout import centered_codes
+from andactl.formats.int4_layout import centered_codes
 
 _CHUNK_ELEMS = 1 << 22  # bound on tokens * groups * planes * N elements per chunk
 

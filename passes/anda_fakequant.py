@@ -7,57 +7,13 @@ once. With the INT4 weights already fake-quantized in place, this computes exact
 """
 from __future__ import annotations
 
-import contextlib
 import math
-from typing import Iterator
 
 import torch
 import torch.nn.functional as F
 
-from andactl.formats import anda
 from andactl.models.adapters import ANDA_TYPES
-
-
-def module_bits(adapter, bits: dict) -> dict[str, int | None]:
-    """Qualified linear name -> M, from ``bits`` keyed by Anda type ("qkv", "o", "u", "d") and
-    optionally overridden per module name (keys containing a dot)."""
-    out = {}
-    for name, kind in adapter.linear_names().items():
-        out[name] = bits.get(name, bits.get(kind))
-    return out
-
-
-@contextlib.contextmanager
-def anda_activations(model, adapter, bits: dict, rounding: str = "truncate") -> Iterator[None]:
-    """Within the block, inputs of the Anda linears are fake-quantized at ``bits`` (see
-    ``module_bits``; M None leaves a module's input unquantized). Hooks are removed on exit."""
-    per_module = module_bits(adapter, bits)
-    modules = dict(model.named_modules())
-    cache: dict[tuple[int, int], torch.Tensor] = {}
-    handles = []
-
-    def make_hook(m_bits: int):
-        def hook(module, args):
-            x = args[0]
-            key = (id(x), m_bits)
-            hit = cache.get(key)
-            if hit is None or hit[0] is not x:
-                cache.clear()
-                hit = (x, anda.quantize(x, m_bits, anda.GROUP_SIZE, rounding))
-                cache[key] = hit
-            return (hit[1],) + tuple(args[1:])
-
-        return hook
-
-    try:
-        for name, m_bits in per_module.items():
-            if m_bits is not None:
-                handles.append(modules[name].register_forward_pre_hook(make_hook(int(m_bits))))
-        yield
-    finally:
-        for h in handles:
-            h.remove()
-        cache.clear()
+from andactl.models.anda_hooks import anda_activations, module_bits  # noqa: F401  (re-exported)
 
 
 def calibration_loss(model, calibration, device) -> float:

@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 from typing import Literal
 
-from andactl.errors import ConfigError
+from andactl.errors import ConfigError, SearchError
 from andactl.formats import cost_models
 from andactl.models.adapters import ANDA_TYPES
 from andactl.passbase import Pass, PassConfig, register_pass
@@ -20,7 +20,9 @@ log = logging.getLogger("andactl")
 class AndaSearchConfig(PassConfig):
     """``tolerance``: max ppl/ppl_ref - 1 (0.001 and 0.01 are the paper's); ``budget``: the cost
     model minimised; ``max_evals``: evaluation cap (N = 32 in the paper); ``min_bits``/
-    ``max_bits``: range of M; ``seed_bits``: uniform seeds [b,b,b,b] (paper: 4..13)."""
+    ``max_bits``: range of M; ``seed_bits``: uniform seeds [b,b,b,b] (paper: 4..13);
+    ``fallback``: when no tuple meets the tolerance, ``fail`` (the run stops, nothing is written)
+    or ``w4a16`` (activations stay unquantized, M = None; never M = 16 Anda)."""
 
     tolerance: float = 0.01
     budget: Literal["bops", "energy", "latency", "memory"] = "energy"
@@ -30,6 +32,7 @@ class AndaSearchConfig(PassConfig):
     seed_low: int = 4
     seed_high: int = 13
     rounding: Literal["truncate", "nearest"] = "truncate"
+    fallback: Literal["fail", "w4a16"] = "fail"
 
     def validate(self) -> None:
         if not 0.0 < self.tolerance < 1.0:
@@ -62,9 +65,22 @@ class AndaSearch(Pass):
 
         result = search(scored, cost, cfg.tolerance, max_evals=cfg.max_evals,
                         seeds=range(cfg.seed_low, cfg.seed_high + 1), min_bits=cfg.min_bits, max_bits=cfg.max_bits)
-        chosen = result.chosen()
         if not result.found:
-            log.warning("anda_search: no tuple met tolerance %g; activations stay at %d bits", cfg.tolerance, chosen[0])
+            near = sorted((e for e in result.trace if e["loss"] is not None), key=lambda e: e["loss"])[:3]
+            nearest = "; ".join(f"{e['tuple']} loss {e['loss']:.4g}" for e in near) or "none evaluated"
+            if cfg.fallback == "fail":
+                raise SearchError(f"no mantissa tuple met tolerance {cfg.tolerance} in {result.evaluations} evaluations "
+                                  f"(nearest: {nearest}); raise --tolerance or --max-evals, or pass --fallback-w4a16")
+            log.warning("anda_search: no tuple met tolerance %g (nearest: %s); activations stay unquantized (W4A16)",
+                        cfg.tolerance, nearest)
+            ctx.anda_bits = {k: None for k in ANDA_TYPES}
+            summary = {"bits": dict(ctx.anda_bits), "tuple": None, "found": False, "tolerance": cfg.tolerance,
+                       "budget": cfg.budget, "reference_ppl": evaluate.ref_ppl, "loss": None, "nearest": near,
+                       "evaluations": result.evaluations, "max_evals": cfg.max_evals, "rounding": cfg.rounding}
+            ctx.report["search"] = {**summary, "trace": result.trace}
+            ctx.artifact_meta["search"] = summary
+            return {"tuple": None, "activations": "unquantized", "evaluations": result.evaluations}
+        chosen = result.chosen()
         ctx.anda_bits = tuple_bits(chosen)
         reductions = {b: cost_models.reduction_vs(b, chosen, shape) for b in cost_models.BUDGETS}
         summary = {
@@ -74,7 +90,7 @@ class AndaSearch(Pass):
             "reduction_vs_fp16": reductions, "rounding": cfg.rounding,
         }
         ctx.report["search"] = {**summary, "trace": result.trace}
-        ctx.report.setdefault("artifact_meta", {})["search"] = summary
+        ctx.artifact_meta["search"] = summary
         return {"tuple": list(chosen), "loss": result.best_loss, "evaluations": result.evaluations,
                 f"{cfg.budget}_reduction": round(reductions[cfg.budget], 3)}
 
@@ -108,7 +124,7 @@ class SetAndaBits(Pass):
 
     def run(self, ctx) -> dict:
         ctx.anda_bits = fixed_bits(self.config.bits)
-        ctx.report.setdefault("artifact_meta", {})["search"] = {"bits": dict(ctx.anda_bits), "tuple": list(self.config.bits), "found": None}
+        ctx.artifact_meta["search"] = {"bits": dict(ctx.anda_bits), "tuple": list(self.config.bits), "found": None}
         return {"tuple": list(self.config.bits)}
 
 
@@ -121,5 +137,5 @@ class KeepActivations(Pass):
 
     def run(self, ctx) -> dict:
         ctx.anda_bits = {k: None for k in ANDA_TYPES}
-        ctx.report.setdefault("artifact_meta", {})["search"] = {"bits": dict(ctx.anda_bits), "tuple": None, "found": None}
+        ctx.artifact_meta["search"] = {"bits": dict(ctx.anda_bits), "tuple": None, "found": None}
         return {"activations": "unquantized"}

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from andactl.models.modules import RMSN
+from andactl.formats.records import NormRecord
+from andactl.models.structure import replace_norms, untie_head  # noqa: F401  (re-exported)
 from andactl.passbase import Pass, PassConfig, register_pass
-from andactl.passes.slicegpt_layer import count_parameters
+from andactl.models.slicegpt_layer import count_parameters
 
 
 @dataclass
@@ -62,24 +63,6 @@ def center_output(lin: nn.Linear) -> None:
         lin.bias.data = (b - b.mean()).to(lin.bias.dtype)
 
 
-def untie_head(model: nn.Module, adapter) -> None:
-    """Gives the head its own weight tensor and marks the config untied (invariant: same values)."""
-    head = adapter.head()
-    emb = adapter.embeddings()[0]
-    if head.weight is emb.weight or head.weight.data_ptr() == emb.weight.data_ptr():
-        head.weight = nn.Parameter(head.weight.detach().clone())
-    model.config.tie_word_embeddings = False
-
-
-def replace_norms(adapter, hidden_size: int, eps: float) -> None:
-    """Every per-layer and final norm becomes ``RMSN(hidden_size, eps)``."""
-    for layer in adapter.layers():
-        adapter.set_attn_norm(layer, RMSN(hidden_size, eps))
-        adapter.set_mlp_norm(layer, RMSN(hidden_size, eps))
-    if adapter.final_norm() is not None:
-        adapter.set_final_norm(RMSN(hidden_size, eps))
-
-
 @register_pass
 class FuseNorms(Pass):
     """Norm fusion. Invariant: the model's logits are unchanged (up to float rounding)."""
@@ -93,7 +76,7 @@ class FuseNorms(Pass):
         model, adapter = ctx.model, ctx.adapter
         names = {id(m): n for n, m in model.named_modules()}
         before = count_parameters(model)
-        ctx.report.setdefault("slicing", {})["original_parameters"] = before
+        ctx.original_parameters = before
         untie_head(model, adapter)
         gained: list[nn.Linear] = []
         for layer in adapter.layers():
@@ -112,15 +95,6 @@ class FuseNorms(Pass):
         replace_norms(adapter, D, eps)
         biased = sorted(names[id(m)] for m in gained)
         ctx.structure.append({"pass": self.name, "hidden_size": D, "eps": eps, "biased": biased})
+        ctx.records.norms = NormRecord(int(D), float(eps), tuple(biased))
         return {"hidden_size": D, "eps": eps, "centred": centred, "biased": biased,
                 "parameters_before": before, "parameters_after": count_parameters(model)}
-
-    @classmethod
-    def rebuild(cls, model, adapter, record: dict) -> None:
-        """Untied head, RMSN norms and zero biases on ``record['biased']`` linears, on a fresh model."""
-        untie_head(model, adapter)
-        for name in record.get("biased", []):
-            lin = model.get_submodule(name)
-            if lin.bias is None:
-                lin.bias = nn.Parameter(torch.zeros(lin.out_features, dtype=lin.weight.dtype, device=lin.weight.device))
-        replace_norms(adapter, int(record["hidden_size"]), float(record["eps"]))

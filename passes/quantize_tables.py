@@ -78,11 +78,14 @@ class QuantizeTables(Pass):
             model.set_input_embeddings(new_emb)
         model.config.tie_word_embeddings = False
         ctx.structure.append(record)
+        from andactl.formats.records import TablesRecord
+
+        ctx.records.tables = TablesRecord.from_dict(record)
         after = sum(tq.stored_bytes(r["rows"], r["cols"], r["bits"], cfg.group_size) for r in [record["embeddings"]] if r)
         if record["head"] and not record["shared"]:
             after += tq.stored_bytes(record["head"]["out"], record["head"]["in"], hb, cfg.group_size)
-        ctx.report.setdefault("artifact_meta", {})["table_quantization"] = {"head": cfg.head, "embeddings": cfg.embeddings,
-                                                                "group_size": cfg.group_size, "shared": record["shared"]}
+        ctx.artifact_meta["table_quantization"] = {"head": cfg.head, "embeddings": cfg.embeddings,
+                                                   "group_size": cfg.group_size, "shared": record["shared"]}
         return {"head": cfg.head, "embeddings": cfg.embeddings, "shared": record["shared"],
                 "float_bytes_before": before, "quantized_bytes": after}
 

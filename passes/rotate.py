@@ -17,7 +17,8 @@ from andactl.errors import ConfigError
 from andactl.models.capture import capture_layer0_inputs
 from andactl.passbase import Pass, PassConfig, register_pass
 from andactl.passes.pca import GramAccumulator, kept_variance, pca_basis, sliced_dim
-from andactl.passes.slicegpt_layer import install_layers
+from andactl.formats.records import SlicingRecord
+from andactl.models.slicegpt_layer import install_layers
 
 
 @dataclass
@@ -131,6 +132,7 @@ class Rotate(Pass):
         del states
 
         ctx.structure.append({"pass": self.name, "hidden_size": D, "num_layers": len(layers), "plan": plan})
+        ctx.records.slicing = SlicingRecord.full(D, len(layers))  # rotated: D x D shortcuts until sliced
         ctx.report["slicing"] = {
             **ctx.report.get("slicing", {}),
             "ratio": cfg.ratio, "round_to": cfg.round_to, "slice_head": cfg.slice_head,
@@ -152,13 +154,3 @@ class Rotate(Pass):
         dtype = adapter.attn_output(layer).weight.dtype
         layer.attn_shortcut = (Q_in.T @ Q_mid).to(dtype)
         layer.mlp_shortcut = (Q_mid.T @ Q_out).to(dtype)
-
-    @classmethod
-    def rebuild(cls, model, adapter, record: dict) -> None:
-        """Installs SliceGPT layers with ``D x D`` shortcut buffers (placeholder values)."""
-        D = int(record["hidden_size"])
-        dtype = adapter.embeddings()[0].weight.dtype
-        device = adapter.embeddings()[0].weight.device
-        for layer in install_layers(adapter):
-            layer.attn_shortcut = torch.zeros(D, D, dtype=dtype, device=device)
-            layer.mlp_shortcut = torch.zeros(D, D, dtype=dtype, device=device)

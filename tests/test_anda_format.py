@@ -6,7 +6,7 @@ from fractions import Fraction
 
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from andactl.errors import ConfigError, NumericsError
@@ -70,6 +70,9 @@ def bits_equal(a: torch.Tensor, b: torch.Tensor) -> bool:
        dtype=st.sampled_from([torch.float16, torch.bfloat16, torch.float32]))
 def test_pack_unpack_equals_quantize_bit_exact(x16, m_bits, rounding, dtype):
     x = x16.to(dtype)
+    # bf16 rounds fp16 values near 65504 up to 65536, outside the codec's domain (its rejection is
+    # tested separately): such draws are not examples of this property
+    assume(bool(x.float().abs().max() <= 65504))
     packed = anda.pack(x, m_bits, rounding)
     g = -(-x.shape[-1] // 64)
     assert packed.words.shape == (*x.shape[:-1], g, 1 + m_bits) and packed.words.dtype == torch.int64

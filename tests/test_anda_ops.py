@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from andactl.errors import ConfigError, NumericsError
 from andactl.formats import anda
 from andactl.kernels import ops
-from andactl.kernels.anda_linear import AndaLinear
+from andactl.models.anda_linear import AndaLinear
 from andactl.kernels.reference import anda_gemm_reference
 
 

@@ -8,7 +8,7 @@ import torch
 from tiny_models import tiny_inputs, tiny_model
 from tiny_tokenizer import char_tokenizer
 
-from andactl.errors import ArtifactError
+from andactl.errors import ArtifactError, ConfigError
 from andactl.formats.artifact import is_artifact, save_artifact
 from andactl.models.artifact_loader import load_artifact
 
@@ -23,7 +23,7 @@ def test_unmodified_round_trip_identical_logits(tmp_path, family):
     ids = tiny_inputs()
     with torch.no_grad():
         assert torch.equal(model(ids).logits, loaded(ids).logits)
-    assert meta["base_model"] == "tiny" and meta["format_version"] == 1
+    assert meta["base_model"] == "tiny" and meta["format_version"] == 2
     assert tok("ab").input_ids == char_tokenizer()("ab").input_ids
     if model.config.tie_word_embeddings:
         assert loaded.lm_head.weight.data_ptr() == loaded.get_input_embeddings().weight.data_ptr()
@@ -39,7 +39,7 @@ def test_version_mismatch(tmp_path):
     cfg = json.loads((out / "config.json").read_text())
     cfg["andactl"]["format_version"] = 99
     (out / "config.json").write_text(json.dumps(cfg))
-    with pytest.raises(ArtifactError, match="format version 99; this andactl reads version 1"):
+    with pytest.raises(ArtifactError, match="format version 99; this andactl reads version 2"):
         load_artifact(out)
 
 
@@ -48,7 +48,7 @@ def test_foreign_quant_method(tmp_path):
     cfg = json.loads((out / "config.json").read_text())
     cfg["quantization_config"] = {"quant_method": "compressed-tensors"}
     (out / "config.json").write_text(json.dumps(cfg))
-    with pytest.raises(ArtifactError, match="quant_method is 'compressed-tensors'"):
+    with pytest.raises(ArtifactError, match="quant_method must be 'andactl', got 'compressed-tensors'"):
         load_artifact(out)
 
 
@@ -75,8 +75,9 @@ def test_refuses_non_empty_output(tmp_path):
     model, _ = tiny_model("llama")
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "keep.txt").write_text("mine")
-    with pytest.raises(ArtifactError, match="exists and is not empty"):
-        save_artifact(tmp_path / "a", model, None, {})
+    for overwrite in (False, True):
+        with pytest.raises(ConfigError, match="is not empty and is not an andactl artifact"):
+            save_artifact(tmp_path / "a", model, None, {}, overwrite=overwrite)
     assert (tmp_path / "a" / "keep.txt").read_text() == "mine"
 
 

@@ -69,7 +69,9 @@ def test_data_dir_without_file(tiny_hf_dir, tmp_path):
 
 
 def test_corrupt_artifact(tmp_path):
-    (tmp_path / "config.json").write_text(json.dumps({"model_type": "llama", "andactl": {"format_version": 1}}))
+    (tmp_path / "config.json").write_text(json.dumps({
+        "model_type": "andactl", "andactl": {"format_version": 2, "base_model_type": "llama", "dtype": "float32"},
+        "quantization_config": {"quant_method": "andactl", "format": "anda-bitplane-int4", "config_groups": {}}}))
     (tmp_path / "model.safetensors").write_bytes(b"garbage")
     assert_one_line_error(invoke("inspect", str(tmp_path)), r"corrupt or not a safetensors file")
 

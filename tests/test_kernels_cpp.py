@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from andactl.kernels import ops, prepack, reference
-from andactl.kernels.int4_layout import pack_int4, padded_k
+from andactl.formats.int4_layout import pack_int4, padded_k
 
 build = pytest.importorskip("andactl.kernels.build")
 _RES = build.load()  # the CUDA flavour (GPU machines) holds the CPU kernels too
@@ -216,7 +216,7 @@ def test_cpu_kernel_is_registered():
 def test_anda_linear_caches_prepacked_weight_out_of_state():
     """The prepacked weight is cached (same object across calls), absent from the state dict, and
     dropped on load_state_dict and on .to(); outputs equal the reference backend throughout."""
-    from andactl.kernels.anda_linear import AndaLinear
+    from andactl.models.anda_linear import AndaLinear
 
     gen = torch.Generator().manual_seed(4)
     wp, sc, z = _weights(40, 150, 64, True, gen)
@@ -242,7 +242,7 @@ def test_anda_linear_caches_prepacked_weight_out_of_state():
 def test_backend_resolution_and_set_backend():
     from andactl.errors import ConfigError
     from andactl.kernels import backend
-    from andactl.kernels.anda_linear import AndaLinear
+    from andactl.models.anda_linear import AndaLinear
 
     info = backend.resolve_backend("auto", torch.device("cpu"))
     assert info.name == "cpp" and info.isa.startswith("detected=")

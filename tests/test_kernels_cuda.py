@@ -17,7 +17,7 @@ def ext():
 
 
 def _weights(n, k, gs, asym, gen):
-    from andactl.kernels.int4_layout import pack_int4, padded_k
+    from andactl.formats.int4_layout import pack_int4, padded_k
     kw = padded_k(k, gs)
     codes = torch.randint(0, 16, (n, kw), generator=gen, dtype=torch.uint8)
     zeros = torch.randint(0, 16, (n, kw // gs), generator=gen, dtype=torch.uint8) if asym else None

@@ -39,8 +39,7 @@ def test_packed_equals_fake_quant_and_round_trips(tmp_path, family, asym):
     with torch.no_grad():
         packed = ctx.model(ids).logits
     assert torch.allclose(packed, fake, rtol=1e-5, atol=1e-5)
-    out = save_artifact(tmp_path / "p", ctx.model, ctx.tokenizer, {"structure": ctx.structure, "provides": sorted(ctx.provided)},
-                        quantization_config=ctx.report["quantization_config"])
+    out = save_artifact(tmp_path / "p", ctx.model, ctx.tokenizer, {"provides": sorted(ctx.provided)}, records=ctx.records)
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["quantization_config"]["quant_method"] == "andactl"
     group = next(iter(cfg["quantization_config"]["config_groups"].values()))

@@ -8,6 +8,7 @@ import torch
 
 from andactl.context import PassContext
 from andactl.errors import ConfigError
+from andactl.formats.reader import apply_records
 from andactl.manager import PassManager
 from andactl.models.adapters import get_adapter
 from andactl.passbase import get_pass, parse_config
@@ -141,17 +142,11 @@ def test_pca_sees_sliced_upstream(family):
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-@pytest.mark.parametrize("replay", ["fuse+slice", "all records"])
-def test_rebuild_reproduces_sliced_model(family, replay):
+def test_records_rebuild_sliced_model(family):
     _, _, sliced, ctx = sliced_pipeline(family, 0.25)
-    records = ctx.structure
-    if replay == "fuse+slice":
-        records = [r for r in records if r["pass"] in ("fuse_norms", "slice")]
-    assert [r["pass"] for r in records] == (["fuse_norms", "slice"] if replay == "fuse+slice" else ["fuse_norms", "rotate", "slice"])
+    assert [r["pass"] for r in ctx.structure] == ["fuse_norms", "rotate", "slice"]
     fresh = fresh_model(copy.deepcopy(sliced.config), torch.float64)
-    adapter = get_adapter(fresh)
-    for rec in records:  # what the artifact loader does
-        get_pass(rec["pass"]).rebuild(fresh, adapter, rec)
+    apply_records(fresh, ctx.records)  # what the artifact reader does (there on the meta device)
     fresh.load_state_dict(sliced.state_dict(), strict=True)
     ids = tiny_inputs()
     assert torch.equal(logits(fresh, ids), logits(sliced, ids))
@@ -160,17 +155,16 @@ def test_rebuild_reproduces_sliced_model(family, replay):
     assert state[f"{prefix}.0.attn_shortcut"].shape == (48, 48)
     assert state[f"{prefix}.1.mlp_shortcut"].shape == (48, 64)
     assert f"{prefix}.1.self_attn.q_proj.weight" in state  # HF names kept inside the wrapper
+    assert ctx.records.slicing.layers[1].mlp_shortcut == (48, 64)
 
 
-def test_rebuild_of_rotated_unsliced_model():
+def test_records_rebuild_rotated_unsliced_model():
     model, _ = tiny_model("qwen2", torch.float64)
     ctx = make_ctx(model)
     FuseNorms().run(ctx)
     Rotate(RotateConfig()).run(ctx)
     fresh = fresh_model(copy.deepcopy(model.config), torch.float64)
-    adapter = get_adapter(fresh)
-    for rec in ctx.structure:
-        {"fuse_norms": FuseNorms, "rotate": Rotate}[rec["pass"]].rebuild(fresh, adapter, rec)
+    apply_records(fresh, ctx.records)
     fresh.load_state_dict(model.state_dict(), strict=True)
     assert torch.equal(logits(fresh, tiny_inputs()), logits(model, tiny_inputs()))
 

@@ -108,7 +108,7 @@ def test_quantized_tables_artifact_round_trip(tmp_path, head, emb, shared):
     with torch.no_grad():
         ref = model(x).logits
     meta = {"structure": ctx.structure, "dense_parameters": 1}
-    out = save_artifact(tmp_path / "a", model, char_tokenizer(), meta, storage_dtype="fp32")
+    out = save_artifact(tmp_path / "a", model, char_tokenizer(), meta, records=ctx.records, storage_dtype="fp32")
     loaded, _, _ = load_artifact(out, torch.float32)
     assert isinstance(loaded.get_input_embeddings(), QuantizedEmbedding)
     assert isinstance(loaded.get_output_embeddings(), QuantizedHead) == (head != "none")

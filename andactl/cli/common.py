@@ -4,18 +4,20 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import click
 
-from andactl.errors import AndaError
+from andactl.errors import AndaError, Interrupted, interrupt_message
 
 
 class AndaGroup(click.Group):
     """Click group that turns every failure into ONE line on stderr and a non-zero exit code.
 
-    AndaError (bad input) -> exit 2; Ctrl-C -> exit 130; anything else -> exit 1 with the
+    AndaError (bad input) -> exit 2; Ctrl-C -> exit 130; SIGTERM -> exit 143; anything else -> exit 1 with the
     exception type (set ANDACTL_DEBUG=1 for the traceback).
     """
 
@@ -23,12 +25,19 @@ class AndaGroup(click.Group):
         """Like click's standalone mode, but a usage error is ONE line on stderr (exit 2)."""
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        main_thread = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, _on_sigterm) if main_thread else None
         try:
             rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.ClickException as err:
             _fail(f"error: {err.format_message()} (see --help)", err.exit_code)
         except click.exceptions.Abort:
             _fail("interrupted: nothing was written", 130)
+        except KeyboardInterrupt as err:
+            _fail(*interrupt_message(err))
+        finally:
+            if main_thread and previous is not None:
+                signal.signal(signal.SIGTERM, previous)
         sys.exit(rv if isinstance(rv, int) else 0)
 
     def invoke(self, ctx):
@@ -36,15 +45,21 @@ class AndaGroup(click.Group):
             return super().invoke(ctx)
         except AndaError as err:
             _fail(f"error: {err}", err.exit_code)
-        except KeyboardInterrupt:
-            _fail("interrupted: nothing was written", 130)
+        except KeyboardInterrupt as err:
+            _fail(*interrupt_message(err))
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except Exception as err:
             if os.environ.get("ANDACTL_DEBUG"):
                 raise
             msg = str(err).strip().splitlines()[0] if str(err).strip() else ""
-            _fail(f"error: {type(err).__name__}: {msg} (set ANDACTL_DEBUG=1 for a traceback)", 1)
+            _fail(f"error: unexpected internal failure ({type(err).__name__}: {msg}); this is a bug in andactl, "
+                  "please report it (set ANDACTL_DEBUG=1 for a traceback)", 1)
+
+
+def _on_sigterm(signum, frame) -> None:
+    """SIGTERM (timeout, docker stop, schedulers) stops like Ctrl-C: cleanup runs, exit 143."""
+    raise Interrupted(143)
 
 
 def _fail(message: str, code: int) -> None:
@@ -99,6 +114,9 @@ dtype_option = click.option("--dtype", type=click.Choice(["float32", "bfloat16",
 storage_dtype_option = click.option(
     "--storage-dtype", default="fp16", show_default=True, metavar="bf16|fp16|fp32",
     help="Dtype of every non-packed tensor in model.safetensors (loaded back into --dtype).")
+run_dtype_option = click.option(
+    "--dtype", type=click.Choice(["auto", "float32", "bfloat16", "float16", "float64"]), default="auto",
+    show_default=True, help="Run dtype; auto = bfloat16 where the CPU has native bf16 (AVX512-BF16/AMX) or on CUDA, else float32.")
 device_option = click.option("--device", default="cpu", show_default=True, help="cpu or cuda[:N].")
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from andactl.cli.common import data_dir_option, device_option, dtype_option, emit, format_option, stdout_console
+from andactl.cli.common import data_dir_option, device_option, emit, format_option, run_dtype_option, stdout_console
 
 
 def set_backend(model, backend: str, device: str) -> str:
@@ -62,7 +62,7 @@ def human_results(data: dict) -> None:
               help="Also write the JSON result here.")
 @click.option("--backend", type=click.Choice(["auto", "cuda", "cpp", "reference"]), default="auto", show_default=True,
               help="Kernel backend for Anda-packed modules.")
-@dtype_option
+@run_dtype_option
 @device_option
 @data_dir_option
 @format_option
@@ -71,10 +71,22 @@ def eval_(models, tasks, limit, batch_size, seqlen, output_path, backend, dtype,
     from andactl.data.datasets import resolve_data_dir
     from andactl.evaluation.harness import parse_tasks
     from andactl.evaluation.runner import evaluate
-    from andactl.models.loading import load_model
+    from andactl.models.loading import load_model, resolve_dtype_name
 
+    dtype = resolve_dtype_name(dtype, device)
     task_list = parse_tasks(tasks)
     ddir = resolve_data_dir(data_dir)
+    from andactl.evaluation.harness import PPL_TASKS
+    from andactl.data.datasets import data_file
+    from andactl.preflight import check_seqlen, model_source
+
+    for task in task_list:
+        if task in PPL_TASKS:
+            data_file(*PPL_TASKS[task], ddir)
+    for source in models:  # every model checked before the first one loads
+        _, folder = model_source(source)
+        if any(t in PPL_TASKS for t in task_list):
+            check_seqlen(folder, seqlen, "--seqlen")
     runs = []
     for source in models:
         loaded = load_model(source, dtype, device)

@@ -26,12 +26,12 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
 
 
 def _register() -> None:
-    from andactl.cli import env_cmd, eval_cmd, inspect_cmd, run_cmd, slice_cmd
+    from andactl.cli import bench_cmd, env_cmd, eval_cmd, export_cmd, generate_cmd, inspect_cmd, run_cmd, slice_cmd
 
-    for mod in (env_cmd, eval_cmd, inspect_cmd, run_cmd, slice_cmd):
+    for mod in (bench_cmd, env_cmd, eval_cmd, export_cmd, generate_cmd, inspect_cmd, run_cmd, slice_cmd):
         for command in mod.COMMANDS:
             cli.add_command(command)
-    for optional in ("quantize_cmd", "kernels_cmd", "sweep_cmd"):
+    for optional in ("quantize_cmd", "kernels_cmd", "sweep_cmd", "recover_cmd"):
         try:
             mod = __import__(f"andactl.cli.{optional}", fromlist=["COMMANDS"])
         except ModuleNotFoundError as err:

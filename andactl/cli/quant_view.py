@@ -4,7 +4,7 @@ from __future__ import annotations
 
 def quantized_modules(model) -> list[dict]:
     """Per AndaLinear: name, shapes, weight bits, Anda M and stored bytes (weights+scales+zeros+bias)."""
-    from andactl.kernels.anda_linear import AndaLinear
+    from andactl.models.anda_linear import AndaLinear
 
     rows = []
     for name, m in model.named_modules():

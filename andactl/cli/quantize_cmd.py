@@ -10,7 +10,8 @@ MIN_GPTQ_TOKENS = 512
 
 
 def quantize_recipe(weights, weight_method, group_size, asymmetric, act_order, sensitivity, bits, tolerance,
-                    budget, max_evals, rounding, activations="anda", head="int8", embeddings="int8") -> list[dict]:
+                    budget, max_evals, rounding, activations="anda", fallback="fail", head="int8",
+                    embeddings="int8") -> list[dict]:
     """The pass list ``andactl quantize`` runs (also what examples/recipes/full.yaml spells out)."""
     steps: list[dict] = []
     if weights == "int4":
@@ -24,7 +25,7 @@ def quantize_recipe(weights, weight_method, group_size, asymmetric, act_order, s
         steps.append({"pass": "set_anda_bits", "bits": list(bits)})
     else:
         steps.append({"pass": "anda_search", "tolerance": tolerance, "budget": budget, "max_evals": max_evals,
-                      "rounding": rounding})
+                      "rounding": rounding, "fallback": fallback})
     steps.append({"pass": "pack", "rounding": rounding} if weights == "int4" else {"pass": "anda_activations", "rounding": rounding})
     if head != "none" or embeddings != "none":
         steps.append({"pass": "quantize_tables", "head": head, "embeddings": embeddings})
@@ -49,6 +50,8 @@ def quantize_recipe(weights, weight_method, group_size, asymmetric, act_order, s
               help="LM head storage: group-wise (64) symmetric INT8/INT4 with fp16 scales, or none (storage dtype).")
 @click.option("--embeddings", type=click.Choice(["int8", "int4", "none"]), default="int8", show_default=True,
               help="Token embedding storage: a quantized lookup table (rows dequantized when gathered), or none.")
+@click.option("--fallback-w4a16", is_flag=True,
+              help="If no tuple meets --tolerance, keep activations unquantized (W4A16) instead of failing.")
 @click.option("--max-evals", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--rounding", type=click.Choice(["truncate", "nearest"]), default="truncate", show_default=True)
 @click.option("-o", "--output", required=True, help="Artifact directory to write.")
@@ -61,7 +64,8 @@ def quantize_recipe(weights, weight_method, group_size, asymmetric, act_order, s
 @format_option
 @click.pass_context
 def quantize(cctx, model, budget, tolerance, weights, weight_method, group_size, asymmetric, act_order, sensitivity,
-             bits, activations, head, embeddings, max_evals, rounding, output, overwrite, dtype, storage_dtype, device, data_dir, fmt, **cal):
+             bits, activations, fallback_w4a16, head, embeddings, max_evals, rounding, output, overwrite, dtype,
+             storage_dtype, device, data_dir, fmt, **cal):
     """Quantize MODEL (dense model or sliced artifact): INT4 weights + searched Anda activations."""
     from andactl.cli.run_cmd import run_and_report
     from andactl.data.datasets import resolve_data_dir
@@ -83,12 +87,14 @@ def quantize(cctx, model, budget, tolerance, weights, weight_method, group_size,
         if done:
             raise ConfigError(f"{model} is already quantized ({', '.join(done)}); quantize its unquantized source instead")
     steps = quantize_recipe(weights, weight_method, group_size, asymmetric, act_order, sensitivity, bits, tolerance,
-                            budget, max_evals, rounding, activations, head, embeddings)
+                            budget, max_evals, rounding, activations, "w4a16" if fallback_w4a16 else "fail",
+                            head, embeddings)
     recipe = Recipe(passes=steps, calibration=calibration_dict(cal))
     opts = RunOptions(model=model, output=output, dtype=dtype, device=device, seed=cal["seed"],
                       data_dir=resolve_data_dir(data_dir), overwrite=overwrite, quiet=cctx.obj.get("quiet", False),
                       storage_dtype=storage_dtype)
-    run_and_report(recipe, opts, fmt)
+    uses_calibration = (weights == "int4" and weight_method == "gptq") or sensitivity or (bits is None and activations == "anda")
+    run_and_report(recipe, opts, fmt, calibration_used=uses_calibration)
 
 
 COMMANDS = [quantize]

@@ -9,11 +9,18 @@ import click
 from andactl.cli.common import data_dir_option, emit, format_option, stdout_console
 
 
-def run_and_report(recipe, opts, fmt: str, eval_spec: dict | None = None) -> None:
-    """Runs ``recipe`` with ``opts``, optionally evaluates the result, prints a summary."""
+def run_and_report(recipe, opts, fmt: str, eval_spec: dict | None = None, calibration_used: bool = True) -> None:
+    """Checks every input (andactl/preflight.py), runs ``recipe`` with ``opts``, optionally
+    evaluates the result, prints a summary."""
     from andactl.context import stderr_console
     from andactl.instruments import LogPasses, PeakMemory, Timing
-    from andactl.pipeline import run_recipe
+    from andactl.manager import PassManager
+    from andactl.pipeline import calibration_config, run_recipe
+    from andactl.preflight import preflight
+
+    PassManager.from_recipe(recipe.passes, [])  # pass configs first: their errors name the flag
+    calibration_config(recipe.calibration or {})
+    preflight(opts.model, opts.output, opts.overwrite, opts.data_dir, recipe.calibration, eval_spec, calibration_used)
 
     # instruments exit in reverse order: LogPasses first in the list sees the timing and memory
     instruments = ([] if opts.quiet else [LogPasses(stderr_console())]) + [Timing(), PeakMemory()]
@@ -28,7 +35,10 @@ def run_and_report(recipe, opts, fmt: str, eval_spec: dict | None = None) -> Non
         from andactl.models.loading import load_model
 
         target = str(path) if path else opts.model
+        from andactl.cli.eval_cmd import set_backend
+
         loaded = load_model(target, opts.dtype, opts.device)
+        summary["eval_backend"] = set_backend(loaded.model, eval_spec.get("backend", "auto"), opts.device)
         summary["eval"] = evaluate(loaded, parse_tasks(eval_spec.get("tasks", "wikitext2")), opts.data_dir,
                                    limit=eval_spec.get("limit"), seqlen=eval_spec.get("seqlen", 2048), device=opts.device)
     emit(summary, fmt, _human_summary)
@@ -57,8 +67,12 @@ def _human_summary(s: dict) -> None:
         c.print(st)
     if s.get("search"):
         sr = s["search"]
-        c.print(f"search ({sr['budget']}, tolerance {sr['tolerance']}): {sr['tuple']} after {sr['evaluations']} evaluations, "
-                f"loss {sr['loss']}, reduction vs FP16: " + ", ".join(f"{k} {v:.2f}x" for k, v in sr["reduction_vs_fp16"].items()))
+        if sr.get("tuple") is None:
+            c.print(f"search ({sr['budget']}, tolerance {sr['tolerance']}): no tuple met the tolerance in "
+                    f"{sr['evaluations']} evaluations; activations unquantized (W4A16)")
+        else:
+            c.print(f"search ({sr['budget']}, tolerance {sr['tolerance']}): {sr['tuple']} after {sr['evaluations']} evaluations, "
+                    f"loss {sr['loss']}, reduction vs FP16: " + ", ".join(f"{k} {v:.2f}x" for k, v in sr["reduction_vs_fp16"].items()))
     if s.get("output"):
         c.print(f"artifact: {s['output']}")
     if s.get("eval"):

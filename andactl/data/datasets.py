@@ -119,16 +119,23 @@ def local_file(data_dir: Path, dataset: str, candidates: tuple[str, ...], split:
     )
 
 
-def load_text_rows(dataset: str, split: str, data_dir: Path | str | None) -> list[str]:
-    """Text rows of ``dataset``/``split`` (see module docstring for the resolution order)."""
+def data_file(dataset: str, split: str, data_dir: Path | str | None) -> Path | None:
+    """The local file of ``dataset``/``split`` (None: no data directory, the hub is used); DataError
+    for an unknown dataset or split or a file missing from the data directory. Reads nothing."""
     if dataset not in TEXT_DATASETS:
         raise DataError(f"unknown dataset '{dataset}'; known: {', '.join(sorted(TEXT_DATASETS))}")
     spec = TEXT_DATASETS[dataset]
     if split not in spec.splits:
         raise DataError(f"dataset '{dataset}' has no split '{split}'; splits: {', '.join(spec.splits)}")
     data_dir = resolve_data_dir(data_dir)
-    if data_dir is not None:
-        path = local_file(data_dir, dataset, spec.splits[split], split)
+    return None if data_dir is None else local_file(data_dir, dataset, spec.splits[split], split)
+
+
+def load_text_rows(dataset: str, split: str, data_dir: Path | str | None) -> list[str]:
+    """Text rows of ``dataset``/``split`` (see module docstring for the resolution order)."""
+    spec = TEXT_DATASETS.get(dataset)
+    path = data_file(dataset, split, data_dir)
+    if path is not None:
         log.info("dataset %s/%s: %s", dataset, split, path)
         return spec.reader(path)
     return _hub_rows(spec, split)

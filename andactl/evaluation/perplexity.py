@@ -11,7 +11,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from andactl.errors import DataError
+from andactl.errors import DataError, NumericsError
 
 
 @dataclass
@@ -48,6 +48,9 @@ def window_losses(model, ids: torch.Tensor, seqlen: int, batch_size: int = 1, li
         for i in range(0, n, batch_size):
             batch = windows[i : i + batch_size].to(device)
             logits = model(input_ids=batch, use_cache=False).logits
+            if not torch.isfinite(logits).all():
+                raise NumericsError(f"the model's logits contain NaN or Inf (window {i + 1} of {n}): no perplexity; "
+                                    "its weights or activations overflow in this dtype (try --dtype float32)")
             shift = logits[:, :-1, :].float()
             target = batch[:, 1:]
             loss = F.cross_entropy(shift.reshape(-1, shift.shape[-1]), target.reshape(-1), reduction="none")

@@ -12,7 +12,7 @@ from torch import nn
 
 from andactl.errors import ModelError
 
-ANDA_TYPES = ("qkv", "o", "u", "d")  # Anda activation types: inputs of q/k/v, o, up+gate, down
+from andactl.formats.anda import ACTIVATION_TYPES as ANDA_TYPES  # noqa: E402  (re-exported)
 
 
 class Adapter:

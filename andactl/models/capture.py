@@ -32,7 +32,9 @@ def capture_layer0_inputs(model: nn.Module, layer0: nn.Module, calibration) -> l
     def hook(module, args, kwargs):
         kw = dict(kwargs)
         x = args[0] if args else kw.pop("hidden_states")
-        kw["past_key_values"], kw["use_cache"] = None, False
+        # no KV cache, under whichever name this transformers passes it ("cache" since 5.24)
+        cache_key = "cache" if "cache" in kw or "past_key_values" not in kw else "past_key_values"
+        kw[cache_key], kw["use_cache"] = None, False
         found.append(LayerInput(x.detach(), kw, torch.empty(0)))
         raise _Stop
 

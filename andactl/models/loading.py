@@ -48,12 +48,46 @@ class LoadedModel:
 
     @property
     def structure(self) -> list[dict]:
-        return list(self.meta.get("structure", []))
+        return list(self.meta.get("history", []))
+
+    @property
+    def records(self):
+        """Typed structural records of the model (``ArtifactRecords``); an unmodified model's for a
+        non-artifact source."""
+        from andactl.formats.records import ArtifactRecords
+
+        recs = self.meta.get("records")
+        if recs is None:
+            return ArtifactRecords(base_model_type=getattr(self.model.config, "model_type", ""))
+        return ArtifactRecords(recs.base_model_type, recs.dtype, recs.norms, recs.slicing, recs.activations,
+                               dict(recs.packed))
+
+
+def native_bf16() -> bool:
+    """True when this CPU computes bf16 natively (AVX512-BF16 or AMX-BF16), read at run time."""
+    for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+        fn = getattr(torch.cpu, probe, None)
+        if fn is not None and fn():
+            return True
+    try:
+        with open("/proc/cpuinfo") as fh:
+            flags = next((ln for ln in fh if ln.startswith("flags")), "").split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_dtype_name(name: str, device: str = "cpu") -> str:
+    """``auto``: bfloat16 on CUDA or on a CPU with native bf16, else float32; other names unchanged."""
+    if name != "auto":
+        return name
+    return "bfloat16" if str(device).startswith("cuda") or native_bf16() else "float32"
 
 
 def parse_dtype(name: str) -> torch.dtype:
+    name = resolve_dtype_name(name)
     if name not in DTYPES:
-        raise ModelError(f"unknown dtype '{name}'; choose one of {', '.join(DTYPES)}")
+        raise ModelError(f"unknown dtype '{name}'; choose one of auto, {', '.join(DTYPES)}")
     return DTYPES[name]
 
 
@@ -96,11 +130,28 @@ def _from_pretrained(path: str, dtype: torch.dtype, gguf_file: str | None = None
     return model, AutoTokenizer.from_pretrained(path, **kwargs)
 
 
+def gguf_cache_target(gguf: Path) -> Path:
+    """Where the HF folder converted from ``gguf`` lives in the user cache."""
+    stat = gguf.stat()
+    return cache_dir() / "models" / f"{gguf.stem}-{stat.st_size}-{int(stat.st_mtime)}"
+
+
+def _load_cached(gguf: Path, dtype: torch.dtype):
+    """Loads the cached HF folder of ``gguf``; a corrupt cache is named, removed and rebuilt once."""
+    folder = gguf_as_hf_dir(gguf)
+    try:
+        return _from_pretrained(str(folder), dtype, local_files_only=True)
+    except Exception as err:  # anything unreadable in our own cache: rebuild it
+        log.warning("model cache %s is corrupt (%s: %s); rebuilding it", folder, type(err).__name__,
+                    str(err).strip().splitlines()[0][:120] if str(err).strip() else "")
+        shutil.rmtree(folder, ignore_errors=True)
+        return _from_pretrained(str(gguf_as_hf_dir(gguf)), dtype, local_files_only=True)
+
+
 def gguf_as_hf_dir(gguf: Path) -> Path:
     """Converts a GGUF file once (dequantized, float32) into an HF folder in the user cache and
     returns it; later loads read that folder (seconds instead of a GGUF dequantization)."""
-    stat = gguf.stat()
-    target = cache_dir() / "models" / f"{gguf.stem}-{stat.st_size}-{int(stat.st_mtime)}"
+    target = gguf_cache_target(gguf)
     if (target / "config.json").is_file():
         return target
     log.info("converting %s to an HF folder in %s (once)", gguf.name, target)
@@ -128,7 +179,7 @@ def load_model(source: str, dtype: str | torch.dtype = "float32", device: str = 
     dev = parse_device(device)
     path = Path(source).expanduser()
     if source in ALIASES:
-        model, tok = _from_pretrained(str(gguf_as_hf_dir(alias_file(source))), torch_dtype, local_files_only=True)
+        model, tok = _load_cached(alias_file(source), torch_dtype)
         kind, meta = "alias", {}
     elif path.is_dir() and (path / "config.json").is_file():
         from andactl.formats.artifact import is_artifact
@@ -140,10 +191,18 @@ def load_model(source: str, dtype: str | torch.dtype = "float32", device: str = 
             kind = "artifact"
         else:
             _check_model_type(path)
-            model, tok = _from_pretrained(str(path), torch_dtype, local_files_only=True)
+            try:
+                model, tok = _from_pretrained(str(path), torch_dtype, local_files_only=True)
+            except (OSError, ValueError, RuntimeError, KeyError, TypeError) as err:
+                raise ModelError(f"{path}: could not load the model folder ({_first_line(err)}); "
+                                 "check its config.json, weights and tokenizer files") from err
+            except Exception as err:  # safetensors raises its own error type for corrupt files
+                if type(err).__name__ != "SafetensorError":
+                    raise
+                raise ModelError(f"{path}: corrupt weights file ({_first_line(err)})") from err
             kind, meta = "hf", {}
     elif path.is_file() and path.suffix == ".gguf":
-        model, tok = _from_pretrained(str(gguf_as_hf_dir(path.resolve())), torch_dtype, local_files_only=True)
+        model, tok = _load_cached(path.resolve(), torch_dtype)
         kind, meta = "gguf", {}
     elif path.exists():
         raise ModelError(f"'{source}' is neither a model folder (with config.json), a .gguf file nor an andactl artifact")
@@ -156,8 +215,22 @@ def load_model(source: str, dtype: str | torch.dtype = "float32", device: str = 
         kind, meta = "hub", {}
     else:
         raise ModelError(f"unknown model '{source}': not a path, a hub id (org/name) or an alias ({', '.join(ALIASES)})")
+    check_finite(model, source)
     model.to(dev).eval()
     return LoadedModel(model, tok, get_adapter(model), source, kind, meta)
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return f"{type(err).__name__}: {text.splitlines()[0][:160]}" if text else type(err).__name__
+
+
+def check_finite(model: torch.nn.Module, source: str) -> None:
+    """ModelError naming the first floating-point tensor with a NaN or Inf (a corrupt model)."""
+    for name, tensor in model.state_dict().items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise ModelError(f"{source}: tensor '{name}' contains NaN or Inf; the model file is corrupt "
+                             "(re-create it from its source)")
 
 
 def _check_model_type(path: Path) -> None:

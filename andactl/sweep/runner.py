@@ -168,10 +168,10 @@ class SweepRunner:
         from andactl.formats.byte_accounting import block_linear_parameters
         from andactl.models.stats import count_parameters
 
-        ctx.report["artifact_meta"] = {
+        ctx.artifact_meta.update({
             "dense_parameters": loaded.meta.get("dense_parameters") or count_parameters(loaded.model),
             "dense_block_linear_parameters": loaded.meta.get("dense_block_linear_parameters")
-            or block_linear_parameters(loaded.adapter)}
+            or block_linear_parameters(loaded.adapter)})
         shape = cost_models.ModelShape.from_adapter(loaded.adapter, tokens=1)
         weights = [{"pass": "quantize_weights", "method": method, "group_size": self.s.group_size}]
         PassManager.from_recipe(weights).run(ctx)

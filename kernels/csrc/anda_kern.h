@@ -46,6 +46,32 @@ void prepack_blocks(int isa, const uint8_t* w, int64_t wstride, int64_t N, int64
 // y[t, n] for t < T and n in [n0, n1), n0 a multiple of 16. A/S/U as decode_act (T rows).
 // Wp points at block n0/16 of the prepacked weight (Gw64 groups per block); scales/zeros are
 // canonical [N, sstride] (zeros nullptr: symmetric, zero 8); y is [T, N].
+// Quantize fp16 rows straight to the decode_act layout (A/S/U above); bit-identical to pack_rows
+// then decode_act. Returns true if an Inf/NaN (exponent field 31) was seen (anda_quant.cpp).
+bool quantize_rows(int isa, const uint16_t* h, int64_t rows, int64_t K, int M, bool nearest,
+                   int8_t* A, int32_t* S, float* U);
+bool quantize_group_scalar(const uint16_t* h, int n, int M, bool nearest, int8_t* A, int32_t* S,
+                           float* U);
+bool quantize_group_avx2(const uint16_t* h, int n, int M, bool nearest, int8_t* A, int32_t* S,
+                         float* U);
+
+// Where gemm_blocked writes y[t, n] (row stride N): float32 or bfloat16 (round to nearest even),
+// after adding bias[n] in float32 when bias is not null. Exactly one of f32 / bf16 is set.
+struct OutSpec {
+  float* f32;
+  uint16_t* bf16;
+  const float* bias;
+};
+
+// As gemm_prepacked, with the scales and zero points already blocked: SCb / Zb point at block
+// n0/16 of float32 / int32 [NB, sblock/16, 16] (block b at offset b * sblock, resp. b * zblock;
+// column 16 * gw + l holds weight group gw of row 16b + l). zblock = 0: one block of zero points
+// shared by all blocks (symmetric weights: all 8).
+void gemm_blocked(int isa, const int8_t* A, const int32_t* S, const float* U, int64_t T, int G,
+                  int C, const uint8_t* Wp, int64_t Gw64, const float* SCb, const int32_t* Zb,
+                  int64_t sblock, int64_t zblock, int64_t group_size, int64_t n0, int64_t n1,
+                  int64_t N, const OutSpec& out);
+
 void gemm_prepacked(int isa, const int8_t* A, const int32_t* S, const float* U, int64_t T, int G,
                     int C, const uint8_t* Wp, int64_t Gw64, const float* scales, int64_t sstride,
                     const uint8_t* zeros, int64_t group_size, int64_t n0, int64_t n1, int64_t N,

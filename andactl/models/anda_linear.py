@@ -7,7 +7,10 @@ backend are plain attributes, not state.
 
 forward(x) for x [..., in_features]:
 - backend "reference": y = F.linear(quantize(x, M) in exact float32, dequantized W float32) + bias;
-- any other backend: torch.ops.andactl.anda_pack then the packed GEMM. On CPU, when the C++
+- any other backend, on CPU with the C++ extension loaded: ONE call of the fused op
+  ``andactl::anda_linear`` (kernels/fused.py) on operands prepacked once and cached (not state),
+  returning x.dtype directly (bf16 in, bf16 out; no float32 copies around the op);
+- otherwise: torch.ops.andactl.anda_pack then the packed GEMM. On CPU, when the C++
   extension registered ``anda_gemm_prepacked``, the weight is prepacked once (kernels/prepack.py)
   and cached as a NON-persistent attribute (dropped with the dequantized-weight cache on .to() and
   load_state_dict; never in the state dict); otherwise ``anda_gemm`` on the canonical layout (the
@@ -23,8 +26,8 @@ from torch import nn
 
 from andactl.errors import ConfigError
 from andactl.formats import anda
-from andactl.kernels import ops, prepack
-from andactl.kernels.int4_layout import SYMMETRIC_ZERO, check_int4, check_weight_group_size, padded_k
+from andactl.formats.int4_layout import SYMMETRIC_ZERO, check_int4, check_weight_group_size, padded_k
+from andactl.kernels import fused, ops, prepack
 
 
 class AndaLinear(nn.Module):
@@ -54,6 +57,7 @@ class AndaLinear(nn.Module):
         self.register_buffer("bias", torch.zeros(out_features, dtype=dtype, device=device) if bias else None)
         self._w_cache: torch.Tensor | None = None  # dequantized weight, not state
         self._wpp_cache: torch.Tensor | None = None  # prepacked weight (kernels/prepack.py), not state
+        self._fused_cache: tuple[torch.Tensor, ...] | None = None  # fused-op operands, not state
 
     @property
     def mantissa_bits(self) -> int | None:
@@ -114,6 +118,7 @@ class AndaLinear(nn.Module):
         scales (they would lose precision and break the layout); the cached weight is dropped."""
         self._w_cache = None
         self._wpp_cache = None
+        self._fused_cache = None
         scale = self.weight_scale
         out = super()._apply(fn, recurse)
         if self.weight_scale.dtype != torch.float32:
@@ -123,12 +128,35 @@ class AndaLinear(nn.Module):
     def _load_from_state_dict(self, *args, **kwargs):
         self._w_cache = None
         self._wpp_cache = None
+        self._fused_cache = None
         return super()._load_from_state_dict(*args, **kwargs)
+
+    def fused_operands(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+        """(prepacked weight, blocked scales, blocked zero points) for ``andactl::anda_linear``
+        (kernels/fused.py), cached like the prepacked weight; None unless the weight is on CPU and
+        the C++ extension registered the fused kernel."""
+        if self._fused_cache is None:
+            if not fused.has_cpu_kernel():
+                return None
+            wpp = self.prepacked_weight()
+            if wpp is None:
+                return None
+            self._fused_cache = (wpp, *fused.block_scales(self.weight_scale, self.weight_zero_point))
+        return self._fused_cache
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] != self.in_features:
             raise ConfigError(f"AndaLinear expects input [..., {self.in_features}], got {tuple(x.shape)}")
-        m = self.mantissa_bits
+        m = self._mantissa_bits
+        if m is not None and self.backend != "reference":
+            ops_ = self._fused_cache if self._fused_cache is not None else self.fused_operands()
+            if ops_ is not None:  # one C++ call: quantize, GEMM, bias, run dtype (no fp32 copies)
+                try:
+                    return torch.ops.andactl.anda_linear(x, m, self.rounding, *ops_, self.bias, self.group_size,
+                                                         self.out_features)
+                except RuntimeError:
+                    anda.check_representable(x)  # NaN/Inf/overflow: the one-line NumericsError
+                    raise
         if m is None:
             y = F.linear(x.to(torch.float32), self.dequantized_weight())
         elif self.backend == "reference":

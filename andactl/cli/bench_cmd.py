@@ -1,0 +1,102 @@
+"""``andactl bench``: prefill / decode tokens/s, TTFT and peak RSS of several models side by side."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from andactl.cli.common import device_option, emit, format_option, run_dtype_option
+
+
+def parse_batches(text: str) -> list[int]:
+    """``"1,8"`` -> [1, 8]; click.BadParameter (one line) unless every item is a positive integer."""
+    try:
+        out = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        out = []
+    if not out or min(out) < 1:
+        raise click.BadParameter(f"must be comma-separated positive integers, got {text!r}", param_hint="--batch")
+    return out
+
+
+def _check_sources(models: tuple[str, ...]) -> None:
+    """Fail before any model loads when a MODEL is neither an alias, an existing path nor a hub id."""
+    import re
+
+    from andactl.errors import ModelError
+    from andactl.models.loading import ALIASES
+
+    for source in models:
+        if source not in ALIASES and not Path(source).expanduser().exists() \
+                and not re.fullmatch(r"[\w.-]+/[\w.-]+", source):
+            raise ModelError(f"model '{source}' not found (an alias, a model folder, a .gguf file or an artifact)")
+
+
+def _human(data: dict) -> None:
+    """A markdown table (pastes into docs as is), one row per model and batch size."""
+    info = data["info"]
+    out = [f"# CPU {info.get('cpu_capability')} ({info.get('anda_isa')}), {info['threads']} threads, "
+           f"torch {info['torch']}, load average {info.get('loadavg')}; prompt {data['prompt_tokens']} tokens, "
+           f"{data['gen_tokens']} generated",
+           "| model | dtype | backend | batch | prefill tok/s | decode tok/s | TTFT ms | ms/token | SliceGPT tok/s "
+           "| peak RSS MB | x prefill | x decode | x SliceGPT |", "|" + "---|" * 13]
+    fmt = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
+    for r in data["results"]:
+        out.append(f"| {r['model']} | {r['dtype']} | {r['backend']} | {r['batch']} | {r['prefill_tok_s']:.1f} "
+                   f"| {r['decode_tok_s']:.1f} | {r['ttft_ms']:.1f} | {r['decode_ms_per_token']:.1f} "
+                   f"| {r['slicegpt_tok_s']:.1f} | {r['peak_rss_mb']:.0f} | "
+                   + " | ".join(fmt(r["vs_first"][k]) for k in ("prefill", "decode", "slicegpt")) + " |")
+    out.append("x = ratio to the first model at the same batch (SliceGPT reports 1.55x at 25% slicing)")
+    click.echo("\n".join(out))
+
+
+@click.command("bench")
+@click.argument("models", nargs=-1, required=True)
+@click.option("--prompt-tokens", type=click.IntRange(min=1), default=512, show_default=True)
+@click.option("--gen-tokens", type=click.IntRange(min=0), default=128, show_default=True)
+@click.option("--batch", "batches", default="1,8", show_default=True, help="Comma-separated batch sizes.")
+@click.option("--repeat", type=click.IntRange(min=1), default=1, show_default=True, help="Timed runs per figure (median).")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="torch threads (default: torch's).")
+@click.option("--backend", type=click.Choice(["auto", "cuda", "cpp", "reference"]), default="auto", show_default=True,
+              help="Kernel backend for Anda-packed modules.")
+@run_dtype_option
+@device_option
+@format_option
+def bench(models, prompt_tokens, gen_tokens, batches, repeat, threads, backend, dtype, device, fmt):
+    """Benchmark MODELS (dense, sliced, packed ...) side by side in one process: prefill and decode
+    tokens/s with a KV cache, time to first token, peak RSS, and SliceGPT's batch x 128 throughput."""
+    import gc
+
+    import torch
+
+    from andactl.cli.eval_cmd import set_backend
+    from andactl.evaluation import throughput
+    from andactl.models.loading import load_model, parse_device, resolve_dtype_name
+
+    batch_list = parse_batches(batches)
+    parse_device(device)
+    _check_sources(models)
+    dtype = resolve_dtype_name(dtype, device)
+    if threads is not None:
+        torch.set_num_threads(threads)
+    results, first = [], {}
+    for source in models:
+        gc.collect()
+        throughput.reset_peak_rss()
+        loaded = load_model(source, dtype, device)
+        used = set_backend(loaded.model, backend, device)
+        params = sum(p.numel() for p in loaded.model.parameters())
+        for b in batch_list:
+            r = throughput.measure(loaded.model, b, prompt_tokens, gen_tokens, repeat, device=device).to_dict()
+            base = first.setdefault(b, r)
+            r["vs_first"] = {k: r[f"{k}_tok_s"] / base[f"{k}_tok_s"] if base[f"{k}_tok_s"] else None
+                             for k in ("prefill", "decode", "slicegpt")}
+            results.append({"model": source, "kind": loaded.kind, "dtype": dtype, "backend": used,
+                            "parameters": params, **r})
+        del loaded
+    data = {"info": throughput.machine_info(), "prompt_tokens": prompt_tokens, "gen_tokens": gen_tokens,
+            "batches": batch_list, "results": results}
+    emit(data, fmt, _human)
+
+
+COMMANDS = [bench]

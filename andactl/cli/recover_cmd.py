@@ -1,0 +1,74 @@
+"""``andactl recover``: recovery fine-tuning of a sliced model (LoRA RFT or distillation), merged."""
+from __future__ import annotations
+
+import click
+
+from andactl.cli.common import data_dir_option, device_option, dtype_option, format_option
+
+
+@click.command("recover")
+@click.argument("model")
+@click.option("--method", default="kd", show_default=True,
+              help="lora: LoRA + cross-entropy (SliceGPT's RFT); kd: KL(teacher || student) [+ --ce-weight x CE].")
+@click.option("--full", is_flag=True, help="Train all attention/MLP linear weights instead of LoRA adapters.")
+@click.option("--teacher", default=None, help="Teacher model source for kd / self (default: the dense model the artifact came from).")
+@click.option("--train-data", default="alpaca", show_default=True,
+              help="dataset[/split] (train split by default; evaluation splits are refused) or 'self' (sampled from the teacher).")
+@click.option("--steps", type=int, default=40, show_default=True, help="Optimiser steps.")
+@click.option("--lr", type=float, default=None, help="Peak learning rate [default: 1e-3 LoRA, 1e-4 --full].")
+@click.option("--seqlen", type=int, default=256, show_default=True, help="Tokens per training sequence.")
+@click.option("--batch-size", "--batch_size", "batch_size", type=int, default=4, show_default=True, help="Sequences per micro-batch.")
+@click.option("--grad-accum", type=int, default=1, show_default=True, help="Micro-batches per optimiser step.")
+@click.option("--warmup", type=float, default=0.1, show_default=True, help="Warm-up, as a fraction of --steps.")
+@click.option("--schedule", type=click.Choice(["cosine", "linear"]), default="cosine", show_default=True)
+@click.option("--ce-weight", type=float, default=0.0, show_default=True, help="kd: weight of the cross-entropy term.")
+@click.option("--eval-every", type=int, default=10, show_default=True, help="Held-out loss every N steps.")
+@click.option("--held-out", type=int, default=8, show_default=True, help="Held-out sequences (kept aside from the training text).")
+@click.option("--checkpoint/--no-checkpoint", default=True, show_default=True,
+              help="Recompute each layer's activations in backward (less memory, ~1/3 more compute).")
+@click.option("--seed", type=int, default=42, show_default=True)
+@click.option("-o", "--output", required=True, help="Artifact directory to write.")
+@click.option("--overwrite", is_flag=True, help="Replace a non-empty output directory.")
+@dtype_option
+@device_option
+@data_dir_option
+@format_option
+@click.pass_context
+def recover(cctx, model, method, full, teacher, train_data, steps, lr, seqlen, batch_size, grad_accum, warmup, schedule,
+            ce_weight, eval_every, held_out, checkpoint, seed, output, overwrite, dtype, device, data_dir, fmt):
+    """Fine-tune a sliced MODEL to recover quality; writes an ordinary artifact to -o.
+
+    \b
+      andactl recover sliced/ -o recovered/                       # distil from the dense source
+      andactl recover sliced/ --method lora --steps 100 -o rft/   # SliceGPT's RFT
+    """
+    from pathlib import Path
+
+    from andactl.cli.run_cmd import run_and_report
+    from andactl.data.datasets import resolve_data_dir
+    from andactl.formats.artifact import artifact_meta, is_artifact
+    from andactl.passbase import parse_config
+    from andactl.passes.recover import RecoverConfig, preflight
+    from andactl.passes.recover_data import check_available
+    from andactl.passes.recover_teacher import check_teacher, dense_source
+    from andactl.pipeline import RunOptions
+    from andactl.recipe import Recipe
+
+    params = {"method": method, "full": full, "teacher": teacher, "train_data": train_data, "steps": steps, "lr": lr,
+              "seqlen": seqlen, "batch_size": batch_size, "grad_accum": grad_accum, "warmup": warmup,
+              "schedule": schedule, "ce_weight": ce_weight, "eval_every": eval_every, "held_out": held_out, "checkpoint": checkpoint}
+    config = parse_config(RecoverConfig, params, "recover")
+    meta = artifact_meta(Path(model)) if is_artifact(model) else {}
+    teacher_src = teacher or (dense_source(meta.get("provenance", {}), model) if config.needs_teacher else None)
+    preflight(config, set(meta.get("provides", [])), teacher_src)
+    data = resolve_data_dir(data_dir)
+    check_available(train_data, data)
+    if config.needs_teacher:
+        check_teacher(model, teacher_src)
+    recipe = Recipe(passes=[{"pass": "recover", **params}])
+    opts = RunOptions(model=model, output=output, dtype=dtype, device=device, seed=seed, data_dir=data,
+                      overwrite=overwrite, quiet=cctx.obj.get("quiet", False))
+    run_and_report(recipe, opts, fmt)
+
+
+COMMANDS = [recover]

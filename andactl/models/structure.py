@@ -1,0 +1,100 @@
+"""Structural edits shared by the passes that make them and the artifact reader that replays them:
+untie the head, weightless RMSN norms, SliceGPT layers cut to recorded dims.
+
+Every function here works on real tensors and on ``meta`` tensors alike (the reader builds the
+module tree on the meta device and assigns the stored tensors afterwards).
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from andactl.errors import ConfigError
+from andactl.models.modules import RMSN
+from andactl.models.slicegpt_layer import install_layers
+
+
+def untie_head(model: nn.Module, adapter) -> None:
+    """Gives the head its own weight tensor and marks the config untied (invariant: same values)."""
+    head = adapter.head()
+    emb = adapter.embeddings()[0]
+    if head.weight is emb.weight or head.weight.data_ptr() == emb.weight.data_ptr():
+        head.weight = nn.Parameter(head.weight.detach().clone())
+    model.config.tie_word_embeddings = False
+
+
+def replace_norms(adapter, hidden_size: int, eps: float) -> None:
+    """Every per-layer and final norm becomes ``RMSN(hidden_size, eps)``."""
+    for layer in adapter.layers():
+        adapter.set_attn_norm(layer, RMSN(hidden_size, eps))
+        adapter.set_mlp_norm(layer, RMSN(hidden_size, eps))
+    if adapter.final_norm() is not None:
+        adapter.set_final_norm(RMSN(hidden_size, eps))
+
+
+def _cut(t: torch.Tensor, rows: int | None = None, cols: int | None = None) -> torch.Tensor:
+    """Leading ``rows``/``cols`` of ``t`` as a fresh contiguous tensor (frees the big storage)."""
+    if rows is not None:
+        t = t[:rows]
+    if cols is not None:
+        t = t[..., :cols]
+    return t.detach().clone().contiguous()
+
+
+def _cut_linear(lin: nn.Linear, in_dim: int | None = None, out_dim: int | None = None) -> None:
+    lin.weight = nn.Parameter(_cut(lin.weight, out_dim, in_dim), requires_grad=lin.weight.requires_grad)
+    if out_dim is not None and lin.bias is not None:
+        lin.bias = nn.Parameter(_cut(lin.bias, out_dim), requires_grad=lin.bias.requires_grad)
+    lin.out_features, lin.in_features = lin.weight.shape
+
+
+def _cut_embedding(emb: nn.Embedding, dim: int) -> None:
+    emb.weight = nn.Parameter(_cut(emb.weight, cols=dim), requires_grad=emb.weight.requires_grad)
+    emb.embedding_dim = dim
+
+
+def _cut_shortcut(layer, name: str, shape: tuple[int, int], dtype: torch.dtype, device) -> None:
+    old = getattr(layer, name)
+    if old is None:  # rebuilding on a fresh model: a placeholder of the right shape
+        setattr(layer, name, torch.zeros(shape, dtype=dtype, device=device))
+    else:
+        setattr(layer, name, _cut(old, shape[0], shape[1]))
+
+
+def dims_record(plan: dict) -> dict:
+    """The structure record of a sliced model: every per-layer dim and both shortcut shapes."""
+    layers = []
+    prev = plan["embedding"]
+    for dims in plan["layers"]:
+        if dims["attn_in"] != prev:
+            raise ConfigError(f"inconsistent slicing plan: layer input {dims['attn_in']} after output {prev}")
+        layers.append({**dims, "attn_shortcut": [dims["attn_in"], dims["mlp_in"]],
+                       "mlp_shortcut": [dims["mlp_in"], dims["out"]]})
+        prev = dims["out"]
+    return {"pass": "slice", "embedding_dim": plan["embedding"], "layers": layers, "head_in": plan["head_in"]}
+
+
+@torch.no_grad()
+def apply_dims(adapter, record: dict) -> None:
+    """Cuts embeddings, every layer's linears and shortcuts, and the head to ``record``'s dims.
+
+    Invariant: on a rotated model whose trailing coordinates carry the least variance, the cut
+    model computes what the rotated model computes with those coordinates zeroed."""
+    emb_dim = int(record["embedding_dim"])
+    for emb in adapter.embeddings():
+        _cut_embedding(emb, emb_dim)
+    layers = install_layers(adapter)
+    if len(layers) != len(record["layers"]):
+        raise ConfigError(f"slicing record has {len(record['layers'])} layers, the model {len(layers)}")
+    ref = adapter.embeddings()[0].weight
+    for layer, dims in zip(layers, record["layers"]):
+        d_in, d_mid, d_out = int(dims["attn_in"]), int(dims["mlp_in"]), int(dims["out"])
+        for lin in adapter.attn_inputs(layer):
+            _cut_linear(lin, in_dim=d_in)
+        _cut_linear(adapter.attn_output(layer), out_dim=d_mid)
+        for lin in adapter.mlp_inputs(layer):
+            _cut_linear(lin, in_dim=d_mid)
+        _cut_linear(adapter.mlp_output(layer), out_dim=d_out)
+        _cut_shortcut(layer, "attn_shortcut", (d_in, d_mid), ref.dtype, ref.device)
+        _cut_shortcut(layer, "mlp_shortcut", (d_mid, d_out), ref.dtype, ref.device)
+    _cut_linear(adapter.head(), in_dim=int(record["head_in"]))

@@ -1,0 +1,140 @@
+"""Checks that run before any model is loaded or any pass runs, so that a bad input costs
+seconds, not a calibration run. Each failure is one AndaError line.
+
+Checked: the model source exists and is a supported architecture; the calibration dataset and
+split exist (an evaluation split is refused for calibration); the evaluation tasks (also a
+recipe's ``eval:`` block); the output location (formats/output_dir.check_output); sequence
+lengths against the model's ``max_position_embeddings`` (config only); free disk space against
+the artifact's estimated size.
+"""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+from andactl.errors import ConfigError, DataError, ModelError
+
+DISK_MARGIN = 1.1  # artifact <= source weights in float32 plus tokenizer files; 10% headroom
+
+
+def model_source(source: str) -> tuple[str, Path | None]:
+    """(kind, folder with config.json or None) of a model source without loading it; ModelError
+    for a source ``load_model`` would refuse. Kinds: alias, artifact, hf, gguf, hub."""
+    from andactl.models.loading import ALIASES, alias_file, gguf_cache_target, supported_model_types
+
+    path = Path(source).expanduser()
+    if source in ALIASES:
+        cached = gguf_cache_target(alias_file(source))
+        return "alias", cached if (cached / "config.json").is_file() else None
+    if path.is_dir() and (path / "config.json").is_file():
+        config = _config(path)
+        from andactl.formats.artifact import SECTION
+
+        if SECTION not in config and config.get("model_type") not in supported_model_types():
+            raise ModelError(f"unsupported architecture '{config.get('model_type')}'; supported model types: "
+                             f"{', '.join(supported_model_types())}")
+        return ("artifact" if SECTION in config else "hf"), path
+    if path.is_file() and path.suffix == ".gguf":
+        cached = gguf_cache_target(path.resolve())
+        return "gguf", cached if (cached / "config.json").is_file() else None
+    if path.exists():
+        raise ModelError(f"'{source}' is neither a model folder (with config.json), a .gguf file nor an andactl artifact")
+    if re.fullmatch(r"[\w.-]+/[\w.-]+", source):
+        return "hub", None
+    raise ModelError(f"unknown model '{source}': not a path, a hub id (org/name) or an alias ({', '.join(ALIASES)})")
+
+
+def _config(folder: Path) -> dict:
+    try:
+        config = json.loads((folder / "config.json").read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ModelError(f"{folder / 'config.json'} is not readable JSON ({type(err).__name__})") from err
+    if not isinstance(config, dict):
+        raise ModelError(f"{folder / 'config.json'} is not a JSON object")
+    return config
+
+
+def max_positions(folder: Path | None) -> int | None:
+    """The model's context length from its config.json (None when unknown)."""
+    if folder is None:
+        return None
+    value = _config(folder).get("max_position_embeddings")
+    return value if isinstance(value, int) and value > 0 else None
+
+
+def check_seqlen(folder: Path | None, seqlen: int, flag: str) -> None:
+    """ConfigError if ``seqlen`` exceeds the model's context length."""
+    limit = max_positions(folder)
+    if limit is not None and seqlen > limit:
+        raise ConfigError(f"{flag} {seqlen} exceeds the model's context length (max_position_embeddings {limit}); "
+                          f"use {flag} {limit} or less")
+
+
+def check_calibration(calibration: dict, data_dir) -> None:
+    """The calibration dataset/split exists (locally when a data dir is set) and is not an
+    evaluation split."""
+    from andactl.data.datasets import data_file
+    from andactl.evaluation.harness import PPL_TASKS
+
+    dataset, split = calibration.get("dataset", "alpaca"), calibration.get("split", "train")
+    data_file(str(dataset), str(split), data_dir)
+    if (dataset, split) in set(PPL_TASKS.values()):
+        raise DataError(f"{dataset}/{split} is an evaluation split: calibrating on it would leak the test set; "
+                        "use alpaca/train or ptb/validation")
+
+
+def check_tasks(tasks: str) -> list[str]:
+    from andactl.evaluation.harness import parse_tasks
+
+    if not isinstance(tasks, str):
+        raise ConfigError(f"eval tasks must be a comma-separated string like 'wikitext2,piqa', got {tasks!r}")
+    return parse_tasks(tasks)
+
+
+def weights_bytes(kind: str, folder: Path | None, source: str) -> int | None:
+    """Bytes of the source's weight files (an upper bound for the artifact's); None if unknown."""
+    if folder is not None:
+        return sum(p.stat().st_size for p in folder.iterdir() if p.suffix in (".safetensors", ".bin"))
+    if kind in ("alias", "gguf"):
+        from andactl.models.loading import alias_file
+
+        gguf = alias_file(source) if kind == "alias" else Path(source).expanduser()
+        return gguf.stat().st_size * 8  # 4-bit GGUF -> float32 on conversion
+    return None
+
+
+def check_disk(out: Path, needed: int | None) -> None:
+    if needed is None:
+        return
+    ancestor = out.parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    free = shutil.disk_usage(ancestor).free
+    if free < needed * DISK_MARGIN:
+        raise ConfigError(f"not enough disk space for the artifact at {out}: needs about "
+                          f"{needed * DISK_MARGIN / 2**20:.1f} MB, {free / 2**20:.1f} MB free")
+
+
+def preflight(model: str, output: str | None, overwrite: bool, data_dir, calibration: dict | None = None,
+              eval_spec: dict | None = None, calibration_used: bool = True) -> None:
+    """Every check above for one run; raises the first failure. Touches nothing."""
+    from andactl.formats.output_dir import check_output
+
+    kind, folder = model_source(model)
+    out = check_output(output, overwrite) if output is not None else None
+    if calibration is not None and calibration_used:
+        check_calibration(calibration, data_dir)
+        if "seqlen" in calibration:
+            check_seqlen(folder, int(calibration["seqlen"]), "--cal-seqlen")
+    if eval_spec is not None:
+        if not isinstance(eval_spec, dict):
+            raise ConfigError("'eval' must be a mapping like {tasks: wikitext2, limit: 4}")
+        tasks = check_tasks(eval_spec.get("tasks", "wikitext2"))
+        from andactl.evaluation.harness import PPL_TASKS
+
+        if any(t in PPL_TASKS for t in tasks):
+            check_seqlen(folder, int(eval_spec.get("seqlen", 2048)), "eval seqlen")
+    if out is not None:
+        check_disk(out, weights_bytes(kind, folder, model))

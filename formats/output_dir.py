@@ -1,0 +1,237 @@
+"""The one home for writing an artifact directory safely.
+
+Guarantees (tested in tests/test_output_dir.py and tests/test_interrupts.py):
+
+- ``check_output`` refuses, before any work, an output that is the empty string, the current
+  directory (or one containing it), the home directory, a filesystem root, a file, or an existing
+  non-empty directory that is not an andactl artifact -- even with ``--overwrite``. An existing
+  artifact is replaced only with ``--overwrite``.
+- ``staged_output`` writes into a sibling ``.NAME.partial-PID-RANDOM`` directory and swaps it in
+  with ``renameat2(RENAME_EXCHANGE)`` (fallback: two renames), so at every instant either the
+  old or the new artifact exists at the output path (the fallback leaves one rename's gap).
+  On any failure or interruption before the swap the partial directory is removed.
+- Leftovers of killed runs (``.NAME.partial-PID-*`` / ``.NAME.old-PID-*`` whose PID is gone) are
+  removed by the next run writing to the same place, and named on stderr (the log).
+- Files get normal umask permissions.
+
+``ANDACTL_PAUSE_AT=<stage>[,<stage>...]`` makes ``pause(stage)`` print ``paused at <stage>`` on
+stderr and sleep (``ANDACTL_PAUSE_SECONDS``, 30 s default) so tests can signal the process there.
+"""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import logging
+import os
+import re
+import secrets
+import shutil
+import signal
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from andactl.errors import ConfigError, Interrupted
+
+log = logging.getLogger("andactl")
+
+PAUSE_ENV = "ANDACTL_PAUSE_AT"
+PARTIAL_TAG = ".partial-"
+OLD_TAG = ".old-"
+RENAME_EXCHANGE = 2
+AT_FDCWD = -100
+# the longest temporary name is ".NAME.partial-PID-RANDOM": PIDs have at most 7 digits on Linux
+TEMP_NAME_EXTRA = len(".") + len(PARTIAL_TAG) + 7 + 1 + 8
+
+
+def pause(stage: str) -> None:
+    """Test hook: sleeps at ``stage`` when ``$ANDACTL_PAUSE_AT`` names it; no-op otherwise."""
+    stages = os.environ.get(PAUSE_ENV, "")
+    if stage in stages.split(","):
+        print(f"paused at {stage}", file=sys.stderr, flush=True)
+        time.sleep(float(os.environ.get("ANDACTL_PAUSE_SECONDS", "30")))
+
+
+def _is_artifact(path: Path) -> bool:
+    from andactl.formats.artifact import is_artifact
+
+    return is_artifact(path)
+
+
+def check_output(output: str | os.PathLike, overwrite: bool) -> Path:
+    """The resolved output path, or ConfigError (one line) if writing there could lose data or
+    would fail: see the module docstring. Touches nothing."""
+    if output is None or not str(output).strip():
+        raise ConfigError("output path is empty: name a new directory with -o DIR")
+    out = Path(output).expanduser().resolve()
+    cwd, home = Path.cwd().resolve(), Path.home().resolve()
+    if out == Path(out.anchor):
+        raise ConfigError(f"refusing to write an artifact to the filesystem root {out}: name a new directory")
+    if out == home:
+        raise ConfigError(f"refusing to write an artifact over the home directory {out}: name a new directory")
+    if out == cwd or out in cwd.parents:
+        raise ConfigError(f"refusing to write an artifact over {out}, which contains the current directory: "
+                          "name a new directory")
+    if out.exists() or out.is_symlink():
+        if not out.is_dir():
+            raise ConfigError(f"output {out} exists and is not a directory: name a new directory")
+        if any(out.iterdir()):
+            if not _is_artifact(out):
+                raise ConfigError(f"output directory {out} is not empty and is not an andactl artifact; "
+                                  "andactl never replaces it (even with --overwrite): name a new directory")
+            if not overwrite:
+                raise ConfigError(f"output directory {out} is an existing artifact (pass --overwrite to replace it)")
+    ancestor = out.parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise ConfigError(f"cannot create output {out}: {ancestor} is a file, not a directory")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise ConfigError(f"cannot write output {out}: directory {ancestor} is not writable")
+    try:
+        name_max = os.pathconf(ancestor, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        name_max = 255
+    longest = len(out.name.encode()) + TEMP_NAME_EXTRA
+    if longest > name_max:
+        raise ConfigError(f"output name '{out.name[:40]}...' is too long: with the temporary prefix it needs "
+                          f"{longest} bytes, the filesystem allows {name_max}")
+    return out
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale(out: Path) -> list[Path]:
+    """Removes ``.NAME.partial-PID-*`` and ``.NAME.old-PID-*`` siblings of ``out`` whose PID is
+    gone (leftovers of killed runs), logs each, returns them. Live runs' directories are kept."""
+    pattern = re.compile(re.escape(f".{out.name}") + r"\.(partial|old)-(\d+)-[0-9a-f]+$")
+    removed = []
+    if not out.parent.is_dir():
+        return removed
+    for entry in out.parent.iterdir():
+        m = pattern.match(entry.name)
+        if not m or int(m.group(2)) == os.getpid() or _pid_alive(int(m.group(2))):
+            continue
+        log.warning("removing %s, left by an earlier run (pid %s) that was killed", entry, m.group(2))
+        shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+        removed.append(entry)
+    return removed
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swaps two paths with renameat2(RENAME_EXCHANGE); False where unsupported."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        fn = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    if fn(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def _swap_in(tmp: Path, out: Path, token: str) -> Path | None:
+    """Puts ``tmp`` at ``out``; returns where the old content now is (to delete), or None."""
+    if not (out.exists() or out.is_symlink()):
+        os.rename(tmp, out)
+        return None
+    if out.is_dir() and not out.is_symlink() and _exchange(tmp, out):
+        return tmp
+    old = out.parent / f".{out.name}{OLD_TAG}{os.getpid()}-{token}"
+    os.rename(out, old)
+    os.rename(tmp, out)
+    return old
+
+
+@contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """SIGINT/SIGTERM wait until the block ends (the swap is never cut in half)."""
+    sigs = {signal.SIGINT, signal.SIGTERM}
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where /proc allows."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _settle_tree(root: Path) -> None:
+    """Gives every file 0666 and every directory 0777 minus the umask (some writers, e.g.
+    safetensors, create 0600 files) and flushes them to disk before the swap."""
+    mask = _umask()
+    for path in [*root.rglob("*"), root]:
+        if not path.is_symlink():
+            os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~mask)
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            os.fsync(fd)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+
+@contextmanager
+def staged_output(output: str | os.PathLike, overwrite: bool) -> Iterator[Path]:
+    """Yields an empty temporary directory next to ``output``; when the block ends normally its
+    content replaces ``output`` atomically. On an exception or signal the temporary directory is
+    removed and ``output`` is left as it was."""
+    out = check_output(output, overwrite)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale(out)
+    token = secrets.token_hex(4)
+    tmp = out.parent / f".{out.name}{PARTIAL_TAG}{os.getpid()}-{token}"
+    tmp.mkdir()
+    committed = False
+    old = None
+    try:
+        pause("partial_created")
+        yield tmp
+        _settle_tree(tmp)
+        pause("before_swap")
+        with _signals_deferred():
+            old = _swap_in(tmp, out, token)
+            committed = True
+        pause("after_swap")
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException as err:
+        if not committed:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        if isinstance(err, KeyboardInterrupt):
+            code = getattr(err, "exit_code", 130)
+            raise Interrupted(code, f"interrupted after {out} was completely written") from err
+        raise

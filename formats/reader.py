@@ -1,0 +1,213 @@
+"""The artifact reader: records -> module tree at the right shapes -> every tensor checked -> loaded.
+
+No pass registry and no dense detour: the HF model of the base architecture is built with its
+parameters on the ``meta`` device (no random init, no memory), the records are applied to it
+(``apply_records``: fused norms, SliceGPT layers cut to their widths, ``AndaLinear`` for every
+packed module), every stored tensor's shape AND dtype is compared with the tree's, and the stored
+tensors are assigned in place (``load_state_dict(assign=True)``). Never imports ``andactl.passes``.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from andactl.errors import ArtifactError
+from andactl.formats import quant_config
+from andactl.formats.records import MODEL_TYPE, SECTION, ArtifactRecords, check_version
+
+WEIGHTS = "model.safetensors"
+_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "float64": torch.float64}
+
+
+def read_config(path: Path) -> dict:
+    """config.json of a model directory as a dict; ArtifactError if missing or not JSON."""
+    cfg_path = Path(path) / "config.json"
+    try:
+        return json.loads(cfg_path.read_text())
+    except FileNotFoundError as err:
+        raise ArtifactError(f"{path}: no config.json") from err
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ArtifactError(f"{cfg_path}: not valid JSON ({err})") from err
+
+
+def read_records(config: dict, where="artifact") -> ArtifactRecords:
+    """Validated records of an artifact's config.json (version first, then every field)."""
+    section = config.get(SECTION)
+    if not isinstance(section, dict):
+        raise ArtifactError(f"{where}: config.json has no '{SECTION}' section: not an andactl artifact")
+    try:
+        check_version(section)
+        if config.get("model_type") != MODEL_TYPE:
+            raise ArtifactError(f"config.json model_type is {config.get('model_type')!r}, not '{MODEL_TYPE}'")
+        packed = quant_config.parse(config.get("quantization_config"))
+        return ArtifactRecords.from_section(section, packed)
+    except ArtifactError as err:
+        raise ArtifactError(f"{where}: {err}") from err
+
+
+def base_config_dict(config: dict) -> dict:
+    """The HF config dict of the base architecture (andactl's own keys removed)."""
+    base = {k: v for k, v in config.items() if k not in (SECTION, "quantization_config")}
+    base["model_type"] = config[SECTION]["base_model_type"]
+    return base
+
+
+def build_hf_config(config: dict):
+    """HF config object of the base architecture from an artifact's config.json dict."""
+    from transformers import CONFIG_MAPPING
+
+    base = base_config_dict(config)
+    if base["model_type"] not in CONFIG_MAPPING:
+        raise ArtifactError(f"config.json names unknown base model_type {base['model_type']!r}")
+    return CONFIG_MAPPING[base["model_type"]].from_dict(base)
+
+
+def apply_records(model: torch.nn.Module, records: ArtifactRecords) -> None:
+    """Edits ``model``'s module tree into the artifact's structure; new tensors go on the device and
+    dtype of the model's existing ones (``meta`` when reading). Invariant: afterwards the tree's
+    state-dict names, shapes and dtypes are the ones the artifact's writer saved."""
+    from andactl.models.adapters import get_adapter
+    from andactl.models.anda_linear import AndaLinear
+    from andactl.models.structure import apply_dims, replace_norms, untie_head
+
+    adapter = get_adapter(model)
+    records.check_against(adapter.hidden_size, len(adapter.layers()))
+    if records.norms is not None:
+        untie_head(model, adapter)
+        for name in records.norms.biased:
+            lin = _submodule(model, name)
+            if lin.bias is None:
+                lin.bias = torch.nn.Parameter(torch.empty(lin.out_features, dtype=lin.weight.dtype,
+                                                          device=lin.weight.device))
+        replace_norms(adapter, records.norms.hidden_size, records.norms.eps)
+    if records.slicing is not None:
+        apply_dims(adapter, records.slicing.to_plan())
+    for name, spec in records.packed.items():
+        old = _submodule(model, name)
+        if not isinstance(old, torch.nn.Linear):
+            raise ArtifactError(f"packed module '{name}' is a {type(old).__name__}, not a linear layer")
+        new = AndaLinear(old.in_features, old.out_features, spec.group_size, spec.mantissa_bits,
+                         rounding=spec.rounding, asymmetric=not spec.symmetric, bias=old.bias is not None,
+                         dtype=old.weight.dtype, device=old.weight.device)
+        parent, _, child = name.rpartition(".")
+        setattr(model.get_submodule(parent) if parent else model, child, new)
+    if records.tables is not None:
+        from andactl.models.quantized_tables import install_tables
+
+        install_tables(model, records.tables.to_dict())
+
+
+def install_activation_hooks(model: torch.nn.Module, records: ArtifactRecords) -> None:
+    """Permanent Anda fake-quant of the activations of a float-weight Anda artifact."""
+    if records.activations is None:
+        return
+    from andactl.models.adapters import get_adapter
+    from andactl.models.anda_hooks import anda_activations
+
+    hooks = anda_activations(model, get_adapter(model), records.activations.bits, records.activations.rounding)
+    hooks.__enter__()  # for the model's lifetime
+    model._andactl_activation_hooks = hooks
+
+
+def _submodule(model, name: str):
+    try:
+        return model.get_submodule(name)
+    except AttributeError as err:
+        raise ArtifactError(f"the records name module '{name}', which the model does not have") from err
+
+
+def tensor_header(path: Path) -> dict[str, tuple[str, tuple[int, ...]]]:
+    """name -> (safetensors dtype, shape) from ``model.safetensors``'s header alone."""
+    file = Path(path) / WEIGHTS
+    if not file.is_file():
+        raise ArtifactError(f"{path}: {WEIGHTS} is missing")
+    try:
+        with open(file, "rb") as fh:
+            n = int.from_bytes(fh.read(8), "little")
+            if n <= 0 or n > file.stat().st_size - 8:
+                raise ValueError("bad header length")
+            header = json.loads(fh.read(n))
+        return {k: (v["dtype"], tuple(v["shape"])) for k, v in header.items() if k != "__metadata__"}
+    except Exception as err:  # noqa: BLE001 - any failure here means a corrupt file
+        raise ArtifactError(f"{file}: corrupt or not a safetensors file ({str(err).splitlines()[0]})") from err
+
+
+_ST_DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "F64": torch.float64,
+              "U8": torch.uint8, "I8": torch.int8, "I32": torch.int32, "I64": torch.int64, "BOOL": torch.bool}
+
+
+def expected_tensors(model: torch.nn.Module) -> dict[str, tuple[torch.dtype, tuple[int, ...]]]:
+    """name -> (dtype, shape) of every persistent tensor of ``model``'s state dict."""
+    return {k: (v.dtype, tuple(v.shape)) for k, v in model.state_dict(keep_vars=True).items()}
+
+
+def validate_tensors(expected: dict, header: dict, aliases: dict[str, str], where) -> None:
+    """Every stored tensor belongs to the tree with its shape and dtype; every tree tensor (but tied
+    aliases) is stored. The error names the module."""
+    for name, (st_dtype, shape) in header.items():
+        if name not in expected:
+            raise ArtifactError(f"{where}: tensor '{name}' does not belong to the model the config describes")
+        dtype, want = expected[name]
+        module = name.rsplit(".", 1)[0]
+        if want != shape:
+            raise ArtifactError(f"{where}: module '{module}': tensor '{name}' has shape {list(shape)}, "
+                                f"the config implies {list(want)}")
+        if _ST_DTYPES.get(st_dtype) != dtype:
+            raise ArtifactError(f"{where}: module '{module}': tensor '{name}' has dtype {st_dtype}, "
+                                f"the config implies {str(dtype).replace('torch.', '')}")
+    missing = [k for k in expected if k not in header and k not in aliases]
+    if missing:
+        raise ArtifactError(f"{where}: {len(missing)} tensor(s) missing, first: '{missing[0]}'")
+
+
+def read_artifact(path: str | Path, dtype: torch.dtype | None = None, device: str | torch.device = "cpu"):
+    """(model in eval mode, config dict) of the artifact at ``path``, on ``device`` in ``dtype``
+    (None: the stored dtype; packed modules keep uint8 codes and float32 scales).
+    ArtifactError (one line, naming the module or field) before any tensor data is read."""
+    from accelerate import init_empty_weights
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM
+
+    path = Path(path)
+    config = read_config(path)
+    records = read_records(config, path)
+    header = tensor_header(path)
+    hf_config = build_hf_config(config)
+    stored = _DTYPES[records.dtype]
+    target = dtype or stored
+    with init_empty_weights(include_buffers=False):
+        # built at the target dtype, like from_pretrained(dtype=...): buffers HF computes itself
+        # (rotary inv_freq) keep their own precision instead of being cast afterwards
+        model = AutoModelForCausalLM.from_config(hf_config, dtype=target)
+        try:
+            apply_records(model, records)
+        except ArtifactError as err:
+            raise ArtifactError(f"{path}: {err}") from err
+    # quantization scales keep their format's dtype whatever the model dtype: float32 for packed
+    # linears, float16 for quantized tables
+    model_tensors = expected_tensors(model)
+    fixed = {f"{name}.weight_scale" for name in records.packed} | {k for k in model_tensors if k.endswith(".weight_scale")}
+    expected = {k: (stored if v[0].is_floating_point and k not in fixed else v[0], v[1])
+                for k, v in model_tensors.items()}
+    aliases = dict(config[SECTION].get("tied_aliases") or {})
+    for name in config[SECTION].get("storage_fp32_tensors") or []:  # too large for the storage dtype
+        if name in expected:
+            expected[name] = (torch.float32, expected[name][1])
+    validate_tensors(expected, header, aliases, path)
+    state = load_file(str(path / WEIGHTS), device=str(device) if str(device) != "meta" else "cpu")
+    for name, t in state.items():
+        if t.is_floating_point() and name not in fixed and t.dtype != target:
+            state[name] = t.to(target)
+    for alias, target_name in aliases.items():
+        state[alias] = state[target_name]
+    model.load_state_dict(state, strict=True, assign=True)
+    if getattr(model.config, "tie_word_embeddings", False) and hasattr(model, "tie_weights"):
+        model.tie_weights()
+    still_meta = [n for n, t in list(model.named_parameters()) + list(model.named_buffers()) if t.is_meta]
+    if still_meta:
+        raise ArtifactError(f"{path}: tensor '{still_meta[0]}' was not filled from {WEIGHTS}")
+    model.to(device)
+    install_activation_hooks(model, records)
+    return model.eval(), config

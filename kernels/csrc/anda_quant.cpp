@@ -1,0 +1,154 @@
+// Direct quantizer of the fused op: fp16 rows -> the GEMM activation layout of decode_act
+// (A int8 [rows, G, C, 64] even k then odd k, S int32 [rows, G], U float [rows, G]) without the
+// bit-plane words in between. Invariant: bit-identical to pack_rows followed by decode_act (the
+// magnitude rule is that of pack_group_scalar: m = (mant << 5) >> (E - e' + 16 - M), with the
+// round-half-up + saturate of "nearest"). The AVX2 version computes the same integers in lanes.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "anda_kern.h"
+
+namespace anda {
+
+#define ANDA_AVX2 __attribute__((target("avx2,fma")))
+
+static inline int even_odd_pos(int j) { return (j & 1) ? 32 + (j >> 1) : (j >> 1); }
+
+bool quantize_group_scalar(const uint16_t* h, int n, int M, bool nearest, int8_t* A, int32_t* S,
+                           float* U) {
+  int E = 1;
+  bool bad = false;
+  for (int j = 0; j < n; ++j) {
+    const int e = (h[j] >> 10) & 31;
+    bad |= (e == 31);
+    E = e > E ? e : E;
+  }
+  const int C = gemm_chunks(M);
+  const uint32_t mmax = (1u << M) - 1u;
+  std::memset(A, 0, (size_t)C * 64);
+  int32_t tot = 0;
+  for (int j = 0; j < n; ++j) {
+    const uint32_t hj = h[j];
+    const uint32_t e = (hj >> 10) & 31u;
+    const uint32_t mant = (hj & 0x3FFu) | (e ? 0x400u : 0u);
+    const uint32_t s = (uint32_t)E - (e ? e : 1u) + 16u - (uint32_t)M;
+    const uint32_t v = mant << 5;
+    uint32_t m;
+    if (!nearest) {
+      m = s >= 32 ? 0u : (v >> s);
+    } else {
+      m = s == 0 ? v : (s >= 32 ? 0u : ((v + (1u << (s - 1))) >> s));
+      m = m > mmax ? mmax : m;
+    }
+    const bool neg = (hj >> 15) != 0;
+    tot += neg ? -(int32_t)m : (int32_t)m;
+    const int pos = even_odd_pos(j);
+    for (int c = 0; c < C; ++c) {
+      const int chunk = (int)((m >> (7 * c)) & 127u);
+      A[c * 64 + pos] = (int8_t)(neg ? -chunk : chunk);
+    }
+  }
+  *S = tot;
+  *U = std::ldexp(1.0f, E - 15 - (M - 1));
+  return bad;
+}
+
+// 16-bit lanes of a, b (values -127..127) -> 32 int8 in element order.
+ANDA_AVX2 static inline __m256i narrow_s16(__m256i a, __m256i b) {
+  return _mm256_permute4x64_epi64(_mm256_packs_epi16(a, b), 0xD8);
+}
+
+ANDA_AVX2 bool quantize_group_avx2(const uint16_t* h, int n, int M, bool nearest, int8_t* A,
+                                   int32_t* S, float* U) {
+  alignas(32) uint16_t buf[64];
+  if (n < 64) {  // zero padding: exponent field 0 (counts as 1), magnitude 0
+    std::memset(buf, 0, sizeof(buf));
+    std::memcpy(buf, h, (size_t)n * 2);
+    h = buf;
+  }
+  __m256i H[4];
+  for (int i = 0; i < 4; ++i) H[i] = _mm256_loadu_si256((const __m256i*)(h + 16 * i));
+  const __m256i f31 = _mm256_set1_epi16(31);
+  __m256i emax = _mm256_set1_epi16(1), is31 = _mm256_setzero_si256();
+  for (int i = 0; i < 4; ++i) {
+    const __m256i e = _mm256_and_si256(_mm256_srli_epi16(H[i], 10), f31);
+    emax = _mm256_max_epu16(emax, e);
+    is31 = _mm256_or_si256(is31, _mm256_cmpeq_epi16(e, f31));
+  }
+  __m128i x = _mm_max_epu16(_mm256_castsi256_si128(emax), _mm256_extracti128_si256(emax, 1));
+  x = _mm_max_epu16(x, _mm_srli_si128(x, 8));
+  x = _mm_max_epu16(x, _mm_srli_si128(x, 4));
+  x = _mm_max_epu16(x, _mm_srli_si128(x, 2));
+  const int E = _mm_extract_epi16(x, 0);
+  const bool bad = _mm256_movemask_epi8(is31) != 0;
+
+  const __m256i base = _mm256_set1_epi32(E + 16 - M);
+  const __m256i m10 = _mm256_set1_epi32(0x3FF), hid = _mm256_set1_epi32(0x400);
+  const __m256i f31d = _mm256_set1_epi32(31), one = _mm256_set1_epi32(1);
+  const __m256i mmax = _mm256_set1_epi32((1 << M) - 1), zero = _mm256_setzero_si256();
+  // even/odd split inside each 128-bit lane of a 32-byte vector: [e0..e7 o0..o7] per lane
+  const __m256i eo = _mm256_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15,
+                                      0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+  const __m256i ones16 = _mm256_set1_epi16(1), c127 = _mm256_set1_epi16(127);
+  const int C = gemm_chunks(M);
+  __m256i m16[4];  // magnitudes as u16, elements 16i..16i+15
+  for (int i = 0; i < 4; ++i) {
+    __m256i m32[2];
+    for (int hh = 0; hh < 2; ++hh) {
+      const __m256i q = _mm256_cvtepu16_epi32(hh ? _mm256_extracti128_si256(H[i], 1)
+                                                 : _mm256_castsi256_si128(H[i]));
+      const __m256i e = _mm256_and_si256(_mm256_srli_epi32(q, 10), f31d);
+      const __m256i ez = _mm256_cmpeq_epi32(e, zero);
+      const __m256i mant = _mm256_or_si256(_mm256_and_si256(q, m10), _mm256_andnot_si256(ez, hid));
+      const __m256i s = _mm256_sub_epi32(base, _mm256_max_epu32(e, one));
+      const __m256i v = _mm256_slli_epi32(mant, 5);
+      if (!nearest) {
+        m32[hh] = _mm256_srlv_epi32(v, s);
+      } else {
+        const __m256i rnd = _mm256_srli_epi32(_mm256_sllv_epi32(one, s), 1);
+        m32[hh] = _mm256_min_epu32(_mm256_srlv_epi32(_mm256_add_epi32(v, rnd), s), mmax);
+      }
+    }
+    m16[i] = _mm256_permute4x64_epi64(_mm256_packus_epi32(m32[0], m32[1]), 0xD8);
+  }
+  __m256i ssum = _mm256_setzero_si256();
+  for (int c = 0; c < C; ++c) {
+    __m256i ch[4];
+    for (int i = 0; i < 4; ++i) {
+      // chunk c of the magnitude, signed like the element (H < 0: negative; H == 0: m == 0)
+      const __m256i u = _mm256_and_si256(_mm256_srli_epi16(m16[i], 7 * c), c127);
+      ch[i] = _mm256_sign_epi16(u, _mm256_or_si256(H[i], ones16));
+      ssum = _mm256_add_epi32(ssum, _mm256_slli_epi32(_mm256_madd_epi16(ch[i], ones16), 7 * c));
+    }
+    const __m256i v0 = _mm256_permute4x64_epi64(_mm256_shuffle_epi8(narrow_s16(ch[0], ch[1]), eo), 0xD8);
+    const __m256i v1 = _mm256_permute4x64_epi64(_mm256_shuffle_epi8(narrow_s16(ch[2], ch[3]), eo), 0xD8);
+    _mm256_storeu_si256((__m256i*)(A + c * 64), _mm256_permute2x128_si256(v0, v1, 0x20));
+    _mm256_storeu_si256((__m256i*)(A + c * 64 + 32), _mm256_permute2x128_si256(v0, v1, 0x31));
+  }
+  __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(ssum), _mm256_extracti128_si256(ssum, 1));
+  s4 = _mm_add_epi32(s4, _mm_srli_si128(s4, 8));
+  s4 = _mm_add_epi32(s4, _mm_srli_si128(s4, 4));
+  *S = _mm_cvtsi128_si32(s4);
+  *U = std::ldexp(1.0f, E - 15 - (M - 1));
+  return bad;
+}
+
+bool quantize_rows(int isa, const uint16_t* h, int64_t rows, int64_t K, int M, bool nearest,
+                   int8_t* A, int32_t* S, float* U) {
+  auto* group = isa >= ISA_AVX2 ? &quantize_group_avx2 : &quantize_group_scalar;
+  const int64_t G = (K + 63) / 64;
+  const int C = gemm_chunks(M);
+  bool bad = false;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t g = 0; g < G; ++g) {
+      const int n = (int)std::min<int64_t>(64, K - g * 64);
+      bad |= group(h + r * K + g * 64, n, M, nearest, A + (r * G + g) * C * 64, S + r * G + g,
+                   U + r * G + g);
+    }
+  return bad;
+}
+
+}  // namespace anda

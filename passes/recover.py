@@ -1,0 +1,167 @@
+"""Recovery fine-tuning after slicing: SliceGPT's RFT (LoRA + cross-entropy) or distillation from
+the dense model (KL on logits, optionally + CE), LoRA or full linear weights; adapters are merged,
+so the result is an ordinary (sliced) model with the same structure records.
+
+Invariants: the model's module tree, names and shapes are unchanged by the pass; nothing is written
+(the pipeline writes the artifact only after every pass succeeded, so Ctrl-C leaves nothing); the
+same config and seed give identical weights.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+
+from andactl.errors import ConfigError
+from andactl.passbase import Pass, PassConfig, register_pass
+
+log = logging.getLogger("andactl")
+
+METHODS = ("lora", "kd")
+QUANTIZED = ("int4_weights", "packed", "anda_activations")
+DEFAULT_LR = {"lora": 1e-3, "full": 1e-4}  # short runs: tens of steps, not the paper's epochs
+
+
+@dataclass
+class RecoverConfig(PassConfig):
+    """``method``: lora (CE on the text, the paper's RFT) or kd (KL to the teacher + ce_weight·CE);
+    ``full``: train the attention/MLP linear weights instead of LoRA adapters; ``teacher``: model
+    source (default: the dense model the artifact came from); ``train_data``: dataset[/split] or
+    ``self`` (text sampled from the teacher); ``lr``: peak lr (None: 1e-3 LoRA, 1e-4 full)."""
+
+    method: str = "kd"
+    full: bool = False
+    teacher: str | None = None
+    train_data: str = "alpaca"
+    steps: int = 40
+    lr: float | None = None
+    seqlen: int = 256
+    batch_size: int = 4
+    grad_accum: int = 1
+    warmup: float = 0.1
+    schedule: Literal["cosine", "linear"] = "cosine"
+    ce_weight: float = 0.0
+    eval_every: int = 10
+    held_out: int = 8
+    checkpoint: bool = True
+    lora_rank: int = 32
+    lora_alpha: float = 10.0
+    lora_dropout: float = 0.05
+    seed: int | None = None
+
+    def validate(self) -> None:
+        from andactl.passes.recover_data import parse_train_data
+
+        if self.method not in METHODS:
+            raise ConfigError(f"unknown recovery method '{self.method}'; choose one of {', '.join(METHODS)}")
+        if self.steps <= 0:
+            raise ConfigError(f"recovery steps must be > 0, got {self.steps}")
+        if self.lr is not None and not self.lr > 0:
+            raise ConfigError(f"recovery lr must be > 0, got {self.lr}")
+        for name in ("seqlen", "batch_size", "grad_accum", "eval_every", "held_out", "lora_rank"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"recovery {name} must be >= 1, got {getattr(self, name)}")
+        if self.seqlen < 2:
+            raise ConfigError(f"recovery seqlen must be >= 2, got {self.seqlen}")
+        if not 0 <= self.warmup < 1:
+            raise ConfigError(f"recovery warmup is a fraction of the steps in [0, 1), got {self.warmup}")
+        if self.ce_weight < 0 or self.lora_alpha <= 0 or not 0 <= self.lora_dropout < 1:
+            raise ConfigError("recovery ce_weight must be >= 0, lora_alpha > 0, lora_dropout in [0, 1)")
+        parse_train_data(self.train_data)
+
+    @property
+    def peak_lr(self) -> float:
+        return self.lr if self.lr is not None else DEFAULT_LR["full" if self.full else "lora"]
+
+    @property
+    def needs_teacher(self) -> bool:
+        return self.method == "kd" or self.train_data == "self"
+
+
+def preflight(config: RecoverConfig, provided: set[str], teacher: str | None) -> None:
+    """Checks that need the model's capabilities but not its weights (the CLI calls it before
+    loading anything; the pass again before training)."""
+    done = sorted(set(provided) & set(QUANTIZED))
+    if done:
+        raise ConfigError(f"recover works on unquantized models; this one is already quantized ({', '.join(done)}): "
+                          "recover before quantize_weights")
+    if config.method == "kd" and config.teacher is None and "sliced" not in provided:
+        raise ConfigError("--method kd on a model that was not sliced needs --teacher (there is no dense source to distil from)")
+    if config.needs_teacher and not teacher:
+        raise ConfigError("no teacher model: pass --teacher")
+
+
+@register_pass
+class Recover(Pass):
+    """Recovery fine-tuning (SliceGPT RFT / distillation), adapters merged into the weights."""
+
+    name = "recover"
+    Config = RecoverConfig
+    requires = ()
+    provides = ("recovered",)
+    description = "recovery fine-tuning: LoRA RFT or distillation from the dense model, merged"
+
+    def run(self, ctx) -> dict:
+        from andactl.passes.recover_lora import attach, merge
+        from andactl.passes.recover_plot import plot_recovery
+        from andactl.passes.recover_teacher import dense_source
+        from andactl.passes.recover_train import Student, TrainSettings, autocast_dtype, train
+
+        cfg: RecoverConfig = self.config
+        teacher_src = cfg.teacher or (dense_source(ctx.provenance, ctx.report.get("source")) if cfg.needs_teacher else None)
+        preflight(cfg, ctx.provided - set(self.provides), teacher_src)
+        seed = ctx.seed if cfg.seed is None else cfg.seed
+        teacher = self._load_teacher(ctx, teacher_src) if cfg.needs_teacher else None
+        text = self._text(ctx, cfg, teacher, seed)
+        if cfg.method != "kd":
+            teacher = None  # sampled the text; LoRA RFT itself needs no teacher
+        torch.manual_seed(seed)
+        trainable = attach(ctx.model, ctx.adapter, cfg.full, cfg.lora_rank, cfg.lora_alpha, cfg.lora_dropout)
+        settings = TrainSettings(
+            steps=cfg.steps, lr=cfg.peak_lr, batch_size=cfg.batch_size, grad_accum=cfg.grad_accum,
+            warmup=cfg.warmup, schedule=cfg.schedule, kd_weight=1.0 if cfg.method == "kd" else 0.0,
+            ce_weight=cfg.ce_weight if cfg.method == "kd" else 1.0, eval_every=cfg.eval_every, seed=seed, checkpoint=cfg.checkpoint,
+            quiet=ctx.quiet,
+        )
+        try:
+            hist = train(Student(ctx.model, ctx.adapter), teacher, trainable.params, text.train.to(ctx.device),
+                         text.held_out.to(ctx.device), settings, ctx.device)
+        finally:
+            ctx.model = merge(ctx.model, trainable)
+        history = hist.to_dict()
+        title = f"recover: {cfg.method}{' full' if cfg.full else ' LoRA'} on {text.source}"
+        ctx.attachments["recovery.png"] = plot_recovery(history, title)
+        summary = {
+            "method": cfg.method, "full": cfg.full, "teacher": teacher_src if cfg.needs_teacher else None,
+            "train_data": text.to_dict(), "trainable_parameters": trainable.count, "seed": seed,
+            "lr": cfg.peak_lr, "autocast": str(autocast_dtype(ctx.device) or "float32"),
+        }
+        ctx.provenance["recovery"] = summary
+        return {**summary, "held_out_before": history["held_out"][0]["loss"],
+                "held_out_after": history["held_out"][-1]["loss"], "history": history}
+
+    @staticmethod
+    def _load_teacher(ctx, source: str):
+        from andactl.models.loading import load_model
+        from andactl.passes.recover_teacher import check_same_vocab
+        from andactl.passes.recover_train import Student
+
+        loaded = load_model(source, ctx.dtype, str(ctx.device))
+        check_same_vocab(ctx.tokenizer, loaded.tokenizer, source)
+        for p in loaded.model.parameters():
+            p.requires_grad_(False)
+        teacher = Student(loaded.model, loaded.adapter)
+        teacher.model = loaded.model
+        return teacher
+
+    @staticmethod
+    def _text(ctx, cfg: RecoverConfig, teacher, seed: int):
+        from andactl.passes.recover_data import dataset_text, self_text
+
+        count = cfg.steps * cfg.batch_size * cfg.grad_accum
+        if cfg.train_data == "self":
+            vocab = min(len(ctx.tokenizer), teacher.head.out_features)
+            return self_text(teacher.model, vocab, count, cfg.held_out, cfg.seqlen, seed, ctx.device)
+        return dataset_text(cfg.train_data, ctx.tokenizer, count, cfg.held_out, cfg.seqlen, seed, ctx.data_dir)

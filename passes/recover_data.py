@@ -1,0 +1,117 @@
+"""Training text for recovery: a text dataset's training split, or text sampled from the teacher.
+
+Invariants: an evaluation split (a perplexity task's split, any zero-shot task, any ``test``
+split) is refused before anything is read; the held-out sequences come from rows (or samples)
+disjoint from the training ones; the same (source, tokenizer, sizes, seed) gives the same ids.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from andactl.errors import ConfigError, DataError
+
+SELF = "self"
+HELD_OUT_FRACTION = 0.1  # of the training rows kept aside for the held-out loss
+
+
+@dataclass
+class TrainText:
+    """``train`` [n, seqlen] and ``held_out`` [m, seqlen] token ids (no padding)."""
+
+    train: torch.Tensor
+    held_out: torch.Tensor
+    source: str
+
+    def to_dict(self) -> dict:
+        return {"source": self.source, "train_sequences": int(self.train.shape[0]),
+                "held_out_sequences": int(self.held_out.shape[0]), "seqlen": int(self.train.shape[1])}
+
+
+def parse_train_data(spec: str) -> tuple[str, str]:
+    """``"alpaca"`` / ``"ptb/valid"`` / ``"self"`` -> (dataset, split); refuses evaluation splits."""
+    from andactl.evaluation.harness import PPL_TASKS, TASK_ALIASES, ZERO_SHOT_TASKS
+
+    if spec == SELF:
+        return SELF, ""
+    name, _, split = spec.partition("/")
+    name = TASK_ALIASES.get(name, name)
+    split = split or "train"
+    if name in ZERO_SHOT_TASKS:
+        raise ConfigError(f"train data '{spec}' is a zero-shot evaluation set; never train on it")
+    if split == "test" or (name, split) in PPL_TASKS.values():
+        raise ConfigError(f"train data '{spec}' is the evaluation split {name}/{split}; never train on it")
+    from andactl.data.datasets import TEXT_DATASETS
+
+    if name not in TEXT_DATASETS:
+        raise ConfigError(f"unknown train data '{spec}'; use self or one of {', '.join(sorted(TEXT_DATASETS))}[/split]")
+    if split not in TEXT_DATASETS[name].splits:
+        raise ConfigError(f"train data '{spec}': dataset {name} has no split '{split}' "
+                          f"(splits: {', '.join(TEXT_DATASETS[name].splits)})")
+    return name, split
+
+
+def check_available(spec: str, data_dir: Path | None) -> None:
+    """DataError (naming what the data directory holds) if a local dataset file is missing; cheap,
+    for checking before any model is loaded. Nothing to check for ``self`` or without a data dir."""
+    from andactl.data.datasets import TEXT_DATASETS, local_file
+
+    name, split = parse_train_data(spec)
+    if name != SELF and data_dir is not None:
+        local_file(data_dir, name, TEXT_DATASETS[name].splits[split], split)
+
+
+def dataset_text(spec: str, tokenizer, train_sequences: int, held_out: int, seqlen: int, seed: int,
+                 data_dir: Path | None) -> TrainText:
+    """Sequences of exactly ``seqlen`` tokens from a dataset split (SliceGPT's sampler); the
+    held-out ones come from the last ``HELD_OUT_FRACTION`` of the rows, never used for training."""
+    from andactl.data.calibration import sample_token_runs
+    from andactl.data.datasets import load_text_rows
+
+    name, split = parse_train_data(spec)
+    rows = [r for r in load_text_rows(name, split, data_dir) if r.strip()]
+    cut = max(1, int(len(rows) * (1 - HELD_OUT_FRACTION)))
+    train = sample_token_runs(rows[:cut], tokenizer, train_sequences, seqlen, seed)
+    kept = sample_token_runs(rows[cut:], tokenizer, held_out, seqlen, seed + 1)
+    if len(train) < train_sequences or len(kept) < held_out:
+        raise DataError(f"train data {name}/{split} yields {len(train)} training + {len(kept)} held-out sequences of "
+                        f"{seqlen} tokens; {train_sequences} + {held_out} needed (lower --steps/--batch-size/--seqlen)")
+    return TrainText(torch.tensor(train, dtype=torch.long), torch.tensor(kept, dtype=torch.long), f"{name}/{split}")
+
+
+@torch.no_grad()
+def sample_from_teacher(teacher, vocab_size: int, count: int, seqlen: int, seed: int, batch_size: int = 16,
+                        temperature: float = 1.0, device: str | torch.device = "cpu") -> torch.Tensor:
+    """``count`` sequences of ``seqlen`` tokens sampled from ``teacher`` at ``temperature``,
+    each started from one uniformly drawn token (LLM-QAT's data-free recipe). Seeded: the same
+    seed gives the same ids (own generator, global RNG untouched)."""
+    gen = torch.Generator().manual_seed(seed)
+    was_training = teacher.training
+    teacher.eval()
+    out = []
+    try:
+        for start in range(0, count, batch_size):
+            n = min(batch_size, count - start)
+            ids = torch.randint(0, vocab_size, (n, 1), generator=gen).to(device)
+            past = None
+            step_ids = ids
+            while ids.shape[1] < seqlen:
+                res = teacher(input_ids=step_ids, past_key_values=past, use_cache=True)
+                past = res.past_key_values
+                probs = torch.softmax(res.logits[:, -1, :vocab_size].float() / temperature, dim=-1)
+                step_ids = torch.multinomial(probs.cpu(), 1, generator=gen).to(device)
+                ids = torch.cat([ids, step_ids], dim=1)
+            out.append(ids.cpu())
+    finally:
+        teacher.train(was_training)
+    return torch.cat(out)
+
+
+def self_text(teacher, vocab_size: int, train_sequences: int, held_out: int, seqlen: int, seed: int,
+              device: str | torch.device = "cpu") -> TrainText:
+    """Teacher-sampled text over token ids ``< vocab_size``; the held-out sequences are further
+    independent samples."""
+    ids = sample_from_teacher(teacher, vocab_size, train_sequences + held_out, seqlen, seed, device=device)
+    return TrainText(ids[:train_sequences], ids[train_sequences:], SELF)

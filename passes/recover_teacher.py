@@ -1,0 +1,52 @@
+"""The teacher of distillation: which model it is by default and whether it may teach a student.
+
+Invariants: the default teacher is the dense model the student was made from (the first source
+in the artifact's provenance, else the model this run loaded); a teacher is accepted only if its
+tokenizer maps exactly the same strings to the same ids as the student's. Checking needs the
+tokenizers only, never the model weights.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from andactl.errors import ConfigError, ModelError
+
+
+def dense_source(provenance: dict, loaded_source: str | None) -> str | None:
+    """The original dense model named by ``provenance`` (an artifact's), else ``loaded_source``."""
+    steps = provenance.get("steps") or []
+    if steps and steps[0].get("source"):
+        return str(steps[0]["source"])
+    return loaded_source
+
+
+def source_tokenizer(source: str):
+    """The tokenizer of a model source (alias, .gguf, model/artifact folder, hub id), without
+    loading its weights; ModelError if there is none."""
+    from transformers import AutoTokenizer
+
+    from andactl.models.loading import ALIASES, alias_file, gguf_as_hf_dir
+
+    path = Path(source).expanduser()
+    if source in ALIASES:
+        path = gguf_as_hf_dir(alias_file(source))
+    elif path.is_file() and path.suffix == ".gguf":
+        path = gguf_as_hf_dir(path.resolve())
+    elif not path.is_dir() and not path.exists() and "/" not in source:
+        raise ModelError(f"unknown teacher model '{source}': not a path, a hub id (org/name) or an alias ({', '.join(ALIASES)})")
+    try:
+        return AutoTokenizer.from_pretrained(str(path) if path.exists() else source, local_files_only=path.exists())
+    except Exception as err:
+        raise ModelError(f"teacher '{source}': no readable tokenizer ({type(err).__name__})") from err
+
+
+def check_same_vocab(student_tok, teacher_tok, teacher: str) -> None:
+    """ConfigError unless both tokenizers have the same vocabulary (token -> id) and size."""
+    if len(student_tok) != len(teacher_tok) or student_tok.get_vocab() != teacher_tok.get_vocab():
+        raise ConfigError(f"teacher '{teacher}' has a different vocabulary/tokenizer than the student "
+                          f"({len(teacher_tok)} vs {len(student_tok)} tokens); distillation needs the same tokenizer")
+
+
+def check_teacher(student_source: str, teacher: str) -> None:
+    """Compares the tokenizers of ``student_source`` and ``teacher`` (both model sources)."""
+    check_same_vocab(source_tokenizer(student_source), source_tokenizer(teacher), teacher)

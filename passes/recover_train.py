@@ -1,0 +1,222 @@
+"""The recovery training loop: AdamW, warm-up + cosine/linear schedule, gradient accumulation,
+chunked KD/CE loss on the frozen head, held-out loss every ``eval_every`` steps.
+
+Invariants: seeded (global RNG is seeded from ``seed`` before the first step and batches follow a
+permutation drawn from their own generator), so the same inputs give identical weights; nothing
+is written anywhere (the caller writes the artifact only after this returns); autocast to bf16
+only when the device computes bf16 natively.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+
+from andactl.passes.recover_loss import head_loss
+
+log = logging.getLogger("andactl")
+
+
+@dataclass
+class TrainSettings:
+    steps: int
+    lr: float
+    batch_size: int
+    grad_accum: int = 1
+    warmup: float = 0.1  # fraction of steps
+    schedule: str = "cosine"  # or "linear"
+    kd_weight: float = 1.0
+    ce_weight: float = 0.0
+    eval_every: int = 10
+    checkpoint: bool = True  # recompute each decoder layer's activations in backward
+    max_grad_norm: float = 1.0
+    seed: int = 0
+    quiet: bool = False
+
+
+@dataclass
+class History:
+    """Per-step training loss and tokens/s; held-out loss at the steps it was measured."""
+
+    loss: list[float] = field(default_factory=list)
+    kl: list[float] = field(default_factory=list)
+    ce: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+    held_out: list[tuple[int, float]] = field(default_factory=list)
+    tokens: int = 0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {"loss": [round(v, 6) for v in self.loss], "kl": [round(v, 6) for v in self.kl],
+                "ce": [round(v, 6) for v in self.ce], "lr": self.lr,
+                "held_out": [{"step": s, "loss": round(v, 6)} for s, v in self.held_out],
+                "tokens": self.tokens, "seconds": round(self.seconds, 2),
+                "tokens_per_second": round(self.tokens / self.seconds, 1) if self.seconds else None}
+
+
+@lru_cache(maxsize=None)
+def cpu_has_native_bf16() -> bool:
+    """True when /proc/cpuinfo lists avx512_bf16 or amx_bf16 (run-time detection, Linux)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def autocast_dtype(device: torch.device) -> torch.dtype | None:
+    """bf16 where the device computes it natively (CUDA with bf16, CPUs with AVX512-BF16/AMX), else None (fp32)."""
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+    return torch.bfloat16 if cpu_has_native_bf16() else None
+
+
+def lr_factor(step: int, steps: int, warmup_steps: int, schedule: str) -> float:
+    """Multiplier of the peak lr at ``step`` (0-based): linear warm-up, then cosine or linear to 0."""
+    if warmup_steps and step < warmup_steps:
+        return (step + 1) / warmup_steps
+    rest = max(1, steps - warmup_steps)
+    t = min(1.0, (step - warmup_steps) / rest)
+    return 0.5 * (1 + math.cos(math.pi * t)) if schedule == "cosine" else 1.0 - t
+
+
+class Student:
+    """Final hidden states and head of the model being trained (peft-wrapped or not)."""
+
+    def __init__(self, model, adapter):
+        self.body = model.base_model  # the HF decoder body; peft injects into it in place
+        self.head = adapter.head()
+        self.layers = adapter.layers()
+
+    def hidden(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.body(input_ids=ids, use_cache=False).last_hidden_state
+
+
+def batch_loss(student: Student, teacher, ids: torch.Tensor, s: TrainSettings, stats: dict) -> torch.Tensor:
+    """Loss of one batch [B, T]: positions 0..T-2 predict tokens 1..T-1 (CE) and match the teacher's
+    distribution there (KL)."""
+    h = student.hidden(ids)[:, :-1].reshape(-1, student.head.in_features)
+    labels = ids[:, 1:].reshape(-1) if s.ce_weight else None
+    h_t = None
+    if teacher is not None and s.kd_weight:
+        with torch.no_grad():
+            h_t = teacher.hidden(ids)[:, :-1].reshape(-1, teacher.head.in_features)
+    return head_loss(h, student.head, labels, h_t, teacher.head if teacher is not None else None,
+                     s.kd_weight, s.ce_weight, stats=stats)
+
+
+@torch.no_grad()
+def held_out_loss(student: Student, teacher, ids: torch.Tensor, s: TrainSettings, batch_size: int) -> float:
+    """Training objective on ``ids`` (no dropout), averaged over batches."""
+    model_training = student.body.training
+    student.body.eval()
+    try:
+        losses = [float(batch_loss(student, teacher, ids[i:i + batch_size], s, {}))
+                  for i in range(0, ids.shape[0], batch_size)]
+    finally:
+        student.body.train(model_training)
+    return sum(losses) / len(losses)
+
+
+@contextlib.contextmanager
+def checkpointed(layers, enabled: bool = True):
+    """Within the block each decoder layer keeps only its inputs for backward and recomputes the
+    rest (torch.utils.checkpoint, RNG state preserved, so dropout masks and results are the same
+    as without it); activation memory falls from every layer's intermediates to one layer's."""
+    if not enabled:
+        yield
+        return
+    from torch.utils.checkpoint import checkpoint
+
+    for layer in layers:
+        layer.forward = (lambda *a, _f=layer.forward, **k: checkpoint(_f, *a, use_reentrant=False, **k))
+    try:
+        yield
+    finally:
+        for layer in layers:
+            del layer.forward
+
+
+@contextlib.contextmanager
+def _progress(total: int, quiet: bool):
+    """Yields ``update(step, loss, tok_s)``: a rich bar on stderr (tty) or a log line every 10%."""
+    if quiet or not sys.stderr.isatty():
+        every = max(1, total // 10)
+
+        def update(step, loss, tok_s):
+            if not quiet and (step % every == 0 or step == total):
+                log.info("recover step %d/%d loss %.4f %.0f tok/s", step, total, loss, tok_s)
+
+        yield update
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from andactl.context import stderr_console
+
+    with Progress("recover", BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
+                  TextColumn("{task.fields[tok_s]} tok/s"), TimeElapsedColumn(), TimeRemainingColumn(),
+                  console=stderr_console(), transient=True) as bar:
+        task = bar.add_task("recover", total=total, loss="-", tok_s="-")
+
+        def update(step, loss, tok_s):
+            bar.update(task, completed=step, loss=f"{loss:.4f}", tok_s=f"{tok_s:.0f}")
+
+        yield update
+
+
+def train(student: Student, teacher: Student | None, params: list, train_ids: torch.Tensor,
+          held_ids: torch.Tensor, s: TrainSettings, device: torch.device) -> History:
+    """Runs ``s.steps`` optimiser steps of ``s.batch_size * s.grad_accum`` sequences each, taking
+    ``train_ids`` rows in a seeded permutation (each row once while rows last)."""
+    torch.manual_seed(s.seed)
+    order = torch.randperm(train_ids.shape[0], generator=torch.Generator().manual_seed(s.seed))
+    opt = torch.optim.AdamW(params, lr=s.lr, weight_decay=0.0)
+    warmup_steps = int(round(s.warmup * s.steps))
+    amp = autocast_dtype(device)
+    hist = History()
+    student.body.train()
+    per_step = s.batch_size * s.grad_accum
+    hist.held_out.append((0, held_out_loss(student, teacher, held_ids, s, s.batch_size)))
+    t0 = time.perf_counter()
+    with _progress(s.steps, s.quiet) as update, checkpointed(student.layers, s.checkpoint):
+        for step in range(s.steps):
+            factor = lr_factor(step, s.steps, warmup_steps, s.schedule)
+            for group in opt.param_groups:
+                group["lr"] = s.lr * factor
+            stats_sum = {"loss": 0.0, "kl": 0.0, "ce": 0.0}
+            for micro in range(s.grad_accum):
+                start = (step * per_step + micro * s.batch_size) % train_ids.shape[0]
+                rows = order[start:start + s.batch_size]
+                ids = train_ids[rows].to(device)
+                stats: dict = {}
+                ctx = torch.autocast(device.type, dtype=amp) if amp is not None else contextlib.nullcontext()
+                with ctx:
+                    loss = batch_loss(student, teacher, ids, s, stats)
+                (loss / s.grad_accum).backward()
+                stats_sum["loss"] += float(loss.detach()) / s.grad_accum
+                stats_sum["kl"] += stats.get("kl", 0.0) / s.grad_accum
+                stats_sum["ce"] += stats.get("ce", 0.0) / s.grad_accum
+                hist.tokens += ids.numel()
+            if s.max_grad_norm:
+                torch.nn.utils.clip_grad_norm_(params, s.max_grad_norm)
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            hist.loss.append(stats_sum["loss"])
+            hist.kl.append(stats_sum["kl"])
+            hist.ce.append(stats_sum["ce"])
+            hist.lr.append(s.lr * factor)
+            done = step + 1
+            if done % s.eval_every == 0 or done == s.steps:
+                hist.held_out.append((done, held_out_loss(student, teacher, held_ids, s, s.batch_size)))
+            hist.seconds = time.perf_counter() - t0
+            update(done, stats_sum["loss"], hist.tokens / max(hist.seconds, 1e-9))
+    student.body.eval()
+    return hist
+

@@ -1,0 +1,132 @@
+"""The fused CPU op ``andactl::anda_linear`` (quantize + prepacked GEMM + bias + run dtype in one call)
+equals pack + prepacked GEMM + bias + cast BIT FOR BIT at every SIMD level this CPU has, on the
+GEMM grid (M = 1..16, awkward K, leading dims, zero groups, extreme ranges); bf16 in/out is within
+bf16 rounding of the float32 reference; AndaLinear runs it and keeps its caches out of state."""
+from __future__ import annotations
+
+import pytest
+import torch
+from test_kernels_cpp import _RES, _awkward, _each_isa, _weights
+
+from andactl.errors import NumericsError
+from andactl.kernels import fused, prepack
+
+pytestmark = pytest.mark.skipif(not _RES.ok, reason=f"C++ extension did not build: {_RES.reason}")
+
+
+def _operands(n, k, gs, asym, gen):
+    wp, sc, z = _weights(n, k, gs, asym, gen)
+    return (prepack.prepack_reference(wp), *fused.block_scales(sc, z)), (wp, sc, z)
+
+
+def _unfused(x, m, rounding, wpp, sc, z, bias, gs, n):
+    """What AndaLinear computed before the fused op: pack, prepacked GEMM, float32 bias, cast."""
+    words, exps = torch.ops.andactl.anda_pack(x, m, rounding)
+    y = torch.ops.andactl.anda_gemm_prepacked(words, exps, m, x.shape[-1], wpp, sc, z, gs, n)
+    return (y + bias.float() if bias is not None else y).to(x.dtype)
+
+
+@pytest.mark.parametrize("m", list(range(1, 17)))
+def test_fused_equals_unfused_bit_exact(m):
+    gen = torch.Generator().manual_seed(100 + m)
+    cases = [((), 1, 64, 17, False, torch.float32), ((3,), 63, 64, 1, True, torch.bfloat16),
+             ((2, 5), 100, 128, 17, False, torch.float16), ((9,), 576, 256, 64, True, torch.float32),
+             ((2, 5), 576, 64, 17, True, torch.bfloat16), ((16,), 200, 128, 80, False, torch.float32),
+             ((7,), 130, 64, 33, True, torch.bfloat16)]
+    for i, (lead, k, gs, n, asym, dt) in enumerate(cases):
+        rounding = ("truncate", "nearest")[i % 2]
+        x = _awkward((*lead, k), gen).to(dt)
+        (wpp, scb, zb), (_, sc, z) = _operands(n, k, gs, asym, gen)
+        bias = torch.randn(n, generator=gen).to(dt) if i % 3 else None
+        for level in _each_isa():  # (levels differ in FMA contraction: compare within a level)
+            want = _unfused(x, m, rounding, wpp, sc, z, bias, gs, n)
+            got = fused.anda_linear(x, m, rounding, wpp, scb, zb, bias, gs, n)
+            assert got.dtype == dt and got.shape == want.shape
+            assert torch.equal(got, want), (level, lead, k, n, dt)
+
+
+def test_fused_matches_python_reference_and_zero_groups():
+    """The C++ kernel against the op's pure-torch reference (PE arithmetic), zero and empty inputs."""
+    gen = torch.Generator().manual_seed(7)
+    (wpp, scb, zb), _ = _operands(40, 300, 128, True, gen)
+    bias = torch.randn(40, generator=gen)
+    for x in (_awkward((5, 300), gen), torch.zeros(3, 300)):
+        ref = fused._linear_ref(x, 6, "nearest", wpp, scb, zb, bias, 128, 40)
+        for _level in _each_isa():
+            got = torch.ops.andactl.anda_linear(x, 6, "nearest", wpp, scb, zb, bias, 128, 40)
+            torch.testing.assert_close(got, ref, rtol=1e-5, atol=float(ref.abs().max()) * 1e-6)
+    empty = torch.ops.andactl.anda_linear(torch.ones(0, 300), 6, "truncate", wpp, scb, zb, bias, 128, 40)
+    assert empty.shape == (0, 40)
+    torch.library.opcheck(torch.ops.andactl.anda_linear.default,
+                          (_awkward((2, 300), gen), 5, "truncate", wpp, scb, zb, bias, 128, 40))
+
+
+def test_block_scales_round_trip():
+    gen = torch.Generator().manual_seed(8)
+    _, (_, sc, z) = _operands(37, 256, 64, True, gen)
+    scb, zb = fused.block_scales(sc, z)
+    assert scb.shape == (3, 4, 16) and zb.dtype == torch.int32
+    sc2, z2 = fused.unblock_scales(scb, zb, 37)
+    assert torch.equal(sc2, sc) and torch.equal(z2, z)
+    assert torch.equal(fused.block_scales(sc, None)[1], torch.full((1, 4, 16), 8, dtype=torch.int32))
+    assert torch.equal(fused.unblock_scales(*fused.block_scales(sc, None), 37)[1], torch.full_like(z, 8))
+
+
+def test_bf16_in_out_within_bf16_of_fp32_reference():
+    """bf16 activations in, bf16 out: within bf16 rounding (rel 2^-8 of the output scale, plus the
+    input's own bf16 rounding carried through the GEMM) of the float32 result on the same input."""
+    gen = torch.Generator().manual_seed(9)
+    (wpp, scb, zb), _ = _operands(96, 576, 64, False, gen)
+    xb = torch.randn(4, 11, 576, generator=gen).bfloat16()
+    bias = torch.randn(96, generator=gen).bfloat16()
+    for _level in _each_isa():
+        yb = fused.anda_linear(xb, 8, "truncate", wpp, scb, zb, bias, 64, 96)
+        y32 = fused.anda_linear(xb.float(), 8, "truncate", wpp, scb, zb, bias.float(), 64, 96)
+        assert yb.dtype == torch.bfloat16
+        assert torch.equal(yb, y32.bfloat16())  # same integers, one final rounding
+        torch.testing.assert_close(yb.float(), y32, rtol=2 ** -8, atol=float(y32.abs().max()) * 2 ** -8)
+
+
+def test_fused_wrapper_rejects_bad_inputs():
+    from andactl.errors import ConfigError
+
+    gen = torch.Generator().manual_seed(10)
+    (wpp, scb, zb), _ = _operands(17, 100, 64, False, gen)
+    x = torch.randn(2, 100, generator=gen)
+    with pytest.raises(ConfigError, match="w_prepacked"):
+        fused.anda_linear(x, 4, "truncate", wpp[:1], scb, zb, None, 64, 17)
+    with pytest.raises(ConfigError, match="blocked zero points"):
+        fused.anda_linear(x, 4, "truncate", wpp, scb, zb.float(), None, 64, 17)
+    with pytest.raises(ConfigError, match="bias"):
+        fused.anda_linear(x, 4, "truncate", wpp, scb, zb, torch.zeros(3), 64, 17)
+    with pytest.raises(ConfigError, match="float16"):
+        fused.anda_linear(x.double(), 4, "truncate", wpp, scb, zb, None, 64, 17)
+    with pytest.raises(RuntimeError, match="float16|NaN"):
+        torch.ops.andactl.anda_linear(torch.full((1, 100), 7e4), 4, "truncate", wpp, scb, zb, None, 64, 17)
+
+
+def test_anda_linear_module_uses_fused_op_in_run_dtype():
+    """cpp backend: bf16 in -> bf16 out equal to the unfused path, fp32 equal to it bit for bit;
+    the fused operands are cached out of state and dropped on .to(); NaN is a NumericsError."""
+    from andactl.models.anda_linear import AndaLinear
+
+    gen = torch.Generator().manual_seed(11)
+    wp, sc, z = _weights(48, 200, 64, True, gen)
+    mod = AndaLinear.from_int4(wp, sc, z, torch.randn(48, generator=gen), 200, 64, 6, backend="cpp")
+    x = _awkward((3, 4, 200), gen)
+    y = mod(x)
+    ops_ = mod.fused_operands()
+    assert ops_ is not None and mod.fused_operands() is ops_ and ops_[0] is mod.prepacked_weight()
+    assert set(mod.state_dict()) == {"weight_packed", "weight_scale", "weight_zero_point", "bias"}
+    assert torch.equal(y, _unfused(x, 6, "truncate", ops_[0], sc, z, mod.bias, 64, 48))
+    mod.to(torch.bfloat16)
+    assert mod._fused_cache is None and mod.bias.dtype == torch.bfloat16
+    yb = mod(x.bfloat16())
+    assert yb.dtype == torch.bfloat16
+    assert torch.equal(yb, _unfused(x.bfloat16(), 6, "truncate", mod.prepacked_weight(), sc, z, mod.bias, 64, 48))
+    ref = AndaLinear.from_int4(wp, sc, z, mod.bias.float(), 200, 64, 6, backend="reference")
+    torch.testing.assert_close(yb.float(), ref(x.bfloat16().float()), rtol=2 ** -7, atol=float(yb.abs().max()) * 2 ** -7)
+    bad = x.clone()
+    bad[0, 0, 3] = float("nan")
+    with pytest.raises(NumericsError):
+        mod(bad.bfloat16())

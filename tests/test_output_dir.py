@@ -1,0 +1,141 @@
+"""formats/output_dir.py: which outputs are refused, atomic replacement, stale leftovers, perms."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from andactl.errors import ConfigError
+from andactl.formats import output_dir as od
+
+
+def make_artifact(path: Path, tag: str = "old") -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "config.json").write_text(json.dumps({"model_type": "llama", "andactl": {"format_version": 1}}))
+    (path / "model.safetensors").write_text(tag)
+    return path
+
+
+def dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+@pytest.mark.parametrize("name", ["", "  "])
+def test_refuses_empty(name):
+    with pytest.raises(ConfigError, match="output path is empty"):
+        od.check_output(name, overwrite=True)
+
+
+def test_refuses_cwd_home_root_and_parents_of_cwd(tmp_path, monkeypatch):
+    (tmp_path / "proj").mkdir()
+    (tmp_path / "proj" / "mine.txt").write_text("user data")
+    monkeypatch.chdir(tmp_path / "proj")
+    for target, pattern in [(".", "contains the current directory"), ("..", "contains the current directory"),
+                            (str(tmp_path / "proj"), "contains the current directory"), ("/", "filesystem root"),
+                            ("~", "home directory")]:
+        with pytest.raises(ConfigError, match=pattern):
+            od.check_output(target, overwrite=True)
+    assert (tmp_path / "proj" / "mine.txt").read_text() == "user data"
+
+
+def test_refuses_non_artifact_even_with_overwrite(tmp_path):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "notes.txt").write_text("keep")
+    with pytest.raises(ConfigError, match="not an andactl artifact.*even with --overwrite"):
+        od.check_output(tmp_path / "d", overwrite=True)
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(ConfigError, match="exists and is not a directory"):
+        od.check_output(tmp_path / "f", overwrite=True)
+
+
+def test_artifact_needs_overwrite_empty_dir_does_not(tmp_path):
+    make_artifact(tmp_path / "a")
+    with pytest.raises(ConfigError, match="pass --overwrite"):
+        od.check_output(tmp_path / "a", overwrite=False)
+    assert od.check_output(tmp_path / "a", overwrite=True) == (tmp_path / "a").resolve()
+    (tmp_path / "e").mkdir()
+    assert od.check_output(tmp_path / "e", overwrite=False) == (tmp_path / "e").resolve()
+    assert od.check_output(tmp_path / "new" / "deeper", overwrite=False) == (tmp_path / "new" / "deeper").resolve()
+
+
+def test_parent_is_file_and_name_too_long(tmp_path):
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(ConfigError, match="is a file, not a directory"):
+        od.check_output(tmp_path / "f" / "out", overwrite=False)
+    with pytest.raises(ConfigError, match="too long: with the temporary prefix it needs 2[0-9][0-9] bytes, the filesystem allows 255"):
+        od.check_output(tmp_path / ("n" * 230), overwrite=False)
+    assert od.check_output(tmp_path / ("n" * 200), overwrite=False)
+
+
+def test_replace_keeps_old_until_complete_and_swaps(tmp_path):
+    out = make_artifact(tmp_path / "a", "old")
+    with pytest.raises(RuntimeError):
+        with od.staged_output(out, overwrite=True) as tmp:
+            (tmp / "model.safetensors").write_text("half")
+            raise RuntimeError("boom")
+    assert (out / "model.safetensors").read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a"]
+    with od.staged_output(out, overwrite=True) as tmp:
+        make_artifact(tmp, "new")
+        assert tmp.name.startswith(f".a.partial-{os.getpid()}-")
+    assert (out / "model.safetensors").read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a"]
+
+
+def test_exchange_is_atomic_swap(tmp_path):
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "1").write_text("x")
+    (tmp_path / "y").mkdir()
+    assert od._exchange(tmp_path / "x", tmp_path / "y")
+    assert (tmp_path / "y" / "1").read_text() == "x" and not any((tmp_path / "x").iterdir())
+
+
+def test_stale_partials_of_dead_pids_removed_and_logged(tmp_path, caplog):
+    out = tmp_path / "a"
+    pid = dead_pid()
+    stale = [tmp_path / f".a.partial-{pid}-deadbeef", tmp_path / f".a.old-{pid}-0badf00d"]
+    live = tmp_path / f".a.partial-{os.getppid()}-cafe0123"
+    other = tmp_path / f".b.partial-{pid}-deadbeef"
+    for d in (*stale, live, other):
+        d.mkdir()
+        (d / "model.safetensors").write_text("big")
+    with caplog.at_level("WARNING", logger="andactl"):
+        with od.staged_output(out, overwrite=False) as tmp:
+            make_artifact(tmp, "new")
+    assert not any(p.exists() for p in stale) and live.exists() and other.exists()
+    assert all(str(p) in caplog.text for p in stale) and str(live) not in caplog.text
+
+
+def test_files_get_umask_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        with od.staged_output(tmp_path / "a", overwrite=False) as tmp:
+            make_artifact(tmp, "new")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a").stat().st_mode & 0o777 == 0o755
+    assert (tmp_path / "a" / "config.json").stat().st_mode & 0o777 == 0o644
+
+
+def test_files_written_0600_get_umask_permissions(tmp_path):
+    old = os.umask(0o002)
+    try:
+        with od.staged_output(tmp_path / "a", overwrite=False) as tmp:
+            make_artifact(tmp, "new")
+            os.chmod(tmp / "model.safetensors", 0o600)
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a" / "model.safetensors").stat().st_mode & 0o777 == 0o664
+
+
+def test_unwritable_parent_refused(tmp_path, monkeypatch):
+    real = os.access
+    monkeypatch.setattr(od.os, "access", lambda p, mode: False if Path(p) == tmp_path else real(p, mode))
+    with pytest.raises(ConfigError, match=f"directory {tmp_path} is not writable"):
+        od.check_output(tmp_path / "new" / "out", overwrite=False)

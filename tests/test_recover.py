@@ -1,0 +1,216 @@
+"""Recovery fine-tuning (``recover`` pass / ``andactl recover``) on tiny random llama models."""
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+from click.testing import CliRunner
+from tiny_models import tiny_inputs, tiny_model
+from tiny_tokenizer import char_tokenizer
+
+from andactl.cli.main import cli
+from andactl.models.loading import load_model
+from andactl.passes.recover_loss import head_loss, reference_head_loss
+
+FAST = ["--seqlen", "32", "--batch-size", "2", "--held-out", "2", "--eval-every", "2"]
+
+
+def _invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def _one_line_error(res, text):
+    assert res.exit_code != 0, res.output
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in res.stderr, res.stderr
+    assert text in lines[0], lines[0]
+
+
+@pytest.fixture(scope="module")
+def sliced(tiny_hf_dir, data_dir, tmp_path_factory):
+    """A tiny llama sliced by 25% (its provenance names tiny_hf_dir, the default teacher)."""
+    out = tmp_path_factory.mktemp("recover") / "sliced"
+    res = _invoke("slice", tiny_hf_dir, "--ratio", "0.25", "-o", out, "--cal-data", "ptb", "--cal-split", "validation",
+                  "--cal-samples", "4", "--cal-seqlen", "64", "--data-dir", data_dir)
+    assert res.exit_code == 0, res.stderr
+    return out
+
+
+def _recover_ctx(sliced, data_dir, tmp_path, **params):
+    from andactl.pipeline import RunOptions, run_recipe
+    from andactl.recipe import Recipe
+
+    cfg = {"seqlen": 32, "batch_size": 2, "held_out": 2, "eval_every": 2, **params}
+    opts = RunOptions(model=str(sliced), output=str(tmp_path) if tmp_path else None, seed=3, data_dir=data_dir, quiet=True,
+                      storage_dtype="fp32")  # exact comparison with the in-memory model
+    ctx, path, _ = run_recipe(Recipe(passes=[{"pass": "recover", **cfg}]), opts)
+    return ctx, path
+
+
+def _kl(student, teacher, ids) -> float:
+    with torch.no_grad():
+        lp_s = torch.log_softmax(student(ids).logits.float(), -1)
+        lp_t = torch.log_softmax(teacher(ids).logits.float(), -1)
+    return float((lp_t.exp() * (lp_t - lp_s)).sum(-1).mean())
+
+
+def test_chunked_head_loss_equals_autograd_reference():
+    gen = torch.Generator().manual_seed(0)
+    head, head_t = torch.nn.Linear(16, 50, bias=False), torch.nn.Linear(24, 50, bias=True)
+    h = torch.randn(37, 16, generator=gen, requires_grad=True)
+    h_t = torch.randn(37, 24, generator=gen)
+    labels = torch.randint(0, 50, (37,), generator=gen)
+    labels[5] = -100
+    stats: dict = {}
+    loss = head_loss(h, head, labels, h_t, head_t, kd_weight=0.7, ce_weight=0.3, chunk=8, stats=stats)
+    (g,) = torch.autograd.grad(loss, h)
+    ref = reference_head_loss(h, head, labels, h_t, head_t, kd_weight=0.7, ce_weight=0.3)
+    (g_ref,) = torch.autograd.grad(ref, h)
+    assert float(loss.detach()) == pytest.approx(float(ref.detach()), rel=1e-5)
+    assert torch.allclose(g, g_ref, atol=1e-6, rtol=1e-4)
+    assert 0.7 * stats["kl"] + 0.3 * stats["ce"] == pytest.approx(float(ref), rel=1e-5)
+
+
+def test_lora_without_training_leaves_logits_unchanged(sliced):
+    from andactl.passes.recover_lora import attach, merge
+
+    loaded = load_model(str(sliced))
+    ids = tiny_inputs()
+    with torch.no_grad():
+        before = loaded.model(ids).logits
+    names_before = [n for n, _ in loaded.model.named_parameters()]
+    torch.manual_seed(0)
+    trainable = attach(loaded.model, loaded.adapter, full=False)
+    assert trainable.count == sum(32 * (m.in_features + m.out_features) for m in
+                                  (dict(loaded.model.named_modules())[n] for n in loaded.adapter.linear_names()))
+    model = merge(loaded.model, trainable)
+    assert [n for n, _ in model.named_parameters()] == names_before
+    with torch.no_grad():
+        assert torch.allclose(model(ids).logits, before, atol=1e-6, rtol=0)
+
+
+def test_merged_artifact_equals_in_memory_model(sliced, data_dir, tmp_path):
+    ctx, path = _recover_ctx(sliced, data_dir, tmp_path / "rec", method="lora", steps=3, lr=1e-2)
+    ids = tiny_inputs()
+    reloaded = load_model(str(path))
+    with torch.no_grad():
+        mem, disk, orig = ctx.model(ids).logits, reloaded.model(ids).logits, load_model(str(sliced)).model(ids).logits
+    assert torch.allclose(mem, disk, atol=1e-5, rtol=0)
+    assert (mem - orig).abs().max() > 1e-3  # training really changed the model
+    cfg = json.loads((path / "config.json").read_text())
+    assert "recovered" in cfg["andactl"]["provides"] and cfg["andactl"]["provenance"]["recovery"]["method"] == "lora"
+    assert (path / "recovery.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    rec = json.loads((path / "report.json").read_text())["passes"][0]["result"]
+    assert len(rec["history"]["loss"]) == 3 and [h["step"] for h in rec["history"]["held_out"]] == [0, 2, 3]
+
+
+def test_kd_lowers_kl_to_teacher_on_held_out_text(sliced, tiny_hf_dir, data_dir):
+    from andactl.passes.recover_data import sample_from_teacher
+
+    ctx, _ = _recover_ctx(sliced, data_dir, None, method="kd", train_data="self", steps=10, lr=1e-2, seqlen=64,
+                          batch_size=4, eval_every=10)
+    teacher = load_model(str(tiny_hf_dir)).model
+    ids = sample_from_teacher(teacher, 98, 16, 64, seed=999)  # fresh samples, never trained on
+    before = _kl(load_model(str(sliced)).model, teacher, ids)
+    after = _kl(ctx.model, teacher, ids)
+    assert after < 0.9 * before, (before, after)
+    res = ctx.report["passes"][0]["result"]
+    assert res["teacher"] == str(tiny_hf_dir) and res["train_data"]["source"] == "self"
+    assert res["held_out_after"] < 0.9 * res["held_out_before"]
+
+
+def test_training_is_deterministic(sliced, data_dir):
+    a, _ = _recover_ctx(sliced, data_dir, None, method="kd", steps=3, lr=1e-2, ce_weight=0.5)
+    b, _ = _recover_ctx(sliced, data_dir, None, method="kd", steps=3, lr=1e-2, ce_weight=0.5)
+    sa, sb = a.model.state_dict(), b.model.state_dict()
+    assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+    ha, hb = (x.report["passes"][0]["result"]["history"] for x in (a, b))
+    timing = ("seconds", "tokens_per_second")
+    assert {k: v for k, v in ha.items() if k not in timing} == {k: v for k, v in hb.items() if k not in timing}
+    c, _ = _recover_ctx(sliced, data_dir, None, method="kd", steps=3, lr=1e-2, ce_weight=0.5, checkpoint=False)
+    sc = c.model.state_dict()  # activation checkpointing recomputes the same numbers
+    assert all(torch.allclose(sa[k], sc[k], atol=1e-6, rtol=0) for k in sa)
+
+
+def test_self_generated_text_is_seeded():
+    from andactl.passes.recover_data import sample_from_teacher
+
+    model, _ = tiny_model("llama")
+    a = sample_from_teacher(model, 100, 3, 12, seed=5, batch_size=2)
+    b = sample_from_teacher(model, 100, 3, 12, seed=5, batch_size=2)
+    assert a.shape == (3, 12) and torch.equal(a, b) and int(a.max()) < 100
+    assert not torch.equal(a, sample_from_teacher(model, 100, 3, 12, seed=6, batch_size=2))
+
+
+def test_lr_schedule_warmup_then_cosine():
+    from andactl.passes.recover_train import lr_factor
+
+    got = [lr_factor(s, 10, 2, "cosine") for s in range(10)]
+    assert got[:2] == [0.5, 1.0] and got[2] == 1.0 and got[-1] == pytest.approx(0.5 * (1 + math.cos(math.pi * 7 / 8)))
+    assert all(x >= y for x, y in zip(got[1:], got[2:]))
+    assert lr_factor(9, 10, 0, "linear") == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("exc,code", [(KeyboardInterrupt, 130), (RuntimeError, 2)])
+def test_interrupt_or_failure_writes_nothing(sliced, data_dir, tmp_path, monkeypatch, exc, code):
+    import andactl.passes.recover_train as rt
+
+    def boom(*a, **k):
+        raise exc("stop")
+
+    monkeypatch.setattr(rt, "train", boom)
+    res = _invoke("recover", sliced, "-o", tmp_path / "out", "--steps", "2", *FAST, "--data-dir", data_dir)
+    assert res.exit_code == code, res.output
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("args,text", [
+    (["--method", "sgd"], "unknown recovery method 'sgd'"),
+    (["--steps", "0"], "steps must be > 0"),
+    (["--lr", "0"], "lr must be > 0"),
+    (["--lr", "-1e-3"], "lr must be > 0"),
+    (["--train-data", "wikitext2/test"], "evaluation split wikitext2/test"),
+    (["--train-data", "wikitext"], "wikitext2/train: none of wikitext2/wiki.train.raw in data dir"),
+    (["--train-data", "ptb/test"], "evaluation split ptb/test"),
+    (["--train-data", "arc_e"], "zero-shot evaluation set"),
+])
+def test_bad_input_one_line_nothing_written(sliced, data_dir, tmp_path, args, text):
+    _one_line_error(_invoke("recover", sliced, "-o", tmp_path / "out", *args, "--data-dir", data_dir), text)
+    assert not (tmp_path / "out").exists()
+
+
+def test_kd_on_unsliced_model_needs_teacher(tiny_hf_dir, data_dir, tmp_path):
+    _one_line_error(_invoke("recover", tiny_hf_dir, "-o", tmp_path / "out", "--data-dir", data_dir), "needs --teacher")
+    assert not (tmp_path / "out").exists()
+
+
+def test_teacher_with_other_tokenizer_refused(sliced, data_dir, tmp_path):
+    model, _ = tiny_model("llama", seed=4)
+    tok = char_tokenizer()
+    tok.add_tokens(["<extra>"])
+    model.save_pretrained(str(tmp_path / "t"))
+    tok.save_pretrained(str(tmp_path / "t"))
+    res = _invoke("recover", sliced, "--teacher", tmp_path / "t", "-o", tmp_path / "out", "--data-dir", data_dir)
+    _one_line_error(res, "different vocabulary/tokenizer")
+    assert not (tmp_path / "out").exists()
+
+
+def test_recipe_slice_recover_quantize_pack_through_cli(tiny_hf_dir, data_dir, tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        f"model: {tiny_hf_dir}\ncalibration: {{dataset: ptb, split: validation, samples: 4, seqlen: 64, batch_size: 2}}\n"
+        "passes:\n  - pass: fuse_norms\n  - pass: rotate\n    ratio: 0.25\n  - pass: slice\n"
+        "  - pass: recover\n    steps: 2\n    seqlen: 32\n    batch_size: 2\n    held_out: 2\n"
+        "  - pass: quantize_weights\n    method: rtn\n    group_size: 64\n  - pass: set_anda_bits\n    bits: [8, 8, 8, 8]\n"
+        "  - pass: pack\n")
+    res = _invoke("run", recipe, "-o", tmp_path / "out", "--data-dir", data_dir, "--format", "json")
+    assert res.exit_code == 0, res.stderr
+    summary = json.loads(res.stdout)
+    assert [p["pass"] for p in summary["passes"]] == ["fuse_norms", "rotate", "slice", "recover", "quantize_weights",
+                                                       "set_anda_bits", "pack"]
+    assert summary["passes"][3]["result"]["teacher"] == str(tiny_hf_dir)
+    loaded = load_model(str(tmp_path / "out"))
+    with torch.no_grad():
+        assert torch.isfinite(loaded.model(tiny_inputs()).logits).all()

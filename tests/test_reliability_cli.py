@@ -1,0 +1,261 @@
+"""Bad inputs and faults through the CLI (tiny models): exit code, exactly one stderr line, no
+traceback, and the state of the output location afterwards. docs/RELIABILITY.md lists them."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from andactl.cli.main import cli
+
+CAL = ["--cal-data", "ptb", "--cal-split", "validation", "--cal-samples", "2", "--cal-seqlen", "64"]
+
+
+def invoke(*args, env=None):
+    return CliRunner().invoke(cli, [str(a) for a in args], env=env or {}, catch_exceptions=False)
+
+
+def one_line_error(res, pattern, code=2):
+    assert res.exit_code == code, (res.exit_code, res.stderr)
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, res.stderr
+    assert "Traceback" not in res.stderr and re.search(pattern, lines[0]), lines[0]
+    assert not re.match(r"error: (KeyError|TypeError|AttributeError)\b", lines[0])
+
+
+def fails_in_pass(res, name, pattern, code=2):
+    """A failure inside pass ``name``: the pass log marks it ✘ (never ✔), the last stderr line is
+    the only error line, no traceback."""
+    assert res.exit_code == code, (res.exit_code, res.stderr)
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert "Traceback" not in res.stderr and [x for x in lines if x.startswith("error:")] == lines[-1:]
+    assert re.search(pattern, lines[-1]), lines[-1]
+    assert any(x.startswith(f"✘ {name} failed") for x in lines) and not any(x.startswith(f"✔ {name}") for x in lines)
+
+
+def tree(path: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def artifact(tiny_hf_dir, tmp_path_factory):
+    """A real artifact written through the CLI (``run`` of fuse_norms)."""
+    base = tmp_path_factory.mktemp("rel")
+    (base / "r.yaml").write_text("- pass: fuse_norms\n")
+    res = invoke("run", base / "r.yaml", "--model", tiny_hf_dir, "-o", base / "art")
+    assert res.exit_code == 0, res.stderr
+    return base / "art"
+
+
+@pytest.fixture()
+def project(tmp_path, monkeypatch):
+    """A user's working directory with files in it, as cwd."""
+    proj = tmp_path / "project"
+    proj.mkdir()
+    (proj / "thesis.tex").write_text("years of work")
+    monkeypatch.chdir(proj)
+    return proj
+
+
+QUANT = ["quantize", "--weight-method", "rtn", "--bits", "6", "6", "6", "6", "--overwrite"]
+
+
+@pytest.mark.parametrize("target,pattern", [
+    ("", r"output path is empty"),
+    (".", r"contains the current directory"),
+    ("..", r"contains the current directory"),
+    ("/", r"filesystem root"),
+])
+def test_overwrite_never_replaces_cwd_or_root(artifact, project, target, pattern):
+    before = tree(project)
+    one_line_error(invoke(QUANT[0], artifact, *QUANT[1:], "-o", target), pattern)
+    assert tree(project) == before
+
+
+def test_overwrite_never_replaces_home(artifact, tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".bashrc").write_text("mine")
+    one_line_error(invoke(QUANT[0], artifact, *QUANT[1:], "-o", "~", env={"HOME": str(home)}), r"home directory")
+    assert tree(home) == {".bashrc": b"mine"}
+
+
+def test_overwrite_never_replaces_non_artifact(artifact, tmp_path):
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "a.jpg").write_bytes(b"\xff\xd8")
+    one_line_error(invoke(QUANT[0], artifact, *QUANT[1:], "-o", tmp_path / "photos"), r"not an andactl artifact")
+    assert tree(tmp_path / "photos") == {"a.jpg": b"\xff\xd8"}
+
+
+def test_existing_artifact_needs_overwrite(artifact, tiny_hf_dir, tmp_path):
+    before = tree(artifact)
+    (tmp_path / "r.yaml").write_text("- pass: fuse_norms\n")
+    one_line_error(invoke("run", tmp_path / "r.yaml", "--model", tiny_hf_dir, "-o", artifact), r"pass --overwrite")
+    assert tree(artifact) == before
+
+
+@pytest.mark.parametrize("make,pattern", [
+    (lambda t: (t / "f").write_text("x") and t / "f" / "out", r"is a file, not a directory"),
+    (lambda t: t / ("n" * 230), r"too long: with the temporary prefix"),
+])
+def test_bad_output_location_before_work(tiny_hf_dir, tmp_path, make, pattern):
+    out = make(tmp_path)
+    one_line_error(invoke("slice", tiny_hf_dir, "--ratio", "0.25", "-o", out, *CAL), pattern)
+    assert sorted(p.name for p in tmp_path.iterdir()) in ([], ["f"])
+
+
+@pytest.mark.parametrize("args,pattern", [
+    (["--cal-data", "wikitext2", "--cal-split", "test"], r"wikitext2/test is an evaluation split"),
+    (["--cal-data", "imagenet"], r"unknown dataset 'imagenet'"),
+    (["--cal-data", "alpaca", "--cal-split", "test"], r"dataset 'alpaca' has no split 'test'"),
+    (["--cal-data", "ptb", "--cal-split", "validation", "--cal-seqlen", "4096"],
+     r"--cal-seqlen 4096 exceeds the model's context length \(max_position_embeddings 128\)"),
+])
+def test_calibration_checked_before_load(tiny_hf_dir, tmp_path, args, pattern):
+    one_line_error(invoke("slice", tiny_hf_dir, "--ratio", "0.25", "-o", tmp_path / "o", *args), pattern)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_calibration_file(tiny_hf_dir, tmp_path):
+    (tmp_path / "data" / "ptb").mkdir(parents=True)
+    one_line_error(invoke("slice", tiny_hf_dir, "--ratio", "0.25", "-o", tmp_path / "o", *CAL, "--data-dir", tmp_path / "data"),
+                   r"ptb/validation: none of ptb/ptb.valid.txt in data dir")
+    assert not (tmp_path / "o").exists()
+
+
+def test_recipe_eval_block_checked_before_write(tiny_hf_dir, tmp_path):
+    (tmp_path / "r.yaml").write_text("passes:\n  - pass: fuse_norms\neval:\n  tasks: wikitext2,squad\n")
+    one_line_error(invoke("run", tmp_path / "r.yaml", "--model", tiny_hf_dir, "-o", tmp_path / "o"), r"unknown task 'squad'")
+    assert not (tmp_path / "o").exists()
+
+
+def test_eval_seqlen_beyond_context(tiny_hf_dir, data_dir):
+    one_line_error(invoke("eval", tiny_hf_dir, "--tasks", "wikitext2", "--seqlen", "4096", "--data-dir", data_dir),
+                   r"--seqlen 4096 exceeds the model's context length \(max_position_embeddings 128\)")
+
+
+def test_nan_weight_is_an_error(tiny_hf_dir, data_dir, tmp_path):
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    bad = tmp_path / "bad"
+    shutil.copytree(tiny_hf_dir, bad)
+    state = load_file(str(bad / "model.safetensors"))
+    state["model.layers.0.mlp.down_proj.weight"][0, 0] = float("nan")
+    save_file(state, str(bad / "model.safetensors"), metadata={"format": "pt"})
+    one_line_error(invoke("eval", bad, "--tasks", "wikitext2", "--seqlen", "64", "--limit", "1", "--data-dir", data_dir),
+                   r"tensor 'model.layers.0.mlp.down_proj.weight' contains NaN or Inf")
+
+
+def test_nan_logits_are_an_error(tiny_hf_dir):
+    from andactl.errors import NumericsError
+    from andactl.evaluation.perplexity import window_losses
+    from andactl.models.loading import load_model
+
+    loaded = load_model(str(tiny_hf_dir))
+    with torch.no_grad():
+        loaded.model.model.layers[0].mlp.down_proj.weight.fill_(float("inf"))
+    with pytest.raises(NumericsError, match="logits contain NaN or Inf"):
+        window_losses(loaded.model, torch.arange(64).view(1, 64), 32)
+
+
+SEARCH_RECIPE = """
+calibration: {dataset: ptb, split: validation, samples: 2, seqlen: 64}
+passes:
+  - {pass: quantize_weights, method: rtn, group_size: 64}
+  - {pass: anda_search, tolerance: 0.0000001, max_evals: 1, min_bits: 1, seed_low: 1, seed_high: 1%s}
+  - {pass: pack}
+"""
+
+
+def test_search_accepting_nothing_fails_and_fallback_is_w4a16(tiny_hf_dir, data_dir, tmp_path):
+    from andactl.cli.quantize_cmd import quantize_recipe
+
+    steps = quantize_recipe("int4", "rtn", 64, False, False, False, None, 0.01, "energy", 4, "truncate", "anda", "w4a16")
+    assert steps[1]["fallback"] == "w4a16"  # what --fallback-w4a16 asks for
+    (tmp_path / "fail.yaml").write_text(SEARCH_RECIPE % "")
+    res = invoke("run", tmp_path / "fail.yaml", "--model", tiny_hf_dir, "--data-dir", data_dir, "-o", tmp_path / "q")
+    fails_in_pass(res, "anda_search", r"no mantissa tuple met tolerance 1e-07 in 1 evaluations \(nearest: \[1, 1, 1, 1\] loss .*pass --fallback-w4a16")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fail.yaml"]
+    (tmp_path / "fb.yaml").write_text(SEARCH_RECIPE % ", fallback: w4a16")
+    res = invoke("run", tmp_path / "fb.yaml", "--model", tiny_hf_dir, "--data-dir", data_dir, "-o", tmp_path / "q")
+    assert res.exit_code == 0, res.stderr
+    config = json.loads((tmp_path / "q" / "config.json").read_text())
+    search = config["andactl"]["search"]
+    assert search["found"] is False and search["tuple"] is None and set(search["bits"].values()) == {None}
+    groups = config["quantization_config"]["config_groups"].values()
+    assert [g["input_activations"] for g in groups] == [None]  # W4A16, never M = 16 Anda
+
+
+def test_identical_runs_give_identical_bytes(tiny_hf_dir, data_dir, tmp_path):
+    for name in ("a", "b"):  # the same commands, only -o differs (both quantize the same source)
+        res = invoke("slice", tiny_hf_dir, "--ratio", "0.25", *CAL, "--data-dir", data_dir, "-o", tmp_path / f"s{name}")
+        assert res.exit_code == 0, res.stderr
+        res = invoke("quantize", tmp_path / "sa", "--weight-method", "rtn", "--group-size", "64",
+                     "--bits", "5", "6", "7", "8", "-o", tmp_path / f"q{name}")
+        assert res.exit_code == 0, res.stderr
+    for kind in ("s", "q"):
+        for file in ("model.safetensors", "config.json", "recipe.yaml"):
+            assert (tmp_path / f"{kind}a" / file).read_bytes() == (tmp_path / f"{kind}b" / file).read_bytes(), (kind, file)
+
+
+def test_corrupt_model_cache_is_named_and_rebuilt(tiny_hf_dir, tmp_path, monkeypatch, caplog):
+    import shutil
+
+    from andactl.models import loading
+
+    cache = tmp_path / "models" / "model-1-2"
+    shutil.copytree(tiny_hf_dir, cache)
+    (cache / "model.safetensors").write_bytes(b"truncated")
+    calls = []
+
+    def convert(gguf):  # stands in for the GGUF conversion: rebuilds the folder when it is gone
+        calls.append(cache.exists())
+        if not cache.exists():
+            shutil.copytree(tiny_hf_dir, cache)
+        return cache
+
+    monkeypatch.setattr(loading, "gguf_as_hf_dir", convert)
+    with caplog.at_level("WARNING", logger="andactl"):
+        model, _ = loading._load_cached(tmp_path / "model.gguf", torch.float32)
+    assert calls == [True, False] and f"model cache {cache} is corrupt" in caplog.text
+    assert (cache / "model.safetensors").read_bytes() == (tiny_hf_dir / "model.safetensors").read_bytes()
+
+
+def test_disk_space_checked_before_load(tiny_hf_dir, tmp_path, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    from andactl import preflight
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(preflight.shutil, "disk_usage", lambda p: usage(10**9, 10**9 - 1000, 1000))
+    one_line_error(invoke("slice", tiny_hf_dir, "--ratio", "0.25", "-o", tmp_path / "o", *CAL),
+                   r"not enough disk space for the artifact at .*/o: needs about [0-9.]+ MB, 0.0 MB free")
+    assert list(tmp_path.iterdir()) == [] and shutil.disk_usage is preflight.shutil.disk_usage
+
+
+def test_run_eval_step_selects_backend(tiny_hf_dir, data_dir, tmp_path):
+    (tmp_path / "r.yaml").write_text(
+        "passes:\n  - {pass: quantize_weights, method: rtn, group_size: 64}\n  - {pass: set_anda_bits, bits: [8, 8, 8, 8]}\n"
+        "  - {pass: pack}\neval: {tasks: wikitext2, seqlen: 64, limit: 1, backend: reference}\n")
+    res = invoke("run", tmp_path / "r.yaml", "--model", tiny_hf_dir, "--data-dir", data_dir, "-o", tmp_path / "q",
+                 "--format", "json")
+    assert res.exit_code == 0, res.stderr
+    summary = json.loads(res.stdout)
+    assert summary["eval_backend"] == "reference" and summary["eval"]["wikitext2"]["windows"] == 1
+
+
+def test_truncated_weights_in_hf_folder(tiny_hf_dir, tmp_path):
+    import shutil
+
+    bad = tmp_path / "bad"
+    shutil.copytree(tiny_hf_dir, bad)
+    (bad / "model.safetensors").write_bytes((tiny_hf_dir / "model.safetensors").read_bytes()[:1000])
+    one_line_error(invoke("eval", bad, "--tasks", "wikitext2", "--seqlen", "64", "--limit", "1"),
+                   rf"{bad}: corrupt weights file \(SafetensorError: ")
