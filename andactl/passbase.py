@@ -53,6 +53,7 @@ BUILTIN_PASS_MODULES = (
     "andactl.passes.anda_search",
     "andactl.passes.pack",
     "andactl.passes.anda_fakequant",
+    "andactl.passes.quantize_tables",
     "andactl.passes.recover",
 )
 

@@ -31,6 +31,7 @@ class RunOptions:
     data_dir: Path | None = None
     overwrite: bool = False
     quiet: bool = False
+    storage_dtype: str = "fp16"
 
 
 def calibration_config(params: dict) -> CalibrationConfig:
@@ -56,6 +57,9 @@ def run_recipe(recipe: Recipe, opts: RunOptions, instruments=None) -> tuple[Pass
 
     Nothing is written unless every pass succeeded; the artifact write itself is atomic.
     """
+    from andactl.formats.storage import parse_storage_dtype
+
+    parse_storage_dtype(opts.storage_dtype)  # a bad name fails before any work
     manager = PassManager.from_recipe(recipe.passes, instruments)
     cal = calibration_config(recipe.calibration or {})
     from andactl import distributed
@@ -76,23 +80,29 @@ def run_recipe(recipe: Recipe, opts: RunOptions, instruments=None) -> tuple[Pass
 
     ctx.artifact_meta["dense_parameters"] = (
         loaded.meta.get("dense_parameters") or count_parameters(loaded.model))
+    from andactl.formats.byte_accounting import block_linear_parameters
+
+    ctx.artifact_meta["dense_block_linear_parameters"] = (
+        loaded.meta.get("dense_block_linear_parameters") or block_linear_parameters(loaded.adapter))
     ctx.report["load_seconds"] = round(time.perf_counter() - t0, 2)
     records = manager.run(ctx)
     resolved = {
         "model": opts.model, "dtype": opts.dtype, "device": opts.device, "seed": opts.seed,
-        "calibration": cal.to_dict(), "passes": manager.resolved_recipe(),
+        "calibration": cal.to_dict(), "passes": manager.resolved_recipe(), "storage_dtype": opts.storage_dtype,
     }
     ctx.provenance.setdefault("steps", []).append(
         {"source": opts.model, "passes": [r["pass"] for r in records], "seed": opts.seed, "calibration": cal.to_dict()}
     )
     path = None
     if opts.output is not None and distributed.is_main():  # rank 0 alone writes
-        path = save_context(ctx, opts.output, resolved, opts.overwrite, base_model=loaded.meta.get("base_model", opts.model))
+        path = save_context(ctx, opts.output, resolved, opts.overwrite, base_model=loaded.meta.get("base_model", opts.model),
+                            storage_dtype=opts.storage_dtype)
     distributed.finish()
     return ctx, path, resolved
 
 
-def save_context(ctx: PassContext, output: str, recipe: dict, overwrite: bool, base_model: str) -> Path:
+def save_context(ctx: PassContext, output: str, recipe: dict, overwrite: bool, base_model: str,
+                 storage_dtype: str = "fp16") -> Path:
     """Writes ``ctx.model`` as an artifact with its structure records and report."""
     from andactl.formats.artifact import save_artifact
 
@@ -104,7 +114,8 @@ def save_context(ctx: PassContext, output: str, recipe: dict, overwrite: bool, b
         **ctx.artifact_meta,
     }
     return save_artifact(output, ctx.model, ctx.tokenizer, meta, recipe, _jsonable_report(ctx.report),
-                         records=ctx.records, overwrite=overwrite, extra_files=ctx.attachments)
+                         records=ctx.records, overwrite=overwrite, extra_files=ctx.attachments,
+                         storage_dtype=storage_dtype)
 
 
 def _jsonable_report(report: dict) -> dict:

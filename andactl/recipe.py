@@ -8,7 +8,7 @@ import yaml
 
 from andactl.errors import ConfigError
 
-RECIPE_KEYS = {"model", "output", "passes", "calibration", "dtype", "device", "seed", "eval"}
+RECIPE_KEYS = {"model", "output", "passes", "calibration", "dtype", "device", "seed", "eval", "storage_dtype"}
 
 
 @dataclass
@@ -23,9 +23,10 @@ class Recipe:
     device: str | None = None
     seed: int | None = None
     eval: dict | None = None
+    storage_dtype: str | None = None
 
     def to_dict(self) -> dict:
-        out = {k: getattr(self, k) for k in ("model", "output", "dtype", "device", "seed") if getattr(self, k) is not None}
+        out = {k: getattr(self, k) for k in ("model", "output", "dtype", "device", "seed", "storage_dtype") if getattr(self, k) is not None}
         if self.calibration:
             out["calibration"] = self.calibration
         out["passes"] = self.passes
@@ -54,6 +55,7 @@ def parse_recipe(data, source: str = "recipe") -> Recipe:
     return Recipe(
         passes=data["passes"], model=data.get("model"), output=data.get("output"), calibration=cal,
         dtype=data.get("dtype"), device=data.get("device"), seed=seed, eval=data.get("eval"),
+        storage_dtype=data.get("storage_dtype"),
     )
 
 

@@ -53,13 +53,17 @@ def _unique_state(model: torch.nn.Module) -> tuple[dict[str, torch.Tensor], dict
     return tensors, aliases
 
 
-def storage_dtype(model: torch.nn.Module) -> torch.dtype:
-    """The dtype of the model's float tensors (its input embedding's)."""
-    return model.get_input_embeddings().weight.dtype
+def model_dtype(model: torch.nn.Module) -> torch.dtype:
+    """The dtype of the model's float tensors (its first float parameter's or buffer's that is not
+    a quantization scale)."""
+    for name, t in list(model.named_parameters()) + list(model.named_buffers()):
+        if t.is_floating_point() and not name.endswith("weight_scale"):
+            return t.dtype
+    return torch.float32
 
 
 def artifact_config(model: torch.nn.Module, meta: dict, records: ArtifactRecords | None,
-                    aliases: dict[str, str]) -> dict:
+                    aliases: dict[str, str], stored: torch.dtype | None = None) -> dict:
     """config.json of an artifact: the base HF config with ``model_type: andactl``, the ``andactl``
     section (records + ``meta``) and the ``quantization_config`` of the packed modules."""
     config = model.config.to_dict()
@@ -68,7 +72,7 @@ def artifact_config(model: torch.nn.Module, meta: dict, records: ArtifactRecords
     base_type = config["model_type"]
     records = records or ArtifactRecords(base_type)
     records.base_model_type = base_type
-    records.dtype = str(storage_dtype(model)).replace("torch.", "")
+    records.dtype = str(stored or model_dtype(model)).replace("torch.", "")
     config["model_type"] = MODEL_TYPE
     config[SECTION] = {**records.to_section(), **meta, "tied_aliases": aliases}
     config["quantization_config"] = quant_config.build(records.packed)
@@ -78,9 +82,11 @@ def artifact_config(model: torch.nn.Module, meta: dict, records: ArtifactRecords
 def save_artifact(out_dir: str | Path, model: torch.nn.Module, tokenizer, meta: dict,
                   recipe: dict | list | None = None, report: dict | None = None,
                   records: ArtifactRecords | None = None, overwrite: bool = False,
-                  extra_files: dict[str, bytes] | None = None) -> Path:
+                  extra_files: dict[str, bytes] | None = None, storage_dtype: str | None = None) -> Path:
     """Writes an artifact to ``out_dir`` atomically and returns its path (``extra_files``: name ->
-    bytes, e.g. plots; ``records``: the structural records, default an unmodified model).
+    bytes, e.g. plots; ``records``: the structural records, default an unmodified model;
+    ``storage_dtype``: bf16|fp16|fp32 for every float tensor but quantization scales
+    (formats/storage.py), None: the model's own dtype).
 
     See formats/output_dir.py for what ``out_dir`` may be and what ``overwrite`` replaces.
     """
@@ -88,8 +94,16 @@ def save_artifact(out_dir: str | Path, model: torch.nn.Module, tokenizer, meta: 
     from andactl.formats.safetensors_stream import save_streaming
 
     with staged_output(out_dir, overwrite) as tmp:
+        from andactl.formats.storage import STORAGE_DTYPES, to_storage
+
         tensors, aliases = _unique_state(model)
-        config = artifact_config(model, meta, records, aliases)
+        stored = model_dtype(model)
+        kept: list[str] = []
+        if storage_dtype is not None:
+            tensors, kept = to_storage(tensors, storage_dtype)
+            stored = STORAGE_DTYPES[storage_dtype]
+        meta = {**meta, "storage_dtype": storage_dtype or str(stored).replace("torch.", ""), "storage_fp32_tensors": kept}
+        config = artifact_config(model, meta, records, aliases, stored)
         (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=False, default=str) + "\n")
         # one metadata key: the header must be byte-identical across identical runs
         save_streaming(tensors, tmp / WEIGHTS, metadata={"format": "pt"})

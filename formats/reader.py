@@ -93,6 +93,10 @@ def apply_records(model: torch.nn.Module, records: ArtifactRecords) -> None:
                          dtype=old.weight.dtype, device=old.weight.device)
         parent, _, child = name.rpartition(".")
         setattr(model.get_submodule(parent) if parent else model, child, new)
+    if records.tables is not None:
+        from andactl.models.quantized_tables import install_tables
+
+        install_tables(model, records.tables.to_dict())
 
 
 def install_activation_hooks(model: torch.nn.Module, records: ArtifactRecords) -> None:
@@ -181,10 +185,16 @@ def read_artifact(path: str | Path, dtype: torch.dtype | None = None, device: st
             apply_records(model, records)
         except ArtifactError as err:
             raise ArtifactError(f"{path}: {err}") from err
-    fixed = {f"{name}.weight_scale" for name in records.packed}  # float32 whatever the model dtype
+    # quantization scales keep their format's dtype whatever the model dtype: float32 for packed
+    # linears, float16 for quantized tables
+    model_tensors = expected_tensors(model)
+    fixed = {f"{name}.weight_scale" for name in records.packed} | {k for k in model_tensors if k.endswith(".weight_scale")}
     expected = {k: (stored if v[0].is_floating_point and k not in fixed else v[0], v[1])
-                for k, v in expected_tensors(model).items()}
+                for k, v in model_tensors.items()}
     aliases = dict(config[SECTION].get("tied_aliases") or {})
+    for name in config[SECTION].get("storage_fp32_tensors") or []:  # too large for the storage dtype
+        if name in expected:
+            expected[name] = (torch.float32, expected[name][1])
     validate_tensors(expected, header, aliases, path)
     state = load_file(str(path / WEIGHTS), device=str(device) if str(device) != "meta" else "cpu")
     for name, t in state.items():

@@ -182,6 +182,42 @@ class PackedModule:
         check_rounding(self.rounding, f"{self.name}: rounding")
 
 
+@dataclass(frozen=True)
+class TablesRecord:
+    """The token embedding and/or LM head stored as group-wise INT8/INT4 tables
+    (formats/table_quant.py); ``shared``: one table read by both (tied weights)."""
+
+    group_size: int
+    shared: bool
+    embeddings: dict | None  # {"bits", "rows", "cols", "padding_idx", "dtype"}
+    head: dict | None  # {"bits", "in", "out", "bias", "dtype"}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TablesRecord":
+        if not isinstance(d, dict):
+            raise ArtifactError("artifact record: tables must be a mapping")
+        gs = _int(d.get("group_size"), "tables.group_size", 1)
+        e, h = d.get("embeddings"), d.get("head")
+        for part, keys in ((e, ("bits", "rows", "cols")), (h, ("bits", "in", "out"))):
+            if part is None:
+                continue
+            if not isinstance(part, dict):
+                raise ArtifactError("artifact record: tables entries must be mappings or null")
+            if part.get("bits") not in (4, 8):
+                raise ArtifactError(f"artifact record: tables bits must be 4 or 8, got {part.get('bits')!r}")
+            for k in keys[1:]:
+                _int(part.get(k), f"tables.{k}", 1)
+            if part.get("dtype", "float32") not in FLOAT_DTYPES:
+                raise ArtifactError(f"artifact record: tables dtype {part.get('dtype')!r} is not a float dtype")
+        shared = d.get("shared", False)
+        if shared and (e is None or h is None or e["bits"] != h["bits"]):
+            raise ArtifactError("artifact record: shared tables need an embedding and a head with the same bits")
+        return cls(gs, bool(shared), e, h)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
 @dataclass
 class ArtifactRecords:
     """The structural description of an artifact, in the order the reader applies it:
@@ -194,6 +230,7 @@ class ArtifactRecords:
     slicing: SlicingRecord | None = None
     activations: ActivationRecord | None = None
     packed: dict[str, PackedModule] = field(default_factory=dict)
+    tables: TablesRecord | None = None
 
     def to_section(self) -> dict:
         """The structural keys of the config.json ``andactl`` section (packed modules go to
@@ -203,6 +240,7 @@ class ArtifactRecords:
             "norms": self.norms.to_dict() if self.norms else None,
             "slicing": self.slicing.to_dict() if self.slicing else None,
             "activations": self.activations.to_dict() if self.activations else None,
+            "tables": self.tables.to_dict() if self.tables else None,
         }
 
     @classmethod
@@ -220,7 +258,8 @@ class ArtifactRecords:
         acts = section.get("activations")
         recs = cls(base, dtype, NormRecord.from_dict(norms) if norms is not None else None,
                    SlicingRecord.from_dict(slicing) if slicing is not None else None,
-                   ActivationRecord.from_dict(acts) if acts is not None else None, dict(packed or {}))
+                   ActivationRecord.from_dict(acts) if acts is not None else None, dict(packed or {}),
+                   TablesRecord.from_dict(section["tables"]) if section.get("tables") is not None else None)
         if recs.slicing is not None and recs.norms is not None and recs.slicing.hidden_size != recs.norms.hidden_size:
             raise ArtifactError(f"artifact record: slicing.hidden_size {recs.slicing.hidden_size} differs from "
                                 f"norms.hidden_size {recs.norms.hidden_size}")

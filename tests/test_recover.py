@@ -43,7 +43,8 @@ def _recover_ctx(sliced, data_dir, tmp_path, **params):
     from andactl.recipe import Recipe
 
     cfg = {"seqlen": 32, "batch_size": 2, "held_out": 2, "eval_every": 2, **params}
-    opts = RunOptions(model=str(sliced), output=str(tmp_path) if tmp_path else None, seed=3, data_dir=data_dir, quiet=True)
+    opts = RunOptions(model=str(sliced), output=str(tmp_path) if tmp_path else None, seed=3, data_dir=data_dir, quiet=True,
+                      storage_dtype="fp32")  # exact comparison with the in-memory model
     ctx, path, _ = run_recipe(Recipe(passes=[{"pass": "recover", **cfg}]), opts)
     return ctx, path
 

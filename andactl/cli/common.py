@@ -111,6 +111,9 @@ data_dir_option = click.option("--data-dir", type=click.Path(file_okay=False, pa
                                envvar="ANDACTL_DATA_DIR", help="Local data directory (laid out like shared/data).")
 dtype_option = click.option("--dtype", type=click.Choice(["float32", "bfloat16", "float16", "float64"]),
                             default="float32", show_default=True)
+storage_dtype_option = click.option(
+    "--storage-dtype", default="fp16", show_default=True, metavar="bf16|fp16|fp32",
+    help="Dtype of every non-packed tensor in model.safetensors (loaded back into --dtype).")
 run_dtype_option = click.option(
     "--dtype", type=click.Choice(["auto", "float32", "bfloat16", "float16", "float64"]), default="auto",
     show_default=True, help="Run dtype; auto = bfloat16 where the CPU has native bf16 (AVX512-BF16/AMX) or on CUDA, else float32.")

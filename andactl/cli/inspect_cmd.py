@@ -27,13 +27,43 @@ def describe(loaded) -> dict:
     for key in ("slicing", "quantization", "search", "provenance", "base_model"):
         if key in meta:
             info[key] = meta[key]
+    if loaded.kind == "artifact":
+        info["storage"] = storage_summary(loaded.source, meta)
     if "quantization" in meta:
         from andactl.cli.quant_view import quantized_modules
 
         info["quantized_modules"] = quantized_modules(loaded.model)
         info["dense_fp16_bytes"] = 2 * dense
-        info["compression_vs_fp16"] = round(2 * dense / info["bytes"], 3)
+        info["stored_bytes"] = info["storage"]["file_bytes"] if "storage" in info else info["bytes"]
+        info["compression_vs_fp16"] = round(2 * dense / info["stored_bytes"], 3)
     return info
+
+
+def storage_summary(path: str, meta: dict) -> dict:
+    """Bytes of model.safetensors by category and the ratios to the dense FP16 / W4A16 model."""
+    from pathlib import Path
+
+    from andactl.formats.byte_accounting import account, dense_references
+
+    acc = account(Path(path))
+    refs = dense_references(meta["dense_parameters"], meta.get("dense_block_linear_parameters")) if "dense_parameters" in meta else {}
+    out = {**acc, "storage_dtype": meta.get("storage_dtype", "fp32"), "references": refs}
+    out["ratios"] = {f"vs_{k}": round(acc["file_bytes"] / v, 4) for k, v in refs.items()}
+    return out
+
+
+def _print_storage(c, st: dict) -> None:
+    from rich.table import Table
+
+    t = Table(title=f"model.safetensors bytes (storage dtype {st['storage_dtype']})")
+    t.add_column("category")
+    t.add_column("bytes", justify="right")
+    t.add_column("MiB", justify="right")
+    for k, v in [*st["by_category"].items(), ("header", st["header_bytes"]), ("total (file)", st["file_bytes"])]:
+        t.add_row(k, f"{v:,}", f"{v / 2**20:.2f}")
+    c.print(t)
+    for k, v in st["references"].items():
+        c.print(f"{k.replace('_', ' ')} reference {v / 2**20:.2f} MiB: this artifact is {st['ratios']['vs_' + k]:.3f}x")
 
 
 def human(info: dict) -> None:
@@ -53,6 +83,8 @@ def human(info: dict) -> None:
         for row in dims:
             t.add_row(*(str(row[k]) for k in ("layer", "attn_in", "mlp_in", "out", "mlp_hidden")))
         c.print(t)
+    if "storage" in info:
+        _print_storage(c, info["storage"])
     if "quantization" in info:
         from andactl.cli.quant_view import print_quantization  # provided with the quantize command
 

@@ -31,7 +31,7 @@ def _register() -> None:
     for mod in (bench_cmd, env_cmd, eval_cmd, export_cmd, generate_cmd, inspect_cmd, run_cmd, slice_cmd):
         for command in mod.COMMANDS:
             cli.add_command(command)
-    for optional in ("quantize_cmd", "kernels_cmd", "recover_cmd"):
+    for optional in ("quantize_cmd", "kernels_cmd", "sweep_cmd", "recover_cmd"):
         try:
             mod = __import__(f"andactl.cli.{optional}", fromlist=["COMMANDS"])
         except ModuleNotFoundError as err:

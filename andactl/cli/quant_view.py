@@ -27,7 +27,7 @@ def print_quantization(console, info: dict) -> None:
             t.add_row(r["module"], str(r["in"]), str(r["out"]), str(r["weight_bits"]), str(r["group_size"]),
                       str(r["mantissa_bits"]), f"{r['bytes']:,}")
         console.print(t)
-    console.print(f"stored {info['bytes'] / 2**20:.2f} MiB vs dense FP16 {info['dense_fp16_bytes'] / 2**20:.2f} MiB: "
+    console.print(f"stored {info.get('stored_bytes', info['bytes']) / 2**20:.2f} MiB vs dense FP16 {info['dense_fp16_bytes'] / 2**20:.2f} MiB: "
                   f"compression {info['compression_vs_fp16']:.2f}x")
     s = info.get("search")
     if s:

@@ -3,14 +3,16 @@ from __future__ import annotations
 
 import click
 
-from andactl.cli.common import calibration_dict, calibration_options, data_dir_option, device_option, dry_run_option, dtype_option, format_option
+from andactl.cli.common import (calibration_dict, calibration_options, data_dir_option, device_option, dry_run_option,
+                                 dtype_option, format_option, storage_dtype_option)
 
 QUANTIZED = ("int4_weights", "packed", "anda_activations")
 MIN_GPTQ_TOKENS = 512
 
 
 def quantize_recipe(weights, weight_method, group_size, asymmetric, act_order, sensitivity, bits, tolerance,
-                    budget, max_evals, rounding, activations="anda", fallback="fail") -> list[dict]:
+                    budget, max_evals, rounding, activations="anda", fallback="fail", head="int8",
+                    embeddings="int8") -> list[dict]:
     """The pass list ``andactl quantize`` runs (also what examples/recipes/full.yaml spells out)."""
     steps: list[dict] = []
     if weights == "int4":
@@ -26,6 +28,8 @@ def quantize_recipe(weights, weight_method, group_size, asymmetric, act_order, s
         steps.append({"pass": "anda_search", "tolerance": tolerance, "budget": budget, "max_evals": max_evals,
                       "rounding": rounding, "fallback": fallback})
     steps.append({"pass": "pack", "rounding": rounding} if weights == "int4" else {"pass": "anda_activations", "rounding": rounding})
+    if head != "none" or embeddings != "none":
+        steps.append({"pass": "quantize_tables", "head": head, "embeddings": embeddings})
     return steps
 
 
@@ -43,6 +47,10 @@ def quantize_recipe(weights, weight_method, group_size, asymmetric, act_order, s
 @click.option("--bits", type=click.IntRange(1, 16), nargs=4, default=None, help="Fixed M_qkv M_o M_u M_d instead of a search.")
 @click.option("--activations", type=click.Choice(["anda", "none"]), default="anda", show_default=True,
               help="none: INT4 weights only (W4A16, the search's reference point).")
+@click.option("--head", type=click.Choice(["int8", "int4", "none"]), default="int8", show_default=True,
+              help="LM head storage: group-wise (64) symmetric INT8/INT4 with fp16 scales, or none (storage dtype).")
+@click.option("--embeddings", type=click.Choice(["int8", "int4", "none"]), default="int8", show_default=True,
+              help="Token embedding storage: a quantized lookup table (rows dequantized when gathered), or none.")
 @click.option("--fallback-w4a16", is_flag=True,
               help="If no tuple meets --tolerance, keep activations unquantized (W4A16) instead of failing.")
 @click.option("--max-evals", type=click.IntRange(min=1), default=32, show_default=True)
@@ -51,13 +59,15 @@ def quantize_recipe(weights, weight_method, group_size, asymmetric, act_order, s
 @click.option("--overwrite", is_flag=True)
 @calibration_options(samples=8, seqlen=512, batch_size=4)
 @dtype_option
+@storage_dtype_option
 @device_option
 @data_dir_option
 @format_option
 @dry_run_option
 @click.pass_context
 def quantize(cctx, model, budget, tolerance, weights, weight_method, group_size, asymmetric, act_order, sensitivity,
-             bits, activations, fallback_w4a16, max_evals, rounding, output, overwrite, dtype, device, data_dir, fmt, dry_run, max_memory, **cal):
+             bits, activations, fallback_w4a16, head, embeddings, max_evals, rounding, output, overwrite, dtype,
+             storage_dtype, device, data_dir, fmt, dry_run, max_memory, **cal):
     """Quantize MODEL (dense model or sliced artifact): INT4 weights + searched Anda activations."""
     from andactl.cli.run_cmd import run_and_report
     from andactl.data.datasets import resolve_data_dir
@@ -79,10 +89,12 @@ def quantize(cctx, model, budget, tolerance, weights, weight_method, group_size,
         if done:
             raise ConfigError(f"{model} is already quantized ({', '.join(done)}); quantize its unquantized source instead")
     steps = quantize_recipe(weights, weight_method, group_size, asymmetric, act_order, sensitivity, bits, tolerance,
-                            budget, max_evals, rounding, activations, "w4a16" if fallback_w4a16 else "fail")
+                            budget, max_evals, rounding, activations, "w4a16" if fallback_w4a16 else "fail",
+                            head, embeddings)
     recipe = Recipe(passes=steps, calibration=calibration_dict(cal))
     opts = RunOptions(model=model, output=output, dtype=dtype, device=device, seed=cal["seed"],
-                      data_dir=resolve_data_dir(data_dir), overwrite=overwrite, quiet=cctx.obj.get("quiet", False))
+                      data_dir=resolve_data_dir(data_dir), overwrite=overwrite, quiet=cctx.obj.get("quiet", False),
+                      storage_dtype=storage_dtype)
     uses_calibration = (weights == "int4" and weight_method == "gptq") or sensitivity or (bits is None and activations == "anda")
     run_and_report(recipe, opts, fmt, calibration_used=uses_calibration,
                    dry_run=dry_run, max_memory=max_memory)

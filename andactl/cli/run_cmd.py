@@ -114,6 +114,7 @@ def run(cctx, recipe_file, model, output, overwrite, dtype, device, data_dir, fm
     from andactl.data.datasets import resolve_data_dir
     from andactl.errors import ConfigError
     from andactl.models.loading import DEFAULT_MODEL
+    from andactl.formats.storage import DEFAULT_STORAGE_DTYPE
     from andactl.pipeline import RunOptions
     from andactl.recipe import load_recipe
 
@@ -125,6 +126,7 @@ def run(cctx, recipe_file, model, output, overwrite, dtype, device, data_dir, fm
         dtype=dtype or recipe.dtype or "float32", device=device or recipe.device or "cpu",
         seed=recipe.seed if recipe.seed is not None else 0, data_dir=resolve_data_dir(data_dir),
         overwrite=overwrite, quiet=cctx.obj.get("quiet", False),
+        storage_dtype=recipe.storage_dtype or DEFAULT_STORAGE_DTYPE,
     )
     run_and_report(recipe, opts, fmt, None if dry_run else recipe.eval, dry_run=dry_run, max_memory=max_memory)
 

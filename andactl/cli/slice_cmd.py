@@ -3,23 +3,27 @@ from __future__ import annotations
 
 import click
 
-from andactl.cli.common import calibration_dict, calibration_options, data_dir_option, device_option, dry_run_option, dtype_option, format_option
+from andactl.cli.common import (calibration_dict, calibration_options, data_dir_option, device_option, dry_run_option,
+                                 dtype_option, format_option, storage_dtype_option)
 
 
 @click.command("slice")
 @click.argument("model")
 @click.option("--ratio", type=float, required=True, help="Fraction of the hidden dimension to remove, in [0, 1).")
 @click.option("--round-to", type=click.IntRange(min=1), default=8, show_default=True, help="Kept width is a multiple of this.")
+@click.option("--slice-head", is_flag=True, help="Also slice the last layer's output and the head's input (SliceGPT keeps them full).")
 @click.option("-o", "--output", required=True, help="Artifact directory to write.")
 @click.option("--overwrite", is_flag=True, help="Replace a non-empty output directory.")
 @calibration_options()
 @dtype_option
+@storage_dtype_option
 @device_option
 @data_dir_option
 @format_option
 @dry_run_option
 @click.pass_context
-def slice_(cctx, model, ratio, round_to, output, overwrite, dtype, device, data_dir, fmt, dry_run, max_memory, **cal):
+def slice_(cctx, model, ratio, round_to, slice_head, output, overwrite, dtype, storage_dtype, device, data_dir, fmt,
+           dry_run, max_memory, **cal):
     """Slice MODEL with SliceGPT at --ratio and write an artifact to -o."""
     from andactl.cli.run_cmd import run_and_report
     from andactl.data.datasets import resolve_data_dir
@@ -30,11 +34,12 @@ def slice_(cctx, model, ratio, round_to, output, overwrite, dtype, device, data_
     if not 0.0 <= ratio < 1.0:
         raise ConfigError(f"--ratio must be in [0, 1), got {ratio}")
     recipe = Recipe(
-        passes=[{"pass": "fuse_norms"}, {"pass": "rotate", "ratio": ratio, "round_to": round_to}, {"pass": "slice"}],
+        passes=[{"pass": "fuse_norms"}, {"pass": "rotate", "ratio": ratio, "round_to": round_to, "slice_head": slice_head}, {"pass": "slice"}],
         calibration=calibration_dict(cal),
     )
     opts = RunOptions(model=model, output=output, dtype=dtype, device=device, seed=cal["seed"],
-                      data_dir=resolve_data_dir(data_dir), overwrite=overwrite, quiet=cctx.obj.get("quiet", False))
+                      data_dir=resolve_data_dir(data_dir), overwrite=overwrite, quiet=cctx.obj.get("quiet", False),
+                      storage_dtype=storage_dtype)
     run_and_report(recipe, opts, fmt, dry_run=dry_run, max_memory=max_memory)
 
 

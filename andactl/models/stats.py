@@ -14,7 +14,11 @@ def count_parameters(model: torch.nn.Module) -> int:
     seen: set[tuple] = set()
     total = 0
     packed = {name: m for name, m in model.named_modules() if hasattr(m, "weight_packed")}
+    shared: set[int] = set()
     for name, m in packed.items():
+        if m.weight_packed.data_ptr() in shared:  # a tied quantized head reads the embedding's codes
+            continue
+        shared.add(m.weight_packed.data_ptr())
         total += m.in_features * m.out_features
     for name, t in model.state_dict().items():
         key = (t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape))

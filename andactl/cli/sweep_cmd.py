@@ -1,0 +1,121 @@
+"""``andactl sweep``: slicing ratio x weight method x Anda tolerance, Pareto frontier, best point."""
+from __future__ import annotations
+
+import click
+
+from andactl.cli.common import calibration_dict, calibration_options, data_dir_option, dtype_option, format_option
+
+
+@click.command("sweep")
+@click.argument("model")
+@click.option("-o", "--output", "out_dir", required=True, help="Sweep directory (created; reused to resume).")
+@click.option("--ratios", default="0,0.1,0.2,0.3", show_default=True, help="Slicing ratios in [0, 1); 0 = unsliced.")
+@click.option("--tolerances", default="0.001,0.01", show_default=True, help="Anda search tolerances in (0, 1).")
+@click.option("--weight-methods", default="gptq", show_default=True, help="INT4 weight methods: gptq, rtn (comma-separated).")
+@click.option("--windows", type=click.IntRange(min=1), default=8, show_default=True, help="WikiText-2 windows evaluated per point.")
+@click.option("--seqlen", type=click.IntRange(min=8), default=2048, show_default=True, help="Evaluation window length.")
+@click.option("--budget", type=click.Choice(["bops", "energy", "latency", "memory"]), default="energy", show_default=True)
+@click.option("--max-evals", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--group-size", type=int, default=128, show_default=True, help="INT4 weight group size.")
+@click.option("--storage-dtype", default="fp16", show_default=True, metavar="bf16|fp16|fp32")
+@click.option("--head", type=click.Choice(["int8", "int4", "none"]), default="int8", show_default=True)
+@click.option("--embeddings", type=click.Choice(["int8", "int4", "none"]), default="int8", show_default=True)
+@click.option("--max-bytes", type=float, default=None, help="Pick the lowest-ppl point with at most this many artifact bytes.")
+@click.option("--max-energy", type=float, default=None, help="... with at most this energy per token (cost model, pJ).")
+@click.option("--max-ppl-increase", type=float, default=None,
+              help="... with ppl at most (1 + P) x the source model's (e.g. 0.5); alone: the smallest such point.")
+@click.option("--write-best", type=click.Path(path_type=str), default=None, help="Copy the picked point's artifact here.")
+@click.option("--overwrite", is_flag=True, help="Let --write-best replace an existing andactl artifact.")
+@click.option("--backend", type=click.Choice(["auto", "cpp", "reference"]), default="auto", show_default=True,
+              help="Kernel backend for evaluating the packed points.")
+@calibration_options(samples=8, seqlen=512, batch_size=4)
+@dtype_option
+@data_dir_option
+@format_option
+@click.pass_context
+def sweep(cctx, model, out_dir, ratios, tolerances, weight_methods, windows, seqlen, budget, max_evals, group_size,
+          storage_dtype, head, embeddings, max_bytes, max_energy, max_ppl_increase, write_best, overwrite, backend,
+          dtype, data_dir, fmt, **cal):
+    """Explore a grid of compressed versions of MODEL into -o DIR and draw the Pareto frontier."""
+    import time
+    from pathlib import Path
+
+    from andactl.cli.common import emit
+    from andactl.data.datasets import resolve_data_dir
+    from andactl.errors import ConfigError
+    from andactl.formats.storage import parse_storage_dtype
+    from andactl.sweep import report
+    from andactl.sweep.grid import build_grid, parse_floats
+    from andactl.sweep.pareto import pick_best
+    from andactl.sweep.runner import SweepRunner, SweepSettings
+
+    points = build_grid(parse_floats(ratios, "--ratios"), parse_floats(tolerances, "--tolerances"),
+                        [m.strip() for m in weight_methods.split(",") if m.strip()])
+    parse_storage_dtype(storage_dtype)
+    for name, v in (("--max-bytes", max_bytes), ("--max-energy", max_energy), ("--max-ppl-increase", max_ppl_increase)):
+        if v is not None and not v > 0:
+            raise ConfigError(f"{name} must be positive, got {v:g}")
+    if write_best and max_bytes is None and max_energy is None and max_ppl_increase is None:
+        raise ConfigError("--write-best needs a budget: --max-bytes, --max-energy or --max-ppl-increase")
+    out = Path(out_dir).expanduser()
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out} exists and is not a directory")
+    if write_best:
+        _check_target(Path(write_best).expanduser(), overwrite)
+    settings = SweepSettings(model=model, windows=windows, seqlen=seqlen, calibration=calibration_dict(cal), budget=budget,
+                             max_evals=max_evals, group_size=group_size, storage_dtype=storage_dtype, head=head,
+                             embeddings=embeddings, dtype=dtype, backend=backend)
+    t0 = time.perf_counter()
+    runner = SweepRunner(out, settings, resolve_data_dir(data_dir), quiet=cctx.obj.get("quiet", False))
+    records, reused = runner.run(points)
+    base = runner.base()
+    doc = report.summary(records, base, reused, None, time.perf_counter() - t0)
+    best = None
+    error = None
+    if max_bytes is not None or max_energy is not None or max_ppl_increase is not None:
+        try:
+            best = pick_best(records, max_bytes, max_energy, max_ppl_increase)
+            doc["best"] = best["key"]
+        except ConfigError as err:
+            error = err
+    report.write_json(out, doc)
+    (out / "pareto.png").write_bytes(report.pareto_png(doc))
+    emit(doc, fmt, report.print_table)
+    if error is not None:
+        raise error
+    if best is not None and write_best:
+        _copy_artifact(Path(best["artifact"]), Path(write_best).expanduser())
+        click.echo(f"best point {best['key']} written to {write_best}", err=True)
+
+
+def _check_target(target, overwrite: bool) -> None:
+    from andactl.errors import ConfigError
+    from andactl.formats.artifact import is_artifact
+
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        if not overwrite:
+            raise ConfigError(f"--write-best: {target} exists and is not empty (pass --overwrite to replace it)")
+        if not is_artifact(target):
+            raise ConfigError(f"--write-best: {target} is not an andactl artifact; --overwrite only replaces those")
+
+
+def _copy_artifact(src, dst) -> None:
+    """Copies ``src`` to ``dst`` atomically (temporary sibling, then rename)."""
+    import os
+    import shutil
+    import tempfile
+
+    dst = dst.resolve()
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f".{dst.name}.partial-", dir=dst.parent)
+    try:
+        shutil.copytree(src, tmp, dirs_exist_ok=True)
+        if dst.exists():
+            shutil.rmtree(dst)
+        os.replace(tmp, dst)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+COMMANDS = [sweep]

@@ -1,0 +1,224 @@
+"""Runs a sweep, reusing work: one slicing per ratio, one INT4 weight quantization (GPTQ/RTN) per
+(sliced model, method), then per tolerance the Anda search, packing, table quantization, the
+artifact write and one perplexity evaluation. Every finished point is a JSON file under
+``DIR/points``; a rerun skips points whose file exists with the same settings (resumable).
+
+Layout of DIR: ``sliced/r<ratio>/`` (sliced artifacts), ``artifacts/<key>/`` (one artifact per
+point), ``points/<key>.json`` and ``points/base.json`` (the source model's perplexity),
+``sweep.json`` and ``pareto.png`` (written by ``report``).
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from andactl.sweep.grid import SweepPoint
+
+log = logging.getLogger("andactl")
+
+
+@dataclass
+class SweepSettings:
+    """Everything besides the grid axes that changes a point's result (part of its record)."""
+
+    model: str
+    windows: int
+    seqlen: int = 2048
+    calibration: dict = field(default_factory=dict)
+    budget: str = "energy"
+    max_evals: int = 32
+    group_size: int = 128
+    storage_dtype: str = "fp16"
+    head: str = "int8"
+    embeddings: str = "int8"
+    dtype: str = "float32"
+    backend: str = "auto"
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def _write_json(path: Path, data: dict) -> None:
+    """Atomic: a half-written point never looks finished."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.partial")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+_SHARED = ("tokenizer", "_calibration", "device", "dtype", "data_dir", "calibration_config")
+
+
+def _fork(ctx):
+    """An independent copy of a PassContext for one point: model and adapter deep-copied together
+    (the adapter keeps pointing at its own model), INT4 weights shared read-only (pack only reads
+    them), calibration data and tokenizer shared, every other field deep-copied."""
+    model, adapter = copy.deepcopy((ctx.model, ctx.adapter))
+    fields = {f.name: copy.deepcopy(getattr(ctx, f.name)) for f in dataclasses.fields(ctx)
+              if f.init and f.name not in (*_SHARED, "model", "adapter", "int4_weights")}
+    return dataclasses.replace(ctx, model=model, adapter=adapter, int4_weights=dict(ctx.int4_weights), **fields)
+
+
+class SweepRunner:
+    """Computes the missing points of a grid into ``out`` (see module docstring)."""
+
+    def __init__(self, out: Path, settings: SweepSettings, data_dir: Path | None, quiet: bool = True):
+        self.out, self.s, self.data_dir, self.quiet = Path(out), settings, data_dir, quiet
+        self._rows = None
+
+    # --- records ------------------------------------------------------------------------------
+    def point_file(self, key: str) -> Path:
+        return self.out / "points" / f"{key}.json"
+
+    def finished(self, point: SweepPoint) -> dict | None:
+        rec = _read_json(self.point_file(point.key))
+        return rec if rec and rec.get("settings") == self.s.to_dict() and (self.out / "artifacts" / point.key).is_dir() else None
+
+    def _ppl(self, model, tokenizer) -> float:
+        from andactl.data.datasets import load_text_rows
+        from andactl.evaluation.perplexity import perplexity
+
+        if self._rows is None:
+            self._rows = load_text_rows("wikitext2", "test", self.data_dir)
+        return perplexity(model, tokenizer, self._rows, seqlen=self.s.seqlen, limit=self.s.windows).ppl
+
+    def base(self) -> dict:
+        """The source model's perplexity on the same windows (cached in points/base.json)."""
+        f = self.out / "points" / "base.json"
+        rec = _read_json(f)
+        if rec and rec.get("settings") == self.s.to_dict():
+            return rec
+        from andactl.models.loading import load_model
+
+        t0 = time.perf_counter()
+        loaded = load_model(self.s.model, self.s.dtype)
+        rec = {"key": "base", "ppl": self._ppl(loaded.model, loaded.tokenizer), "settings": self.s.to_dict(),
+               "seconds": round(time.perf_counter() - t0, 1)}
+        _write_json(f, rec)
+        return rec
+
+    # --- work ---------------------------------------------------------------------------------
+    def run(self, points: list[SweepPoint]) -> tuple[list[dict], int]:
+        """(records of every point in ``points``, how many were reused from an earlier run)."""
+        base = self.base()
+        records, reused = {}, 0
+        for p in points:
+            rec = self.finished(p)
+            if rec:
+                records[p.key] = rec
+                reused += 1
+        todo = [p for p in points if p.key not in records]
+        for ratio in sorted({p.ratio for p in todo}):
+            source, slice_seconds = self._sliced(ratio)
+            for method in sorted({p.weight_method for p in todo if p.ratio == ratio}):
+                group = [p for p in todo if p.ratio == ratio and p.weight_method == method]
+                for rec in self._quantize_group(source, ratio, method, group, slice_seconds, base["ppl"]):
+                    records[rec["key"]] = rec
+        return [records[p.key] for p in points], reused
+
+    def _sliced(self, ratio: float) -> tuple[str, float]:
+        """Source of the points at ``ratio``: the model itself (0) or its sliced artifact (made once)."""
+        if ratio == 0:
+            return self.s.model, 0.0
+        out = self.out / "sliced" / f"r{ratio:g}"
+        info = _read_json(self.out / "sliced" / f"r{ratio:g}.json")
+        if info and info.get("settings") == self.s.to_dict() and out.is_dir():
+            return str(out), info["seconds"]
+        from andactl.pipeline import RunOptions, run_recipe
+        from andactl.recipe import Recipe
+
+        log.info("sweep: slicing at ratio %g", ratio)
+        t0 = time.perf_counter()
+        recipe = Recipe(passes=[{"pass": "fuse_norms"}, {"pass": "rotate", "ratio": ratio}, {"pass": "slice"}],
+                        calibration=self.s.calibration)
+        opts = RunOptions(model=self.s.model, output=str(out), dtype=self.s.dtype, seed=self.s.calibration.get("seed", 0),
+                          data_dir=self.data_dir, overwrite=True, quiet=self.quiet, storage_dtype="fp32")
+        run_recipe(recipe, opts)
+        seconds = round(time.perf_counter() - t0, 1)
+        _write_json(self.out / "sliced" / f"r{ratio:g}.json", {"settings": self.s.to_dict(), "seconds": seconds})
+        return str(out), seconds
+
+    def _quantize_group(self, source: str, ratio: float, method: str, group: list[SweepPoint],
+                        slice_seconds: float, base_ppl: float) -> list[dict]:
+        """INT4 weights once for ``source``, then every tolerance of ``group`` on a copy."""
+        from andactl.formats import cost_models
+        from andactl.manager import PassManager
+        from andactl.models.loading import load_model
+        from andactl.pipeline import RunOptions, calibration_config, make_context, save_context
+
+        log.info("sweep: %s INT4 weights of %s", method, source)
+        t0 = time.perf_counter()
+        loaded = load_model(source, self.s.dtype)
+        opts = RunOptions(model=source, output=None, dtype=self.s.dtype, seed=self.s.calibration.get("seed", 0),
+                          data_dir=self.data_dir, quiet=self.quiet)
+        ctx = make_context(loaded, opts, calibration_config(self.s.calibration))
+        from andactl.formats.byte_accounting import block_linear_parameters
+        from andactl.models.stats import count_parameters
+
+        ctx.artifact_meta.update({
+            "dense_parameters": loaded.meta.get("dense_parameters") or count_parameters(loaded.model),
+            "dense_block_linear_parameters": loaded.meta.get("dense_block_linear_parameters")
+            or block_linear_parameters(loaded.adapter)})
+        shape = cost_models.ModelShape.from_adapter(loaded.adapter, tokens=1)
+        weights = [{"pass": "quantize_weights", "method": method, "group_size": self.s.group_size}]
+        PassManager.from_recipe(weights).run(ctx)
+        weight_seconds = round(time.perf_counter() - t0, 1)
+        records = []
+        for p in group:
+            records.append(self._point(ctx, p, shape, weights, slice_seconds, weight_seconds, base_ppl, save_context))
+        return records
+
+    def _point(self, ctx, p: SweepPoint, shape, weights, slice_seconds, weight_seconds, base_ppl, save_context) -> dict:
+        from andactl.cli.eval_cmd import set_backend
+        from andactl.formats import cost_models
+        from andactl.formats.byte_accounting import account, dense_references
+        from andactl.manager import PassManager
+        from andactl.models.loading import load_model
+
+        log.info("sweep: point %s", p.key)
+        t0 = time.perf_counter()
+        c = _fork(ctx)
+        steps = [{"pass": "anda_search", "tolerance": p.tolerance, "budget": self.s.budget, "max_evals": self.s.max_evals},
+                 {"pass": "pack"}]
+        if self.s.head != "none" or self.s.embeddings != "none":
+            steps.append({"pass": "quantize_tables", "head": self.s.head, "embeddings": self.s.embeddings})
+        manager = PassManager.from_recipe(steps)
+        manager.run(c)
+        tuple_ = c.report["search"]["tuple"]
+        recipe = {"model": self.s.model, "sweep_point": p.to_dict(), "calibration": self.s.calibration,
+                  "passes": weights + manager.resolved_recipe(), "storage_dtype": self.s.storage_dtype}
+        art = self.out / "artifacts" / p.key
+        save_context(c, str(art), recipe, overwrite=True, base_model=self.s.model, storage_dtype=self.s.storage_dtype)
+        quant_seconds = time.perf_counter() - t0
+        del c
+        loaded = load_model(str(art), self.s.dtype)
+        backend = set_backend(loaded.model, self.s.backend, "cpu")
+        ppl = self._ppl(loaded.model, loaded.tokenizer)
+        acc = account(art)
+        refs = dense_references(loaded.meta["dense_parameters"], loaded.meta.get("dense_block_linear_parameters"))
+        costs = {b: cost_models.cost(b, tuple_, shape) for b in cost_models.BUDGETS}
+        rec = {
+            "key": p.key, **p.to_dict(), "tuple": tuple_, "search_loss": loaded.meta.get("search", {}).get("loss"),
+            "bytes": acc["file_bytes"], "bytes_by_category": acc["by_category"],
+            **{f"ratio_vs_{k}": round(acc["file_bytes"] / v, 4) for k, v in refs.items()},
+            **costs, **{f"{b}_reduction_vs_a16": round(cost_models.reduction_vs(b, tuple_, shape), 3) for b in cost_models.BUDGETS},
+            "ppl": ppl, "base_ppl": base_ppl, "ppl_increase": ppl / base_ppl - 1, "windows": self.s.windows,
+            "seconds": {"slice_shared": slice_seconds, "weights_shared": weight_seconds,
+                        "search_pack_save": round(quant_seconds, 1), "eval": round(time.perf_counter() - t0 - quant_seconds, 1)},
+            "backend": backend, "artifact": str(art), "settings": self.s.to_dict(),
+        }
+        _write_json(self.point_file(p.key), rec)
+        return rec

@@ -1,0 +1,44 @@
+"""Storage dtype of an artifact's non-packed tensors (``--storage-dtype bf16|fp16|fp32``).
+
+Every floating tensor of ``model.safetensors`` (norms, shortcut matrices, unquantized linears,
+biases) is written in the storage dtype and copied back into the run dtype when the
+artifact is loaded (``load_state_dict`` casts). Integer tensors (packed INT4 weights, zero points,
+quantized tables) and quantization scales (``*.weight_scale``: float32 for packed INT4 linears, as
+the packed format defines them; fp16 for quantized tables) are never touched. A tensor whose finite values exceed the storage dtype's
+range is kept in float32 and named in config.json, so storage never turns a weight into Inf.
+"""
+from __future__ import annotations
+
+import torch
+
+from andactl.errors import ConfigError
+
+STORAGE_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+DEFAULT_STORAGE_DTYPE = "fp16"
+SCALE_SUFFIX = "weight_scale"  # quantization scales keep the dtype their format defines
+
+
+def parse_storage_dtype(name: str) -> torch.dtype:
+    """The torch dtype of a storage dtype name; ConfigError naming the choices otherwise."""
+    if name not in STORAGE_DTYPES:
+        raise ConfigError(f"unknown storage dtype {name!r}; choose one of {', '.join(STORAGE_DTYPES)}")
+    return STORAGE_DTYPES[name]
+
+
+def to_storage(tensors: dict[str, torch.Tensor], name: str) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """(tensors with every floating one cast to the storage dtype ``name``, names kept in float32
+    because their values overflow it). Input tensors are not modified."""
+    dtype = parse_storage_dtype(name)
+    out, kept = {}, []
+    limit = torch.finfo(dtype).max
+    for key, t in tensors.items():
+        if not t.is_floating_point() or t.dtype == dtype or key.endswith(SCALE_SUFFIX):
+            out[key] = t
+            continue
+        finite = t[torch.isfinite(t)]
+        if finite.numel() and float(finite.abs().max()) > limit:
+            out[key] = t.to(torch.float32)
+            kept.append(key)
+            continue
+        out[key] = t.to(dtype).contiguous()
+    return out, kept

@@ -1,0 +1,102 @@
+"""Pass ``quantize_tables``: the LM head and the token embedding as group-wise INT8/INT4 tables.
+
+Runs last (after the Anda search and packing, which measure the model with float tables). A tied
+head and embedding quantized with the same bits are quantized once and stored once (the head reads
+the embedding's codes); any other combination unties them. ``tie_word_embeddings`` is set to
+false in the config because the quantized modules are no longer HF's tied Parameters.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from andactl.errors import ConfigError
+from andactl.formats import table_quant as tq
+from andactl.passbase import Pass, PassConfig, register_pass
+
+
+@dataclass
+class QuantizeTablesConfig(PassConfig):
+    """``head`` / ``embeddings``: int8, int4 or none; ``group_size`` along the input (hidden) dim."""
+
+    head: str = "int8"
+    embeddings: str = "int8"
+    group_size: int = tq.DEFAULT_TABLE_GROUP
+
+    def validate(self) -> None:
+        tq.parse_table_bits(self.head)
+        tq.parse_table_bits(self.embeddings)
+        if self.group_size < 1:
+            raise ConfigError(f"group_size must be >= 1, got {self.group_size}")
+
+
+def _is_tied(model) -> bool:
+    emb, head = model.get_input_embeddings(), model.get_output_embeddings()
+    w_e, w_h = getattr(emb, "weight", None), getattr(head, "weight", None)
+    return w_e is not None and w_h is not None and w_e.data_ptr() == w_h.data_ptr() and w_e.shape == w_h.shape
+
+
+@register_pass
+class QuantizeTables(Pass):
+    """Replace the head / token embedding by QuantizedHead / QuantizedEmbedding."""
+
+    name = "quantize_tables"
+    Config = QuantizeTablesConfig
+    provides = ("quantized_tables",)
+    description = "INT8/INT4 group-wise LM head and embedding table"
+
+    def run(self, ctx) -> dict:
+        from andactl.models.quantized_tables import QuantizedEmbedding, QuantizedHead
+
+        cfg = self.config
+        model = ctx.model
+        hb, eb = tq.parse_table_bits(cfg.head), tq.parse_table_bits(cfg.embeddings)
+        if "quantized_tables" in ctx.provided:
+            raise ConfigError("the head and embeddings are already quantized")
+        if hb is None and eb is None:
+            return {"head": "none", "embeddings": "none"}
+        tied = _is_tied(model)
+        emb, head = model.get_input_embeddings(), model.get_output_embeddings()
+        if not isinstance(emb, torch.nn.Embedding) or not hasattr(head, "weight"):
+            raise ConfigError("quantize_tables needs an nn.Embedding token embedding and a linear head")
+        record = {"pass": "quantize_tables", "group_size": cfg.group_size, "shared": bool(tied and hb == eb),
+                  "embeddings": None, "head": None}
+        before = _table_bytes(emb, head, tied)
+        new_emb = QuantizedEmbedding.from_float(emb, eb, cfg.group_size) if eb else None
+        if new_emb is not None:
+            record["embeddings"] = {"bits": eb, "rows": new_emb.num_embeddings, "cols": new_emb.embedding_dim,
+                                    "padding_idx": new_emb.padding_idx, "dtype": str(emb.weight.dtype).replace("torch.", "")}
+        if hb:
+            new_head = QuantizedHead.sharing(new_emb) if record["shared"] else QuantizedHead.from_float(head, hb, cfg.group_size)
+            record["head"] = {"bits": hb, "in": new_head.in_features, "out": new_head.out_features,
+                              "bias": new_head.bias is not None, "dtype": str(head.weight.dtype).replace("torch.", "")}
+            model.set_output_embeddings(new_head)
+        elif tied:
+            head.weight = torch.nn.Parameter(head.weight.detach().clone(), requires_grad=False)
+        if new_emb is not None:
+            model.set_input_embeddings(new_emb)
+        model.config.tie_word_embeddings = False
+        ctx.structure.append(record)
+        from andactl.formats.records import TablesRecord
+
+        ctx.records.tables = TablesRecord.from_dict(record)
+        after = sum(tq.stored_bytes(r["rows"], r["cols"], r["bits"], cfg.group_size) for r in [record["embeddings"]] if r)
+        if record["head"] and not record["shared"]:
+            after += tq.stored_bytes(record["head"]["out"], record["head"]["in"], hb, cfg.group_size)
+        ctx.artifact_meta["table_quantization"] = {"head": cfg.head, "embeddings": cfg.embeddings,
+                                                   "group_size": cfg.group_size, "shared": record["shared"]}
+        return {"head": cfg.head, "embeddings": cfg.embeddings, "shared": record["shared"],
+                "float_bytes_before": before, "quantized_bytes": after}
+
+    @classmethod
+    def rebuild(cls, model, adapter, record: dict) -> None:
+        """Quantized modules at the recorded shapes (placeholder codes) in place of the float ones."""
+        from andactl.models.quantized_tables import install_tables
+
+        install_tables(model, record)
+
+
+def _table_bytes(emb, head, tied: bool) -> int:
+    n = emb.weight.numel() * emb.weight.element_size()
+    return n if tied else n + head.weight.numel() * head.weight.element_size()

@@ -1,0 +1,108 @@
+"""andactl sweep: grid validation, Pareto frontier and budget pick on synthetic points, and a
+tiny-model sweep end to end through the CLI with its resume."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from andactl.cli.main import cli
+from andactl.errors import ConfigError
+from andactl.sweep.grid import build_grid, parse_floats
+from andactl.sweep.pareto import frontier, pick_best
+
+
+def _pt(key, b, e, ppl, base=10.0):
+    return {"key": key, "bytes": b, "energy": e, "ppl": ppl, "ppl_increase": ppl / base - 1}
+
+
+POINTS = [_pt("a", 100, 9.0, 12.0), _pt("b", 80, 7.0, 13.0), _pt("c", 90, 8.0, 14.0),  # c dominated by b
+          _pt("d", 60, 8.5, 20.0), _pt("e", 120, 6.0, 11.0), _pt("f", 60, 9.5, 25.0)]  # f dominated by d
+
+
+def test_frontier_on_synthetic_points():
+    assert [p["key"] for p in frontier(POINTS, "bytes")] == ["d", "b", "a", "e"]
+    assert [p["key"] for p in frontier(POINTS, "energy")] == ["e"]
+    front = frontier(POINTS, "bytes")
+    for p in POINTS:  # every point off the frontier is dominated by one on it
+        if p not in front:
+            assert any(q["bytes"] <= p["bytes"] and q["ppl"] <= p["ppl"] for q in front)
+
+
+def test_pick_best_and_nearest():
+    assert pick_best(POINTS, max_bytes=95)["key"] == "b"
+    assert pick_best(POINTS, max_bytes=95, max_energy=7.5)["key"] == "b"
+    assert pick_best(POINTS, max_ppl_increase=0.35)["key"] == "b"  # smallest within +35%
+    assert pick_best(POINTS, max_energy=8.6)["key"] == "e"  # lowest ppl within the energy budget
+    with pytest.raises(ConfigError, match=r"no sweep point meets bytes <= 50; nearest: d .*; f .*; b "):
+        pick_best(POINTS, max_bytes=50)
+
+
+@pytest.mark.parametrize("ratios,tols,msg", [
+    ("", "0.01", "empty grid"), ("0,1", "0.01", "--ratios: 1 is outside [0, 1)"), ("-0.1", "0.01", "outside [0, 1)"),
+    ("0", "0", "--tolerances: 0 is outside (0, 1)"), ("0", "1.5", "outside (0, 1)"), ("0,x", "0.1", "not a comma-separated"),
+])
+def test_grid_bad_input(ratios, tols, msg):
+    with pytest.raises(ConfigError, match=msg.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")):
+        build_grid(parse_floats(ratios, "--ratios"), parse_floats(tols, "--tolerances"), ["rtn"])
+
+
+def test_grid_points():
+    pts = build_grid([0.0, 0.25], [0.01, 0.1], ["rtn", "gptq"])
+    assert len(pts) == 8 and pts[0].key == "r0-rtn-t0.01" and len({p.key for p in pts}) == 8
+
+
+def _sweep(model, out, *extra):
+    args = ["-q", "sweep", str(model), "-o", str(out), "--ratios", "0,0.25", "--tolerances", "0.01,0.2", "--weight-methods", "rtn",
+            "--windows", "2", "--seqlen", "64", "--cal-data", "ptb", "--cal-split", "validation", "--cal-samples", "4",
+            "--cal-seqlen", "128", "--max-evals", "3", "--group-size", "64", "--format", "json", "--backend", "reference", *extra]
+    return CliRunner().invoke(cli, args, catch_exceptions=False)
+
+
+def test_sweep_end_to_end_and_resume(tiny_hf_dir, data_dir, tmp_path):
+    out = tmp_path / "sw"
+    res = _sweep(tiny_hf_dir, out, "--data-dir", str(data_dir))
+    assert res.exit_code == 0, res.stderr
+    doc = json.loads(res.stdout)
+    assert doc["reused_points"] == 0 and len(doc["points"]) == 4
+    assert doc == json.loads((out / "sweep.json").read_text())
+    assert (out / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in (out / "sliced").iterdir() if p.is_dir()) == ["r0.25"]  # one slicing per ratio
+    for p in doc["points"]:
+        size = (out / "artifacts" / p["key"] / "model.safetensors").stat().st_size
+        assert p["bytes"] == size and p["ppl"] > 1 and len(p["tuple"]) == 4
+        assert p["ppl_increase"] == pytest.approx(p["ppl"] / doc["base_ppl"] - 1)
+    assert set(doc["frontier_bytes"]) <= {p["key"] for p in doc["points"]} and doc["frontier_bytes"]
+    sliced = [p for p in doc["points"] if p["ratio"] == 0.25]
+    dense = [p for p in doc["points"] if p["ratio"] == 0]
+    assert all(s["energy"] < d["energy"] for s in sliced for d in dense if s["tuple"] == d["tuple"])
+    # resume: nothing recomputed, same numbers
+    stamp = (out / "points" / "r0-rtn-t0.01.json").stat().st_mtime_ns
+    res = _sweep(tiny_hf_dir, out, "--data-dir", str(data_dir), "--max-bytes", "1e9", "--write-best", str(tmp_path / "best"))
+    assert res.exit_code == 0, res.stderr
+    doc2 = json.loads(res.stdout)
+    assert doc2["reused_points"] == 4 and (out / "points" / "r0-rtn-t0.01.json").stat().st_mtime_ns == stamp
+    assert [p["ppl"] for p in doc2["points"]] == [p["ppl"] for p in doc["points"]]
+    best = min(doc2["points"], key=lambda p: (p["ppl"], p["bytes"]))
+    assert doc2["best"] == best["key"]
+    assert (tmp_path / "best" / "model.safetensors").read_bytes() == (out / "artifacts" / best["key"] / "model.safetensors").read_bytes()
+    # a budget nobody meets: one line naming the nearest points, non-zero exit, nothing final written
+    res = _sweep(tiny_hf_dir, out, "--data-dir", str(data_dir), "--max-bytes", "10", "--write-best", str(tmp_path / "none"))
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert res.exit_code == 2 and len(lines) == 1 and "no sweep point meets bytes <= 10; nearest:" in lines[0]
+    assert not (tmp_path / "none").exists()
+
+
+@pytest.mark.parametrize("extra,msg", [
+    (["--ratios", "0,1.2"], "--ratios: 1.2 is outside [0, 1)"),
+    (["--tolerances", "0"], "--tolerances: 0 is outside (0, 1)"),
+    (["--ratios", ","], "empty grid"),
+    (["--storage-dtype", "int3"], "unknown storage dtype 'int3'"),
+    (["--write-best", "x"], "--write-best needs a budget"),
+])
+def test_sweep_bad_input(tiny_hf_dir, tmp_path, extra, msg):
+    res = CliRunner().invoke(cli, ["sweep", str(tiny_hf_dir), "-o", str(tmp_path / "sw"), *extra])
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert res.exit_code == 2 and len(lines) == 1 and msg in lines[0]
+    assert not (tmp_path / "sw").exists()
