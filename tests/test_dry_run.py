@@ -45,7 +45,7 @@ def test_dry_run_reads_no_weights_and_counts_exactly(tmp_path):
     grown = rot[4000 * 64]["host_ram_gb"] - rot[4 * 64]["host_ram_gb"]
     assert abs(grown - (4000 - 4) * 64 * 64 * 4 / 1e9) < 2e-3  # the calibration residual N*D*b, float32
     q = _dry("quantize", str(src), "--bits", "7", "7", "7", "7", "-o", str(out), "--cal-samples", "8", "--cal-seqlen", "64")
-    assert [r["pass"] for r in q["passes"]] == ["load", "quantize_weights", "set_anda_bits", "pack", "write"]
+    assert [r["pass"] for r in q["passes"]] == ["load", "quantize_weights", "set_anda_bits", "pack", "quantize_tables", "write"]
 
 
 def test_dry_run_of_a_sliced_artifact_counts_shortcuts(tmp_path):
