@@ -36,8 +36,11 @@ def setup(written, tmp_path):
 def start(model, recipe, out, stage, overwrite=True):
     env = {**os.environ, "ANDACTL_PAUSE_AT": stage, "ANDACTL_PAUSE_SECONDS": "60", "PYTHONPATH": str(ROOT), "COLUMNS": "400"}
     args = [sys.executable, "-m", "andactl", "run", str(recipe), "--model", str(model), "-o", str(out)]
+    # a shell that runs jobs in the background (nohup, CI runners) starts them with SIGINT ignored,
+    # and Python keeps an ignored SIGINT: give the child the default disposition, as a terminal does
     return subprocess.Popen(args + (["--overwrite"] if overwrite else []), cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def wait_paused(proc, stage, timeout=90):
