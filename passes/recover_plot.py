@@ -1,17 +1,13 @@
 """recovery.png: training loss per step and held-out loss, drawn with matplotlib (Agg, no display)."""
 from __future__ import annotations
 
-import io
 
 
 def plot_recovery(history: dict, title: str) -> bytes:
     """PNG bytes of ``history`` (``History.to_dict()``): loss per step, held-out loss as markers."""
-    import matplotlib
+    from andactl.plotting import png_bytes, subplots
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    fig, ax = subplots(figsize=(6, 4), dpi=120)
     steps = list(range(1, len(history["loss"]) + 1))
     ax.plot(steps, history["loss"], lw=1, label="training loss (per step)")
     held = history["held_out"]
@@ -21,8 +17,4 @@ def plot_recovery(history: dict, title: str) -> bytes:
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
     ax.legend()
-    buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
+    return png_bytes(fig)

@@ -3,7 +3,6 @@ report loss = ppl/ppl_ref - 1 on the calibration data (ppl_ref: the model as it 
 weights with unquantized activations when quantize_weights ran first)."""
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -35,12 +34,9 @@ class SensitivityConfig(PassConfig):
 
 def plot_curves(curves: dict[str, dict[int, float]], ref_ppl: float, hold: int) -> bytes:
     """PNG of loss vs M per type (log y)."""
-    import matplotlib
+    from andactl.plotting import png_bytes, subplots
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    fig, ax = subplots(figsize=(6, 4), dpi=120)
     for kind, curve in curves.items():
         ms = sorted(curve)
         ax.plot(ms, [max(curve[m], 1e-6) for m in ms], marker="o", label=f"A_{kind}")
@@ -50,11 +46,7 @@ def plot_curves(curves: dict[str, dict[int, float]], ref_ppl: float, hold: int) 
     ax.set_title(f"Anda sensitivity (ppl_ref {ref_ppl:.3f})")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
-    buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
+    return png_bytes(fig)
 
 
 @register_pass

@@ -2,7 +2,6 @@
 against energy, frontier drawn, every point labelled)."""
 from __future__ import annotations
 
-import io
 import json
 import os
 from pathlib import Path
@@ -32,13 +31,10 @@ def write_json(out: Path, doc: dict) -> Path:
 
 def pareto_png(doc: dict) -> bytes:
     """Two panels, ppl vs MiB and ppl vs energy; frontier as a line, points labelled by key."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from andactl.plotting import png_bytes, subplots
 
     pts = doc["points"]
-    fig, axes = plt.subplots(1, 2, figsize=(13, 5.5))
+    fig, axes = subplots(1, 2, figsize=(13, 5.5))
     for ax, x, flag, label, scale in ((axes[0], "bytes", "frontier_bytes", "artifact size (MiB)", 2**20),
                                       (axes[1], "energy", "frontier_energy", "energy per token (cost model, pJ)", 1.0)):
         xs = [p[x] / scale for p in pts]
@@ -52,11 +48,7 @@ def pareto_png(doc: dict) -> bytes:
         ax.set_ylabel(f"WikiText-2 ppl (first {pts[0]['windows'] if pts else '?'} windows)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    return buf.getvalue()
+    return png_bytes(fig, dpi=110)
 
 
 def print_table(doc: dict) -> None:
