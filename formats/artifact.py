@@ -96,7 +96,12 @@ def save_artifact(out_dir: str | Path, model: torch.nn.Module, tokenizer, meta: 
     with staged_output(out_dir, overwrite) as tmp:
         from andactl.formats.storage import STORAGE_DTYPES, to_storage
 
+        from andactl.formats.int4_storage import compact
+
         tensors, aliases = _unique_state(model)
+        packed = {name: (int(model.get_submodule(name).in_features), spec.group_size)
+                  for name, spec in (records.packed if records is not None else {}).items()}
+        tensors = compact(tensors, packed)  # trimmed INT4 codes, float16 scales (bit-exact on load)
         stored = model_dtype(model)
         kept: list[str] = []
         if storage_dtype is not None:

@@ -13,6 +13,10 @@ Conventions (GPTQ's, see Frantar et al. 2022 and its reference quantizer):
   ``hi = max(max w, 0)``) so that 0 is exactly representable, ``scale = (hi - lo) / 15``,
   ``zero = clamp(round(-lo / scale), 0, 15)``; again ``|w - ŵ| <= scale / 2``.
 - A group whose range is 0 (all zeros) gets ``scale = 1`` (never 0 or NaN) and dequantizes to 0.
+- Every scale is rounded UP to the next float16-representable value (``fp16_scale_up``) when it is
+  within float16's range, so the artifact stores it as float16 and the loaded float32 scale equals
+  the one the quantizer used bit for bit (formats/int4_storage.py). Rounding up only shrinks
+  ``|w / scale|``, so the bounds above still hold.
 - Dequantized ``W[n, k] = (q[n, k] - z[n, k // g]) * scale[n, k // g]`` in float32.
 """
 from __future__ import annotations
@@ -59,10 +63,21 @@ def group_params(w: torch.Tensor, symmetric: bool) -> tuple[torch.Tensor, torch.
         hi = w.amax(dim=1).clamp(min=0.0)
         scale = (hi - lo) / 15.0
         zero = None
-    scale = torch.where(scale > 0, scale, torch.ones_like(scale))
+    scale = fp16_scale_up(torch.where(scale > 0, scale, torch.ones_like(scale)))
     if zero is None:
         zero = torch.round(-lo / scale).clamp(0, 15)
     return scale, zero
+
+
+def fp16_scale_up(scale: torch.Tensor) -> torch.Tensor:
+    """float32 ``scale`` (> 0) rounded up to the smallest float16-representable value >= it; values
+    beyond float16's range stay as they are (the artifact then keeps that scale tensor in float32)."""
+    s = scale.float()
+    h = s.to(torch.float16)
+    short = h.float() < s
+    bumped = (h.view(torch.int16) + 1).view(torch.float16)  # next float16 up (positive values)
+    up = torch.where(short, bumped, h).float()
+    return torch.where(torch.isfinite(up), up, s)
 
 
 def quantize_codes(w: torch.Tensor, scale: torch.Tensor, zero: torch.Tensor) -> torch.Tensor:

@@ -162,6 +162,55 @@ def validate_tensors(expected: dict, header: dict, aliases: dict[str, str], wher
         raise ArtifactError(f"{where}: {len(missing)} tensor(s) missing, first: '{missing[0]}'")
 
 
+def _accept_compact_int4(model, records: ArtifactRecords, header: dict, expected: dict) -> None:
+    """Packed modules may store trimmed codes and float16 scales (formats/int4_storage.py): where
+    the header holds exactly that form, expect it instead of the in-memory one."""
+    from andactl.formats.int4_storage import trimmed_bytes
+
+    for name, spec in records.packed.items():
+        k = int(model.get_submodule(name).in_features)
+        key = f"{name}.weight_packed"
+        if key in header and key in expected:
+            n = expected[key][1][0]
+            if header[key] == ("U8", (n, trimmed_bytes(k))):
+                expected[key] = (torch.uint8, (n, trimmed_bytes(k)))
+        key = f"{name}.weight_scale"
+        if key in header and key in expected and header[key][0] == "F16":
+            expected[key] = (torch.float16, expected[key][1])
+
+
+def _expand_int4(model, records: ArtifactRecords, state: dict) -> None:
+    """Re-pads trimmed codes and widens float16 scales in ``state`` (bit-exact inverse of the
+    writer's ``int4_storage.compact``)."""
+    from andactl.formats.int4_storage import expand
+
+    for name, spec in records.packed.items():
+        k = int(model.get_submodule(name).in_features)
+        zeros = state.get(f"{name}.weight_zero_point")
+        state[f"{name}.weight_packed"] = expand(state[f"{name}.weight_packed"], zeros, k, spec.group_size)
+        scale = state[f"{name}.weight_scale"]
+        if scale.dtype != torch.float32:
+            state[f"{name}.weight_scale"] = scale.float()
+
+
+def expand_loaded_int4(model, records: ArtifactRecords) -> None:
+    """After a loader that assigned the stored tensors as they are (transformers' from_pretrained):
+    re-pad each packed module's trimmed codes and widen its float16 scales, in place."""
+    state = {}
+    for name in records.packed:
+        mod = model.get_submodule(name)
+        state[f"{name}.weight_packed"] = mod.weight_packed
+        state[f"{name}.weight_scale"] = mod.weight_scale
+        if mod.weight_zero_point is not None:
+            state[f"{name}.weight_zero_point"] = mod.weight_zero_point
+    _expand_int4(model, records, state)
+    for name in records.packed:
+        mod = model.get_submodule(name)
+        mod._buffers["weight_packed"] = state[f"{name}.weight_packed"]
+        mod._buffers["weight_scale"] = state[f"{name}.weight_scale"]
+        mod._w_cache = mod._wpp_cache = mod._fused_cache = None
+
+
 def read_artifact(path: str | Path, dtype: torch.dtype | None = None, device: str | torch.device = "cpu"):
     """(model in eval mode, config dict) of the artifact at ``path``, on ``device`` in ``dtype``
     (None: the stored dtype; packed modules keep uint8 codes and float32 scales).
@@ -195,8 +244,10 @@ def read_artifact(path: str | Path, dtype: torch.dtype | None = None, device: st
     for name in config[SECTION].get("storage_fp32_tensors") or []:  # too large for the storage dtype
         if name in expected:
             expected[name] = (torch.float32, expected[name][1])
+    _accept_compact_int4(model, records, header, expected)
     validate_tensors(expected, header, aliases, path)
     state = load_file(str(path / WEIGHTS), device=str(device) if str(device) != "meta" else "cpu")
+    _expand_int4(model, records, state)
     for name, t in state.items():
         if t.is_floating_point() and name not in fixed and t.dtype != target:
             state[name] = t.to(target)

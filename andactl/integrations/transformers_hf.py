@@ -89,7 +89,10 @@ def register_quantizer() -> None:
             return dtype
 
         def param_needs_quantization(self, model, param_name: str, **kwargs) -> bool:
-            return False
+            # packed codes may be stored trimmed to the real K (formats/int4_storage.py): exempt them
+            # from transformers' shape check; _process_model_after_weight_loading re-pads them
+            module, _, leaf = param_name.rpartition(".")
+            return leaf == "weight_packed" and module in (self.records.packed if self.records else {})
 
         def _process_model_before_weight_loading(self, model, **kwargs):
             from andactl.formats.reader import apply_records
@@ -102,8 +105,9 @@ def register_quantizer() -> None:
             return model
 
         def _process_model_after_weight_loading(self, model, **kwargs):
-            from andactl.formats.reader import install_activation_hooks
+            from andactl.formats.reader import expand_loaded_int4, install_activation_hooks
 
+            expand_loaded_int4(model, self.records)
             install_activation_hooks(model, self.records)
             return model
 
