@@ -32,6 +32,7 @@ class RunOptions:
     overwrite: bool = False
     quiet: bool = False
     storage_dtype: str = "fp16"
+    shortcuts: str = "float"  # SliceGPT shortcut matrices on disk: float (storage dtype) or int8
 
 
 def calibration_config(params: dict) -> CalibrationConfig:
@@ -57,9 +58,10 @@ def run_recipe(recipe: Recipe, opts: RunOptions, instruments=None) -> tuple[Pass
 
     Nothing is written unless every pass succeeded; the artifact write itself is atomic.
     """
-    from andactl.formats.storage import parse_storage_dtype
+    from andactl.formats.storage import parse_shortcut_storage, parse_storage_dtype
 
     parse_storage_dtype(opts.storage_dtype)  # a bad name fails before any work
+    parse_shortcut_storage(opts.shortcuts)
     manager = PassManager.from_recipe(recipe.passes, instruments)
     cal = calibration_config(recipe.calibration or {})
     from andactl import distributed
@@ -96,13 +98,13 @@ def run_recipe(recipe: Recipe, opts: RunOptions, instruments=None) -> tuple[Pass
     path = None
     if opts.output is not None and distributed.is_main():  # rank 0 alone writes
         path = save_context(ctx, opts.output, resolved, opts.overwrite, base_model=loaded.meta.get("base_model", opts.model),
-                            storage_dtype=opts.storage_dtype)
+                            storage_dtype=opts.storage_dtype, shortcuts=opts.shortcuts)
     distributed.finish()
     return ctx, path, resolved
 
 
 def save_context(ctx: PassContext, output: str, recipe: dict, overwrite: bool, base_model: str,
-                 storage_dtype: str = "fp16") -> Path:
+                 storage_dtype: str = "fp16", shortcuts: str = "float") -> Path:
     """Writes ``ctx.model`` as an artifact with its structure records and report."""
     from andactl.formats.artifact import save_artifact
 
@@ -115,7 +117,7 @@ def save_context(ctx: PassContext, output: str, recipe: dict, overwrite: bool, b
     }
     return save_artifact(output, ctx.model, ctx.tokenizer, meta, recipe, _jsonable_report(ctx.report),
                          records=ctx.records, overwrite=overwrite, extra_files=ctx.attachments,
-                         storage_dtype=storage_dtype)
+                         storage_dtype=storage_dtype, shortcuts=shortcuts)
 
 
 def _jsonable_report(report: dict) -> dict:

@@ -82,11 +82,13 @@ def artifact_config(model: torch.nn.Module, meta: dict, records: ArtifactRecords
 def save_artifact(out_dir: str | Path, model: torch.nn.Module, tokenizer, meta: dict,
                   recipe: dict | list | None = None, report: dict | None = None,
                   records: ArtifactRecords | None = None, overwrite: bool = False,
-                  extra_files: dict[str, bytes] | None = None, storage_dtype: str | None = None) -> Path:
+                  extra_files: dict[str, bytes] | None = None, storage_dtype: str | None = None,
+                  shortcuts: str = "float") -> Path:
     """Writes an artifact to ``out_dir`` atomically and returns its path (``extra_files``: name ->
     bytes, e.g. plots; ``records``: the structural records, default an unmodified model;
     ``storage_dtype``: bf16|fp16|fp32 for every float tensor but quantization scales
-    (formats/storage.py), None: the model's own dtype).
+    (formats/storage.py), None: the model's own dtype; ``shortcuts``: ``float`` (the storage dtype)
+    or ``int8`` (group-wise INT8 SliceGPT shortcut matrices, dequantized on load)).
 
     See formats/output_dir.py for what ``out_dir`` may be and what ``overwrite`` replaces.
     """
@@ -94,7 +96,7 @@ def save_artifact(out_dir: str | Path, model: torch.nn.Module, tokenizer, meta: 
     from andactl.formats.safetensors_stream import save_streaming
 
     with staged_output(out_dir, overwrite) as tmp:
-        from andactl.formats.storage import STORAGE_DTYPES, to_storage
+        from andactl.formats.storage import STORAGE_DTYPES, parse_shortcut_storage, shortcuts_to_int8, to_storage
 
         from andactl.formats.int4_storage import compact
 
@@ -104,10 +106,13 @@ def save_artifact(out_dir: str | Path, model: torch.nn.Module, tokenizer, meta: 
         tensors = compact(tensors, packed)  # trimmed INT4 codes, float16 scales (bit-exact on load)
         stored = model_dtype(model)
         kept: list[str] = []
+        if parse_shortcut_storage(shortcuts) == "int8":
+            tensors = shortcuts_to_int8(tensors)
         if storage_dtype is not None:
             tensors, kept = to_storage(tensors, storage_dtype)
             stored = STORAGE_DTYPES[storage_dtype]
-        meta = {**meta, "storage_dtype": storage_dtype or str(stored).replace("torch.", ""), "storage_fp32_tensors": kept}
+        meta = {**meta, "storage_dtype": storage_dtype or str(stored).replace("torch.", ""), "storage_fp32_tensors": kept,
+                "shortcut_storage": shortcuts}
         config = artifact_config(model, meta, records, aliases, stored)
         (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=False, default=str) + "\n")
         # one metadata key: the header must be byte-identical across identical runs

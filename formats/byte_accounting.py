@@ -43,7 +43,7 @@ def category(name: str) -> str:
     """The byte category of a state-dict tensor name."""
     module, _, leaf = name.rpartition(".")
     parts = module.split(".")
-    if leaf.endswith("_shortcut"):
+    if "_shortcut" in leaf or leaf.startswith("shortcut"):  # float or INT8 (codes + scale)
         return "shortcuts"
     if any(p in _HEAD for p in parts):
         return "head"

@@ -211,6 +211,25 @@ def expand_loaded_int4(model, records: ArtifactRecords) -> None:
         mod._w_cache = mod._wpp_cache = mod._fused_cache = None
 
 
+def load_int8_shortcuts(model, path: Path, dtype: torch.dtype) -> None:
+    """For loaders that skipped them (transformers' from_pretrained): the INT8 shortcut matrices of
+    the artifact at ``path``, dequantized into ``model``'s shortcut buffers in ``dtype``."""
+    from safetensors import safe_open
+
+    from andactl.formats.storage import CODES_SUFFIX, SCALE_SUFFIX_Q, shortcuts_from_int8
+
+    state = {}
+    with safe_open(str(Path(path) / WEIGHTS), "pt") as fh:
+        for key in fh.keys():
+            if key.endswith(CODES_SUFFIX) or key.endswith(SCALE_SUFFIX_Q):
+                state[key] = fh.get_tensor(key)
+    names = [k[: -len(CODES_SUFFIX)] for k in state if k.endswith(CODES_SUFFIX)]
+    shortcuts_from_int8(state, names, dtype)
+    for name, t in state.items():
+        module, _, leaf = name.rpartition(".")
+        model.get_submodule(module)._buffers[leaf] = t
+
+
 def read_artifact(path: str | Path, dtype: torch.dtype | None = None, device: str | torch.device = "cpu"):
     """(model in eval mode, config dict) of the artifact at ``path``, on ``device`` in ``dtype``
     (None: the stored dtype; packed modules keep uint8 codes and float32 scales).
@@ -245,9 +264,20 @@ def read_artifact(path: str | Path, dtype: torch.dtype | None = None, device: st
         if name in expected:
             expected[name] = (torch.float32, expected[name][1])
     _accept_compact_int4(model, records, header, expected)
+    int8_shortcuts = []
+    if config[SECTION].get("shortcut_storage", "float") == "int8":  # formats/storage.py
+        from andactl.formats.storage import int8_shortcut_entries, is_shortcut
+
+        int8_shortcuts = [k for k in expected if is_shortcut(k)]
+        for name in int8_shortcuts:
+            expected.update(int8_shortcut_entries(name, expected.pop(name)[1]))
     validate_tensors(expected, header, aliases, path)
     state = load_file(str(path / WEIGHTS), device=str(device) if str(device) != "meta" else "cpu")
     _expand_int4(model, records, state)
+    if int8_shortcuts:
+        from andactl.formats.storage import shortcuts_from_int8
+
+        shortcuts_from_int8(state, int8_shortcuts, target)
     for name, t in state.items():
         if t.is_floating_point() and name not in fixed and t.dtype != target:
             state[name] = t.to(target)

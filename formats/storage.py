@@ -32,7 +32,7 @@ def to_storage(tensors: dict[str, torch.Tensor], name: str) -> tuple[dict[str, t
     out, kept = {}, []
     limit = torch.finfo(dtype).max
     for key, t in tensors.items():
-        if not t.is_floating_point() or t.dtype == dtype or key.endswith(SCALE_SUFFIX):
+        if not t.is_floating_point() or t.dtype == dtype or key.endswith((SCALE_SUFFIX, SCALE_SUFFIX_Q)):
             out[key] = t
             continue
         finite = t[torch.isfinite(t)]
@@ -42,3 +42,55 @@ def to_storage(tensors: dict[str, torch.Tensor], name: str) -> tuple[dict[str, t
             continue
         out[key] = t.to(dtype).contiguous()
     return out, kept
+
+
+# --- SliceGPT shortcut matrices in INT8 (``--shortcuts int8``) -----------------------------------
+SHORTCUT_STORAGE = ("float", "int8")
+DEFAULT_SHORTCUT_STORAGE = "float"
+SHORTCUT_GROUP = 64
+CODES_SUFFIX, SCALE_SUFFIX_Q = "_int8", "_int8_scale"
+
+
+def parse_shortcut_storage(name: str) -> str:
+    """``float`` (the storage dtype) or ``int8``; ConfigError naming the choices otherwise."""
+    if name not in SHORTCUT_STORAGE:
+        raise ConfigError(f"unknown shortcut storage {name!r}; choose float or int8")
+    return name
+
+
+def is_shortcut(name: str) -> bool:
+    """True for a SliceGPT residual shortcut buffer (``attn_shortcut``, ``mlp_shortcut``, ``shortcut``)."""
+    leaf = name.rpartition(".")[2]
+    return leaf == "shortcut" or leaf.endswith("_shortcut")
+
+
+def shortcuts_to_int8(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Each 2-D float shortcut ``S`` [R, C] replaced by ``S_int8`` (uint8 q + 128) and ``S_int8_scale``
+    (fp16 [R, ceil(C/64)]): group-wise symmetric INT8 along C (formats/table_quant.py), so
+    ``|S - Ŝ| <= scale / 2`` element-wise. Other tensors pass through; inputs are not modified."""
+    from andactl.formats import table_quant as tq
+
+    out = {}
+    for key, t in tensors.items():
+        if is_shortcut(key) and t.is_floating_point() and t.dim() == 2:
+            out[key + CODES_SUFFIX], out[key + SCALE_SUFFIX_Q] = tq.quantize(t, 8, SHORTCUT_GROUP)
+        else:
+            out[key] = t
+    return out
+
+
+def int8_shortcut_entries(name: str, shape: tuple[int, ...]) -> dict[str, tuple[torch.dtype, tuple[int, ...]]]:
+    """The stored (dtype, shape) of an INT8 shortcut ``name`` of in-memory ``shape`` [R, C]."""
+    rows, cols = shape
+    return {name + CODES_SUFFIX: (torch.uint8, (rows, cols)),
+            name + SCALE_SUFFIX_Q: (torch.float16, (rows, -(-cols // SHORTCUT_GROUP)))}
+
+
+def shortcuts_from_int8(state: dict[str, torch.Tensor], names: list[str], dtype: torch.dtype) -> None:
+    """In place: each ``name`` in ``names`` dequantized from its stored codes and scale into ``dtype``."""
+    from andactl.formats import table_quant as tq
+
+    for name in names:
+        codes = state.pop(name + CODES_SUFFIX)
+        scale = state.pop(name + SCALE_SUFFIX_Q)
+        state[name] = tq.dequantize(codes, scale, 8, codes.shape[1], SHORTCUT_GROUP, dtype)

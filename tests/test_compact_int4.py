@@ -91,3 +91,53 @@ def test_artifact_stores_compact_and_loads_bit_exact(tmp_path, symmetric):
     with torch.no_grad():
         assert torch.equal(legacy(ids).logits, model(ids).logits)
     assert json.loads((out / "config.json").read_text())["andactl"]["format_version"] == 2
+
+
+def _sliced():
+    model, _ = tiny_model("llama")
+    ctx = PassContext(model=model, adapter=get_adapter(model), tokenizer=char_tokenizer())
+    ctx._calibration = tiny_calibration(samples=4, seqlen=32)
+    PassManager.from_recipe([{"pass": "fuse_norms"}, {"pass": "rotate", "ratio": 0.25}, {"pass": "slice"}]).run(ctx)
+    return ctx.model.eval(), ctx.records
+
+
+def test_int8_shortcuts_error_bound_and_both_loaders(tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    from andactl.formats.byte_accounting import account
+    from andactl.formats.storage import is_shortcut
+
+    model, records = _sliced()
+    out = save_artifact(tmp_path / "a", model, char_tokenizer(), {}, records=records, storage_dtype="fp32",
+                        shortcuts="int8")
+    stored = load_file(str(out / "model.safetensors"))
+    names = [k for k in model.state_dict() if is_shortcut(k) and model.state_dict()[k] is not None]
+    assert len(names) == 4 and not any(n in stored for n in names)
+    loaded, _ = andactl.load(out)
+    hf = AutoModelForCausalLM.from_pretrained(str(out), dtype=torch.float32).eval()
+    for n in names:
+        s, codes, scale = model.state_dict()[n], stored[n + "_int8"], stored[n + "_int8_scale"]
+        assert codes.dtype == torch.uint8 and codes.shape == s.shape and scale.dtype == torch.float16
+        bound = scale.float().repeat_interleave(64, dim=1)[:, : s.shape[1]] / 2
+        got = loaded.state_dict()[n]
+        assert bool(((got - s).abs() <= bound).all()) and not torch.equal(got, s)
+        assert torch.equal(hf.state_dict()[n], got)
+    ids = tiny_inputs()
+    with torch.no_grad():
+        ref, a, b = model(ids).logits, loaded(ids).logits, hf(ids).logits
+    assert torch.equal(a, b)
+    assert 0 < float((a - ref).abs().max() / ref.abs().max()) < 3e-2  # tiny random model; bound above is the invariant
+    acc = account(out)
+    assert acc["by_category"]["shortcuts"] == sum(stored[n + s].numel() * stored[n + s].element_size()
+                                                  for n in names for s in ("_int8", "_int8_scale"))
+
+
+def test_bad_shortcut_storage_is_one_line(tmp_path, tiny_hf_dir):
+    from click.testing import CliRunner
+
+    from andactl.cli.main import cli
+
+    res = CliRunner().invoke(cli, ["slice", str(tiny_hf_dir), "--ratio", "0.25", "--shortcuts", "int3", "--cal-samples", "4", "--cal-seqlen", "64",
+                                   "-o", str(tmp_path / "o")])
+    assert res.exit_code == 2 and "unknown shortcut storage 'int3'; choose float or int8" in res.output
+    assert not (tmp_path / "o").exists()

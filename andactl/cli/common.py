@@ -114,6 +114,9 @@ dtype_option = click.option("--dtype", type=click.Choice(["float32", "bfloat16",
 storage_dtype_option = click.option(
     "--storage-dtype", default="fp16", show_default=True, metavar="bf16|fp16|fp32",
     help="Dtype of every non-packed tensor in model.safetensors (loaded back into --dtype).")
+shortcuts_option = click.option(
+    "--shortcuts", default="float", show_default=True, metavar="float|int8",
+    help="SliceGPT shortcut matrices on disk: the storage dtype, or group-wise INT8 (half the bytes).")
 run_dtype_option = click.option(
     "--dtype", type=click.Choice(["auto", "float32", "bfloat16", "float16", "float64"]), default="auto",
     show_default=True, help="Run dtype; auto = bfloat16 where the CPU has native bf16 (AVX512-BF16/AMX) or on CUDA, else float32.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from andactl.cli.common import (calibration_dict, calibration_options, data_dir_option, device_option, dry_run_option,
-                                 dtype_option, format_option, storage_dtype_option)
+                                 dtype_option, format_option, shortcuts_option, storage_dtype_option)
 
 
 @click.command("slice")
@@ -17,12 +17,13 @@ from andactl.cli.common import (calibration_dict, calibration_options, data_dir_
 @calibration_options()
 @dtype_option
 @storage_dtype_option
+@shortcuts_option
 @device_option
 @data_dir_option
 @format_option
 @dry_run_option
 @click.pass_context
-def slice_(cctx, model, ratio, round_to, slice_head, output, overwrite, dtype, storage_dtype, device, data_dir, fmt,
+def slice_(cctx, model, ratio, round_to, slice_head, output, overwrite, dtype, storage_dtype, shortcuts, device, data_dir, fmt,
            dry_run, max_memory, **cal):
     """Slice MODEL with SliceGPT at --ratio and write an artifact to -o."""
     from andactl.cli.run_cmd import run_and_report
@@ -39,7 +40,7 @@ def slice_(cctx, model, ratio, round_to, slice_head, output, overwrite, dtype, s
     )
     opts = RunOptions(model=model, output=output, dtype=dtype, device=device, seed=cal["seed"],
                       data_dir=resolve_data_dir(data_dir), overwrite=overwrite, quiet=cctx.obj.get("quiet", False),
-                      storage_dtype=storage_dtype)
+                      storage_dtype=storage_dtype, shortcuts=shortcuts)
     run_and_report(recipe, opts, fmt, dry_run=dry_run, max_memory=max_memory)
 
 

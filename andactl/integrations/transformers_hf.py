@@ -108,6 +108,11 @@ def register_quantizer() -> None:
             from andactl.formats.reader import expand_loaded_int4, install_activation_hooks
 
             expand_loaded_int4(model, self.records)
+            section = getattr(model.config, SECTION, None) or {}
+            if section.get("shortcut_storage", "float") == "int8":
+                from andactl.formats.reader import load_int8_shortcuts
+
+                load_int8_shortcuts(model, model.config._name_or_path, model.dtype)
             install_activation_hooks(model, self.records)
             return model
 
