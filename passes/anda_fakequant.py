@@ -54,6 +54,74 @@ class LossEvaluator:
         return math.exp(loss - self.ref_loss) - 1.0
 
 
+SEARCH_LOSSES = ("ppl", "kl")
+_VOCAB_CHUNK = 8192  # columns of the vocabulary handled at once by the KL (bounds temporary memory)
+
+
+def _log_probs(model, calibration, device) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Per calibration batch: (float32 log-probabilities [B, T-1, V] of the next token, bool mask of
+    the positions that count: both the position and its successor are real tokens)."""
+    out = []
+    model.eval()
+    with torch.inference_mode():
+        for batch in calibration.batches():
+            ids = batch["input_ids"].to(device)
+            mask = batch["attention_mask"].to(device)
+            logits = model(input_ids=ids, attention_mask=mask, use_cache=False).logits[:, :-1].float()
+            out.append((torch.log_softmax(logits, dim=-1), (mask[:, 1:] != 0) & (mask[:, :-1] != 0)))
+    return out
+
+
+def kl_sum(ref: torch.Tensor, got: torch.Tensor, mask: torch.Tensor) -> float:
+    """Sum over the masked positions of KL(p_ref || p_got) from log-probabilities [..., V], computed
+    over the vocabulary in chunks of ``_VOCAB_CHUNK`` columns in float64 (0.0 when ref equals got)."""
+    r, g = ref[mask], got[mask]
+    total = torch.zeros((), dtype=torch.float64, device=ref.device)
+    for start in range(0, r.shape[-1], _VOCAB_CHUNK):
+        rc, gc = r[:, start:start + _VOCAB_CHUNK].double(), g[:, start:start + _VOCAB_CHUNK].double()
+        total += (rc.exp() * (rc - gc)).sum()
+    return float(total)
+
+
+class KLEvaluator:
+    """loss(bits) = exp(mean KL(p_ref || p_bits)) - 1 over the calibration tokens, where p_ref is the
+    next-token distribution of the model as it is (INT4 weights, unquantized activations; its
+    log-probabilities are kept in float32, about 4 * tokens * vocab bytes). Unlike the ppl ratio,
+    every token's divergence counts positively: errors cannot cancel between tokens, which is what
+    made the ppl-ratio tolerance fail to hold on other text. Deterministic; 0.0 for the reference."""
+
+    def __init__(self, ctx, rounding: str = "truncate"):
+        self.ctx = ctx
+        self.rounding = rounding
+        self.calibration = ctx.calibration()
+        self.reference = _log_probs(ctx.model, self.calibration, ctx.device)
+        self.ref_ppl = math.exp(calibration_loss(ctx.model, self.calibration, ctx.device))
+        self.evaluations = 0
+
+    def __call__(self, bits: dict) -> float:
+        with anda_activations(self.ctx.model, self.ctx.adapter, bits, self.rounding):
+            got = _log_probs(self.ctx.model, self.calibration, self.ctx.device)
+        total, count = 0.0, 0
+        for (ref, mask), (lp, _) in zip(self.reference, got):
+            total += kl_sum(ref, lp, mask)
+            count += int(mask.sum())
+        from andactl.distributed import all_reduce_sum
+
+        total, count = all_reduce_sum(torch.tensor([total, count], dtype=torch.float64, device=self.ctx.device)).tolist()
+        self.evaluations += 1
+        return math.exp(total / max(count, 1)) - 1.0
+
+
+def make_evaluator(ctx, loss: str, rounding: str = "truncate"):
+    """The search's loss function for ``loss`` in SEARCH_LOSSES (``ppl``: LossEvaluator, ``kl``:
+    KLEvaluator)."""
+    if loss not in SEARCH_LOSSES:
+        from andactl.errors import ConfigError
+
+        raise ConfigError(f"unknown search loss {loss!r}; choose one of {', '.join(SEARCH_LOSSES)}")
+    return (LossEvaluator if loss == "ppl" else KLEvaluator)(ctx, rounding)
+
+
 def tuple_bits(t) -> dict[str, int]:
     """(M_qkv, M_o, M_u, M_d) -> {"qkv": .., "o": .., "u": .., "d": ..}."""
     return dict(zip(ANDA_TYPES, (int(v) for v in t)))

@@ -10,7 +10,7 @@ from andactl.errors import ConfigError, SearchError
 from andactl.formats import cost_models
 from andactl.models.adapters import ANDA_TYPES
 from andactl.passbase import Pass, PassConfig, register_pass
-from andactl.passes.anda_fakequant import LossEvaluator, tuple_bits
+from andactl.passes.anda_fakequant import SEARCH_LOSSES, make_evaluator, tuple_bits
 from andactl.passes.search_algorithm import search
 
 log = logging.getLogger("andactl")
@@ -22,7 +22,9 @@ class AndaSearchConfig(PassConfig):
     model minimised; ``max_evals``: evaluation cap (N = 32 in the paper); ``min_bits``/
     ``max_bits``: range of M; ``seed_bits``: uniform seeds [b,b,b,b] (paper: 4..13);
     ``fallback``: when no tuple meets the tolerance, ``fail`` (the run stops, nothing is written)
-    or ``w4a16`` (activations stay unquantized, M = None; never M = 16 Anda)."""
+    or ``w4a16`` (activations stay unquantized, M = None; never M = 16 Anda); ``loss``: how a
+    candidate is judged against the tolerance, ``ppl`` (ppl ratio - 1 on the calibration text) or
+    ``kl`` (exp(mean KL to the unquantized-activation model's next-token distribution) - 1)."""
 
     tolerance: float = 0.01
     budget: Literal["bops", "energy", "latency", "memory"] = "energy"
@@ -33,12 +35,15 @@ class AndaSearchConfig(PassConfig):
     seed_high: int = 13
     rounding: Literal["truncate", "nearest"] = "truncate"
     fallback: Literal["fail", "w4a16"] = "fail"
+    loss: Literal["ppl", "kl"] = "ppl"
 
     def validate(self) -> None:
         if not 0.0 < self.tolerance < 1.0:
             raise ConfigError(f"tolerance must be in (0, 1), got {self.tolerance}")
         if self.max_evals < 1:
             raise ConfigError(f"max_evals must be >= 1, got {self.max_evals}")
+        if self.loss not in SEARCH_LOSSES:
+            raise ConfigError(f"unknown search loss {self.loss!r}; choose one of {', '.join(SEARCH_LOSSES)}")
         if not 1 <= self.min_bits <= self.seed_low <= self.seed_high <= self.max_bits <= 16:
             raise ConfigError("need 1 <= min_bits <= seed_low <= seed_high <= max_bits <= 16")
 
@@ -53,7 +58,7 @@ class AndaSearch(Pass):
 
     def run(self, ctx) -> dict:
         cfg = self.config
-        evaluate = LossEvaluator(ctx, cfg.rounding)
+        evaluate = make_evaluator(ctx, cfg.loss, cfg.rounding)
         shape = cost_models.ModelShape.from_adapter(ctx.adapter, tokens=1)
         cost = cost_models.cost_fn(cfg.budget, shape)
 
@@ -87,7 +92,7 @@ class AndaSearch(Pass):
             "bits": dict(ctx.anda_bits), "tuple": list(chosen), "found": result.found,
             "tolerance": cfg.tolerance, "budget": cfg.budget, "reference_ppl": evaluate.ref_ppl,
             "loss": result.best_loss, "evaluations": result.evaluations, "max_evals": cfg.max_evals,
-            "reduction_vs_fp16": reductions, "rounding": cfg.rounding,
+            "reduction_vs_fp16": reductions, "rounding": cfg.rounding, "loss_kind": cfg.loss,
         }
         ctx.report["search"] = {**summary, "trace": result.trace}
         ctx.artifact_meta["search"] = summary

@@ -12,7 +12,7 @@ MIN_GPTQ_TOKENS = 512
 
 def quantize_recipe(weights, weight_method, group_size, asymmetric, act_order, sensitivity, bits, tolerance,
                     budget, max_evals, rounding, activations="anda", fallback="fail", head="int8",
-                    embeddings="int8") -> list[dict]:
+                    embeddings="int8", search_loss="ppl", table_group=64) -> list[dict]:
     """The pass list ``andactl quantize`` runs (also what examples/recipes/full.yaml spells out)."""
     steps: list[dict] = []
     if weights == "int4":
@@ -26,10 +26,10 @@ def quantize_recipe(weights, weight_method, group_size, asymmetric, act_order, s
         steps.append({"pass": "set_anda_bits", "bits": list(bits)})
     else:
         steps.append({"pass": "anda_search", "tolerance": tolerance, "budget": budget, "max_evals": max_evals,
-                      "rounding": rounding, "fallback": fallback})
+                      "rounding": rounding, "fallback": fallback, "loss": search_loss})
     steps.append({"pass": "pack", "rounding": rounding} if weights == "int4" else {"pass": "anda_activations", "rounding": rounding})
     if head != "none" or embeddings != "none":
-        steps.append({"pass": "quantize_tables", "head": head, "embeddings": embeddings})
+        steps.append({"pass": "quantize_tables", "head": head, "embeddings": embeddings, "group_size": table_group})
     return steps
 
 
@@ -53,6 +53,11 @@ def quantize_recipe(weights, weight_method, group_size, asymmetric, act_order, s
               help="Token embedding storage: a quantized lookup table (rows dequantized when gathered), or none.")
 @click.option("--fallback-w4a16", is_flag=True,
               help="If no tuple meets --tolerance, keep activations unquantized (W4A16) instead of failing.")
+@click.option("--search-loss", type=click.Choice(["ppl", "kl"]), default="ppl", show_default=True,
+              help="How the search judges a tuple against --tolerance: ppl ratio - 1, or exp(mean KL to the "
+                   "W4A16 model's next-token distribution) - 1 (docs/SEARCH.md).")
+@click.option("--table-group", type=click.IntRange(min=1), default=64, show_default=True,
+              help="Group size of the quantized head/embedding tables (smaller: more scales, less error).")
 @click.option("--max-evals", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--rounding", type=click.Choice(["truncate", "nearest"]), default="truncate", show_default=True)
 @click.option("-o", "--output", required=True, help="Artifact directory to write.")
@@ -67,7 +72,7 @@ def quantize_recipe(weights, weight_method, group_size, asymmetric, act_order, s
 @dry_run_option
 @click.pass_context
 def quantize(cctx, model, budget, tolerance, weights, weight_method, group_size, asymmetric, act_order, sensitivity,
-             bits, activations, fallback_w4a16, head, embeddings, max_evals, rounding, output, overwrite, dtype,
+             bits, activations, fallback_w4a16, head, embeddings, search_loss, table_group, max_evals, rounding, output, overwrite, dtype,
              storage_dtype, shortcuts, device, data_dir, fmt, dry_run, max_memory, **cal):
     """Quantize MODEL (dense model or sliced artifact): INT4 weights + searched Anda activations."""
     from andactl.cli.run_cmd import run_and_report
@@ -91,7 +96,7 @@ def quantize(cctx, model, budget, tolerance, weights, weight_method, group_size,
             raise ConfigError(f"{model} is already quantized ({', '.join(done)}); quantize its unquantized source instead")
     steps = quantize_recipe(weights, weight_method, group_size, asymmetric, act_order, sensitivity, bits, tolerance,
                             budget, max_evals, rounding, activations, "w4a16" if fallback_w4a16 else "fail",
-                            head, embeddings)
+                            head, embeddings, search_loss, table_group)
     recipe = Recipe(passes=steps, calibration=calibration_dict(cal))
     opts = RunOptions(model=model, output=output, dtype=dtype, device=device, seed=cal["seed"],
                       data_dir=resolve_data_dir(data_dir), overwrite=overwrite, quiet=cctx.obj.get("quiet", False),
