@@ -8,7 +8,10 @@ Layout (what the artifact stores, module-local names):
 Dequantization: w_hat[r, c] = q[r, c] * scale[r, c // group], q in [-qmax, qmax], qmax = 127 / 7.
 
 Invariants: |w - w_hat| <= scale / 2 element-wise (the stored fp16 scale is rounded UP so that
-qmax * scale >= the group's absmax: no clipping); a group of zeros dequantizes to zeros;
+qmax * scale >= the group's absmax: no clipping) unless ``clip`` is set, in which case each group's
+scale is the one of ``CLIP_RATIOS`` x absmax with the least squared error (elements inside
+[-qmax * scale, qmax * scale] keep the s/2 bound, the others are clipped to it; the layout and
+dequantization do not change); a group of zeros dequantizes to zeros;
 ``dequantize_rows(..., idx)`` equals ``dequantize(...)[idx]`` bit for bit.
 """
 from __future__ import annotations
@@ -47,7 +50,11 @@ def _fp16_scale(amax: torch.Tensor, qmax: int) -> torch.Tensor:
     return torch.where(short, bumped, s)
 
 
-def quantize(w: torch.Tensor, bits: int, group: int = DEFAULT_TABLE_GROUP) -> tuple[torch.Tensor, torch.Tensor]:
+CLIP_RATIOS = tuple(1.0 - 0.05 * i for i in range(11))  # 1.0 .. 0.5 of the group's absmax
+
+
+def quantize(w: torch.Tensor, bits: int, group: int = DEFAULT_TABLE_GROUP,
+             clip: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """(weight_packed uint8, weight_scale fp16) of the 2-D float table ``w`` (see module doc)."""
     _check(bits, group)
     if w.dim() != 2:
@@ -60,7 +67,19 @@ def quantize(w: torch.Tensor, bits: int, group: int = DEFAULT_TABLE_GROUP) -> tu
     wf[:, :cols] = w.float()
     g = wf.view(rows, n_groups, group)
     qmax = QMAX[bits]
-    scale = _fp16_scale(g.abs().amax(dim=2), qmax)
+    amax = g.abs().amax(dim=2)
+    scale = _fp16_scale(amax, qmax)
+    if clip:
+        best = None
+        for ratio in CLIP_RATIOS:
+            s = _fp16_scale(amax * ratio, qmax)
+            sf = s.float().unsqueeze(2)
+            err = ((torch.round(g / sf).clamp_(-qmax, qmax) * sf - g) ** 2).sum(dim=2)
+            if best is None:
+                best, scale = err, s
+            else:
+                better = err < best
+                best, scale = torch.where(better, err, best), torch.where(better, s, scale)
     q = torch.round(g / scale.float().unsqueeze(2)).clamp_(-qmax, qmax).to(torch.int16)
     q = q.view(rows, -1)[:, :cols]
     return pack_codes(q, bits), scale

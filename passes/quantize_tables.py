@@ -23,6 +23,7 @@ class QuantizeTablesConfig(PassConfig):
     head: str = "int8"
     embeddings: str = "int8"
     group_size: int = tq.DEFAULT_TABLE_GROUP
+    clip: bool = False  # per-group MSE-best clipping of the scale (formats/table_quant.py)
 
     def validate(self) -> None:
         tq.parse_table_bits(self.head)
@@ -63,12 +64,12 @@ class QuantizeTables(Pass):
         record = {"pass": "quantize_tables", "group_size": cfg.group_size, "shared": bool(tied and hb == eb),
                   "embeddings": None, "head": None}
         before = _table_bytes(emb, head, tied)
-        new_emb = QuantizedEmbedding.from_float(emb, eb, cfg.group_size) if eb else None
+        new_emb = QuantizedEmbedding.from_float(emb, eb, cfg.group_size, cfg.clip) if eb else None
         if new_emb is not None:
             record["embeddings"] = {"bits": eb, "rows": new_emb.num_embeddings, "cols": new_emb.embedding_dim,
                                     "padding_idx": new_emb.padding_idx, "dtype": str(emb.weight.dtype).replace("torch.", "")}
         if hb:
-            new_head = QuantizedHead.sharing(new_emb) if record["shared"] else QuantizedHead.from_float(head, hb, cfg.group_size)
+            new_head = QuantizedHead.sharing(new_emb) if record["shared"] else QuantizedHead.from_float(head, hb, cfg.group_size, cfg.clip)
             record["head"] = {"bits": hb, "in": new_head.in_features, "out": new_head.out_features,
                               "bias": new_head.bias is not None, "dtype": str(head.weight.dtype).replace("torch.", "")}
             model.set_output_embeddings(new_head)
@@ -85,7 +86,8 @@ class QuantizeTables(Pass):
         if record["head"] and not record["shared"]:
             after += tq.stored_bytes(record["head"]["out"], record["head"]["in"], hb, cfg.group_size)
         ctx.artifact_meta["table_quantization"] = {"head": cfg.head, "embeddings": cfg.embeddings,
-                                                   "group_size": cfg.group_size, "shared": record["shared"]}
+                                                   "group_size": cfg.group_size, "shared": record["shared"],
+                                                   "clip": cfg.clip}
         return {"head": cfg.head, "embeddings": cfg.embeddings, "shared": record["shared"],
                 "float_bytes_before": before, "quantized_bytes": after}
 

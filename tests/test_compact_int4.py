@@ -141,3 +141,24 @@ def test_bad_shortcut_storage_is_one_line(tmp_path, tiny_hf_dir):
                                    "-o", str(tmp_path / "o")])
     assert res.exit_code == 2 and "unknown shortcut storage 'int3'; choose float or int8" in res.output
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("bits", [4, 8])
+def test_table_clip_never_worse_per_group(bits):
+    from andactl.formats import table_quant as tq
+
+    g = torch.Generator().manual_seed(3)
+    w = torch.randn(300, 80, generator=g) * torch.rand(300, 1, generator=g)
+    w[5, 7] = 9.0  # an outlier: clipping pays off in its group
+    errs = {}
+    for clip in (False, True):
+        packed, scale = tq.quantize(w, bits, 32, clip=clip)
+        w_hat = tq.dequantize(packed, scale, bits, 80, 32)
+        errs[clip] = ((w_hat - w) ** 2).view(300, -1).split([32, 32, 16], dim=1)
+        errs[clip] = torch.stack([e.sum(1) for e in errs[clip]], 1)
+        inside = w.abs() <= tq.QMAX[bits] * scale.float().repeat_interleave(32, 1)[:, :80]
+        bound = scale.float().repeat_interleave(32, 1)[:, :80] / 2
+        assert bool(((w_hat - w).abs() <= bound)[inside].all())
+        assert clip or bool(inside.all())
+    assert bool((errs[True] <= errs[False]).all())
+    assert bits == 8 or float(errs[True].sum()) < float(errs[False].sum())  # INT4: clipping pays off

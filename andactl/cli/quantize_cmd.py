@@ -12,7 +12,7 @@ MIN_GPTQ_TOKENS = 512
 
 def quantize_recipe(weights, weight_method, group_size, asymmetric, act_order, sensitivity, bits, tolerance,
                     budget, max_evals, rounding, activations="anda", fallback="fail", head="int8",
-                    embeddings="int8", search_loss="ppl", table_group=64) -> list[dict]:
+                    embeddings="int8", search_loss="ppl", table_group=64, table_clip=False) -> list[dict]:
     """The pass list ``andactl quantize`` runs (also what examples/recipes/full.yaml spells out)."""
     steps: list[dict] = []
     if weights == "int4":
@@ -29,7 +29,8 @@ def quantize_recipe(weights, weight_method, group_size, asymmetric, act_order, s
                       "rounding": rounding, "fallback": fallback, "loss": search_loss})
     steps.append({"pass": "pack", "rounding": rounding} if weights == "int4" else {"pass": "anda_activations", "rounding": rounding})
     if head != "none" or embeddings != "none":
-        steps.append({"pass": "quantize_tables", "head": head, "embeddings": embeddings, "group_size": table_group})
+        steps.append({"pass": "quantize_tables", "head": head, "embeddings": embeddings, "group_size": table_group,
+                      "clip": table_clip})
     return steps
 
 
@@ -58,6 +59,8 @@ def quantize_recipe(weights, weight_method, group_size, asymmetric, act_order, s
                    "W4A16 model's next-token distribution) - 1 (docs/SEARCH.md).")
 @click.option("--table-group", type=click.IntRange(min=1), default=64, show_default=True,
               help="Group size of the quantized head/embedding tables (smaller: more scales, less error).")
+@click.option("--table-clip", is_flag=True,
+              help="Choose each table group's scale by least squared error over clipping ratios 1.0..0.5 of its absmax.")
 @click.option("--max-evals", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--rounding", type=click.Choice(["truncate", "nearest"]), default="truncate", show_default=True)
 @click.option("-o", "--output", required=True, help="Artifact directory to write.")
@@ -72,7 +75,7 @@ def quantize_recipe(weights, weight_method, group_size, asymmetric, act_order, s
 @dry_run_option
 @click.pass_context
 def quantize(cctx, model, budget, tolerance, weights, weight_method, group_size, asymmetric, act_order, sensitivity,
-             bits, activations, fallback_w4a16, head, embeddings, search_loss, table_group, max_evals, rounding, output, overwrite, dtype,
+             bits, activations, fallback_w4a16, head, embeddings, search_loss, table_group, table_clip, max_evals, rounding, output, overwrite, dtype,
              storage_dtype, shortcuts, device, data_dir, fmt, dry_run, max_memory, **cal):
     """Quantize MODEL (dense model or sliced artifact): INT4 weights + searched Anda activations."""
     from andactl.cli.run_cmd import run_and_report
@@ -96,7 +99,7 @@ def quantize(cctx, model, budget, tolerance, weights, weight_method, group_size,
             raise ConfigError(f"{model} is already quantized ({', '.join(done)}); quantize its unquantized source instead")
     steps = quantize_recipe(weights, weight_method, group_size, asymmetric, act_order, sensitivity, bits, tolerance,
                             budget, max_evals, rounding, activations, "w4a16" if fallback_w4a16 else "fail",
-                            head, embeddings, search_loss, table_group)
+                            head, embeddings, search_loss, table_group, table_clip)
     recipe = Recipe(passes=steps, calibration=calibration_dict(cal))
     opts = RunOptions(model=model, output=output, dtype=dtype, device=device, seed=cal["seed"],
                       data_dir=resolve_data_dir(data_dir), overwrite=overwrite, quiet=cctx.obj.get("quiet", False),

@@ -39,10 +39,10 @@ class QuantizedEmbedding(nn.Module):
                                                          dtype=torch.float16, device=device))
 
     @classmethod
-    def from_float(cls, emb: nn.Embedding, bits: int, group_size: int = tq.DEFAULT_TABLE_GROUP) -> "QuantizedEmbedding":
+    def from_float(cls, emb: nn.Embedding, bits: int, group_size: int = tq.DEFAULT_TABLE_GROUP, clip: bool = False) -> "QuantizedEmbedding":
         w = emb.weight.detach()
         new = cls(w.shape[0], w.shape[1], bits, group_size, getattr(emb, "padding_idx", None), w.dtype, w.device)
-        new.weight_packed, new.weight_scale = tq.quantize(w, bits, group_size)
+        new.weight_packed, new.weight_scale = tq.quantize(w, bits, group_size, clip)
         return new
 
     def _apply(self, fn, recurse=True):
@@ -82,10 +82,10 @@ class QuantizedHead(nn.Module):
         self.bias = nn.Parameter(torch.zeros(out_features, dtype=dtype, device=device)) if bias else None
 
     @classmethod
-    def from_float(cls, lin: nn.Linear, bits: int, group_size: int = tq.DEFAULT_TABLE_GROUP) -> "QuantizedHead":
+    def from_float(cls, lin: nn.Linear, bits: int, group_size: int = tq.DEFAULT_TABLE_GROUP, clip: bool = False) -> "QuantizedHead":
         w = lin.weight.detach()
         new = cls(w.shape[1], w.shape[0], bits, group_size, lin.bias is not None, w.dtype, w.device)
-        new.weight_packed, new.weight_scale = tq.quantize(w, bits, group_size)
+        new.weight_packed, new.weight_scale = tq.quantize(w, bits, group_size, clip)
         if lin.bias is not None:
             new.bias = nn.Parameter(lin.bias.detach().clone())
         return new
