@@ -15,13 +15,16 @@ for what in "$@"; do case $what in
   bytes)
     step w4a16 $PY -m andactl quantize smollm2-135m --activations none --weight-method rtn $CAL -o "$R/dense_w4a16" --format json
     step w4anda_t4 $PY -m andactl quantize smollm2-135m --bits 7 5 7 7 --weight-method rtn --head int4 --embeddings int4 \
-         --table-group "$G" --table-clip $CAL -o "$R/dense_w4anda_t4" --format json
+         --table-group "$G" $CAL -o "$R/dense_w4anda_t4" --format json
     step s25_compact $PY -m andactl quantize "$S" --bits 7 8 9 7 --weight-method gptq --head int4 --embeddings int4 \
-         --table-group "$G" --table-clip --shortcuts int8 $CAL -o "$R/s25_w4anda_compact" --format json
+         --table-group "$G" --shortcuts int8 $CAL -o "$R/s25_w4anda_compact" --format json
     for a in dense_w4a16 dense_w4anda_t4 s25_w4anda_compact; do
       $PY -m andactl inspect "$R/$a" --format json > "$R/$a.inspect.json" 2>/dev/null; done
     step eval_bytes $PY -m andactl eval "$R/dense_w4a16" "$R/dense_w4anda_t4" "$R/s25_w4anda_compact" --tasks wikitext2 \
          --limit 8 --dtype float32 --format json ;;
+  s25only)
+    step s25_compact $PY -m andactl quantize "$S" --bits 7 8 9 7 --weight-method gptq --head int4 --embeddings int4 \
+         --table-group "$G" --shortcuts int8 $CAL -o "$R/s25_w4anda_compact" --format json --overwrite ;;
   search_kl)
     step search_kl $PY -m andactl quantize smollm2-135m --tolerance 0.01 --search-loss kl --weight-method rtn $CAL \
          -o "$R/dense_kl1" --format json

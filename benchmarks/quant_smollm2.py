@@ -41,22 +41,26 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--baselines", action=argparse.BooleanOptionalAction, default=True,
                     help="also evaluate FP and W4 RTN/GPTQ perplexities (off: GPTQ + search only)")
+    ap.add_argument("--search-loss", default="ppl", choices=["ppl", "kl"], help="the search's loss (docs/SEARCH.md)")
+    ap.add_argument("--methods", default="rtn,gptq", help="weight methods evaluated as baselines (the search runs on gptq)")
+    ap.add_argument("--fp", action=argparse.BooleanOptionalAction, default=True, help="evaluate the FP model too")
     ap.add_argument("--save-packed", default=None, help="write the GPTQ + Anda (last tolerance) model as a packed artifact")
     a = ap.parse_args()
     data_dir = resolve_data_dir(None)
     rows = load_text_rows("wikitext2", "test", data_dir)
     cal = CalibrationConfig(dataset="alpaca", samples=a.cal_samples, seqlen=a.cal_seqlen, batch_size=4)
-    out: dict = {"source": a.source, "windows": a.windows, "calibration": cal.to_dict(), "budget": a.budget, "paper": PAPER}
+    out: dict = {"search_loss": a.search_loss, "source": a.source, "windows": a.windows, "calibration": cal.to_dict(), "budget": a.budget, "paper": PAPER}
 
     def save():
         a.out.parent.mkdir(parents=True, exist_ok=True)
         a.out.write_text(json.dumps(out, indent=2) + "\n")
 
     base = load_model(a.source)
-    if a.baselines:
+    if a.baselines and a.fp:
         out["fp"] = {"ppl": ppl(base.model, base.tokenizer, rows, a.windows)}
         save()
-    for method in (("rtn", "gptq") if a.baselines else ("gptq",)):
+    methods = tuple(m for m in a.methods.split(",") if m != "gptq") + ("gptq",)
+    for method in (methods if a.baselines else ("gptq",)):
         loaded = copy.copy(base)
         loaded.model = copy.deepcopy(base.model)
         from andactl.models.adapters import get_adapter
@@ -75,7 +79,8 @@ def main() -> None:
         shape = cost_models.ModelShape.from_adapter(ctx.adapter, tokens=1)
         for tol in a.tolerances.split(","):
             t0 = time.perf_counter()
-            PassManager.from_recipe([{"pass": "anda_search", "tolerance": float(tol), "budget": a.budget}]).run(ctx)
+            PassManager.from_recipe([{"pass": "anda_search", "tolerance": float(tol), "budget": a.budget,
+                                     "loss": a.search_loss}]).run(ctx)
             search_seconds = round(time.perf_counter() - t0, 1)
             search = ctx.report["search"]
             bits = ctx.anda_bits
