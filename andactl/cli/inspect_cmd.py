@@ -72,7 +72,7 @@ def human(info: dict) -> None:
     c = stdout_console()
     c.print(f"[bold]{info['model']}[/bold] ({info['kind']}, {info['model_type']}, {info['layers']} layers, hidden {info['hidden_size']})")
     c.print(f"parameters: {info['parameters']:,} (dense {info['dense_parameters']:,}, ratio {info['parameter_ratio']}); "
-            f"stored {info['bytes'] / 2**20:.1f} MiB")
+            f"stored {info.get('stored_bytes', info['bytes']) / 2**20:.1f} MiB (in memory {info['bytes'] / 2**20:.1f} MiB)")
     if info["structure"]:
         c.print("passes applied: " + ", ".join(info["structure"]))
     dims = info["layer_dims"]
