@@ -283,8 +283,7 @@ def test_export_compressed_tensors_decompresses_to_our_weights(tmp_path_factory,
 def test_export_refuses_partial_groups(tmp_path_factory, tmp_path):
     model, _ = tiny_model("llama")  # intermediate size 96: down_proj has K = 96
     ctx = PassContext(model=model, adapter=get_adapter(model), tokenizer=char_tokenizer())
-    PassManager.from_recipe([{"pass": "fuse_norms"}, {"pass": "rotate", "ratio": 0.25}, {"pass": "slice"},
-                             {"pass": "quantize_weights", "method": "rtn", "group_size": 64},
+    PassManager.from_recipe([{"pass": "quantize_weights", "method": "rtn", "group_size": 64},
                              {"pass": "keep_activations"}, {"pass": "pack"}]).run(ctx)
     art = save_artifact(tmp_path / "a", model, char_tokenizer(), {}, records=ctx.records)
     res = _cli("export", art, "--to", "compressed-tensors", "-o", tmp_path / "x")
@@ -299,8 +298,7 @@ def test_export_refuses_sliced_and_anda(tmp_path_factory, tmp_path):
         assert res.exit_code == 2 and why in res.stderr and not (tmp_path / kind).exists()
     model, _ = tiny_model("llama")
     ctx = PassContext(model=model, adapter=get_adapter(model), tokenizer=char_tokenizer())
-    PassManager.from_recipe([{"pass": "fuse_norms"}, {"pass": "rotate", "ratio": 0.25}, {"pass": "slice"},
-                             {"pass": "quantize_weights", "method": "rtn", "group_size": 64},
+    PassManager.from_recipe([{"pass": "quantize_weights", "method": "rtn", "group_size": 64},
                              {"pass": "set_anda_bits", "bits": [8, 8, 8, 8]}, {"pass": "pack"}]).run(ctx)
     art = save_artifact(tmp_path / "anda", model, char_tokenizer(), {}, records=ctx.records)
     res = _cli("export", art, "--to", "compressed-tensors", "-o", tmp_path / "x")
