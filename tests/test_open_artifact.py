@@ -210,14 +210,18 @@ def test_generate_on_packed_model_with_int8_tables(tmp_path):
     res = _cli("generate", out, "--prompt", "hello", "--max-new-tokens", "5", "--backend", "reference")
     assert res.exit_code == 0, res.stderr
     loaded, tok = andactl.load(out)
-    assert next(loaded.parameters(), None) is None
+    params = list(loaded.named_parameters())  # only the reader's empty device anchor
+    assert [(n, p.numel(), p.requires_grad) for n, p in params] == [("andactl_device_anchor", 0, False)]
+    assert loaded.device == torch.device("cpu")
     from andactl.cli.eval_cmd import set_backend
 
     set_backend(loaded, "reference", "cpu")
     ids = tok("hello", return_tensors="pt").input_ids
     with torch.no_grad():
+        gen = loaded.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=5, do_sample=False)
         for _ in range(5):
             ids = torch.cat([ids, loaded(ids).logits[:, -1:].argmax(-1)], dim=1)
+    assert torch.equal(gen, ids)  # andactl.load(...).generate works on a parameter-free model
     assert res.stdout == tok.decode(ids[0, 5:], skip_special_tokens=True) + "\n"
 
 

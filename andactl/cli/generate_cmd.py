@@ -71,7 +71,6 @@ def generate(model, prompt, max_new_tokens, temperature, chat, seed, backend, dt
     ids = build_inputs(tok, prompt, chat)
     check_fits(int(ids.shape[1]), max_new_tokens, context_length(loaded.model.config))
     set_backend(loaded.model, backend, device)
-    anchor_device(loaded.model, device)
     torch.manual_seed(seed)
 
     class _Stdout(TextStreamer):
@@ -91,17 +90,6 @@ def generate(model, prompt, max_new_tokens, temperature, chat, seed, backend, dt
     n = int(out.shape[1] - ids.shape[1])
     click.echo(f"{n} tokens in {dt:.2f} s: {n / dt:.2f} tokens/s (prompt {ids.shape[1]} tokens, {dtype}, {device})",
                err=True)
-
-
-def anchor_device(model, device) -> None:
-    """Gives a model with no parameters at all (every linear packed, head and embeddings INT8
-    tables: only buffers) an empty, frozen parameter on ``device``, because transformers'
-    ``generate`` reads ``model.device`` from the first parameter. Outputs are unchanged; the
-    model is only used for this command (never saved)."""
-    import torch
-
-    if next(model.parameters(), None) is None:
-        model.register_parameter("_andactl_device", torch.nn.Parameter(torch.empty(0, device=device), requires_grad=False))
 
 
 COMMANDS = [generate]
