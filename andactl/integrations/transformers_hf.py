@@ -105,7 +105,7 @@ def register_quantizer() -> None:
             return model
 
         def _process_model_after_weight_loading(self, model, **kwargs):
-            from andactl.formats.reader import expand_loaded_int4, install_activation_hooks
+            from andactl.formats.reader import anchor_device, expand_loaded_int4, install_activation_hooks
 
             expand_loaded_int4(model, self.records)
             section = getattr(model.config, SECTION, None) or {}
@@ -114,6 +114,7 @@ def register_quantizer() -> None:
 
                 load_int8_shortcuts(model, model.config._name_or_path, model.dtype)
             install_activation_hooks(model, self.records)
+            anchor_device(model)
             return model
 
         def is_serializable(self, safe_serialization=None):
