@@ -32,6 +32,7 @@ class RunOptions:
     overwrite: bool = False
     quiet: bool = False
     storage_dtype: str = "fp16"
+    stream: bool = False  # layer-wise streaming (andactl/models/layer_store.py); see docs/MEMORY.md
 
 
 def calibration_config(params: dict) -> CalibrationConfig:
@@ -72,9 +73,42 @@ def run_recipe(recipe: Recipe, opts: RunOptions, instruments=None) -> tuple[Pass
         from andactl.formats.output_dir import check_output
 
         check_output(opts.output, opts.overwrite)
+    if opts.stream:
+        check_streamable(manager, opts)
+        from andactl.formats.output_dir import spill_directory
+
+        with spill_directory(opts.output) as spill:
+            return _run_loaded(manager, opts, cal, spill)
+    return _run_loaded(manager, opts, cal, None)
+
+
+def check_streamable(manager: PassManager, opts: RunOptions) -> None:
+    """ConfigError (before loading) when a streamed run could not run: a pass that walks layers
+    without the layer store, or no output to spill next to."""
+    from andactl.errors import ConfigError
+
+    for p in manager.passes:
+        if not p.streams:
+            raise ConfigError(f"pass '{p.name}' does not support layer-wise streaming (--stream); "
+                              "streamed passes: fuse_norms, rotate, slice")
+    if opts.output is None:
+        raise ConfigError("layer-wise streaming (--stream) needs an output directory (-o)")
+
+
+def _run_loaded(manager: PassManager, opts: RunOptions, cal: CalibrationConfig, spill: Path | None):
+    """Loads the model (layer-wise streamed when ``spill`` is a directory), runs the passes, writes."""
+    from andactl import distributed
+
     t0 = time.perf_counter()
-    loaded = load_model(opts.model, opts.dtype, opts.device)
+    store = None
+    if spill is not None:
+        from andactl.models.loading import load_streamed
+
+        loaded, store = load_streamed(opts.model, opts.dtype, opts.device, spill)
+    else:
+        loaded = load_model(opts.model, opts.dtype, opts.device)
     ctx = make_context(loaded, opts, cal)
+    ctx.store = store
     manager.check(ctx.provided)
     from andactl.models.stats import count_parameters
 
@@ -85,6 +119,7 @@ def run_recipe(recipe: Recipe, opts: RunOptions, instruments=None) -> tuple[Pass
     ctx.artifact_meta["dense_block_linear_parameters"] = (
         loaded.meta.get("dense_block_linear_parameters") or block_linear_parameters(loaded.adapter))
     ctx.report["load_seconds"] = round(time.perf_counter() - t0, 2)
+    ctx.report["streamed"] = store is not None
     records = manager.run(ctx)
     resolved = {
         "model": opts.model, "dtype": opts.dtype, "device": opts.device, "seed": opts.seed,
@@ -115,7 +150,7 @@ def save_context(ctx: PassContext, output: str, recipe: dict, overwrite: bool, b
     }
     return save_artifact(output, ctx.model, ctx.tokenizer, meta, recipe, _jsonable_report(ctx.report),
                          records=ctx.records, overwrite=overwrite, extra_files=ctx.attachments,
-                         storage_dtype=storage_dtype)
+                         storage_dtype=storage_dtype, store=ctx.store if getattr(ctx.store, "streamed", False) else None)
 
 
 def _jsonable_report(report: dict) -> dict:

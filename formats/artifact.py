@@ -44,6 +44,9 @@ def _unique_state(model: torch.nn.Module) -> tuple[dict[str, torch.Tensor], dict
     seen: dict[tuple, str] = {}
     tensors, aliases = {}, {}
     for name, t in model.state_dict().items():
+        if t.device.type == "meta":  # a streamed layer's tensor (never tied): written from the store
+            tensors[name] = t
+            continue
         key = (t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape), t.dtype)
         if t.numel() and key in seen:
             aliases[name] = seen[key]
@@ -82,11 +85,14 @@ def artifact_config(model: torch.nn.Module, meta: dict, records: ArtifactRecords
 def save_artifact(out_dir: str | Path, model: torch.nn.Module, tokenizer, meta: dict,
                   recipe: dict | list | None = None, report: dict | None = None,
                   records: ArtifactRecords | None = None, overwrite: bool = False,
-                  extra_files: dict[str, bytes] | None = None, storage_dtype: str | None = None) -> Path:
+                  extra_files: dict[str, bytes] | None = None, storage_dtype: str | None = None,
+                  store=None) -> Path:
     """Writes an artifact to ``out_dir`` atomically and returns its path (``extra_files``: name ->
     bytes, e.g. plots; ``records``: the structural records, default an unmodified model;
     ``storage_dtype``: bf16|fp16|fp32 for every float tensor but quantization scales
-    (formats/storage.py), None: the model's own dtype).
+    (formats/storage.py), None: the model's own dtype; ``store``: where a streamed run's decoder
+    layers are (their tensors are ``meta`` in ``model`` and written one layer at a time from
+    ``store.tensor(name)``; andactl/models/layer_store.py), None: every tensor is in ``model``).
 
     See formats/output_dir.py for what ``out_dir`` may be and what ``overwrite`` replaces.
     """
@@ -100,14 +106,20 @@ def save_artifact(out_dir: str | Path, model: torch.nn.Module, tokenizer, meta: 
         stored = model_dtype(model)
         kept: list[str] = []
         if storage_dtype is not None:
-            tensors, kept = to_storage(tensors, storage_dtype)
+            tensors, kept = to_storage(tensors, storage_dtype, getattr(store, "absmax", None))
             stored = STORAGE_DTYPES[storage_dtype]
         meta = {**meta, "storage_dtype": storage_dtype or str(stored).replace("torch.", ""), "storage_fp32_tensors": kept}
         config = artifact_config(model, meta, records, aliases, stored)
         (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=False, default=str) + "\n")
         # one metadata key: the header must be byte-identical across identical runs
-        save_streaming(tensors, tmp / WEIGHTS, metadata={"format": "pt"})
+        fetch = None
+        if store is not None:
+            def fetch(name: str, t: torch.Tensor) -> torch.Tensor:
+                return store.tensor(name).to(t.dtype)
+        save_streaming(tensors, tmp / WEIGHTS, metadata={"format": "pt"}, fetch=fetch)
         del tensors
+        if store is not None:
+            store.release()
         pause("weights_written")
         if tokenizer is not None:
             tokenizer.save_pretrained(str(tmp))

@@ -25,9 +25,12 @@ def parse_storage_dtype(name: str) -> torch.dtype:
     return STORAGE_DTYPES[name]
 
 
-def to_storage(tensors: dict[str, torch.Tensor], name: str) -> tuple[dict[str, torch.Tensor], list[str]]:
+def to_storage(tensors: dict[str, torch.Tensor], name: str,
+               absmax: dict[str, float] | None = None) -> tuple[dict[str, torch.Tensor], list[str]]:
     """(tensors with every floating one cast to the storage dtype ``name``, names kept in float32
-    because their values overflow it). Input tensors are not modified."""
+    because their values overflow it). Input tensors are not modified. A ``meta`` tensor (a layer
+    of a streamed run, not in memory) is decided from ``absmax[key]``, its largest finite
+    magnitude, and stays ``meta`` with the chosen dtype."""
     dtype = parse_storage_dtype(name)
     out, kept = {}, []
     limit = torch.finfo(dtype).max
@@ -35,8 +38,12 @@ def to_storage(tensors: dict[str, torch.Tensor], name: str) -> tuple[dict[str, t
         if not t.is_floating_point() or t.dtype == dtype or key.endswith(SCALE_SUFFIX):
             out[key] = t
             continue
-        finite = t[torch.isfinite(t)]
-        if finite.numel() and float(finite.abs().max()) > limit:
+        if t.device.type == "meta":
+            big = (absmax or {}).get(key, 0.0)
+        else:
+            finite = t[torch.isfinite(t)]
+            big = float(finite.abs().max()) if finite.numel() else 0.0
+        if big > limit:
             out[key] = t.to(torch.float32)
             kept.append(key)
             continue

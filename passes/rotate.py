@@ -89,6 +89,7 @@ class Rotate(Pass):
     Config = RotateConfig
     requires = ("fused_norms",)
     provides = ("rotated",)
+    streams = True
     description = "rotate residual streams onto calibration principal components (SliceGPT)"
 
     @torch.no_grad()
@@ -114,30 +115,31 @@ class Rotate(Pass):
             st.x = _project(st.x, Q_in, plan["embedding"])
 
         with ctx.progress("rotate", total=len(layers)) as advance:
-            for i, layer in enumerate(layers):
-                dims = plan["layers"][i]
-                if adapter.parallel_blocks:
-                    Q_in = self._parallel_layer(adapter, layer, states, Q_in, dims, kept, device)
+            for i in range(len(layers)):
+                with ctx.layers.onload(i) as layer:  # one layer materialised at a time when streaming
+                    dims = plan["layers"][i]
+                    if adapter.parallel_blocks:
+                        Q_in = self._parallel_layer(adapter, layer, states, Q_in, dims, kept, device)
+                        advance()
+                        continue
+                    acc = GramAccumulator(D, device)
+                    for st in states:  # residual entering the second norm, upstream already sliced
+                        h = adapter.run_attention(layer, adapter.attn_norm(layer)(st.x), st.kwargs)
+                        st.x = st.x + h
+                        acc.add(st.x, st.mask)
+                    vals_mid, Q_mid = _pca(acc, device)
+                    acc = GramAccumulator(D, device)
+                    for st in states:  # layer output, with the attention output sliced
+                        x = _project(st.x, Q_mid, dims["mlp_in"])
+                        st.x = x + adapter.run_mlp(layer, adapter.mlp_norm(layer)(x))
+                        acc.add(st.x, st.mask)
+                    vals_out, Q_out = _pca(acc, device)
+                    for st in states:
+                        st.x = _project(st.x, Q_out, dims["out"])
+                    self._rotate_layer(adapter, layer, Q_in, Q_mid, Q_out)
+                    kept.append({"mlp_in": kept_variance(vals_mid, dims["mlp_in"]), "out": kept_variance(vals_out, dims["out"])})
+                    Q_in = Q_out
                     advance()
-                    continue
-                acc = GramAccumulator(D, device)
-                for st in states:  # residual entering the second norm, upstream already sliced
-                    h = adapter.run_attention(layer, adapter.attn_norm(layer)(st.x), st.kwargs)
-                    st.x = st.x + h
-                    acc.add(st.x, st.mask)
-                vals_mid, Q_mid = _pca(acc, device)
-                acc = GramAccumulator(D, device)
-                for st in states:  # layer output, with the attention output sliced
-                    x = _project(st.x, Q_mid, dims["mlp_in"])
-                    st.x = x + adapter.run_mlp(layer, adapter.mlp_norm(layer)(x))
-                    acc.add(st.x, st.mask)
-                vals_out, Q_out = _pca(acc, device)
-                for st in states:
-                    st.x = _project(st.x, Q_out, dims["out"])
-                self._rotate_layer(adapter, layer, Q_in, Q_mid, Q_out)
-                kept.append({"mlp_in": kept_variance(vals_mid, dims["mlp_in"]), "out": kept_variance(vals_out, dims["out"])})
-                Q_in = Q_out
-                advance()
         _rotate_in(adapter.head(), Q_in)
         del states
 
