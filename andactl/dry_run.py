@@ -25,6 +25,7 @@ of this model.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import shutil
@@ -37,9 +38,13 @@ from torch import nn
 from andactl.errors import ConfigError, ModelError
 from andactl.passes.blockwise import CHUNK_ELEMENTS
 
+log = logging.getLogger("andactl")
+
 BASE_RSS = 480 * 2**20  # python + torch + transformers + tokenizers (fitted intercept of the measured peaks)
 ROTATE_EXTRA = 0.6  # rotation rewrites every page of the mapped model plus allocator retention (fitted)
 WRITE_EXTRA = 1.2  # the sliced copies + one tensor in flight of the streaming writer (fitted)
+STREAM_RAM_SHARE = 0.8  # default --max-memory: this share of MemAvailable
+STREAM_LAYER_COPIES = 2  # a streamed layer: its tensors + the read/spill copy in flight
 # sustained CPU rates used for the time estimate (AMD EPYC Zen 3, 2 cores, AVX2): FLOP/s per dtype
 CPU_FLOPS = {torch.float32: 4.0e10, torch.bfloat16: 1.0e10, torch.float16: 0.5e10, torch.float64: 2.0e10}
 GPU_FLOPS = 5.0e13
@@ -64,6 +69,8 @@ class ModelShape:
     largest_linear: int  # elements of the largest linear / embedding matrix
     largest_k: int  # the largest linear input width (GPTQ Hessian side)
     weights_on_disk: int  # bytes of the source's weight files (0 for a hub id not downloaded)
+    layer_params: int = 0  # parameters of the largest decoder layer (what a streamed run holds at once)
+    resident_params: int = 0  # parameters outside the decoder layers (embeddings, final norm, head)
 
 
 def _config_of(source: str):
@@ -136,12 +143,14 @@ def model_shape(source: str) -> ModelShape:
     params = sum(t.numel() for _, t in model.named_parameters() if t.is_floating_point())
     params += sum(t.numel() for n, t in model.named_buffers() if n in persistent and t.is_floating_point())
     linears = [m for m in adapter.layers().modules() if isinstance(m, nn.Linear)]
+    per_layer = [sum(t.numel() for t in layer.state_dict().values() if t.is_floating_point()) for layer in adapter.layers()]
     mats = [m.weight for m in linears] + [e.weight for e in adapter.embeddings()] + [adapter.head().weight]
     return ModelShape(
         model_type=hf.model_type, parameters=params, hidden=adapter.hidden_size, layers=len(adapter.layers()),
         heads=int(getattr(hf, "num_attention_heads", 1)), vocab=int(adapter.head().weight.shape[0]),
         widest=max(m.out_features for m in linears), largest_linear=max(w.numel() for w in mats),
         largest_k=max(m.in_features for m in linears), weights_on_disk=on_disk,
+        layer_params=max(per_layer), resident_params=params - sum(per_layer),
     )
 
 
@@ -179,6 +188,8 @@ def estimate(recipe, opts) -> dict:
         return {"pass": name, "host_ram_gb": _gb(host), "device_gb": _gb(dev), "seconds": round(seconds, 1)}
 
     band = 2 * CHUNK_ELEMENTS * 8
+    if getattr(opts, "stream", False):
+        return _streamed(opts, manager, shape, cal, b, N, act_batch, fwd_flops, flops, on_gpu, device, world)
     rows = [row("load", 0, shape.weights_on_disk / DISK_BYTES_PER_SECOND + 2.0)]
     out_params, out_b = P, b
     for step in manager.resolved_recipe():
@@ -222,13 +233,129 @@ def estimate(recipe, opts) -> dict:
     return result
 
 
+def layer_need_bytes(shape: ModelShape, b: int) -> int:
+    """Host bytes a streamed run needs besides the calibration: the base, the resident modules
+    (embeddings, an untied head) and STREAM_LAYER_COPIES copies of the largest layer."""
+    resident = shape.resident_params + shape.vocab * shape.hidden  # the head is untied by fuse_norms
+    return BASE_RSS + resident * b + STREAM_LAYER_COPIES * shape.layer_params * b + 2 * CHUNK_ELEMENTS * 8
+
+
+def _streamed(opts, manager, shape: ModelShape, cal, b: int, N: int, act_batch: int, fwd_flops: float, flops: float,
+              on_gpu: bool, device, world: int) -> dict:
+    """The dry-run report of a layer-wise streamed run (``--stream``; andactl/models/layer_store.py):
+
+        stream_base = BASE + (R + V*D)*b + STREAM_LAYER_COPIES*L*b + 2*C*8
+        fuse, slice = stream_base
+        rotate      = stream_base + N*D*b + B*S*(4*D + 2*I)*4 + B*H*S*S*4 + 4*D*D*8
+        write       = stream_base + L_max*4
+
+    ``R`` = parameters outside the decoder layers, ``L`` = parameters of the largest layer; with
+    ``--device cuda`` the layer and the working set are device memory. Disk: the spill files (one
+    copy of the model in the run dtype) plus the artifact."""
+    D = shape.hidden
+    base = layer_need_bytes(shape, b)
+    layer = STREAM_LAYER_COPIES * shape.layer_params * b
+    P = shape.parameters
+
+    def row(name: str, work: int, seconds: float) -> dict:
+        host = base + (0 if on_gpu else work) - (layer if on_gpu else 0)
+        dev = (layer + work) if on_gpu else 0
+        return {"pass": name, "host_ram_gb": _gb(host), "device_gb": _gb(dev), "seconds": round(seconds, 1)}
+
+    spill_write = P * b / DISK_BYTES_PER_SECOND
+    rows = [row("load", 0, 2.0 + shape.resident_params * b / DISK_BYTES_PER_SECOND)]
+    out_params = P
+    for step in manager.resolved_recipe():
+        name = step["pass"]
+        if name == "fuse_norms":
+            rows.append(row(name, 0, 3 * P * 8 / 1e9 + 0.5 + 2 * spill_write))
+        elif name == "rotate":
+            eig = (2 * shape.layers + 1) * EIGH_FLOPS_PER_D3 * D**3
+            rows.append(row(name, N * D * b + act_batch + 4 * D * D * 8,
+                            fwd_flops / flops + (eig + 2.0 * P * D) / CPU_FLOPS[torch.float64] + 2 * spill_write))
+            ratio = float(step.get("ratio", 0.0))
+            out_params = int(P * (1 - ratio) + 2 * shape.layers * D * D * (1 - ratio) ** 2)
+        elif name == "slice":
+            rows.append(row(name, 0, 1.0 + 2 * spill_write))
+        else:  # check_streamable refuses other passes before loading
+            rows.append(row(name, act_batch, fwd_flops / flops))
+    out_bytes = int(out_params * b) + 20 * 2**20
+    rows.append(row("write", shape.largest_linear * 4, out_bytes / DISK_BYTES_PER_SECOND + 1.0))
+    spill_bytes = P * b
+    free = _free_disk(opts.output)
+    result = {
+        "model": opts.model, "model_type": shape.model_type, "parameters": P, "dtype": opts.dtype,
+        "device": str(device), "world_size": world, "calibration_tokens_per_rank": N, "streamed": True,
+        "model_bytes_run_dtype_gb": _gb(P * b), "weights_on_disk_gb": _gb(shape.weights_on_disk),
+        "layer_gb": _gb(shape.layer_params * b), "passes": rows,
+        "peak_host_ram_gb": max(r["host_ram_gb"] for r in rows), "peak_device_gb": max(r["device_gb"] for r in rows),
+        "disk_gb": _gb(out_bytes), "spill_gb": _gb(spill_bytes), "free_disk_gb": _gb(free) if free is not None else None,
+        "seconds": round(sum(r["seconds"] for r in rows), 1), "shape": asdict(shape),
+    }
+    if free is not None and out_bytes + spill_bytes > free:
+        raise ConfigError(f"a streamed run needs about {_gb(out_bytes + spill_bytes)} GB on disk (spilled layers "
+                          f"{_gb(spill_bytes)} GB + artifact {_gb(out_bytes)} GB) and only {_gb(free)} GB is free at {opts.output}")
+    return result
+
+
 def check_max_memory(report: dict, max_memory_gb: float) -> None:
     """ConfigError naming the estimated need and the pass that needs it when the estimated peak
     host RAM exceeds ``max_memory_gb``."""
     worst = max(report["passes"], key=lambda r: r["host_ram_gb"])
-    if worst["host_ram_gb"] > max_memory_gb:
-        raise ConfigError(f"--max-memory {max_memory_gb:g} GB is below the estimated peak host RAM of this run: "
-                          f"{worst['host_ram_gb']:.2f} GB in pass '{worst['pass']}' (see --dry-run; spilling to disk is not implemented)")
+    if worst["host_ram_gb"] <= max_memory_gb:
+        return
+    if report.get("streamed"):
+        raise ConfigError(f"--max-memory {max_memory_gb:g} GB is below what a layer-wise streamed run needs: "
+                          f"{worst['host_ram_gb']:.2f} GB in pass '{worst['pass']}' (one layer {report['layer_gb']:.2f} GB "
+                          "+ embeddings/head + calibration; see --dry-run --stream)")
+    raise ConfigError(f"--max-memory {max_memory_gb:g} GB is below the estimated peak host RAM of this run: "
+                      f"{worst['host_ram_gb']:.2f} GB in pass '{worst['pass']}' (see --dry-run; --stream reads one "
+                      "layer at a time where the passes allow it)")
+
+
+def default_max_memory_gb() -> float:
+    """The memory a run may use when --max-memory is not given: STREAM_RAM_SHARE of the RAM the
+    kernel reports available (MemAvailable), read at run time."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return STREAM_RAM_SHARE * int(line.split()[1]) * 1024 / 1e9
+    except (OSError, ValueError, IndexError):
+        pass
+    return float("inf")
+
+
+def can_stream(recipe, opts) -> bool:
+    """Whether ``recipe`` on ``opts`` could run layer-wise streamed (every pass streams, an output
+    to spill next to, a local HF folder / GGUF / alias source); reads no weights."""
+    from andactl.manager import PassManager
+    from andactl.models.loading import streamable_source
+
+    passes = PassManager.from_recipe(recipe.passes, []).passes
+    return bool(passes) and all(p.streams for p in passes) and opts.output is not None and streamable_source(opts.model)
+
+
+def plan_memory(recipe, opts, max_memory: float | None, wanted: bool) -> dict | None:
+    """Decides ``opts.stream`` when it is None (streamed when the in-memory estimate exceeds
+    ``max_memory``, default ``default_max_memory_gb()``, and the run can stream), then returns the
+    estimate of the run as it will happen (None when not ``wanted`` and no estimate was needed);
+    ConfigError when the estimate exceeds an explicit ``max_memory``. Reads no weights."""
+    limit = max_memory if max_memory is not None else default_max_memory_gb()
+    report, switched = None, None
+    if opts.stream is None:
+        opts.stream = False
+        if can_stream(recipe, opts):
+            report = estimate(recipe, opts)
+            if report["peak_host_ram_gb"] > limit:
+                switched = report["peak_host_ram_gb"]
+                opts.stream, report = True, None
+    if report is None and (wanted or opts.stream):
+        report = estimate(recipe, opts)
+    if max_memory is not None and report is not None:
+        check_max_memory(report, max_memory)
+    if switched is not None and not wanted:
+        log.info("estimated peak host RAM %.2f GB (in memory) exceeds %.2f GB: streaming layer by layer", switched, limit)
+    return report
 
 
 def _free_disk(output: str | None) -> int | None:
@@ -256,6 +383,9 @@ def human(report: dict) -> None:
     c.print(t)
     c.print(f"peak host RAM {report['peak_host_ram_gb']:.2f} GB, peak device {report['peak_device_gb']:.2f} GB, "
             f"output {report['disk_gb']:.2f} GB on disk (free {report['free_disk_gb']}), about {report['seconds']:.0f} s")
+    if report.get("streamed"):
+        c.print(f"layer-wise streamed: largest layer {report['layer_gb']:.2f} GB, spilled layers {report['spill_gb']:.2f} GB "
+                "on disk next to the output")
 
 
 def to_json(report: dict) -> str:

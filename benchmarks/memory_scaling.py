@@ -77,7 +77,9 @@ def main() -> None:
     ap.add_argument("--torchrun", default="0.1", help="sizes to also run with 2 torchrun processes ('' for none)")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/andactl-memory"))
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/memory_scaling.json"))
+    ap.add_argument("--stream", action="store_true", help="layer-wise streaming (--stream) instead of --no-stream")
     args = ap.parse_args()
+    mode = ["--stream" if args.stream else "--no-stream"]
     args.workdir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
     py = [sys.executable, "-m", "andactl"]
@@ -85,12 +87,12 @@ def main() -> None:
     for size in args.sizes.split(","):
         src = make_model(size, args.workdir)
         out = args.workdir / f"sliced-{size}b"
-        dry = json.loads(subprocess.run([*py, "slice", str(src), *SLICE_ARGS, "-o", str(out), "--dry-run", "--format", "json"],
+        dry = json.loads(subprocess.run([*py, "slice", str(src), *SLICE_ARGS, *mode, "-o", str(out), "--dry-run", "--format", "json"],
                                         capture_output=True, text=True, env=env, check=True).stdout)
-        run = timed([*py, "-q", "slice", str(src), *SLICE_ARGS, "-o", str(out), "--overwrite", "--format", "json"], env)
+        run = timed([*py, "-q", "slice", str(src), *SLICE_ARGS, *mode, "-o", str(out), "--overwrite", "--format", "json"], env)
         summary = json.loads(run.pop("stdout"))
         bf16_gb = dry["parameters"] * 2 / 1e9
-        row = {"size": size, "parameters": dry["parameters"], "bf16_gb": round(bf16_gb, 3), **run,
+        row = {"size": size, "streamed": args.stream, "parameters": dry["parameters"], "bf16_gb": round(bf16_gb, 3), **run,
                "rss_over_bf16": round(run["peak_rss_gb"] / bf16_gb, 2),
                "dry_run_peak_gb": dry["peak_host_ram_gb"], "dry_run_seconds": dry["seconds"],
                "per_pass": [{"pass": p["pass"], "seconds": p.get("seconds"), "peak_rss_mb": p.get("peak_rss_mb")}

@@ -262,6 +262,18 @@ def streaming_folder(source: str) -> Path:
     raise ModelError(f"{source}: layer-wise streaming (--stream) needs a local model folder, a .gguf file or an alias")
 
 
+def streamable_source(source: str) -> bool:
+    """True when ``source`` is a local HF folder (not an artifact), a .gguf file or an alias."""
+    path = Path(source).expanduser()
+    if source in ALIASES or (path.is_file() and path.suffix == ".gguf"):
+        return True
+    if path.is_dir() and (path / "config.json").is_file():
+        from andactl.formats.artifact import is_artifact
+
+        return not is_artifact(path)
+    return False
+
+
 def load_streamed(source: str, dtype: str | torch.dtype, device: str, spill_dir: Path):
     """(LoadedModel, StreamedStore): the model built with its decoder layers on ``meta`` and only
     the embeddings, final norm and head read from the source's safetensors; layers are read one at
