@@ -13,7 +13,7 @@ from andactl.context import PassContext
 from andactl.data.calibration import CalibrationConfig
 from andactl.manager import PassManager
 from andactl.models.loading import LoadedModel, load_model
-from andactl.passbase import parse_config
+from andactl.passbase import parse_config, registry
 from andactl.recipe import Recipe
 
 log = logging.getLogger("andactl")
@@ -90,7 +90,7 @@ def check_streamable(manager: PassManager, opts: RunOptions) -> None:
     for p in manager.passes:
         if not p.streams:
             raise ConfigError(f"pass '{p.name}' does not support layer-wise streaming (--stream); "
-                              "streamed passes: fuse_norms, rotate, slice")
+                              f"passes that stream: {', '.join(sorted(n for n, c in registry().items() if c.streams))}")
     if opts.output is None:
         raise ConfigError("layer-wise streaming (--stream) needs an output directory (-o)")
 
