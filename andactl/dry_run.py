@@ -44,6 +44,7 @@ BASE_RSS = 480 * 2**20  # python + torch + transformers + tokenizers (fitted int
 ROTATE_EXTRA = 0.6  # rotation rewrites every page of the mapped model plus allocator retention (fitted)
 WRITE_EXTRA = 1.2  # the sliced copies + one tensor in flight of the streaming writer (fitted)
 STREAM_RAM_SHARE = 0.8  # default --max-memory: this share of MemAvailable
+INT4_BYTES_PER_WEIGHT = 0.5 + 4 / 128  # packed INT4 + a float32 scale per group of 128
 STREAM_LAYER_COPIES = 2  # a streamed layer: its tensors + the read/spill copy in flight
 # sustained CPU rates used for the time estimate (AMD EPYC Zen 3, 2 cores, AVX2): FLOP/s per dtype
 CPU_FLOPS = {torch.float32: 4.0e10, torch.bfloat16: 1.0e10, torch.float16: 0.5e10, torch.float64: 2.0e10}
@@ -264,7 +265,7 @@ def _streamed(opts, manager, shape: ModelShape, cal, b: int, N: int, act_batch: 
 
     spill_write = P * b / DISK_BYTES_PER_SECOND
     rows = [row("load", 0, 2.0 + shape.resident_params * b / DISK_BYTES_PER_SECOND)]
-    out_params = P
+    out_params, out_b = P, b
     for step in manager.resolved_recipe():
         name = step["pass"]
         if name == "fuse_norms":
@@ -277,9 +278,20 @@ def _streamed(opts, manager, shape: ModelShape, cal, b: int, N: int, act_batch: 
             out_params = int(P * (1 - ratio) + 2 * shape.layers * D * D * (1 - ratio) ** 2)
         elif name == "slice":
             rows.append(row(name, 0, 1.0 + 2 * spill_write))
-        else:  # check_streamable refuses other passes before loading
-            rows.append(row(name, act_batch, fwd_flops / flops))
-    out_bytes = int(out_params * b) + 20 * 2**20
+        elif name == "quantize_weights":
+            gptq = step.get("method") == "gptq"
+            int4 = int((P - shape.resident_params) * INT4_BYTES_PER_WEIGHT)  # ctx.int4_weights until pack
+            work = int4 + 3 * shape.largest_linear * 4 + ((N * D * b + act_batch + 4 * shape.largest_k**2 * 8) if gptq else 0)
+            secs = (2 * fwd_flops / flops + GPTQ_FLOPS_PER_WEIGHT_K * P * shape.largest_k / CPU_FLOPS[torch.float64]) if gptq else P * 20 / 1e9
+            rows.append(row(name, work, secs + 2 * spill_write))
+            out_b = INT4_BYTES_PER_WEIGHT
+        elif name == "pack":
+            rows.append(row(name, int((P - shape.resident_params) * INT4_BYTES_PER_WEIGHT), 1.0 + 2 * spill_write))
+        elif name == "quantize_tables":
+            rows.append(row(name, 2 * shape.vocab * D * b, 3 * shape.vocab * D * 20 / 1e9))
+        else:  # passes that touch no layer (set_anda_bits, keep_activations)
+            rows.append(row(name, 0, 0.0))
+    out_bytes = int(out_params * out_b) + 20 * 2**20
     rows.append(row("write", shape.largest_linear * 4, out_bytes / DISK_BYTES_PER_SECOND + 1.0))
     spill_bytes = P * b
     free = _free_disk(opts.output)
@@ -349,7 +361,7 @@ def plan_memory(recipe, opts, max_memory: float | None, wanted: bool) -> dict | 
             if report["peak_host_ram_gb"] > limit:
                 switched = report["peak_host_ram_gb"]
                 opts.stream, report = True, None
-    if report is None and (wanted or opts.stream):
+    if report is None and (wanted or opts.stream or max_memory is not None):
         report = estimate(recipe, opts)
     if max_memory is not None and report is not None:
         check_max_memory(report, max_memory)

@@ -27,6 +27,8 @@ SIZES = {
     "3": dict(hidden_size=3072, intermediate_size=8192, num_hidden_layers=28, num_attention_heads=24, num_key_value_heads=8),
 }
 SLICE_ARGS = ["--ratio", "0.25", "--cal-samples", "8", "--cal-seqlen", "256", "--cal-batch-size", "8", "--dtype", "bfloat16"]
+QUANTIZE_ARGS = ["--weight-method", "gptq", "--bits", "7", "7", "7", "7", "--cal-samples", "8", "--cal-seqlen", "256",
+                 "--cal-batch-size", "8", "--dtype", "bfloat16"]
 
 
 def make_model(size: str, workdir: Path) -> Path:
@@ -78,7 +80,9 @@ def main() -> None:
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/andactl-memory"))
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/memory_scaling.json"))
     ap.add_argument("--stream", action="store_true", help="layer-wise streaming (--stream) instead of --no-stream")
+    ap.add_argument("--command", choices=["slice", "quantize"], default="slice")
     args = ap.parse_args()
+    cmd_args = [args.command, *(SLICE_ARGS if args.command == "slice" else QUANTIZE_ARGS)]
     mode = ["--stream" if args.stream else "--no-stream"]
     args.workdir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
@@ -86,13 +90,13 @@ def main() -> None:
     rows = []
     for size in args.sizes.split(","):
         src = make_model(size, args.workdir)
-        out = args.workdir / f"sliced-{size}b"
-        dry = json.loads(subprocess.run([*py, "slice", str(src), *SLICE_ARGS, *mode, "-o", str(out), "--dry-run", "--format", "json"],
+        out = args.workdir / f"{args.command}d-{size}b{'-stream' if args.stream else ''}"
+        dry = json.loads(subprocess.run([*py, *cmd_args, str(src), *mode, "-o", str(out), "--dry-run", "--format", "json"],
                                         capture_output=True, text=True, env=env, check=True).stdout)
-        run = timed([*py, "-q", "slice", str(src), *SLICE_ARGS, *mode, "-o", str(out), "--overwrite", "--format", "json"], env)
+        run = timed([*py, "-q", *cmd_args, str(src), *mode, "-o", str(out), "--overwrite", "--format", "json"], env)
         summary = json.loads(run.pop("stdout"))
         bf16_gb = dry["parameters"] * 2 / 1e9
-        row = {"size": size, "streamed": args.stream, "parameters": dry["parameters"], "bf16_gb": round(bf16_gb, 3), **run,
+        row = {"size": size, "command": args.command, "streamed": args.stream, "parameters": dry["parameters"], "bf16_gb": round(bf16_gb, 3), **run,
                "rss_over_bf16": round(run["peak_rss_gb"] / bf16_gb, 2),
                "dry_run_peak_gb": dry["peak_host_ram_gb"], "dry_run_seconds": dry["seconds"],
                "per_pass": [{"pass": p["pass"], "seconds": p.get("seconds"), "peak_rss_mb": p.get("peak_rss_mb")}

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 from pathlib import Path
 from typing import Iterator
@@ -25,6 +26,17 @@ import torch
 from torch import nn
 
 from andactl.errors import ModelError
+
+
+def absmax_if_finite(t: torch.Tensor) -> float | None:
+    """``max |t|`` when every value is finite, else None (one min/max sweep, no copies)."""
+    if not t.numel():
+        return 0.0
+    lo, hi = torch.aminmax(t.detach().reshape(-1))
+    lo, hi = float(lo), float(hi)
+    if not (math.isfinite(lo) and math.isfinite(hi)):  # NaN propagates, Inf is an extreme
+        return None
+    return max(-lo, hi)
 
 
 class ResidentStore:
@@ -129,7 +141,7 @@ class StreamedStore:
         out = {}
         for name, t in raw.items():
             if t.is_floating_point():
-                if not torch.isfinite(t).all():
+                if absmax_if_finite(t) is None:
                     raise ModelError(f"{self.source_name}: tensor '{name}' contains NaN or Inf; the model file is "
                                      "corrupt (re-create it from its source)")
                 t = t.to(self.dtype)
@@ -153,8 +165,11 @@ class StreamedStore:
         state = {k: v.detach().cpu() for k, v in layer.state_dict().items()}
         for k, v in state.items():
             if v.is_floating_point():
-                finite = v[torch.isfinite(v)]
-                self.absmax[self.prefixes[i] + k] = float(finite.abs().max()) if finite.numel() else 0.0
+                big = absmax_if_finite(v)
+                if big is None:  # rare: an overflowed value; the storage decision needs the finite max
+                    finite = v[torch.isfinite(v)]
+                    big = float(finite.abs().max()) if finite.numel() else 0.0
+                self.absmax[self.prefixes[i] + k] = big
         tmp = self.spill_path(i).with_suffix(".tmp")
         save_streaming(state, tmp)
         os.replace(tmp, self.spill_path(i))
@@ -193,6 +208,25 @@ class StreamedStore:
 
     def release(self) -> None:
         self._cached = None
+
+
+M_MMAP_THRESHOLD = -3  # glibc mallopt parameter
+MMAP_THRESHOLD_BYTES = 1 << 20  # allocations from 1 MiB up go straight to mmap and back to the OS when freed
+
+
+def return_freed_memory() -> None:
+    """Makes freed tensor memory go back to the OS (glibc): a fixed mmap threshold, so glibc's
+    dynamic threshold never moves layer-sized buffers onto the heap, where freeing one layer's
+    tensors and reading the next fragments it and RSS creeps up by a fraction of a layer per layer.
+    A no-op where glibc is not the allocator."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
+    except (OSError, AttributeError):
+        pass
 
 
 @contextlib.contextmanager

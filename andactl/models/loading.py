@@ -280,8 +280,10 @@ def load_streamed(source: str, dtype: str | torch.dtype, device: str, spill_dir:
     a time by the store (andactl/models/layer_store.py)."""
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-    from andactl.models.layer_store import StreamedStore, parameters_on_meta, read_tensors, source_index
+    from andactl.models.layer_store import (StreamedStore, parameters_on_meta, read_tensors, return_freed_memory,
+                                            source_index)
 
+    return_freed_memory()
     torch_dtype = parse_dtype(dtype) if isinstance(dtype, str) else dtype
     dev = parse_device(device)
     folder = streaming_folder(source)
