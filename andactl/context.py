@@ -58,7 +58,16 @@ class PassContext:
     anda_bits: dict | None = None  # {"qkv","o","u","d"} -> M, or per-module overrides (see anda_search)
     attachments: dict[str, bytes] = field(default_factory=dict)  # extra files for the artifact (plots)
     store: Any = None  # where decoder layers live (andactl/models/layer_store.py); None: all resident
+    activations: Any = None  # where calibration activations live (andactl/models/activation_buffers.py)
     _calibration: Any = None
+
+    def activation_buffers(self):
+        """Calibration activations between layers: ``keep(x, slot)`` (RAM unless spilled)."""
+        if self.activations is None:
+            from andactl.models.activation_buffers import ActivationBuffers
+
+            self.activations = ActivationBuffers()
+        return self.activations
 
     @property
     def layers(self):

@@ -176,6 +176,8 @@ def estimate(recipe, opts) -> dict:
     P, D, S = shape.parameters, shape.hidden, cal.seqlen
     B = min(cal.batch_size, cal.samples)
     N = math.ceil(cal.samples / world) * S  # calibration tokens held by one rank
+    cal_bytes = N * D * b  # the calibration residual in the run dtype
+    cal_host = 0 if getattr(opts, "spill_activations", False) else cal_bytes  # spilled: on disk instead
     model_bytes = P * b
     act_batch = B * S * (4 * D + 2 * shape.widest) * 4 + B * shape.heads * S * S * 4
     on_gpu = device.type == "cuda"
@@ -190,7 +192,7 @@ def estimate(recipe, opts) -> dict:
 
     band = 2 * CHUNK_ELEMENTS * 8
     if getattr(opts, "stream", False):
-        return _streamed(opts, manager, shape, cal, b, N, act_batch, fwd_flops, flops, on_gpu, device, world)
+        return _streamed(opts, manager, shape, cal, b, N, act_batch, fwd_flops, flops, on_gpu, device, world, cal_host)
     rows = [row("load", 0, shape.weights_on_disk / DISK_BYTES_PER_SECOND + 2.0)]
     out_params, out_b = P, b
     for step in manager.resolved_recipe():
@@ -198,7 +200,7 @@ def estimate(recipe, opts) -> dict:
         if name == "fuse_norms":
             rows.append(row(name, head * b + band, 3 * P * 8 / 1e9 + 0.5))
         elif name == "rotate":
-            work = ROTATE_EXTRA * model_bytes + N * D * b + act_batch + 4 * D * D * 8 + band
+            work = ROTATE_EXTRA * model_bytes + cal_host + act_batch + 4 * D * D * 8 + band
             eig = (2 * shape.layers + 1) * EIGH_FLOPS_PER_D3 * D**3
             rot = 2.0 * P * D  # every weight multiplied by a D x D basis in float64
             rows.append(row(name, work, fwd_flops / flops + (eig + rot) / CPU_FLOPS[torch.float64]))
@@ -208,7 +210,7 @@ def estimate(recipe, opts) -> dict:
             rows.append(row(name, out_params * b, 1.0 + P * b / 2e9))
         elif name == "quantize_weights":
             gptq = step.get("method") == "gptq"
-            work = (N * D * b + act_batch + 4 * shape.largest_k**2 * 8 + 3 * shape.largest_linear * 4) if gptq else 3 * shape.largest_linear * 4
+            work = (cal_host + act_batch + 4 * shape.largest_k**2 * 8 + 3 * shape.largest_linear * 4) if gptq else 3 * shape.largest_linear * 4
             secs = (2 * fwd_flops / flops + GPTQ_FLOPS_PER_WEIGHT_K * P * shape.largest_k / CPU_FLOPS[torch.float64]) if gptq else P * 20 / 1e9
             rows.append(row(name, work, secs))
             out_b = 0.5 + 4 / 128  # packed INT4 + bf16 scales per group of 128 (linears dominate)
@@ -228,9 +230,12 @@ def estimate(recipe, opts) -> dict:
         "peak_host_ram_gb": max(r["host_ram_gb"] for r in rows), "peak_device_gb": max(r["device_gb"] for r in rows),
         "disk_gb": _gb(out_bytes), "free_disk_gb": _gb(free) if free is not None else None,
         "seconds": round(sum(r["seconds"] for r in rows), 1), "shape": asdict(shape),
+        "calibration_gb": _gb(cal_bytes), "activations_spilled": cal_host == 0,
     }
-    if free is not None and out_bytes > free:
-        raise ConfigError(f"output needs about {_gb(out_bytes)} GB on disk and only {_gb(free)} GB is free at {opts.output}")
+    spilled = cal_bytes - cal_host
+    if free is not None and out_bytes + spilled > free:
+        what = f" (spilled calibration activations {_gb(spilled)} GB + artifact {_gb(out_bytes)} GB)" if spilled else ""
+        raise ConfigError(f"output needs about {_gb(out_bytes + spilled)} GB on disk{what} and only {_gb(free)} GB is free at {opts.output}")
     return result
 
 
@@ -242,7 +247,7 @@ def layer_need_bytes(shape: ModelShape, b: int) -> int:
 
 
 def _streamed(opts, manager, shape: ModelShape, cal, b: int, N: int, act_batch: int, fwd_flops: float, flops: float,
-              on_gpu: bool, device, world: int) -> dict:
+              on_gpu: bool, device, world: int, cal_host: int) -> dict:
     """The dry-run report of a layer-wise streamed run (``--stream``; andactl/models/layer_store.py):
 
         stream_base = BASE + (R + V*D)*b + STREAM_LAYER_COPIES*L*b + 2*C*8
@@ -272,7 +277,7 @@ def _streamed(opts, manager, shape: ModelShape, cal, b: int, N: int, act_batch: 
             rows.append(row(name, 0, 3 * P * 8 / 1e9 + 0.5 + 2 * spill_write))
         elif name == "rotate":
             eig = (2 * shape.layers + 1) * EIGH_FLOPS_PER_D3 * D**3
-            rows.append(row(name, N * D * b + act_batch + 4 * D * D * 8,
+            rows.append(row(name, cal_host + act_batch + 4 * D * D * 8,
                             fwd_flops / flops + (eig + 2.0 * P * D) / CPU_FLOPS[torch.float64] + 2 * spill_write))
             ratio = float(step.get("ratio", 0.0))
             out_params = int(P * (1 - ratio) + 2 * shape.layers * D * D * (1 - ratio) ** 2)
@@ -281,7 +286,7 @@ def _streamed(opts, manager, shape: ModelShape, cal, b: int, N: int, act_batch: 
         elif name == "quantize_weights":
             gptq = step.get("method") == "gptq"
             int4 = int((P - shape.resident_params) * INT4_BYTES_PER_WEIGHT)  # ctx.int4_weights until pack
-            work = int4 + 3 * shape.largest_linear * 4 + ((N * D * b + act_batch + 4 * shape.largest_k**2 * 8) if gptq else 0)
+            work = int4 + 3 * shape.largest_linear * 4 + ((cal_host + act_batch + 4 * shape.largest_k**2 * 8) if gptq else 0)
             secs = (2 * fwd_flops / flops + GPTQ_FLOPS_PER_WEIGHT_K * P * shape.largest_k / CPU_FLOPS[torch.float64]) if gptq else P * 20 / 1e9
             rows.append(row(name, work, secs + 2 * spill_write))
             out_b = INT4_BYTES_PER_WEIGHT
@@ -293,7 +298,7 @@ def _streamed(opts, manager, shape: ModelShape, cal, b: int, N: int, act_batch: 
             rows.append(row(name, 0, 0.0))
     out_bytes = int(out_params * out_b) + 20 * 2**20
     rows.append(row("write", shape.largest_linear * 4, out_bytes / DISK_BYTES_PER_SECOND + 1.0))
-    spill_bytes = P * b
+    spill_bytes = P * b + (N * D * b - cal_host)  # spilled layers (+ spilled calibration activations)
     free = _free_disk(opts.output)
     result = {
         "model": opts.model, "model_type": shape.model_type, "parameters": P, "dtype": opts.dtype,
@@ -303,10 +308,11 @@ def _streamed(opts, manager, shape: ModelShape, cal, b: int, N: int, act_batch: 
         "peak_host_ram_gb": max(r["host_ram_gb"] for r in rows), "peak_device_gb": max(r["device_gb"] for r in rows),
         "disk_gb": _gb(out_bytes), "spill_gb": _gb(spill_bytes), "free_disk_gb": _gb(free) if free is not None else None,
         "seconds": round(sum(r["seconds"] for r in rows), 1), "shape": asdict(shape),
+        "calibration_gb": _gb(N * D * b), "activations_spilled": cal_host == 0,
     }
     if free is not None and out_bytes + spill_bytes > free:
         raise ConfigError(f"a streamed run needs about {_gb(out_bytes + spill_bytes)} GB on disk (spilled layers "
-                          f"{_gb(spill_bytes)} GB + artifact {_gb(out_bytes)} GB) and only {_gb(free)} GB is free at {opts.output}")
+                          f"and activations {_gb(spill_bytes)} GB + artifact {_gb(out_bytes)} GB) and only {_gb(free)} GB is free at {opts.output}")
     return result
 
 
@@ -349,7 +355,9 @@ def can_stream(recipe, opts) -> bool:
 
 def plan_memory(recipe, opts, max_memory: float | None, wanted: bool) -> dict | None:
     """Decides ``opts.stream`` when it is None (streamed when the in-memory estimate exceeds
-    ``max_memory``, default ``default_max_memory_gb()``, and the run can stream), then returns the
+    ``max_memory``, default ``default_max_memory_gb()``, and the run can stream) and
+    ``opts.spill_activations`` when it is None (spilled when the run still exceeds that limit and
+    would fit with its calibration activations on disk), then returns the
     estimate of the run as it will happen (None when not ``wanted`` and no estimate was needed);
     ConfigError when the estimate exceeds an explicit ``max_memory``. Reads no weights."""
     limit = max_memory if max_memory is not None else default_max_memory_gb()
@@ -361,13 +369,28 @@ def plan_memory(recipe, opts, max_memory: float | None, wanted: bool) -> dict | 
             if report["peak_host_ram_gb"] > limit:
                 switched = report["peak_host_ram_gb"]
                 opts.stream, report = True, None
-    if report is None and (wanted or opts.stream or max_memory is not None):
+    auto_spill = getattr(opts, "spill_activations", False) is None
+    if auto_spill:
+        opts.spill_activations = False
+        auto_spill = opts.output is not None and (opts.model in _aliases() or Path(opts.model).expanduser().exists())
+    if report is None and (wanted or opts.stream or max_memory is not None or auto_spill):
         report = estimate(recipe, opts)
+    if auto_spill:  # spill the calibration only when it is what does not fit
+        peak = report["peak_host_ram_gb"]
+        opts.spill_activations = bool(peak > limit and peak - report["calibration_gb"] <= limit)
+        if opts.spill_activations:
+            report = estimate(recipe, opts)
     if max_memory is not None and report is not None:
         check_max_memory(report, max_memory)
     if switched is not None and not wanted:
         log.info("estimated peak host RAM %.2f GB (in memory) exceeds %.2f GB: streaming layer by layer", switched, limit)
     return report
+
+
+def _aliases() -> dict:
+    from andactl.models.loading import ALIASES
+
+    return ALIASES
 
 
 def _free_disk(output: str | None) -> int | None:

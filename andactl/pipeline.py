@@ -32,7 +32,8 @@ class RunOptions:
     overwrite: bool = False
     quiet: bool = False
     storage_dtype: str = "fp16"
-    stream: bool = False  # layer-wise streaming (andactl/models/layer_store.py); see docs/MEMORY.md
+    stream: bool | None = False  # layer-wise streaming (andactl/models/layer_store.py); None: decided from memory
+    spill_activations: bool | None = False  # calibration activations on disk (andactl/models/activation_buffers.py)
 
 
 def calibration_config(params: dict) -> CalibrationConfig:
@@ -75,6 +76,11 @@ def run_recipe(recipe: Recipe, opts: RunOptions, instruments=None) -> tuple[Pass
         check_output(opts.output, opts.overwrite)
     if opts.stream:
         check_streamable(manager, opts)
+    if opts.spill_activations and opts.output is None:
+        from andactl.errors import ConfigError
+
+        raise ConfigError("spilling calibration activations to disk needs an output directory (-o) to spill next to")
+    if opts.stream or opts.spill_activations:
         from andactl.formats.output_dir import spill_directory
 
         with spill_directory(opts.output) as spill:
@@ -96,12 +102,13 @@ def check_streamable(manager: PassManager, opts: RunOptions) -> None:
 
 
 def _run_loaded(manager: PassManager, opts: RunOptions, cal: CalibrationConfig, spill: Path | None):
-    """Loads the model (layer-wise streamed when ``spill`` is a directory), runs the passes, writes."""
+    """Loads the model (layer-wise streamed with ``opts.stream``), runs the passes, writes; ``spill``:
+    the run's temporary directory for spilled layers and activations (None when nothing spills)."""
     from andactl import distributed
 
     t0 = time.perf_counter()
     store = None
-    if spill is not None:
+    if opts.stream:
         from andactl.models.loading import load_streamed
 
         loaded, store = load_streamed(opts.model, opts.dtype, opts.device, spill)
@@ -109,6 +116,10 @@ def _run_loaded(manager: PassManager, opts: RunOptions, cal: CalibrationConfig, 
         loaded = load_model(opts.model, opts.dtype, opts.device)
     ctx = make_context(loaded, opts, cal)
     ctx.store = store
+    if opts.spill_activations:
+        from andactl.models.activation_buffers import ActivationBuffers
+
+        ctx.activations = ActivationBuffers(spill / "activations")
     manager.check(ctx.provided)
     from andactl.models.stats import count_parameters
 
@@ -120,6 +131,7 @@ def _run_loaded(manager: PassManager, opts: RunOptions, cal: CalibrationConfig, 
         loaded.meta.get("dense_block_linear_parameters") or block_linear_parameters(loaded.adapter))
     ctx.report["load_seconds"] = round(time.perf_counter() - t0, 2)
     ctx.report["streamed"] = store is not None
+    ctx.report["activations_spilled"] = bool(opts.spill_activations)
     records = manager.run(ctx)
     resolved = {
         "model": opts.model, "dtype": opts.dtype, "device": opts.device, "seed": opts.seed,

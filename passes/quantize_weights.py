@@ -132,7 +132,8 @@ class QuantizeWeights(Pass):
     def _run_gptq(self, ctx, layers, names, store, errors) -> int:
         """Sequential GPTQ over the layers; returns the number of calibration tokens used."""
         captured = capture_layer0_inputs(ctx.model, layers[0], ctx.calibration())
-        inputs = [c.x for c in captured]
+        keep = ctx.activation_buffers().keep  # RAM, or disk-backed when spilled (same values)
+        inputs = [keep(c.x, k) for k, c in enumerate(captured)]
         kwargs_list = [c.kwargs for c in captured]
         masks = [c.mask for c in captured]
         tokens = int(sum(int((m != 0).sum()) for m in masks))
@@ -163,6 +164,6 @@ class QuantizeWeights(Pass):
                         acc.all_reduce()  # torchrun: Hessian over every rank's share (identical on all)
                         self._quantize_modules(mods, acc.H, names, store, errors)
                     del accs
-                    inputs = [_first(layer(x, **kw)).detach() for x, kw in zip(inputs, kwargs_list)]
+                    inputs = [keep(_first(layer(x, **kw)).detach(), k) for k, (x, kw) in enumerate(zip(inputs, kwargs_list))]
                     advance()
         return tokens

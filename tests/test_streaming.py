@@ -192,3 +192,31 @@ def test_streamed_slice_peak_rss_is_bounded_by_the_largest_layer(tmp_path, data_
     assert peak - base < bound, (peak - base, bound, model_bytes)
     assert peak - base < 0.6 * model_bytes
     assert (tmp_path / "out" / "model.safetensors").is_file()
+
+
+def test_spilled_activations_equal_ram(tmp_path, data_dir):
+    src = _source(tmp_path, "llama")
+    common = ["slice", str(src), "--ratio", "0.25", "--dtype", "float64", "--storage-dtype", "fp32", *CAL]
+    _run(*common, "-o", str(tmp_path / "ram"), "--no-stream", "--no-spill-activations")
+    _run(*common, "-o", str(tmp_path / "disk"), "--no-stream", "--spill-activations")
+    _assert_same_artifact(tmp_path / "ram", tmp_path / "disk")
+    assert json.loads((tmp_path / "disk" / "report.json").read_text())["activations_spilled"] is True
+    q = ["quantize", str(src), "--weight-method", "gptq", "--bits", "7", "7", "7", "7", "--group-size", "64",
+         "--cal-samples", "8", "--cal-seqlen", "64", "--cal-batch-size", "4"]
+    _run(*q, "-o", str(tmp_path / "qram"), "--no-stream", "--no-spill-activations")
+    _run(*q, "-o", str(tmp_path / "qdisk"), "--stream", "--spill-activations")
+    _assert_same_artifact(tmp_path / "qram", tmp_path / "qdisk")
+    assert not list(tmp_path.glob(".*"))  # spill directories removed
+
+
+def test_spill_disk_without_room_is_one_line_before_loading(tmp_path, monkeypatch):
+    import andactl.dry_run as dry
+
+    model, _ = tiny_model("llama")
+    src = tmp_path / "src"
+    model.config.save_pretrained(src)
+    (src / "model.safetensors").write_bytes(b"\xff" * 4096)  # a real run would fail on these: the refusal comes first
+    monkeypatch.setattr(dry, "_free_disk", lambda output: 200_000)  # holds the artifact, not the spilled layers too
+    res = CliRunner().invoke(cli, ["slice", str(src), "--ratio", "0.25", "-o", str(tmp_path / "o"), "--stream", *CAL])
+    _one_line(res, "a streamed run needs about")
+    assert "spilled layers and activations" in res.stderr and not (tmp_path / "o").exists()
