@@ -159,9 +159,10 @@ def _gb(n: float) -> float:
     return round(n / 1e9, 3)
 
 
-def estimate(recipe, opts) -> dict:
+def estimate(recipe, opts, check_disk: bool = True) -> dict:
     """The dry-run report of running ``recipe`` with ``opts``: per pass the estimated peak host
-    RAM, device memory and seconds, plus the output's disk need and the free space there."""
+    RAM, device memory and seconds, plus the output's disk need and the free space there
+    (ConfigError when it is short, unless not ``check_disk``)."""
     from andactl.manager import PassManager
     from andactl.models.loading import parse_device, parse_dtype
     from andactl.pipeline import calibration_config
@@ -192,7 +193,8 @@ def estimate(recipe, opts) -> dict:
 
     band = 2 * CHUNK_ELEMENTS * 8
     if getattr(opts, "stream", False):
-        return _streamed(opts, manager, shape, cal, b, N, act_batch, fwd_flops, flops, on_gpu, device, world, cal_host)
+        return _streamed(opts, manager, shape, cal, b, N, act_batch, fwd_flops, flops, on_gpu, device, world, cal_host,
+                         check_disk)
     rows = [row("load", 0, shape.weights_on_disk / DISK_BYTES_PER_SECOND + 2.0)]
     out_params, out_b = P, b
     for step in manager.resolved_recipe():
@@ -233,7 +235,7 @@ def estimate(recipe, opts) -> dict:
         "calibration_gb": _gb(cal_bytes), "activations_spilled": cal_host == 0,
     }
     spilled = cal_bytes - cal_host
-    if free is not None and out_bytes + spilled > free:
+    if check_disk and free is not None and out_bytes + spilled > free:
         what = f" (spilled calibration activations {_gb(spilled)} GB + artifact {_gb(out_bytes)} GB)" if spilled else ""
         raise ConfigError(f"output needs about {_gb(out_bytes + spilled)} GB on disk{what} and only {_gb(free)} GB is free at {opts.output}")
     return result
@@ -247,7 +249,7 @@ def layer_need_bytes(shape: ModelShape, b: int) -> int:
 
 
 def _streamed(opts, manager, shape: ModelShape, cal, b: int, N: int, act_batch: int, fwd_flops: float, flops: float,
-              on_gpu: bool, device, world: int, cal_host: int) -> dict:
+              on_gpu: bool, device, world: int, cal_host: int, check_disk: bool = True) -> dict:
     """The dry-run report of a layer-wise streamed run (``--stream``; andactl/models/layer_store.py):
 
         stream_base = BASE + (R + V*D)*b + STREAM_LAYER_COPIES*L*b + 2*C*8
@@ -310,7 +312,7 @@ def _streamed(opts, manager, shape: ModelShape, cal, b: int, N: int, act_batch: 
         "seconds": round(sum(r["seconds"] for r in rows), 1), "shape": asdict(shape),
         "calibration_gb": _gb(N * D * b), "activations_spilled": cal_host == 0,
     }
-    if free is not None and out_bytes + spill_bytes > free:
+    if check_disk and free is not None and out_bytes + spill_bytes > free:
         raise ConfigError(f"a streamed run needs about {_gb(out_bytes + spill_bytes)} GB on disk (spilled layers "
                           f"and activations {_gb(spill_bytes)} GB + artifact {_gb(out_bytes)} GB) and only {_gb(free)} GB is free at {opts.output}")
     return result
@@ -361,26 +363,23 @@ def plan_memory(recipe, opts, max_memory: float | None, wanted: bool) -> dict | 
     estimate of the run as it will happen (None when not ``wanted`` and no estimate was needed);
     ConfigError when the estimate exceeds an explicit ``max_memory``. Reads no weights."""
     limit = max_memory if max_memory is not None else default_max_memory_gb()
-    report, switched = None, None
+    switched = None
     if opts.stream is None:
         opts.stream = False
         if can_stream(recipe, opts):
-            report = estimate(recipe, opts)
-            if report["peak_host_ram_gb"] > limit:
-                switched = report["peak_host_ram_gb"]
-                opts.stream, report = True, None
-    auto_spill = getattr(opts, "spill_activations", False) is None
-    if auto_spill:
+            peak = estimate(recipe, opts, check_disk=False)["peak_host_ram_gb"]
+            if peak > limit:
+                switched, opts.stream = peak, True
+    if getattr(opts, "spill_activations", False) is None:  # spill the calibration only when it is what does not fit
         opts.spill_activations = False
-        auto_spill = opts.output is not None and (opts.model in _aliases() or Path(opts.model).expanduser().exists())
-    if report is None and (wanted or opts.stream or max_memory is not None or auto_spill):
-        report = estimate(recipe, opts)
-    if auto_spill:  # spill the calibration only when it is what does not fit
-        peak = report["peak_host_ram_gb"]
-        opts.spill_activations = bool(peak > limit and peak - report["calibration_gb"] <= limit)
-        if opts.spill_activations:
-            report = estimate(recipe, opts)
-    if max_memory is not None and report is not None:
+        if opts.output is not None and (opts.model in _aliases() or Path(opts.model).expanduser().exists()):
+            report = estimate(recipe, opts, check_disk=False)
+            peak = report["peak_host_ram_gb"]
+            opts.spill_activations = bool(peak > limit and peak - report["calibration_gb"] <= limit)
+    if not (wanted or max_memory is not None or opts.stream or opts.spill_activations):
+        return None  # an in-memory run nobody asked to check: preflight checks the disk
+    report = estimate(recipe, opts)  # the run as it will happen; ConfigError when the disk is short
+    if max_memory is not None:
         check_max_memory(report, max_memory)
     if switched is not None and not wanted:
         log.info("estimated peak host RAM %.2f GB (in memory) exceeds %.2f GB: streaming layer by layer", switched, limit)

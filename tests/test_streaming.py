@@ -167,31 +167,38 @@ finally:
 """
 
 
-def test_streamed_slice_peak_rss_is_bounded_by_the_largest_layer(tmp_path, data_dir):
-    src = tmp_path / "big"
-    subprocess.run([sys.executable, "-c", WRITE_BIG.format(big=BIG), str(src), str(ROOT / "tests")], check=True,
-                   capture_output=True)
-    model_bytes = (src / "model.safetensors").stat().st_size
-    D, I = BIG["hidden_size"], BIG["intermediate_size"]
-    layer = (4 * D * D + 3 * D * I) * 4  # float32
-    assert model_bytes > 14 * layer  # a few hundred MB: 16 layers
+def _streamed_peak(tmp_path: Path, data_dir: Path, layers: int) -> tuple[int, int]:
+    """(peak RSS growth of a streamed slice of a random ``layers``-layer BIG llama over the process
+    after its imports, bytes of its model.safetensors), measured in a fresh subprocess."""
+    src = tmp_path / f"big{layers}"
+    subprocess.run([sys.executable, "-c", WRITE_BIG.format(big={**BIG, "num_hidden_layers": layers}), str(src),
+                    str(ROOT / "tests")], check=True, capture_output=True)
     env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
     res = subprocess.run([sys.executable, "-c", MEASURE, "-q", "slice", str(src), "--ratio", "0.25", "--stream", "-o",
-                          str(tmp_path / "out"), "--cal-samples", "4", "--cal-seqlen", "32", "--cal-batch-size", "4",
+                          str(tmp_path / f"out{layers}"), "--cal-samples", "4", "--cal-seqlen", "32", "--cal-batch-size", "4",
                           "--data-dir", str(data_dir)],
                          cwd=ROOT, env=env, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr[-2000:]
     base, peak, maxrss = map(int, res.stdout.strip().splitlines()[-1].split())
     assert maxrss >= peak - 4096
+    assert (tmp_path / f"out{layers}" / "model.safetensors").is_file()
+    return peak - base, (src / "model.safetensors").stat().st_size
+
+
+def test_streamed_slice_peak_rss_is_bounded_by_the_largest_layer(tmp_path, data_dir):
     from andactl.passes.blockwise import CHUNK_ELEMENTS
 
+    D, I = BIG["hidden_size"], BIG["intermediate_size"]
+    layer = (4 * D * D + 3 * D * I) * 4  # float32
+    grown12, model_bytes = _streamed_peak(tmp_path, data_dir, 12)
+    grown3, _ = _streamed_peak(tmp_path, data_dir, 3)
+    assert model_bytes > 12 * layer  # 0.16 GB
     # the layer in flight and its spill/read copy, two float64 bands of the blockwise updates (at
-    # most the largest matrix), the resident embeddings and head (small here), calibration, slack
+    # most the largest matrix), calibration data and tokenizer, allocator slack: not the model
     band = min(CHUNK_ELEMENTS, D * I) * 8
-    bound = 3 * layer + 2 * band + 48 * 2**20
-    assert peak - base < bound, (peak - base, bound, model_bytes)
-    assert peak - base < 0.6 * model_bytes
-    assert (tmp_path / "out" / "model.safetensors").is_file()
+    assert grown12 < 3 * layer + 2 * band + 96 * 2**20 < model_bytes, (grown12, layer, model_bytes)
+    # 9 more layers (122 MB in memory) cost at most a few layers' worth of allocator noise
+    assert grown12 - grown3 < 3 * layer, (grown12, grown3, layer)
 
 
 def test_spilled_activations_equal_ram(tmp_path, data_dir):
