@@ -9,6 +9,8 @@ range is kept in float32 and named in config.json, so storage never turns a weig
 """
 from __future__ import annotations
 
+import math
+
 import torch
 
 from andactl.errors import ConfigError
@@ -25,6 +27,18 @@ def parse_storage_dtype(name: str) -> torch.dtype:
     return STORAGE_DTYPES[name]
 
 
+def finite_absmax(t: torch.Tensor) -> float:
+    """The largest finite magnitude in ``t`` (0 when there is none): one min/max sweep without
+    copies when every value is finite (masking a big tensor costs several times its bytes)."""
+    if not t.numel():
+        return 0.0
+    lo, hi = (float(v) for v in torch.aminmax(t.detach().reshape(-1)))
+    if math.isfinite(lo) and math.isfinite(hi):
+        return max(-lo, hi)
+    finite = t[torch.isfinite(t)]
+    return float(finite.abs().max()) if finite.numel() else 0.0
+
+
 def to_storage(tensors: dict[str, torch.Tensor], name: str,
                absmax: dict[str, float] | None = None) -> tuple[dict[str, torch.Tensor], list[str]]:
     """(tensors with every floating one cast to the storage dtype ``name``, names kept in float32
@@ -38,11 +52,7 @@ def to_storage(tensors: dict[str, torch.Tensor], name: str,
         if not t.is_floating_point() or t.dtype == dtype or key.endswith(SCALE_SUFFIX):
             out[key] = t
             continue
-        if t.device.type == "meta":
-            big = (absmax or {}).get(key, 0.0)
-        else:
-            finite = t[torch.isfinite(t)]
-            big = float(finite.abs().max()) if finite.numel() else 0.0
+        big = (absmax or {}).get(key, 0.0) if t.device.type == "meta" else finite_absmax(t)
         if big > limit:
             out[key] = t.to(torch.float32)
             kept.append(key)

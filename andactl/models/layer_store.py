@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from andactl.errors import ModelError
+from andactl.formats.storage import finite_absmax
 
 
 def absmax_if_finite(t: torch.Tensor) -> float | None:
@@ -165,11 +166,7 @@ class StreamedStore:
         state = {k: v.detach().cpu() for k, v in layer.state_dict().items()}
         for k, v in state.items():
             if v.is_floating_point():
-                big = absmax_if_finite(v)
-                if big is None:  # rare: an overflowed value; the storage decision needs the finite max
-                    finite = v[torch.isfinite(v)]
-                    big = float(finite.abs().max()) if finite.numel() else 0.0
-                self.absmax[self.prefixes[i] + k] = big
+                self.absmax[self.prefixes[i] + k] = finite_absmax(v)
         tmp = self.spill_path(i).with_suffix(".tmp")
         save_streaming(state, tmp)
         os.replace(tmp, self.spill_path(i))
