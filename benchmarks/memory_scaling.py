@@ -81,7 +81,12 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/memory_scaling.json"))
     ap.add_argument("--stream", action="store_true", help="layer-wise streaming (--stream) instead of --no-stream")
     ap.add_argument("--command", choices=["slice", "quantize"], default="slice")
+    ap.add_argument("--plot", nargs="+", type=Path, metavar="JSON",
+                    help="only draw docs-style PNG (--out, .png) from earlier result files (streamed and in-memory)")
     args = ap.parse_args()
+    if args.plot:
+        plot_files(args.plot, args.out.with_suffix(".png"))
+        return
     cmd_args = [args.command, *(SLICE_ARGS if args.command == "slice" else QUANTIZE_ARGS)]
     mode = ["--stream" if args.stream else "--no-stream"]
     args.workdir.mkdir(parents=True, exist_ok=True)
@@ -138,6 +143,32 @@ def plot(rows: list[dict], path: Path) -> None:
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
+
+
+def plot_files(files: list[Path], path: Path) -> None:
+    """Peak RSS (measured, solid; --dry-run estimate, dashed) against parameters, one line per
+    (command, streamed or in memory) found in ``files``, with the issue's target for >= 1B models."""
+    from andactl.plotting import png_bytes, subplots
+
+    series: dict[tuple, list[dict]] = {}
+    for f in files:
+        for r in json.loads(f.read_text())["rows"]:
+            series.setdefault((r.get("command", "slice"), bool(r.get("streamed"))), []).append(r)
+    fig, ax = subplots(figsize=(6, 4))
+    for (command, streamed), rows in sorted(series.items()):
+        rows.sort(key=lambda r: r["parameters"])
+        p = [r["parameters"] / 1e9 for r in rows]
+        label = f"{command} {'streamed' if streamed else 'in memory'}"
+        line, = ax.plot(p, [r["peak_rss_gb"] for r in rows], "o-", label=f"{label}: measured")
+        ax.plot(p, [r["dry_run_peak_gb"] for r in rows], "s--", color=line.get_color(), label=f"{label}: --dry-run")
+    allp = sorted({r["parameters"] for rows in series.values() for r in rows})
+    ax.plot([q / 1e9 for q in allp], [0.35 * 2 * q / 1e9 + 1.5 for q in allp], ":", color="k",
+            label="target 0.35 x bf16 + 1.5 GB (+ calibration)")
+    ax.set_xlabel("parameters (B), random Llama, bf16")
+    ax.set_ylabel("peak RSS (GB)")
+    ax.set_title("andactl slice 25% / quantize gptq 7777, 8x256 alpaca")
+    ax.legend(fontsize=7)
+    path.write_bytes(png_bytes(fig, dpi=120))
 
 
 if __name__ == "__main__":

@@ -102,22 +102,28 @@ def save_artifact(out_dir: str | Path, model: torch.nn.Module, tokenizer, meta: 
     with staged_output(out_dir, overwrite) as tmp:
         from andactl.formats.storage import STORAGE_DTYPES, to_storage
 
-        tensors, aliases = _unique_state(model)
+        originals, aliases = _unique_state(model)
+        tensors = originals
         stored = model_dtype(model)
         kept: list[str] = []
-        if storage_dtype is not None:
-            tensors, kept = to_storage(tensors, storage_dtype, getattr(store, "absmax", None))
+        if storage_dtype is not None:  # the cast of each tensor happens when it is written (fetch)
+            tensors, kept = to_storage(originals, storage_dtype, getattr(store, "absmax", None), convert=False)
             stored = STORAGE_DTYPES[storage_dtype]
         meta = {**meta, "storage_dtype": storage_dtype or str(stored).replace("torch.", ""), "storage_fp32_tensors": kept}
         config = artifact_config(model, meta, records, aliases, stored)
         (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=False, default=str) + "\n")
         # one metadata key: the header must be byte-identical across identical runs
-        fetch = None
-        if store is not None:
-            def fetch(name: str, t: torch.Tensor) -> torch.Tensor:
-                return store.tensor(name).to(t.dtype)
+        def fetch(name: str, t: torch.Tensor) -> torch.Tensor:
+            """The bytes of one planned tensor: from the model, or a streamed layer's from the store."""
+            src = originals[name]
+            if src.device.type == "meta":
+                if store is None:
+                    raise ArtifactError(f"tensor '{name}' is not materialised and the run has no layer store")
+                src = store.tensor(name)
+            return src.to(t.dtype)
+
         save_streaming(tensors, tmp / WEIGHTS, metadata={"format": "pt"}, fetch=fetch)
-        del tensors
+        del tensors, originals
         if store is not None:
             store.release()
         pause("weights_written")

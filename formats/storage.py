@@ -39,12 +39,14 @@ def finite_absmax(t: torch.Tensor) -> float:
     return float(finite.abs().max()) if finite.numel() else 0.0
 
 
-def to_storage(tensors: dict[str, torch.Tensor], name: str,
-               absmax: dict[str, float] | None = None) -> tuple[dict[str, torch.Tensor], list[str]]:
+def to_storage(tensors: dict[str, torch.Tensor], name: str, absmax: dict[str, float] | None = None,
+               convert: bool = True) -> tuple[dict[str, torch.Tensor], list[str]]:
     """(tensors with every floating one cast to the storage dtype ``name``, names kept in float32
     because their values overflow it). Input tensors are not modified. A ``meta`` tensor (a layer
     of a streamed run, not in memory) is decided from ``absmax[key]``, its largest finite
-    magnitude, and stays ``meta`` with the chosen dtype."""
+    magnitude, and stays ``meta`` with the chosen dtype. With ``convert=False`` every tensor that
+    would be cast comes back as a ``meta`` tensor of the chosen dtype (the plan only: the writer
+    casts each one when it writes it, so no second copy of the model is held)."""
     dtype = parse_storage_dtype(name)
     out, kept = {}, []
     limit = torch.finfo(dtype).max
@@ -53,9 +55,11 @@ def to_storage(tensors: dict[str, torch.Tensor], name: str,
             out[key] = t
             continue
         big = (absmax or {}).get(key, 0.0) if t.device.type == "meta" else finite_absmax(t)
+        target = torch.float32 if big > limit else dtype
         if big > limit:
-            out[key] = t.to(torch.float32)
             kept.append(key)
+        if not convert or t.device.type == "meta":
+            out[key] = t if t.dtype == target and t.device.type == "meta" else torch.empty(t.shape, dtype=target, device="meta")
             continue
-        out[key] = t.to(dtype).contiguous()
+        out[key] = t.to(target).contiguous()
     return out, kept
