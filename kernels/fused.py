@@ -65,20 +65,8 @@ def _linear_fake(x, mantissa_bits, rounding, w_prepacked, scb, zb, bias, group_s
     return x.new_empty((*x.shape[:-1], n))
 
 
-def _define() -> torch.library.Library | None:
-    try:
-        torch._C._dispatch_find_schema_or_throw(f"{NAMESPACE}::anda_linear", "")
-        return globals().get("_LIB")  # defined by an earlier execution of this file: keep it
-    except RuntimeError:
-        pass
-    lib = torch.library.Library(NAMESPACE, "FRAGMENT")
-    lib.define(SCHEMA)
-    lib.impl("anda_linear", _linear_ref, "CompositeExplicitAutograd")
-    torch.library.register_fake(f"{NAMESPACE}::anda_linear", _linear_fake, lib=lib)
-    return lib
-
-
-_LIB = _define()  # kept alive for the life of the process: dropping it would deregister the op
+_LIB = ops.define_ops("FRAGMENT", {"anda_linear": SCHEMA}, {"anda_linear": (_linear_ref, _linear_fake)},
+                      globals().get("_LIB"))  # kept alive for the life of the process
 
 
 def has_cpu_kernel() -> bool:

@@ -64,23 +64,28 @@ def _op_defined(name: str) -> bool:
     return True
 
 
-def _define() -> torch.library.Library | None:
-    """Define the schemas and register reference + fake kernels; None if already defined."""
-    if _op_defined("anda_pack"):
-        # Defined by an earlier execution of this file (importlib.reload, or the file imported under
-        # a second name). Keep that Library alive: dropping it would deregister the ops.
-        return globals().get("_LIB")
-    lib = torch.library.Library(NAMESPACE, "DEF")
-    for schema in SCHEMAS.values():
+def define_ops(kind: str, schemas: dict[str, str], impls: dict[str, tuple], previous):
+    """Define ``schemas`` in the andactl namespace (``kind`` "DEF" or "FRAGMENT") and register each
+    op's ``(reference, fake)`` pair from ``impls``; returns the Library to keep alive.
+
+    Invariant: idempotent per process. If the first schema is already defined (an earlier execution
+    of the calling file: importlib.reload, or the file imported under a second name), nothing is
+    registered again and ``previous`` (that execution's Library) is returned: dropping it would
+    deregister the ops."""
+    if _op_defined(next(iter(schemas))):
+        return previous
+    lib = torch.library.Library(NAMESPACE, kind)
+    for schema in schemas.values():
         lib.define(schema)
-    for name, ref, fake in (("anda_pack", _pack_ref, _pack_fake), ("anda_unpack", _unpack_ref, _unpack_fake),
-                            ("anda_gemm", anda_gemm_reference, _gemm_fake)):
+    for name, (ref, fake) in impls.items():
         lib.impl(name, ref, "CompositeExplicitAutograd")
         torch.library.register_fake(f"{NAMESPACE}::{name}", fake, lib=lib)
     return lib
 
 
-_LIB = _define()  # kept alive for the life of the process: dropping it would deregister the ops
+_LIB = define_ops("DEF", SCHEMAS, {"anda_pack": (_pack_ref, _pack_fake), "anda_unpack": (_unpack_ref, _unpack_fake),
+                                    "anda_gemm": (anda_gemm_reference, _gemm_fake)},
+                  globals().get("_LIB"))  # kept alive for the life of the process
 
 
 _check_words = anda.check_words  # one home: formats.anda

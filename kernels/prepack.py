@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 
 from andactl.errors import ConfigError
-from andactl.kernels import ops  # noqa: F401  (the andactl namespace and anda_gemm schemas first)
+from andactl.kernels import ops  # the andactl namespace and anda_gemm schemas first; define_ops
 from andactl.formats.int4_layout import check_int4, pack_int4, padded_k, unpack_int4
 from andactl.kernels.reference import anda_gemm_reference
 
@@ -77,24 +77,9 @@ def _gemm_prepacked_fake(words, exponents, mantissa_bits, k, w_prepacked, w_scal
     return words.new_empty((*exponents.shape[:-1], n), dtype=torch.float32)
 
 
-def _define() -> torch.library.Library | None:
-    """Define the schemas and register reference + fake kernels; None if already defined."""
-    try:
-        torch._C._dispatch_find_schema_or_throw(f"{NAMESPACE}::int4_prepack", "")
-        return globals().get("_LIB")  # defined by an earlier execution of this file: keep it
-    except RuntimeError:
-        pass
-    lib = torch.library.Library(NAMESPACE, "FRAGMENT")
-    for schema in SCHEMAS.values():
-        lib.define(schema)
-    for name, ref, fake in (("int4_prepack", _prepack_ref, _prepack_fake),
-                            ("anda_gemm_prepacked", _gemm_prepacked_ref, _gemm_prepacked_fake)):
-        lib.impl(name, ref, "CompositeExplicitAutograd")
-        torch.library.register_fake(f"{NAMESPACE}::{name}", fake, lib=lib)
-    return lib
-
-
-_LIB = _define()  # kept alive for the life of the process: dropping it would deregister the ops
+_LIB = ops.define_ops("FRAGMENT", SCHEMAS, {"int4_prepack": (_prepack_ref, _prepack_fake),
+                                          "anda_gemm_prepacked": (_gemm_prepacked_ref, _gemm_prepacked_fake)},
+                      globals().get("_LIB"))  # kept alive for the life of the process
 
 
 def int4_prepack(w_packed: torch.Tensor, w_scales: torch.Tensor, w_zeros: torch.Tensor | None,

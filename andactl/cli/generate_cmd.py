@@ -10,6 +10,7 @@ import time
 
 import click
 
+from andactl.cli.common import run_dtype_option
 from andactl.errors import ConfigError
 
 
@@ -53,7 +54,7 @@ def check_fits(n_prompt: int, max_new_tokens: int, limit: int | None) -> None:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for sampling.")
 @click.option("--backend", type=click.Choice(["auto", "cuda", "cpp", "reference"]), default="auto", show_default=True,
               help="Kernel backend for Anda-packed modules.")
-@click.option("--dtype", default="float32", show_default=True, help="float32 | bfloat16 | float16")
+@run_dtype_option
 @click.option("--device", default="cpu", show_default=True)
 def generate(model, prompt, max_new_tokens, temperature, chat, seed, backend, dtype, device):
     """Generate text from MODEL (alias, HF folder, .gguf or andactl artifact), streamed to stdout."""
@@ -61,10 +62,10 @@ def generate(model, prompt, max_new_tokens, temperature, chat, seed, backend, dt
     from transformers import TextStreamer
 
     from andactl.cli.eval_cmd import set_backend
-    from andactl.models.loading import load_model, parse_device, parse_dtype
+    from andactl.models.loading import load_model, parse_device, resolve_dtype_name
 
-    parse_dtype(dtype)
     parse_device(device)
+    dtype = resolve_dtype_name(dtype, device)
     loaded = load_model(model, dtype, device)
     tok = loaded.tokenizer
     ids = build_inputs(tok, prompt, chat)

@@ -10,11 +10,10 @@
 
 #include <cstring>
 
+#include "anda_group_avx2.h"
 #include "anda_kern.h"
 
 namespace anda {
-
-#define ANDA_AVX2 __attribute__((target("avx2,fma")))
 
 // 16-bit lanes of a, b (16 each, 0..255) -> 32 bytes in element order (a's then b's).
 ANDA_AVX2 static inline __m256i narrow16(__m256i a, __m256i b) {
@@ -32,26 +31,10 @@ ANDA_AVX2 static inline __m256i narrow32(__m256i a, __m256i b) {
 ANDA_AVX2 bool pack_group_avx2(const uint16_t* h, int n, int M, bool nearest, int64_t* out,
                                uint8_t* e_out) {
   alignas(32) uint16_t buf[64];
-  if (n < 64) {  // zero padding: exponent field 0 (counts as 1), magnitude 0, sign 0
-    std::memset(buf, 0, sizeof(buf));
-    std::memcpy(buf, h, (size_t)n * 2);
-    h = buf;
-  }
   __m256i H[4];
-  for (int i = 0; i < 4; ++i) H[i] = _mm256_loadu_si256((const __m256i*)(h + 16 * i));
-  const __m256i f31 = _mm256_set1_epi16(31);
-  __m256i emax = _mm256_set1_epi16(1), is31 = _mm256_setzero_si256();
-  for (int i = 0; i < 4; ++i) {
-    const __m256i e = _mm256_and_si256(_mm256_srli_epi16(H[i], 10), f31);
-    emax = _mm256_max_epu16(emax, e);
-    is31 = _mm256_or_si256(is31, _mm256_cmpeq_epi16(e, f31));
-  }
-  __m128i x = _mm_max_epu16(_mm256_castsi256_si128(emax), _mm256_extracti128_si256(emax, 1));
-  x = _mm_max_epu16(x, _mm_srli_si128(x, 8));
-  x = _mm_max_epu16(x, _mm_srli_si128(x, 4));
-  x = _mm_max_epu16(x, _mm_srli_si128(x, 2));
-  const int E = _mm_extract_epi16(x, 0);
-  const bool bad = _mm256_movemask_epi8(is31) != 0;
+  load_group_avx2(h, n, buf, H);
+  bool bad;
+  const int E = group_exponent_avx2(H, &bad);
 
   // sign word: top bit of every 16-bit lane
   const uint32_t s_lo = (uint32_t)_mm256_movemask_epi8(
