@@ -210,4 +210,19 @@ def read_artifact(path: str | Path, dtype: torch.dtype | None = None, device: st
         raise ArtifactError(f"{path}: tensor '{still_meta[0]}' was not filled from {WEIGHTS}")
     model.to(device)
     install_activation_hooks(model, records)
+    anchor_device(model)
     return model.eval(), config
+
+
+def anchor_device(model: torch.nn.Module) -> None:
+    """Gives a model with no parameters at all (every linear packed, head and embeddings quantized
+    tables, norms fused: only buffers) one empty, frozen parameter on its buffers' device, because
+    transformers reads ``model.device`` (``generate``, pipelines) from the first parameter.
+    Invariant: outputs unchanged; a model with any parameter is left untouched. Registered after
+    the strict state-dict load, so it is never an expected artifact tensor."""
+    if next(model.parameters(), None) is not None:
+        return
+    buf = next(model.buffers(), None)
+    device = buf.device if buf is not None else torch.device("cpu")
+    model.register_parameter("andactl_device_anchor",
+                             torch.nn.Parameter(torch.empty(0, device=device), requires_grad=False))

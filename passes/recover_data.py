@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from andactl.errors import ConfigError, DataError
+from andactl.models.kv_cache import cache_kwargs
 
 SELF = "self"
 HELD_OUT_FRACTION = 0.1  # of the training rows kept aside for the held-out loss
@@ -91,6 +92,7 @@ def sample_from_teacher(teacher, vocab_size: int, count: int, seqlen: int, seed:
     was_training = teacher.training
     teacher.eval()
     out = []
+    key, extra = cache_kwargs(teacher)
     try:
         for start in range(0, count, batch_size):
             n = min(batch_size, count - start)
@@ -98,8 +100,8 @@ def sample_from_teacher(teacher, vocab_size: int, count: int, seqlen: int, seed:
             past = None
             step_ids = ids
             while ids.shape[1] < seqlen:
-                res = teacher(input_ids=step_ids, past_key_values=past, use_cache=True)
-                past = res.past_key_values
+                res = teacher(input_ids=step_ids, use_cache=True, **{key: past}, **extra)
+                past = res[key]
                 probs = torch.softmax(res.logits[:, -1, :vocab_size].float() / temperature, dim=-1)
                 step_ids = torch.multinomial(probs.cpu(), 1, generator=gen).to(device)
                 ids = torch.cat([ids, step_ids], dim=1)

@@ -7,6 +7,7 @@ classes, same qualified names, same shapes), so the artifact stays an ordinary s
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -55,7 +56,11 @@ def attach(model: nn.Module, adapter, full: bool, rank: int = LORA_RANK, alpha: 
     from peft import LoraConfig, get_peft_model
 
     config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=names, bias="none")
-    peft_model = get_peft_model(model, config)
+    with warnings.catch_warnings():
+        # peft reads transformers' deprecated `is_gradient_checkpointing` (a FutureWarning on every
+        # attach); recovery does its own checkpointing (recover_train.checkpointed), so it is noise.
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        peft_model = get_peft_model(model, config)
     params = [p for n, p in peft_model.named_parameters() if p.requires_grad]
     return Trainable(params, peft_model)
 

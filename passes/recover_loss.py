@@ -25,33 +25,37 @@ class _ChunkedHeadLoss(torch.autograd.Function):
     def forward(ctx, h, w, b, h_t, w_t, b_t, labels, kd_weight, ce_weight, chunk, stats):
         n = h.shape[0]
         n_ce = int((labels != IGNORE).sum()) if labels is not None else 0
-        grad = torch.zeros(h.shape, dtype=torch.float32, device=h.device)
+        want_grad = ctx.needs_input_grad[0]  # False under no_grad (held-out loss): skip the gradient work
+        grad = torch.zeros(h.shape, dtype=torch.float32, device=h.device) if want_grad else None
         kl_sum = h.new_zeros((), dtype=torch.float64)
         ce_sum = h.new_zeros((), dtype=torch.float64)
         for i in range(0, n, chunk):
             s = _logits(h[i:i + chunk], w, b)
             logp = torch.log_softmax(s, dim=-1)
-            p = logp.exp()
-            g = torch.zeros_like(s)
+            p = logp.exp() if want_grad else None
+            g = torch.zeros_like(s) if want_grad else None
             if kd_weight and h_t is not None:
                 logp_t = torch.log_softmax(_logits(h_t[i:i + chunk], w_t, b_t), dim=-1)
                 p_t = logp_t.exp()
                 kl_sum += (p_t * (logp_t - logp)).sum(dtype=torch.float64)
-                g += (kd_weight / n) * (p - p_t)
+                if want_grad:
+                    g += (kd_weight / n) * (p - p_t)
                 del logp_t, p_t
             if ce_weight and n_ce:
                 lab = labels[i:i + chunk]
                 keep = lab != IGNORE
                 rows = keep.nonzero().squeeze(1)
                 ce_sum -= logp[rows, lab[rows]].sum(dtype=torch.float64)
-                g[rows] += (ce_weight / n_ce) * p[rows]
-                g[rows, lab[rows]] -= ce_weight / n_ce
-            grad[i:i + chunk] = g @ w.float()
+                if want_grad:
+                    g[rows] += (ce_weight / n_ce) * p[rows]
+                    g[rows, lab[rows]] -= ce_weight / n_ce
+            if want_grad:
+                grad[i:i + chunk] = g @ w.float()
             del s, logp, p, g
         kl = float(kl_sum) / n if h_t is not None else 0.0
         ce = float(ce_sum) / n_ce if n_ce else 0.0
         stats.update(kl=kl, ce=ce)
-        ctx.save_for_backward(grad)
+        ctx.save_for_backward(grad if want_grad else h.new_empty(0))  # no backward without grad
         ctx.out_dtype = h.dtype
         return h.new_tensor(kd_weight * kl + ce_weight * ce, dtype=torch.float32)
 

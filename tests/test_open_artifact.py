@@ -196,6 +196,35 @@ def test_generate_streams_greedy_tokens(tmp_path_factory, kind):
     assert res.stdout == tok.decode(want[0, ids.shape[1]:], skip_special_tokens=True) + "\n"
 
 
+def test_generate_on_packed_model_with_int8_tables(tmp_path):
+    """Every linear packed and head/embeddings as INT8 tables leaves the model without parameters;
+    generate still works and gives the greedy tokens of the loaded model's logits."""
+    model, _ = tiny_model("llama")
+    ctx = PassContext(model=model, adapter=get_adapter(model), tokenizer=char_tokenizer())
+    ctx._calibration = tiny_calibration(samples=8, seqlen=32)
+    PassManager.from_recipe([{"pass": "fuse_norms"}, {"pass": "rotate", "ratio": 0.25}, {"pass": "slice"},
+                             {"pass": "quantize_weights", "method": "rtn", "group_size": 64},
+                             {"pass": "set_anda_bits", "bits": [6, 5, 4, 7]}, {"pass": "pack"},
+                             {"pass": "quantize_tables", "head": "int8", "embeddings": "int8"}]).run(ctx)
+    out = save_artifact(tmp_path / "a", ctx.model.eval(), char_tokenizer(), {"base_model": "tiny"}, records=ctx.records)
+    res = _cli("generate", out, "--prompt", "hello", "--max-new-tokens", "5", "--backend", "reference")
+    assert res.exit_code == 0, res.stderr
+    loaded, tok = andactl.load(out)
+    params = list(loaded.named_parameters())  # only the reader's empty device anchor
+    assert [(n, p.numel(), p.requires_grad) for n, p in params] == [("andactl_device_anchor", 0, False)]
+    assert loaded.device == torch.device("cpu")
+    from andactl.cli.eval_cmd import set_backend
+
+    set_backend(loaded, "reference", "cpu")
+    ids = tok("hello", return_tensors="pt").input_ids
+    with torch.no_grad():
+        gen = loaded.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=5, do_sample=False)
+        for _ in range(5):
+            ids = torch.cat([ids, loaded(ids).logits[:, -1:].argmax(-1)], dim=1)
+    assert torch.equal(gen, ids)  # andactl.load(...).generate works on a parameter-free model
+    assert res.stdout == tok.decode(ids[0, 5:], skip_special_tokens=True) + "\n"
+
+
 @pytest.mark.parametrize("args,msg", [
     (["--prompt", "x" * 125, "--max-new-tokens", "8"], "prompt is 125 tokens; with --max-new-tokens 8 that exceeds the model's context of 128"),
     (["--prompt", "hi", "--chat"], "no chat template"),

@@ -71,6 +71,8 @@ def test_chunked_head_loss_equals_autograd_reference():
     assert float(loss.detach()) == pytest.approx(float(ref.detach()), rel=1e-5)
     assert torch.allclose(g, g_ref, atol=1e-6, rtol=1e-4)
     assert 0.7 * stats["kl"] + 0.3 * stats["ce"] == pytest.approx(float(ref), rel=1e-5)
+    with torch.no_grad():  # held-out path: no gradient work, the same loss
+        assert float(head_loss(h, head, labels, h_t, head_t, kd_weight=0.7, ce_weight=0.3, chunk=8)) == float(loss.detach())
 
 
 def test_lora_without_training_leaves_logits_unchanged(sliced):
@@ -119,6 +121,18 @@ def test_kd_lowers_kl_to_teacher_on_held_out_text(sliced, tiny_hf_dir, data_dir)
     res = ctx.report["passes"][0]["result"]
     assert res["teacher"] == str(tiny_hf_dir) and res["train_data"]["source"] == "self"
     assert res["held_out_after"] < 0.9 * res["held_out_before"]
+
+
+def test_recover_emits_no_deprecation_warnings(sliced, data_dir):
+    """No FutureWarning/DeprecationWarning floods stderr: peft's `is_gradient_checkpointing` read and
+    the teacher's KV-cache argument during `self` sampling both used deprecated transformers APIs."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _recover_ctx(sliced, data_dir, None, method="kd", train_data="self", steps=2, seqlen=16, held_out=1)
+    bad = [str(w.message) for w in caught if issubclass(w.category, (FutureWarning, DeprecationWarning))]
+    assert bad == []
 
 
 def test_training_is_deterministic(sliced, data_dir):

@@ -17,7 +17,6 @@ an eval split.
 """
 from __future__ import annotations
 
-import inspect
 import os
 import resource
 import statistics
@@ -25,6 +24,8 @@ import time
 from dataclasses import asdict, dataclass
 
 import torch
+
+from andactl.models.kv_cache import cache_kwargs
 
 SLICEGPT_SEQLEN = 128
 
@@ -80,18 +81,9 @@ def _timed(fn):
     return out, time.perf_counter() - t0
 
 
-def _cache_kwargs(model) -> tuple[str, dict]:
-    """(name of the KV-cache argument/output, extra kwargs): ``cache`` in newer transformers,
-    ``past_key_values`` before; ``logits_to_keep=1`` where supported (only the next token's logits
-    are computed, as a real generate loop does)."""
-    params = inspect.signature(model.forward).parameters
-    extra = {"logits_to_keep": 1} if "logits_to_keep" in params else {}
-    return ("cache" if "cache" in params else "past_key_values"), extra
-
-
 def _prefill_decode(model, ids: torch.Tensor, gen_tokens: int) -> tuple[float, float]:
     """(seconds to first token, seconds for gen_tokens greedy KV-cache steps)."""
-    key, extra = _cache_kwargs(model)
+    key, extra = cache_kwargs(model)
 
     def first():
         out = model(input_ids=ids, use_cache=True, **extra)

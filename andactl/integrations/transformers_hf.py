@@ -102,9 +102,10 @@ def register_quantizer() -> None:
             return model
 
         def _process_model_after_weight_loading(self, model, **kwargs):
-            from andactl.formats.reader import install_activation_hooks
+            from andactl.formats.reader import anchor_device, install_activation_hooks
 
             install_activation_hooks(model, self.records)
+            anchor_device(model)
             return model
 
         def is_serializable(self, safe_serialization=None):
