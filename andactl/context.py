@@ -57,7 +57,27 @@ class PassContext:
     int4_weights: dict = field(default_factory=dict)  # qualified linear name -> formats.int4.Int4Weight
     anda_bits: dict | None = None  # {"qkv","o","u","d"} -> M, or per-module overrides (see anda_search)
     attachments: dict[str, bytes] = field(default_factory=dict)  # extra files for the artifact (plots)
+    store: Any = None  # where decoder layers live (andactl/models/layer_store.py); None: all resident
+    activations: Any = None  # where calibration activations live (andactl/models/activation_buffers.py)
     _calibration: Any = None
+
+    def activation_buffers(self):
+        """Calibration activations between layers: ``keep(x, slot)`` (RAM unless spilled)."""
+        if self.activations is None:
+            from andactl.models.activation_buffers import ActivationBuffers
+
+            self.activations = ActivationBuffers()
+        return self.activations
+
+    @property
+    def layers(self):
+        """The layer store passes walk decoder layers through: ``with ctx.layers.onload(i) as layer``
+        (resident unless the run streams layer by layer)."""
+        if self.store is None:
+            from andactl.models.layer_store import ResidentStore
+
+            self.store = ResidentStore(self.adapter)
+        return self.store
 
     @property
     def log(self) -> logging.Logger:

@@ -25,6 +25,7 @@ of this model.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import shutil
@@ -37,9 +38,14 @@ from torch import nn
 from andactl.errors import ConfigError, ModelError
 from andactl.passes.blockwise import CHUNK_ELEMENTS
 
+log = logging.getLogger("andactl")
+
 BASE_RSS = 480 * 2**20  # python + torch + transformers + tokenizers (fitted intercept of the measured peaks)
 ROTATE_EXTRA = 0.6  # rotation rewrites every page of the mapped model plus allocator retention (fitted)
 WRITE_EXTRA = 1.2  # the sliced copies + one tensor in flight of the streaming writer (fitted)
+STREAM_RAM_SHARE = 0.8  # default --max-memory: this share of MemAvailable
+INT4_BYTES_PER_WEIGHT = 0.5 + 4 / 128  # packed INT4 + a float32 scale per group of 128
+STREAM_LAYER_COPIES = 2  # a streamed layer: its tensors + the read/spill copy in flight
 # sustained CPU rates used for the time estimate (AMD EPYC Zen 3, 2 cores, AVX2): FLOP/s per dtype
 CPU_FLOPS = {torch.float32: 4.0e10, torch.bfloat16: 1.0e10, torch.float16: 0.5e10, torch.float64: 2.0e10}
 GPU_FLOPS = 5.0e13
@@ -64,6 +70,8 @@ class ModelShape:
     largest_linear: int  # elements of the largest linear / embedding matrix
     largest_k: int  # the largest linear input width (GPTQ Hessian side)
     weights_on_disk: int  # bytes of the source's weight files (0 for a hub id not downloaded)
+    layer_params: int = 0  # parameters of the largest decoder layer (what a streamed run holds at once)
+    resident_params: int = 0  # parameters outside the decoder layers (embeddings, final norm, head)
 
 
 def _config_of(source: str):
@@ -136,12 +144,14 @@ def model_shape(source: str) -> ModelShape:
     params = sum(t.numel() for _, t in model.named_parameters() if t.is_floating_point())
     params += sum(t.numel() for n, t in model.named_buffers() if n in persistent and t.is_floating_point())
     linears = [m for m in adapter.layers().modules() if isinstance(m, nn.Linear)]
+    per_layer = [sum(t.numel() for t in layer.state_dict().values() if t.is_floating_point()) for layer in adapter.layers()]
     mats = [m.weight for m in linears] + [e.weight for e in adapter.embeddings()] + [adapter.head().weight]
     return ModelShape(
         model_type=hf.model_type, parameters=params, hidden=adapter.hidden_size, layers=len(adapter.layers()),
         heads=int(getattr(hf, "num_attention_heads", 1)), vocab=int(adapter.head().weight.shape[0]),
         widest=max(m.out_features for m in linears), largest_linear=max(w.numel() for w in mats),
         largest_k=max(m.in_features for m in linears), weights_on_disk=on_disk,
+        layer_params=max(per_layer), resident_params=params - sum(per_layer),
     )
 
 
@@ -149,9 +159,10 @@ def _gb(n: float) -> float:
     return round(n / 1e9, 3)
 
 
-def estimate(recipe, opts) -> dict:
+def estimate(recipe, opts, check_disk: bool = True) -> dict:
     """The dry-run report of running ``recipe`` with ``opts``: per pass the estimated peak host
-    RAM, device memory and seconds, plus the output's disk need and the free space there."""
+    RAM, device memory and seconds, plus the output's disk need and the free space there
+    (ConfigError when it is short, unless not ``check_disk``)."""
     from andactl.manager import PassManager
     from andactl.models.loading import parse_device, parse_dtype
     from andactl.pipeline import calibration_config
@@ -166,6 +177,8 @@ def estimate(recipe, opts) -> dict:
     P, D, S = shape.parameters, shape.hidden, cal.seqlen
     B = min(cal.batch_size, cal.samples)
     N = math.ceil(cal.samples / world) * S  # calibration tokens held by one rank
+    cal_bytes = N * D * b  # the calibration residual in the run dtype
+    cal_host = 0 if getattr(opts, "spill_activations", False) else cal_bytes  # spilled: on disk instead
     model_bytes = P * b
     act_batch = B * S * (4 * D + 2 * shape.widest) * 4 + B * shape.heads * S * S * 4
     on_gpu = device.type == "cuda"
@@ -179,6 +192,9 @@ def estimate(recipe, opts) -> dict:
         return {"pass": name, "host_ram_gb": _gb(host), "device_gb": _gb(dev), "seconds": round(seconds, 1)}
 
     band = 2 * CHUNK_ELEMENTS * 8
+    if getattr(opts, "stream", False):
+        return _streamed(opts, manager, shape, cal, b, N, act_batch, fwd_flops, flops, on_gpu, device, world, cal_host,
+                         check_disk)
     rows = [row("load", 0, shape.weights_on_disk / DISK_BYTES_PER_SECOND + 2.0)]
     out_params, out_b = P, b
     for step in manager.resolved_recipe():
@@ -186,7 +202,7 @@ def estimate(recipe, opts) -> dict:
         if name == "fuse_norms":
             rows.append(row(name, head * b + band, 3 * P * 8 / 1e9 + 0.5))
         elif name == "rotate":
-            work = ROTATE_EXTRA * model_bytes + N * D * b + act_batch + 4 * D * D * 8 + band
+            work = ROTATE_EXTRA * model_bytes + cal_host + act_batch + 4 * D * D * 8 + band
             eig = (2 * shape.layers + 1) * EIGH_FLOPS_PER_D3 * D**3
             rot = 2.0 * P * D  # every weight multiplied by a D x D basis in float64
             rows.append(row(name, work, fwd_flops / flops + (eig + rot) / CPU_FLOPS[torch.float64]))
@@ -196,7 +212,7 @@ def estimate(recipe, opts) -> dict:
             rows.append(row(name, out_params * b, 1.0 + P * b / 2e9))
         elif name == "quantize_weights":
             gptq = step.get("method") == "gptq"
-            work = (N * D * b + act_batch + 4 * shape.largest_k**2 * 8 + 3 * shape.largest_linear * 4) if gptq else 3 * shape.largest_linear * 4
+            work = (cal_host + act_batch + 4 * shape.largest_k**2 * 8 + 3 * shape.largest_linear * 4) if gptq else 3 * shape.largest_linear * 4
             secs = (2 * fwd_flops / flops + GPTQ_FLOPS_PER_WEIGHT_K * P * shape.largest_k / CPU_FLOPS[torch.float64]) if gptq else P * 20 / 1e9
             rows.append(row(name, work, secs))
             out_b = 0.5 + 4 / 128  # packed INT4 + bf16 scales per group of 128 (linears dominate)
@@ -216,9 +232,89 @@ def estimate(recipe, opts) -> dict:
         "peak_host_ram_gb": max(r["host_ram_gb"] for r in rows), "peak_device_gb": max(r["device_gb"] for r in rows),
         "disk_gb": _gb(out_bytes), "free_disk_gb": _gb(free) if free is not None else None,
         "seconds": round(sum(r["seconds"] for r in rows), 1), "shape": asdict(shape),
+        "calibration_gb": _gb(cal_bytes), "activations_spilled": cal_host == 0,
     }
-    if free is not None and out_bytes > free:
-        raise ConfigError(f"output needs about {_gb(out_bytes)} GB on disk and only {_gb(free)} GB is free at {opts.output}")
+    spilled = cal_bytes - cal_host
+    if check_disk and free is not None and out_bytes + spilled > free:
+        what = f" (spilled calibration activations {_gb(spilled)} GB + artifact {_gb(out_bytes)} GB)" if spilled else ""
+        raise ConfigError(f"output needs about {_gb(out_bytes + spilled)} GB on disk{what} and only {_gb(free)} GB is free at {opts.output}")
+    return result
+
+
+def layer_need_bytes(shape: ModelShape, b: int) -> int:
+    """Host bytes a streamed run needs besides the calibration: the base, the resident modules
+    (embeddings, an untied head) and STREAM_LAYER_COPIES copies of the largest layer."""
+    resident = shape.resident_params + shape.vocab * shape.hidden  # the head is untied by fuse_norms
+    return BASE_RSS + resident * b + STREAM_LAYER_COPIES * shape.layer_params * b + 2 * CHUNK_ELEMENTS * 8
+
+
+def _streamed(opts, manager, shape: ModelShape, cal, b: int, N: int, act_batch: int, fwd_flops: float, flops: float,
+              on_gpu: bool, device, world: int, cal_host: int, check_disk: bool = True) -> dict:
+    """The dry-run report of a layer-wise streamed run (``--stream``; andactl/models/layer_store.py):
+
+        stream_base = BASE + (R + V*D)*b + STREAM_LAYER_COPIES*L*b + 2*C*8
+        fuse, slice = stream_base
+        rotate      = stream_base + N*D*b + B*S*(4*D + 2*I)*4 + B*H*S*S*4 + 4*D*D*8
+        write       = stream_base + L_max*4
+
+    ``R`` = parameters outside the decoder layers, ``L`` = parameters of the largest layer; with
+    ``--device cuda`` the layer and the working set are device memory. Disk: the spill files (one
+    copy of the model in the run dtype) plus the artifact."""
+    D = shape.hidden
+    base = layer_need_bytes(shape, b)
+    layer = STREAM_LAYER_COPIES * shape.layer_params * b
+    P = shape.parameters
+
+    def row(name: str, work: int, seconds: float) -> dict:
+        host = base + (0 if on_gpu else work) - (layer if on_gpu else 0)
+        dev = (layer + work) if on_gpu else 0
+        return {"pass": name, "host_ram_gb": _gb(host), "device_gb": _gb(dev), "seconds": round(seconds, 1)}
+
+    spill_write = P * b / DISK_BYTES_PER_SECOND
+    rows = [row("load", 0, 2.0 + shape.resident_params * b / DISK_BYTES_PER_SECOND)]
+    out_params, out_b = P, b
+    for step in manager.resolved_recipe():
+        name = step["pass"]
+        if name == "fuse_norms":
+            rows.append(row(name, 0, 3 * P * 8 / 1e9 + 0.5 + 2 * spill_write))
+        elif name == "rotate":
+            eig = (2 * shape.layers + 1) * EIGH_FLOPS_PER_D3 * D**3
+            rows.append(row(name, cal_host + act_batch + 4 * D * D * 8,
+                            fwd_flops / flops + (eig + 2.0 * P * D) / CPU_FLOPS[torch.float64] + 2 * spill_write))
+            ratio = float(step.get("ratio", 0.0))
+            out_params = int(P * (1 - ratio) + 2 * shape.layers * D * D * (1 - ratio) ** 2)
+        elif name == "slice":
+            rows.append(row(name, 0, 1.0 + 2 * spill_write))
+        elif name == "quantize_weights":
+            gptq = step.get("method") == "gptq"
+            int4 = int((P - shape.resident_params) * INT4_BYTES_PER_WEIGHT)  # ctx.int4_weights until pack
+            work = int4 + 3 * shape.largest_linear * 4 + ((cal_host + act_batch + 4 * shape.largest_k**2 * 8) if gptq else 0)
+            secs = (2 * fwd_flops / flops + GPTQ_FLOPS_PER_WEIGHT_K * P * shape.largest_k / CPU_FLOPS[torch.float64]) if gptq else P * 20 / 1e9
+            rows.append(row(name, work, secs + 2 * spill_write))
+            out_b = INT4_BYTES_PER_WEIGHT
+        elif name == "pack":
+            rows.append(row(name, int((P - shape.resident_params) * INT4_BYTES_PER_WEIGHT), 1.0 + 2 * spill_write))
+        elif name == "quantize_tables":
+            rows.append(row(name, 2 * shape.vocab * D * b, 3 * shape.vocab * D * 20 / 1e9))
+        else:  # passes that touch no layer (set_anda_bits, keep_activations)
+            rows.append(row(name, 0, 0.0))
+    out_bytes = int(out_params * out_b) + 20 * 2**20
+    rows.append(row("write", shape.largest_linear * 4, out_bytes / DISK_BYTES_PER_SECOND + 1.0))
+    spill_bytes = P * b + (N * D * b - cal_host)  # spilled layers (+ spilled calibration activations)
+    free = _free_disk(opts.output)
+    result = {
+        "model": opts.model, "model_type": shape.model_type, "parameters": P, "dtype": opts.dtype,
+        "device": str(device), "world_size": world, "calibration_tokens_per_rank": N, "streamed": True,
+        "model_bytes_run_dtype_gb": _gb(P * b), "weights_on_disk_gb": _gb(shape.weights_on_disk),
+        "layer_gb": _gb(shape.layer_params * b), "passes": rows,
+        "peak_host_ram_gb": max(r["host_ram_gb"] for r in rows), "peak_device_gb": max(r["device_gb"] for r in rows),
+        "disk_gb": _gb(out_bytes), "spill_gb": _gb(spill_bytes), "free_disk_gb": _gb(free) if free is not None else None,
+        "seconds": round(sum(r["seconds"] for r in rows), 1), "shape": asdict(shape),
+        "calibration_gb": _gb(N * D * b), "activations_spilled": cal_host == 0,
+    }
+    if check_disk and free is not None and out_bytes + spill_bytes > free:
+        raise ConfigError(f"a streamed run needs about {_gb(out_bytes + spill_bytes)} GB on disk (spilled layers "
+                          f"and activations {_gb(spill_bytes)} GB + artifact {_gb(out_bytes)} GB) and only {_gb(free)} GB is free at {opts.output}")
     return result
 
 
@@ -226,9 +322,74 @@ def check_max_memory(report: dict, max_memory_gb: float) -> None:
     """ConfigError naming the estimated need and the pass that needs it when the estimated peak
     host RAM exceeds ``max_memory_gb``."""
     worst = max(report["passes"], key=lambda r: r["host_ram_gb"])
-    if worst["host_ram_gb"] > max_memory_gb:
-        raise ConfigError(f"--max-memory {max_memory_gb:g} GB is below the estimated peak host RAM of this run: "
-                          f"{worst['host_ram_gb']:.2f} GB in pass '{worst['pass']}' (see --dry-run; spilling to disk is not implemented)")
+    if worst["host_ram_gb"] <= max_memory_gb:
+        return
+    if report.get("streamed"):
+        raise ConfigError(f"--max-memory {max_memory_gb:g} GB is below what a layer-wise streamed run needs: "
+                          f"{worst['host_ram_gb']:.2f} GB in pass '{worst['pass']}' (one layer {report['layer_gb']:.2f} GB "
+                          "+ embeddings/head + calibration; see --dry-run --stream)")
+    raise ConfigError(f"--max-memory {max_memory_gb:g} GB is below the estimated peak host RAM of this run: "
+                      f"{worst['host_ram_gb']:.2f} GB in pass '{worst['pass']}' (see --dry-run; --stream reads one "
+                      "layer at a time where the passes allow it)")
+
+
+def default_max_memory_gb() -> float:
+    """The memory a run may use when --max-memory is not given: STREAM_RAM_SHARE of the RAM the
+    kernel reports available (MemAvailable), read at run time."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return STREAM_RAM_SHARE * int(line.split()[1]) * 1024 / 1e9
+    except (OSError, ValueError, IndexError):
+        pass
+    return float("inf")
+
+
+def can_stream(recipe, opts) -> bool:
+    """Whether ``recipe`` on ``opts`` could run layer-wise streamed (every pass streams, an output
+    to spill next to, a local HF folder / GGUF / alias source); reads no weights."""
+    from andactl.manager import PassManager
+    from andactl.models.loading import streamable_source
+
+    passes = PassManager.from_recipe(recipe.passes, []).passes
+    return bool(passes) and all(p.streams for p in passes) and opts.output is not None and streamable_source(opts.model)
+
+
+def plan_memory(recipe, opts, max_memory: float | None, wanted: bool) -> dict | None:
+    """Decides ``opts.stream`` when it is None (streamed when the in-memory estimate exceeds
+    ``max_memory``, default ``default_max_memory_gb()``, and the run can stream) and
+    ``opts.spill_activations`` when it is None (spilled when the run still exceeds that limit and
+    would fit with its calibration activations on disk), then returns the
+    estimate of the run as it will happen (None when not ``wanted`` and no estimate was needed);
+    ConfigError when the estimate exceeds an explicit ``max_memory``. Reads no weights."""
+    limit = max_memory if max_memory is not None else default_max_memory_gb()
+    switched = None
+    if opts.stream is None:
+        opts.stream = False
+        if can_stream(recipe, opts):
+            peak = estimate(recipe, opts, check_disk=False)["peak_host_ram_gb"]
+            if peak > limit:
+                switched, opts.stream = peak, True
+    if getattr(opts, "spill_activations", False) is None:  # spill the calibration only when it is what does not fit
+        opts.spill_activations = False
+        if opts.output is not None and (opts.model in _aliases() or Path(opts.model).expanduser().exists()):
+            report = estimate(recipe, opts, check_disk=False)
+            peak = report["peak_host_ram_gb"]
+            opts.spill_activations = bool(peak > limit and peak - report["calibration_gb"] <= limit)
+    if not (wanted or max_memory is not None or opts.stream or opts.spill_activations):
+        return None  # an in-memory run nobody asked to check: preflight checks the disk
+    report = estimate(recipe, opts)  # the run as it will happen; ConfigError when the disk is short
+    if max_memory is not None:
+        check_max_memory(report, max_memory)
+    if switched is not None and not wanted:
+        log.info("estimated peak host RAM %.2f GB (in memory) exceeds %.2f GB: streaming layer by layer", switched, limit)
+    return report
+
+
+def _aliases() -> dict:
+    from andactl.models.loading import ALIASES
+
+    return ALIASES
 
 
 def _free_disk(output: str | None) -> int | None:
@@ -256,6 +417,9 @@ def human(report: dict) -> None:
     c.print(t)
     c.print(f"peak host RAM {report['peak_host_ram_gb']:.2f} GB, peak device {report['peak_device_gb']:.2f} GB, "
             f"output {report['disk_gb']:.2f} GB on disk (free {report['free_disk_gb']}), about {report['seconds']:.0f} s")
+    if report.get("streamed"):
+        c.print(f"layer-wise streamed: largest layer {report['layer_gb']:.2f} GB, spilled layers {report['spill_gb']:.2f} GB "
+                "on disk next to the output")
 
 
 def to_json(report: dict) -> str:

@@ -35,6 +35,9 @@ class Pass:
     requires: ClassVar[tuple[str, ...]] = ()
     provides: ClassVar[tuple[str, ...]] = ()
     description: ClassVar[str] = ""
+    # True when the pass reaches decoder layers only through ``ctx.layers.onload(i)``, so it runs
+    # on a layer-wise streamed model (andactl/models/layer_store.py)
+    streams: ClassVar[bool] = False
 
     def __init__(self, config: PassConfig | None = None):
         self.config = config if config is not None else self.Config()

@@ -13,7 +13,7 @@ from andactl.context import PassContext
 from andactl.data.calibration import CalibrationConfig
 from andactl.manager import PassManager
 from andactl.models.loading import LoadedModel, load_model
-from andactl.passbase import parse_config
+from andactl.passbase import parse_config, registry
 from andactl.recipe import Recipe
 
 log = logging.getLogger("andactl")
@@ -33,6 +33,8 @@ class RunOptions:
     quiet: bool = False
     storage_dtype: str = "fp16"
     shortcuts: str = "float"  # SliceGPT shortcut matrices on disk: float (storage dtype) or int8
+    stream: bool | None = False  # layer-wise streaming (andactl/models/layer_store.py); None: decided from memory
+    spill_activations: bool | None = False  # calibration activations on disk (andactl/models/activation_buffers.py)
 
 
 def calibration_config(params: dict) -> CalibrationConfig:
@@ -74,9 +76,54 @@ def run_recipe(recipe: Recipe, opts: RunOptions, instruments=None) -> tuple[Pass
         from andactl.formats.output_dir import check_output
 
         check_output(opts.output, opts.overwrite)
+    if opts.stream:
+        check_streamable(manager, opts)
+    if opts.spill_activations and opts.output is None:
+        from andactl.errors import ConfigError
+
+        raise ConfigError("spilling calibration activations to disk needs an output directory (-o) to spill next to")
+    if opts.stream or opts.spill_activations:
+        from andactl.formats.output_dir import spill_directory
+
+        with spill_directory(opts.output) as spill:
+            return _run_loaded(manager, opts, cal, spill)
+    return _run_loaded(manager, opts, cal, None)
+
+
+def check_streamable(manager: PassManager, opts: RunOptions) -> None:
+    """ConfigError (before loading) when a streamed run could not run: a pass that walks layers
+    without the layer store, or no output to spill next to."""
+    from andactl.errors import ConfigError
+
+    for p in manager.passes:
+        if not p.streams:
+            raise ConfigError(f"pass '{p.name}' does not support layer-wise streaming (--stream); "
+                              f"passes that stream: {', '.join(sorted(n for n, c in registry().items() if c.streams))}")
+    if opts.output is None:
+        raise ConfigError("layer-wise streaming (--stream) needs an output directory (-o)")
+    if opts.shortcuts != "float":
+        raise ConfigError("--shortcuts int8 is not supported with layer-wise streaming yet (use --no-stream)")
+
+
+def _run_loaded(manager: PassManager, opts: RunOptions, cal: CalibrationConfig, spill: Path | None):
+    """Loads the model (layer-wise streamed with ``opts.stream``), runs the passes, writes; ``spill``:
+    the run's temporary directory for spilled layers and activations (None when nothing spills)."""
+    from andactl import distributed
+
     t0 = time.perf_counter()
-    loaded = load_model(opts.model, opts.dtype, opts.device)
+    store = None
+    if opts.stream:
+        from andactl.models.loading import load_streamed
+
+        loaded, store = load_streamed(opts.model, opts.dtype, opts.device, spill)
+    else:
+        loaded = load_model(opts.model, opts.dtype, opts.device)
     ctx = make_context(loaded, opts, cal)
+    ctx.store = store
+    if opts.spill_activations:
+        from andactl.models.activation_buffers import ActivationBuffers
+
+        ctx.activations = ActivationBuffers(spill / "activations")
     manager.check(ctx.provided)
     from andactl.models.stats import count_parameters
 
@@ -87,6 +134,8 @@ def run_recipe(recipe: Recipe, opts: RunOptions, instruments=None) -> tuple[Pass
     ctx.artifact_meta["dense_block_linear_parameters"] = (
         loaded.meta.get("dense_block_linear_parameters") or block_linear_parameters(loaded.adapter))
     ctx.report["load_seconds"] = round(time.perf_counter() - t0, 2)
+    ctx.report["streamed"] = store is not None
+    ctx.report["activations_spilled"] = bool(opts.spill_activations)
     records = manager.run(ctx)
     resolved = {
         "model": opts.model, "dtype": opts.dtype, "device": opts.device, "seed": opts.seed,
@@ -117,7 +166,8 @@ def save_context(ctx: PassContext, output: str, recipe: dict, overwrite: bool, b
     }
     return save_artifact(output, ctx.model, ctx.tokenizer, meta, recipe, _jsonable_report(ctx.report),
                          records=ctx.records, overwrite=overwrite, extra_files=ctx.attachments,
-                         storage_dtype=storage_dtype, shortcuts=shortcuts)
+                         storage_dtype=storage_dtype, shortcuts=shortcuts,
+                         store=ctx.store if getattr(ctx.store, "streamed", False) else None)
 
 
 def _jsonable_report(report: dict) -> dict:

@@ -27,6 +27,8 @@ SIZES = {
     "3": dict(hidden_size=3072, intermediate_size=8192, num_hidden_layers=28, num_attention_heads=24, num_key_value_heads=8),
 }
 SLICE_ARGS = ["--ratio", "0.25", "--cal-samples", "8", "--cal-seqlen", "256", "--cal-batch-size", "8", "--dtype", "bfloat16"]
+QUANTIZE_ARGS = ["--weight-method", "gptq", "--bits", "7", "7", "7", "7", "--cal-samples", "8", "--cal-seqlen", "256",
+                 "--cal-batch-size", "8", "--dtype", "bfloat16"]
 
 
 def make_model(size: str, workdir: Path) -> Path:
@@ -77,20 +79,29 @@ def main() -> None:
     ap.add_argument("--torchrun", default="0.1", help="sizes to also run with 2 torchrun processes ('' for none)")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/andactl-memory"))
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/memory_scaling.json"))
+    ap.add_argument("--stream", action="store_true", help="layer-wise streaming (--stream) instead of --no-stream")
+    ap.add_argument("--command", choices=["slice", "quantize"], default="slice")
+    ap.add_argument("--plot", nargs="+", type=Path, metavar="JSON",
+                    help="only draw docs-style PNG (--out, .png) from earlier result files (streamed and in-memory)")
     args = ap.parse_args()
+    if args.plot:
+        plot_files(args.plot, args.out.with_suffix(".png"))
+        return
+    cmd_args = [args.command, *(SLICE_ARGS if args.command == "slice" else QUANTIZE_ARGS)]
+    mode = ["--stream" if args.stream else "--no-stream"]
     args.workdir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
     py = [sys.executable, "-m", "andactl"]
     rows = []
     for size in args.sizes.split(","):
         src = make_model(size, args.workdir)
-        out = args.workdir / f"sliced-{size}b"
-        dry = json.loads(subprocess.run([*py, "slice", str(src), *SLICE_ARGS, "-o", str(out), "--dry-run", "--format", "json"],
+        out = args.workdir / f"{args.command}d-{size}b{'-stream' if args.stream else ''}"
+        dry = json.loads(subprocess.run([*py, *cmd_args, str(src), *mode, "-o", str(out), "--dry-run", "--format", "json"],
                                         capture_output=True, text=True, env=env, check=True).stdout)
-        run = timed([*py, "-q", "slice", str(src), *SLICE_ARGS, "-o", str(out), "--overwrite", "--format", "json"], env)
+        run = timed([*py, "-q", *cmd_args, str(src), *mode, "-o", str(out), "--overwrite", "--format", "json"], env)
         summary = json.loads(run.pop("stdout"))
         bf16_gb = dry["parameters"] * 2 / 1e9
-        row = {"size": size, "parameters": dry["parameters"], "bf16_gb": round(bf16_gb, 3), **run,
+        row = {"size": size, "command": args.command, "streamed": args.stream, "parameters": dry["parameters"], "bf16_gb": round(bf16_gb, 3), **run,
                "rss_over_bf16": round(run["peak_rss_gb"] / bf16_gb, 2),
                "dry_run_peak_gb": dry["peak_host_ram_gb"], "dry_run_seconds": dry["seconds"],
                "per_pass": [{"pass": p["pass"], "seconds": p.get("seconds"), "peak_rss_mb": p.get("peak_rss_mb")}
@@ -132,6 +143,32 @@ def plot(rows: list[dict], path: Path) -> None:
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
+
+
+def plot_files(files: list[Path], path: Path) -> None:
+    """Peak RSS (measured, solid; --dry-run estimate, dashed) against parameters, one line per
+    (command, streamed or in memory) found in ``files``, with the issue's target for >= 1B models."""
+    from andactl.plotting import png_bytes, subplots
+
+    series: dict[tuple, list[dict]] = {}
+    for f in files:
+        for r in json.loads(f.read_text())["rows"]:
+            series.setdefault((r.get("command", "slice"), bool(r.get("streamed"))), []).append(r)
+    fig, ax = subplots(figsize=(6, 4))
+    for (command, streamed), rows in sorted(series.items()):
+        rows.sort(key=lambda r: r["parameters"])
+        p = [r["parameters"] / 1e9 for r in rows]
+        label = f"{command} {'streamed' if streamed else 'in memory'}"
+        line, = ax.plot(p, [r["peak_rss_gb"] for r in rows], "o-", label=f"{label}: measured")
+        ax.plot(p, [r["dry_run_peak_gb"] for r in rows], "s--", color=line.get_color(), label=f"{label}: --dry-run")
+    allp = sorted({r["parameters"] for rows in series.values() for r in rows})
+    ax.plot([q / 1e9 for q in allp], [0.35 * 2 * q / 1e9 + 1.5 for q in allp], ":", color="k",
+            label="target 0.35 x bf16 + 1.5 GB (+ calibration)")
+    ax.set_xlabel("parameters (B), random Llama, bf16")
+    ax.set_ylabel("peak RSS (GB)")
+    ax.set_title("andactl slice 25% / quantize gptq 7777, 8x256 alpaca")
+    ax.legend(fontsize=7)
+    path.write_bytes(png_bytes(fig, dpi=120))
 
 
 if __name__ == "__main__":

@@ -44,6 +44,9 @@ def _unique_state(model: torch.nn.Module) -> tuple[dict[str, torch.Tensor], dict
     seen: dict[tuple, str] = {}
     tensors, aliases = {}, {}
     for name, t in model.state_dict().items():
+        if t.device.type == "meta":  # a streamed layer's tensor (never tied): written from the store
+            tensors[name] = t
+            continue
         key = (t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape), t.dtype)
         if t.numel() and key in seen:
             aliases[name] = seen[key]
@@ -83,12 +86,15 @@ def save_artifact(out_dir: str | Path, model: torch.nn.Module, tokenizer, meta: 
                   recipe: dict | list | None = None, report: dict | None = None,
                   records: ArtifactRecords | None = None, overwrite: bool = False,
                   extra_files: dict[str, bytes] | None = None, storage_dtype: str | None = None,
-                  shortcuts: str = "float") -> Path:
+                  shortcuts: str = "float", store=None) -> Path:
     """Writes an artifact to ``out_dir`` atomically and returns its path (``extra_files``: name ->
     bytes, e.g. plots; ``records``: the structural records, default an unmodified model;
     ``storage_dtype``: bf16|fp16|fp32 for every float tensor but quantization scales
     (formats/storage.py), None: the model's own dtype; ``shortcuts``: ``float`` (the storage dtype)
-    or ``int8`` (group-wise INT8 SliceGPT shortcut matrices, dequantized on load)).
+    or ``int8`` (group-wise INT8 SliceGPT shortcut matrices, dequantized on load); ``store``: where
+    a streamed run's decoder layers are (their tensors are ``meta`` in ``model`` and written one
+    layer at a time from ``store.tensor(name)``; andactl/models/layer_store.py), None: every tensor
+    is in ``model``).
 
     See formats/output_dir.py for what ``out_dir`` may be and what ``overwrite`` replaces.
     """
@@ -100,24 +106,44 @@ def save_artifact(out_dir: str | Path, model: torch.nn.Module, tokenizer, meta: 
 
         from andactl.formats.int4_storage import compact
 
-        tensors, aliases = _unique_state(model)
+        originals, aliases = _unique_state(model)
         packed = {name: (int(model.get_submodule(name).in_features), spec.group_size)
                   for name, spec in (records.packed if records is not None else {}).items()}
-        tensors = compact(tensors, packed)  # trimmed INT4 codes, float16 scales (bit-exact on load)
+        planned = compact(originals, packed)  # trimmed INT4 codes, float16 scales (bit-exact on load)
         stored = model_dtype(model)
         kept: list[str] = []
         if parse_shortcut_storage(shortcuts) == "int8":
-            tensors = shortcuts_to_int8(tensors)
-        if storage_dtype is not None:
-            tensors, kept = to_storage(tensors, storage_dtype)
+            if store is not None:
+                raise ArtifactError("--shortcuts int8 is not supported with layer-wise streaming (use --no-stream)")
+            planned = shortcuts_to_int8(planned)
+        tensors = planned
+        if storage_dtype is not None:  # the cast of each tensor happens when it is written (fetch)
+            tensors, kept = to_storage(planned, storage_dtype, getattr(store, "absmax", None), convert=False)
             stored = STORAGE_DTYPES[storage_dtype]
         meta = {**meta, "storage_dtype": storage_dtype or str(stored).replace("torch.", ""), "storage_fp32_tensors": kept,
                 "shortcut_storage": shortcuts}
         config = artifact_config(model, meta, records, aliases, stored)
         (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=False, default=str) + "\n")
         # one metadata key: the header must be byte-identical across identical runs
-        save_streaming(tensors, tmp / WEIGHTS, metadata={"format": "pt"})
-        del tensors
+        def fetch(name: str, t: torch.Tensor) -> torch.Tensor:
+            """The bytes of one planned tensor: from the model, or a streamed layer's from the store
+            (trimmed to the planned width and cast to the planned dtype, exactly like ``compact``)."""
+            src = planned[name]
+            if src.device.type == "meta":
+                if store is None:
+                    raise ArtifactError(f"tensor '{name}' is not materialised and the run has no layer store")
+                src = store.tensor(name)
+                if src.dim() == 2 and src.shape[1] > t.shape[1]:  # INT4 codes trimmed to the real K
+                    src = src[:, : t.shape[1]]
+                if src.dtype == torch.float32 and t.dtype == torch.float16 and name.endswith(".weight_scale") \
+                        and not torch.equal(src.to(torch.float16).float(), src):
+                    raise ArtifactError(f"tensor '{name}': float32 scales are not exact in float16")
+            return src.to(t.dtype).contiguous()
+
+        save_streaming(tensors, tmp / WEIGHTS, metadata={"format": "pt"}, fetch=fetch)
+        del tensors, originals, planned
+        if store is not None:
+            store.release()
         pause("weights_written")
         if tokenizer is not None:
             tokenizer.save_pretrained(str(tmp))

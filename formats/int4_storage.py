@@ -28,14 +28,18 @@ def trimmed_bytes(k: int) -> int:
 
 def compact(tensors: dict[str, torch.Tensor], packed: dict[str, tuple[int, int]]) -> dict[str, torch.Tensor]:
     """``tensors`` with each packed module's codes trimmed and its scales in float16 where exact.
-    ``packed``: module name -> (in_features K, group size). Input tensors are not modified."""
+    ``packed``: module name -> (in_features K, group size). Input tensors are not modified. A
+    ``meta`` scale (a streamed layer, not in memory) is planned as float16: the quantizer rounds
+    every scale to a float16 value, and the writer checks exactness when it fetches the values."""
     out = dict(tensors)
     for name, (k, _group) in packed.items():
         codes = out.get(f"{name}.weight_packed")
         if codes is not None and codes.shape[1] > trimmed_bytes(k):
             out[f"{name}.weight_packed"] = codes[:, : trimmed_bytes(k)].contiguous()
         scale = out.get(f"{name}.weight_scale")
-        if scale is not None and scale.dtype == torch.float32:
+        if scale is not None and scale.dtype == torch.float32 and scale.device.type == "meta":
+            out[f"{name}.weight_scale"] = torch.empty(scale.shape, dtype=torch.float16, device="meta")
+        elif scale is not None and scale.dtype == torch.float32:
             half = scale.to(torch.float16)
             if torch.equal(half.float(), scale):
                 out[f"{name}.weight_scale"] = half

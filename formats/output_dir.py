@@ -202,6 +202,22 @@ def _settle_tree(root: Path) -> None:
 
 
 @contextmanager
+def spill_directory(output: str | os.PathLike) -> Iterator[Path]:
+    """Yields an empty temporary directory next to ``output`` for a run's spill files (streamed
+    layers, calibration buffers); removed when the block ends, however it ends. Named like a
+    partial artifact, so a killed run's leftover is removed by the next run to the same output."""
+    out = Path(output).expanduser().resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale(out)
+    tmp = out.parent / f".{out.name}{PARTIAL_TAG}{os.getpid()}-{secrets.token_hex(4)}"
+    tmp.mkdir()
+    try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextmanager
 def staged_output(output: str | os.PathLike, overwrite: bool) -> Iterator[Path]:
     """Yields an empty temporary directory next to ``output``; when the block ends normally its
     content replaces ``output`` atomically. On an exception or signal the temporary directory is

@@ -11,6 +11,7 @@ import json
 import struct
 import sys
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -21,10 +22,13 @@ DTYPES = {
 }
 
 
-def save_streaming(tensors: dict[str, torch.Tensor], path: str | Path, metadata: dict[str, str] | None = None) -> None:
+def save_streaming(tensors: dict[str, torch.Tensor], path: str | Path, metadata: dict[str, str] | None = None,
+                   fetch: Callable[[str, torch.Tensor], torch.Tensor] | None = None) -> None:
     """Writes ``tensors`` to ``path`` as a safetensors file that ``safetensors.safe_open`` and
     ``load_file`` read back bit-exactly. Peak extra memory: one contiguous CPU copy of the largest
-    tensor that is not already contiguous on the CPU."""
+    tensor that is not already contiguous on the CPU. A ``meta`` tensor (shape and dtype only, for
+    the header) is replaced when its bytes are written by ``fetch(name, meta_tensor)``, which must
+    return a tensor of that shape and dtype (a streamed run's layer store reads it then)."""
     if sys.byteorder != "little":  # pragma: no cover - safetensors is little-endian by definition
         raise RuntimeError("the streaming safetensors writer needs a little-endian machine")
     header: dict = {"__metadata__": dict(metadata)} if metadata else {}
@@ -40,7 +44,15 @@ def save_streaming(tensors: dict[str, torch.Tensor], path: str | Path, metadata:
     with open(path, "wb") as fh:
         fh.write(struct.pack("<Q", len(blob)))
         fh.write(blob)
-        for t in tensors.values():
+        for name, t in tensors.items():
+            if t.device.type == "meta" and t.numel():
+                if fetch is None:
+                    raise ValueError(f"tensor '{name}' is on the meta device and no fetch was given")
+                real = fetch(name, t)
+                if tuple(real.shape) != tuple(t.shape) or real.dtype != t.dtype:
+                    raise ValueError(f"tensor '{name}': fetched {real.dtype}{tuple(real.shape)}, header says "
+                                     f"{t.dtype}{tuple(t.shape)}")
+                t = real
             if t.numel():
                 flat = t.detach().to("cpu").contiguous().reshape(-1)
                 fh.write(memoryview(flat.view(torch.uint8).numpy()))

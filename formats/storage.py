@@ -9,6 +9,8 @@ range is kept in float32 and named in config.json, so storage never turns a weig
 """
 from __future__ import annotations
 
+import math
+
 import torch
 
 from andactl.errors import ConfigError
@@ -25,9 +27,26 @@ def parse_storage_dtype(name: str) -> torch.dtype:
     return STORAGE_DTYPES[name]
 
 
-def to_storage(tensors: dict[str, torch.Tensor], name: str) -> tuple[dict[str, torch.Tensor], list[str]]:
+def finite_absmax(t: torch.Tensor) -> float:
+    """The largest finite magnitude in ``t`` (0 when there is none): one min/max sweep without
+    copies when every value is finite (masking a big tensor costs several times its bytes)."""
+    if not t.numel():
+        return 0.0
+    lo, hi = (float(v) for v in torch.aminmax(t.detach().reshape(-1)))
+    if math.isfinite(lo) and math.isfinite(hi):
+        return max(-lo, hi)
+    finite = t[torch.isfinite(t)]
+    return float(finite.abs().max()) if finite.numel() else 0.0
+
+
+def to_storage(tensors: dict[str, torch.Tensor], name: str, absmax: dict[str, float] | None = None,
+               convert: bool = True) -> tuple[dict[str, torch.Tensor], list[str]]:
     """(tensors with every floating one cast to the storage dtype ``name``, names kept in float32
-    because their values overflow it). Input tensors are not modified."""
+    because their values overflow it). Input tensors are not modified. A ``meta`` tensor (a layer
+    of a streamed run, not in memory) is decided from ``absmax[key]``, its largest finite
+    magnitude, and stays ``meta`` with the chosen dtype. With ``convert=False`` every tensor that
+    would be cast comes back as a ``meta`` tensor of the chosen dtype (the plan only: the writer
+    casts each one when it writes it, so no second copy of the model is held)."""
     dtype = parse_storage_dtype(name)
     out, kept = {}, []
     limit = torch.finfo(dtype).max
@@ -35,12 +54,14 @@ def to_storage(tensors: dict[str, torch.Tensor], name: str) -> tuple[dict[str, t
         if not t.is_floating_point() or t.dtype == dtype or key.endswith((SCALE_SUFFIX, SCALE_SUFFIX_Q)):
             out[key] = t
             continue
-        finite = t[torch.isfinite(t)]
-        if finite.numel() and float(finite.abs().max()) > limit:
-            out[key] = t.to(torch.float32)
+        big = (absmax or {}).get(key, 0.0) if t.device.type == "meta" else finite_absmax(t)
+        target = torch.float32 if big > limit else dtype
+        if big > limit:
             kept.append(key)
+        if not convert or t.device.type == "meta":
+            out[key] = t if t.dtype == target and t.device.type == "meta" else torch.empty(t.shape, dtype=target, device="meta")
             continue
-        out[key] = t.to(dtype).contiguous()
+        out[key] = t.to(target).contiguous()
     return out, kept
 
 

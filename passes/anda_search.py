@@ -126,6 +126,7 @@ class SetAndaBits(Pass):
     name = "set_anda_bits"
     Config = SetBitsConfig
     provides = ("anda_bits",)
+    streams = True  # touches no layer
 
     def run(self, ctx) -> dict:
         ctx.anda_bits = fixed_bits(self.config.bits)
@@ -139,6 +140,7 @@ class KeepActivations(Pass):
 
     name = "keep_activations"
     provides = ("anda_bits",)
+    streams = True  # touches no layer
 
     def run(self, ctx) -> dict:
         ctx.anda_bits = {k: None for k in ANDA_TYPES}

@@ -8,7 +8,8 @@ import torch
 from torch import nn
 
 from andactl.formats.records import NormRecord
-from andactl.models.structure import replace_norms, untie_head  # noqa: F401  (re-exported)
+from andactl.models.modules import RMSN
+from andactl.models.structure import replace_layer_norms, replace_norms, untie_head  # noqa: F401  (re-exported)
 from andactl.passes.blockwise import map_cols_, map_rows_, matvec64
 from andactl.passbase import Pass, PassConfig, register_pass
 from andactl.models.slicegpt_layer import count_parameters
@@ -70,6 +71,7 @@ class FuseNorms(Pass):
     name = "fuse_norms"
     Config = FuseNormsConfig
     provides = ("fused_norms",)
+    streams = True
     description = "fold norm scales/shifts into linears, untie the head, norms -> weightless RMSNorm"
 
     def run(self, ctx) -> dict:
@@ -78,24 +80,26 @@ class FuseNorms(Pass):
         before = count_parameters(model)
         ctx.original_parameters = before
         untie_head(model, adapter)
+        D, eps = adapter.hidden_size, adapter.norm_eps
+        centred = adapter.norm_kind == "layernorm"
         gained: list[nn.Linear] = []
-        for layer in adapter.layers():
-            if adapter.parallel_blocks:  # one norm feeds both branches: fold it once into all readers
-                gained += fold_norm_into(adapter.attn_norm(layer), adapter.attn_inputs(layer) + adapter.mlp_inputs(layer))
-                continue
-            gained += fold_norm_into(adapter.attn_norm(layer), adapter.attn_inputs(layer))
-            gained += fold_norm_into(adapter.mlp_norm(layer), adapter.mlp_inputs(layer))
+        for i in range(ctx.layers.num_layers):
+            with ctx.layers.onload(i) as layer:  # one layer materialised at a time when streaming
+                if adapter.parallel_blocks:  # one norm feeds both branches: fold it once into all readers
+                    gained += fold_norm_into(adapter.attn_norm(layer), adapter.attn_inputs(layer) + adapter.mlp_inputs(layer))
+                else:
+                    gained += fold_norm_into(adapter.attn_norm(layer), adapter.attn_inputs(layer))
+                    gained += fold_norm_into(adapter.mlp_norm(layer), adapter.mlp_inputs(layer))
+                if centred:
+                    center_output(adapter.attn_output(layer))
+                    center_output(adapter.mlp_output(layer))
+                replace_layer_norms(adapter, layer, D, eps)
         if adapter.final_norm() is not None:
             gained += fold_norm_into(adapter.final_norm(), [adapter.head()])
-        centred = adapter.norm_kind == "layernorm"
+            adapter.set_final_norm(RMSN(D, eps))
         if centred:
             for emb in adapter.embeddings():
                 center_rows(emb.weight)
-            for layer in adapter.layers():
-                center_output(adapter.attn_output(layer))
-                center_output(adapter.mlp_output(layer))
-        D, eps = adapter.hidden_size, adapter.norm_eps
-        replace_norms(adapter, D, eps)
         biased = sorted(names[id(m)] for m in gained)
         ctx.structure.append({"pass": self.name, "hidden_size": D, "eps": eps, "biased": biased})
         ctx.records.norms = NormRecord(int(D), float(eps), tuple(biased))

@@ -46,6 +46,7 @@ class Pack(Pass):
     Config = PackConfig
     requires = ("int4_weights", "anda_bits")
     provides = ("packed",)
+    streams = True
 
     def run(self, ctx) -> dict:
         from andactl.models.anda_linear import AndaLinear
@@ -54,13 +55,24 @@ class Pack(Pass):
             raise ConfigError("pack: no INT4 weights in this run (quantize_weights must run in the same recipe)")
         bits = module_bits(ctx.adapter, ctx.anda_bits or {})
         modules: dict[str, PackedModule] = {}
-        for name, q in ctx.int4_weights.items():
-            old = ctx.model.get_submodule(name)
-            w_packed, w_scales, w_zeros = q.packed()
-            new = AndaLinear.from_int4(w_packed, w_scales, w_zeros, old.bias.detach() if old.bias is not None else None,
-                                       q.in_features, q.group_size, bits[name], rounding=self.config.rounding)
-            _set_module(ctx.model, name, new.to(old.weight.device))
-            modules[name] = PackedModule(name, q.group_size, w_zeros is None, bits[name], self.config.rounding)
+        layer_names = {id(m): n for n, m in ctx.model.named_modules()}
+        by_layer: list[list[str]] = []
+        for layer in ctx.adapter.layers():
+            prefix = layer_names[id(layer)] + "."
+            by_layer.append([n for n in ctx.int4_weights if n.startswith(prefix)])
+        outside = set(ctx.int4_weights) - {n for names in by_layer for n in names}
+        if outside:
+            raise ConfigError(f"pack: INT4 weight '{sorted(outside)[0]}' is outside the decoder layers")
+        for i, names in enumerate(by_layer):
+            with ctx.layers.onload(i):  # one layer materialised at a time when streaming
+                for name in names:
+                    q = ctx.int4_weights.pop(name)
+                    old = ctx.model.get_submodule(name)
+                    w_packed, w_scales, w_zeros = q.packed()
+                    new = AndaLinear.from_int4(w_packed, w_scales, w_zeros, old.bias.detach() if old.bias is not None else None,
+                                               q.in_features, q.group_size, bits[name], rounding=self.config.rounding)
+                    _set_module(ctx.model, name, new.to(old.weight.device))
+                    modules[name] = PackedModule(name, q.group_size, w_zeros is None, bits[name], self.config.rounding)
         ctx.int4_weights = {}
         ctx.structure.append({"pass": "pack", "rounding": self.config.rounding, "modules": len(modules)})
         ctx.records.packed.update(modules)

@@ -45,6 +45,7 @@ class QuantizeTables(Pass):
     name = "quantize_tables"
     Config = QuantizeTablesConfig
     provides = ("quantized_tables",)
+    streams = True  # the embeddings and head stay resident
     description = "INT8/INT4 group-wise LM head and embedding table"
 
     def run(self, ctx) -> dict:

@@ -65,6 +65,7 @@ class QuantizeWeights(Pass):
     Config = QuantizeWeightsConfig
     requires = ()
     provides = ("int4_weights",)
+    streams = True
     description = "group-wise INT4 weights (RTN or GPTQ) for every linear an Anda activation feeds"
 
     def _quantize_modules(self, mods: list[nn.Linear], H: torch.Tensor | None, names: dict[int, str],
@@ -103,10 +104,11 @@ class QuantizeWeights(Pass):
             with torch.no_grad():
                 if cfg.method == "rtn":
                     with ctx.progress("quantize_weights (rtn)", total=len(layers)) as advance:
-                        for layer in layers:
-                            for mods in adapter.anda_linears(layer).values():
-                                if mods:
-                                    self._quantize_modules(mods, None, names, store, errors)
+                        for i in range(len(layers)):
+                            with ctx.layers.onload(i) as layer:  # one layer materialised at a time when streaming
+                                for mods in adapter.anda_linears(layer).values():
+                                    if mods:
+                                        self._quantize_modules(mods, None, names, store, errors)
                             advance()
                     tokens = 0
                 else:
@@ -130,36 +132,38 @@ class QuantizeWeights(Pass):
     def _run_gptq(self, ctx, layers, names, store, errors) -> int:
         """Sequential GPTQ over the layers; returns the number of calibration tokens used."""
         captured = capture_layer0_inputs(ctx.model, layers[0], ctx.calibration())
-        inputs = [c.x for c in captured]
+        keep = ctx.activation_buffers().keep  # RAM, or disk-backed when spilled (same values)
+        inputs = [keep(c.x, k) for k, c in enumerate(captured)]
         kwargs_list = [c.kwargs for c in captured]
         masks = [c.mask for c in captured]
         tokens = int(sum(int((m != 0).sum()) for m in masks))
         tokens = int(all_reduce_sum(torch.tensor([tokens], dtype=torch.float64)).item())  # torchrun: all ranks
         current_mask: list[torch.Tensor | None] = [None]
         with ctx.progress("quantize_weights (gptq)", total=len(layers)) as advance:
-            for layer in layers:
-                # linears reading one Anda activation (q/k/v, gate/up) share its input, so one
-                # accumulator, fed by a hook on the first of them, serves the whole group
-                groups = [mods for mods in ctx.adapter.anda_linears(layer).values() if mods]
-                accs = [HessianAccumulator(mods[0].weight.shape[1], mods[0].weight.device) for mods in groups]
+            for i in range(len(layers)):
+                with ctx.layers.onload(i) as layer:  # one layer materialised at a time when streaming
+                    # linears reading one Anda activation (q/k/v, gate/up) share its input, so one
+                    # accumulator, fed by a hook on the first of them, serves the whole group
+                    groups = [mods for mods in ctx.adapter.anda_linears(layer).values() if mods]
+                    accs = [HessianAccumulator(mods[0].weight.shape[1], mods[0].weight.device) for mods in groups]
 
-                def make_hook(acc: HessianAccumulator):
-                    def hook(module, args, output):
-                        acc.add(args[0].detach(), current_mask[0])
-                    return hook
+                    def make_hook(acc: HessianAccumulator):
+                        def hook(module, args, output):
+                            acc.add(args[0].detach(), current_mask[0])
+                        return hook
 
-                handles = [mods[0].register_forward_hook(make_hook(acc)) for mods, acc in zip(groups, accs)]
-                try:
-                    for x, kw, mask in zip(inputs, kwargs_list, masks):
-                        current_mask[0] = mask
-                        layer(x, **kw)
-                finally:
-                    for h in handles:
-                        h.remove()
-                for mods, acc in zip(groups, accs):
-                    acc.all_reduce()  # torchrun: Hessian over every rank's share (identical on all)
-                    self._quantize_modules(mods, acc.H, names, store, errors)
-                del accs
-                inputs = [_first(layer(x, **kw)).detach() for x, kw in zip(inputs, kwargs_list)]
-                advance()
+                    handles = [mods[0].register_forward_hook(make_hook(acc)) for mods, acc in zip(groups, accs)]
+                    try:
+                        for x, kw, mask in zip(inputs, kwargs_list, masks):
+                            current_mask[0] = mask
+                            layer(x, **kw)
+                    finally:
+                        for h in handles:
+                            h.remove()
+                    for mods, acc in zip(groups, accs):
+                        acc.all_reduce()  # torchrun: Hessian over every rank's share (identical on all)
+                        self._quantize_modules(mods, acc.H, names, store, errors)
+                    del accs
+                    inputs = [keep(_first(layer(x, **kw)).detach(), k) for k, (x, kw) in enumerate(zip(inputs, kwargs_list))]
+                    advance()
         return tokens

@@ -89,6 +89,7 @@ class Rotate(Pass):
     Config = RotateConfig
     requires = ("fused_norms",)
     provides = ("rotated",)
+    streams = True
     description = "rotate residual streams onto calibration principal components (SliceGPT)"
 
     @torch.no_grad()
@@ -102,42 +103,45 @@ class Rotate(Pass):
         states = capture_layer0_inputs(model, layers[0], ctx.calibration())
         kept: list[dict] = []
 
+        keep = ctx.activation_buffers().keep  # RAM, or disk-backed when spilled (same values)
         acc = GramAccumulator(D, device)
-        for st in states:
+        for k, st in enumerate(states):
+            st.x = keep(st.x, k)
             acc.add(st.x, st.mask)
         vals, Q_in = _pca(acc, device)
         tokens = acc.tokens  # over every rank's share
         kept.append({"embedding": kept_variance(vals, plan["embedding"])})
         for emb in adapter.embeddings():
             _rotate_in(emb, Q_in)
-        for st in states:
-            st.x = _project(st.x, Q_in, plan["embedding"])
+        for k, st in enumerate(states):
+            st.x = keep(_project(st.x, Q_in, plan["embedding"]), k)
 
         with ctx.progress("rotate", total=len(layers)) as advance:
-            for i, layer in enumerate(layers):
-                dims = plan["layers"][i]
-                if adapter.parallel_blocks:
-                    Q_in = self._parallel_layer(adapter, layer, states, Q_in, dims, kept, device)
+            for i in range(len(layers)):
+                with ctx.layers.onload(i) as layer:  # one layer materialised at a time when streaming
+                    dims = plan["layers"][i]
+                    if adapter.parallel_blocks:
+                        Q_in = self._parallel_layer(adapter, layer, states, Q_in, dims, kept, device, keep)
+                        advance()
+                        continue
+                    acc = GramAccumulator(D, device)
+                    for k, st in enumerate(states):  # residual entering the second norm, upstream already sliced
+                        h = adapter.run_attention(layer, adapter.attn_norm(layer)(st.x), st.kwargs)
+                        st.x = keep(st.x + h, k)
+                        acc.add(st.x, st.mask)
+                    vals_mid, Q_mid = _pca(acc, device)
+                    acc = GramAccumulator(D, device)
+                    for k, st in enumerate(states):  # layer output, with the attention output sliced
+                        x = _project(st.x, Q_mid, dims["mlp_in"])
+                        st.x = keep(x + adapter.run_mlp(layer, adapter.mlp_norm(layer)(x)), k)
+                        acc.add(st.x, st.mask)
+                    vals_out, Q_out = _pca(acc, device)
+                    for k, st in enumerate(states):
+                        st.x = keep(_project(st.x, Q_out, dims["out"]), k)
+                    self._rotate_layer(adapter, layer, Q_in, Q_mid, Q_out)
+                    kept.append({"mlp_in": kept_variance(vals_mid, dims["mlp_in"]), "out": kept_variance(vals_out, dims["out"])})
+                    Q_in = Q_out
                     advance()
-                    continue
-                acc = GramAccumulator(D, device)
-                for st in states:  # residual entering the second norm, upstream already sliced
-                    h = adapter.run_attention(layer, adapter.attn_norm(layer)(st.x), st.kwargs)
-                    st.x = st.x + h
-                    acc.add(st.x, st.mask)
-                vals_mid, Q_mid = _pca(acc, device)
-                acc = GramAccumulator(D, device)
-                for st in states:  # layer output, with the attention output sliced
-                    x = _project(st.x, Q_mid, dims["mlp_in"])
-                    st.x = x + adapter.run_mlp(layer, adapter.mlp_norm(layer)(x))
-                    acc.add(st.x, st.mask)
-                vals_out, Q_out = _pca(acc, device)
-                for st in states:
-                    st.x = _project(st.x, Q_out, dims["out"])
-                self._rotate_layer(adapter, layer, Q_in, Q_mid, Q_out)
-                kept.append({"mlp_in": kept_variance(vals_mid, dims["mlp_in"]), "out": kept_variance(vals_out, dims["out"])})
-                Q_in = Q_out
-                advance()
         _rotate_in(adapter.head(), Q_in)
         del states
 
@@ -165,18 +169,18 @@ class Rotate(Pass):
         layer.mlp_shortcut = (Q_mid.T @ Q_out).to(dtype)
 
     @staticmethod
-    def _parallel_layer(adapter, layer, states, Q_in: torch.Tensor, dims: dict, kept: list, device) -> torch.Tensor:
+    def _parallel_layer(adapter, layer, states, Q_in: torch.Tensor, dims: dict, kept: list, device, keep) -> torch.Tensor:
         """One parallel block (one norm, one residual add): PCA of the block output, weights
         rotated, shortcut ``Q_in^T Q_out`` set; returns ``Q_out``. ``states`` advance to the
         block output as the sliced model sees it."""
         acc = GramAccumulator(adapter.hidden_size, device)
-        for st in states:
+        for k, st in enumerate(states):
             n = adapter.attn_norm(layer)(st.x)
-            st.x = st.x + adapter.run_attention(layer, n, st.kwargs) + adapter.run_mlp(layer, n)
+            st.x = keep(st.x + adapter.run_attention(layer, n, st.kwargs) + adapter.run_mlp(layer, n), k)
             acc.add(st.x, st.mask)
         vals_out, Q_out = _pca(acc, device)
-        for st in states:
-            st.x = _project(st.x, Q_out, dims["out"])
+        for k, st in enumerate(states):
+            st.x = keep(_project(st.x, Q_out, dims["out"]), k)
         for lin in adapter.attn_inputs(layer) + adapter.mlp_inputs(layer):
             _rotate_in(lin, Q_in)
         _rotate_out(adapter.attn_output(layer), Q_out)

@@ -33,12 +33,13 @@ class Slice(Pass):
     Config = SliceConfig
     requires = ("rotated",)
     provides = ("sliced",)
+    streams = True
     description = "cut rotated rows/columns to the recorded dims (SliceGPT)"
 
     def run(self, ctx) -> dict:
         record = dims_record(_latest_plan(ctx), ctx.adapter.parallel_blocks)
         before = count_parameters(ctx.model)
-        apply_dims(ctx.adapter, record)
+        apply_dims(ctx.adapter, record, ctx.layers)
         after = count_parameters(ctx.model)
         shortcuts = sum(int(getattr(layer, n).numel()) for layer in ctx.adapter.layers() for n in layer.shortcuts)
         record["hidden_size"] = ctx.adapter.hidden_size

@@ -78,8 +78,15 @@ def test_max_memory_below_the_estimate_is_refused_before_loading(tmp_path):
     src = tmp_path / "src"
     model.config.save_pretrained(src)
     _garbage_weights(src)  # a real run would fail on these: the refusal must come first
-    res = CliRunner().invoke(cli, ["slice", str(src), "--ratio", "0.25", "-o", str(tmp_path / "o"), "--max-memory", "0.1"])
+    res = CliRunner().invoke(cli, ["slice", str(src), "--ratio", "0.25", "-o", str(tmp_path / "o"), "--max-memory", "0.1",
+                                   "--no-stream"])
     assert res.exit_code != 0 and not (tmp_path / "o").exists()
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and "--max-memory 0.1 GB is below the estimated peak host RAM" in lines[0]
     assert "in pass 'load'" in lines[0] or "in pass 'fuse_norms'" in lines[0] or "in pass 'rotate'" in lines[0]
+    # by default a run over --max-memory streams layer by layer; below what one layer needs it is refused
+    res = CliRunner().invoke(cli, ["slice", str(src), "--ratio", "0.25", "-o", str(tmp_path / "o"), "--max-memory", "0.1"])
+    assert res.exit_code != 0 and not (tmp_path / "o").exists()
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--max-memory 0.1 GB is below what a layer-wise streamed run needs" in lines[0], lines
+    assert not list(tmp_path.glob(".o.*"))  # no spill directory left

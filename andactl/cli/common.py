@@ -129,6 +129,15 @@ _max_memory_flag = click.option("--max-memory", type=click.FloatRange(min=0, min
 def dry_run_option(f):
     """Adds --dry-run and --max-memory (both answered from the dry-run estimate)."""
     return _dry_run_flag(_max_memory_flag(f))
+stream_option = click.option(
+    "--stream/--no-stream", default=None,
+    help="Layer-wise streaming: decoder layers read from the source one at a time and spilled next to the output, "
+         "so the model is never whole in memory. Default: on when the --dry-run peak exceeds --max-memory "
+         "(default: a safe share of free RAM). See docs/MEMORY.md.")
+spill_option = click.option(
+    "--spill-activations/--no-spill-activations", default=None,
+    help="Keep calibration activations in disk-backed buffers next to the output instead of RAM. Default: on when "
+         "the run's estimate exceeds --max-memory and fits with them on disk. See docs/MEMORY.md.")
 device_option = click.option("--device", default="cpu", show_default=True, help="cpu or cuda[:N].")
 
 

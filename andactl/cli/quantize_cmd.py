@@ -4,7 +4,8 @@ from __future__ import annotations
 import click
 
 from andactl.cli.common import (calibration_dict, calibration_options, data_dir_option, device_option, dry_run_option,
-                                 dtype_option, format_option, shortcuts_option, storage_dtype_option)
+                                 dtype_option, format_option, shortcuts_option, spill_option, storage_dtype_option,
+                                 stream_option)
 
 QUANTIZED = ("int4_weights", "packed", "anda_activations")
 MIN_GPTQ_TOKENS = 512
@@ -73,10 +74,12 @@ def quantize_recipe(weights, weight_method, group_size, asymmetric, act_order, s
 @data_dir_option
 @format_option
 @dry_run_option
+@stream_option
+@spill_option
 @click.pass_context
 def quantize(cctx, model, budget, tolerance, weights, weight_method, group_size, asymmetric, act_order, sensitivity,
              bits, activations, fallback_w4a16, head, embeddings, search_loss, table_group, table_clip, max_evals, rounding, output, overwrite, dtype,
-             storage_dtype, shortcuts, device, data_dir, fmt, dry_run, max_memory, **cal):
+             storage_dtype, shortcuts, device, data_dir, fmt, dry_run, max_memory, stream, spill_activations, **cal):
     """Quantize MODEL (dense model or sliced artifact): INT4 weights + searched Anda activations."""
     from andactl.cli.run_cmd import run_and_report
     from andactl.data.datasets import resolve_data_dir
@@ -103,7 +106,8 @@ def quantize(cctx, model, budget, tolerance, weights, weight_method, group_size,
     recipe = Recipe(passes=steps, calibration=calibration_dict(cal))
     opts = RunOptions(model=model, output=output, dtype=dtype, device=device, seed=cal["seed"],
                       data_dir=resolve_data_dir(data_dir), overwrite=overwrite, quiet=cctx.obj.get("quiet", False),
-                      storage_dtype=storage_dtype, shortcuts=shortcuts)
+                      storage_dtype=storage_dtype, shortcuts=shortcuts, stream=stream,
+                      spill_activations=spill_activations)
     uses_calibration = (weights == "int4" and weight_method == "gptq") or sensitivity or (bits is None and activations == "anda")
     run_and_report(recipe, opts, fmt, calibration_used=uses_calibration,
                    dry_run=dry_run, max_memory=max_memory)

@@ -16,14 +16,14 @@ def run_and_report(recipe, opts, fmt: str, eval_spec: dict | None = None, calibr
     evaluates the result, prints a summary; with ``dry_run`` only prints the resource estimate (no
     weights read, nothing written); with ``max_memory`` (GB) first refuses a run whose estimated
     peak host RAM is larger."""
-    if dry_run or max_memory is not None:
-        from andactl.dry_run import check_max_memory, estimate, human
+    if (dry_run or max_memory is not None or getattr(opts, "stream", False) is not False
+            or getattr(opts, "spill_activations", False) is not False):  # streaming/spilling: check disk room first
+        from andactl.dry_run import human, plan_memory
 
-        report = estimate(recipe, opts)
+        report = plan_memory(recipe, opts, max_memory, wanted=dry_run)  # decides opts.stream when None
         if dry_run:
             emit(report, fmt, human)
             return
-        check_max_memory(report, max_memory)
     from andactl import distributed
     from andactl.context import stderr_console
     from andactl.instruments import LogPasses, PeakMemory, Timing

@@ -4,7 +4,8 @@ from __future__ import annotations
 import click
 
 from andactl.cli.common import (calibration_dict, calibration_options, data_dir_option, device_option, dry_run_option,
-                                 dtype_option, format_option, shortcuts_option, storage_dtype_option)
+                                 dtype_option, format_option, shortcuts_option, spill_option, storage_dtype_option,
+                                 stream_option)
 
 
 @click.command("slice")
@@ -22,9 +23,11 @@ from andactl.cli.common import (calibration_dict, calibration_options, data_dir_
 @data_dir_option
 @format_option
 @dry_run_option
+@stream_option
+@spill_option
 @click.pass_context
 def slice_(cctx, model, ratio, round_to, slice_head, output, overwrite, dtype, storage_dtype, shortcuts, device, data_dir, fmt,
-           dry_run, max_memory, **cal):
+           dry_run, max_memory, stream, spill_activations, **cal):
     """Slice MODEL with SliceGPT at --ratio and write an artifact to -o."""
     from andactl.cli.run_cmd import run_and_report
     from andactl.data.datasets import resolve_data_dir
@@ -40,7 +43,8 @@ def slice_(cctx, model, ratio, round_to, slice_head, output, overwrite, dtype, s
     )
     opts = RunOptions(model=model, output=output, dtype=dtype, device=device, seed=cal["seed"],
                       data_dir=resolve_data_dir(data_dir), overwrite=overwrite, quiet=cctx.obj.get("quiet", False),
-                      storage_dtype=storage_dtype, shortcuts=shortcuts)
+                      storage_dtype=storage_dtype, shortcuts=shortcuts, stream=stream,
+                      spill_activations=spill_activations)
     run_and_report(recipe, opts, fmt, dry_run=dry_run, max_memory=max_memory)
 
 

@@ -228,7 +228,7 @@ def _first_line(err: BaseException) -> str:
 def check_finite(model: torch.nn.Module, source: str) -> None:
     """ModelError naming the first floating-point tensor with a NaN or Inf (a corrupt model)."""
     for name, tensor in model.state_dict().items():
-        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+        if tensor.is_floating_point() and tensor.device.type != "meta" and not torch.isfinite(tensor).all():
             raise ModelError(f"{source}: tensor '{name}' contains NaN or Inf; the model file is corrupt "
                              "(re-create it from its source)")
 
@@ -240,3 +240,77 @@ def _check_model_type(path: Path) -> None:
         raise ModelError(f"{path}/config.json is not readable JSON") from err
     if model_type not in supported_model_types():
         raise ModelError(f"unsupported architecture '{model_type}'; supported model types: {', '.join(supported_model_types())}")
+
+
+def streaming_folder(source: str) -> Path:
+    """The HF folder with safetensors weights that a streamed run reads layer by layer: the folder
+    itself, or the safetensors cache of a GGUF source or alias (converted once). Artifacts and hub
+    ids cannot be streamed (ModelError)."""
+    path = Path(source).expanduser()
+    if source in ALIASES:
+        return gguf_as_hf_dir(alias_file(source))
+    if path.is_file() and path.suffix == ".gguf":
+        return gguf_as_hf_dir(path.resolve())
+    if path.is_dir() and (path / "config.json").is_file():
+        from andactl.formats.artifact import is_artifact
+
+        if is_artifact(path):
+            raise ModelError(f"{source}: layer-wise streaming (--stream) reads HF folders and GGUF files, not andactl "
+                             "artifacts; run without --stream")
+        _check_model_type(path)
+        return path
+    raise ModelError(f"{source}: layer-wise streaming (--stream) needs a local model folder, a .gguf file or an alias")
+
+
+def streamable_source(source: str) -> bool:
+    """True when ``source`` is a local HF folder (not an artifact), a .gguf file or an alias."""
+    path = Path(source).expanduser()
+    if source in ALIASES or (path.is_file() and path.suffix == ".gguf"):
+        return True
+    if path.is_dir() and (path / "config.json").is_file():
+        from andactl.formats.artifact import is_artifact
+
+        return not is_artifact(path)
+    return False
+
+
+def load_streamed(source: str, dtype: str | torch.dtype, device: str, spill_dir: Path):
+    """(LoadedModel, StreamedStore): the model built with its decoder layers on ``meta`` and only
+    the embeddings, final norm and head read from the source's safetensors; layers are read one at
+    a time by the store (andactl/models/layer_store.py)."""
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    from andactl.models.layer_store import (StreamedStore, parameters_on_meta, read_tensors, return_freed_memory,
+                                            source_index)
+
+    return_freed_memory()
+    torch_dtype = parse_dtype(dtype) if isinstance(dtype, str) else dtype
+    dev = parse_device(device)
+    folder = streaming_folder(source)
+    try:
+        config = AutoConfig.from_pretrained(str(folder), local_files_only=True)
+        tok = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ModelError(f"{folder}: could not read the model folder ({_first_line(err)})") from err
+    with parameters_on_meta():
+        model = AutoModelForCausalLM.from_config(config, dtype=torch_dtype)
+    model.eval()
+    adapter = get_adapter(model)
+    index = source_index(folder)
+    layer_ids = {id(t) for layer in adapter.layers() for t in layer.state_dict(keep_vars=True).values()}
+    resident = {n: t for n, t in model.state_dict(keep_vars=True).items() if id(t) not in layer_ids}
+    wanted = [n for n in resident if n in index]
+    state = {n: t.to(torch_dtype) if t.is_floating_point() else t for n, t in read_tensors(index, wanted).items()}
+    model.load_state_dict(state, strict=False, assign=True)
+    head, emb = adapter.head(), adapter.embeddings()[0]
+    if head.weight.device.type == "meta" and getattr(config, "tie_word_embeddings", False):
+        head.weight = emb.weight
+    missing = [n for n, t in model.state_dict(keep_vars=True).items() if id(t) not in layer_ids and t.device.type == "meta"]
+    if missing:
+        raise ModelError(f"{folder}: tensor '{missing[0]}' is missing from the model's safetensors files")
+    check_finite(model, source)  # resident part only: meta layers are skipped (checked when read)
+    for n, t in list(model.named_parameters()) + list(model.named_buffers()):
+        if t.device.type != "meta" and t.device != dev:
+            t.data = t.data.to(dev)
+    store = StreamedStore(model, adapter, index, spill_dir, torch_dtype, dev, source_name=source)
+    return LoadedModel(model, tok, adapter, source, "streamed", {}), store

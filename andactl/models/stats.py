@@ -16,12 +16,16 @@ def count_parameters(model: torch.nn.Module) -> int:
     packed = {name: m for name, m in model.named_modules() if hasattr(m, "weight_packed")}
     shared: set[int] = set()
     for name, m in packed.items():
-        if m.weight_packed.data_ptr() in shared:  # a tied quantized head reads the embedding's codes
+        ptr = id(m.weight_packed) if m.weight_packed.device.type == "meta" else m.weight_packed.data_ptr()
+        if ptr in shared:  # a tied quantized head reads the embedding's codes
             continue
-        shared.add(m.weight_packed.data_ptr())
+        shared.add(ptr)
         total += m.in_features * m.out_features
     for name, t in model.state_dict().items():
-        key = (t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape))
+        if t.device.type == "meta":  # a streamed layer's tensor (andactl/models/layer_store.py): never shared
+            key: tuple = ("meta", name)
+        else:
+            key = (t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape))
         if t.numel() and key in seen:
             continue
         seen.add(key)
@@ -37,8 +41,11 @@ def count_bytes(model: torch.nn.Module) -> int:
     """Bytes of the state dict as stored (shared tensors once)."""
     seen: set[tuple] = set()
     total = 0
-    for t in model.state_dict().values():
-        key = (t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape))
+    for name, t in model.state_dict().items():
+        if t.device.type == "meta":  # a streamed layer's tensor: never shared
+            key: tuple = ("meta", name)
+        else:
+            key = (t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape))
         if key in seen:
             continue
         seen.add(key)

@@ -23,12 +23,17 @@ def untie_head(model: nn.Module, adapter) -> None:
     model.config.tie_word_embeddings = False
 
 
+def replace_layer_norms(adapter, layer, hidden_size: int, eps: float) -> None:
+    """The norms of one decoder layer become ``RMSN(hidden_size, eps)``."""
+    adapter.set_attn_norm(layer, RMSN(hidden_size, eps))
+    if not adapter.parallel_blocks:
+        adapter.set_mlp_norm(layer, RMSN(hidden_size, eps))
+
+
 def replace_norms(adapter, hidden_size: int, eps: float) -> None:
     """Every per-layer and final norm becomes ``RMSN(hidden_size, eps)``."""
     for layer in adapter.layers():
-        adapter.set_attn_norm(layer, RMSN(hidden_size, eps))
-        if not adapter.parallel_blocks:
-            adapter.set_mlp_norm(layer, RMSN(hidden_size, eps))
+        replace_layer_norms(adapter, layer, hidden_size, eps)
     if adapter.final_norm() is not None:
         adapter.set_final_norm(RMSN(hidden_size, eps))
 
@@ -79,9 +84,30 @@ def dims_record(plan: dict, parallel: bool = False) -> dict:
     return {"pass": "slice", "embedding_dim": plan["embedding"], "layers": layers, "head_in": plan["head_in"]}
 
 
+def cut_layer(adapter, layer, dims: dict, dtype: torch.dtype, device) -> None:
+    """Cuts one (installed SliceGPT) layer's linears and shortcuts to ``dims`` (attn_in, mlp_in, out)."""
+    d_in, d_mid, d_out = int(dims["attn_in"]), int(dims["mlp_in"]), int(dims["out"])
+    if adapter.parallel_blocks:  # both branches read the block input and write the block output
+        for lin in adapter.attn_inputs(layer) + adapter.mlp_inputs(layer):
+            _cut_linear(lin, in_dim=d_in)
+        _cut_linear(adapter.attn_output(layer), out_dim=d_out)
+        _cut_linear(adapter.mlp_output(layer), out_dim=d_out)
+        _cut_shortcut(layer, "shortcut", (d_in, d_out), dtype, device)
+        return
+    for lin in adapter.attn_inputs(layer):
+        _cut_linear(lin, in_dim=d_in)
+    _cut_linear(adapter.attn_output(layer), out_dim=d_mid)
+    for lin in adapter.mlp_inputs(layer):
+        _cut_linear(lin, in_dim=d_mid)
+    _cut_linear(adapter.mlp_output(layer), out_dim=d_out)
+    _cut_shortcut(layer, "attn_shortcut", (d_in, d_mid), dtype, device)
+    _cut_shortcut(layer, "mlp_shortcut", (d_mid, d_out), dtype, device)
+
+
 @torch.no_grad()
-def apply_dims(adapter, record: dict) -> None:
-    """Cuts embeddings, every layer's linears and shortcuts, and the head to ``record``'s dims.
+def apply_dims(adapter, record: dict, store=None) -> None:
+    """Cuts embeddings, every layer's linears and shortcuts, and the head to ``record``'s dims
+    (layers through ``store``'s ``onload`` when given: andactl/models/layer_store.py).
 
     Invariant: on a rotated model whose trailing coordinates carry the least variance, the cut
     model computes what the rotated model computes with those coordinates zeroed."""
@@ -92,21 +118,10 @@ def apply_dims(adapter, record: dict) -> None:
     if len(layers) != len(record["layers"]):
         raise ConfigError(f"slicing record has {len(record['layers'])} layers, the model {len(layers)}")
     ref = adapter.embeddings()[0].weight
-    for layer, dims in zip(layers, record["layers"]):
-        d_in, d_mid, d_out = int(dims["attn_in"]), int(dims["mlp_in"]), int(dims["out"])
-        if adapter.parallel_blocks:  # both branches read the block input and write the block output
-            for lin in adapter.attn_inputs(layer) + adapter.mlp_inputs(layer):
-                _cut_linear(lin, in_dim=d_in)
-            _cut_linear(adapter.attn_output(layer), out_dim=d_out)
-            _cut_linear(adapter.mlp_output(layer), out_dim=d_out)
-            _cut_shortcut(layer, "shortcut", (d_in, d_out), ref.dtype, ref.device)
+    for i, dims in enumerate(record["layers"]):
+        if store is None:
+            cut_layer(adapter, layers[i], dims, ref.dtype, ref.device)
             continue
-        for lin in adapter.attn_inputs(layer):
-            _cut_linear(lin, in_dim=d_in)
-        _cut_linear(adapter.attn_output(layer), out_dim=d_mid)
-        for lin in adapter.mlp_inputs(layer):
-            _cut_linear(lin, in_dim=d_mid)
-        _cut_linear(adapter.mlp_output(layer), out_dim=d_out)
-        _cut_shortcut(layer, "attn_shortcut", (d_in, d_mid), ref.dtype, ref.device)
-        _cut_shortcut(layer, "mlp_shortcut", (d_mid, d_out), ref.dtype, ref.device)
+        with store.onload(i) as layer:
+            cut_layer(adapter, layer, dims, ref.dtype, ref.device)
     _cut_linear(adapter.head(), in_dim=int(record["head_in"]))
