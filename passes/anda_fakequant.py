@@ -16,19 +16,25 @@ from andactl.models.adapters import ANDA_TYPES
 from andactl.models.anda_hooks import anda_activations, module_bits  # noqa: F401  (re-exported)
 
 
-def calibration_loss(model, calibration, device) -> float:
-    """Mean next-token cross-entropy over all non-padding calibration tokens (float64 sum)."""
-    total, count = 0.0, 0
+def next_token_logits(model, calibration, device):
+    """Yields (input ids, attention mask, float32 logits [B, T-1, V] predicting tokens 1..T-1) per
+    calibration batch, in eval mode under inference_mode."""
     model.eval()
     with torch.inference_mode():
         for batch in calibration.batches():
             ids = batch["input_ids"].to(device)
             mask = batch["attention_mask"].to(device)
-            logits = model(input_ids=ids, attention_mask=mask, use_cache=False).logits[:, :-1].float()
-            target = ids[:, 1:].masked_fill(mask[:, 1:] == 0, -100)
-            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), reduction="sum", ignore_index=-100)
-            total += float(loss)
-            count += int((target != -100).sum())
+            yield ids, mask, model(input_ids=ids, attention_mask=mask, use_cache=False).logits[:, :-1].float()
+
+
+def calibration_loss(model, calibration, device) -> float:
+    """Mean next-token cross-entropy over all non-padding calibration tokens (float64 sum)."""
+    total, count = 0.0, 0
+    for ids, mask, logits in next_token_logits(model, calibration, device):
+        target = ids[:, 1:].masked_fill(mask[:, 1:] == 0, -100)
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), reduction="sum", ignore_index=-100)
+        total += float(loss)
+        count += int((target != -100).sum())
     from andactl.distributed import all_reduce_sum
 
     total, count = all_reduce_sum(torch.tensor([total, count], dtype=torch.float64, device=device)).tolist()
@@ -61,15 +67,8 @@ _VOCAB_CHUNK = 8192  # columns of the vocabulary handled at once by the KL (boun
 def _log_probs(model, calibration, device) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Per calibration batch: (float32 log-probabilities [B, T-1, V] of the next token, bool mask of
     the positions that count: both the position and its successor are real tokens)."""
-    out = []
-    model.eval()
-    with torch.inference_mode():
-        for batch in calibration.batches():
-            ids = batch["input_ids"].to(device)
-            mask = batch["attention_mask"].to(device)
-            logits = model(input_ids=ids, attention_mask=mask, use_cache=False).logits[:, :-1].float()
-            out.append((torch.log_softmax(logits, dim=-1), (mask[:, 1:] != 0) & (mask[:, :-1] != 0)))
-    return out
+    return [(torch.log_softmax(logits, dim=-1), (mask[:, 1:] != 0) & (mask[:, :-1] != 0))
+            for _ids, mask, logits in next_token_logits(model, calibration, device)]
 
 
 def kl_sum(ref: torch.Tensor, got: torch.Tensor, mask: torch.Tensor) -> float:
