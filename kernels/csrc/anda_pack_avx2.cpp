@@ -23,10 +23,6 @@ ANDA_AVX2 static inline __m256i narrow16(__m256i a, __m256i b) {
 ANDA_AVX2 static inline __m256i narrow_mask16(__m256i a, __m256i b) {
   return _mm256_permute4x64_epi64(_mm256_packs_epi16(a, b), 0xD8);
 }
-// 32-bit lanes of a, b (8 each) -> 16 u16 lanes in element order.
-ANDA_AVX2 static inline __m256i narrow32(__m256i a, __m256i b) {
-  return _mm256_permute4x64_epi64(_mm256_packus_epi32(a, b), 0xD8);
-}
 
 ANDA_AVX2 bool pack_group_avx2(const uint16_t* h, int n, int M, bool nearest, int64_t* out,
                                uint8_t* e_out) {
@@ -43,30 +39,8 @@ ANDA_AVX2 bool pack_group_avx2(const uint16_t* h, int n, int M, bool nearest, in
       narrow_mask16(_mm256_srai_epi16(H[2], 15), _mm256_srai_epi16(H[3], 15)));
   out[0] = (int64_t)((uint64_t)s_lo | ((uint64_t)s_hi << 32));
 
-  const __m256i base = _mm256_set1_epi32(E + 16 - M);  // s = base - e'
-  const __m256i m10 = _mm256_set1_epi32(0x3FF), hid = _mm256_set1_epi32(0x400);
-  const __m256i f31d = _mm256_set1_epi32(31), one = _mm256_set1_epi32(1);
-  const __m256i mmax = _mm256_set1_epi32((1 << M) - 1), zero = _mm256_setzero_si256();
   __m256i m16[4];  // magnitudes as u16, elements 16i..16i+15
-  for (int i = 0; i < 4; ++i) {
-    __m256i m32[2];
-    for (int hh = 0; hh < 2; ++hh) {
-      const __m256i q = _mm256_cvtepu16_epi32(hh ? _mm256_extracti128_si256(H[i], 1)
-                                                 : _mm256_castsi256_si128(H[i]));
-      const __m256i e = _mm256_and_si256(_mm256_srli_epi32(q, 10), f31d);
-      const __m256i ez = _mm256_cmpeq_epi32(e, zero);
-      const __m256i mant = _mm256_or_si256(_mm256_and_si256(q, m10), _mm256_andnot_si256(ez, hid));
-      const __m256i s = _mm256_sub_epi32(base, _mm256_max_epu32(e, one));
-      const __m256i v = _mm256_slli_epi32(mant, 5);
-      if (!nearest) {
-        m32[hh] = _mm256_srlv_epi32(v, s);
-      } else {
-        const __m256i rnd = _mm256_srli_epi32(_mm256_sllv_epi32(one, s), 1);  // 0 for s = 0, >= 32
-        m32[hh] = _mm256_min_epu32(_mm256_srlv_epi32(_mm256_add_epi32(v, rnd), s), mmax);
-      }
-    }
-    m16[i] = narrow32(m32[0], m32[1]);
-  }
+  group_magnitudes_avx2(H, E, M, nearest, m16);
   const __m256i lowb = _mm256_set1_epi16(0xFF);
   __m256i lo[2], hi[2];
   for (int j = 0; j < 2; ++j) {

@@ -68,35 +68,13 @@ ANDA_AVX2 bool quantize_group_avx2(const uint16_t* h, int n, int M, bool nearest
   bool bad;
   const int E = group_exponent_avx2(H, &bad);
 
-  const __m256i base = _mm256_set1_epi32(E + 16 - M);
-  const __m256i m10 = _mm256_set1_epi32(0x3FF), hid = _mm256_set1_epi32(0x400);
-  const __m256i f31d = _mm256_set1_epi32(31), one = _mm256_set1_epi32(1);
-  const __m256i mmax = _mm256_set1_epi32((1 << M) - 1), zero = _mm256_setzero_si256();
   // even/odd split inside each 128-bit lane of a 32-byte vector: [e0..e7 o0..o7] per lane
   const __m256i eo = _mm256_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15,
                                       0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
   const __m256i ones16 = _mm256_set1_epi16(1), c127 = _mm256_set1_epi16(127);
   const int C = gemm_chunks(M);
   __m256i m16[4];  // magnitudes as u16, elements 16i..16i+15
-  for (int i = 0; i < 4; ++i) {
-    __m256i m32[2];
-    for (int hh = 0; hh < 2; ++hh) {
-      const __m256i q = _mm256_cvtepu16_epi32(hh ? _mm256_extracti128_si256(H[i], 1)
-                                                 : _mm256_castsi256_si128(H[i]));
-      const __m256i e = _mm256_and_si256(_mm256_srli_epi32(q, 10), f31d);
-      const __m256i ez = _mm256_cmpeq_epi32(e, zero);
-      const __m256i mant = _mm256_or_si256(_mm256_and_si256(q, m10), _mm256_andnot_si256(ez, hid));
-      const __m256i s = _mm256_sub_epi32(base, _mm256_max_epu32(e, one));
-      const __m256i v = _mm256_slli_epi32(mant, 5);
-      if (!nearest) {
-        m32[hh] = _mm256_srlv_epi32(v, s);
-      } else {
-        const __m256i rnd = _mm256_srli_epi32(_mm256_sllv_epi32(one, s), 1);
-        m32[hh] = _mm256_min_epu32(_mm256_srlv_epi32(_mm256_add_epi32(v, rnd), s), mmax);
-      }
-    }
-    m16[i] = _mm256_permute4x64_epi64(_mm256_packus_epi32(m32[0], m32[1]), 0xD8);
-  }
+  group_magnitudes_avx2(H, E, M, nearest, m16);
   __m256i ssum = _mm256_setzero_si256();
   for (int c = 0; c < C; ++c) {
     __m256i ch[4];
