@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
@@ -54,7 +55,7 @@ class PassContext:
     report: dict = field(default_factory=dict)
     provenance: dict = field(default_factory=dict)
     quiet: bool = False
-    int4_weights: dict = field(default_factory=dict)  # qualified linear name -> formats.int4.Int4Weight
+    int4_weights: MutableMapping = field(default_factory=dict)  # qualified linear name -> formats.int4.Int4Weight (dict, or on disk when streamed)
     anda_bits: dict | None = None  # {"qkv","o","u","d"} -> M, or per-module overrides (see anda_search)
     attachments: dict[str, bytes] = field(default_factory=dict)  # extra files for the artifact (plots)
     store: Any = None  # where decoder layers live (andactl/models/layer_store.py); None: all resident

@@ -15,7 +15,10 @@ band of ``passes/blockwise.py``:
     fuse     = resident + V*D*b + 2*C*8        (untied head; one float64 band)
     rotate   = resident + ROTATE_EXTRA*P*b + N*D*b + B*S*(4*D + 2*I)*4 + B*H*S*S*4 + 4*D*D*8
     slice    = resident + P_out*b              (cut copies while the source mapping is alive)
-    gptq     = resident + N*D*b + B*S*(4*D + 2*I)*4 + 4*K_max^2*8 + 3*L_max*4
+    gptq     = resident + N*D*b + B*S*(4*D + 2*I)*4 + K_max^2*(8+4) + 4*G_max*4 + P_lin*INT4
+               (G_max = elements of the largest stack of linears sharing one input, e.g. gate+up;
+                one float64 [K, K] matrix factored in place + its float32 copy: passes/gptq.py;
+                uint8 INT4 codes until pack, on disk when streamed)
     write    = resident + WRITE_EXTRA*P_out*b_out
 
 ROTATE_EXTRA and WRITE_EXTRA are fitted to ``benchmarks/memory_scaling.py`` (random bf16 Llamas of
@@ -45,6 +48,7 @@ ROTATE_EXTRA = 0.6  # rotation rewrites every page of the mapped model plus allo
 WRITE_EXTRA = 1.2  # the sliced copies + one tensor in flight of the streaming writer (fitted)
 STREAM_RAM_SHARE = 0.8  # default --max-memory: this share of MemAvailable
 INT4_BYTES_PER_WEIGHT = 0.5 + 4 / 128  # packed INT4 + a float32 scale per group of 128
+INT4_UNPACKED_BYTES_PER_WEIGHT = 1 + 4 / 128  # formats.int4.Int4Weight between quantize_weights and pack (uint8 codes)
 STREAM_LAYER_COPIES = 2  # a streamed layer: its tensors + the read/spill copy in flight
 # sustained CPU rates used for the time estimate (AMD EPYC Zen 3, 2 cores, AVX2): FLOP/s per dtype
 CPU_FLOPS = {torch.float32: 4.0e10, torch.bfloat16: 1.0e10, torch.float16: 0.5e10, torch.float64: 2.0e10}
@@ -52,6 +56,8 @@ GPU_FLOPS = 5.0e13
 EIGH_FLOPS_PER_D3 = 9.0  # symmetric eigendecomposition ~ 9 D^3 float64 FLOPs
 DISK_BYTES_PER_SECOND = 300e6  # read/write throughput assumed for loading and writing
 GPTQ_FLOPS_PER_WEIGHT_K = 4.0  # column-wise update: ~4 K FLOPs per weight (float64 Cholesky path)
+GPTQ_HESSIAN_BYTES = 8 + 4  # per [K, K] element: the float64 H factored in place, then its float32 copy
+GPTQ_WEIGHT_COPIES = 4  # float32 copies of a stacked weight GPTQ holds (W, Wᵀ, codes, dequantized)
 
 SLICE_PASSES = ("fuse_norms", "rotate", "slice")
 
@@ -71,6 +77,7 @@ class ModelShape:
     largest_k: int  # the largest linear input width (GPTQ Hessian side)
     weights_on_disk: int  # bytes of the source's weight files (0 for a hub id not downloaded)
     layer_params: int = 0  # parameters of the largest decoder layer (what a streamed run holds at once)
+    largest_group: int = 0  # elements of the largest stack of linears reading one input (GPTQ works on it)
     resident_params: int = 0  # parameters outside the decoder layers (embeddings, final norm, head)
 
 
@@ -152,7 +159,15 @@ def model_shape(source: str) -> ModelShape:
         widest=max(m.out_features for m in linears), largest_linear=max(w.numel() for w in mats),
         largest_k=max(m.in_features for m in linears), weights_on_disk=on_disk,
         layer_params=max(per_layer), resident_params=params - sum(per_layer),
+        largest_group=max(sum(m.weight.numel() for m in mods) for layer in adapter.layers()
+                          for mods in adapter.anda_linears(layer).values() if mods),
     )
+
+
+def gptq_work_bytes(shape: ModelShape) -> int:
+    """GPTQ's own working set for one stack of linears: the float64 Hessian-side matrices and the
+    float32 copies of the stacked weight (passes/gptq.py)."""
+    return GPTQ_HESSIAN_BYTES * shape.largest_k**2 + GPTQ_WEIGHT_COPIES * shape.largest_group * 4
 
 
 def _gb(n: float) -> float:
@@ -212,7 +227,8 @@ def estimate(recipe, opts, check_disk: bool = True) -> dict:
             rows.append(row(name, out_params * b, 1.0 + P * b / 2e9))
         elif name == "quantize_weights":
             gptq = step.get("method") == "gptq"
-            work = (cal_host + act_batch + 4 * shape.largest_k**2 * 8 + 3 * shape.largest_linear * 4) if gptq else 3 * shape.largest_linear * 4
+            int4 = int((P - shape.resident_params) * INT4_UNPACKED_BYTES_PER_WEIGHT)  # ctx.int4_weights (uint8 codes) until pack
+            work = int4 + ((cal_host + act_batch + gptq_work_bytes(shape)) if gptq else GPTQ_WEIGHT_COPIES * shape.largest_group * 4)
             secs = (2 * fwd_flops / flops + GPTQ_FLOPS_PER_WEIGHT_K * P * shape.largest_k / CPU_FLOPS[torch.float64]) if gptq else P * 20 / 1e9
             rows.append(row(name, work, secs))
             out_b = 0.5 + 4 / 128  # packed INT4 + bf16 scales per group of 128 (linears dominate)
@@ -287,13 +303,13 @@ def _streamed(opts, manager, shape: ModelShape, cal, b: int, N: int, act_batch: 
             rows.append(row(name, 0, 1.0 + 2 * spill_write))
         elif name == "quantize_weights":
             gptq = step.get("method") == "gptq"
-            int4 = int((P - shape.resident_params) * INT4_BYTES_PER_WEIGHT)  # ctx.int4_weights until pack
-            work = int4 + 3 * shape.largest_linear * 4 + ((cal_host + act_batch + 4 * shape.largest_k**2 * 8) if gptq else 0)
+            # ctx.int4_weights live in the spill directory (andactl/models/int4_spill.py), not in RAM
+            work = (cal_host + act_batch + gptq_work_bytes(shape)) if gptq else GPTQ_WEIGHT_COPIES * shape.largest_group * 4
             secs = (2 * fwd_flops / flops + GPTQ_FLOPS_PER_WEIGHT_K * P * shape.largest_k / CPU_FLOPS[torch.float64]) if gptq else P * 20 / 1e9
             rows.append(row(name, work, secs + 2 * spill_write))
             out_b = INT4_BYTES_PER_WEIGHT
         elif name == "pack":
-            rows.append(row(name, int((P - shape.resident_params) * INT4_BYTES_PER_WEIGHT), 1.0 + 2 * spill_write))
+            rows.append(row(name, GPTQ_WEIGHT_COPIES * shape.largest_group * 4, 1.0 + 2 * spill_write))
         elif name == "quantize_tables":
             rows.append(row(name, 2 * shape.vocab * D * b, 3 * shape.vocab * D * 20 / 1e9))
         else:  # passes that touch no layer (set_anda_bits, keep_activations)
@@ -301,6 +317,8 @@ def _streamed(opts, manager, shape: ModelShape, cal, b: int, N: int, act_batch: 
     out_bytes = int(out_params * out_b) + 20 * 2**20
     rows.append(row("write", shape.largest_linear * 4, out_bytes / DISK_BYTES_PER_SECOND + 1.0))
     spill_bytes = P * b + (N * D * b - cal_host)  # spilled layers (+ spilled calibration activations)
+    if any(step["pass"] == "quantize_weights" for step in manager.resolved_recipe()):
+        spill_bytes += int((P - shape.resident_params) * INT4_UNPACKED_BYTES_PER_WEIGHT)  # int4-*.safetensors until pack
     free = _free_disk(opts.output)
     result = {
         "model": opts.model, "model_type": shape.model_type, "parameters": P, "dtype": opts.dtype,

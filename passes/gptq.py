@@ -57,37 +57,70 @@ class HessianAccumulator:
 
     @property
     def H(self) -> torch.Tensor:
-        """``2/n Σ x xᵀ`` as float64 [K, K]."""
+        """``2/n Σ x xᵀ`` as float64 [K, K] (a new tensor; the accumulator keeps its sum)."""
         if self.n == 0:
             return torch.zeros_like(self._sum)
         return self._sum * (2.0 / self.n)
 
+    def take_H(self) -> torch.Tensor:
+        """``H`` (equal to the property, bit for bit) without a copy: the sum is scaled in place and
+        handed over, and the accumulator is left empty (``n`` 0, no sum). For ``K`` of a few thousand
+        the [K, K] float64 matrix is the largest thing GPTQ holds, so it is never duplicated."""
+        total, n = self._sum, self.n
+        self._sum, self.n = torch.zeros(0, 0, dtype=torch.float64, device=total.device), 0
+        if n:
+            total.mul_(2.0 / n)
+        return total
+
 
 def _inverse_cholesky_upper(H: torch.Tensor, damp: float, name: str) -> tuple[torch.Tensor, float]:
-    """Upper Cholesky factor of ``(H + λI)^-1`` with ``λ = damp · mean(diag H)``; λ grows ×10 on
-    failure. Returns the factor (float64) and the relative damping that succeeded."""
-    mean_diag = float(torch.diag(H).mean())
-    eye = torch.eye(H.shape[0], dtype=H.dtype, device=H.device)
+    """Upper Cholesky factor of ``(H + λI)^-1`` with ``λ = damp · mean(diag H)``. Returns the factor
+    (float64) and the relative damping that succeeded.
+
+    ``H`` (float64, owned by the caller's GPTQ call) is damped, factored, inverted and factored
+    again IN PLACE (LAPACK potrf/potri through torch's ``out=``, bit for bit the out-of-place
+    results), so a single [K, K] float64 matrix is alive: K²·8 bytes, 0.54 GB for an 8192-wide
+    ``down_proj``, where the textbook sequence holds four. The returned factor is ``H``'s storage.
+    With ``damp > 0`` the damped matrix of a positive semi-definite ``H`` has condition number at
+    most ``K / damp`` and cannot fail in float64; only ``damp == 0`` keeps a copy so that a
+    singular ``H`` can be retried with ``λ`` growing from 1e-6 ×10 per attempt."""
+    diag = H.diagonal()
+    original = diag.clone()
+    mean_diag = float(original.mean())
     rel = max(damp, 0.0)
-    for _ in range(MAX_DAMP_RETRIES):
-        L, info = torch.linalg.cholesky_ex(H + (rel * mean_diag) * eye)
-        if int(info) == 0:  # (L Lᵀ)^-1 = L^-ᵀ L^-1 (solve_triangular: much faster than cholesky_inverse on CPU)
-            Linv = torch.linalg.solve_triangular(L, eye, upper=False)
-            U, info = torch.linalg.cholesky_ex(Linv.T @ Linv, upper=True)
-            if int(info) == 0 and torch.isfinite(U).all():
-                return U, rel
+    backup = H.clone() if rel == 0 else None
+    info = torch.empty((), dtype=torch.int32, device=H.device)
+    for attempt in range(MAX_DAMP_RETRIES):
+        if attempt:
+            H.copy_(backup)
+        diag.copy_(original).add_(rel * mean_diag)  # == H + λI, bit for bit
+        torch.linalg.cholesky_ex(H, out=(H, info))  # H := L (lower)
+        if int(info) == 0:
+            del backup
+            torch.cholesky_inverse(H, out=H)  # H := (L Lᵀ)^-1
+            torch.linalg.cholesky_ex(H, upper=True, out=(H, info))  # H := U with Uᵀ U = (H + λI)^-1
+            if int(info) == 0 and torch.isfinite(H).all():
+                return H, rel
+            break
+        if backup is None:
+            break
         rel = rel * 10 if rel > 0 else 1e-6
     raise NumericsError(
-        f"GPTQ for {name}: the calibration Hessian is not positive definite even with damping "
-        f"{rel / 10:g}·mean(diag H) (inputs degenerate or non-finite)"
+        f"GPTQ for {name}: the calibration Hessian is not positive definite with damping "
+        f"{rel:g}·mean(diag H) (inputs degenerate or non-finite)"
     )
 
 
 def gptq_quantize(
     w: torch.Tensor, H: torch.Tensor, group_size: int = 128, symmetric: bool = True,
     damp: float = 0.01, act_order: bool = False, block_size: int = 128, name: str = "linear",
+    consume_H: bool = False,
 ) -> tuple[Int4Weight, dict]:
     """Quantizes ``w[N, K]`` to INT4 minimising ``||X wᵀ - X ŵᵀ||`` for the inputs behind ``H[K, K]``.
+
+    With ``consume_H`` a float64 ``H`` is worked on in place and released (left as an empty
+    tensor) instead of copied: the caller hands it over (``HessianAccumulator.take_H``). The result
+    is the same either way.
 
     Invariant: the result uses the same grid as ``quantize_weight_rtn`` (same group size, scales
     from ``group_params``); dead input columns (``H_ii = 0``) quantize to exactly 0. Stats: the
@@ -104,7 +137,9 @@ def gptq_quantize(
     W = w.detach().to(torch.float32).clone()
     if not torch.isfinite(W).all():
         raise NumericsError(f"GPTQ for {name}: the weight contains NaN or Inf")
-    H = H.detach().to(device=W.device, dtype=torch.float64).clone()
+    owned = consume_H and H.dtype == torch.float64 and H.device == W.device
+    if not owned:  # (an owned H is used as is: a detach() view would keep its storage alive)
+        H = H.detach().to(device=W.device, dtype=torch.float64).clone()
     dead = torch.diag(H) == 0
     H[dead, dead] = 1.0
     W[:, dead] = 0.0
@@ -116,11 +151,15 @@ def gptq_quantize(
         for gi in range(n_groups):  # static groups: on the original weights, original order
             scales[:, gi], zeros[:, gi] = group_params(W[:, gi * g : (gi + 1) * g], symmetric)
         perm = torch.argsort(torch.diag(H), descending=True, stable=True)
-        W, H = W[:, perm], H[perm][:, perm]
+        W = W[:, perm]
+        permuted = H.index_select(0, perm).index_select(1, perm)
+        H.set_()  # ours (a copy, or handed over): release it before the factorisation
+        H = permuted
     else:
         perm = torch.arange(k, device=W.device)
     U, rel_damp = _inverse_cholesky_upper(H, damp, name)
     Hinv = U.to(torch.float32)
+    U.set_()  # U is H's storage: release it (a handed-over H is left empty, as documented)
     del H, U
 
     # The column loop works on Wᵀ [K, N] so that a weight column is a contiguous row.

@@ -4,8 +4,9 @@ Quantized linears: the ``adapter.anda_linears(layer)`` of every layer (Llama: q/
 OPT: q/k/v/out_proj/fc1/fc2). Embeddings, the LM head and SliceGPT shortcut matrices stay in the
 model dtype. Each quantized linear's weight is replaced IN PLACE by its dequantized value in the
 model dtype (fake-quant, so evaluation and the Anda search see the INT4 model), and the exact
-``Int4Weight`` is kept for packing in ``ctx.int4_weights`` (the PassContext field): a dict
-``{qualified module name: Int4Weight}``, replaced by each run (tensors never go into ``ctx.report``).
+``Int4Weight`` is kept for packing in ``ctx.int4_weights`` (the PassContext field): a mapping
+``{qualified module name: Int4Weight}`` — a dict, or files in the spill directory when the run
+streams (``andactl.models.int4_spill``) — replaced by each run (tensors never go into ``ctx.report``).
 
 GPTQ runs the standard sequential flow: the inputs of layer 0 (and the keyword arguments the
 decoder passes to its layers) are captured over the calibration batches by a forward pre-hook
@@ -23,7 +24,7 @@ from torch import nn
 
 from andactl.distributed import all_reduce_sum
 from andactl.errors import ConfigError
-from andactl.formats.int4 import Int4Weight, quantize_weight_rtn, resolve_group_size
+from andactl.formats.int4 import quantize_weight_rtn, resolve_group_size
 from andactl.models.capture import capture_layer0_inputs
 from andactl.passbase import Pass, PassConfig, register_pass
 from andactl.passes.gptq import HessianAccumulator, gptq_quantize
@@ -69,7 +70,7 @@ class QuantizeWeights(Pass):
     description = "group-wise INT4 weights (RTN or GPTQ) for every linear an Anda activation feeds"
 
     def _quantize_modules(self, mods: list[nn.Linear], H: torch.Tensor | None, names: dict[int, str],
-                          store: dict, errors: dict) -> None:
+                          store, errors: dict) -> None:
         """Quantizes ``mods`` (linears reading one activation) and writes the fake-quant weights.
         GPTQ treats output rows independently given H, so the linears sharing H are quantized as
         one stacked weight (same result as one by one, fewer column sweeps)."""
@@ -80,7 +81,8 @@ class QuantizeWeights(Pass):
         if H is None:
             q_all = quantize_weight_rtn(stacked, cfg.group_size, cfg.symmetric)
         else:
-            q_all, _ = gptq_quantize(stacked, H, cfg.group_size, cfg.symmetric, cfg.damp, cfg.act_order, name=label)
+            q_all, _ = gptq_quantize(stacked, H, cfg.group_size, cfg.symmetric, cfg.damp, cfg.act_order, name=label,
+                                     consume_H=True)  # H is handed over (take_H): never copied
         start = 0
         for m, w in zip(mods, weights):
             q = q_all.rows(start, start + w.shape[0]) if len(mods) > 1 else q_all
@@ -96,7 +98,7 @@ class QuantizeWeights(Pass):
         model = ctx.model
         names = {id(m): n for n, m in model.named_modules()}
         layers = list(adapter.layers())
-        store: dict[str, Int4Weight] = {}
+        store = ctx.layers.int4_weights()  # name -> Int4Weight; on disk when streaming
         errors: dict[str, float] = {}
         was_training = model.training
         model.eval()
@@ -162,7 +164,7 @@ class QuantizeWeights(Pass):
                             h.remove()
                     for mods, acc in zip(groups, accs):
                         acc.all_reduce()  # torchrun: Hessian over every rank's share (identical on all)
-                        self._quantize_modules(mods, acc.H, names, store, errors)
+                        self._quantize_modules(mods, acc.take_H(), names, store, errors)
                     del accs
                     inputs = [keep(_first(layer(x, **kw)).detach(), k) for k, (x, kw) in enumerate(zip(inputs, kwargs_list))]
                     advance()

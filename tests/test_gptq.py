@@ -101,6 +101,25 @@ def test_hessian_accumulator_masks_padding_and_averages(dtype, tol):
     assert torch.equal(HessianAccumulator(16).H, torch.zeros(16, 16, dtype=torch.float64))
 
 
+@pytest.mark.parametrize("act_order", [False, True])
+def test_handed_over_hessian_gives_the_same_weights_and_is_released(act_order):
+    x, w, _ = _correlated(3)
+    acc = HessianAccumulator(x.shape[1])
+    acc.add(x)
+    H_copy = acc.H
+    H = acc.take_H()
+    assert torch.equal(H, H_copy)  # bit for bit the property's value
+    assert acc.n == 0 and acc.H.numel() == 0  # the accumulator handed its sum over
+    ref, _ = gptq_quantize(w, H_copy.clone(), group_size=64, act_order=act_order)
+    got, _ = gptq_quantize(w, H, group_size=64, act_order=act_order, consume_H=True)
+    assert H.numel() == 0  # released inside GPTQ, not copied
+    for a, b in ((ref.codes, got.codes), (ref.scales, got.scales)):
+        assert torch.equal(a, b)
+    kept = H_copy.clone()
+    gptq_quantize(w, kept, group_size=64, act_order=act_order)  # without consume_H: H untouched
+    assert torch.equal(kept, H_copy)
+
+
 # --- the pass -----------------------------------------------------------------------------------
 
 def _ctx(model, calibration=None) -> PassContext:

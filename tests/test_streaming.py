@@ -235,3 +235,25 @@ def test_spill_disk_without_room_is_one_line_before_loading(tmp_path, monkeypatc
     res = CliRunner().invoke(cli, ["slice", str(src), "--ratio", "0.25", "-o", str(tmp_path / "o"), "--stream", *CAL])
     _one_line(res, "a streamed run needs about")
     assert "spilled layers and activations" in res.stderr and not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("symmetric", [True, False])
+def test_spilled_int4_weights_round_trip_and_pop_removes_the_file(tmp_path, symmetric):
+    from andactl.formats.int4 import quantize_weight_rtn
+    from andactl.models.int4_spill import SpilledInt4Weights
+
+    g = torch.Generator().manual_seed(0)
+    weights = {f"model.layers.{i}.mlp.down_proj": quantize_weight_rtn(torch.randn(24, 100, generator=g), 64, symmetric)
+               for i in range(3)}
+    store = SpilledInt4Weights(tmp_path / "int4")
+    for name, q in weights.items():
+        store[name] = q
+    assert list(store) == list(weights) and len(store) == 3 and "model.layers.1.mlp.down_proj" in store
+    for name, q in weights.items():
+        got = store[name]
+        assert (got.group_size, got.in_features) == (q.group_size, q.in_features) == (64, 100)
+        assert torch.equal(got.codes, q.codes) and torch.equal(got.scales, q.scales)
+        assert (got.zeros is None) == symmetric and (symmetric or torch.equal(got.zeros, q.zeros))
+    popped = store.pop("model.layers.0.mlp.down_proj")
+    assert torch.equal(popped.codes, weights["model.layers.0.mlp.down_proj"].codes)
+    assert len(list((tmp_path / "int4").iterdir())) == 2 and len(store) == 2

@@ -59,6 +59,10 @@ class ResidentStore:
     def tensor(self, name: str) -> torch.Tensor:  # pragma: no cover - resident tensors are never meta
         raise KeyError(name)
 
+    def int4_weights(self) -> dict:
+        """Where ``quantize_weights`` keeps its INT4 weights until ``pack``: a plain dict."""
+        return {}
+
 
 def _layer_prefix(model: nn.Module, adapter, i: int) -> str:
     layer = adapter.layers()[i]
@@ -185,6 +189,13 @@ class StreamedStore:
             layer.to("meta")  # the run fails: nothing is written back
             raise
         self.spill(i)
+
+    def int4_weights(self):
+        """Where ``quantize_weights`` keeps its INT4 weights until ``pack``: files in the spill
+        directory (``andactl.models.int4_spill``), so they do not grow with the model in RAM."""
+        from andactl.models.int4_spill import SpilledInt4Weights
+
+        return SpilledInt4Weights(self.spill_dir / "int4")
 
     def layer_of(self, name: str) -> int | None:
         for i, p in enumerate(self.prefixes):
