@@ -25,6 +25,7 @@ SIZES = {
     "0.5": dict(hidden_size=1280, intermediate_size=3584, num_hidden_layers=24, num_attention_heads=20, num_key_value_heads=5),
     "1": dict(hidden_size=2048, intermediate_size=8192, num_hidden_layers=16, num_attention_heads=32, num_key_value_heads=8),
     "3": dict(hidden_size=3072, intermediate_size=8192, num_hidden_layers=28, num_attention_heads=24, num_key_value_heads=8),
+    "7": dict(hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=32),
 }
 SLICE_ARGS = ["--ratio", "0.25", "--cal-samples", "8", "--cal-seqlen", "256", "--cal-batch-size", "8", "--dtype", "bfloat16"]
 QUANTIZE_ARGS = ["--weight-method", "gptq", "--bits", "7", "7", "7", "7", "--cal-samples", "8", "--cal-seqlen", "256",
@@ -108,9 +109,9 @@ def main() -> None:
                             for p in summary["passes"]],
                "dry_run_per_pass": dry["passes"]}
         if size in args.torchrun.split(","):
-            out2 = args.workdir / f"sliced-{size}b-2proc"
+            out2 = args.workdir / f"{args.command}d-{size}b{'-stream' if args.stream else ''}-2proc"
             tr = timed([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "-m", "andactl", "-q",
-                        "slice", str(src), *SLICE_ARGS, "-o", str(out2), "--overwrite", "--format", "json"], env)
+                        *cmd_args, str(src), *mode, "-o", str(out2), "--overwrite", "--format", "json"], env)
             tr.pop("stdout")
             row["torchrun_2proc"] = {**tr, "vs_1proc": weights_equal(out, out2)}
         print(json.dumps(row), flush=True)
