@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from andactl.models.adapters import ANDA_TYPES
 from andactl.models.anda_hooks import anda_activations, module_bits  # noqa: F401  (re-exported)
+from andactl.passes.search_losses import SEARCH_LOSSES
 
 
 def next_token_logits(model, calibration, device):
@@ -60,52 +61,59 @@ class LossEvaluator:
         return math.exp(loss - self.ref_loss) - 1.0
 
 
-SEARCH_LOSSES = ("ppl", "kl")
-_VOCAB_CHUNK = 8192  # columns of the vocabulary handled at once by the KL (bounds temporary memory)
+KL_TOKEN_CHUNK = 256  # positions whose logits the KL search loss builds at once (256 x 49152 x 4 B = 48 MiB)
 
 
-def _log_probs(model, calibration, device) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """Per calibration batch: (float32 log-probabilities [B, T-1, V] of the next token, bool mask of
-    the positions that count: both the position and its successor are real tokens)."""
-    return [(torch.log_softmax(logits, dim=-1), (mask[:, 1:] != 0) & (mask[:, :-1] != 0))
-            for _ids, mask, logits in next_token_logits(model, calibration, device)]
-
-
-def kl_sum(ref: torch.Tensor, got: torch.Tensor, mask: torch.Tensor) -> float:
-    """Sum over the masked positions of KL(p_ref || p_got) from log-probabilities [..., V], computed
-    over the vocabulary in chunks of ``_VOCAB_CHUNK`` columns in float64 (0.0 when ref equals got)."""
-    r, g = ref[mask], got[mask]
-    total = torch.zeros((), dtype=torch.float64, device=ref.device)
-    for start in range(0, r.shape[-1], _VOCAB_CHUNK):
-        rc, gc = r[:, start:start + _VOCAB_CHUNK].double(), g[:, start:start + _VOCAB_CHUNK].double()
-        total += (rc.exp() * (rc - gc)).sum()
-    return float(total)
+def _predicting_hidden(model, calibration, device):
+    """Yields, per calibration batch, the final hidden states [n, D] (after the final norm, before
+    the LM head) of the ``n`` positions that count: the position and its successor are both real
+    tokens. In eval mode under inference_mode; ``model.base_model`` is the decoder body whose output
+    the causal-LM head reads."""
+    body = model.base_model
+    model.eval()
+    with torch.inference_mode():
+        for batch in calibration.batches():
+            ids = batch["input_ids"].to(device)
+            mask = batch["attention_mask"].to(device)
+            h = body(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
+            yield h[:, :-1][(mask[:, 1:] != 0) & (mask[:, :-1] != 0)]
 
 
 class KLEvaluator:
     """loss(bits) = exp(mean KL(p_ref || p_bits)) - 1 over the calibration tokens, where p_ref is the
-    next-token distribution of the model as it is (INT4 weights, unquantized activations; its
-    log-probabilities are kept in float32, about 4 * tokens * vocab bytes). Unlike the ppl ratio,
-    every token's divergence counts positively: errors cannot cancel between tokens, which is what
-    made the ppl-ratio tolerance fail to hold on other text. Deterministic; 0.0 for the reference."""
+    next-token distribution of the model as it is (INT4 weights, unquantized activations). Unlike
+    the ppl ratio, every token's divergence counts positively: errors cannot cancel between tokens,
+    which is what made the ppl-ratio tolerance fail to hold on other text. Deterministic; 0.0 for
+    the reference.
+
+    Memory: the reference keeps only the final hidden states of the calibration positions
+    (``tokens · D`` in the run dtype: 9 MB for SmolLM2 at 8×512, where float32 log-probabilities
+    took ``4 · tokens · vocab`` = 0.8 GB and grew with the calibration set); both distributions are
+    rebuilt through the (frozen, unquantized) LM head in chunks of ``KL_TOKEN_CHUNK`` positions by
+    ``passes.recover_loss.head_loss``, the same chunked KL the recovery distillation uses."""
 
     def __init__(self, ctx, rounding: str = "truncate"):
         self.ctx = ctx
         self.rounding = rounding
         self.calibration = ctx.calibration()
-        self.reference = _log_probs(ctx.model, self.calibration, ctx.device)
+        self.reference = list(_predicting_hidden(ctx.model, self.calibration, ctx.device))
         self.ref_ppl = math.exp(calibration_loss(ctx.model, self.calibration, ctx.device))
         self.evaluations = 0
 
     def __call__(self, bits: dict) -> float:
-        with anda_activations(self.ctx.model, self.ctx.adapter, bits, self.rounding):
-            got = _log_probs(self.ctx.model, self.calibration, self.ctx.device)
-        total, count = 0.0, 0
-        for (ref, mask), (lp, _) in zip(self.reference, got):
-            total += kl_sum(ref, lp, mask)
-            count += int(mask.sum())
         from andactl.distributed import all_reduce_sum
+        from andactl.passes.recover_loss import head_loss
 
+        head = self.ctx.adapter.head()
+        total, count = 0.0, 0
+        with anda_activations(self.ctx.model, self.ctx.adapter, bits, self.rounding):
+            for ref, got in zip(self.reference, _predicting_hidden(self.ctx.model, self.calibration, self.ctx.device)):
+                if ref.shape[0] == 0:
+                    continue
+                stats: dict = {}
+                head_loss(got, head, h_teacher=ref, teacher_head=head, kd_weight=1.0, chunk=KL_TOKEN_CHUNK, stats=stats)
+                total += stats["kl"] * ref.shape[0]
+                count += ref.shape[0]
         total, count = all_reduce_sum(torch.tensor([total, count], dtype=torch.float64, device=self.ctx.device)).tolist()
         self.evaluations += 1
         return math.exp(total / max(count, 1)) - 1.0

@@ -10,7 +10,8 @@ from andactl.errors import ConfigError, SearchError
 from andactl.formats import cost_models
 from andactl.models.adapters import ANDA_TYPES
 from andactl.passbase import Pass, PassConfig, register_pass
-from andactl.passes.anda_fakequant import SEARCH_LOSSES, make_evaluator, tuple_bits
+from andactl.passes.anda_fakequant import make_evaluator, tuple_bits
+from andactl.passes.search_losses import DEFAULT_SEARCH_LOSS, SEARCH_LOSSES
 from andactl.passes.search_algorithm import search
 
 log = logging.getLogger("andactl")
@@ -35,7 +36,7 @@ class AndaSearchConfig(PassConfig):
     seed_high: int = 13
     rounding: Literal["truncate", "nearest"] = "truncate"
     fallback: Literal["fail", "w4a16"] = "fail"
-    loss: Literal["ppl", "kl"] = "ppl"
+    loss: Literal["ppl", "kl"] = DEFAULT_SEARCH_LOSS
 
     def validate(self) -> None:
         if not 0.0 < self.tolerance < 1.0:

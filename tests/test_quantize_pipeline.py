@@ -54,7 +54,7 @@ def test_packed_equals_fake_quant_and_round_trips(tmp_path, family, asym):
 def test_search_accepts_only_within_tolerance():
     ctx = _ctx()
     PassManager.from_recipe([{"pass": "quantize_weights", "method": "rtn"},
-                             {"pass": "anda_search", "tolerance": 0.002, "max_evals": 8, "budget": "bops"}]).run(ctx)
+                             {"pass": "anda_search", "tolerance": 0.002, "max_evals": 8, "budget": "bops", "loss": "ppl"}]).run(ctx)
     trace = ctx.report["search"]["trace"]
     evaluated = [t for t in trace if not t["skipped"]]
     assert 1 <= len(evaluated) <= 8 == ctx.report["search"]["max_evals"]

@@ -16,21 +16,8 @@ from andactl.errors import ConfigError
 from andactl.manager import PassManager
 from andactl.models.adapters import ANDA_TYPES, get_adapter
 from andactl.passes import anda_fakequant as fq
-from andactl.passes.anda_fakequant import KLEvaluator, kl_sum, make_evaluator, tuple_bits
+from andactl.passes.anda_fakequant import KLEvaluator, anda_activations, make_evaluator, tuple_bits
 from andactl.passes.anda_search import AndaSearchConfig
-
-
-def test_kl_sum_matches_closed_form_across_chunks(monkeypatch):
-    monkeypatch.setattr(fq, "_VOCAB_CHUNK", 3)  # 10 columns: 4 chunks, the last one partial
-    g = torch.Generator().manual_seed(0)
-    ref = torch.log_softmax(torch.randn(2, 5, 10, generator=g), -1)
-    got = torch.log_softmax(torch.randn(2, 5, 10, generator=g), -1)
-    mask = torch.ones(2, 5, dtype=torch.bool)
-    mask[1, 3:] = False
-    want = sum(float((ref[b, t].double().exp() * (ref[b, t].double() - got[b, t].double())).sum())
-               for b in range(2) for t in range(5) if mask[b, t])
-    assert kl_sum(ref, got, mask) == pytest.approx(want, rel=1e-12)
-    assert kl_sum(ref, ref, mask) == 0.0
 
 
 def _ctx():
@@ -49,6 +36,32 @@ def test_kl_loss_reference_zero_deterministic_monotone():
     assert low == kl(tuple_bits([3, 3, 3, 3]))  # deterministic
     assert low > high > 0.0
     assert math.isclose(kl.ref_ppl, make_evaluator(ctx, "ppl").ref_ppl, rel_tol=1e-12)
+
+
+def _full_logit_kl(ctx, bits) -> float:
+    """exp(mean KL) - 1 from whole float64 logits of the full model, masked like the search."""
+    def logp():
+        out = []
+        with torch.inference_mode():
+            for batch in ctx.calibration().batches():
+                ids, mask = batch["input_ids"], batch["attention_mask"]
+                keep = (mask[:, 1:] != 0) & (mask[:, :-1] != 0)
+                out.append(torch.log_softmax(ctx.model(input_ids=ids, attention_mask=mask).logits[:, :-1][keep].double(), -1))
+        return out
+    ref = logp()
+    with anda_activations(ctx.model, ctx.adapter, bits, "truncate"):
+        got = logp()
+    total = sum(float((r.exp() * (r - g)).sum()) for r, g in zip(ref, got))
+    return math.exp(total / sum(r.shape[0] for r in ref)) - 1.0
+
+
+def test_kl_loss_equals_whole_logit_kl_in_chunks(monkeypatch):
+    monkeypatch.setattr(fq, "KL_TOKEN_CHUNK", 7)  # many chunks, the last one partial
+    ctx = _ctx()
+    kl = KLEvaluator(ctx)
+    assert all(h.shape[-1] == ctx.adapter.hidden_size for h in kl.reference)  # hidden states, not logits
+    for t in ([3, 3, 3, 3], [6, 4, 5, 7]):
+        assert kl(tuple_bits(t)) == pytest.approx(_full_logit_kl(ctx, tuple_bits(t)), rel=1e-5)
 
 
 def test_search_with_kl_accepts_only_within_tolerance():

@@ -6,6 +6,7 @@ import click
 from andactl.cli.common import (calibration_dict, calibration_options, data_dir_option, device_option, dry_run_option,
                                  dtype_option, format_option, shortcuts_option, spill_option, storage_dtype_option,
                                  stream_option)
+from andactl.passes.search_losses import DEFAULT_SEARCH_LOSS, SEARCH_LOSSES
 
 QUANTIZED = ("int4_weights", "packed", "anda_activations")
 MIN_GPTQ_TOKENS = 512
@@ -13,7 +14,7 @@ MIN_GPTQ_TOKENS = 512
 
 def quantize_recipe(weights, weight_method, group_size, asymmetric, act_order, sensitivity, bits, tolerance,
                     budget, max_evals, rounding, activations="anda", fallback="fail", head="int8",
-                    embeddings="int8", search_loss="ppl", table_group=64, table_clip=False) -> list[dict]:
+                    embeddings="int8", search_loss=DEFAULT_SEARCH_LOSS, table_group=64, table_clip=False) -> list[dict]:
     """The pass list ``andactl quantize`` runs (also what examples/recipes/full.yaml spells out)."""
     steps: list[dict] = []
     if weights == "int4":
@@ -55,7 +56,7 @@ def quantize_recipe(weights, weight_method, group_size, asymmetric, act_order, s
               help="Token embedding storage: a quantized lookup table (rows dequantized when gathered), or none.")
 @click.option("--fallback-w4a16", is_flag=True,
               help="If no tuple meets --tolerance, keep activations unquantized (W4A16) instead of failing.")
-@click.option("--search-loss", type=click.Choice(["ppl", "kl"]), default="ppl", show_default=True,
+@click.option("--search-loss", type=click.Choice(list(SEARCH_LOSSES)), default=DEFAULT_SEARCH_LOSS, show_default=True,
               help="How the search judges a tuple against --tolerance: ppl ratio - 1, or exp(mean KL to the "
                    "W4A16 model's next-token distribution) - 1 (docs/SEARCH.md).")
 @click.option("--table-group", type=click.IntRange(min=1), default=64, show_default=True,
