@@ -162,9 +162,11 @@ class QuantizeWeights(Pass):
                     finally:
                         for h in handles:
                             h.remove()
-                    for mods, acc in zip(groups, accs):
-                        acc.all_reduce()  # torchrun: Hessian over every rank's share (identical on all)
-                        self._quantize_modules(mods, acc.take_H(), names, store, errors)
+                    # widest input first: its [K, K] Hessian is released before the others'
+                    # stacked weights are worked on (the groups are independent given their H)
+                    for j in sorted(range(len(groups)), key=lambda j: -accs[j].in_features):
+                        accs[j].all_reduce()  # torchrun: Hessian over every rank's share (identical on all)
+                        self._quantize_modules(groups[j], accs[j].take_H(), names, store, errors)
                     del accs
                     inputs = [keep(_first(layer(x, **kw)).detach(), k) for k, (x, kw) in enumerate(zip(inputs, kwargs_list))]
                     advance()
