@@ -8,7 +8,8 @@ import yaml
 
 from andactl.errors import ConfigError
 
-RECIPE_KEYS = {"model", "output", "passes", "calibration", "dtype", "device", "seed", "eval", "storage_dtype"}
+RECIPE_KEYS = {"model", "output", "passes", "calibration", "dtype", "device", "seed", "eval", "storage_dtype", "stream",
+               "spill_activations"}
 
 
 @dataclass
@@ -24,9 +25,12 @@ class Recipe:
     seed: int | None = None
     eval: dict | None = None
     storage_dtype: str | None = None
+    stream: bool | None = None  # layer-wise streaming; None: decided from --max-memory (as on slice/quantize)
+    spill_activations: bool | None = None
 
     def to_dict(self) -> dict:
-        out = {k: getattr(self, k) for k in ("model", "output", "dtype", "device", "seed", "storage_dtype") if getattr(self, k) is not None}
+        keys = ("model", "output", "dtype", "device", "seed", "storage_dtype", "stream", "spill_activations")
+        out = {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
         if self.calibration:
             out["calibration"] = self.calibration
         out["passes"] = self.passes
@@ -52,10 +56,14 @@ def parse_recipe(data, source: str = "recipe") -> Recipe:
     seed = data.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise ConfigError(f"{source}: 'seed' must be an integer")
+    for key in ("stream", "spill_activations"):
+        if data.get(key) is not None and not isinstance(data[key], bool):
+            raise ConfigError(f"{source}: '{key}' must be true or false")
     return Recipe(
         passes=data["passes"], model=data.get("model"), output=data.get("output"), calibration=cal,
         dtype=data.get("dtype"), device=data.get("device"), seed=seed, eval=data.get("eval"),
-        storage_dtype=data.get("storage_dtype"),
+        storage_dtype=data.get("storage_dtype"), stream=data.get("stream"),
+        spill_activations=data.get("spill_activations"),
     )
 
 

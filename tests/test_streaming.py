@@ -257,3 +257,25 @@ def test_spilled_int4_weights_round_trip_and_pop_removes_the_file(tmp_path, symm
     popped = store.pop("model.layers.0.mlp.down_proj")
     assert torch.equal(popped.codes, weights["model.layers.0.mlp.down_proj"].codes)
     assert len(list((tmp_path / "int4").iterdir())) == 2 and len(store) == 2
+
+
+def test_run_recipe_streams_from_the_flag_or_the_recipe_key(tmp_path, data_dir):
+    src = _source(tmp_path, "llama")
+    steps = ("  - {pass: fuse_norms}\n  - {pass: rotate, ratio: 0.25}\n  - {pass: slice}\n"
+             "  - {pass: quantize_weights, method: gptq, group_size: 64}\n  - {pass: set_anda_bits, bits: [7, 7, 7, 7]}\n"
+             "  - {pass: pack}\n")
+    head = f"model: {src}\ndtype: float64\nstorage_dtype: fp32\ncalibration: {{samples: 8, seqlen: 32, batch_size: 4}}\n"
+    plain, keyed = tmp_path / "plain.yaml", tmp_path / "keyed.yaml"
+    plain.write_text(head + "passes:\n" + steps)
+    keyed.write_text(head + "stream: true\npasses:\n" + steps)
+    _run("run", str(plain), "-o", str(tmp_path / "mem"), "--no-stream")
+    _run("run", str(plain), "-o", str(tmp_path / "str"), "--stream")
+    _assert_same_artifact(tmp_path / "mem", tmp_path / "str")
+    _run("run", str(keyed), "-o", str(tmp_path / "key"))
+    for out, streamed in (("mem", False), ("str", True), ("key", True)):
+        assert json.loads((tmp_path / out / "report.json").read_text())["streamed"] is streamed, out
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(head + "stream: maybe\npasses:\n" + steps)
+    res = CliRunner().invoke(cli, ["run", str(bad), "-o", str(tmp_path / "bad")])
+    assert res.exit_code != 0 and "'stream' must be true or false" in res.stderr
+    assert not (tmp_path / "bad").exists()

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from andactl.cli.common import data_dir_option, dry_run_option, emit, format_option, stdout_console
+from andactl.cli.common import (data_dir_option, dry_run_option, emit, format_option, spill_option, stdout_console,
+                                 stream_option)
 
 
 def run_and_report(recipe, opts, fmt: str, eval_spec: dict | None = None, calibration_used: bool = True,
@@ -108,8 +109,11 @@ def _human_summary(s: dict) -> None:
 @data_dir_option
 @format_option
 @dry_run_option
+@stream_option
+@spill_option
 @click.pass_context
-def run(cctx, recipe_file, model, output, overwrite, dtype, device, data_dir, fmt, dry_run, max_memory):
+def run(cctx, recipe_file, model, output, overwrite, dtype, device, data_dir, fmt, dry_run, max_memory, stream,
+        spill_activations):
     """Run a whole recipe (YAML: a list of {pass: name, ...} or a mapping with model/output/passes)."""
     from andactl.data.datasets import resolve_data_dir
     from andactl.errors import ConfigError
@@ -127,6 +131,8 @@ def run(cctx, recipe_file, model, output, overwrite, dtype, device, data_dir, fm
         seed=recipe.seed if recipe.seed is not None else 0, data_dir=resolve_data_dir(data_dir),
         overwrite=overwrite, quiet=cctx.obj.get("quiet", False),
         storage_dtype=recipe.storage_dtype or DEFAULT_STORAGE_DTYPE,
+        stream=stream if stream is not None else recipe.stream,
+        spill_activations=spill_activations if spill_activations is not None else recipe.spill_activations,
     )
     run_and_report(recipe, opts, fmt, None if dry_run else recipe.eval, dry_run=dry_run, max_memory=max_memory)
 
