@@ -15,9 +15,9 @@ band of ``passes/blockwise.py``:
     fuse     = resident + V*D*b + 2*C*8        (untied head; one float64 band)
     rotate   = resident + ROTATE_EXTRA*P*b + N*D*b + B*S*(4*D + 2*I)*4 + B*H*S*S*4 + 4*D*D*8
     slice    = resident + P_out*b              (cut copies while the source mapping is alive)
-    gptq     = resident + N*D*b + B*S*(4*D + 2*I)*4 + K_max^2*(8+4) + 4*G_max*4 + P_lin*INT4
+    gptq     = resident + N*D*b + B*S*(4*D + 2*I)*4 + K_max^2*8 + 4*G_max*4 + P_lin*INT4
                (G_max = elements of the largest stack of linears sharing one input, e.g. gate+up;
-                one float64 [K, K] matrix factored in place + its float32 copy: passes/gptq.py;
+                one float64 [K, K] matrix factored in place: passes/gptq.py;
                 uint8 INT4 codes until pack, on disk when streamed)
     write    = resident + WRITE_EXTRA*P_out*b_out
 
@@ -56,7 +56,7 @@ GPU_FLOPS = 5.0e13
 EIGH_FLOPS_PER_D3 = 9.0  # symmetric eigendecomposition ~ 9 D^3 float64 FLOPs
 DISK_BYTES_PER_SECOND = 300e6  # read/write throughput assumed for loading and writing
 GPTQ_FLOPS_PER_WEIGHT_K = 4.0  # column-wise update: ~4 K FLOPs per weight (float64 Cholesky path)
-GPTQ_HESSIAN_BYTES = 8 + 4  # per [K, K] element: the float64 H factored in place, then its float32 copy
+GPTQ_HESSIAN_BYTES = 8  # per [K, K] element: the float64 H, factored in place and read by blocks (passes/gptq.py)
 GPTQ_WEIGHT_COPIES = 4  # float32 copies of a stacked weight GPTQ holds (W, Wᵀ, codes, dequantized)
 
 SLICE_PASSES = ("fuse_norms", "rotate", "slice")

@@ -78,14 +78,23 @@ class HessianAccumulator:
         return total
 
 
+def _all_finite(t: torch.Tensor) -> bool:
+    """Whether every entry of the contiguous 2-D ``t`` is finite, checked in bands of rows (a whole
+    ``isfinite`` of a [K, K] float64 matrix allocates more than the matrix again)."""
+    step = max(1, ACCUMULATE_BLOCK_ELEMENTS // max(t.shape[1], 1))
+    return all(bool(torch.isfinite(t[i:i + step]).all()) for i in range(0, t.shape[0], step))
+
+
 def _inverse_cholesky_upper(H: torch.Tensor, damp: float, name: str) -> tuple[torch.Tensor, float]:
     """Upper Cholesky factor of ``(H + λI)^-1`` with ``λ = damp · mean(diag H)``. Returns the factor
     (float64) and the relative damping that succeeded.
 
     ``H`` (float64, owned by the caller's GPTQ call) is damped, factored, inverted and factored
     again IN PLACE (LAPACK potrf/potri through torch's ``out=``, bit for bit the out-of-place
-    results), so a single [K, K] float64 matrix is alive: K²·8 bytes, 0.54 GB for an 8192-wide
-    ``down_proj``, where the textbook sequence holds four. The returned factor is ``H``'s storage.
+    results; on the column-major transpose view, so LAPACK needs no layout copy either), so a single
+    [K, K] float64 matrix is alive: K²·8 bytes, 0.54 GB for an 8192-wide
+    ``down_proj``, where the textbook sequence holds four (the column loop then reads the factor
+    one block of rows at a time in float32, so no float32 [K, K] copy is made either).
     With ``damp > 0`` the damped matrix of a positive semi-definite ``H`` has condition number at
     most ``K / damp`` and cannot fail in float64; only ``damp == 0`` keeps a copy so that a
     singular ``H`` can be retried with ``λ`` growing from 1e-6 ×10 per attempt."""
@@ -95,17 +104,18 @@ def _inverse_cholesky_upper(H: torch.Tensor, damp: float, name: str) -> tuple[to
     rel = max(damp, 0.0)
     backup = H.clone() if rel == 0 else None
     info = torch.empty((), dtype=torch.int32, device=H.device)
+    F = H.mT  # H is symmetric: its transpose view is the same matrix, column-major as LAPACK wants (no copies)
     for attempt in range(MAX_DAMP_RETRIES):
         if attempt:
             H.copy_(backup)
         diag.copy_(original).add_(rel * mean_diag)  # == H + λI, bit for bit
-        torch.linalg.cholesky_ex(H, out=(H, info))  # H := L (lower)
+        torch.linalg.cholesky_ex(F, out=(F, info))  # F := L (lower)
         if int(info) == 0:
             del backup
-            torch.cholesky_inverse(H, out=H)  # H := (L Lᵀ)^-1
-            torch.linalg.cholesky_ex(H, upper=True, out=(H, info))  # H := U with Uᵀ U = (H + λI)^-1
-            if int(info) == 0 and torch.isfinite(H).all():
-                return H, rel
+            torch.cholesky_inverse(F, out=F)  # F := (L Lᵀ)^-1
+            torch.linalg.cholesky_ex(F, upper=True, out=(F, info))  # F := U with Uᵀ U = (H + λI)^-1
+            if int(info) == 0 and _all_finite(H):
+                return F, rel
             break
         if backup is None:
             break
@@ -135,9 +145,9 @@ def gptq_quantize(
     if H.shape != (k, k):
         raise ValueError(f"GPTQ for {name}: Hessian shape {tuple(H.shape)} does not match K={k}")
     g = resolve_group_size(group_size, k)
-    if not torch.isfinite(H).all():
+    if not _all_finite(H):
         raise NumericsError(f"GPTQ for {name}: the calibration Hessian contains NaN or Inf")
-    if not bool((H != 0).any()):
+    if not any(bool(H[i:i + 512].any()) for i in range(0, k, 512)):  # banded: no [K, K] bool temporary
         raise DataError(f"GPTQ for {name}: the calibration Hessian is all zeros (calibration too small / no tokens reached this module)")
     W = w.detach().to(torch.float32).clone()
     if not torch.isfinite(W).all():
@@ -162,10 +172,7 @@ def gptq_quantize(
         H = permuted
     else:
         perm = torch.arange(k, device=W.device)
-    U, rel_damp = _inverse_cholesky_upper(H, damp, name)
-    Hinv = U.to(torch.float32)
-    U.set_()  # U is H's storage: release it (a handed-over H is left empty, as documented)
-    del H, U
+    U, rel_damp = _inverse_cholesky_upper(H, damp, name)  # float64, a view of H's storage
 
     # The column loop works on Wᵀ [K, N] so that a weight column is a contiguous row.
     Wt = W.T.contiguous()
@@ -178,7 +185,8 @@ def gptq_quantize(
         i2 = min(i1 + block_size, k)
         W1 = Wt[i1:i2].clone()
         Err1 = torch.zeros_like(W1)
-        Hinv1 = Hinv[i1:i2, i1:i2]
+        Hinv = U[i1:i2].to(torch.float32)  # this block's rows of the factor in float32 (no [K, K] copy)
+        Hinv1 = Hinv[:, i1:i2]
         for i in range(i2 - i1):
             col = i1 + i
             gi = col_group[col]
@@ -193,8 +201,11 @@ def gptq_quantize(
             err = (wcol - (q - zeros_t[gi]) * scales_t[gi]) / d
             W1[i:].addr_(Hinv1[i, i:], err, alpha=-1.0)  # spread the error over later columns
             Err1[i] = err
-        Wt[i2:].addmm_(Hinv[i1:i2, i2:].T, Err1, alpha=-1.0)  # lazy batch update of later blocks
+        Wt[i2:].addmm_(Hinv[:, i2:].T, Err1, alpha=-1.0)  # lazy batch update of later blocks
         loss += Err1.pow(2).sum(dim=0) / 2  # GPTQ's objective: (w - q)² / U_ii² / 2 per column
+    del U
+    H.set_()  # release the factor's storage (a handed-over H is left empty, as documented)
+    del H
 
     Q = Qt.T
     if act_order:
