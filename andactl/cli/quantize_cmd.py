@@ -40,7 +40,7 @@ def quantize_recipe(weights, weight_method, group_size, asymmetric, act_order, s
 @click.argument("model")
 @click.option("--budget", type=click.Choice(["bops", "energy", "latency", "memory"]), default="energy", show_default=True,
               help="Cost model the search minimises.")
-@click.option("--tolerance", type=float, default=0.01, show_default=True, help="Max ppl/ppl_ref - 1 on the calibration data.")
+@click.option("--tolerance", type=float, default=0.01, show_default=True, help="Largest accepted search loss (--search-loss) on the calibration data, e.g. 0.01 = 1%.")
 @click.option("--weights", type=click.Choice(["int4", "none"]), default="int4", show_default=True)
 @click.option("--weight-method", type=click.Choice(["gptq", "rtn"]), default="gptq", show_default=True)
 @click.option("--group-size", type=int, default=128, show_default=True, help="INT4 group size (multiple of 64, or -1 per row).")
