@@ -106,3 +106,35 @@ def test_sweep_bad_input(tiny_hf_dir, tmp_path, extra, msg):
     lines = [line for line in res.stderr.splitlines() if line.strip()]
     assert res.exit_code == 2 and len(lines) == 1 and msg in lines[0]
     assert not (tmp_path / "sw").exists()
+
+
+def test_grid_recovery_axis_only_for_sliced_models():
+    pts = build_grid([0.0, 0.25], [0.01], ["rtn"], ["none", "kd"])
+    assert [p.key for p in pts] == ["r0-rtn-t0.01", "r0.25-rtn-t0.01", "r0.25-kd-rtn-t0.01"]
+    with pytest.raises(ConfigError, match="--recover: unknown recovery 'qat'"):
+        build_grid([0.25], [0.01], ["rtn"], ["qat"])
+
+
+def test_sweep_with_recovery_and_compact_options(tiny_hf_dir, data_dir, tmp_path):
+    out = tmp_path / "sw"
+    res = _sweep(tiny_hf_dir, out, "--data-dir", str(data_dir), "--ratios", "0.25", "--tolerances", "0.2",
+                 "--recover", "none,kd", "--recover-steps", "2", "--shortcuts", "int8", "--head", "int4",
+                 "--table-group", "32", "--search-loss", "ppl")
+    assert res.exit_code == 0, res.stderr
+    doc = json.loads(res.stdout)
+    assert [p["key"] for p in doc["points"]] == ["r0.25-rtn-t0.2", "r0.25-kd-rtn-t0.2"]
+    assert sorted(p.name for p in (out / "sliced").iterdir() if p.is_dir()) == ["r0.25", "r0.25-kd"]
+    for p in doc["points"]:
+        settings = json.loads((out / "points" / f"{p['key']}.json").read_text())["settings"]
+        assert p["search_loss"] == "ppl" and settings["shortcuts"] == "int8" and settings["table_group"] == 32
+        art = out / "artifacts" / p["key"] / "model.safetensors"
+        assert p["bytes"] == art.stat().st_size
+        from safetensors import safe_open
+
+        with safe_open(str(art), framework="pt") as f:
+            shortcuts = [k for k in f.keys() if "shortcut" in k]
+        assert shortcuts and all(k.endswith(("shortcut_int8", "shortcut_int8_scale")) for k in shortcuts)  # --shortcuts int8
+    recovered = json.loads((out / "sliced" / "r0.25-kd" / "report.json").read_text())
+    assert "recover" in [s.get("pass") or s.get("name") for s in recovered["passes"]]
+    plain = json.loads((out / "sliced" / "r0.25" / "report.json").read_text())
+    assert "recover" not in [s.get("pass") or s.get("name") for s in plain["passes"]]

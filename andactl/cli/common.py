@@ -126,6 +126,33 @@ _max_memory_flag = click.option("--max-memory", type=click.FloatRange(min=0, min
                                 help="Refuse up front (before loading) a run whose --dry-run peak host RAM exceeds GB.")
 
 
+def table_options(f):
+    """--head, --embeddings, --table-group, --table-clip (the quantize_tables pass)."""
+    from andactl.formats.table_quant import DEFAULT_TABLE_GROUP
+
+    for opt in reversed([
+        click.option("--head", type=click.Choice(["int8", "int4", "none"]), default="int8", show_default=True,
+                     help="LM head storage: group-wise symmetric INT8/INT4 with fp16 scales, or none (storage dtype)."),
+        click.option("--embeddings", type=click.Choice(["int8", "int4", "none"]), default="int8", show_default=True,
+                     help="Token embedding storage: a quantized lookup table (rows dequantized when gathered), or none."),
+        click.option("--table-group", type=click.IntRange(min=1), default=DEFAULT_TABLE_GROUP, show_default=True,
+                     help="Group size of the quantized head/embedding tables (smaller: more scales, less error)."),
+        click.option("--table-clip", is_flag=True,
+                     help="Choose each table group's scale by least squared error over clipping ratios 1.0..0.5 of its absmax."),
+    ]):
+        f = opt(f)
+    return f
+
+
+def search_loss_option(f):
+    """--search-loss (passes/search_losses.py; torch-free)."""
+    from andactl.passes.search_losses import DEFAULT_SEARCH_LOSS, SEARCH_LOSSES
+
+    return click.option("--search-loss", type=click.Choice(list(SEARCH_LOSSES)), default=DEFAULT_SEARCH_LOSS, show_default=True,
+                        help="How the search judges a tuple against --tolerance: ppl ratio - 1, or exp(mean KL to the "
+                             "W4A16 model's next-token distribution) - 1 (docs/SEARCH.md).")(f)
+
+
 def dry_run_option(f):
     """Adds --dry-run and --max-memory (both answered from the dry-run estimate)."""
     return _dry_run_flag(_max_memory_flag(f))

@@ -6,7 +6,9 @@ import click
 from andactl.cli.common import (calibration_dict, calibration_options, data_dir_option, device_option, dry_run_option,
                                  dtype_option, format_option, shortcuts_option, spill_option, storage_dtype_option,
                                  stream_option)
-from andactl.passes.search_losses import DEFAULT_SEARCH_LOSS, SEARCH_LOSSES
+from andactl.cli.common import search_loss_option, table_options
+from andactl.formats.table_quant import DEFAULT_TABLE_GROUP
+from andactl.passes.search_losses import DEFAULT_SEARCH_LOSS
 
 QUANTIZED = ("int4_weights", "packed", "anda_activations")
 MIN_GPTQ_TOKENS = 512
@@ -14,7 +16,8 @@ MIN_GPTQ_TOKENS = 512
 
 def quantize_recipe(weights, weight_method, group_size, asymmetric, act_order, sensitivity, bits, tolerance,
                     budget, max_evals, rounding, activations="anda", fallback="fail", head="int8",
-                    embeddings="int8", search_loss=DEFAULT_SEARCH_LOSS, table_group=64, table_clip=False) -> list[dict]:
+                    embeddings="int8", search_loss=DEFAULT_SEARCH_LOSS, table_group=DEFAULT_TABLE_GROUP,
+                    table_clip=False) -> list[dict]:
     """The pass list ``andactl quantize`` runs (also what examples/recipes/full.yaml spells out)."""
     steps: list[dict] = []
     if weights == "int4":
@@ -50,19 +53,10 @@ def quantize_recipe(weights, weight_method, group_size, asymmetric, act_order, s
 @click.option("--bits", type=click.IntRange(1, 16), nargs=4, default=None, help="Fixed M_qkv M_o M_u M_d instead of a search.")
 @click.option("--activations", type=click.Choice(["anda", "none"]), default="anda", show_default=True,
               help="none: INT4 weights only (W4A16, the search's reference point).")
-@click.option("--head", type=click.Choice(["int8", "int4", "none"]), default="int8", show_default=True,
-              help="LM head storage: group-wise (64) symmetric INT8/INT4 with fp16 scales, or none (storage dtype).")
-@click.option("--embeddings", type=click.Choice(["int8", "int4", "none"]), default="int8", show_default=True,
-              help="Token embedding storage: a quantized lookup table (rows dequantized when gathered), or none.")
+@table_options
 @click.option("--fallback-w4a16", is_flag=True,
               help="If no tuple meets --tolerance, keep activations unquantized (W4A16) instead of failing.")
-@click.option("--search-loss", type=click.Choice(list(SEARCH_LOSSES)), default=DEFAULT_SEARCH_LOSS, show_default=True,
-              help="How the search judges a tuple against --tolerance: ppl ratio - 1, or exp(mean KL to the "
-                   "W4A16 model's next-token distribution) - 1 (docs/SEARCH.md).")
-@click.option("--table-group", type=click.IntRange(min=1), default=64, show_default=True,
-              help="Group size of the quantized head/embedding tables (smaller: more scales, less error).")
-@click.option("--table-clip", is_flag=True,
-              help="Choose each table group's scale by least squared error over clipping ratios 1.0..0.5 of its absmax.")
+@search_loss_option
 @click.option("--max-evals", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--rounding", type=click.Choice(["truncate", "nearest"]), default="truncate", show_default=True)
 @click.option("-o", "--output", required=True, help="Artifact directory to write.")

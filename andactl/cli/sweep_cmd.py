@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import click
 
-from andactl.cli.common import calibration_dict, calibration_options, data_dir_option, dtype_option, format_option
+from andactl.cli.common import (calibration_dict, calibration_options, data_dir_option, dtype_option, format_option,
+                                 search_loss_option, shortcuts_option, table_options)
 
 
 @click.command("sweep")
@@ -18,8 +19,13 @@ from andactl.cli.common import calibration_dict, calibration_options, data_dir_o
 @click.option("--max-evals", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--group-size", type=int, default=128, show_default=True, help="INT4 weight group size.")
 @click.option("--storage-dtype", default="fp16", show_default=True, metavar="bf16|fp16|fp32")
-@click.option("--head", type=click.Choice(["int8", "int4", "none"]), default="int8", show_default=True)
-@click.option("--embeddings", type=click.Choice(["int8", "int4", "none"]), default="int8", show_default=True)
+@table_options
+@shortcuts_option
+@search_loss_option
+@click.option("--recover", "recoveries", default="none", show_default=True,
+              help="Recovery of each sliced model before its INT4 weights: none, kd, lora (comma-separated: "
+                   "each is a grid axis; `andactl recover` defaults, --recover-steps steps).")
+@click.option("--recover-steps", type=click.IntRange(min=1), default=40, show_default=True)
 @click.option("--max-bytes", type=float, default=None, help="Pick the lowest-ppl point with at most this many artifact bytes.")
 @click.option("--max-energy", type=float, default=None, help="... with at most this energy per token (cost model, pJ).")
 @click.option("--max-ppl-increase", type=float, default=None,
@@ -34,8 +40,8 @@ from andactl.cli.common import calibration_dict, calibration_options, data_dir_o
 @format_option
 @click.pass_context
 def sweep(cctx, model, out_dir, ratios, tolerances, weight_methods, windows, seqlen, budget, max_evals, group_size,
-          storage_dtype, head, embeddings, max_bytes, max_energy, max_ppl_increase, write_best, overwrite, backend,
-          dtype, data_dir, fmt, **cal):
+          storage_dtype, head, embeddings, table_group, table_clip, shortcuts, search_loss, recoveries, recover_steps,
+          max_bytes, max_energy, max_ppl_increase, write_best, overwrite, backend, dtype, data_dir, fmt, **cal):
     """Explore a grid of compressed versions of MODEL into -o DIR and draw the Pareto frontier."""
     import time
     from pathlib import Path
@@ -43,15 +49,17 @@ def sweep(cctx, model, out_dir, ratios, tolerances, weight_methods, windows, seq
     from andactl.cli.common import emit
     from andactl.data.datasets import resolve_data_dir
     from andactl.errors import ConfigError
-    from andactl.formats.storage import parse_storage_dtype
+    from andactl.formats.storage import parse_shortcut_storage, parse_storage_dtype
     from andactl.sweep import report
     from andactl.sweep.grid import build_grid, parse_floats
     from andactl.sweep.pareto import pick_best
     from andactl.sweep.runner import SweepRunner, SweepSettings
 
     points = build_grid(parse_floats(ratios, "--ratios"), parse_floats(tolerances, "--tolerances"),
-                        [m.strip() for m in weight_methods.split(",") if m.strip()])
+                        [m.strip() for m in weight_methods.split(",") if m.strip()],
+                        [r.strip() for r in recoveries.split(",") if r.strip()] or ["none"])
     parse_storage_dtype(storage_dtype)
+    parse_shortcut_storage(shortcuts)
     for name, v in (("--max-bytes", max_bytes), ("--max-energy", max_energy), ("--max-ppl-increase", max_ppl_increase)):
         if v is not None and not v > 0:
             raise ConfigError(f"{name} must be positive, got {v:g}")
@@ -64,7 +72,8 @@ def sweep(cctx, model, out_dir, ratios, tolerances, weight_methods, windows, seq
         _check_target(Path(write_best).expanduser(), overwrite)
     settings = SweepSettings(model=model, windows=windows, seqlen=seqlen, calibration=calibration_dict(cal), budget=budget,
                              max_evals=max_evals, group_size=group_size, storage_dtype=storage_dtype, head=head,
-                             embeddings=embeddings, dtype=dtype, backend=backend)
+                             embeddings=embeddings, dtype=dtype, backend=backend, search_loss=search_loss,
+                             table_group=table_group, table_clip=table_clip, shortcuts=shortcuts, recover_steps=recover_steps)
     t0 = time.perf_counter()
     runner = SweepRunner(out, settings, resolve_data_dir(data_dir), quiet=cctx.obj.get("quiet", False))
     records, reused = runner.run(points)

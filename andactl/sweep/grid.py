@@ -6,19 +6,23 @@ from dataclasses import asdict, dataclass
 from andactl.errors import ConfigError
 
 WEIGHT_METHODS = ("gptq", "rtn")
+RECOVERIES = ("none", "kd", "lora")  # "none", or the `andactl recover --method` run on each sliced model
 
 
 @dataclass(frozen=True)
 class SweepPoint:
-    """One configuration. ``ratio`` 0 means the source model unsliced (no rotation)."""
+    """One configuration. ``ratio`` 0 means the source model unsliced (no rotation); ``recover``
+    "none" or the recovery method applied to the sliced model before its INT4 weights."""
 
     ratio: float
     weight_method: str
     tolerance: float
+    recover: str = "none"
 
     @property
     def key(self) -> str:
-        return f"r{self.ratio:g}-{self.weight_method}-t{self.tolerance:g}"
+        rec = "" if self.recover == "none" else f"-{self.recover}"
+        return f"r{self.ratio:g}{rec}-{self.weight_method}-t{self.tolerance:g}"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -35,8 +39,10 @@ def parse_floats(spec: str, name: str) -> list[float]:
         raise ConfigError(f"{name}: not a comma-separated list of numbers: {spec!r}") from err
 
 
-def build_grid(ratios: list[float], tolerances: list[float], methods: list[str]) -> list[SweepPoint]:
-    """Every (ratio, method, tolerance); ratios in [0, 1), tolerances in (0, 1), known methods."""
+def build_grid(ratios: list[float], tolerances: list[float], methods: list[str],
+               recoveries: tuple[str, ...] | list[str] = ("none",)) -> list[SweepPoint]:
+    """Every (ratio, recovery, method, tolerance); ratios in [0, 1), tolerances in (0, 1), known
+    methods and recoveries. Recovery applies to sliced models only: ratio 0 gets "none" alone."""
     for r in ratios:
         if not 0.0 <= r < 1.0:
             raise ConfigError(f"--ratios: {r:g} is outside [0, 1)")
@@ -46,7 +52,11 @@ def build_grid(ratios: list[float], tolerances: list[float], methods: list[str])
     for m in methods:
         if m not in WEIGHT_METHODS:
             raise ConfigError(f"--weight-methods: unknown method {m!r}; choose from {', '.join(WEIGHT_METHODS)}")
-    points = [SweepPoint(r, m, t) for r in ratios for m in methods for t in tolerances]
+    for rec in recoveries:
+        if rec not in RECOVERIES:
+            raise ConfigError(f"--recover: unknown recovery {rec!r}; choose from {', '.join(RECOVERIES)}")
+    points = [SweepPoint(r, m, t, rec) for r in ratios for rec in dict.fromkeys(recoveries)
+              if r > 0 or rec == "none" for m in methods for t in tolerances]
     if not points:
         raise ConfigError("empty grid: nothing to sweep")
     return points

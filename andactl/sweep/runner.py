@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from andactl.formats.table_quant import DEFAULT_TABLE_GROUP
+from andactl.passes.search_losses import DEFAULT_SEARCH_LOSS
 from andactl.sweep.grid import SweepPoint
 
 log = logging.getLogger("andactl")
@@ -39,6 +41,11 @@ class SweepSettings:
     embeddings: str = "int8"
     dtype: str = "float32"
     backend: str = "auto"
+    search_loss: str = DEFAULT_SEARCH_LOSS
+    table_group: int = DEFAULT_TABLE_GROUP
+    table_clip: bool = False
+    shortcuts: str = "float"
+    recover_steps: int = 40
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -121,34 +128,38 @@ class SweepRunner:
                 records[p.key] = rec
                 reused += 1
         todo = [p for p in points if p.key not in records]
-        for ratio in sorted({p.ratio for p in todo}):
-            source, slice_seconds = self._sliced(ratio)
-            for method in sorted({p.weight_method for p in todo if p.ratio == ratio}):
-                group = [p for p in todo if p.ratio == ratio and p.weight_method == method]
+        for ratio, recover in sorted({(p.ratio, p.recover) for p in todo}):
+            source, slice_seconds = self._sliced(ratio, recover)
+            for method in sorted({p.weight_method for p in todo if (p.ratio, p.recover) == (ratio, recover)}):
+                group = [p for p in todo if (p.ratio, p.recover, p.weight_method) == (ratio, recover, method)]
                 for rec in self._quantize_group(source, ratio, method, group, slice_seconds, base["ppl"]):
                     records[rec["key"]] = rec
         return [records[p.key] for p in points], reused
 
-    def _sliced(self, ratio: float) -> tuple[str, float]:
-        """Source of the points at ``ratio``: the model itself (0) or its sliced artifact (made once)."""
+    def _sliced(self, ratio: float, recover: str = "none") -> tuple[str, float]:
+        """Source of the points at ``ratio``: the model itself (0) or its sliced artifact (made once
+        per ratio and recovery; a recovered one is sliced and recovered in one recipe)."""
         if ratio == 0:
             return self.s.model, 0.0
-        out = self.out / "sliced" / f"r{ratio:g}"
-        info = _read_json(self.out / "sliced" / f"r{ratio:g}.json")
+        name = f"r{ratio:g}" + ("" if recover == "none" else f"-{recover}")
+        out = self.out / "sliced" / name
+        info = _read_json(self.out / "sliced" / f"{name}.json")
         if info and info.get("settings") == self.s.to_dict() and out.is_dir():
             return str(out), info["seconds"]
         from andactl.pipeline import RunOptions, run_recipe
         from andactl.recipe import Recipe
 
-        log.info("sweep: slicing at ratio %g", ratio)
+        log.info("sweep: slicing at ratio %g%s", ratio, "" if recover == "none" else f", then recovery ({recover})")
         t0 = time.perf_counter()
-        recipe = Recipe(passes=[{"pass": "fuse_norms"}, {"pass": "rotate", "ratio": ratio}, {"pass": "slice"}],
-                        calibration=self.s.calibration)
+        passes = [{"pass": "fuse_norms"}, {"pass": "rotate", "ratio": ratio}, {"pass": "slice"}]
+        if recover != "none":
+            passes.append({"pass": "recover", "method": recover, "steps": self.s.recover_steps})
+        recipe = Recipe(passes=passes, calibration=self.s.calibration)
         opts = RunOptions(model=self.s.model, output=str(out), dtype=self.s.dtype, seed=self.s.calibration.get("seed", 0),
                           data_dir=self.data_dir, overwrite=True, quiet=self.quiet, storage_dtype="fp32")
         run_recipe(recipe, opts)
         seconds = round(time.perf_counter() - t0, 1)
-        _write_json(self.out / "sliced" / f"r{ratio:g}.json", {"settings": self.s.to_dict(), "seconds": seconds})
+        _write_json(self.out / "sliced" / f"{name}.json", {"settings": self.s.to_dict(), "seconds": seconds})
         return str(out), seconds
 
     def _quantize_group(self, source: str, ratio: float, method: str, group: list[SweepPoint],
@@ -191,17 +202,20 @@ class SweepRunner:
         log.info("sweep: point %s", p.key)
         t0 = time.perf_counter()
         c = _fork(ctx)
-        steps = [{"pass": "anda_search", "tolerance": p.tolerance, "budget": self.s.budget, "max_evals": self.s.max_evals},
-                 {"pass": "pack"}]
+        steps = [{"pass": "anda_search", "tolerance": p.tolerance, "budget": self.s.budget, "max_evals": self.s.max_evals,
+                  "loss": self.s.search_loss}, {"pass": "pack"}]
         if self.s.head != "none" or self.s.embeddings != "none":
-            steps.append({"pass": "quantize_tables", "head": self.s.head, "embeddings": self.s.embeddings})
+            steps.append({"pass": "quantize_tables", "head": self.s.head, "embeddings": self.s.embeddings,
+                          "group_size": self.s.table_group, "clip": self.s.table_clip})
         manager = PassManager.from_recipe(steps)
         manager.run(c)
         tuple_ = c.report["search"]["tuple"]
         recipe = {"model": self.s.model, "sweep_point": p.to_dict(), "calibration": self.s.calibration,
-                  "passes": weights + manager.resolved_recipe(), "storage_dtype": self.s.storage_dtype}
+                  "passes": weights + manager.resolved_recipe(), "storage_dtype": self.s.storage_dtype,
+                  "shortcuts": self.s.shortcuts}
         art = self.out / "artifacts" / p.key
-        save_context(c, str(art), recipe, overwrite=True, base_model=self.s.model, storage_dtype=self.s.storage_dtype)
+        save_context(c, str(art), recipe, overwrite=True, base_model=self.s.model, storage_dtype=self.s.storage_dtype,
+                     shortcuts=self.s.shortcuts)
         quant_seconds = time.perf_counter() - t0
         del c
         loaded = load_model(str(art), self.s.dtype)
@@ -211,7 +225,8 @@ class SweepRunner:
         refs = dense_references(loaded.meta["dense_parameters"], loaded.meta.get("dense_block_linear_parameters"))
         costs = {b: cost_models.cost(b, tuple_, shape) for b in cost_models.BUDGETS}
         rec = {
-            "key": p.key, **p.to_dict(), "tuple": tuple_, "search_loss": loaded.meta.get("search", {}).get("loss"),
+            "key": p.key, **p.to_dict(), "tuple": tuple_, "search_loss": loaded.meta.get("search", {}).get("loss_kind"),
+            "search_loss_value": loaded.meta.get("search", {}).get("loss"),
             "bytes": acc["file_bytes"], "bytes_by_category": acc["by_category"],
             **{f"ratio_vs_{k}": round(acc["file_bytes"] / v, 4) for k, v in refs.items()},
             **costs, **{f"{b}_reduction_vs_a16": round(cost_models.reduction_vs(b, tuple_, shape), 3) for b in cost_models.BUDGETS},
