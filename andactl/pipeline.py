@@ -101,8 +101,6 @@ def check_streamable(manager: PassManager, opts: RunOptions) -> None:
                               f"passes that stream: {', '.join(sorted(n for n, c in registry().items() if c.streams))}")
     if opts.output is None:
         raise ConfigError("layer-wise streaming (--stream) needs an output directory (-o)")
-    if opts.shortcuts != "float":
-        raise ConfigError("--shortcuts int8 is not supported with layer-wise streaming yet (use --no-stream)")
 
 
 def _run_loaded(manager: PassManager, opts: RunOptions, cal: CalibrationConfig, spill: Path | None):

@@ -102,7 +102,8 @@ def save_artifact(out_dir: str | Path, model: torch.nn.Module, tokenizer, meta: 
     from andactl.formats.safetensors_stream import save_streaming
 
     with staged_output(out_dir, overwrite) as tmp:
-        from andactl.formats.storage import STORAGE_DTYPES, parse_shortcut_storage, shortcuts_to_int8, to_storage
+        from andactl.formats.storage import (STORAGE_DTYPES, int8_shortcut_base, int8_shortcut_part, parse_shortcut_storage,
+                                            shortcuts_to_int8, to_storage)
 
         from andactl.formats.int4_storage import compact
 
@@ -113,8 +114,6 @@ def save_artifact(out_dir: str | Path, model: torch.nn.Module, tokenizer, meta: 
         stored = model_dtype(model)
         kept: list[str] = []
         if parse_shortcut_storage(shortcuts) == "int8":
-            if store is not None:
-                raise ArtifactError("--shortcuts int8 is not supported with layer-wise streaming (use --no-stream)")
             planned = shortcuts_to_int8(planned)
         tensors = planned
         if storage_dtype is not None:  # the cast of each tensor happens when it is written (fetch)
@@ -132,6 +131,9 @@ def save_artifact(out_dir: str | Path, model: torch.nn.Module, tokenizer, meta: 
             if src.device.type == "meta":
                 if store is None:
                     raise ArtifactError(f"tensor '{name}' is not materialised and the run has no layer store")
+                base = int8_shortcut_base(name) if shortcuts == "int8" else None
+                if base is not None:  # a streamed layer's INT8 shortcut: quantized from the spilled value
+                    return int8_shortcut_part(name, store.tensor(base)).to(t.dtype).contiguous()
                 src = store.tensor(name)
                 if src.dim() == 2 and src.shape[1] > t.shape[1]:  # INT4 codes trimmed to the real K
                     src = src[:, : t.shape[1]]

@@ -88,16 +88,39 @@ def is_shortcut(name: str) -> bool:
 def shortcuts_to_int8(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Each 2-D float shortcut ``S`` [R, C] replaced by ``S_int8`` (uint8 q + 128) and ``S_int8_scale``
     (fp16 [R, ceil(C/64)]): group-wise symmetric INT8 along C (formats/table_quant.py), so
-    ``|S - Ŝ| <= scale / 2`` element-wise. Other tensors pass through; inputs are not modified."""
+    ``|S - Ŝ| <= scale / 2`` element-wise. Other tensors pass through; inputs are not modified. A
+    ``meta`` shortcut (a streamed layer) gets ``meta`` entries of the stored shapes; the writer
+    fills them with ``int8_shortcut_part`` of the spilled value."""
     from andactl.formats import table_quant as tq
 
     out = {}
     for key, t in tensors.items():
         if is_shortcut(key) and t.is_floating_point() and t.dim() == 2:
-            out[key + CODES_SUFFIX], out[key + SCALE_SUFFIX_Q] = tq.quantize(t, 8, SHORTCUT_GROUP)
+            if t.device.type == "meta":  # a streamed layer's: shapes now, values when written (int8_shortcut_part)
+                for k, (dtype, shape) in int8_shortcut_entries(key, tuple(t.shape)).items():
+                    out[k] = torch.empty(shape, dtype=dtype, device="meta")
+            else:
+                out[key + CODES_SUFFIX], out[key + SCALE_SUFFIX_Q] = tq.quantize(t, 8, SHORTCUT_GROUP)
         else:
             out[key] = t
     return out
+
+
+def int8_shortcut_base(name: str) -> str | None:
+    """The shortcut whose INT8 codes or scale ``name`` is (``shortcuts_to_int8`` naming), else None."""
+    for suffix in (SCALE_SUFFIX_Q, CODES_SUFFIX):  # the longer suffix first
+        if name.endswith(suffix) and is_shortcut(name[: -len(suffix)]):
+            return name[: -len(suffix)]
+    return None
+
+
+def int8_shortcut_part(name: str, shortcut: torch.Tensor) -> torch.Tensor:
+    """The INT8 codes or the scale (as ``name`` says) of the float ``shortcut``: exactly the tensor
+    ``shortcuts_to_int8`` stores under ``name`` for it."""
+    from andactl.formats import table_quant as tq
+
+    codes, scale = tq.quantize(shortcut, 8, SHORTCUT_GROUP)
+    return scale if name.endswith(SCALE_SUFFIX_Q) else codes
 
 
 def int8_shortcut_entries(name: str, shape: tuple[int, ...]) -> dict[str, tuple[torch.dtype, tuple[int, ...]]]:

@@ -110,12 +110,14 @@ def test_stream_refuses_passes_that_walk_the_whole_model(tmp_path):
     assert not (tmp_path / "o").exists()
 
 
-def test_stream_refuses_int8_shortcuts_before_loading(tmp_path):
-    src = _source(tmp_path, "llama")
-    res = CliRunner().invoke(cli, ["slice", str(src), "--ratio", "0.25", "-o", str(tmp_path / "o"), "--stream",
-                                   "--shortcuts", "int8", *CAL])
-    _one_line(res, "--shortcuts int8 is not supported with layer-wise streaming")
-    assert not (tmp_path / "o").exists()
+@pytest.mark.parametrize("family", ["llama", "phi"])
+def test_streamed_int8_shortcuts_equal_in_memory(tmp_path, data_dir, family):
+    src = _source(tmp_path, family)
+    common = ["slice", str(src), "--ratio", "0.25", "--dtype", "float64", "--shortcuts", "int8", *CAL]
+    _run(*common, "-o", str(tmp_path / "mem"), "--no-stream")
+    _run(*common, "-o", str(tmp_path / "str"), "--stream")
+    _assert_same_artifact(tmp_path / "mem", tmp_path / "str")
+    assert any(k.endswith("shortcut_int8") for k in load_file(str(tmp_path / "str" / "model.safetensors")))
 
 
 def test_stream_dry_run_reads_no_weights(tmp_path):
