@@ -158,12 +158,12 @@ def plot_files(files: list[Path], path: Path) -> None:
     series: dict[tuple, list[dict]] = {}
     for f in files:
         for r in json.loads(f.read_text())["rows"]:
-            series.setdefault((r.get("command", "slice"), bool(r.get("streamed"))), []).append(r)
+            series.setdefault((r.get("command", "slice"), bool(r.get("streamed")), r.get("dtype", "bfloat16")), []).append(r)
     fig, ax = subplots(figsize=(6, 4))
-    for (command, streamed), rows in sorted(series.items()):
+    for (command, streamed, dtype), rows in sorted(series.items()):
         rows.sort(key=lambda r: r["parameters"])
         p = [r["parameters"] / 1e9 for r in rows]
-        label = f"{command} {'streamed' if streamed else 'in memory'}"
+        label = f"{command} {'streamed' if streamed else 'in memory'} {'bf16' if dtype == 'bfloat16' else 'fp32'}"
         line, = ax.plot(p, [r["peak_rss_gb"] for r in rows], "o-", label=f"{label}: measured")
         ax.plot(p, [r["dry_run_peak_gb"] for r in rows], "s--", color=line.get_color(), label=f"{label}: --dry-run")
     allp = sorted({r["parameters"] for rows in series.values() for r in rows})
@@ -171,7 +171,7 @@ def plot_files(files: list[Path], path: Path) -> None:
             label="target 0.35 x bf16 + 1.5 GB (+ calibration)")
     ax.set_xlabel("parameters (B), random Llama, bf16")
     ax.set_ylabel("peak RSS (GB)")
-    ax.set_title("andactl slice 25% / quantize gptq 7777, 8x256 alpaca")
+    ax.set_title("andactl slice 25% / quantize gptq 7777, 8x256 alpaca (bf16 source)")
     ax.legend(fontsize=7)
     path.write_bytes(png_bytes(fig, dpi=120))
 
