@@ -88,6 +88,8 @@ def test_cli_slice_quantize_eval_inspect(tiny_hf_dir, data_dir, tmp_path):
     assert all(r["results"]["wikitext2"]["ppl"] > 1 for r in runs)
     info = json.loads(_invoke("inspect", tmp_path / "q", "--format", "json").stdout)
     assert info["structure"][-2:] == ["pack", "quantize_tables"]
+    assert info["passes_applied"] == ["fuse_norms", "rotate", "slice", "quantize_weights", "anda_search", "pack",
+                                      "quantize_tables"]  # every step's passes, not only structural records
     assert len(info["quantized_modules"]) == 14 and info["search"]["tuple"] == summary["search"]["tuple"]
     res = _invoke("quantize", tmp_path / "q", "-o", tmp_path / "q2")
     assert res.exit_code == 2 and "already quantized" in res.stderr

@@ -22,6 +22,10 @@ def describe(loaded) -> dict:
         "bytes": count_bytes(loaded.model),
         "provides": sorted(loaded.provided),
         "structure": [r.get("pass") for r in loaded.structure],
+        # every pass of every step that made the artifact (recover and the quantization passes
+        # leave no structural record), else the structural records
+        "passes_applied": [p for step in meta.get("provenance", {}).get("steps", []) for p in step.get("passes", [])]
+        or [r.get("pass") for r in loaded.structure],
         "layer_dims": layer_dims(loaded.adapter),
     }
     for key in ("slicing", "quantization", "search", "provenance", "base_model"):
@@ -73,8 +77,8 @@ def human(info: dict) -> None:
     c.print(f"[bold]{info['model']}[/bold] ({info['kind']}, {info['model_type']}, {info['layers']} layers, hidden {info['hidden_size']})")
     c.print(f"parameters: {info['parameters']:,} (dense {info['dense_parameters']:,}, ratio {info['parameter_ratio']}); "
             f"stored {info.get('stored_bytes', info['bytes']) / 2**20:.1f} MiB (in memory {info['bytes'] / 2**20:.1f} MiB)")
-    if info["structure"]:
-        c.print("passes applied: " + ", ".join(info["structure"]))
+    if info["passes_applied"]:
+        c.print("passes applied: " + ", ".join(info["passes_applied"]))
     dims = info["layer_dims"]
     if dims:
         t = Table(title="per-layer widths")
