@@ -10,7 +10,7 @@ import time
 
 import click
 
-from andactl.cli.common import run_dtype_option
+from andactl.cli.common import device_option, run_dtype_option
 from andactl.errors import ConfigError
 
 
@@ -55,7 +55,7 @@ def check_fits(n_prompt: int, max_new_tokens: int, limit: int | None) -> None:
 @click.option("--backend", type=click.Choice(["auto", "cuda", "cpp", "reference"]), default="auto", show_default=True,
               help="Kernel backend for Anda-packed modules.")
 @run_dtype_option
-@click.option("--device", default="cpu", show_default=True)
+@device_option
 def generate(model, prompt, max_new_tokens, temperature, chat, seed, backend, dtype, device):
     """Generate text from MODEL (alias, HF folder, .gguf or andactl artifact), streamed to stdout."""
     import torch
