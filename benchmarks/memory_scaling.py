@@ -171,7 +171,7 @@ def plot_files(files: list[Path], path: Path) -> None:
             label="target 0.35 x bf16 + 1.5 GB (+ calibration)")
     ax.set_xlabel("parameters (B), random Llama, bf16")
     ax.set_ylabel("peak RSS (GB)")
-    ax.set_title("andactl slice 25% / quantize gptq 7777, 8x256 alpaca (bf16 source)")
+    ax.set_title("slice 25% / quantize GPTQ 7777, 8x256 alpaca", fontsize=10)
     ax.legend(fontsize=7)
     path.write_bytes(png_bytes(fig, dpi=120))
 
