@@ -50,16 +50,19 @@ def _assert_same_artifact(a: Path, b: Path) -> None:
     assert ca == cb
 
 
+@pytest.mark.parametrize("shortcuts", ["float", "int8"])
 @pytest.mark.parametrize("family", ["llama", "phi"])
-def test_streamed_slice_equals_in_memory(tmp_path, data_dir, family):
+def test_streamed_slice_equals_in_memory(tmp_path, data_dir, family, shortcuts):
     src = _source(tmp_path, family)
-    common = ["slice", str(src), "--ratio", "0.25", "--dtype", "float64", "--storage-dtype", "fp32", *CAL]
+    common = ["slice", str(src), "--ratio", "0.25", "--dtype", "float64", "--storage-dtype", "fp32", "--shortcuts", shortcuts, *CAL]
     _run(*common, "-o", str(tmp_path / "mem"), "--no-stream")
     _run(*common, "-o", str(tmp_path / "str"), "--stream")
     _assert_same_artifact(tmp_path / "mem", tmp_path / "str")
     report = json.loads((tmp_path / "str" / "report.json").read_text())
     assert report["streamed"] is True
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["mem", "str", src.name])  # spill dir removed
+    stored = load_file(str(tmp_path / "str" / "model.safetensors"))
+    assert any(k.endswith("shortcut_int8") for k in stored) == (shortcuts == "int8")
 
 
 @pytest.mark.parametrize("family,method,dtype", [("llama", "gptq", "float32"), ("opt", "rtn", "bfloat16")])
@@ -108,16 +111,6 @@ def test_stream_refuses_passes_that_walk_the_whole_model(tmp_path):
     res = CliRunner().invoke(cli, ["quantize", str(src), "-o", str(tmp_path / "o"), "--stream", *CAL, "--weight-method", "rtn"])  # anda_search
     _one_line(res, "pass 'anda_search' does not support layer-wise streaming (--stream)")
     assert not (tmp_path / "o").exists()
-
-
-@pytest.mark.parametrize("family", ["llama", "phi"])
-def test_streamed_int8_shortcuts_equal_in_memory(tmp_path, data_dir, family):
-    src = _source(tmp_path, family)
-    common = ["slice", str(src), "--ratio", "0.25", "--dtype", "float64", "--shortcuts", "int8", *CAL]
-    _run(*common, "-o", str(tmp_path / "mem"), "--no-stream")
-    _run(*common, "-o", str(tmp_path / "str"), "--stream")
-    _assert_same_artifact(tmp_path / "mem", tmp_path / "str")
-    assert any(k.endswith("shortcut_int8") for k in load_file(str(tmp_path / "str" / "model.safetensors")))
 
 
 def test_stream_dry_run_reads_no_weights(tmp_path):
