@@ -78,11 +78,16 @@ class HessianAccumulator:
         return total
 
 
-def _all_finite(t: torch.Tensor) -> bool:
-    """Whether every entry of the contiguous 2-D ``t`` is finite, checked in bands of rows (a whole
-    ``isfinite`` of a [K, K] float64 matrix allocates more than the matrix again)."""
+def _row_bands(t: torch.Tensor):
+    """``t`` (2-D) in bands of rows of about ``ACCUMULATE_BLOCK_ELEMENTS`` elements: whole-matrix
+    checks on a [K, K] float64 matrix would allocate more than the matrix again."""
     step = max(1, ACCUMULATE_BLOCK_ELEMENTS // max(t.shape[1], 1))
-    return all(bool(torch.isfinite(t[i:i + step]).all()) for i in range(0, t.shape[0], step))
+    return (t[i:i + step] for i in range(0, t.shape[0], step))
+
+
+def _all_finite(t: torch.Tensor) -> bool:
+    """Whether every entry of the 2-D ``t`` is finite, checked band by band."""
+    return all(bool(torch.isfinite(band).all()) for band in _row_bands(t))
 
 
 def _inverse_cholesky_upper(H: torch.Tensor, damp: float, name: str) -> tuple[torch.Tensor, float]:
@@ -147,7 +152,7 @@ def gptq_quantize(
     g = resolve_group_size(group_size, k)
     if not _all_finite(H):
         raise NumericsError(f"GPTQ for {name}: the calibration Hessian contains NaN or Inf")
-    if not any(bool(H[i:i + 512].any()) for i in range(0, k, 512)):  # banded: no [K, K] bool temporary
+    if not any(bool(band.any()) for band in _row_bands(H)):
         raise DataError(f"GPTQ for {name}: the calibration Hessian is all zeros (calibration too small / no tokens reached this module)")
     W = w.detach().to(torch.float32).clone()
     if not torch.isfinite(W).all():
