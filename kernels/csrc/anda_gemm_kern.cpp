@@ -1,8 +1,9 @@
 // Packed GEMM of the andactl CPU extension: INT4 weight prepack (layout in anda_kern.h) and the
 // scalar / AVX2 / AVX-512 VNNI micro-kernels over one 16-row prepacked block, chosen at run time.
-// Each prepacked weight byte is loaded once per tile of TT tokens and split into two nibble
-// vectors (rows 0..7 and 8..15 x 4 codes); a token's 4 activation bytes are broadcast and
-// multiplied with u8 x s8 dot products (maddubs/vpdpbusd), so weight rows stream once per tile.
+// Each prepacked weight byte is loaded once per tile of TT tokens (AVX2 with 2+ tokens: once per
+// row half) and split into two nibble vectors (rows 0..7 and 8..15 x 4 codes); a token's 4
+// activation bytes are broadcast and multiplied with u8 x s8 dot products (maddubs/vpdpbusd), so
+// weight rows stream once per tile.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -125,44 +126,63 @@ static void mk_scalar(const MkArgs& a, int TT) {
   }
 }
 
-template <int TT, int C>
-ANDA_AVX2 static void mk_avx2(const MkArgs& a) {
+// An empty asm that pins v to a register: stops GCC from re-associating an unrolled chain of
+// integer adds into a tree whose partial sums spill (measured: 128 stack accesses per call).
+ANDA_AVX2 static inline void keep_in_register(__m256i& v) { __asm__("" : "+x"(v)); }
+
+// Row halves H0 .. H0+NH-1 of the block (half h = rows 8h..8h+7: the low / high nibbles) for TT
+// tokens. Per token and half the live registers are one int16 accumulator per chunk, one int32
+// group total and one float32 sum: mk_avx2 runs both halves at once (weights loaded once) for one
+// token and one half at a time for 2+ tokens, so that nothing spills from the 16 ymm registers.
+// The float updates per (token, row) run in group order: y += i * (sc * u), fused, as before.
+template <int TT, int C, int H0, int NH>
+ANDA_AVX2 static inline void mk_avx2_rows(const MkArgs& a) {
   const __m256i low4 = _mm256_set1_epi8(0x0F);
-  __m256 y[TT][2];
-  for (int t = 0; t < TT; ++t) y[t][0] = y[t][1] = _mm256_setzero_ps();
-  for (int g = 0; g < a.G; ++g) {
+  __m256 y[TT][NH];
+  for (int t = 0; t < TT; ++t)
+    for (int h = 0; h < NH; ++h) y[t][h] = _mm256_setzero_ps();
+  for (int g = 0, gw = 0, gi = 0; g < a.G; ++g) {
     const uint8_t* w = a.Wp + (int64_t)g * kGroupBytes;
     const int8_t* ag = a.A + (int64_t)g * C * 64;
-    __m256i tot[TT][2];
-    for (int t = 0; t < TT; ++t) tot[t][0] = tot[t][1] = _mm256_setzero_si256();
-    for (int half = 0; half < 2; ++half) {
-      __m256i acc[TT][C][2];  // int16: 8 k-quads of |a| <= 127, q <= 15 stay below 2^15
+    __m256i tot[TT][NH];
+    for (int t = 0; t < TT; ++t)
+      for (int h = 0; h < NH; ++h) tot[t][h] = _mm256_setzero_si256();
+#pragma GCC unroll 2
+    for (int half = 0; half < 2; ++half) {  // 8 k-quads each: int16 sums of |a| <= 127, q <= 15
+      const uint8_t* wh = w + half * 256;
+      const int8_t* ah = ag + half * 32;
+      __m256i acc[TT][C][NH];
       for (int t = 0; t < TT; ++t)
-        for (int c = 0; c < C; ++c) acc[t][c][0] = acc[t][c][1] = _mm256_setzero_si256();
-      for (int kq = 8 * half; kq < 8 * half + 8; ++kq) {
-        const __m256i v = _mm256_loadu_si256((const __m256i*)(w + kq * 32));
-        const __m256i wa = _mm256_and_si256(v, low4);
-        const __m256i wb = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
+        for (int c = 0; c < C; ++c)
+          for (int h = 0; h < NH; ++h) acc[t][c][h] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+      for (int kq = 0; kq < 8; ++kq) {
+        const __m256i v = _mm256_loadu_si256((const __m256i*)(wh + kq * 32));
+        __m256i wv[NH];
+        for (int h = 0; h < NH; ++h)
+          wv[h] = H0 + h == 0 ? _mm256_and_si256(v, low4)
+                              : _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
         for (int t = 0; t < TT; ++t)
           for (int c = 0; c < C; ++c) {
             int32_t q4;
-            std::memcpy(&q4, ag + t * a.tstride + c * 64 + kq * 4, 4);
+            std::memcpy(&q4, ah + t * a.tstride + c * 64 + kq * 4, 4);
             const __m256i x = _mm256_set1_epi32(q4);
-            acc[t][c][0] = _mm256_add_epi16(acc[t][c][0], _mm256_maddubs_epi16(wa, x));
-            acc[t][c][1] = _mm256_add_epi16(acc[t][c][1], _mm256_maddubs_epi16(wb, x));
+            for (int h = 0; h < NH; ++h) {
+              acc[t][c][h] = _mm256_add_epi16(acc[t][c][h], _mm256_maddubs_epi16(wv[h], x));
+              keep_in_register(acc[t][c][h]);
+            }
           }
       }
       for (int c = 0; c < C; ++c) {
         const __m256i mul = _mm256_set1_epi16((int16_t)(1 << (7 * c)));  // chunk weight 2^7c
         for (int t = 0; t < TT; ++t)
-          for (int h = 0; h < 2; ++h)
+          for (int h = 0; h < NH; ++h)
             tot[t][h] = _mm256_add_epi32(tot[t][h], _mm256_madd_epi16(acc[t][c][h], mul));
       }
     }
-    const int gw = g / a.gpw;
-    for (int h = 0; h < 2; ++h) {
-      const __m256i z = _mm256_loadu_si256((const __m256i*)(a.Z + gw * 16 + 8 * h));
-      const __m256 sc = _mm256_loadu_ps(a.SC + gw * 16 + 8 * h);
+    for (int h = 0; h < NH; ++h) {
+      const __m256i z = _mm256_loadu_si256((const __m256i*)(a.Z + gw * 16 + 8 * (H0 + h)));
+      const __m256 sc = _mm256_loadu_ps(a.SC + gw * 16 + 8 * (H0 + h));
       for (int t = 0; t < TT; ++t) {
         const __m256i i = _mm256_sub_epi32(
             tot[t][h], _mm256_mullo_epi32(z, _mm256_set1_epi32(a.S[(int64_t)t * a.G + g])));
@@ -170,9 +190,20 @@ ANDA_AVX2 static void mk_avx2(const MkArgs& a) {
         y[t][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i), su, y[t][h]);
       }
     }
+    if (++gi == a.gpw) gi = 0, ++gw;  // gw = g / gpw without a division per group
   }
   for (int t = 0; t < TT; ++t)
-    for (int h = 0; h < 2; ++h) _mm256_storeu_ps(a.out + t * 16 + 8 * h, y[t][h]);
+    for (int h = 0; h < NH; ++h) _mm256_storeu_ps(a.out + t * 16 + 8 * (H0 + h), y[t][h]);
+}
+
+template <int TT, int C>
+ANDA_AVX2 static void mk_avx2(const MkArgs& a) {
+  if (TT == 1) {
+    mk_avx2_rows<TT, C, 0, 2>(a);
+  } else {
+    mk_avx2_rows<TT, C, 0, 1>(a);
+    mk_avx2_rows<TT, C, 1, 1>(a);
+  }
 }
 
 template <int TT, int C>
@@ -216,9 +247,9 @@ ANDA_AVX512 static void mk_avx512(const MkArgs& a) {
 // Largest token tile of the micro-kernel for (isa, C); run_mk takes any TT in 1..that.
 static int tile_tokens(int isa, int C) {
   if (isa == ISA_AVX512) return C == 1 ? 8 : 4;
-  // 8 int16 accumulators (+ 2 weight nibble vectors, mask, broadcast): 6 / 3 token tiles spill
-  // (measured slower on Zen 3: prefill 2048x576x1536 M4 33.9 ms vs 28.3 ms, 1 thread)
-  if (isa == ISA_AVX2) return C == 1 ? 4 : (C == 2 ? 2 : 1);
+  // AVX2, one row half at a time: per token C int16 accumulators + an int32 total + a float sum,
+  // plus weights, broadcast and mask; C = 1 with 4 tokens uses 15 of the 16 ymm registers
+  if (isa == ISA_AVX2) return C == 1 ? 4 : 2;
   return 1;
 }
 
