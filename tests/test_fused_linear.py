@@ -45,6 +45,34 @@ def test_fused_equals_unfused_bit_exact(m):
             assert torch.equal(got, want), (level, lead, k, n, dt)
 
 
+def test_float32_inputs_round_to_float16_exactly_like_torch():
+    """float32 rows are rounded to float16 inside the op (scalar and F16C paths): at exact ties
+    between two float16 values (round half to even), just beside them, in the subnormal range and
+    at the top of the range, with one value per 64-group and M = 16 so every rounding shows in y."""
+    gen = torch.Generator().manual_seed(11)
+    bits = torch.randint(1, 0x7BFF, (192,), generator=gen, dtype=torch.int32)
+    bits[:32] = torch.arange(1, 33, dtype=torch.int32)  # subnormals
+    bits[-1] = 0x7BFE  # 65472: its tie with 65504 rounds to even (65504)
+    lo = bits.to(torch.int16).view(torch.float16).double()
+    hi = (bits + 1).to(torch.int16).view(torch.float16).double()
+    mid = (lo + hi) / 2
+    vals = torch.cat([mid, mid + (hi - lo) / 1024, mid - (hi - lo) / 1024, lo]).float()
+    vals = vals * torch.where(torch.rand(vals.shape, generator=gen) < 0.5, -1.0, 1.0)
+    x = torch.zeros(4, vals.numel() // 4 * 64)
+    x.view(4, -1, 64)[:, :, 5] = vals.view(4, -1)
+    k = x.shape[1]
+    (wpp, scb, zb), (_, sc, z) = _operands(17, k, 128, True, gen)
+    for level in _each_isa():
+        want = _unfused(x, 16, "truncate", wpp, sc, z, None, 128, 17)
+        got = fused.anda_linear(x, 16, "truncate", wpp, scb, zb, None, 128, 17)
+        assert torch.equal(got, want), level
+        for bad in (65504.5, 65519.0, float("nan"), float("inf")):
+            xb = x.clone()
+            xb[2, 7] = bad
+            with pytest.raises(RuntimeError, match="overflows float16"):
+                torch.ops.andactl.anda_linear(xb, 16, "truncate", wpp, scb, zb, None, 128, 17)
+
+
 def test_fused_matches_python_reference_and_zero_groups():
     """The C++ kernel against the op's pure-torch reference (PE arithmetic), zero and empty inputs."""
     gen = torch.Generator().manual_seed(7)

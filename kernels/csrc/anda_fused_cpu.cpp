@@ -8,8 +8,8 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cmath>
 #include <string>
+#include <vector>
 
 #include "anda_kern.h"
 
@@ -55,13 +55,11 @@ at::Tensor anda_linear_cpu(const at::Tensor& x, int64_t M, c10::string_view roun
     if (bias.has_value() && y.numel()) y.add_(bias->to(dt));  // K == 0: y = bias (rounded)
     return y;
   }
-  if (dt == at::kFloat) {
-    // values above the largest finite float16 overflow even when they would round down to it
-    // (one pass, no |x| temporary; NaN fails the comparison)
-    TORCH_CHECK(at::linalg_vector_norm(x, INFINITY).item<float>() <= 65504.0f,
-                "anda_linear: input overflows float16 (|x| > 65504), or is NaN/Inf");
-  }
-  const at::Tensor h = x.to(at::kHalf).contiguous();
+  // float32 rows are rounded to float16 per work item inside the quantizer's loop (and range
+  // checked there); float16 / bfloat16 inputs are converted once (exact or saturating to Inf,
+  // which the quantizer reports)
+  const bool f32_in = dt == at::kFloat;
+  const at::Tensor h = f32_in ? x.contiguous() : x.to(at::kHalf).contiguous();
   const int C = anda::gemm_chunks((int)M);
   const int64_t Tpad = (T + 7) / 8 * 8;  // micro-kernels read up to the next tile: zero rows
   auto opt = x.options();
@@ -75,16 +73,26 @@ at::Tensor anda_linear_cpu(const at::Tensor& x, int64_t M, c10::string_view roun
   }
   const int isa = anda::select_isa();
   const bool nearest = rounding == "nearest";
-  const uint16_t* hp = (const uint16_t*)h.data_ptr<at::Half>();
+  const uint16_t* hp = f32_in ? nullptr : (const uint16_t*)h.data_ptr<at::Half>();
+  const float* fp = f32_in ? h.data_ptr<float>() : nullptr;
   int8_t* Ap = A.data_ptr<int8_t>();
   int32_t* Sp = S.data_ptr<int32_t>();
   float* Up = U.data_ptr<float>();
-  std::atomic<bool> bad{false};
+  std::atomic<bool> bad{false}, range{false};
   at::parallel_for(0, T, std::max<int64_t>(1, 256 / G), [&](int64_t r0, int64_t r1) {
-    if (anda::quantize_rows(isa, hp + r0 * K, r1 - r0, K, (int)M, nearest, Ap + r0 * G * C * 64,
+    const uint16_t* rows = hp ? hp + r0 * K : nullptr;
+    std::vector<uint16_t> buf;
+    if (fp) {
+      buf.resize((size_t)((r1 - r0) * K));
+      if (anda::f32_to_f16(isa, fp + r0 * K, (r1 - r0) * K, buf.data())) range = true;
+      rows = buf.data();
+    }
+    if (anda::quantize_rows(isa, rows, r1 - r0, K, (int)M, nearest, Ap + r0 * G * C * 64,
                             Sp + r0 * G, Up + r0 * G))
       bad = true;
   });
+  // values above the largest finite float16 overflow even when they would round down to it
+  TORCH_CHECK(!range.load(), "anda_linear: input overflows float16 (|x| > 65504), or is NaN/Inf");
   TORCH_CHECK(!bad.load(), "anda_linear: input contains NaN/Inf or overflows float16");
 
   at::Tensor bf;

@@ -55,6 +55,12 @@ bool quantize_group_scalar(const uint16_t* h, int n, int M, bool nearest, int8_t
 bool quantize_group_avx2(const uint16_t* h, int n, int M, bool nearest, int8_t* A, int32_t* S,
                          float* U);
 
+// float32 -> float16 bit patterns, rounded to nearest even (torch's `.to(torch.float16)`, bit for
+// bit). Returns true if some |x| > 65504 or x is NaN: such a value has no float16 it would
+// round to without overflowing (65504 < |x| < 65520 rounds down, yet is out of range). Scalar and
+// AVX2 (F16C) paths give the same bits (anda_quant.cpp).
+bool f32_to_f16(int isa, const float* x, int64_t n, uint16_t* h);
+
 // Where gemm_blocked writes y[t, n] (row stride N): float32 or bfloat16 (round to nearest even),
 // after adding bias[n] in float32 when bias is not null. Exactly one of f32 / bf16 is set.
 struct OutSpec {

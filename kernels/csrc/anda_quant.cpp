@@ -97,6 +97,57 @@ ANDA_AVX2 bool quantize_group_avx2(const uint16_t* h, int n, int M, bool nearest
   return bad;
 }
 
+// Round-to-nearest-even float -> half on the bit patterns (finite or Inf inputs; NaN -> a NaN).
+static inline uint16_t f32_to_f16_scalar(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  const uint16_t sign = (uint16_t)((u >> 16) & 0x8000u);
+  const uint32_t a = u & 0x7FFFFFFFu;
+  if (a > 0x7F800000u) return sign | 0x7E00u;                      // NaN
+  if (a >= 0x477FF000u) return sign | 0x7C00u;                     // >= 65520: Inf
+  if (a < 0x38800000u) {                                            // below 2^-14: subnormal
+    // adding 0.5 aligns the value to the half subnormal unit 2^-24 with the FPU's own RNE
+    float r;
+    std::memcpy(&r, &a, 4);
+    r += 0.5f;
+    uint32_t ru;
+    std::memcpy(&ru, &r, 4);
+    return sign | (uint16_t)(ru - 0x3F000000u);
+  }
+  const uint32_t odd = (a >> 13) & 1u;
+  return sign | (uint16_t)((a + ((uint32_t)(15 - 127) << 23) + 0xFFFu + odd) >> 13);
+}
+
+#define ANDA_F16C __attribute__((target("avx2,fma,f16c")))
+
+ANDA_F16C static bool f32_to_f16_avx2(const float* x, int64_t n, uint16_t* h) {
+  const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+  const __m256 lim = _mm256_set1_ps(65504.0f);
+  __m256 out = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 v = _mm256_loadu_ps(x + i);
+    out = _mm256_or_ps(out, _mm256_cmp_ps(_mm256_and_ps(v, absmask), lim, _CMP_NLE_UQ));
+    _mm_storeu_si128((__m128i*)(h + i), _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  }
+  bool bad = _mm256_movemask_ps(out) != 0;
+  for (; i < n; ++i) {
+    bad |= !(std::fabs(x[i]) <= 65504.0f);
+    h[i] = f32_to_f16_scalar(x[i]);
+  }
+  return bad;
+}
+
+bool f32_to_f16(int isa, const float* x, int64_t n, uint16_t* h) {
+  if (isa >= ISA_AVX2) return f32_to_f16_avx2(x, n, h);
+  bool bad = false;
+  for (int64_t i = 0; i < n; ++i) {
+    bad |= !(std::fabs(x[i]) <= 65504.0f);  // NaN fails the comparison
+    h[i] = f32_to_f16_scalar(x[i]);
+  }
+  return bad;
+}
+
 bool quantize_rows(int isa, const uint16_t* h, int64_t rows, int64_t K, int M, bool nearest,
                    int8_t* A, int32_t* S, float* U) {
   auto* group = isa >= ISA_AVX2 ? &quantize_group_avx2 : &quantize_group_scalar;
