@@ -109,8 +109,11 @@ def dequantize(packed: torch.Tensor, scale: torch.Tensor, bits: int, cols: int, 
     """The float table [R, cols]: codes times their group's scale, computed in float32."""
     _check(bits, group)
     q = unpack_codes(packed, bits, cols).float()
-    s = scale.float().repeat_interleave(group, dim=1)[:, :cols]
-    return (q * s).to(dtype)
+    rows, n_groups = q.shape[0], scale.shape[1]
+    if n_groups * group != cols:  # a last partial group: pad with zero codes, cut afterwards
+        q = torch.cat([q, q.new_zeros(rows, n_groups * group - cols)], dim=1)
+    w = q.view(rows, n_groups, group) * scale.float().unsqueeze(2)  # one float32 product per code
+    return w.view(rows, -1)[:, :cols].to(dtype).contiguous()
 
 
 def dequantize_rows(packed: torch.Tensor, scale: torch.Tensor, idx: torch.Tensor, bits: int, cols: int,

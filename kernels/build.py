@@ -24,7 +24,7 @@ log = logging.getLogger("andactl")
 
 CSRC = Path(__file__).resolve().parent / "csrc"
 CPU_SOURCES = ("anda_cpu.cpp", "anda_kern.cpp", "anda_pack_avx2.cpp", "anda_gemm_kern.cpp", "anda_quant.cpp",
-               "anda_fused_cpu.cpp")
+               "anda_fused_cpu.cpp", "table_kern.cpp", "table_cpu.cpp")
 CPU_HEADERS = ("anda_kern.h", "anda_group_avx2.h")
 CUDA_SOURCES = ("anda_cuda.cu",)
 CFLAGS = ("-O3", "-fopenmp")
@@ -83,6 +83,7 @@ def _build(cuda: bool, verbose: bool) -> BuildResult:
     import andactl.kernels.ops  # noqa: F401  (defines the schemas the library implements)
     import andactl.kernels.prepack  # noqa: F401  (int4_prepack, anda_gemm_prepacked schemas)
     import andactl.kernels.fused  # noqa: F401  (anda_linear schema)
+    import andactl.kernels.tables  # noqa: F401  (table_linear schema)
     from torch.utils import cpp_extension
 
     key = build_key(cuda)

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from andactl.formats import table_quant as tq
+from andactl.kernels import tables
 
 
 def _codes_shape(rows: int, cols: int, bits: int) -> tuple[int, int]:
@@ -101,8 +102,12 @@ class QuantizedHead(nn.Module):
         return tq.dequantize(self.weight_packed, self.weight_scale, self.bits, self.in_features, self.group_size, dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        bias = None if self.bias is None else self.bias.to(x.dtype)
-        return F.linear(x, self.dequantized(torch.float32).to(x.dtype), bias)
+        """From the codes (``andactl::table_linear``: no float table is built on CPU with the C++
+        extension), unless gradients must flow to x: then through the dequantized table."""
+        if torch.is_grad_enabled() and x.requires_grad:
+            bias = None if self.bias is None else self.bias.to(x.dtype)
+            return F.linear(x, self.dequantized(torch.float32).to(x.dtype), bias)
+        return tables.table_linear(x, self.weight_packed, self.weight_scale, self.bits, self.group_size, self.bias)
 
     def extra_repr(self) -> str:
         return f"in={self.in_features}, out={self.out_features}, int{self.bits}, group={self.group_size}"

@@ -61,6 +61,24 @@ bool quantize_group_avx2(const uint16_t* h, int n, int M, bool nearest, int8_t* 
 // AVX2 (F16C) paths give the same bits (anda_quant.cpp).
 bool f32_to_f16(int isa, const float* x, int64_t n, uint16_t* h);
 
+// A linear layer over a group-wise INT8 / INT4 table (table_kern.cpp): x float32 [T, K]; packed
+// uint8 [R, pstride] (INT8: q + 128; INT4: (q + 8) of column 2j in the low nibble of byte j, of
+// 2j + 1 in the high one); scale float16 bits [R, sstride], group `group` along K; bias float32
+// [R] or null; y float32 [T, R] (row stride R). table_rows fills the columns r0..r1-1 of y.
+struct TableArgs {
+  const float* x;
+  int64_t T, K;
+  const uint8_t* packed;
+  int64_t pstride;
+  const uint16_t* scale;
+  int64_t sstride;
+  int bits, group;
+  const float* bias;
+  float* y;
+  int64_t R;
+};
+void table_rows(int isa, const TableArgs& a, int64_t r0, int64_t r1);
+
 // Where gemm_blocked writes y[t, n] (row stride N): float32 or bfloat16 (round to nearest even),
 // after adding bias[n] in float32 when bias is not null. Exactly one of f32 / bf16 is set.
 struct OutSpec {

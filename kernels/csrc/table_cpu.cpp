@@ -1,0 +1,54 @@
+// Torch glue of andactl::table_linear (schema in kernels/tables.py): a linear layer over a
+// group-wise INT8 / INT4 table, computed from the codes (table_kern.cpp), parallel over rows.
+#include <ATen/Parallel.h>
+#include <torch/library.h>
+#include <torch/types.h>
+
+#include "anda_kern.h"
+
+namespace {
+
+constexpr int64_t kRowChunk = 256;  // table rows per work item (~150 KB of INT8 codes at K = 576)
+
+at::Tensor table_linear_cpu(const at::Tensor& x, const at::Tensor& packed, const at::Tensor& scale,
+                            int64_t bits, int64_t group_size, const std::optional<at::Tensor>& bias) {
+  TORCH_CHECK(bits == 8 || bits == 4, "table_linear: bits must be 8 or 4, got ", bits);
+  TORCH_CHECK(group_size >= 1, "table_linear: group_size must be >= 1, got ", group_size);
+  const auto dt = x.scalar_type();
+  TORCH_CHECK(dt == at::kFloat || dt == at::kBFloat16 || dt == at::kHalf,
+              "table_linear: x must be float32, bfloat16 or float16, got ", dt);
+  TORCH_CHECK(x.dim() >= 1, "table_linear: x must have at least one dimension");
+  const int64_t K = x.size(-1), R = packed.size(0);
+  const int64_t pcols = bits == 8 ? K : (K + 1) / 2, G = (K + group_size - 1) / group_size;
+  TORCH_CHECK(packed.scalar_type() == at::kByte && packed.dim() == 2 && packed.size(1) == pcols,
+              "table_linear: packed must be uint8 [R, ", pcols, "]");
+  TORCH_CHECK(scale.scalar_type() == at::kHalf && scale.dim() == 2 && scale.size(0) == R &&
+                  scale.size(1) == G,
+              "table_linear: scale must be float16 [", R, ", ", G, "]");
+  if (bias.has_value())
+    TORCH_CHECK(bias->dim() == 1 && bias->size(0) == R && bias->is_floating_point(),
+                "table_linear: bias must be a float tensor [", R, "]");
+  auto osz = x.sizes().vec();
+  osz.back() = R;
+  const at::Tensor xf = x.reshape({-1, K}).to(at::kFloat).contiguous();
+  const int64_t T = xf.size(0);
+  at::Tensor y = at::empty({T, R}, x.options().dtype(at::kFloat));
+  if (T > 0 && R > 0) {
+    const at::Tensor pc = packed.contiguous(), sc = scale.contiguous();
+    at::Tensor bf;
+    if (bias.has_value()) bf = bias->to(at::kFloat).contiguous();
+    const anda::TableArgs a{xf.data_ptr<float>(), T, K, pc.data_ptr<uint8_t>(), pcols,
+                            (const uint16_t*)sc.data_ptr<at::Half>(), G, (int)bits, (int)group_size,
+                            bf.defined() ? bf.data_ptr<float>() : nullptr, y.data_ptr<float>(), R};
+    const int isa = anda::select_isa();
+    at::parallel_for(0, R, kRowChunk, [&](int64_t r0, int64_t r1) {
+      for (int64_t c = r0; c < r1; c += kRowChunk)
+        anda::table_rows(isa, a, c, std::min(r1, c + kRowChunk));
+    });
+  }
+  return y.to(dt).view(osz);
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(andactl, CPU, m) { m.impl("table_linear", &table_linear_cpu); }
