@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from andactl.formats import table_quant as tq
-from andactl.kernels import ops
+from andactl.kernels import build, ops
 
 SCHEMA = "table_linear(Tensor x, Tensor packed, Tensor scale, int bits, int group_size, Tensor? bias) -> Tensor"
 
@@ -41,7 +41,10 @@ def has_cpu_kernel() -> bool:
 
 def table_linear(x: torch.Tensor, packed: torch.Tensor, scale: torch.Tensor, bits: int, group_size: int,
                  bias: torch.Tensor | None = None) -> torch.Tensor:
-    """The op on x's device: the C++ kernel on CPU when the extension is loaded, else the reference."""
+    """The op on x's device: on CPU the C++ kernel (the extension is built / loaded on first use,
+    as for the packed linears; if it cannot be, the reference), elsewhere the reference."""
+    if x.device.type == "cpu" and not has_cpu_kernel():
+        build.load()  # never raises; one warning if the extension cannot be built
     return torch.ops.andactl.table_linear(x, packed, scale, bits, group_size, bias)
 
 
