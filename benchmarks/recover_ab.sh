@@ -14,6 +14,8 @@ declare -A VARIANT=(
   [full_1e-4]="--full --lr 1e-4"
   [full_3e-4]="--full --lr 3e-4"
   [lora_1e-3_nockpt]="--lr 1e-3 --no-checkpoint"
+  [self_lora_1e-3]="--train-data self --lr 1e-3"
+  [self_full_1e-4]="--train-data self --full --lr 1e-4"
 )
 NAMES=("$@"); [ ${#NAMES[@]} -gt 0 ] || NAMES=(lora_1e-3 lora_5e-3 full_1e-4 full_3e-4 lora_1e-3_nockpt)
 mkdir -p "$OUT"
