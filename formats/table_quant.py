@@ -42,7 +42,7 @@ def _check(bits: int, group: int) -> None:
         raise ConfigError(f"table group size must be >= 1, got {group}")
 
 
-def _fp16_scale(amax: torch.Tensor, qmax: int) -> torch.Tensor:
+def fp16_scale(amax: torch.Tensor, qmax: int) -> torch.Tensor:
     """Smallest fp16 scale with ``qmax * scale >= amax`` (fp16 normal minimum for tiny groups)."""
     s = (amax / qmax).clamp_min(_FP16_MIN_NORMAL).to(torch.float16)
     short = s.float() * qmax < amax
@@ -68,11 +68,11 @@ def quantize(w: torch.Tensor, bits: int, group: int = DEFAULT_TABLE_GROUP,
     g = wf.view(rows, n_groups, group)
     qmax = QMAX[bits]
     amax = g.abs().amax(dim=2)
-    scale = _fp16_scale(amax, qmax)
+    scale = fp16_scale(amax, qmax)
     if clip:
         best = None
         for ratio in CLIP_RATIOS:
-            s = _fp16_scale(amax * ratio, qmax)
+            s = fp16_scale(amax * ratio, qmax)
             sf = s.float().unsqueeze(2)
             err = ((torch.round(g / sf).clamp_(-qmax, qmax) * sf - g) ** 2).sum(dim=2)
             if best is None:
@@ -80,9 +80,15 @@ def quantize(w: torch.Tensor, bits: int, group: int = DEFAULT_TABLE_GROUP,
             else:
                 better = err < best
                 best, scale = torch.where(better, err, best), torch.where(better, s, scale)
-    q = torch.round(g / scale.float().unsqueeze(2)).clamp_(-qmax, qmax).to(torch.int16)
+    q = codes(g, scale.float().unsqueeze(2), bits).to(torch.int16)
     q = q.view(rows, -1)[:, :cols]
     return pack_codes(q, bits), scale
+
+
+def codes(w: torch.Tensor, scale: torch.Tensor, bits: int) -> torch.Tensor:
+    """Signed codes (float) of ``w`` on the grid ``scale * [-qmax, qmax]`` (round half to even)."""
+    qmax = QMAX[bits]
+    return torch.round(w / scale).clamp_(-qmax, qmax)
 
 
 def pack_codes(q: torch.Tensor, bits: int) -> torch.Tensor:

@@ -64,7 +64,7 @@ class LossEvaluator:
 KL_TOKEN_CHUNK = 256  # positions whose logits the KL search loss builds at once (256 x 49152 x 4 B = 48 MiB)
 
 
-def _predicting_hidden(model, calibration, device):
+def predicting_hidden(model, calibration, device):
     """Yields, per calibration batch, the final hidden states [n, D] (after the final norm, before
     the LM head) of the ``n`` positions that count: the position and its successor are both real
     tokens. In eval mode under inference_mode; ``model.base_model`` is the decoder body whose output
@@ -96,7 +96,7 @@ class KLEvaluator:
         self.ctx = ctx
         self.rounding = rounding
         self.calibration = ctx.calibration()
-        self.reference = list(_predicting_hidden(ctx.model, self.calibration, ctx.device))
+        self.reference = list(predicting_hidden(ctx.model, self.calibration, ctx.device))
         self.ref_ppl = math.exp(calibration_loss(ctx.model, self.calibration, ctx.device))
         self.evaluations = 0
 
@@ -107,7 +107,7 @@ class KLEvaluator:
         head = self.ctx.adapter.head()
         total, count = 0.0, 0
         with anda_activations(self.ctx.model, self.ctx.adapter, bits, self.rounding):
-            for ref, got in zip(self.reference, _predicting_hidden(self.ctx.model, self.calibration, self.ctx.device)):
+            for ref, got in zip(self.reference, predicting_hidden(self.ctx.model, self.calibration, self.ctx.device)):
                 if ref.shape[0] == 0:
                     continue
                 stats: dict = {}

@@ -12,10 +12,13 @@ the original weights ("static groups"), then the columns are quantized in permut
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+from typing import Callable
 
 import torch
 
-from andactl.errors import DataError, NumericsError
+from andactl.errors import ConfigError, DataError, NumericsError
+from andactl.formats import table_quant as tq
 from andactl.formats.int4 import Int4Weight, assemble, group_params, quantize_codes, resolve_group_size
 
 MAX_DAMP_RETRIES = 6
@@ -131,6 +134,34 @@ def _inverse_cholesky_upper(H: torch.Tensor, damp: float, name: str) -> tuple[to
     )
 
 
+@dataclass(frozen=True)
+class Grid:
+    """A group-wise quantization grid for the column loop: ``params(w[N, g']) -> (scale[N],
+    zero[N])`` of one group, ``codes(w[N], scale, zero)`` (float codes) and ``dequant(q, scale,
+    zero)``; the quantized value of a column is ``dequant(codes(w, s, z), s, z)``."""
+
+    params: Callable
+    codes: Callable
+    dequant: Callable
+
+
+def int4_grid(symmetric: bool) -> Grid:
+    """formats.int4: codes 0..15 around a zero point (8 when symmetric)."""
+    return Grid(lambda w: group_params(w, symmetric), quantize_codes, lambda q, s, z: (q - z) * s)
+
+
+def table_grid(bits: int) -> Grid:
+    """formats.table_quant: symmetric codes in [-qmax, qmax], fp16 scale rounded up from the
+    group's absmax (zero point 0)."""
+    qmax = tq.QMAX[bits]
+
+    def params(w: torch.Tensor):
+        scale = tq.fp16_scale(w.float().abs().amax(dim=1), qmax).float()
+        return scale, torch.zeros_like(scale)
+
+    return Grid(params, lambda w, s, z: tq.codes(w, s, bits), lambda q, s, z: q * s)
+
+
 def gptq_quantize(
     w: torch.Tensor, H: torch.Tensor, group_size: int = 128, symmetric: bool = True,
     damp: float = 0.01, act_order: bool = False, block_size: int = 128, name: str = "linear",
@@ -145,11 +176,32 @@ def gptq_quantize(
     Invariant: the result uses the same grid as ``quantize_weight_rtn`` (same group size, scales
     from ``group_params``); dead input columns (``H_ii = 0``) quantize to exactly 0. Stats: the
     GPTQ proxy loss, damping used, dead columns, time."""
+    g = resolve_group_size(group_size, w.shape[1])
+    Q, scales, zeros, stats = _gptq_columns(w, H, g, int4_grid(symmetric), damp, act_order, block_size, name, consume_H)
+    return assemble(Q, scales, zeros, symmetric, g, w.shape[1]), stats
+
+
+def gptq_table(w: torch.Tensor, H: torch.Tensor, bits: int, group_size: int, damp: float = 0.01,
+               name: str = "lm_head") -> tuple[torch.Tensor, torch.Tensor, dict]:
+    """GPTQ onto the grid of formats.table_quant (INT8 / INT4, symmetric, fp16 group scales along
+    the input dim): ``(codes int16 [N, K], scale float16 [N, ceil(K / group)], stats)``.
+    ``pack_codes(codes, bits)`` and ``scale`` are a table that ``dequantize`` reads; its scales
+    are computed on the error-updated weights when the loop enters a group (so, unlike RTN, a later
+    column of the group may be clipped to ``qmax * scale``)."""
+    if group_size < 1:
+        raise ConfigError(f"table group size must be >= 1, got {group_size}")
+    Q, scales, _, stats = _gptq_columns(w, H, group_size, table_grid(bits), damp, False, 128, name, False)
+    return Q.to(torch.int16), scales.to(torch.float16), stats
+
+
+def _gptq_columns(w: torch.Tensor, H: torch.Tensor, g: int, grid: Grid, damp: float, act_order: bool,
+                  block_size: int, name: str, consume_H: bool):
+    """The column loop of GPTQ on ``grid`` with groups of ``g`` columns: (codes [N, K] float,
+    scales [N, G], zeros [N, G], stats)."""
     t0 = time.perf_counter()
     n, k = w.shape
     if H.shape != (k, k):
         raise ValueError(f"GPTQ for {name}: Hessian shape {tuple(H.shape)} does not match K={k}")
-    g = resolve_group_size(group_size, k)
     if not _all_finite(H):
         raise NumericsError(f"GPTQ for {name}: the calibration Hessian contains NaN or Inf")
     if not any(bool(band.any()) for band in _row_bands(H)):
@@ -169,7 +221,7 @@ def gptq_quantize(
     zeros = torch.full_like(scales, 8.0)
     if act_order:
         for gi in range(n_groups):  # static groups: on the original weights, original order
-            scales[:, gi], zeros[:, gi] = group_params(W[:, gi * g : (gi + 1) * g], symmetric)
+            scales[:, gi], zeros[:, gi] = grid.params(W[:, gi * g : (gi + 1) * g])
         perm = torch.argsort(torch.diag(H), descending=True, stable=True)
         W = W[:, perm]
         permuted = H.index_select(0, perm).index_select(1, perm)
@@ -198,12 +250,12 @@ def gptq_quantize(
             if not act_order and col % g == 0:  # entering a group: scales on updated weights
                 end = min(col + g, k)
                 cur = torch.cat([W1[i : min(i2 - i1, end - i1)], Wt[i2:end]], dim=0)
-                scales_t[gi], zeros_t[gi] = group_params(cur.T, symmetric)
+                scales_t[gi], zeros_t[gi] = grid.params(cur.T)
             d = Hinv1[i, i]
             wcol = W1[i]
-            q = quantize_codes(wcol, scales_t[gi], zeros_t[gi])
+            q = grid.codes(wcol, scales_t[gi], zeros_t[gi])
             Qt[col] = q
-            err = (wcol - (q - zeros_t[gi]) * scales_t[gi]) / d
+            err = (wcol - grid.dequant(q, scales_t[gi], zeros_t[gi])) / d
             W1[i:].addr_(Hinv1[i, i:], err, alpha=-1.0)  # spread the error over later columns
             Err1[i] = err
         Wt[i2:].addmm_(Hinv[:, i2:].T, Err1, alpha=-1.0)  # lazy batch update of later blocks
@@ -215,12 +267,10 @@ def gptq_quantize(
     Q = Qt.T
     if act_order:
         Q = Q[:, torch.argsort(perm)]
-    scales, zeros = scales_t.T, zeros_t.T
-    result = assemble(Q, scales, zeros, symmetric, g, k)
     stats = {
         "proxy_loss": float(loss.sum()),
         "damp": rel_damp,
         "dead_columns": int(dead.sum()),
         "seconds": time.perf_counter() - t0,
     }
-    return result, stats
+    return Q, scales_t.T, zeros_t.T, stats

@@ -127,7 +127,7 @@ _max_memory_flag = click.option("--max-memory", type=click.FloatRange(min=0, min
 
 
 def table_options(f):
-    """--head, --embeddings, --table-group, --table-clip (the quantize_tables pass)."""
+    """--head, --embeddings, --table-group, --table-clip, --table-method (the quantize_tables pass)."""
     from andactl.formats.table_quant import DEFAULT_TABLE_GROUP
 
     for opt in reversed([
@@ -139,6 +139,9 @@ def table_options(f):
                      help="Group size of the quantized head/embedding tables (smaller: more scales, less error)."),
         click.option("--table-clip", is_flag=True,
                      help="Choose each table group's scale by least squared error over clipping ratios 1.0..0.5 of its absmax."),
+        click.option("--table-method", type=click.Choice(["rtn", "gptq"]), default="rtn", show_default=True,
+                     help="Head table codes: round to nearest, or GPTQ on the calibration text's final hidden states "
+                          "(a tied table shared with the embeddings gets the same codes)."),
     ]):
         f = opt(f)
     return f

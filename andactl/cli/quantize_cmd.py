@@ -17,7 +17,7 @@ MIN_GPTQ_TOKENS = 512
 def quantize_recipe(weights, weight_method, group_size, asymmetric, act_order, sensitivity, bits, tolerance,
                     budget, max_evals, rounding, activations="anda", fallback="fail", head="int8",
                     embeddings="int8", search_loss=DEFAULT_SEARCH_LOSS, table_group=DEFAULT_TABLE_GROUP,
-                    table_clip=False) -> list[dict]:
+                    table_clip=False, table_method="rtn") -> list[dict]:
     """The pass list ``andactl quantize`` runs (also what examples/recipes/full.yaml spells out)."""
     steps: list[dict] = []
     if weights == "int4":
@@ -35,7 +35,7 @@ def quantize_recipe(weights, weight_method, group_size, asymmetric, act_order, s
     steps.append({"pass": "pack", "rounding": rounding} if weights == "int4" else {"pass": "anda_activations", "rounding": rounding})
     if head != "none" or embeddings != "none":
         steps.append({"pass": "quantize_tables", "head": head, "embeddings": embeddings, "group_size": table_group,
-                      "clip": table_clip})
+                      "clip": table_clip, "method": table_method})
     return steps
 
 
@@ -73,7 +73,7 @@ def quantize_recipe(weights, weight_method, group_size, asymmetric, act_order, s
 @spill_option
 @click.pass_context
 def quantize(cctx, model, budget, tolerance, weights, weight_method, group_size, asymmetric, act_order, sensitivity,
-             bits, activations, fallback_w4a16, head, embeddings, search_loss, table_group, table_clip, max_evals, rounding, output, overwrite, dtype,
+             bits, activations, fallback_w4a16, head, embeddings, search_loss, table_group, table_clip, table_method, max_evals, rounding, output, overwrite, dtype,
              storage_dtype, shortcuts, device, data_dir, fmt, dry_run, max_memory, stream, spill_activations, **cal):
     """Quantize MODEL (dense model or sliced artifact): INT4 weights + searched Anda activations."""
     from andactl.cli.run_cmd import run_and_report
@@ -97,7 +97,7 @@ def quantize(cctx, model, budget, tolerance, weights, weight_method, group_size,
             raise ConfigError(f"{model} is already quantized ({', '.join(done)}); quantize its unquantized source instead")
     steps = quantize_recipe(weights, weight_method, group_size, asymmetric, act_order, sensitivity, bits, tolerance,
                             budget, max_evals, rounding, activations, "w4a16" if fallback_w4a16 else "fail",
-                            head, embeddings, search_loss, table_group, table_clip)
+                            head, embeddings, search_loss, table_group, table_clip, table_method)
     recipe = Recipe(passes=steps, calibration=calibration_dict(cal))
     opts = RunOptions(model=model, output=output, dtype=dtype, device=device, seed=cal["seed"],
                       data_dir=resolve_data_dir(data_dir), overwrite=overwrite, quiet=cctx.obj.get("quiet", False),

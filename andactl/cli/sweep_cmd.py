@@ -40,7 +40,7 @@ from andactl.cli.common import (calibration_dict, calibration_options, data_dir_
 @format_option
 @click.pass_context
 def sweep(cctx, model, out_dir, ratios, tolerances, weight_methods, windows, seqlen, budget, max_evals, group_size,
-          storage_dtype, head, embeddings, table_group, table_clip, shortcuts, search_loss, recoveries, recover_steps,
+          storage_dtype, head, embeddings, table_group, table_clip, table_method, shortcuts, search_loss, recoveries, recover_steps,
           max_bytes, max_energy, max_ppl_increase, write_best, overwrite, backend, dtype, data_dir, fmt, **cal):
     """Explore a grid of compressed versions of MODEL into -o DIR and draw the Pareto frontier."""
     import time
@@ -73,7 +73,8 @@ def sweep(cctx, model, out_dir, ratios, tolerances, weight_methods, windows, seq
     settings = SweepSettings(model=model, windows=windows, seqlen=seqlen, calibration=calibration_dict(cal), budget=budget,
                              max_evals=max_evals, group_size=group_size, storage_dtype=storage_dtype, head=head,
                              embeddings=embeddings, dtype=dtype, backend=backend, search_loss=search_loss,
-                             table_group=table_group, table_clip=table_clip, shortcuts=shortcuts, recover_steps=recover_steps)
+                             table_group=table_group, table_clip=table_clip, shortcuts=shortcuts, recover_steps=recover_steps,
+                             table_method=table_method)
     t0 = time.perf_counter()
     runner = SweepRunner(out, settings, resolve_data_dir(data_dir), quiet=cctx.obj.get("quiet", False))
     records, reused = runner.run(points)

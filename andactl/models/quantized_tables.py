@@ -41,9 +41,15 @@ class QuantizedEmbedding(nn.Module):
 
     @classmethod
     def from_float(cls, emb: nn.Embedding, bits: int, group_size: int = tq.DEFAULT_TABLE_GROUP, clip: bool = False) -> "QuantizedEmbedding":
-        w = emb.weight.detach()
+        return cls.from_table(emb, bits, group_size, *tq.quantize(emb.weight.detach(), bits, group_size, clip))
+
+    @classmethod
+    def from_table(cls, emb: nn.Embedding, bits: int, group_size: int, packed: torch.Tensor,
+                   scale: torch.Tensor) -> "QuantizedEmbedding":
+        """In place of ``emb``, the table (``packed``, ``scale``) in the table_quant layout."""
+        w = emb.weight
         new = cls(w.shape[0], w.shape[1], bits, group_size, getattr(emb, "padding_idx", None), w.dtype, w.device)
-        new.weight_packed, new.weight_scale = tq.quantize(w, bits, group_size, clip)
+        new.weight_packed, new.weight_scale = packed, scale
         return new
 
     def _apply(self, fn, recurse=True):
@@ -84,9 +90,15 @@ class QuantizedHead(nn.Module):
 
     @classmethod
     def from_float(cls, lin: nn.Linear, bits: int, group_size: int = tq.DEFAULT_TABLE_GROUP, clip: bool = False) -> "QuantizedHead":
-        w = lin.weight.detach()
+        return cls.from_table(lin, bits, group_size, *tq.quantize(lin.weight.detach(), bits, group_size, clip))
+
+    @classmethod
+    def from_table(cls, lin: nn.Linear, bits: int, group_size: int, packed: torch.Tensor,
+                   scale: torch.Tensor) -> "QuantizedHead":
+        """In place of ``lin``, the table (``packed``, ``scale``) in the table_quant layout (and its bias)."""
+        w = lin.weight
         new = cls(w.shape[1], w.shape[0], bits, group_size, lin.bias is not None, w.dtype, w.device)
-        new.weight_packed, new.weight_scale = tq.quantize(w, bits, group_size, clip)
+        new.weight_packed, new.weight_scale = packed, scale
         if lin.bias is not None:
             new.bias = nn.Parameter(lin.bias.detach().clone())
         return new

@@ -46,9 +46,18 @@ class SweepSettings:
     table_clip: bool = False
     shortcuts: str = "float"
     recover_steps: int = 40
+    table_method: str = "rtn"
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    def matches(self, saved: dict | None) -> bool:
+        """True when ``saved`` (a record's settings) are these settings; a key the record lacks
+        (written by an andactl without that setting) counts as its default."""
+        if not isinstance(saved, dict):
+            return False
+        defaults = {f.name: f.default for f in dataclasses.fields(self) if f.default is not dataclasses.MISSING}
+        return {**defaults, **saved} == self.to_dict()
 
 
 def _read_json(path: Path) -> dict | None:
@@ -92,7 +101,7 @@ class SweepRunner:
 
     def finished(self, point: SweepPoint) -> dict | None:
         rec = _read_json(self.point_file(point.key))
-        return rec if rec and rec.get("settings") == self.s.to_dict() and (self.out / "artifacts" / point.key).is_dir() else None
+        return rec if rec and self.s.matches(rec.get("settings")) and (self.out / "artifacts" / point.key).is_dir() else None
 
     def _ppl(self, model, tokenizer) -> float:
         from andactl.data.datasets import load_text_rows
@@ -106,7 +115,7 @@ class SweepRunner:
         """The source model's perplexity on the same windows (cached in points/base.json)."""
         f = self.out / "points" / "base.json"
         rec = _read_json(f)
-        if rec and rec.get("settings") == self.s.to_dict():
+        if rec and self.s.matches(rec.get("settings")):
             return rec
         from andactl.models.loading import load_model
 
@@ -144,7 +153,7 @@ class SweepRunner:
         name = f"r{ratio:g}" + ("" if recover == "none" else f"-{recover}")
         out = self.out / "sliced" / name
         info = _read_json(self.out / "sliced" / f"{name}.json")
-        if info and info.get("settings") == self.s.to_dict() and out.is_dir():
+        if info and self.s.matches(info.get("settings")) and out.is_dir():
             return str(out), info["seconds"]
         from andactl.pipeline import RunOptions, run_recipe
         from andactl.recipe import Recipe
@@ -206,7 +215,7 @@ class SweepRunner:
                   "loss": self.s.search_loss}, {"pass": "pack"}]
         if self.s.head != "none" or self.s.embeddings != "none":
             steps.append({"pass": "quantize_tables", "head": self.s.head, "embeddings": self.s.embeddings,
-                          "group_size": self.s.table_group, "clip": self.s.table_clip})
+                          "group_size": self.s.table_group, "clip": self.s.table_clip, "method": self.s.table_method})
         manager = PassManager.from_recipe(steps)
         manager.run(c)
         tuple_ = c.report["search"]["tuple"]
