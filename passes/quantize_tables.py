@@ -60,7 +60,12 @@ class QuantizeTables(Pass):
     name = "quantize_tables"
     Config = QuantizeTablesConfig
     provides = ("quantized_tables",)
-    streams = True  # the embeddings and head stay resident
+
+    @property
+    def streams(self) -> bool:  # type: ignore[override]
+        """Layer-wise streaming: RTN reads only the resident embeddings / head; GPTQ runs the whole
+        model forward on the calibration text, so it needs the layers in memory."""
+        return self.config.method != "gptq"
     description = "INT8/INT4 group-wise LM head and embedding table"
 
     def run(self, ctx) -> dict:

@@ -81,3 +81,6 @@ def test_quantize_cli_table_gptq_tied_shared_and_loads(tiny_hf_dir, data_dir, tm
                               "-o", str(tmp_path / "bad"), *cal])
     assert res.exit_code == 2 and "needs --head int8 or int4" in res.stderr and not (tmp_path / "bad").exists()
     assert len(res.stderr.strip().splitlines()) == 1
+    res = runner.invoke(cli, ["quantize", str(tiny_hf_dir), "--head", "int4", "--table-method", "gptq", "--stream",
+                              "-o", str(tmp_path / "bad"), *cal])
+    assert res.exit_code == 2 and "does not support layer-wise streaming" in res.stderr and not (tmp_path / "bad").exists()
