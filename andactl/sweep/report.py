@@ -37,12 +37,23 @@ def pareto_png(doc: dict) -> bytes:
     fig, axes = subplots(1, 2, figsize=(13, 5.5))
     for ax, x, flag, label, scale in ((axes[0], "bytes", "frontier_bytes", "artifact size (MiB)", 2**20),
                                       (axes[1], "energy", "frontier_energy", "energy per token (cost model, pJ)", 1.0)):
-        xs = [p[x] / scale for p in pts]
-        ax.scatter(xs, [p["ppl"] for p in pts], c=["tab:red" if p[flag] else "tab:gray" for p in pts], zorder=3)
+        for on_front in (False, True):  # frontier markers drawn last, over points at the same place
+            sel = [p for p in pts if bool(p[flag]) == on_front]
+            ax.scatter([p[x] / scale for p in sel], [p["ppl"] for p in sel], zorder=3 + on_front,
+                       c="tab:red" if on_front else "tab:gray")
         front = sorted((p for p in pts if p[flag]), key=lambda p: p[x])
         ax.plot([p[x] / scale for p in front], [p["ppl"] for p in front], "-", color="tab:red", label="Pareto frontier")
+        labels: dict[tuple, list[str]] = {}  # one label per place: points with equal x and ppl share it
         for p in pts:
-            ax.annotate(p["key"], (p[x] / scale, p["ppl"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+            labels.setdefault((round(p[x] / scale, 3), round(p["ppl"], 2)), []).append(p["key"])
+        rank: dict[float, int] = {}  # labels at one x alternate above / below their marker (close ppls)
+        for (px, py), keys in sorted(labels.items(), key=lambda kv: (kv[0][0], -kv[0][1])):
+            j = rank[px] = rank.get(px, -1) + 1
+            ax.annotate(", ".join(keys), (px, py), fontsize=7, xytext=(3, 3 if j % 2 == 0 else -10),
+                        textcoords="offset points")
+        ppls = [p["ppl"] for p in pts] + [doc["base_ppl"]]
+        if min(ppls) > 0 and max(ppls) / min(ppls) > 10:
+            ax.set_yscale("log")  # sliced and unsliced points differ by orders of magnitude
         ax.axhline(doc["base_ppl"], ls=":", color="tab:blue", label=f"source model ppl {doc['base_ppl']:.2f}")
         ax.set_xlabel(label)
         ax.set_ylabel(f"WikiText-2 ppl (first {pts[0]['windows'] if pts else '?'} windows)")
