@@ -124,19 +124,18 @@ class QuantizeTables(Pass):
     def _gptq_head(self, ctx, head, bits: int) -> tuple[tuple[torch.Tensor, torch.Tensor], dict]:
         """(packed codes, fp16 scales) of the head by GPTQ on the final hidden states of the
         calibration positions that predict a token (the model as it is: packed linears included)."""
-        from andactl.formats.table_quant import pack_codes
         from andactl.passes.anda_fakequant import predicting_hidden
         from andactl.passes.gptq import HessianAccumulator, gptq_table
 
         acc = HessianAccumulator(head.weight.shape[1], ctx.device)
         for h in predicting_hidden(ctx.model, ctx.calibration(), ctx.device):
-            acc.add(h.float())
+            acc.add(h)  # (casts itself: xᵀx in float32, float64 for float64 inputs)
         acc.all_reduce()
         tokens = acc.n
         codes, scale, stats = gptq_table(head.weight.detach(), acc.take_H(), bits, self.config.group_size,
                                          self.config.damp)
         stats["calibration_tokens"] = tokens
-        return (pack_codes(codes, bits), scale), stats
+        return (tq.pack_codes(codes, bits), scale), stats
 
     @classmethod
     def rebuild(cls, model, adapter, record: dict) -> None:

@@ -59,7 +59,7 @@ at::Tensor anda_linear_cpu(const at::Tensor& x, int64_t M, c10::string_view roun
   // checked there); float16 / bfloat16 inputs are converted once (exact or saturating to Inf,
   // which the quantizer reports)
   const bool f32_in = dt == at::kFloat;
-  const at::Tensor h = f32_in ? x.contiguous() : x.to(at::kHalf).contiguous();
+  const at::Tensor src = f32_in ? x.contiguous() : x.to(at::kHalf).contiguous();
   const int C = anda::gemm_chunks((int)M);
   const int64_t Tpad = (T + 7) / 8 * 8;  // micro-kernels read up to the next tile: zero rows
   auto opt = x.options();
@@ -73,8 +73,8 @@ at::Tensor anda_linear_cpu(const at::Tensor& x, int64_t M, c10::string_view roun
   }
   const int isa = anda::select_isa();
   const bool nearest = rounding == "nearest";
-  const uint16_t* hp = f32_in ? nullptr : (const uint16_t*)h.data_ptr<at::Half>();
-  const float* fp = f32_in ? h.data_ptr<float>() : nullptr;
+  const uint16_t* hp = f32_in ? nullptr : (const uint16_t*)src.data_ptr<at::Half>();
+  const float* fp = f32_in ? src.data_ptr<float>() : nullptr;
   int8_t* Ap = A.data_ptr<int8_t>();
   int32_t* Sp = S.data_ptr<int32_t>();
   float* Up = U.data_ptr<float>();
