@@ -24,9 +24,42 @@ def test_source_checkout_maps_subpackages():
 
 
 def test_no_generic_top_level_names(tmp_path):
-    out = _run([sys.executable, "-c", "import importlib.util as u; print([u.find_spec(n) is None for n in ('passes','formats','kernels')])"], cwd=tmp_path)
+    """None of the three folders is importable by its bare name from outside the checkout (a
+    `kernels` found there is Hugging Face's package, a transformers >= 5.25 dependency)."""
+    code = ("import importlib.util as u\nfor n in ('passes', 'formats', 'kernels'):\n"
+            "    s = u.find_spec(n)\n    print(n, s.origin if s else None)")
+    out = _run([sys.executable, "-c", code], cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "[True, True, True]"
+    found = dict(line.split(" ", 1) for line in out.stdout.strip().splitlines())
+    assert found["passes"] == "None" and found["formats"] == "None"
+    assert found["kernels"] == "None" or not found["kernels"].startswith(str(ROOT / "kernels")), found
+
+
+_SHADOW = """import sys
+sys.path[:0] = {path!r}
+try:
+    import kernels, kernels.sub
+except ModuleNotFoundError as e:
+    print("missing", e.name)
+else:
+    print(kernels.MARK, kernels.sub.MARK, kernels.__file__)
+"""
+
+
+def test_checkout_hands_kernels_name_over(tmp_path):
+    """With the checkout's root first on sys.path, `import kernels` gets the installed package of
+    that name (submodules included), or fails as if the folder were not there; never ours."""
+    other = tmp_path / "site" / "kernels"
+    other.mkdir(parents=True)
+    (other / "__init__.py").write_text("MARK = 'theirs'\n")
+    (other / "sub.py").write_text("MARK = 'theirs.sub'\n")
+    # -S: no site-packages, so that an installed Hugging Face `kernels` cannot answer instead.
+    out = _run([sys.executable, "-S", "-c", _SHADOW.format(path=[str(ROOT), str(tmp_path / "site")])], cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["theirs", "theirs.sub", str(other / "__init__.py")]
+    out = _run([sys.executable, "-S", "-c", _SHADOW.format(path=[str(ROOT)])], cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["missing", "kernels"]
 
 
 def test_installed_import_from_elsewhere(tmp_path):
