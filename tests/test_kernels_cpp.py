@@ -1,5 +1,6 @@
 """The C++ CPU kernels of andactl equal the pure-torch reference (bit-exact codec, rtol 1e-5
-GEMM) on a grid of shapes, mantissa bits and awkward values, for every SIMD path this CPU has."""
+GEMM) on a grid of shapes, mantissa bits and awkward values, for every SIMD path this CPU has, and
+for the AMX GEMM over software tiles ("amx-emulated", any CPU)."""
 from __future__ import annotations
 
 import pytest
@@ -12,7 +13,8 @@ build = pytest.importorskip("andactl.kernels.build")
 _RES = build.load()  # the CUDA flavour (GPU machines) holds the CPU kernels too
 pytestmark = pytest.mark.skipif(not _RES.ok, reason=f"C++ extension did not build: {_RES.reason}")
 
-ISAS = ("scalar", "avx2", "avx512")
+ISAS = ("scalar", "avx2", "avx512", "amx")
+EMULATED = "amx-emulated"  # the AMX tile GEMM over software tiles: runs on every CPU
 
 
 def _detected() -> str:
@@ -20,10 +22,10 @@ def _detected() -> str:
 
 
 def _available_isas() -> list[str]:
-    return list(ISAS[: ISAS.index(_detected()) + 1]) if _RES.ok else []
+    return [*ISAS[: ISAS.index(_detected()) + 1], EMULATED] if _RES.ok else []
 
 
-@pytest.fixture(params=ISAS)
+@pytest.fixture(params=(*ISAS, EMULATED))
 def isa(request, monkeypatch):
     """Cap the extension's SIMD level (read per call); skip levels this CPU lacks."""
     if request.param not in _available_isas():
@@ -34,7 +36,8 @@ def isa(request, monkeypatch):
 
 
 def _each_isa():
-    """Yield every SIMD level this CPU has, with the extension capped to it (ANDA_CPU_ISA)."""
+    """Yield every SIMD level this CPU has and the emulated AMX one, with the extension set to it
+    (ANDA_CPU_ISA)."""
     for level in _available_isas():
         with pytest.MonkeyPatch.context() as mp:
             mp.setenv("ANDA_CPU_ISA", level)
@@ -83,7 +86,7 @@ def test_pack_unpack_bit_exact(lead, k):  # the compressor: scalar and AVX2 vers
 def test_pack_k4096():
     gen = torch.Generator().manual_seed(1)
     x = _awkward((4, 4096), gen)
-    assert len(_available_isas()) >= 2 or _detected() == "scalar"  # scalar and SIMD both run
+    assert len(ISAS[: ISAS.index(_detected()) + 1]) >= 2 or _detected() == "scalar"  # scalar and SIMD both run
     for m in (1, 4, 8, 16):
         w_ref, e_ref = ops._pack_ref(x, m)
         for level in _each_isa():
@@ -134,7 +137,7 @@ def test_gemm_grid(m):  # every SIMD level inside _check_gemm
     gen = torch.Generator().manual_seed(m)
     cases = [((), 1, 64, 17, False), ((3,), 63, 64, 1, True), ((2, 5), 100, 128, 17, False),
              ((9,), 576, 256, 64, True), ((2, 5), 576, 64, 17, True), ((5,), 200, 128, 80, False),
-             ((2,), 130, 64, 33, True)]
+             ((2,), 130, 64, 33, True), ((300,), 130, 64, 33, True)]  # 300: several AMX tiles and chunks
     if m in (1, 7, 8, 15, 16):
         cases.append(((3,), 4096, 128, 17, False))
     for lead, k, gs, n, asym in cases:

@@ -246,7 +246,7 @@ ANDA_AVX512 static void mk_avx512(const MkArgs& a) {
 
 // Largest token tile of the micro-kernel for (isa, C); run_mk takes any TT in 1..that.
 static int tile_tokens(int isa, int C) {
-  if (isa == ISA_AVX512) return C == 1 ? 8 : 4;
+  if (isa >= ISA_AVX512) return C == 1 ? 8 : 4;
   // AVX2, one row half at a time: per token C int16 accumulators + an int32 total + a float sum,
   // plus weights, broadcast and mask; C = 1 with 4 tokens uses 15 of the 16 ymm registers
   if (isa == ISA_AVX2) return C == 1 ? 4 : 2;
@@ -255,7 +255,7 @@ static int tile_tokens(int isa, int C) {
 
 template <int C>
 static void run_mk_c(int isa, const MkArgs& a, int TT) {
-  if (isa == ISA_AVX512) {
+  if (isa >= ISA_AVX512) {
     if (TT > 4) mk_avx512<8, C>(a);
     else if (TT > 2) mk_avx512<4, C>(a);
     else if (TT > 1) mk_avx512<2, C>(a);
@@ -271,9 +271,9 @@ static void run_mk_c(int isa, const MkArgs& a, int TT) {
 
 // Runs the micro-kernel of `isa` on TT <= tile_tokens(isa, C) tokens. A TT between the
 // templated sizes runs the next larger one: it reads up to tile_tokens rows of A/S/U, so callers
-// allocate them with zero padding up to a multiple of 8 rows; the extra outputs are discarded.
+// allocate them with zero padding up to a multiple of kTokenPad rows; the extra outputs are discarded.
 static void run_mk(int isa, const MkArgs& a, int TT) {
-  if (isa == ISA_SCALAR) return mk_scalar(a, TT);
+  if (isa <= ISA_SCALAR) return mk_scalar(a, TT);
   if (a.C == 1) run_mk_c<1>(isa, a, TT);
   else if (a.C == 2) run_mk_c<2>(isa, a, TT);
   else run_mk_c<3>(isa, a, TT);
@@ -287,10 +287,29 @@ static inline uint16_t to_bf16(float f) {
   return (uint16_t)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
 }
 
+void write_tile(const OutSpec& os, float* out, int64_t t0, int TT, int64_t n0, int nl, int64_t N) {
+  if (os.bias)
+    for (int t = 0; t < TT; ++t)
+      for (int l = 0; l < nl; ++l) out[t * 16 + l] += os.bias[n0 + l];
+  if (os.f32) {
+    for (int t = 0; t < TT; ++t) std::memcpy(os.f32 + (t0 + t) * N + n0, out + t * 16, nl * 4);
+  } else {
+    for (int t = 0; t < TT; ++t)
+      for (int l = 0; l < nl; ++l) os.bf16[(t0 + t) * N + n0 + l] = to_bf16(out[t * 16 + l]);
+  }
+}
+
+// Fewest tokens for which the AMX tile path runs (fewer: AVX-512 VNNI). Not yet tuned on an AMX
+// CPU: one tile op costs the same for 1..16 tokens, while VNNI's cost grows per token.
+constexpr int64_t kAmxMinTokens = 8;
+
 void gemm_blocked(int isa, const int8_t* A, const int32_t* S, const float* U, int64_t T, int G,
                   int C, const uint8_t* Wp, int64_t Gw64, const float* SCb, const int32_t* Zb,
                   int64_t sblock, int64_t zblock, int64_t group_size, int64_t n0, int64_t n1,
                   int64_t N, const OutSpec& os) {
+  if (isa == ISA_AMX_EMU || (isa == ISA_AMX && T >= kAmxMinTokens))
+    return gemm_amx(isa == ISA_AMX, A, S, U, T, G, C, Wp, Gw64, SCb, Zb, sblock, zblock,
+                    group_size, n0, n1, N, os);
   const int gpw = (int)(group_size / 64);
   const int nb = (int)((n1 - n0 + 15) / 16);
   const int tt = tile_tokens(isa, C);
@@ -309,15 +328,7 @@ void gemm_blocked(int isa, const int8_t* A, const int32_t* S, const float* U, in
                  Wp + (int64_t)b * Gw64 * kGroupBytes, SCb + (int64_t)b * sblock,
                  Zb + (int64_t)b * zblock, G, C, gpw, out};
         run_mk(isa, a, TT);
-        if (os.bias)
-          for (int t = 0; t < TT; ++t)
-            for (int l = 0; l < nl; ++l) out[t * 16 + l] += os.bias[bn0 + l];
-        if (os.f32) {
-          for (int t = 0; t < TT; ++t) std::memcpy(os.f32 + (t0 + t) * N + bn0, out + t * 16, nl * 4);
-        } else {
-          for (int t = 0; t < TT; ++t)
-            for (int l = 0; l < nl; ++l) os.bf16[(t0 + t) * N + bn0 + l] = to_bf16(out[t * 16 + l]);
-        }
+        write_tile(os, out, t0, TT, bn0, nl, N);
       }
     }
   }

@@ -30,6 +30,7 @@ int detect_isa() {
               __builtin_cpu_supports("f16c");
   bool avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                 __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+  if (avx512 && amx_usable()) return ISA_AMX;
   return avx512 ? ISA_AVX512 : (avx2 ? ISA_AVX2 : ISA_SCALAR);
 #else
   return ISA_SCALAR;
@@ -41,15 +42,23 @@ int select_isa() {
   const char* cap = std::getenv("ANDA_CPU_ISA");
   int want = best;
   if (cap && *cap) {
+    if (!std::strcmp(cap, "amx-emulated")) return ISA_AMX_EMU;  // any CPU: software tiles
     if (!std::strcmp(cap, "scalar")) want = ISA_SCALAR;
     else if (!std::strcmp(cap, "avx2")) want = ISA_AVX2;
     else if (!std::strcmp(cap, "avx512")) want = ISA_AVX512;
+    else if (!std::strcmp(cap, "amx")) want = ISA_AMX;
   }
   return std::min(want, best);
 }
 
 const char* isa_name(int isa) {
-  return isa == ISA_AVX512 ? "avx512" : (isa == ISA_AVX2 ? "avx2" : "scalar");
+  switch (isa) {
+    case ISA_AMX_EMU: return "amx-emulated";
+    case ISA_AVX2: return "avx2";
+    case ISA_AVX512: return "avx512";
+    case ISA_AMX: return "amx";
+    default: return "scalar";
+  }
 }
 
 // ---------------------------------------------------------------- bit helpers

@@ -5,11 +5,22 @@
 
 namespace anda {
 
-enum Isa : int { ISA_SCALAR = 0, ISA_AVX2 = 1, ISA_AVX512 = 2 };
+// Levels in order; every level >= ISA_AVX2 runs the AVX2 code outside the GEMM. ISA_AMX is
+// AVX-512 VNNI plus AMX-INT8 tiles (the GEMM's path for kAmxMinTokens+ tokens). ISA_AMX_EMU
+// ("amx-emulated", chosen only by ANDA_CPU_ISA) runs the AMX GEMM over software tiles and the
+// scalar code elsewhere, on any CPU: it lets the tests check the AMX path's data layout.
+enum Isa : int { ISA_AMX_EMU = -1, ISA_SCALAR = 0, ISA_AVX2 = 1, ISA_AVX512 = 2, ISA_AMX = 3 };
 
 int detect_isa();                    // best level this CPU (and OS) supports
 int select_isa();                    // detect_isa() capped by env ANDA_CPU_ISA (read per call)
 const char* isa_name(int isa);
+// True when the CPU has AMX-TILE + AMX-INT8, the OS enables tile state and Linux granted this
+// process the tile data permission (requested here, once per call: the request is idempotent).
+bool amx_usable();
+
+// Activation rows (A/S/U of decode_act) are allocated up to a multiple of this many rows, the
+// extra rows zero: the micro-kernels and AMX tiles read whole token tiles.
+constexpr int64_t kTokenPad = 16;
 
 // Pack `rows` rows of K fp16 values (bit patterns) into words [rows, G, 1+M] and exponents
 // [rows, G]. Returns true if an Inf/NaN (exponent field 31) was seen. Same bits for every isa.
@@ -95,6 +106,17 @@ void gemm_blocked(int isa, const int8_t* A, const int32_t* S, const float* U, in
                   int C, const uint8_t* Wp, int64_t Gw64, const float* SCb, const int32_t* Zb,
                   int64_t sblock, int64_t zblock, int64_t group_size, int64_t n0, int64_t n1,
                   int64_t N, const OutSpec& out);
+
+// The AMX tile GEMM over the same arguments as gemm_blocked (anda_gemm_amx.cpp): hardware tiles
+// when `hardware`, else software tiles with the same semantics (any CPU; slow, for tests).
+void gemm_amx(bool hardware, const int8_t* A, const int32_t* S, const float* U, int64_t T, int G,
+              int C, const uint8_t* Wp, int64_t Gw64, const float* SCb, const int32_t* Zb,
+              int64_t sblock, int64_t zblock, int64_t group_size, int64_t n0, int64_t n1,
+              int64_t N, const OutSpec& out);
+
+// Writes rows t0..t0+TT-1, columns n0..n0+nl-1 of the output from out [TT][16] (bias added to
+// out first, when set).
+void write_tile(const OutSpec& os, float* out, int64_t t0, int TT, int64_t n0, int nl, int64_t N);
 
 void gemm_prepacked(int isa, const int8_t* A, const int32_t* S, const float* U, int64_t T, int G,
                     int C, const uint8_t* Wp, int64_t Gw64, const float* scales, int64_t sstride,
