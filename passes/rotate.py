@@ -19,7 +19,6 @@ from andactl.models.capture import capture_layer0_inputs
 from andactl.passbase import Pass, PassConfig, register_pass
 from andactl.passes.blockwise import map_cols_, map_rows_
 from andactl.passes.pca import GramAccumulator, kept_variance, pca_basis, sliced_dim
-from andactl.passes.slice_schedule import SCHEDULES, layer_shapes, plan_parameters, variance_plan
 from andactl.formats.records import SlicingRecord
 from andactl.models.slicegpt_layer import install_layers
 
@@ -28,20 +27,15 @@ from andactl.models.slicegpt_layer import install_layers
 class RotateConfig(PassConfig):
     """``ratio``: fraction of the hidden size to slice later (0 = rotation only); kept dim is
     ``floor((1-ratio)*D)`` rounded down to a multiple of ``round_to``. ``slice_head``: also slice the
-    last layer's output and the head's input (SliceGPT's default keeps them at full width).
-    ``schedule``: ``uniform`` (SliceGPT: one width everywhere) or ``variance`` (per-point widths by
-    explained variance within the uniform plan's parameter count; passes/slice_schedule.py)."""
+    last layer's output and the head's input (SliceGPT's default keeps them at full width)."""
 
     ratio: float = 0.0
     round_to: int = 8
     slice_head: bool = False
-    schedule: str = "uniform"
 
     def validate(self) -> None:
         if not 0.0 <= self.ratio < 1.0:
             raise ConfigError(f"slicing ratio must be in [0, 1), got {self.ratio}")
-        if self.schedule not in SCHEDULES:
-            raise ConfigError(f"unknown slicing schedule {self.schedule!r} (choose from {', '.join(SCHEDULES)})")
         if self.round_to < 1:
             raise ConfigError(f"round_to must be >= 1, got {self.round_to}")
 
@@ -105,69 +99,38 @@ class Rotate(Pass):
         D = adapter.hidden_size
         plan = slicing_plan(D, len(adapter.layers()), cfg)  # ConfigError before anything changes
         layers = install_layers(adapter)
-        schedule = {"name": cfg.schedule}
-        if cfg.schedule == "variance" and cfg.ratio > 0.0:
-            # a first PCA sweep (uniform widths upstream, nothing rotated) gives every spectrum
-            spectra, _ = self._sweep(ctx, plan, rotate=False)
-            shapes, parallel = layer_shapes(adapter), adapter.parallel_blocks
-            uniform_params = plan_parameters(shapes, plan, parallel)
-            plan, share = variance_plan(spectra, shapes, plan, cfg.round_to, parallel)
-            schedule.update({"share": round(share, 6), "parameters": plan_parameters(shapes, plan, parallel),
-                             "uniform_parameters": uniform_params})
-        spectra, tokens = self._sweep(ctx, plan, rotate=True)
-        kept = [{"embedding": kept_variance(spectra["embedding"], plan["embedding"])}]
-        for spec, dims in zip(spectra["layers"], plan["layers"]):
-            kept.append({k: kept_variance(v, dims[k]) for k, v in spec.items()})
-
-        ctx.structure.append({"pass": self.name, "hidden_size": D, "num_layers": len(layers), "plan": plan})
-        ctx.records.slicing = SlicingRecord.full(D, len(layers))  # rotated: D x D shortcuts until sliced
-        ctx.report["slicing"] = {
-            **ctx.report.get("slicing", {}),
-            "ratio": cfg.ratio, "round_to": cfg.round_to, "slice_head": cfg.slice_head,
-            "hidden_size": D, "dim": plan["embedding"], "plan": plan, "schedule": schedule,
-        }
-        return {"hidden_size": D, "dim": plan["embedding"], "calibration_tokens": tokens,
-                "kept_variance": kept, "schedule": schedule}
-
-    def _sweep(self, ctx, plan: dict, rotate: bool) -> tuple[dict, int]:
-        """One PCA pass over the calibration set, widths from ``plan`` upstream of every point.
-        With ``rotate`` the weights are rotated (model stays equivalent); without, nothing in the
-        model changes. Returns every point's eigenvalues (descending) and the calibration tokens."""
-        model, adapter = ctx.model, ctx.adapter
-        layers = install_layers(adapter)
         device = next(model.parameters()).device
         states = capture_layer0_inputs(model, layers[0], ctx.calibration())
+        kept: list[dict] = []
+
         keep = ctx.activation_buffers().keep  # RAM, or disk-backed when spilled (same values)
-        acc = GramAccumulator(adapter.hidden_size, device)
+        acc = GramAccumulator(D, device)
         for k, st in enumerate(states):
             st.x = keep(st.x, k)
             acc.add(st.x, st.mask)
         vals, Q_in = _pca(acc, device)
         tokens = acc.tokens  # over every rank's share
-        spectra = {"embedding": vals, "layers": []}
-        if rotate:
-            for emb in adapter.embeddings():
-                _rotate_in(emb, Q_in)
+        kept.append({"embedding": kept_variance(vals, plan["embedding"])})
+        for emb in adapter.embeddings():
+            _rotate_in(emb, Q_in)
         for k, st in enumerate(states):
             st.x = keep(_project(st.x, Q_in, plan["embedding"]), k)
 
-        label = "rotate" if rotate else "rotate (spectra)"
-        with ctx.progress(label, total=len(layers)) as advance:
+        with ctx.progress("rotate", total=len(layers)) as advance:
             for i in range(len(layers)):
                 with ctx.layers.onload(i) as layer:  # one layer materialised at a time when streaming
                     dims = plan["layers"][i]
                     if adapter.parallel_blocks:
-                        Q_in, vals_out = self._parallel_layer(adapter, layer, states, Q_in, dims, device, keep, rotate)
-                        spectra["layers"].append({"out": vals_out})
+                        Q_in = self._parallel_layer(adapter, layer, states, Q_in, dims, kept, device, keep)
                         advance()
                         continue
-                    acc = GramAccumulator(adapter.hidden_size, device)
+                    acc = GramAccumulator(D, device)
                     for k, st in enumerate(states):  # residual entering the second norm, upstream already sliced
                         h = adapter.run_attention(layer, adapter.attn_norm(layer)(st.x), st.kwargs)
                         st.x = keep(st.x + h, k)
                         acc.add(st.x, st.mask)
                     vals_mid, Q_mid = _pca(acc, device)
-                    acc = GramAccumulator(adapter.hidden_size, device)
+                    acc = GramAccumulator(D, device)
                     for k, st in enumerate(states):  # layer output, with the attention output sliced
                         x = _project(st.x, Q_mid, dims["mlp_in"])
                         st.x = keep(x + adapter.run_mlp(layer, adapter.mlp_norm(layer)(x)), k)
@@ -175,15 +138,22 @@ class Rotate(Pass):
                     vals_out, Q_out = _pca(acc, device)
                     for k, st in enumerate(states):
                         st.x = keep(_project(st.x, Q_out, dims["out"]), k)
-                    if rotate:
-                        self._rotate_layer(adapter, layer, Q_in, Q_mid, Q_out)
-                    spectra["layers"].append({"mlp_in": vals_mid, "out": vals_out})
+                    self._rotate_layer(adapter, layer, Q_in, Q_mid, Q_out)
+                    kept.append({"mlp_in": kept_variance(vals_mid, dims["mlp_in"]), "out": kept_variance(vals_out, dims["out"])})
                     Q_in = Q_out
                     advance()
-        if rotate:
-            _rotate_in(adapter.head(), Q_in)
+        _rotate_in(adapter.head(), Q_in)
         del states
-        return spectra, tokens
+
+        ctx.structure.append({"pass": self.name, "hidden_size": D, "num_layers": len(layers), "plan": plan})
+        ctx.records.slicing = SlicingRecord.full(D, len(layers))  # rotated: D x D shortcuts until sliced
+        ctx.report["slicing"] = {
+            **ctx.report.get("slicing", {}),
+            "ratio": cfg.ratio, "round_to": cfg.round_to, "slice_head": cfg.slice_head,
+            "hidden_size": D, "dim": plan["embedding"], "plan": plan,
+        }
+        return {"hidden_size": D, "dim": plan["embedding"], "calibration_tokens": tokens,
+                "kept_variance": kept}
 
     @staticmethod
     def _rotate_layer(adapter, layer, Q_in: torch.Tensor, Q_mid: torch.Tensor, Q_out: torch.Tensor) -> None:
@@ -199,11 +169,10 @@ class Rotate(Pass):
         layer.mlp_shortcut = (Q_mid.T @ Q_out).to(dtype)
 
     @staticmethod
-    def _parallel_layer(adapter, layer, states, Q_in: torch.Tensor, dims: dict, device, keep,
-                        rotate: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        """One parallel block (one norm, one residual add): PCA of the block output, and with
-        ``rotate`` the weights rotated and the shortcut ``Q_in^T Q_out`` set; returns ``Q_out`` and
-        its eigenvalues. ``states`` advance to the block output as the sliced model sees it."""
+    def _parallel_layer(adapter, layer, states, Q_in: torch.Tensor, dims: dict, kept: list, device, keep) -> torch.Tensor:
+        """One parallel block (one norm, one residual add): PCA of the block output, weights
+        rotated, shortcut ``Q_in^T Q_out`` set; returns ``Q_out``. ``states`` advance to the
+        block output as the sliced model sees it."""
         acc = GramAccumulator(adapter.hidden_size, device)
         for k, st in enumerate(states):
             n = adapter.attn_norm(layer)(st.x)
@@ -212,10 +181,10 @@ class Rotate(Pass):
         vals_out, Q_out = _pca(acc, device)
         for k, st in enumerate(states):
             st.x = keep(_project(st.x, Q_out, dims["out"]), k)
-        if rotate:
-            for lin in adapter.attn_inputs(layer) + adapter.mlp_inputs(layer):
-                _rotate_in(lin, Q_in)
-            _rotate_out(adapter.attn_output(layer), Q_out)
-            _rotate_out(adapter.mlp_output(layer), Q_out)
-            layer.shortcut = (Q_in.T @ Q_out).to(adapter.attn_output(layer).weight.dtype)
-        return Q_out, vals_out
+        for lin in adapter.attn_inputs(layer) + adapter.mlp_inputs(layer):
+            _rotate_in(lin, Q_in)
+        _rotate_out(adapter.attn_output(layer), Q_out)
+        _rotate_out(adapter.mlp_output(layer), Q_out)
+        layer.shortcut = (Q_in.T @ Q_out).to(adapter.attn_output(layer).weight.dtype)
+        kept.append({"out": kept_variance(vals_out, dims["out"])})
+        return Q_out

@@ -36,14 +36,14 @@ def logits(model, ids) -> torch.Tensor:
     return model(ids).logits
 
 
-def sliced_pipeline(family: str, ratio: float = 0.25, dtype=torch.float64, schedule: str = "uniform"):
+def sliced_pipeline(family: str, ratio: float = 0.25, dtype=torch.float64):
     """(dense reference logits, rotated-unsliced copy, sliced model, ctx)."""
     model, _ = tiny_model(family, dtype)
     ids = tiny_inputs()
     ref = reference_logits(model, ids)
     ctx = make_ctx(model)
     FuseNorms().run(ctx)
-    Rotate(RotateConfig(ratio=ratio, schedule=schedule)).run(ctx)
+    Rotate(RotateConfig(ratio=ratio)).run(ctx)
     rotated = copy.deepcopy(model)
     Slice().run(ctx)
     return ref, rotated, model, ctx
@@ -207,8 +207,7 @@ def test_manager_pipeline_reports_true_counts():
     assert result["parameters_original"] == 75328  # the tied tiny OPT before fusion
     assert result["shortcut_parameters"] == 3 * 48 * 48 + 48 * 64
     assert ctx.provided >= {"fused_norms", "rotated", "sliced"}
-    assert manager.resolved_recipe()[1] == {"pass": "rotate", "ratio": 0.25, "round_to": 8, "slice_head": False,
-                                              "schedule": "uniform"}
+    assert manager.resolved_recipe()[1] == {"pass": "rotate", "ratio": 0.25, "round_to": 8, "slice_head": False}
 
 
 @pytest.mark.parametrize("ratio", [-0.1, 1.0, 1.5])
@@ -257,44 +256,3 @@ def test_padding_tokens_do_not_change_gram():
     vals, Q = pca_basis(with_pad.H)
     assert torch.all(vals[:-1] >= vals[1:])
     assert (Q.T @ with_pad.H @ Q - torch.diag(vals - 0.01 * with_pad.H.diagonal().mean())).abs().max() < 1e-10
-
-
-@pytest.mark.parametrize("family", ["llama", "phi"])
-def test_variance_schedule_within_budget_and_exact(family):
-    """The variance schedule keeps per-point widths that differ from the uniform plan within its
-    weight count (the count of the cut model moves by exactly the planned amount), computes what
-    the rotated model computes with the same coordinates masked, and rebuilds from the records."""
-    from andactl.passes.slice_schedule import layer_shapes, plan_parameters
-
-    _, _, uni, uctx = sliced_pipeline(family, 0.25)
-    ref, rotated, sliced, ctx = sliced_pipeline(family, 0.25, schedule="variance")
-    sched = ctx.report["slicing"]["schedule"]
-    parallel = get_adapter(sliced).parallel_blocks
-    assert sched["name"] == "variance" and 0.0 < sched["share"] < 1.0
-    assert sched["parameters"] <= sched["uniform_parameters"]
-    uplan, vplan = uctx.structure[1]["plan"], ctx.structure[1]["plan"]
-    assert vplan != uplan and vplan["layers"][-1]["out"] == 64  # the head stays whole by default
-    shapes = layer_shapes(get_adapter(tiny_model(family, torch.float64)[0]))
-    assert plan_parameters(shapes, vplan, parallel) == sched["parameters"]
-    assert plan_parameters(shapes, uplan, parallel) == sched["uniform_parameters"]
-
-    def weights(m):  # biases follow output widths but are not in the plan's count
-        return count_parameters(m) - sum(p.numel() for n, p in m.named_parameters() if n.endswith("bias"))
-
-    assert weights(sliced) - weights(uni) == sched["parameters"] - sched["uniform_parameters"]
-    record = ctx.structure[-1]
-    ids = tiny_inputs()
-    dims = [(d["attn_in"], d["mlp_in"], d["out"]) for d in record["layers"]]
-    with simulate_slicing(get_adapter(rotated).layers(), dims):
-        masked = logits(rotated, ids)
-    assert (logits(sliced, ids) - masked).abs().max().item() < 1e-10
-    assert (logits(rotated, ids) - ref).abs().max().item() < 1e-6
-    fresh = fresh_model(copy.deepcopy(sliced.config), torch.float64)
-    apply_records(fresh, ctx.records)
-    fresh.load_state_dict(sliced.state_dict(), strict=True)
-    assert torch.equal(logits(fresh, ids), logits(sliced, ids))
-
-
-def test_unknown_schedule_is_a_config_error():
-    with pytest.raises(ConfigError, match="unknown slicing schedule"):
-        RotateConfig(ratio=0.25, schedule="greedy").validate()
