@@ -287,7 +287,8 @@ static inline uint16_t to_bf16(float f) {
   return (uint16_t)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
 }
 
-void write_tile(const OutSpec& os, float* out, int64_t t0, int TT, int64_t n0, int nl, int64_t N) {
+static inline __attribute__((always_inline)) void write_rows(const OutSpec& os, float* out, int64_t t0,
+                                                          int TT, int64_t n0, int nl, int64_t N) {
   if (os.bias)
     for (int t = 0; t < TT; ++t)
       for (int l = 0; l < nl; ++l) out[t * 16 + l] += os.bias[n0 + l];
@@ -297,6 +298,10 @@ void write_tile(const OutSpec& os, float* out, int64_t t0, int TT, int64_t n0, i
     for (int t = 0; t < TT; ++t)
       for (int l = 0; l < nl; ++l) os.bf16[(t0 + t) * N + n0 + l] = to_bf16(out[t * 16 + l]);
   }
+}
+
+void write_tile(const OutSpec& os, float* out, int64_t t0, int TT, int64_t n0, int nl, int64_t N) {
+  write_rows(os, out, t0, TT, n0, nl, N);
 }
 
 // Fewest tokens for which the AMX tile path runs (fewer: AVX-512 VNNI). Not yet tuned on an AMX
@@ -328,7 +333,7 @@ void gemm_blocked(int isa, const int8_t* A, const int32_t* S, const float* U, in
                  Wp + (int64_t)b * Gw64 * kGroupBytes, SCb + (int64_t)b * sblock,
                  Zb + (int64_t)b * zblock, G, C, gpw, out};
         run_mk(isa, a, TT);
-        write_tile(os, out, t0, TT, bn0, nl, N);
+        write_rows(os, out, t0, TT, bn0, nl, N);  // inlined: called once per micro-kernel tile
       }
     }
   }
