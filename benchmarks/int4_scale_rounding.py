@@ -19,7 +19,7 @@ from andactl.models.loading import load_model
 def rtn_ppl(rows, windows: int) -> float:
     base = load_model("smollm2-135m")
     with torch.no_grad():
-        for name, mod in base.model.named_modules():
+        for mod in base.model.modules():
             if isinstance(mod, torch.nn.Linear) and mod is not base.model.get_output_embeddings():
                 q = int4.quantize_weight_rtn(mod.weight.data, 128, True)
                 mod.weight.data.copy_(q.dequantize().to(mod.weight.dtype))

@@ -127,7 +127,7 @@ DecodedAct decode(const at::Tensor& words, const at::Tensor& exps, int64_t M) {
   const int64_t G = words.size(-2);
   const int64_t T = G > 0 ? exps.numel() / G : 0;
   const int C = anda::gemm_chunks((int)M);
-  const int64_t Tpad = (T + anda::kTokenPad - 1) / anda::kTokenPad * anda::kTokenPad;
+  const int64_t Tpad = anda::padded_tokens(T);
   auto opt = words.options();
   DecodedAct d{at::empty({Tpad, G, C, 64}, opt.dtype(at::kChar)),
                at::empty({Tpad, G}, opt.dtype(at::kInt)), at::empty({Tpad, G}, opt.dtype(at::kFloat)),

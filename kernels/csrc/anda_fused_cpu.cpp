@@ -62,7 +62,7 @@ at::Tensor anda_linear_cpu(const at::Tensor& x, int64_t M, c10::string_view roun
   const at::Tensor src = f32_in ? x.contiguous() : x.to(at::kHalf).contiguous();
   const int C = anda::gemm_chunks((int)M);
   // the micro-kernels and AMX tiles read up to the next token tile: zero rows
-  const int64_t Tpad = (T + anda::kTokenPad - 1) / anda::kTokenPad * anda::kTokenPad;
+  const int64_t Tpad = anda::padded_tokens(T);
   auto opt = x.options();
   at::Tensor A = at::empty({Tpad, G, C, 64}, opt.dtype(at::kChar));
   at::Tensor S = at::empty({Tpad, G}, opt.dtype(at::kInt));

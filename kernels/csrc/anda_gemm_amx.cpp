@@ -128,6 +128,16 @@ struct AmxArgs {
   const OutSpec* os;
 };
 
+// C tile of chunk c: the int32 dot products of 16 tokens' chunk c (at + 64c, token stride
+// tstride) with the loaded B tile, stored to ct [16 tokens][16 rows].
+template <int c, class Tiles>
+ANDA_INLINE void chunk_tile(Tiles& tl, const int8_t* at, int64_t tstride, int32_t* ct) {
+  tl.template loadA<c>(at + 64 * c, tstride);
+  tl.template zeroC<c>();
+  tl.template dp<c>();
+  tl.template storeC<c>(ct);
+}
+
 template <int C, class Tiles>
 ANDA_INLINE void amx_gemm(Tiles& tl, const AmxArgs& a) {
   alignas(64) int8_t bt[16 * 64];
@@ -157,22 +167,9 @@ ANDA_INLINE void amx_gemm(Tiles& tl, const AmxArgs& a) {
         for (int i = 0; i < tiles; ++i) {
           const int64_t t0 = c0 + (int64_t)i * kTile;
           const int8_t* at = a.A + t0 * tstride + (int64_t)g * C * 64;
-          tl.template loadA<0>(at, tstride);
-          tl.template zeroC<0>();
-          tl.template dp<0>();
-          tl.template storeC<0>(ct[0]);
-          if constexpr (C > 1) {
-            tl.template loadA<1>(at + 64, tstride);
-            tl.template zeroC<1>();
-            tl.template dp<1>();
-            tl.template storeC<1>(ct[1]);
-          }
-          if constexpr (C > 2) {
-            tl.template loadA<2>(at + 128, tstride);
-            tl.template zeroC<2>();
-            tl.template dp<2>();
-            tl.template storeC<2>(ct[2]);
-          }
+          chunk_tile<0>(tl, at, tstride, ct[0]);
+          if constexpr (C > 1) chunk_tile<1>(tl, at, tstride, ct[1]);
+          if constexpr (C > 2) chunk_tile<2>(tl, at, tstride, ct[2]);
           float* yt = y + (int64_t)i * kTile * kTile;
           for (int m = 0; m < kTile; ++m) {
             const int32_t s = a.S[(t0 + m) * a.G + g];

@@ -15,12 +15,13 @@ int detect_isa();                    // best level this CPU (and OS) supports
 int select_isa();                    // detect_isa() capped by env ANDA_CPU_ISA (read per call)
 const char* isa_name(int isa);
 // True when the CPU has AMX-TILE + AMX-INT8, the OS enables tile state and Linux granted this
-// process the tile data permission (requested here, once per call: the request is idempotent).
+// process the tile data permission (requested by this call; asking again is harmless).
 bool amx_usable();
 
 // Activation rows (A/S/U of decode_act) are allocated up to a multiple of this many rows, the
 // extra rows zero: the micro-kernels and AMX tiles read whole token tiles.
 constexpr int64_t kTokenPad = 16;
+inline int64_t padded_tokens(int64_t T) { return (T + kTokenPad - 1) / kTokenPad * kTokenPad; }
 
 // Pack `rows` rows of K fp16 values (bit patterns) into words [rows, G, 1+M] and exponents
 // [rows, G]. Returns true if an Inf/NaN (exponent field 31) was seen. Same bits for every isa.
