@@ -86,14 +86,22 @@ class PassContext:
 
     def calibration(self):
         """Calibration batches (``CalibrationData``), built once per context and then reused; under
-        torchrun only this rank's share of the samples (see ``andactl.distributed``)."""
+        torchrun only this rank's share of the samples (see ``andactl.distributed``). Calibration
+        ``self`` is sampled from ``self.model`` as it is at this first call (every rank samples the
+        same ids from the same seed)."""
         if self._calibration is None:
             from andactl.data.calibration import CalibrationConfig, build_calibration
 
             cfg = self.calibration_config or CalibrationConfig()
             from andactl.distributed import shard
 
-            self._calibration = shard(build_calibration(cfg, self.tokenizer, self.data_dir))  # this rank's share
+            from andactl.data.model_text import SELF
+
+            if cfg.dataset == SELF:
+                self.log.info("calibration: sampling %d sequences of %d tokens from the model itself",
+                              cfg.samples, cfg.seqlen)
+            full = build_calibration(cfg, self.tokenizer, self.data_dir, model=self.model, device=self.device)
+            self._calibration = shard(full)  # this rank's share
             self.provenance["calibration"] = cfg.to_dict()
         return self._calibration
 

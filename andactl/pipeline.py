@@ -77,7 +77,7 @@ def run_recipe(recipe: Recipe, opts: RunOptions, instruments=None) -> tuple[Pass
 
         check_output(opts.output, opts.overwrite)
     if opts.stream:
-        check_streamable(manager, opts)
+        check_streamable(manager, opts, cal)
     if opts.spill_activations and opts.output is None:
         from andactl.errors import ConfigError
 
@@ -90,10 +90,16 @@ def run_recipe(recipe: Recipe, opts: RunOptions, instruments=None) -> tuple[Pass
     return _run_loaded(manager, opts, cal, None)
 
 
-def check_streamable(manager: PassManager, opts: RunOptions) -> None:
+def check_streamable(manager: PassManager, opts: RunOptions, cal: CalibrationConfig) -> None:
     """ConfigError (before loading) when a streamed run could not run: a pass that walks layers
-    without the layer store, or no output to spill next to."""
+    without the layer store, no output to spill next to, or calibration text sampled from the
+    model (which needs the whole model at once)."""
+    from andactl.data.model_text import SELF
     from andactl.errors import ConfigError
+
+    if cal.dataset == SELF:
+        raise ConfigError("calibration data 'self' samples text from the whole model; it cannot be combined with "
+                          "layer-wise streaming (--stream)")
 
     for p in manager.passes:
         if not p.streams:

@@ -74,11 +74,15 @@ def check_seqlen(folder: Path | None, seqlen: int, flag: str) -> None:
 
 def check_calibration(calibration: dict, data_dir) -> None:
     """The calibration dataset/split exists (locally when a data dir is set) and is not an
-    evaluation split."""
+    evaluation split; ``self`` (text sampled from the model) needs neither."""
     from andactl.data.datasets import data_file
     from andactl.evaluation.harness import PPL_TASKS
 
+    from andactl.data.model_text import SELF
+
     dataset, split = calibration.get("dataset", "alpaca"), calibration.get("split", "train")
+    if dataset == SELF:
+        return  # sampled from the model: no file to find, never an evaluation split
     data_file(str(dataset), str(split), data_dir)
     if (dataset, split) in set(PPL_TASKS.values()):
         raise DataError(f"{dataset}/{split} is an evaluation split: calibrating on it would leak the test set; "

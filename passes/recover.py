@@ -14,6 +14,7 @@ from typing import Literal
 
 import torch
 
+from andactl.data.model_text import SELF
 from andactl.errors import ConfigError
 from andactl.passbase import Pass, PassConfig, register_pass
 
@@ -77,7 +78,7 @@ class RecoverConfig(PassConfig):
 
     @property
     def needs_teacher(self) -> bool:
-        return self.method == "kd" or self.train_data == "self"
+        return self.method == "kd" or self.train_data == SELF
 
 
 def preflight(config: RecoverConfig, provided: set[str], teacher: str | None) -> None:
@@ -158,10 +159,11 @@ class Recover(Pass):
 
     @staticmethod
     def _text(ctx, cfg: RecoverConfig, teacher, seed: int):
+        from andactl.data.model_text import model_vocab
         from andactl.passes.recover_data import dataset_text, self_text
 
         count = cfg.steps * cfg.batch_size * cfg.grad_accum
-        if cfg.train_data == "self":
-            vocab = min(len(ctx.tokenizer), teacher.head.out_features)
+        if cfg.train_data == SELF:
+            vocab = model_vocab(teacher.model, ctx.tokenizer)
             return self_text(teacher.model, vocab, count, cfg.held_out, cfg.seqlen, seed, ctx.device)
         return dataset_text(cfg.train_data, ctx.tokenizer, count, cfg.held_out, cfg.seqlen, seed, ctx.data_dir)

@@ -11,10 +11,9 @@ from pathlib import Path
 
 import torch
 
+from andactl.data.model_text import SELF, sample_from_model
 from andactl.errors import ConfigError, DataError
-from andactl.models.kv_cache import cache_kwargs
 
-SELF = "self"
 HELD_OUT_FRACTION = 0.1  # of the training rows kept aside for the held-out loss
 
 
@@ -82,38 +81,9 @@ def dataset_text(spec: str, tokenizer, train_sequences: int, held_out: int, seql
     return TrainText(torch.tensor(train, dtype=torch.long), torch.tensor(kept, dtype=torch.long), f"{name}/{split}")
 
 
-@torch.no_grad()
-def sample_from_teacher(teacher, vocab_size: int, count: int, seqlen: int, seed: int, batch_size: int = 16,
-                        temperature: float = 1.0, device: str | torch.device = "cpu") -> torch.Tensor:
-    """``count`` sequences of ``seqlen`` tokens sampled from ``teacher`` at ``temperature``,
-    each started from one uniformly drawn token (LLM-QAT's data-free recipe). Seeded: the same
-    seed gives the same ids (own generator, global RNG untouched)."""
-    gen = torch.Generator().manual_seed(seed)
-    was_training = teacher.training
-    teacher.eval()
-    out = []
-    key, extra = cache_kwargs(teacher)
-    try:
-        for start in range(0, count, batch_size):
-            n = min(batch_size, count - start)
-            ids = torch.randint(0, vocab_size, (n, 1), generator=gen).to(device)
-            past = None
-            step_ids = ids
-            while ids.shape[1] < seqlen:
-                res = teacher(input_ids=step_ids, use_cache=True, **{key: past}, **extra)
-                past = res[key]
-                probs = torch.softmax(res.logits[:, -1, :vocab_size].float() / temperature, dim=-1)
-                step_ids = torch.multinomial(probs.cpu(), 1, generator=gen).to(device)
-                ids = torch.cat([ids, step_ids], dim=1)
-            out.append(ids.cpu())
-    finally:
-        teacher.train(was_training)
-    return torch.cat(out)
-
-
 def self_text(teacher, vocab_size: int, train_sequences: int, held_out: int, seqlen: int, seed: int,
               device: str | torch.device = "cpu") -> TrainText:
     """Teacher-sampled text over token ids ``< vocab_size``; the held-out sequences are further
     independent samples."""
-    ids = sample_from_teacher(teacher, vocab_size, train_sequences + held_out, seqlen, seed, device=device)
+    ids = sample_from_model(teacher, vocab_size, train_sequences + held_out, seqlen, seed, device=device)
     return TrainText(ids[:train_sequences], ids[train_sequences:], SELF)

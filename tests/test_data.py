@@ -80,3 +80,51 @@ def test_calibration_too_little_text(tmp_path):
 def test_calibration_config_validation():
     with pytest.raises(ConfigError, match="samples must be >= 1"):
         CalibrationConfig(samples=0).validate()
+
+
+def test_self_calibration_is_sampled_from_the_model():
+    from tiny_models import tiny_model
+
+    from andactl.data.model_text import model_vocab, sample_from_model
+
+    model, _ = tiny_model("llama")
+    tok = char_tokenizer()
+    cfg = CalibrationConfig(dataset="self", samples=3, seqlen=12, batch_size=2, seed=5)
+    cal = build_calibration(cfg, tok, None, model=model)
+    vocab = model_vocab(model, tok)
+    assert vocab == min(len(tok), model.config.vocab_size)
+    assert torch.equal(cal.input_ids, sample_from_model(model, vocab, 3, 12, seed=5, batch_size=2))
+    assert int(cal.input_ids.max()) < vocab and torch.equal(cal.attention_mask, torch.ones(3, 12, dtype=torch.long))
+    assert [b["input_ids"].shape[0] for b in cal.batches()] == [2, 1]
+    with pytest.raises(ConfigError, match="sampled from the model"):
+        build_calibration(cfg, tok, None)
+
+
+def test_slice_calibrated_on_self_samples_the_original_model(tiny_hf_dir, tmp_path):
+    """``--cal-data self`` needs no data file, samples from the model before any pass changed it,
+    and is recorded in the artifact's provenance; with --stream it is refused before loading."""
+    import json
+
+    from click.testing import CliRunner
+
+    from andactl.cli.main import cli
+    from andactl.data.model_text import model_vocab, sample_from_model
+    from andactl.models.loading import load_model
+    from andactl.pipeline import RunOptions, run_recipe
+    from andactl.recipe import Recipe
+
+    cal = {"dataset": "self", "samples": 3, "seqlen": 16, "batch_size": 2, "seed": 7}
+    recipe = Recipe(passes=[{"pass": "fuse_norms"}, {"pass": "rotate", "ratio": 0.25}, {"pass": "slice"}], calibration=cal)
+    ctx, path, _ = run_recipe(recipe, RunOptions(model=str(tiny_hf_dir), output=str(tmp_path / "s"), quiet=True))
+    original = load_model(str(tiny_hf_dir))
+    expected = sample_from_model(original.model, model_vocab(original.model, original.tokenizer), 3, 16, seed=7,
+                                 batch_size=2)
+    assert torch.equal(ctx.calibration().input_ids, expected)
+    meta = json.loads((path / "config.json").read_text())["andactl"]["provenance"]
+    assert meta["calibration"]["dataset"] == "self"
+
+    res = CliRunner().invoke(cli, ["slice", str(tiny_hf_dir), "--ratio", "0.25", "--cal-data", "self", "--cal-seqlen", "16", "--stream",
+                                   "-o", str(tmp_path / "streamed")], catch_exceptions=False)
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert res.exit_code != 0 and len(lines) == 1 and "cannot be combined with layer-wise streaming" in lines[0]
+    assert not (tmp_path / "streamed").exists()

@@ -109,12 +109,12 @@ def test_merged_artifact_equals_in_memory_model(sliced, data_dir, tmp_path):
 
 
 def test_kd_lowers_kl_to_teacher_on_held_out_text(sliced, tiny_hf_dir, data_dir):
-    from andactl.passes.recover_data import sample_from_teacher
+    from andactl.data.model_text import sample_from_model
 
     ctx, _ = _recover_ctx(sliced, data_dir, None, method="kd", train_data="self", steps=10, lr=1e-2, seqlen=64,
                           batch_size=4, eval_every=10)
     teacher = load_model(str(tiny_hf_dir)).model
-    ids = sample_from_teacher(teacher, 98, 16, 64, seed=999)  # fresh samples, never trained on
+    ids = sample_from_model(teacher, 98, 16, 64, seed=999)  # fresh samples, never trained on
     before = _kl(load_model(str(sliced)).model, teacher, ids)
     after = _kl(ctx.model, teacher, ids)
     assert after < 0.9 * before, (before, after)
@@ -149,13 +149,13 @@ def test_training_is_deterministic(sliced, data_dir):
 
 
 def test_self_generated_text_is_seeded():
-    from andactl.passes.recover_data import sample_from_teacher
+    from andactl.data.model_text import sample_from_model
 
     model, _ = tiny_model("llama")
-    a = sample_from_teacher(model, 100, 3, 12, seed=5, batch_size=2)
-    b = sample_from_teacher(model, 100, 3, 12, seed=5, batch_size=2)
+    a = sample_from_model(model, 100, 3, 12, seed=5, batch_size=2)
+    b = sample_from_model(model, 100, 3, 12, seed=5, batch_size=2)
     assert a.shape == (3, 12) and torch.equal(a, b) and int(a.max()) < 100
-    assert not torch.equal(a, sample_from_teacher(model, 100, 3, 12, seed=6, batch_size=2))
+    assert not torch.equal(a, sample_from_model(model, 100, 3, 12, seed=6, batch_size=2))
 
 
 def test_lr_schedule_warmup_then_cosine():

@@ -1,5 +1,6 @@
 """Calibration batches, SliceGPT convention: seeded random runs of consecutive rows joined with
-"\\n\\n" until ``seqlen`` tokens, truncated to exactly ``seqlen``."""
+"\\n\\n" until ``seqlen`` tokens, truncated to exactly ``seqlen``; or, for the dataset ``self``,
+sequences sampled from the model being compressed (``andactl/data/model_text.py``)."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -81,11 +82,21 @@ def sample_token_runs(rows: list[str], tokenizer, samples: int, seqlen: int, see
     return runs
 
 
-def build_calibration(cfg: CalibrationConfig, tokenizer, data_dir: Path | None) -> CalibrationData:
-    """Loads ``cfg.dataset``/``cfg.split`` and samples calibration sequences from it."""
+def build_calibration(cfg: CalibrationConfig, tokenizer, data_dir: Path | None, model=None,
+                      device: str | torch.device = "cpu") -> CalibrationData:
+    """Loads ``cfg.dataset``/``cfg.split`` and samples calibration sequences from it; for the
+    dataset ``self`` samples ``cfg.samples`` sequences from ``model`` (which must then be given:
+    the model as it is when calibration is first needed, i.e. before any pass changed its function)."""
     from andactl.data.datasets import load_text_rows
+    from andactl.data.model_text import SELF, model_vocab, sample_from_model
 
     cfg.validate()
+    if cfg.dataset == SELF:
+        if model is None:
+            raise ConfigError("calibration data 'self' is sampled from the model; no model was given")
+        ids = sample_from_model(model, model_vocab(model, tokenizer), cfg.samples, cfg.seqlen, cfg.seed,
+                                batch_size=cfg.batch_size, device=device)
+        return CalibrationData(ids, torch.ones_like(ids), cfg.batch_size)
     rows = load_text_rows(cfg.dataset, cfg.split, data_dir)
     runs = sample_token_runs(rows, tokenizer, cfg.samples, cfg.seqlen, cfg.seed)
     if not runs:

@@ -1,0 +1,47 @@
+"""Text sampled from a causal LM itself (LLM-QAT's data-free recipe): each sequence starts from
+one uniformly drawn token and continues by sampling the model's next-token distribution.
+
+Used as recovery training text (``recover --train-data self``) and as calibration text
+(``--cal-data self``). Invariants: the same (model, sizes, seed) gives the same ids; the global RNG
+is untouched; every id is below ``vocab_size``.
+"""
+from __future__ import annotations
+
+import torch
+
+from andactl.models.kv_cache import cache_kwargs
+
+SELF = "self"  # the dataset name that means "sampled from the model"
+
+
+def model_vocab(model, tokenizer) -> int:
+    """The ids both the tokenizer and the model's output layer know (a padded head has extra rows)."""
+    return min(len(tokenizer), model.get_output_embeddings().weight.shape[0])
+
+
+@torch.no_grad()
+def sample_from_model(model, vocab_size: int, count: int, seqlen: int, seed: int, batch_size: int = 16,
+                      temperature: float = 1.0, device: str | torch.device = "cpu") -> torch.Tensor:
+    """``count`` sequences of ``seqlen`` token ids sampled from ``model`` at ``temperature``
+    (KV cache, own seeded generator); the model's train/eval mode is restored afterwards."""
+    gen = torch.Generator().manual_seed(seed)
+    was_training = model.training
+    model.eval()
+    out = []
+    key, extra = cache_kwargs(model)
+    try:
+        for start in range(0, count, batch_size):
+            n = min(batch_size, count - start)
+            ids = torch.randint(0, vocab_size, (n, 1), generator=gen).to(device)
+            past = None
+            step_ids = ids
+            while ids.shape[1] < seqlen:
+                res = model(input_ids=step_ids, use_cache=True, **{key: past}, **extra)
+                past = res[key]
+                probs = torch.softmax(res.logits[:, -1, :vocab_size].float() / temperature, dim=-1)
+                step_ids = torch.multinomial(probs.cpu(), 1, generator=gen).to(device)
+                ids = torch.cat([ids, step_ids], dim=1)
+            out.append(ids.cpu())
+    finally:
+        model.train(was_training)
+    return torch.cat(out)
