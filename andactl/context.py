@@ -91,12 +91,10 @@ class PassContext:
         same ids from the same seed)."""
         if self._calibration is None:
             from andactl.data.calibration import CalibrationConfig, build_calibration
-
-            cfg = self.calibration_config or CalibrationConfig()
+            from andactl.data.model_text import SELF
             from andactl.distributed import shard
 
-            from andactl.data.model_text import SELF
-
+            cfg = self.calibration_config or CalibrationConfig()
             if cfg.dataset == SELF:
                 self.log.info("calibration: sampling %d sequences of %d tokens from the model itself",
                               cfg.samples, cfg.seqlen)

@@ -76,9 +76,8 @@ def check_calibration(calibration: dict, data_dir) -> None:
     """The calibration dataset/split exists (locally when a data dir is set) and is not an
     evaluation split; ``self`` (text sampled from the model) needs neither."""
     from andactl.data.datasets import data_file
-    from andactl.evaluation.harness import PPL_TASKS
-
     from andactl.data.model_text import SELF
+    from andactl.evaluation.harness import PPL_TASKS
 
     dataset, split = calibration.get("dataset", "alpaca"), calibration.get("split", "train")
     if dataset == SELF:

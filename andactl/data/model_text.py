@@ -15,8 +15,11 @@ SELF = "self"  # the dataset name that means "sampled from the model"
 
 
 def model_vocab(model, tokenizer) -> int:
-    """The ids both the tokenizer and the model's output layer know (a padded head has extra rows)."""
-    return min(len(tokenizer), model.get_output_embeddings().weight.shape[0])
+    """The ids both the tokenizer and the model's output layer know (a padded head has extra rows;
+    a quantized head table has ``out_features`` but may have no float ``weight``)."""
+    head = model.get_output_embeddings()
+    rows = getattr(head, "out_features", None) or head.weight.shape[0]
+    return min(len(tokenizer), int(rows))
 
 
 @torch.no_grad()
