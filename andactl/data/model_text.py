@@ -35,16 +35,15 @@ def sample_from_model(model, vocab_size: int, count: int, seqlen: int, seed: int
     try:
         for start in range(0, count, batch_size):
             n = min(batch_size, count - start)
-            ids = torch.randint(0, vocab_size, (n, 1), generator=gen).to(device)
+            ids = torch.empty(n, seqlen, dtype=torch.long)  # filled column by column, on the CPU
+            ids[:, :1] = torch.randint(0, vocab_size, (n, 1), generator=gen)
             past = None
-            step_ids = ids
-            while ids.shape[1] < seqlen:
-                res = model(input_ids=step_ids, use_cache=True, **{key: past}, **extra)
+            for pos in range(1, seqlen):
+                res = model(input_ids=ids[:, pos - 1:pos].to(device), use_cache=True, **{key: past}, **extra)
                 past = res[key]
                 probs = torch.softmax(res.logits[:, -1, :vocab_size].float() / temperature, dim=-1)
-                step_ids = torch.multinomial(probs.cpu(), 1, generator=gen).to(device)
-                ids = torch.cat([ids, step_ids], dim=1)
-            out.append(ids.cpu())
+                ids[:, pos:pos + 1] = torch.multinomial(probs.cpu(), 1, generator=gen)
+            out.append(ids)
     finally:
         model.train(was_training)
     return torch.cat(out)
