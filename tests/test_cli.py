@@ -120,3 +120,12 @@ def test_example_recipes_are_valid():
         pm.check(set())
         calibration_config(recipe.calibration)
         assert recipe.model == "smollm2-135m"
+
+
+def test_run_summary_never_cuts_a_value_in_half():
+    from andactl.cli.run_cmd import _brief
+
+    items = ["method=kd", "full=False", "teacher=smollm2-135m", "trainable_parameters=8805888", "seed=42", "lr=0.001"]
+    assert _brief(items) == ", ".join(items[:5]) + ", …"  # the whole set is 93 characters
+    assert _brief(items, width=200) == ", ".join(items)
+    assert _brief(["x=" + "9" * 100], width=10) == "x=9999999…"

@@ -63,6 +63,17 @@ def run_and_report(recipe, opts, fmt: str, eval_spec: dict | None = None, calibr
     emit(summary, fmt, _human_summary)
 
 
+def _brief(items: list[str], width: int = 90) -> str:
+    """Joins whole ``key=value`` items up to ``width`` characters; never cuts one in half (a cut
+    ``lr=0.001`` would read ``lr=0.0``), marking what was left out with an ellipsis."""
+    out: list[str] = []
+    for item in items:
+        if len(", ".join(out + [item])) > width:
+            return ", ".join(out) + (", …" if out else item[: width - 1] + "…")
+        out.append(item)
+    return ", ".join(out)
+
+
 def _human_summary(s: dict) -> None:
     from rich.table import Table
 
@@ -71,7 +82,7 @@ def _human_summary(s: dict) -> None:
         t.add_column(col)
     for rec in s["passes"]:
         res = rec.get("result", {})
-        brief = ", ".join(f"{k}={v}" for k, v in res.items() if isinstance(v, (int, float, str)))[:90]
+        brief = _brief([f"{k}={v}" for k, v in res.items() if isinstance(v, (int, float, str))])
         t.add_row(rec["pass"], f"{rec.get('seconds', 0):.1f}", str(rec.get("peak_rss_mb", "")), brief)
     c = stdout_console()
     c.print(t)
