@@ -1,5 +1,5 @@
-"""tests/emu/isa_check.cpp, the torch-free checker of the CPU kernels that bochs_check.sh runs on an
-emulated AVX-512 VNNI CPU, builds and passes here on every level this CPU has (so it cannot rot
+"""tests/emu/isa_check.cpp, the torch-free checker of the CPU kernels that bochs_check.sh is to run on
+an emulated AVX-512 VNNI CPU (that boot has not worked yet: see the script), builds and passes here on every level this CPU has (so it cannot rot
 between emulator runs), and fails when a kernel is broken (so its PASS means something)."""
 from __future__ import annotations
 

@@ -2,8 +2,9 @@
 // level the CPU has, plus the AMX GEMM over software tiles, against the scalar level (codec,
 // quantizer, prepack: bit-exact) and against an exact integer / double reference (GEMM and INT8
 // table: |err| <= 1e-5 * max|ref|). Built statically, it runs where Python cannot: inside an
-// instruction-set emulator (tests/emu/bochs_check.sh boots it on an emulated Tiger Lake, whose
-// AVX-512 VNNI the machines here lack). tests/test_isa_check.py builds and runs it natively.
+// instruction-set emulator (tests/emu/bochs_check.sh is to boot it on an emulated Tiger Lake, whose
+// AVX-512 VNNI the machines here lack; see that script's status). tests/test_isa_check.py builds
+// and runs it natively.
 //
 // Output: one line per check on stdout, "ISA-CHECK PASS <n>" or "ISA-CHECK FAIL <n>" last;
 // exit status 0 only when everything passed.
