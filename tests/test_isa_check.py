@@ -1,6 +1,7 @@
 """tests/emu/isa_check.cpp, the torch-free checker of the CPU kernels that bochs_check.sh is to run on
-an emulated AVX-512 VNNI CPU (that boot has not worked yet: see the script), builds and passes here on every level this CPU has (so it cannot rot
-between emulator runs), and fails when a kernel is broken (so its PASS means something)."""
+an emulated AVX-512 VNNI CPU (that boot has not worked yet: see the script), builds and passes here
+on every level this CPU has (so it cannot rot between emulator runs), and fails when a kernel is
+broken (so its PASS means something)."""
 from __future__ import annotations
 
 import re
