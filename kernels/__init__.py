@@ -12,19 +12,28 @@ Nothing is imported here: the ops are registered by importing ``andactl.kernels.
 # Imported by the top-level name ``kernels`` (a source checkout's root on sys.path, as with
 # ``python -m pytest`` or ``python -m andactl`` run from the repository root), this folder is not
 # what the importer wants: that name belongs to Hugging Face's ``kernels`` package, which
-# transformers (>= 5.25) imports. Hand the name over to the installed package, or fail exactly as
-# if this folder were not on the path. andactl itself only ever imports ``andactl.kernels``.
+# transformers (>= 5.25) depends on and every 5.x probes. Hand the name over to the installed
+# package; where there is none, stand in as an empty namespace-like module (no ``__version__``, no
+# ``__file__``, no submodules): transformers' probe (find_spec finds this folder, no distribution
+# metadata, so it imports the name) reads exactly that as "a namespace package shadowing on
+# sys.path, not a real install"; raising here would crash ``import transformers`` (seen with
+# 5.17, where ``kernels`` is optional). andactl itself only ever imports ``andactl.kernels``.
 if __name__ == "kernels":
     import importlib.machinery
     import importlib.util
     import os
     import sys
+    import types
 
     _checkout = os.path.realpath(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     _elsewhere = [p for p in sys.path if os.path.realpath(p or os.curdir) != _checkout]
     _spec = importlib.machinery.PathFinder.find_spec("kernels", _elsewhere)
     if _spec is None or _spec.loader is None:
-        raise ModuleNotFoundError("No module named 'kernels'", name="kernels")
-    _module = importlib.util.module_from_spec(_spec)
-    sys.modules["kernels"] = _module
-    _spec.loader.exec_module(_module)
+        _module = types.ModuleType("kernels", "stand-in: no installed package named 'kernels'")
+        _module.__file__ = None
+        _module.__path__ = []  # `import kernels.x` fails with ModuleNotFoundError
+        sys.modules["kernels"] = _module
+    else:
+        _module = importlib.util.module_from_spec(_spec)
+        sys.modules["kernels"] = _module
+        _spec.loader.exec_module(_module)

@@ -35,12 +35,13 @@ def test_no_generic_top_level_names(tmp_path):
     assert found["kernels"] == "None" or not found["kernels"].startswith(str(ROOT / "kernels")), found
 
 
-_SHADOW = """import sys
+_SHADOW = """import importlib, sys
 sys.path[:0] = {path!r}
+k = importlib.import_module("kernels")  # what transformers' package probe does
 try:
-    import kernels, kernels.sub
+    import kernels.sub
 except ModuleNotFoundError as e:
-    print("missing", e.name)
+    print(getattr(k, "__version__", "N/A"), k.__file__, "missing", e.name)
 else:
     print(kernels.MARK, kernels.sub.MARK, kernels.__file__)
 """
@@ -48,7 +49,8 @@ else:
 
 def test_checkout_hands_kernels_name_over(tmp_path):
     """With the checkout's root first on sys.path, `import kernels` gets the installed package of
-    that name (submodules included), or fails as if the folder were not there; never ours."""
+    that name (submodules included), or an empty stand-in with neither __version__ nor __file__
+    (transformers' probe reads that as "not installed" instead of crashing); never ours."""
     other = tmp_path / "site" / "kernels"
     other.mkdir(parents=True)
     (other / "__init__.py").write_text("MARK = 'theirs'\n")
@@ -59,7 +61,7 @@ def test_checkout_hands_kernels_name_over(tmp_path):
     assert out.stdout.split() == ["theirs", "theirs.sub", str(other / "__init__.py")]
     out = _run([sys.executable, "-S", "-c", _SHADOW.format(path=[str(ROOT)])], cwd=ROOT)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["missing", "kernels"]
+    assert out.stdout.split() == ["N/A", "None", "missing", "kernels.sub"]
 
 
 def test_installed_import_from_elsewhere(tmp_path):
