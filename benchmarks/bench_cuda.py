@@ -170,6 +170,9 @@ def model_rows(dev, ms, layers: int, batch: int, seq: int, gen_tokens: int) -> d
             if kind == "packed-reference":
                 break
             fwd = ms(lambda: model(ids), repeat=5)
+            model.generate(one, max_new_tokens=4, min_new_tokens=4, do_sample=False)  # warm-up
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
             t0 = time.perf_counter()
             model.generate(one, max_new_tokens=gen_tokens, min_new_tokens=gen_tokens, do_sample=False)
             if dev.type == "cuda":
@@ -189,6 +192,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path)
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--quick", action="store_true", help="small shapes (to check the script)")
+    ap.add_argument("--sections", default="gemm,module,model", help="comma-separated subset of gemm,module,model")
     args = ap.parse_args()
     dev = torch.device(args.device)
     res = build.load(cuda=dev.type == "cuda")
@@ -206,6 +210,8 @@ def main() -> None:
     for key, fn in (("gemm", lambda: gemm_rows(dev, ms, shapes, mant)),
                     ("module", lambda: module_row(dev, ms, *kn)),
                     ("model", lambda: model_rows(dev, ms, *model_args))):
+        if key not in args.sections.split(","):
+            continue
         try:
             report[key] = fn()
         except Exception:  # noqa: BLE001 - one failing section must not lose the others
