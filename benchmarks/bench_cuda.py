@@ -32,7 +32,8 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from andactl.formats.int4_layout import SYMMETRIC_ZERO, dequantize_int4, pack_int4  # noqa: E402
+from andactl.formats.int4 import group_params, quantize_codes  # noqa: E402
+from andactl.formats.int4_layout import dequantize_int4, pack_int4  # noqa: E402
 from andactl.kernels import build, ops  # noqa: E402
 
 
@@ -54,12 +55,13 @@ def timer(dev: torch.device):
 
 
 def rtn_int4(w: torch.Tensor, gs: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Symmetric RTN of w [N, K] (K % gs == 0): (codes uint8 [N, K], packed, float32 scales)."""
+    """Symmetric RTN of w [N, K] (K % gs == 0) by the format's own rules (formats/int4.py):
+    (codes uint8 [N, K], packed, float32 scales [N, K // gs])."""
     n, k = w.shape
-    g = w.float().reshape(n, k // gs, gs)
-    scale = (g.abs().amax(-1) / 7.5).clamp_min(1e-8)
-    codes = (g / scale[..., None]).round().clamp(-8, 7).add(SYMMETRIC_ZERO).to(torch.uint8).reshape(n, k)
-    return codes, pack_int4(codes), scale
+    groups = w.float().reshape(n * (k // gs), gs)
+    scale, zero = group_params(groups, symmetric=True)
+    codes = quantize_codes(groups, scale[:, None], zero[:, None]).to(torch.uint8).reshape(n, k)
+    return codes, pack_int4(codes), scale.reshape(n, k // gs)
 
 
 def torch_int4(codes: torch.Tensor, scale: torch.Tensor, gs: int):
