@@ -14,7 +14,8 @@ layers; the real checkpoint does not travel to the GPU machine) in bf16, dense v
 linear replaced by AndaLinear (RTN INT4 g64, Anda M = 8): forward tokens/s at 8 x 128 and greedy
 decode ms/token at batch 1 with the KV cache; logits of the CUDA path vs the reference backend.
 Times: CUDA events (wall clock on CPU), median after warm-up. ``--device cpu --quick`` runs the
-same code on small shapes, to check the script without a GPU.
+same code on small shapes, to check the script without a GPU; ``--device cpu --sections model
+--threads 2`` measures the model rows on a CPU (the packed model then runs the C++ CPU kernels).
 """
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from andactl.formats.int4 import group_params, quantize_codes  # noqa: E402
 from andactl.formats.int4_layout import dequantize_int4, pack_int4  # noqa: E402
+from andactl.evaluation.throughput import cpu_name, measure  # noqa: E402
 from andactl.kernels import build, ops  # noqa: E402
 
 
@@ -52,6 +54,7 @@ def timer(dev: torch.device):
                 t = time.perf_counter(); fn(); times.append((time.perf_counter() - t) * 1e3)
         return statistics.median(times)
     return ms
+
 
 
 def rtn_int4(w: torch.Tensor, gs: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -158,7 +161,7 @@ def pack_model(model, backend: str):
     return model
 
 
-def model_rows(dev, ms, layers: int, batch: int, seq: int, gen_tokens: int) -> dict:
+def model_rows(dev, ms, layers: int, batch: int, seq: int, gen_tokens: int, bench_shapes=()) -> dict:
     out = {}
     ids = torch.randint(0, 49152, (batch, seq), generator=torch.Generator().manual_seed(2)).to(dev)
     one = ids[:1, :16]
@@ -181,11 +184,17 @@ def model_rows(dev, ms, layers: int, batch: int, seq: int, gen_tokens: int) -> d
                 torch.cuda.synchronize()
             dec = (time.perf_counter() - t0) * 1e3 / gen_tokens
         out[kind] = dict(forward_ms=fwd, forward_tok_s=batch * seq / fwd * 1e3, decode_ms_per_token=dec)
+        if dev.type == "cpu":  # `andactl bench`'s own measure (wall clock: CPU only)
+            out[kind]["bench"] = [measure(model, b, p, g, repeat=2).to_dict() for b, p, g in bench_shapes]
         del model
     d = logits["packed"] - logits["packed-reference"]
     out["packed_vs_reference"] = dict(max_abs=float(d.abs().max()), logits_std=float(logits["packed-reference"].std()))
     out["packed_vs_dense_prefill"] = out["packed"]["forward_tok_s"] / out["dense"]["forward_tok_s"]
     out["packed_vs_dense_decode"] = out["dense"]["decode_ms_per_token"] / out["packed"]["decode_ms_per_token"]
+    for i, (b, p, g) in enumerate(bench_shapes):
+        d, pk = out["dense"]["bench"][i], out["packed"]["bench"][i]
+        out[f"bench_b{b}_p{p}_g{g}"] = dict(prefill_x=pk["prefill_tok_s"] / d["prefill_tok_s"],
+                                             decode_x=pk["decode_tok_s"] / d["decode_tok_s"])
     return out
 
 
@@ -195,23 +204,28 @@ def main() -> None:
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--quick", action="store_true", help="small shapes (to check the script)")
     ap.add_argument("--sections", default="gemm,module,model", help="comma-separated subset of gemm,module,model")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     dev = torch.device(args.device)
     res = build.load(cuda=dev.type == "cuda")
     if not res.ok:
         sys.exit(f"bench_cuda: the extension did not build: {res.reason}")
     ms = timer(dev)
     report = dict(torch=torch.__version__, python=platform.python_version(),
-                  device=torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor(),
-                  build_seconds=res.seconds)
+                  device=torch.cuda.get_device_name(dev) if dev.type == "cuda" else cpu_name(),
+                  build_seconds=res.seconds, threads=torch.get_num_threads(), cpu_isa=build.cpu_isa_info())
     if args.quick:
         shapes, mant, kn, model_args = [(1, 256, 384, 128), (16, 256, 384, 128)], (8,), (256, 384), (2, 2, 16, 4)
+        bench_shapes = [(1, 32, 4)]
     else:
         shapes = [(1, 4096, 11008, 128), (16, 4096, 11008, 128), (2048, 4096, 4096, 128), (2048, 576, 1536, 64)]
         mant, kn, model_args = (4, 8), (4096, 11008), (30, 8, 128, 32)
+        bench_shapes = [(1, 512, 32), (8, 128, 16)]
     for key, fn in (("gemm", lambda: gemm_rows(dev, ms, shapes, mant)),
                     ("module", lambda: module_row(dev, ms, *kn)),
-                    ("model", lambda: model_rows(dev, ms, *model_args))):
+                    ("model", lambda: model_rows(dev, ms, *model_args, bench_shapes if dev.type == "cpu" else ()))):
         if key not in args.sections.split(","):
             continue
         try:

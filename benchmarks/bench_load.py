@@ -14,6 +14,11 @@ import json
 import platform
 import subprocess
 import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from andactl.evaluation.throughput import cpu_name  # noqa: E402
 
 CHILD = r"""
 import json, resource, sys, time
@@ -31,16 +36,6 @@ with torch.no_grad():
 print(json.dumps({"seconds": dt, "peak_rss_mib": (peak - base) / 1024, "rss_after_imports_mib": base / 1024,
                   "logit_sum": float(y.double().sum())}))
 """
-
-
-def cpu_name() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main() -> None:

@@ -18,6 +18,7 @@ an eval split.
 from __future__ import annotations
 
 import os
+import platform
 import resource
 import statistics
 import time
@@ -121,9 +122,21 @@ def measure(model, batch: int, prompt_tokens: int = 512, gen_tokens: int = 128, 
         slicegpt_tok_s=batch * SLICEGPT_SEQLEN / statistics.median(sg), peak_rss_mb=peak_rss_mb())
 
 
+def cpu_name() -> str:
+    """The CPU's model name (Linux /proc/cpuinfo), else platform.processor(), else "unknown"."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 def machine_info() -> dict:
-    """CPU and runtime facts printed beside the numbers (ISA, threads, load average)."""
-    info = {"torch": torch.__version__, "threads": torch.get_num_threads(),
+    """CPU and runtime facts printed beside the numbers (CPU, ISA, threads, load average)."""
+    info = {"cpu": cpu_name(), "torch": torch.__version__, "threads": torch.get_num_threads(),
             "cpu_capability": torch.backends.cpu.get_cpu_capability()}
     try:
         info["loadavg"] = [round(v, 2) for v in os.getloadavg()]
@@ -138,4 +151,4 @@ def machine_info() -> dict:
     return info
 
 
-__all__ = ["SLICEGPT_SEQLEN", "Throughput", "measure", "machine_info", "peak_rss_mb", "reset_peak_rss"]
+__all__ = ["SLICEGPT_SEQLEN", "Throughput", "cpu_name", "measure", "machine_info", "peak_rss_mb", "reset_peak_rss"]

@@ -244,6 +244,54 @@ ANDA_AVX512 static void mk_avx512(const MkArgs& a) {
   for (int t = 0; t < TT; ++t) _mm512_storeu_ps(a.out + t * 16, y[t]);
 }
 
+// One token (decode), C <= 2 chunks: each 64-byte load covers two k-quads (dword lanes 0..7 =
+// k-quad 2p, rows 0..7 / 8..15 in the low / high nibbles; lanes 8..15 = k-quad 2p + 1), against
+// the token's activation dwords 2p (lanes 0..7) and 2p + 1 (lanes 8..15). Half the loads and
+// nibble splits of mk_avx512 per weight byte; the two lane halves are added per group, giving
+// the same int32 group sums (and the same floats) as mk_avx512<1, C>.
+template <int C>
+ANDA_AVX512 static void mk_avx512_1(const MkArgs& a) {
+  const __m512i low4 = _mm512_set1_epi8(0x0F);
+  const __m512i half = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+  const __m512i even = _mm512_set_epi32(23, 22, 21, 20, 19, 18, 17, 16, 7, 6, 5, 4, 3, 2, 1, 0);
+  const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(8));
+  __m512i idx[8];
+  for (int p = 0; p < 8; ++p) idx[p] = _mm512_add_epi32(half, _mm512_set1_epi32(2 * p));
+  __m512 y = _mm512_setzero_ps();
+  for (int g = 0, gw = 0, gi = 0; g < a.G; ++g) {
+    const uint8_t* w = a.Wp + (int64_t)g * kGroupBytes;
+    const int8_t* ag = a.A + (int64_t)g * C * 64;
+    __m512i av[C], lo[C], hi[C];
+    for (int c = 0; c < C; ++c) {
+      av[c] = _mm512_loadu_si512((const void*)(ag + c * 64));
+      lo[c] = hi[c] = _mm512_setzero_si512();
+    }
+#pragma GCC unroll 8
+    for (int p = 0; p < 8; ++p) {
+      const __m512i v = _mm512_loadu_si512((const void*)(w + p * 64));
+      const __m512i wl = _mm512_and_si512(v, low4);
+      const __m512i wh = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+      for (int c = 0; c < C; ++c) {
+        const __m512i x = _mm512_permutexvar_epi32(idx[p], av[c]);
+        lo[c] = _mm512_dpbusd_epi32(lo[c], wl, x);
+        hi[c] = _mm512_dpbusd_epi32(hi[c], wh, x);
+      }
+    }
+    __m512i tot = _mm512_setzero_si512();
+    for (int c = 0; c < C; ++c) {
+      const __m512i r = _mm512_add_epi32(_mm512_permutex2var_epi32(lo[c], even, hi[c]),
+                                         _mm512_permutex2var_epi32(lo[c], odd, hi[c]));
+      tot = _mm512_add_epi32(tot, _mm512_slli_epi32(r, 7 * c));
+    }
+    const __m512i z = _mm512_loadu_si512((const void*)(a.Z + gw * 16));
+    const __m512 sc = _mm512_loadu_ps(a.SC + gw * 16);
+    const __m512i i = _mm512_sub_epi32(tot, _mm512_mullo_epi32(z, _mm512_set1_epi32(a.S[g])));
+    y = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i), _mm512_mul_ps(sc, _mm512_set1_ps(a.U[g])), y);
+    if (++gi == a.gpw) gi = 0, ++gw;
+  }
+  _mm512_storeu_ps(a.out, y);
+}
+
 // Largest token tile of the micro-kernel for (isa, C); run_mk takes any TT in 1..that.
 static int tile_tokens(int isa, int C) {
   if (isa >= ISA_AVX512) return C == 1 ? 8 : 4;
@@ -259,6 +307,7 @@ static void run_mk_c(int isa, const MkArgs& a, int TT) {
     if (TT > 4) mk_avx512<8, C>(a);
     else if (TT > 2) mk_avx512<4, C>(a);
     else if (TT > 1) mk_avx512<2, C>(a);
+    else if constexpr (C <= 2) mk_avx512_1<C>(a);
     else mk_avx512<1, C>(a);
   } else if (TT > 2) {
     mk_avx2<4, C>(a);
