@@ -1,6 +1,6 @@
 #!/bin/bash
 # The GPU machine's checks of issue 11, as ONE call of the device tool (its time is scarce).
-# Sections (default: all): cuda = the CUDA tests + benchmarks/bench_cuda.py; cpu = the CPU kernel
+# Sections (default: cuda cpu model): probe = benchmarks/amx_probe.cpp; cuda = the CUDA tests + benchmarks/bench_cuda.py; cpu = the CPU kernel
 # tests at every ISA level that machine's CPU has (AVX-512 / VNNI / AMX where present), then
 # benchmarks/bench_gemm.py at 1 and 2 threads, and once more at 2 threads capped to AVX-512 VNNI
 # (the AMX path against the VNNI one in the same run); model = a SmolLM2-135M-shaped llama, dense
@@ -10,7 +10,7 @@
 #
 #   bash benchmarks/device_check.sh OUTDIR [cuda] [cpu] [model]    # on the device: ... $OUT cpu model
 set -u
-OUT=${1:?usage: device_check.sh OUTDIR [cuda] [cpu] [model]}
+OUT=${1:?usage: device_check.sh OUTDIR [cuda] [cpu] [probe] [model]}
 shift
 SECTIONS=${*:-cuda cpu model}
 mkdir -p "$OUT"
@@ -43,6 +43,13 @@ if has cpu; then
   step 90 bench_gemm_t1.log env CUDA_VISIBLE_DEVICES= $PY benchmarks/bench_gemm.py --threads 1 --repeat 3
   step 90 bench_gemm_t2.log env CUDA_VISIBLE_DEVICES= $PY benchmarks/bench_gemm.py --threads 2 --repeat 3
   step 90 bench_gemm_t2_vnni.log env CUDA_VISIBLE_DEVICES= ANDA_CPU_ISA=avx512 $PY benchmarks/bench_gemm.py --threads 2 --repeat 3
+fi
+if has probe; then  # where the AMX GEMM's time goes (benchmarks/amx_probe.cpp), one thread
+  step 60 probe_build.log g++ -O3 -std=c++17 -Ikernels/csrc benchmarks/amx_probe.cpp kernels/csrc/anda_kern.cpp \
+    kernels/csrc/anda_gemm_kern.cpp kernels/csrc/anda_pack_avx2.cpp kernels/csrc/anda_quant.cpp \
+    kernels/csrc/table_kern.cpp -o /tmp/amx_probe
+  step 60 probe_c1.log taskset -c 2 /tmp/amx_probe 2048 576 1536 1
+  step 60 probe_c2.log taskset -c 2 /tmp/amx_probe 2048 576 1536 2
 fi
 if has model; then
   step 240 bench_model_cpu2.log env CUDA_VISIBLE_DEVICES= OMP_NUM_THREADS=2 taskset -c 0,1 \
