@@ -3,8 +3,9 @@
 //   g++ -O3 -std=c++17 -Ikernels/csrc benchmarks/amx_probe.cpp kernels/csrc/anda_kern.cpp \
 //       kernels/csrc/anda_gemm_kern.cpp kernels/csrc/anda_pack_avx2.cpp kernels/csrc/anda_quant.cpp \
 //       kernels/csrc/table_kern.cpp -o /tmp/amx_probe && /tmp/amx_probe [T K N C]
-// It includes anda_gemm_amx.cpp itself, so that each stage of that file's loop (B build, tile
-// operations, epilogue) can be timed alone on the same shapes as the whole.
+// It includes anda_gemm_amx.cpp itself, so that the tile operations of that file's loop can be
+// timed without its B unpack and epilogue, on the same shapes as the whole GEMM (AMX and VNNI).
+// Written after the second AMX run; not yet run on an AMX machine (no device time was left).
 #include "../kernels/csrc/anda_gemm_amx.cpp"  // NOLINT: the probe needs the file's internals
 
 #include <chrono>
@@ -30,78 +31,65 @@ double best_ms(F&& f) {
   return best;
 }
 
-// n iterations of 4 TDPBSSD on resident tiles (with stores when `store`).
-ANDA_AMX double tmul_loop(int n, bool store, int32_t* ct) {
+// n iterations of 3 TDPBSSD into three independent accumulators (tmm4..6) on resident tiles.
+ANDA_AMX double tmul_loop(int n) {
   HwTiles tl;
-  alignas(64) static int8_t src[2048];
+  alignas(64) static int8_t src[1024];
   tl.begin();
-  tl.load<0>(src, 64);
-  tl.load<1>(src + 1024, 64);
-  tl.load<2>(src, 64);
-  tl.load<3>(src + 1024, 64);
+  tl.loadB(src);
+  tl.loadA<0>(src, 64);
+  tl.loadA<1>(src, 64);
+  tl.loadA<2>(src, 64);
   double ms = 1e30;
   BEST_MS(ms) {
     for (int i = 0; i < n; ++i) {
-      if (store) { tl.zero<4>(); tl.zero<5>(); tl.zero<6>(); tl.zero<7>(); }
-      tl.dp<4, 2, 0>();
-      tl.dp<5, 2, 1>();
-      tl.dp<6, 3, 0>();
-      tl.dp<7, 3, 1>();
-      if (store) {
-        tl.store<4>(ct);
-        tl.store<5>(ct + 256);
-        tl.store<6>(ct + 512);
-        tl.store<7>(ct + 768);
-      }
+      tl.dp<0>();
+      tl.dp<1>();
+      tl.dp<2>();
     }
   }
   tl.end();
   return ms;
 }
 
-// The tile operations of amx_gemm<1> alone (no B build, no epilogue) over the whole problem.
-ANDA_AMX double tiles_only(const AmxArgs& a, const int8_t* bbuf, int32_t* ct) {
+// n iterations of the kernel's per-tile sequence (load A, zero C, TDPBSSD, store C), one chunk.
+ANDA_AMX double tile_sequence(int n, int32_t* ct) {
   HwTiles tl;
-  const int64_t tstride = (int64_t)a.G * 64;
-  const int nb = (int)((a.n1 - a.n0 + 15) / 16);
+  alignas(64) static int8_t src[1024];
   tl.begin();
+  tl.loadB(src);
   double ms = 1e30;
   BEST_MS(ms) {
-    for (int b = 0; b < nb; b += 2)
-      for (int64_t t0 = 0; t0 < a.T; t0 += 32)
-        for (int g = 0; g < a.G; ++g)
-          group_tiles<1>(tl, bbuf + (size_t)g * 2 * kTileBytes, a.A + t0 * tstride + g * 64, tstride, true,
-                         ct + (g & 3) * 1024);
+    for (int i = 0; i < n; ++i) chunk_tile<0>(tl, src, 64, ct);
   }
   tl.end();
   return ms;
 }
 
-// The epilogue of amx_gemm<1> alone (batches of 4 groups) over the whole problem.
-ANDA_AMX double epilogue_only(const AmxArgs& a, const int32_t* ct, float* y) {
+// The tile operations of amx_gemm<C> alone (no B unpack, no epilogue) over the whole problem.
+template <int C>
+ANDA_AMX double tiles_only(const AmxArgs& a, int32_t* ct) {
+  HwTiles tl;
+  alignas(64) static int8_t bt[1024];
+  const int64_t tstride = (int64_t)a.G * C * 64;
   const int nb = (int)((a.n1 - a.n0 + 15) / 16);
-  std::vector<int> gwo(a.G);
-  for (int g = 0; g < a.G; ++g) gwo[g] = 16 * g;
-  const float* sc[2] = {a.SCb, a.SCb + a.sblock};
+  tl.begin();
   double ms = 1e30;
   BEST_MS(ms) {
-    for (int b = 0; b < nb; b += 2)
-      for (int64_t t0 = 0; t0 < a.T; t0 += 32)
-        for (int g0 = 0; g0 < a.G; g0 += 4)
-          epilogue_rows<1, 4>(ct, g0, std::min(4, a.G - g0), 0, 64, a, t0, sc, gwo.data(), y);
+    for (int64_t c0 = 0; c0 < a.T; c0 += kMaxChunk) {
+      const int tiles = (int)((std::min(a.T, c0 + kMaxChunk) - c0 + kTile - 1) / kTile);
+      for (int b = 0; b < nb; ++b)
+        for (int g = 0; g < a.G; ++g) {
+          tl.loadB(bt);
+          for (int i = 0; i < tiles; ++i) {
+            const int8_t* at = a.A + (c0 + (int64_t)i * kTile) * tstride + (int64_t)g * C * 64;
+            chunk_tile<0>(tl, at, tstride, ct);
+            if constexpr (C > 1) chunk_tile<1>(tl, at, tstride, ct + 256);
+          }
+        }
+    }
   }
-  return ms;
-}
-
-ANDA_AMX double build_only(const AmxArgs& a, int8_t* bbuf) {
-  const int nb = (int)((a.n1 - a.n0 + 15) / 16);
-  double ms = 1e30;
-  BEST_MS(ms) {
-    for (int b = 0; b < nb; ++b)
-      for (int g = 0; g < a.G; ++g)
-        build_b(a.Wp + ((int64_t)b * a.Gw64 + g) * kGroupBytes, a.Zb + 16 * g,
-                bbuf + ((size_t)g * 2 + (b & 1)) * kTileBytes);
-  }
+  tl.end();
   return ms;
 }
 
@@ -138,20 +126,14 @@ int main(int argc, char** argv) {
   std::printf("gemm_blocked vnni  %8.3f ms  %7.1f GOP/s\n", vnni, flop / vnni / 1e6);
   alignas(64) static int32_t ct[8 * 1024];
   const int n = 100000;
-  const double raw = tmul_loop(n, false, ct), st = tmul_loop(n, true, ct);
-  std::printf("4 x TDPBSSD          %8.2f ns per dp (%d iterations)\n", raw * 1e6 / (4.0 * n), n);
-  std::printf("4 x (zero+dp+store)  %8.2f ns per dp\n", st * 1e6 / (4.0 * n));
-  const AmxArgs a{A.data(), U.data(), T, G, W.data(), G, SC.data(), Z.data(), G * 16, 0, 1, 0, N, N, &os};
-  std::vector<int8_t> bbuf((size_t)G * 2 * kTileBytes);
-  std::vector<int32_t> cts(4 * 4 * 1024);
-  alignas(64) static float y[4 * 256];
-  const double tb = build_only(a, bbuf.data());
-  const double tt = C == 1 ? tiles_only(a, bbuf.data(), cts.data()) : 0;
-  const double te = C == 1 ? epilogue_only(a, cts.data(), y) : 0;
+  const double raw = tmul_loop(n), seq = tile_sequence(n, ct);
+  std::printf("TDPBSSD, 3 accumulators   %7.2f ns per dp\n", raw * 1e6 / (3.0 * n));
+  std::printf("load A+zero+dp+store C    %7.2f ns per tile\n", seq * 1e6 / n);
+  const AmxArgs a{A.data(), S.data(), U.data(), T, G, W.data(), G, SC.data(), Z.data(), G * 16, 0, 1, 0, N, N, &os};
+  const double tt = C == 1 ? tiles_only<1>(a, ct) : tiles_only<2>(a, ct);
   const double groups = (double)(T / 16) * NB * G;  // tile-groups (16 tokens x 16 rows x 64)
-  std::printf("B build only         %8.3f ms\n", tb);
-  std::printf("tile ops only        %8.3f ms  %6.2f ns per tile-group\n", tt, tt * 1e6 / groups);
-  std::printf("epilogue only        %8.3f ms  %6.2f ns per tile-group\n", te, te * 1e6 / groups);
-  std::printf("(sink %f)\n", (double)y[5] + Y[7]);
+  std::printf("tile ops of amx_gemm only %7.3f ms  %6.2f ns per tile-group (whole: %.2f)\n", tt,
+              tt * 1e6 / groups, amx * 1e6 / groups);
+  std::printf("(sink %f)\n", (double)ct[5] + Y[7]);
   return 0;
 }

@@ -1,6 +1,7 @@
 #!/bin/bash
 # The GPU machine's checks of issue 11, as ONE call of the device tool (its time is scarce).
-# Sections (default: cuda cpu model): probe = benchmarks/amx_probe.cpp; cuda = the CUDA tests + benchmarks/bench_cuda.py; cpu = the CPU kernel
+# Sections (default: cuda cpu model): probe = benchmarks/amx_probe.cpp (where the AMX GEMM's
+# time goes); cuda = the CUDA tests + benchmarks/bench_cuda.py; cpu = the CPU kernel
 # tests at every ISA level that machine's CPU has (AVX-512 / VNNI / AMX where present), then
 # benchmarks/bench_gemm.py at 1 and 2 threads, and once more at 2 threads capped to AVX-512 VNNI
 # (the AMX path against the VNNI one in the same run); model = a SmolLM2-135M-shaped llama, dense
@@ -8,7 +9,7 @@
 # has its own time limit and writes its own file, so a step that fails or runs long never loses
 # the others.
 #
-#   bash benchmarks/device_check.sh OUTDIR [cuda] [cpu] [model]    # on the device: ... $OUT cpu model
+#   bash benchmarks/device_check.sh OUTDIR [cuda] [cpu] [probe] [model]   # device: ... $OUT cpu model
 set -u
 OUT=${1:?usage: device_check.sh OUTDIR [cuda] [cpu] [probe] [model]}
 shift

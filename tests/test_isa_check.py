@@ -80,3 +80,17 @@ def test_checker_catches_a_broken_kernel(objects, tmp_path):
 def test_checker_refuses_an_unknown_level(checker):
     run = subprocess.run([str(checker), "nonsense"], capture_output=True, text=True, timeout=60)
     assert run.returncode == 2 and "no known level" in run.stderr
+
+
+def test_amx_probe_builds(objects, tmp_path):
+    """benchmarks/amx_probe.cpp (run only on AMX machines) compiles and links against the kernels
+    it times, so it is ready when a session has one; without AMX it says so and exits 1."""
+    probe = ROOT / "benchmarks" / "amx_probe.cpp"
+    (obj,) = _compile([probe], tmp_path)
+    kernels = [o for o in objects if o.stem in {Path(s).stem for s in SOURCES} and o.stem != "anda_gemm_amx"]
+    exe = _link([obj, *kernels], tmp_path / "amx_probe")
+    run = subprocess.run([str(exe), "64", "128", "32", "1"], capture_output=True, text=True, timeout=120)
+    if run.returncode == 1:
+        assert run.stdout.strip() == "AMX not usable here"
+    else:
+        assert run.returncode == 0 and "tile ops of amx_gemm only" in run.stdout, run.stdout + run.stderr
