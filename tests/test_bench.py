@@ -11,6 +11,7 @@ from tiny_models import tiny_calibration, tiny_model
 from tiny_tokenizer import char_tokenizer
 
 from andactl.cli.main import cli
+from andactl.evaluation.throughput import cpu_name
 from andactl.models.loading import resolve_dtype_name
 
 ROWS = ["The quick brown fox jumps over the lazy dog.\n", "Pack my box with five dozen liquor jugs.\n"] * 6
@@ -24,6 +25,7 @@ def test_bench_json_schema_two_models(tiny_hf_dir):
     data = json.loads(res.stdout)
     assert data["prompt_tokens"] == 12 and data["gen_tokens"] == 3 and data["batches"] == [1, 2]
     assert data["info"]["threads"] == 1 and "loadavg" in data["info"]
+    assert data["info"]["cpu"] == cpu_name()  # named beside every figure
     rows = data["results"]
     assert [(r["batch"], r["model"]) for r in rows] == [(b, str(tiny_hf_dir)) for _ in range(2) for b in (1, 2)]
     for r in rows:
@@ -34,6 +36,15 @@ def test_bench_json_schema_two_models(tiny_hf_dir):
         assert r["decode_ms_per_token"] == pytest.approx(1e3 * r["batch"] / r["decode_tok_s"], rel=1e-2)
         assert set(r["vs_first"]) == {"prefill", "decode", "slicegpt"}
     assert all(v == 1.0 for r in rows[:2] for v in r["vs_first"].values())  # the first model is the baseline
+
+
+def test_bench_table_names_the_cpu(tiny_hf_dir):
+    res = CliRunner().invoke(cli, ["bench", str(tiny_hf_dir), "--prompt-tokens", "4", "--gen-tokens", "1",
+                                   "--batch", "1", "--threads", "1"])
+    assert res.exit_code == 0, res.output
+    header = res.stdout.splitlines()[0]
+    assert header.startswith(f"# CPU {cpu_name()}, ") and "threads" in header
+    assert res.stdout.count("\n| ") == 2  # the column header and one result row
 
 
 @pytest.mark.parametrize("args,pattern", [

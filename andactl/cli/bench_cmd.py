@@ -35,7 +35,7 @@ def _check_sources(models: tuple[str, ...]) -> None:
 def _human(data: dict) -> None:
     """A markdown table (pastes into docs as is), one row per model and batch size."""
     info = data["info"]
-    out = [f"# CPU {info.get('cpu_capability')} ({info.get('anda_isa')}), {info['threads']} threads, "
+    out = [f"# CPU {info.get('cpu')}, {info.get('cpu_capability')} ({info.get('anda_isa')}), {info['threads']} threads, "
            f"torch {info['torch']}, load average {info.get('loadavg')}; prompt {data['prompt_tokens']} tokens, "
            f"{data['gen_tokens']} generated",
            "| model | dtype | backend | batch | prefill tok/s | decode tok/s | TTFT ms | ms/token | SliceGPT tok/s "
