@@ -56,7 +56,6 @@ def timer(dev: torch.device):
     return ms
 
 
-
 def rtn_int4(w: torch.Tensor, gs: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Symmetric RTN of w [N, K] (K % gs == 0) by the format's own rules (formats/int4.py):
     (codes uint8 [N, K], packed, float32 scales [N, K // gs])."""
@@ -184,7 +183,7 @@ def model_rows(dev, ms, layers: int, batch: int, seq: int, gen_tokens: int, benc
                 torch.cuda.synchronize()
             dec = (time.perf_counter() - t0) * 1e3 / gen_tokens
         out[kind] = dict(forward_ms=fwd, forward_tok_s=batch * seq / fwd * 1e3, decode_ms_per_token=dec)
-        if dev.type == "cpu":  # `andactl bench`'s own measure (wall clock: CPU only)
+        if bench_shapes:  # `andactl bench`'s own measure (wall clock: main passes shapes on CPU only)
             out[kind]["bench"] = [measure(model, b, p, g, repeat=2).to_dict() for b, p, g in bench_shapes]
         del model
     d = logits["packed"] - logits["packed-reference"]
@@ -192,9 +191,9 @@ def model_rows(dev, ms, layers: int, batch: int, seq: int, gen_tokens: int, benc
     out["packed_vs_dense_prefill"] = out["packed"]["forward_tok_s"] / out["dense"]["forward_tok_s"]
     out["packed_vs_dense_decode"] = out["dense"]["decode_ms_per_token"] / out["packed"]["decode_ms_per_token"]
     for i, (b, p, g) in enumerate(bench_shapes):
-        d, pk = out["dense"]["bench"][i], out["packed"]["bench"][i]
-        out[f"bench_b{b}_p{p}_g{g}"] = dict(prefill_x=pk["prefill_tok_s"] / d["prefill_tok_s"],
-                                             decode_x=pk["decode_tok_s"] / d["decode_tok_s"])
+        dn, pk = out["dense"]["bench"][i], out["packed"]["bench"][i]
+        out[f"bench_b{b}_p{p}_g{g}"] = dict(prefill_x=pk["prefill_tok_s"] / dn["prefill_tok_s"],
+                                             decode_x=pk["decode_tok_s"] / dn["decode_tok_s"])
     return out
 
 
