@@ -1,11 +1,11 @@
-// Where the AMX GEMM's time goes, torch-free, on one thread (built and run by
-// benchmarks/device_check.sh's `probe` section on an AMX machine):
+// Where the AMX GEMM's time goes, torch-free, on one thread (benchmarks/device_check.sh's `probe`
+// section; runs on any CPU with AMX-INT8):
 //   g++ -O3 -std=c++17 -Ikernels/csrc benchmarks/amx_probe.cpp kernels/csrc/anda_kern.cpp \
 //       kernels/csrc/anda_gemm_kern.cpp kernels/csrc/anda_pack_avx2.cpp kernels/csrc/anda_quant.cpp \
-//       kernels/csrc/table_kern.cpp -o /tmp/amx_probe && /tmp/amx_probe [T K N C]
-// It includes anda_gemm_amx.cpp itself, so that the tile operations of that file's loop can be
-// timed without its B unpack and epilogue, on the same shapes as the whole GEMM (AMX and VNNI).
-// Written after the second AMX run; not yet run on an AMX machine (no device time was left).
+//       kernels/csrc/table_kern.cpp -o /tmp/amx_probe && taskset -c 1 /tmp/amx_probe [T K N C]
+// It includes anda_gemm_amx.cpp itself, so that the kernel's tile operations can be timed alone
+// (no B unpack, epilogue or output), on the same shapes as the whole GEMM (AMX and VNNI), beside
+// the raw TDPBSSD rate and one step's tile sequence on L1-resident operands.
 #include "../kernels/csrc/anda_gemm_amx.cpp"  // NOLINT: the probe needs the file's internals
 
 #include <chrono>
@@ -24,63 +24,72 @@ using Clock = std::chrono::steady_clock;
     for (auto t0_ = Clock::now(); !done_; done_ = 1, \
          out = std::min(out, std::chrono::duration<double, std::milli>(Clock::now() - t0_).count()))
 
-// n iterations of 3 TDPBSSD into three independent accumulators (tmm4..6) on resident tiles.
+// n iterations of 4 TDPBSSD into four independent accumulators (tmm4..7) on resident tiles.
 ANDA_AMX double tmul_loop(int n) {
   HwTiles tl;
   alignas(64) static int8_t src[1024];
   tl.begin();
-  tl.loadB(src);
-  tl.loadA<0>(src, 64);
-  tl.loadA<1>(src, 64);
-  tl.loadA<2>(src, 64);
+  tl.load<0>(src, 64);
+  tl.load<1>(src, 64);
+  tl.load<2>(src, 64);
+  tl.load<3>(src, 64);
   double ms = 1e30;
   BEST_MS(ms) {
     for (int i = 0; i < n; ++i) {
-      tl.dp<0>();
-      tl.dp<1>();
-      tl.dp<2>();
+      tl.dp<4, 1, 0>();
+      tl.dp<5, 3, 2>();
+      tl.dp<6, 1, 0>();
+      tl.dp<7, 3, 2>();
     }
   }
   tl.end();
   return ms;
 }
 
-// n iterations of the kernel's per-tile sequence (load A, zero C, TDPBSSD, store C), one chunk.
-ANDA_AMX double tile_sequence(int n, int32_t* ct) {
+// 4n steps of the kernel's C = 1 tile sequence (load B and A, zero C, TDPBSSD, store the
+// previous step's C; tile registers rotating) with every operand in L1.
+ANDA_AMX double step_sequence(int n) {
   HwTiles tl;
   alignas(64) static int8_t src[1024];
+  alignas(64) static int32_t ct[4][kTile * kTile];
   tl.begin();
-  tl.loadB(src);
   double ms = 1e30;
   BEST_MS(ms) {
-    for (int i = 0; i < n; ++i) chunk_tile<0>(tl, src, 64, ct);
+    for (int i = 0; i < n; ++i) {
+      group_tiles<1, 0>(tl, src, 64, src, &ct[0], &ct[3], false);
+      group_tiles<1, 1>(tl, src, 64, src, &ct[1], &ct[0], false);
+      group_tiles<1, 2>(tl, src, 64, src, &ct[2], &ct[1], false);
+      group_tiles<1, 3>(tl, src, 64, src, &ct[3], &ct[2], false);
+    }
   }
   tl.end();
   return ms;
 }
 
-// The tile operations of amx_gemm<C> alone (no B unpack, no epilogue) over the whole problem.
-template <int C>
-ANDA_AMX double tiles_only(const AmxArgs& a, int32_t* ct) {
+// The tile operations of amx_gemm<1> alone over the whole problem: token tiles x blocks x groups
+// in the kernel's order, B tiles from a buffer the size of the unpacked blocks.
+ANDA_AMX double tiles_only(const AmxArgs& a) {
   HwTiles tl;
-  alignas(64) static int8_t bt[1024];
-  const int64_t tstride = (int64_t)a.G * C * 64;
   const int nb = (int)((a.n1 - a.n0 + 15) / 16);
+  std::vector<int8_t> buf((size_t)nb * a.G * 1024 + 64, 1);
+  int8_t* bt = buf.data() + (64 - (uintptr_t)buf.data() % 64) % 64;  // tiles are whole lines
+  alignas(64) static int32_t ct[4][kTile * kTile];
+  const int64_t tstride = (int64_t)a.G * 64;
   tl.begin();
   double ms = 1e30;
   BEST_MS(ms) {
-    for (int64_t c0 = 0; c0 < a.T; c0 += kMaxChunk) {
-      const int tiles = (int)((std::min(a.T, c0 + kMaxChunk) - c0 + kTile - 1) / kTile);
-      for (int b = 0; b < nb; ++b)
-        for (int g = 0; g < a.G; ++g) {
-          tl.loadB(bt);
-          for (int i = 0; i < tiles; ++i) {
-            const int8_t* at = a.A + (c0 + (int64_t)i * kTile) * tstride + (int64_t)g * C * 64;
-            chunk_tile<0>(tl, at, tstride, ct);
-            if constexpr (C > 1) chunk_tile<1>(tl, at, tstride, ct + 256);
-          }
+    for (int64_t t0 = 0; t0 < a.T; t0 += kTile)
+      for (int j = 0, g = 0, steps = nb * a.G; j < steps; ++j, g = g + 1 == a.G ? 0 : g + 1) {
+        const int8_t* at = a.A + t0 * tstride + g * 64;
+        const int8_t* b = bt + (int64_t)j * 1024;
+        int32_t (*prev)[kTile * kTile] = j ? &ct[(j + 3) & 3] : nullptr;
+        switch (j & 3) {
+          case 0: group_tiles<1, 0>(tl, at, tstride, b, &ct[0], prev, j + 1 == steps); break;
+          case 1: group_tiles<1, 1>(tl, at, tstride, b, &ct[1], prev, j + 1 == steps); break;
+          case 2: group_tiles<1, 2>(tl, at, tstride, b, &ct[2], prev, j + 1 == steps); break;
+          default: group_tiles<1, 3>(tl, at, tstride, b, &ct[3], prev, j + 1 == steps);
         }
-    }
+      }
   }
   tl.end();
   return ms;
@@ -97,35 +106,38 @@ int main(int argc, char** argv) {
   if (!amx_usable()) { std::printf("AMX not usable here\n"); return 1; }
   const int G = (int)(K / 64), NB = (int)((N + 15) / 16);
   std::mt19937 rng(1);
-  std::vector<int8_t> A((size_t)padded_tokens(T) * G * C * 64);
+  // activations 64-byte aligned, as torch allocates them: a tile row is then one cache line
+  std::vector<int8_t> Abuf((size_t)padded_tokens(T) * G * C * 64 + 64);
+  int8_t* A = Abuf.data() + (64 - (uintptr_t)Abuf.data() % 64) % 64;
   std::vector<int32_t> S((size_t)padded_tokens(T) * G);
   std::vector<float> U((size_t)padded_tokens(T) * G, 1.0f / 1024);
   std::vector<uint8_t> W((size_t)NB * G * kGroupBytes);
   std::vector<float> SC((size_t)NB * G * 16, 0.01f);
   std::vector<int32_t> Z((size_t)G * 16, 8);
   std::vector<float> Y((size_t)T * N);
-  for (auto& v : A) v = (int8_t)((int)(rng() % 255) - 127);
+  for (size_t i = 0; i + 64 < Abuf.size(); ++i) A[i] = (int8_t)((int)(rng() % 255) - 127);
   for (auto& v : W) v = (uint8_t)rng();
   const OutSpec os{Y.data(), nullptr, nullptr};
   const double flop = 2.0 * T * K * N;
   double times[2] = {1e30, 1e30};  // AMX, VNNI (gemm_blocked has its own targets: no AVX-512 here)
   for (int i = 0; i < 2; ++i)
-    BEST_MS(times[i]) gemm_blocked(i == 0 ? ISA_AMX : ISA_AVX512, A.data(), S.data(), U.data(), T, G, C,
+    BEST_MS(times[i]) gemm_blocked(i == 0 ? ISA_AMX : ISA_AVX512, A, S.data(), U.data(), T, G, C,
                                    W.data(), G, SC.data(), Z.data(), G * 16, 0, 64, 0, N, N, os);
   const double amx = times[0], vnni = times[1];
   std::printf("shape T=%lld K=%lld N=%lld C=%d  (1 thread)\n", (long long)T, (long long)K, (long long)N, C);
   std::printf("gemm_blocked amx   %8.3f ms  %7.1f GOP/s\n", amx, flop / amx / 1e6);
   std::printf("gemm_blocked vnni  %8.3f ms  %7.1f GOP/s\n", vnni, flop / vnni / 1e6);
-  alignas(64) static int32_t ct[8 * 1024];
   const int n = 100000;
-  const double raw = tmul_loop(n), seq = tile_sequence(n, ct);
-  std::printf("TDPBSSD, 3 accumulators   %7.2f ns per dp\n", raw * 1e6 / (3.0 * n));
-  std::printf("load A+zero+dp+store C    %7.2f ns per tile\n", seq * 1e6 / n);
-  const AmxArgs a{A.data(), S.data(), U.data(), T, G, W.data(), G, SC.data(), Z.data(), G * 16, 0, 1, 0, N, N, &os};
-  const double tt = C == 1 ? tiles_only<1>(a, ct) : tiles_only<2>(a, ct);
-  const double groups = (double)(T / 16) * NB * G;  // tile-groups (16 tokens x 16 rows x 64)
-  std::printf("tile ops of amx_gemm only %7.3f ms  %6.2f ns per tile-group (whole: %.2f)\n", tt,
-              tt * 1e6 / groups, amx * 1e6 / groups);
-  std::printf("(sink %f)\n", (double)ct[5] + Y[7]);
+  const double raw = tmul_loop(n), seq = step_sequence(n);
+  std::printf("TDPBSSD, 4 accumulators    %7.2f ns per dp\n", raw * 1e6 / (4.0 * n));
+  std::printf("one step's tiles, L1       %7.2f ns per step\n", seq * 1e6 / (4.0 * n));
+  const AmxArgs a{A, S.data(), U.data(), T, G, W.data(), G, SC.data(), Z.data(), G * 16, 0, 1, 0, N, N, &os};
+  const double steps = (double)(T / 16) * NB * G;  // steps (16 tokens x 16 rows x 64)
+  if (C == 1) {
+    const double tt = tiles_only(a);
+    std::printf("tile ops of amx_gemm only  %7.3f ms  %6.2f ns per step (whole: %.2f)\n", tt,
+                tt * 1e6 / steps, amx * 1e6 / steps);
+  }
+  std::printf("(sink %f)\n", (double)Y[7]);
   return 0;
 }

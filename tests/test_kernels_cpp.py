@@ -114,10 +114,11 @@ def _weights(n, k, gs, asym, gen):
     return pack_int4(codes), scales, zeros
 
 
-def _check_gemm(x, m, k, n, gs, asym, gen):
+def _check_gemm(x, m, k, n, gs, asym, gen, weights=None):
     """At every SIMD level, the canonical C++ GEMM, the prepacked C++ GEMM and the prepacked
-    reference equal the PE reference (rtol 1e-5); the C++ prepack equals the pure-torch one."""
-    wp, sc, z = _weights(n, k, gs, asym, gen)
+    reference equal the PE reference (rtol 1e-5); the C++ prepack equals the pure-torch one.
+    `weights` (packed, scales, zeros) replaces the random ones of _weights."""
+    wp, sc, z = weights if weights is not None else _weights(n, k, gs, asym, gen)
     words, exps = ops._pack_ref(x, m)
     ref = reference.anda_gemm_reference(words, exps, m, k, wp, sc, z, gs)
     wpp = prepack.prepack_reference(wp)
@@ -142,6 +143,21 @@ def test_gemm_grid(m):  # every SIMD level inside _check_gemm
         cases.append(((3,), 4096, 128, 17, False))
     for lead, k, gs, n, asym in cases:
         _check_gemm(_awkward((*lead, k), gen), m, k, n, gs, asym, gen)
+
+
+@pytest.mark.parametrize("m", [4, 8, 15])
+def test_gemm_zero_points_above_15(m):
+    """uint8 zero points 16..255 (the op accepts any): the AMX path folds min(z, 15) into its
+    weight tiles and subtracts the rest times the activation sums; every level equals the
+    reference, on 40 tokens (AMX tiles) and on 3 (micro-kernels)."""
+    gen = torch.Generator().manual_seed(100 + m)
+    n, k, gs = 33, 256, 64
+    codes = torch.randint(0, 16, (n, k), generator=gen, dtype=torch.uint8)
+    zeros = torch.randint(0, 256, (n, k // gs), generator=gen, dtype=torch.uint8)
+    zeros[:, 0] = torch.randint(0, 16, (n,), generator=gen, dtype=torch.uint8)  # mixed blocks
+    scales = torch.rand(n, k // gs, generator=gen) * 0.1 + 1e-3
+    for t in (40, 3):
+        _check_gemm(_awkward((t, k), gen), m, k, n, gs, True, gen, weights=(pack_int4(codes), scales, zeros))
 
 
 def test_gemm_empty_and_zero_groups():

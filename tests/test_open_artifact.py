@@ -186,7 +186,9 @@ def test_generate_streams_greedy_tokens(tmp_path_factory, kind):
     from transformers import AutoModelForCausalLM
 
     _, out = saved(tmp_path_factory, "llama", kind)
-    res = _cli("generate", out, "--prompt", "hello", "--max-new-tokens", "6", "--backend", "reference")
+    # float32 like the model it is compared with (auto is bfloat16 on CPUs with native bf16)
+    res = _cli("generate", out, "--prompt", "hello", "--max-new-tokens", "6", "--backend", "reference",
+               "--dtype", "float32")
     assert res.exit_code == 0, res.stderr
     assert "tokens/s" in res.stderr and "6 tokens in" in res.stderr
     model = AutoModelForCausalLM.from_pretrained(str(out), dtype=torch.float32).eval()

@@ -159,17 +159,16 @@ at::Tensor output_like(const at::Tensor& exps, int64_t N, bool filled_by_gemm) {
   return filled_by_gemm ? at::empty(osz, opt) : at::zeros(osz, opt);
 }
 
-constexpr int64_t kItemBlocks = 4;  // 16-row blocks per parallel work item (64 rows)
-
 // Shared body of both GEMM ops: `prepacked` is null for the canonical layout (then each work
-// item prepacks its 64 rows into a thread-local buffer first).
+// item prepacks its rows into a thread-local buffer first).
 void gemm_run(const DecodedAct& d, int64_t N, int64_t Kw, const uint8_t* canonical,
               const uint8_t* prepacked, const at::Tensor& sc, const at::Tensor& zc,
               int64_t group_size, float* yp) {
   const int isa = anda::select_isa();
   const int64_t Gw64 = Kw / 64, Gw = Kw / group_size;
   const int64_t NB = (N + 15) / 16;
-  const int64_t items = (NB + kItemBlocks - 1) / kItemBlocks;
+  const int64_t item = anda::item_blocks(isa, d.T, d.G, NB, at::get_num_threads());
+  const int64_t items = (NB + item - 1) / item;
   const float* sp = sc.data_ptr<float>();
   const uint8_t* zp = zc.defined() ? zc.data_ptr<uint8_t>() : nullptr;
   const int8_t* Ap = d.A.data_ptr<int8_t>();
@@ -180,9 +179,9 @@ void gemm_run(const DecodedAct& d, int64_t N, int64_t Kw, const uint8_t* canonic
   std::atomic<int64_t> next{0};
   const int64_t workers = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), items));
   at::parallel_for(0, workers, 1, [&](int64_t, int64_t) {
-    std::vector<uint8_t> buf(prepacked ? 0 : (size_t)(kItemBlocks * Gw64 * anda::kGroupBytes));
+    std::vector<uint8_t> buf(prepacked ? 0 : (size_t)(item * Gw64 * anda::kGroupBytes));
     for (int64_t i = next.fetch_add(1); i < items; i = next.fetch_add(1)) {
-      const int64_t b0 = i * kItemBlocks, b1 = std::min(NB, b0 + kItemBlocks);
+      const int64_t b0 = i * item, b1 = std::min(NB, b0 + item);
       const uint8_t* wp = prepacked ? prepacked + b0 * Gw64 * anda::kGroupBytes : buf.data();
       if (!prepacked) anda::prepack_blocks(isa, canonical, Kw / 2, N, Gw64, b0, b1, buf.data());
       anda::gemm_prepacked(isa, Ap, Sp, Up, d.T, (int)d.G, d.C, wp, Gw64, sp, Gw, zp, group_size,

@@ -15,8 +15,6 @@
 
 namespace {
 
-constexpr int64_t kItemBlocks = 4;  // 16-row blocks per parallel work item (64 rows)
-
 at::Tensor anda_linear_cpu(const at::Tensor& x, int64_t M, c10::string_view rounding,
                            const at::Tensor& w_prepacked, const at::Tensor& scb,
                            const at::Tensor& zb, const std::optional<at::Tensor>& bias,
@@ -108,13 +106,14 @@ at::Tensor anda_linear_cpu(const at::Tensor& x, int64_t M, c10::string_view roun
   const float* sp = sc.data_ptr<float>();
   const int32_t* zp = zc.data_ptr<int32_t>();
   const int64_t zblock = zb.size(0) == 1 ? 0 : Gw * 16;  // one shared block: symmetric weights
-  const int64_t Gw64 = Kw / 64, items = (NB + kItemBlocks - 1) / kItemBlocks;
+  const int64_t item = anda::item_blocks(isa, T, G, NB, at::get_num_threads());
+  const int64_t Gw64 = Kw / 64, items = (NB + item - 1) / item;
   // Dynamic schedule: a worker descheduled by other load does not hold the others back.
   std::atomic<int64_t> next{0};
   const int64_t workers = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), items));
   at::parallel_for(0, workers, 1, [&](int64_t, int64_t) {
     for (int64_t i = next.fetch_add(1); i < items; i = next.fetch_add(1)) {
-      const int64_t b0 = i * kItemBlocks, b1 = std::min(NB, b0 + kItemBlocks);
+      const int64_t b0 = i * item, b1 = std::min(NB, b0 + item);
       anda::gemm_blocked(isa, Ap, Sp, Up, T, (int)G, C, wp + b0 * Gw64 * anda::kGroupBytes, Gw64,
                          sp + b0 * Gw * 16, zp + b0 * zblock, Gw * 16, zblock, group_size, b0 * 16,
                          std::min(n, b1 * 16), n, os);

@@ -1,20 +1,29 @@
-// AMX-INT8 path of the packed GEMM (anda_gemm_kern.cpp dispatches here for 16+ tokens when the
-// CPU and the OS allow AMX tiles), and the same code over software tiles ("amx-emulated"), which
-// runs on any CPU so that the tests check this path's layout, tiling and epilogue everywhere.
+// AMX-INT8 path of the packed GEMM (anda_gemm_kern.cpp dispatches here for kAmxMinTokens+ tokens
+// when the CPU and the OS allow AMX tiles), and the same code over software tiles
+// ("amx-emulated"), which runs on any CPU so that the tests check this path's layout, tiling and
+// epilogue everywhere.
 //
-// One TDPBSSD per (16 tokens, 16 weight rows, 64-group, chunk):
+// One TDPBSSD per step (16 tokens, 16 weight rows, one 64-group, one chunk):
 //  * A tile (int8, 16 rows x 64 bytes): the activation chunks of 16 tokens, loaded straight from
 //    the decode_act layout with the token stride (positions p = even k then odd k);
-//  * B tile (int8, 16 k-quads x 16 rows x 4 codes): the block's prepacked weight group with its
-//    nibbles spread to bytes (k-quad kq, 32 bytes -> low nibbles = rows 0..7, high = rows 8..15),
-//    exactly the "VNNI" layout TDPBSSD wants, so the prepacked layout serves AVX2, VNNI and AMX;
-//  * C tile (int32, 16 tokens x 16 rows) per chunk, stored and combined in float32 registers:
-//    y[t, r] += (sum_c C_c << 7c - z[r] * S[t]) * (scale[r] * U[t]), in group order.
-// The B tile is built once per (block, group) and reused by every 16-token tile of the chunk.
+//  * B tile (int8, 16 k-quads x 16 rows x 4): the prepacked weight group with its nibbles spread
+//    to bytes minus the row's zero point (code - z in [-15, 15]), in the "VNNI" layout TDPBSSD
+//    wants. Every block of the call is unpacked once and reused by every token tile (a call with
+//    a single token tile unpacks each group just before its step instead);
+//  * C tile (int32, 16 tokens x 16 rows), stored and scaled into 16 float32 accumulators that stay
+//    in registers across a block's groups: y[t, r] += (sum_c C_c << 7c) * (scale[r] * U[t]),
+//    in group order, then written once per block (bias, float32 or bfloat16).
+// Steps run in order over (block, group) for one token tile, the tile operations kAhead steps ahead
+// of the epilogue; for one chunk the tile registers rotate (B/A pairs alternate, C cycles through
+// four) and a C tile is stored one step late, so consecutive steps do not wait on each other.
+// Zero points above 15 (the op accepts any uint8) are folded as 15, the rest subtracted in the
+// epilogue as rest * S[t] (S = the activation sums of decode_act).
 #include <immintrin.h>
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
+#include <vector>
 
 #if defined(__linux__) && defined(__x86_64__)
 #include <cpuid.h>
@@ -33,44 +42,42 @@ namespace anda {
 namespace {
 
 constexpr int kTile = 16;      // tokens per A/C tile and weight rows per B/C tile
-constexpr int kMaxChunk = 256;  // tokens whose float32 sums a block keeps (16 KiB)
 
-// Tile palette 1: B in tmm0, A chunk c in tmm(1 + c), C chunk c in tmm(4 + c); all 16 rows.
+// Tile palette 1: all eight tiles 16 rows x 64 bytes. Tile registers per step (group_tiles):
+// C = 1: B/A in tmm0/tmm1 or tmm2/tmm3 (alternating), C in tmm4..tmm7 (cycling); C > 1: B in
+// tmm0, A chunk c in tmm(1 + c), C chunk c in tmm(4 + c).
 struct alignas(64) TileConfig {
   uint8_t palette = 1, start_row = 0;
   uint8_t reserved[14] = {};
   uint16_t colsb[16] = {};
   uint8_t rows[16] = {};
   TileConfig() {
-    for (int t = 0; t < 7; ++t) colsb[t] = 64, rows[t] = kTile;
+    for (int t = 0; t < 8; ++t) colsb[t] = 64, rows[t] = kTile;
   }
 };
 
 // The documented semantics of TILELOADD / TILESTORED / TILEZERO / TDPBSSD on 16 x 64-byte tiles.
 struct SoftTiles {
-  alignas(64) int8_t t[7][kTile * 64];
+  alignas(64) int8_t t[8][kTile * 64];
+  static void write_block(const OutSpec& os, const float* out, int64_t t0, int TT, int64_t n0, int nl,
+                          int64_t N);
   void begin() {}
   void end() {}
-  void load(int r, const void* p, int64_t stride) {
+  template <int r> void load(const void* p, int64_t stride) {
     for (int i = 0; i < kTile; ++i) std::memcpy(t[r] + 64 * i, (const char*)p + i * stride, 64);
   }
-  void store(int r, void* p, int64_t stride) {
-    for (int i = 0; i < kTile; ++i) std::memcpy((char*)p + i * stride, t[r] + 64 * i, 64);
-  }
-  void loadB(const void* p) { load(0, p, 64); }
-  template <int c> void loadA(const void* p, int64_t stride) { load(1 + c, p, stride); }
-  template <int c> void zeroC() { std::memset(t[4 + c], 0, sizeof(t[0])); }
-  template <int c> void dp() {  // C[m][n] += sum_kq sum_i A[m][4kq+i] * B[kq][4n+i]
+  template <int r> void store(int32_t* p) { std::memcpy(p, t[r], sizeof(t[r])); }
+  template <int r> void zero() { std::memset(t[r], 0, sizeof(t[r])); }
+  template <int c, int a, int b> void dp() {  // C[m][n] += sum_kq sum_i A[m][4kq+i] * B[kq][4n+i]
     int32_t C[kTile * kTile];
-    std::memcpy(C, t[4 + c], sizeof(C));
-    const int8_t *A = t[1 + c], *B = t[0];
+    std::memcpy(C, t[c], sizeof(C));
+    const int8_t *A = t[a], *B = t[b];
     for (int m = 0; m < kTile; ++m)
       for (int kq = 0; kq < 16; ++kq)
         for (int n = 0; n < kTile; ++n)
           for (int i = 0; i < 4; ++i) C[m * kTile + n] += (int32_t)A[m * 64 + 4 * kq + i] * B[kq * 64 + 4 * n + i];
-    std::memcpy(t[4 + c], C, sizeof(C));
+    std::memcpy(t[c], C, sizeof(C));
   }
-  template <int c> void storeC(int32_t* p) { store(4 + c, p, 64); }
 };
 
 #if defined(__x86_64__)
@@ -78,38 +85,46 @@ struct SoftTiles {
 // target attribute is needed here, so amx_gemm can be instantiated for both tile kinds and take
 // its vector width from the function it is inlined into. Memory clobbers order the tile loads and
 // stores with the plain C++ reads and writes of the same buffers.
+#define ANDA_TILES(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
 struct HwTiles {
   TileConfig cfg;
+  ANDA_AMX static void write_block(const OutSpec& os, const float* out, int64_t t0, int TT, int64_t n0,
+                                   int nl, int64_t N);
   ANDA_INLINE void begin() { __asm__ volatile("ldtilecfg %0" ::"m"(cfg) : "memory"); }
   ANDA_INLINE void end() { __asm__ volatile("tilerelease" ::: "memory"); }
-  ANDA_INLINE void loadB(const void* p) {
-    __asm__ volatile("tileloadd (%0,%1,1), %%tmm0" ::"r"(p), "r"((int64_t)64) : "memory");
+  template <int r>
+  ANDA_INLINE void load(const void* p, int64_t stride) {
+#define ANDA_LOAD(n) \
+  if constexpr (r == n) __asm__ volatile("tileloadd (%0,%1,1), %%tmm" #n ::"r"(p), "r"(stride) : "memory");
+    ANDA_TILES(ANDA_LOAD)
+#undef ANDA_LOAD
   }
-  template <int c>
-  ANDA_INLINE void loadA(const void* p, int64_t stride) {
-    if constexpr (c == 0) __asm__ volatile("tileloadd (%0,%1,1), %%tmm1" ::"r"(p), "r"(stride) : "memory");
-    else if constexpr (c == 1) __asm__ volatile("tileloadd (%0,%1,1), %%tmm2" ::"r"(p), "r"(stride) : "memory");
-    else __asm__ volatile("tileloadd (%0,%1,1), %%tmm3" ::"r"(p), "r"(stride) : "memory");
+  template <int r>
+  ANDA_INLINE void store(int32_t* p) {
+#define ANDA_STORE(n) \
+  if constexpr (r == n) __asm__ volatile("tilestored %%tmm" #n ", (%0,%1,1)" ::"r"(p), "r"((int64_t)64) : "memory");
+    ANDA_TILES(ANDA_STORE)
+#undef ANDA_STORE
   }
-  template <int c>
-  ANDA_INLINE void zeroC() {
-    if constexpr (c == 0) __asm__ volatile("tilezero %%tmm4" ::);
-    else if constexpr (c == 1) __asm__ volatile("tilezero %%tmm5" ::);
-    else __asm__ volatile("tilezero %%tmm6" ::);
+  template <int r>
+  ANDA_INLINE void zero() {
+#define ANDA_ZERO(n) \
+  if constexpr (r == n) __asm__ volatile("tilezero %%tmm" #n ::);
+    ANDA_TILES(ANDA_ZERO)
+#undef ANDA_ZERO
   }
-  template <int c>
-  ANDA_INLINE void dp() {  // tmm(4 + c) += tmm(1 + c) (activations) . tmm0 (weights)
-    if constexpr (c == 0) __asm__ volatile("tdpbssd %%tmm0, %%tmm1, %%tmm4" ::);
-    else if constexpr (c == 1) __asm__ volatile("tdpbssd %%tmm0, %%tmm2, %%tmm5" ::);
-    else __asm__ volatile("tdpbssd %%tmm0, %%tmm3, %%tmm6" ::);
-  }
-  template <int c>
-  ANDA_INLINE void storeC(int32_t* p) {
-    if constexpr (c == 0) __asm__ volatile("tilestored %%tmm4, (%0,%1,1)" ::"r"(p), "r"((int64_t)64) : "memory");
-    else if constexpr (c == 1) __asm__ volatile("tilestored %%tmm5, (%0,%1,1)" ::"r"(p), "r"((int64_t)64) : "memory");
-    else __asm__ volatile("tilestored %%tmm6, (%0,%1,1)" ::"r"(p), "r"((int64_t)64) : "memory");
+  template <int c, int a, int b>
+  ANDA_INLINE void dp() {  // tmm c += tmm a (activations) . tmm b (weights)
+#define ANDA_DP(cc, aa, bb)                       \
+  if constexpr (c == cc && a == aa && b == bb)    \
+    __asm__ volatile("tdpbssd %%tmm" #bb ", %%tmm" #aa ", %%tmm" #cc ::);
+    ANDA_DP(4, 1, 0) ANDA_DP(5, 3, 2) ANDA_DP(6, 1, 0) ANDA_DP(7, 3, 2)  // C = 1
+    ANDA_DP(5, 2, 0) ANDA_DP(6, 3, 0)                                     // C > 1
+#undef ANDA_DP
+    static_assert((a == 1 || a == 2 || a == 3) && (b == 0 || b == 2) && c >= 4, "no such tile product");
   }
 };
+#undef ANDA_TILES
 #endif
 
 struct AmxArgs {
@@ -128,65 +143,272 @@ struct AmxArgs {
   const OutSpec* os;
 };
 
-// C tile of chunk c: the int32 dot products of 16 tokens' chunk c (at + 64c, token stride
-// tstride) with the loaded B tile, stored to ct [16 tokens][16 rows].
-template <int c, class Tiles>
-ANDA_INLINE void chunk_tile(Tiles& tl, const int8_t* at, int64_t tstride, int32_t* ct) {
-  tl.template loadA<c>(at + 64 * c, tstride);
-  tl.template zeroC<c>();
-  tl.template dp<c>();
-  tl.template storeC<c>(ct);
+// GCC vector extensions: AVX-512 registers inside amx_hw (its target), plain code in amx_soft.
+typedef float f32x16 __attribute__((vector_size(64)));
+typedef int32_t i32x16 __attribute__((vector_size(64)));
+typedef int8_t i8x32 __attribute__((vector_size(32)));
+typedef uint8_t u8x32 __attribute__((vector_size(32)));
+
+template <class V>
+ANDA_INLINE V vload(const void* p) {
+  V v;
+  std::memcpy(&v, p, sizeof(V));
+  return v;
+}
+
+// The zero points of one block as B-tile bytes, zv[gw][64] (byte 4r + e of the low half: row r,
+// of the high half: row 8 + r), capped at 15 so that code - zero fits [-15, 15]; the rest of a
+// larger zero point goes to zrest[gw][16] (the epilogue subtracts rest * S). Returns whether any
+// rest is non-zero.
+ANDA_INLINE bool block_zeros(const int32_t* Z, int gwn, int8_t* zv, int32_t* zrest) {
+  bool rest = false;
+  for (int gw = 0; gw < gwn; ++gw)
+    for (int l = 0; l < 16; ++l) {
+      const int32_t z = Z[gw * 16 + l], zf = std::min<int32_t>(z, 15);
+      zrest[gw * 16 + l] = z - zf;
+      rest |= z != zf;
+      for (int e = 0; e < 4; ++e) zv[gw * 64 + (l < 8 ? 4 * l : 32 + 4 * (l - 8)) + e] = (int8_t)zf;
+    }
+  return rest;
+}
+
+// One B tile: the prepacked group w (512 bytes) with its nibbles spread to bytes, minus the zero
+// points zv (64 bytes of block_zeros): bt[kq][64], low nibbles then high nibbles of each k-quad.
+ANDA_INLINE void unpack_group(const uint8_t* w, const int8_t* zv, int8_t* bt) {
+  const i8x32 zlo = vload<i8x32>(zv), zhi = vload<i8x32>(zv + 32);
+  for (int kq = 0; kq < 16; ++kq) {
+    const u8x32 v = vload<u8x32>(w + kq * 32);
+    const i8x32 lo = (i8x32)(v & (uint8_t)15) - zlo, hi = (i8x32)(v >> 4) - zhi;
+    std::memcpy(bt + kq * 64, &lo, 32);
+    std::memcpy(bt + kq * 64 + 32, &hi, 32);
+  }
+}
+
+// The tile operations of one step (a group of one block) for a 16-token tile. C > 1: the C
+// tiles of every chunk against the group's B tile, stored to ct[c] [16 tokens][16 rows]. C = 1,
+// phase P = step % 4: the tile registers rotate so that consecutive steps never wait on each
+// other, and the C tile is stored one step late (to prev, the previous step's ct; both at once
+// for the last step of a chain, none before its first).
+template <int C, int P, class Tiles>
+ANDA_INLINE void group_tiles(Tiles& tl, const int8_t* at, int64_t tstride, const int8_t* bt,
+                             int32_t (*ct)[kTile * kTile], int32_t (*prev)[kTile * kTile], bool last) {
+  if constexpr (C == 1) {
+    constexpr int b = P & 1 ? 2 : 0, a = b + 1, c = 4 + P, pc = 4 + (P + 3) % 4;
+    tl.template load<b>(bt, 64);
+    tl.template load<a>(at, tstride);
+    tl.template zero<c>();
+    tl.template dp<c, a, b>();
+    if (prev) tl.template store<pc>(prev[0]);
+    if (last) tl.template store<c>(ct[0]);
+  } else {
+    tl.template load<0>(bt, 64);
+    tl.template load<1>(at, tstride);
+    tl.template zero<4>();
+    tl.template dp<4, 1, 0>();
+    tl.template load<2>(at + 64, tstride);
+    tl.template zero<5>();
+    tl.template dp<5, 2, 0>();
+    if constexpr (C > 2) {
+      tl.template load<3>(at + 128, tstride);
+      tl.template zero<6>();
+      tl.template dp<6, 3, 0>();
+    }
+    tl.template store<4>(ct[0]);
+    tl.template store<5>(ct[1]);
+    if constexpr (C > 2) tl.template store<6>(ct[2]);
+  }
+}
+
+// One token row m of a group's epilogue: acc += (sum_c C_c << 7c - rest * s) * (scale * u).
+template <int C, bool Rest>
+ANDA_INLINE void epilogue_row(f32x16& acc, const int32_t (*ct)[kTile * kTile], int m, f32x16 vsc,
+                              float u, int32_t s, const int32_t* zr) {
+  i32x16 tot = vload<i32x16>(ct[0] + m * kTile);
+  if constexpr (C > 1) tot += vload<i32x16>(ct[1] + m * kTile) << 7;
+  if constexpr (C > 2) tot += vload<i32x16>(ct[2] + m * kTile) << 14;
+  if constexpr (Rest) tot -= vload<i32x16>(zr) * s;
+  acc += __builtin_convertvector(tot, f32x16) * (vsc * u);
+}
+
+// A group's epilogue for the 16 tokens of a tile, unrolled in the source: every acc index is a
+// constant, so the 16 accumulators live in registers across the group loop.
+template <int C, bool Rest, int... M>
+ANDA_INLINE void group_epilogue(f32x16* acc, const int32_t (*ct)[kTile * kTile], const float* sc,
+                                const float* u, const int32_t* s, const int32_t* zr,
+                                std::integer_sequence<int, M...>) {
+  const f32x16 vsc = vload<f32x16>(sc);
+  (epilogue_row<C, Rest>(acc[M], ct, M, vsc, u[M], s[M], zr), ...);
+}
+
+typedef uint32_t u32x16 __attribute__((vector_size(64)));
+typedef uint16_t u16x16 __attribute__((vector_size(32)));
+
+// Output row t, columns n0..n0+nl-1: acc (+ bias) as float32, or as bfloat16 rounded to nearest
+// even with NaN kept NaN (write_tile's rounding, bit for bit).
+ANDA_INLINE void write_row(const OutSpec& os, f32x16 v, f32x16 vbias, int64_t t, int64_t n0, int nl,
+                           int64_t N) {
+  if (os.bias) v += vbias;
+  if (os.f32) {  // a whole row is one vector store; only the last block of a matrix is partial
+    if (nl == 16) std::memcpy(os.f32 + t * N + n0, &v, 64);
+    else std::memcpy(os.f32 + t * N + n0, &v, (size_t)nl * 4);
+    return;
+  }
+  const u32x16 u = (u32x16)v;
+  const u32x16 r = (u & 0x7FFFFFFFu) > 0x7F800000u ? (u >> 16) | 0x40u : (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
+  const u16x16 h = __builtin_convertvector(r, u16x16);
+  if (nl == 16) std::memcpy(os.bf16 + t * N + n0, &h, 32);
+  else std::memcpy(os.bf16 + t * N + n0, &h, (size_t)nl * 2);
+}
+
+// Rows t0..t0+TT-1, columns n0..n0+nl-1 of the output from out [16][16]. Called through the
+// tile kinds' write_block (not inlined: the token loop keeps its registers for the tiles).
+ANDA_INLINE void write_block_impl(const OutSpec& os, const float* out, int64_t t0, int TT, int64_t n0,
+                                  int nl, int64_t N) {
+  f32x16 vbias = {};
+  if (os.bias) std::memcpy(&vbias, os.bias + n0, (size_t)nl * 4);
+  for (int m = 0; m < TT; ++m) write_row(os, vload<f32x16>(out + m * kTile), vbias, t0 + m, n0, nl, N);
+}
+
+template <int... M>
+ANDA_INLINE void store_rows(float* out, const f32x16* acc, std::integer_sequence<int, M...>) {
+  ((std::memcpy(out + M * kTile, &acc[M], sizeof(f32x16))), ...);
+}
+
+void SoftTiles::write_block(const OutSpec& os, const float* out, int64_t t0, int TT, int64_t n0, int nl,
+                            int64_t N) {
+  write_block_impl(os, out, t0, TT, n0, nl, N);
+}
+
+#if defined(__x86_64__)
+ANDA_AMX void HwTiles::write_block(const OutSpec& os, const float* out, int64_t t0, int TT, int64_t n0,
+                                   int nl, int64_t N) {
+  write_block_impl(os, out, t0, TT, n0, nl, N);
+}
+#endif
+
+template <int... M>
+ANDA_INLINE void zero_rows(f32x16* acc, std::integer_sequence<int, M...>) {
+  ((acc[M] = f32x16{}), ...);
+}
+
+// Steps a token tile's tile operations run ahead of its epilogue (ct holds kAhead + 1 steps).
+constexpr int kAhead = 2;
+
+// Where a token tile's steps j = b * G + g (block b, group g) take their B tiles from: the whole
+// call's blocks unpacked once (all, contiguous in step order), or, for a call with a single token
+// tile, each group unpacked just before its step into a ring of kAhead + 1 tiles (ring).
+struct BSource {
+  const int8_t* all;
+  int8_t* ring;
+  const uint8_t* Wp;
+  const int8_t* zv;
+  int64_t Gw64;
+  int G, gpw, gwn;
+  ANDA_INLINE const int8_t* tile(int j, int b, int g, int slot) const {
+    if (all) return all + (int64_t)j * 1024;
+    int8_t* t = ring + slot * 1024;
+    unpack_group(Wp + ((int64_t)b * Gw64 + g) * kGroupBytes, zv + ((int64_t)b * gwn + g / gpw) * 64, t);
+    return t;
+  }
+};
+
+// Step j (block b, group g) of a token tile (tile registers by phase j % 4 when C = 1).
+template <int C, class Tiles>
+ANDA_INLINE void issue_step(Tiles& tl, const int8_t* at, int64_t tstride, const BSource& bs, int j,
+                            int b, int g, int steps, int32_t (*ct)[C][kTile * kTile], int slot) {
+  const int8_t* bt = bs.tile(j, b, g, slot);
+  const int8_t* a = at + g * C * 64;
+  int32_t (*prev)[kTile * kTile] = j > 0 ? ct[slot == 0 ? kAhead : slot - 1] : nullptr;
+  const bool last = j + 1 == steps;
+  if constexpr (C == 1) {
+    switch (j & 3) {
+      case 0: return group_tiles<1, 0>(tl, a, tstride, bt, ct[slot], prev, last);
+      case 1: return group_tiles<1, 1>(tl, a, tstride, bt, ct[slot], prev, last);
+      case 2: return group_tiles<1, 2>(tl, a, tstride, bt, ct[slot], prev, last);
+      default: return group_tiles<1, 3>(tl, a, tstride, bt, ct[slot], prev, last);
+    }
+  } else {
+    group_tiles<C, 0>(tl, a, tstride, bt, ct[slot], nullptr, false);
+  }
+}
+
+// One 16-token tile (tokens t0..t0+15) against every block: steps j = b * G + g in order, the
+// tile operations kAhead steps ahead of the epilogue across block boundaries, the 16 float32
+// accumulators in registers for one block at a time.
+template <int C, bool Rest, class Tiles>
+ANDA_INLINE void token_tile(Tiles& tl, const AmxArgs& a, int64_t t0, const BSource& bs,
+                            const int32_t* zrest, const float* ut, const int32_t* st,
+                            int32_t (*ct)[C][kTile * kTile]) {
+  constexpr auto rows = std::make_integer_sequence<int, kTile>();
+  alignas(64) float out[kTile * kTile];
+  const int G = a.G, nb = (int)((a.n1 - a.n0 + 15) / 16), steps = nb * G;
+  const int64_t tstride = (int64_t)G * C * 64;
+  const int8_t* at = a.A + t0 * tstride;
+  int jb = 0, jg = 0;  // block and group of the next step to issue
+  for (int j = 0; j < std::min(kAhead, steps); ++j) {
+    issue_step<C>(tl, at, tstride, bs, j, jb, jg, steps, ct, j);
+    if (++jg == G) jg = 0, ++jb;
+  }
+  f32x16 acc[kTile];
+  zero_rows(acc, rows);
+  for (int b = 0, j = 0, slot = 0; b < nb; ++b) {
+    const float* SC = a.SCb + (int64_t)b * a.sblock;
+    const int32_t* zr = zrest + (int64_t)b * bs.gwn * 16;
+    const int64_t bn0 = a.n0 + 16 * b;
+    const int TT = (int)std::min<int64_t>(kTile, a.T - t0);
+    for (int m = 0; m < TT; ++m)  // the block's output lines, fetched while its groups run
+      __builtin_prefetch(a.os->f32 ? (const void*)(a.os->f32 + (t0 + m) * a.N + bn0)
+                                   : (const void*)(a.os->bf16 + (t0 + m) * a.N + bn0), 1);
+    for (int g = 0, gw = 0, gi = 0; g < G; ++g, ++j) {
+      const int ahead = slot == 0 ? kAhead : slot - 1;  // (slot + kAhead) % (kAhead + 1)
+      if (j + kAhead < steps) {
+        issue_step<C>(tl, at, tstride, bs, j + kAhead, jb, jg, steps, ct, ahead);
+        if (++jg == G) jg = 0, ++jb;
+      }
+      group_epilogue<C, Rest>(acc, ct[slot], SC + gw * 16, ut + g * kTile, st + g * kTile, zr + gw * 16, rows);
+      slot = slot == kAhead ? 0 : slot + 1;
+      if (++gi == a.gpw) gi = 0, ++gw;
+    }
+    store_rows(out, acc, rows);
+    Tiles::write_block(*a.os, out, t0, TT, bn0, (int)std::min<int64_t>(16, a.n1 - bn0), a.N);
+    zero_rows(acc, rows);
+  }
 }
 
 template <int C, class Tiles>
 ANDA_INLINE void amx_gemm(Tiles& tl, const AmxArgs& a) {
-  alignas(64) int8_t bt[16 * 64];
-  alignas(64) int32_t ct[C][kTile * kTile];
-  alignas(64) float y[kMaxChunk * kTile];
-  const int64_t tstride = (int64_t)a.G * C * 64;
+  alignas(64) int32_t ct[kAhead + 1][C][kTile * kTile];
+  const int G = a.G;
   const int nb = (int)((a.n1 - a.n0 + 15) / 16);
+  const int gwn = (G + a.gpw - 1) / a.gpw;
+  const bool one_tile = a.T <= kTile;
+  std::vector<float> ut((size_t)G * kTile);  // the token tile's U and S, [group][token]
+  std::vector<int32_t> st((size_t)G * kTile);
+  std::vector<int8_t> zv((size_t)nb * gwn * 64);
+  std::vector<int32_t> zrest((size_t)nb * gwn * 16);
+  bool rest = false;
+  for (int b = 0; b < nb; ++b)
+    rest |= block_zeros(a.Zb + (int64_t)b * a.zblock, gwn, zv.data() + (int64_t)b * gwn * 64,
+                        zrest.data() + (int64_t)b * gwn * 16);
+  // B tiles: every block's, unpacked once and reused by every token tile; one token tile
+  // unpacks each group just before its step instead
+  std::vector<int8_t> bbuf((size_t)(one_tile ? kAhead + 1 : nb * G) * 1024 + 64);
+  int8_t* bt = bbuf.data() + (64 - (uintptr_t)bbuf.data() % 64) % 64;
+  if (!one_tile)
+    for (int b = 0; b < nb; ++b)
+      for (int g = 0; g < G; ++g)
+        unpack_group(a.Wp + ((int64_t)b * a.Gw64 + g) * kGroupBytes,
+                     zv.data() + ((int64_t)b * gwn + g / a.gpw) * 64, bt + ((int64_t)b * G + g) * 1024);
+  const BSource bs{one_tile ? nullptr : bt, bt, a.Wp, zv.data(), a.Gw64, G, a.gpw, gwn};
   tl.begin();
-  for (int64_t c0 = 0; c0 < a.T; c0 += kMaxChunk) {
-    const int64_t c1 = std::min(a.T, c0 + kMaxChunk);
-    const int tiles = (int)((c1 - c0 + kTile - 1) / kTile);  // rows past T are zero padding
-    for (int b = 0; b < nb; ++b) {
-      const uint8_t* wb = a.Wp + (int64_t)b * a.Gw64 * kGroupBytes;
-      const float* SC = a.SCb + (int64_t)b * a.sblock;
-      const int32_t* Z = a.Zb + (int64_t)b * a.zblock;
-      std::fill(y, y + tiles * kTile * kTile, 0.0f);
-      for (int g = 0, gw = 0, gi = 0; g < a.G; ++g) {
-        const uint8_t* w = wb + (int64_t)g * kGroupBytes;
-        for (int kq = 0; kq < 16; ++kq)
-          for (int j = 0; j < 32; ++j) {
-            bt[kq * 64 + j] = (int8_t)(w[kq * 32 + j] & 15);
-            bt[kq * 64 + 32 + j] = (int8_t)(w[kq * 32 + j] >> 4);
-          }
-        tl.loadB(bt);
-        const float* sc = SC + gw * 16;
-        const int32_t* z = Z + gw * 16;
-        for (int i = 0; i < tiles; ++i) {
-          const int64_t t0 = c0 + (int64_t)i * kTile;
-          const int8_t* at = a.A + t0 * tstride + (int64_t)g * C * 64;
-          chunk_tile<0>(tl, at, tstride, ct[0]);
-          if constexpr (C > 1) chunk_tile<1>(tl, at, tstride, ct[1]);
-          if constexpr (C > 2) chunk_tile<2>(tl, at, tstride, ct[2]);
-          float* yt = y + (int64_t)i * kTile * kTile;
-          for (int m = 0; m < kTile; ++m) {
-            const int32_t s = a.S[(t0 + m) * a.G + g];
-            const float u = a.U[(t0 + m) * a.G + g];
-            for (int n = 0; n < kTile; ++n) {
-              int32_t tot = ct[0][m * kTile + n];
-              if constexpr (C > 1) tot += ct[1][m * kTile + n] << 7;
-              if constexpr (C > 2) tot += ct[2][m * kTile + n] << 14;
-              yt[m * kTile + n] += (float)(tot - z[n] * s) * (sc[n] * u);
-            }
-          }
-        }
-        if (++gi == a.gpw) gi = 0, ++gw;
+  for (int64_t t0 = 0; t0 < a.T; t0 += kTile) {  // rows past T are zero padding
+    for (int m = 0; m < kTile; ++m)
+      for (int g = 0; g < G; ++g) {
+        ut[g * kTile + m] = a.U[(t0 + m) * G + g];
+        st[g * kTile + m] = a.S[(t0 + m) * G + g];
       }
-      const int64_t bn0 = a.n0 + 16 * b;
-      write_tile(*a.os, y, c0, (int)(c1 - c0), bn0, (int)std::min<int64_t>(16, a.n1 - bn0), a.N);
-    }
+    if (rest) token_tile<C, true>(tl, a, t0, bs, zrest.data(), ut.data(), st.data(), ct);
+    else token_tile<C, false>(tl, a, t0, bs, zrest.data(), ut.data(), st.data(), ct);
   }
   tl.end();
 }

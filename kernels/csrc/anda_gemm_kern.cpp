@@ -357,11 +357,20 @@ void write_tile(const OutSpec& os, float* out, int64_t t0, int TT, int64_t n0, i
 // CPU: one tile op costs the same for 1..16 tokens, while VNNI's cost grows per token.
 constexpr int64_t kAmxMinTokens = 8;
 
+bool amx_path(int isa, int64_t T) { return isa == ISA_AMX_EMU || (isa == ISA_AMX && T >= kAmxMinTokens); }
+
+int64_t item_blocks(int isa, int64_t T, int64_t G, int64_t NB, int64_t threads) {
+  constexpr int64_t kMicroItem = 4, kPanelKiB = 256;
+  if (!amx_path(isa, T)) return kMicroItem;
+  const int64_t share = (NB + threads - 1) / std::max<int64_t>(threads, 1);
+  return std::max<int64_t>(1, std::min(kPanelKiB / std::max<int64_t>(G, 1), share));
+}
+
 void gemm_blocked(int isa, const int8_t* A, const int32_t* S, const float* U, int64_t T, int G,
                   int C, const uint8_t* Wp, int64_t Gw64, const float* SCb, const int32_t* Zb,
                   int64_t sblock, int64_t zblock, int64_t group_size, int64_t n0, int64_t n1,
                   int64_t N, const OutSpec& os) {
-  if (isa == ISA_AMX_EMU || (isa == ISA_AMX && T >= kAmxMinTokens))
+  if (amx_path(isa, T))
     return gemm_amx(isa == ISA_AMX, A, S, U, T, G, C, Wp, Gw64, SCb, Zb, sblock, zblock,
                     group_size, n0, n1, N, os);
   const int gpw = (int)(group_size / 64);

@@ -163,7 +163,7 @@ void unpack_rows(const int64_t* words, const uint8_t* exps, int64_t rows, int64_
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t g = 0; g < G; ++g) {
       const uint64_t* w = (const uint64_t*)(words + (r * G + g) * (1 + M));
-      const float u = std::ldexp(1.0f, (int)exps[r * G + g] - 15 - (M - 1));
+      const float u = unit_scale((int)exps[r * G + g], M);
       uint32_t m[64] = {0};
       for (int p = 0; p < M; ++p) {
         const uint64_t pl = w[1 + p];
@@ -219,7 +219,7 @@ void decode_act(const int64_t* words, const uint8_t* exps, int64_t rows, int64_t
         tot += s << (7 * c);
       }
       S[r * G + g] = tot;
-      U[r * G + g] = std::ldexp(1.0f, (int)exps[r * G + g] - 15 - (M - 1));
+      U[r * G + g] = unit_scale((int)exps[r * G + g], M);
     }
   }
 }

@@ -35,6 +35,15 @@ bool pack_group_avx2(const uint16_t* h, int n, int M, bool nearest, int64_t* out
 void unpack_rows(const int64_t* words, const uint8_t* exps, int64_t rows, int64_t G, int M,
                  int64_t K, float* out);
 
+// 2^(E - 15 - (M - 1)): the value of one mantissa unit of a group whose shared exponent field is E
+// (0..31) at M (1..16) mantissa bits, built from its bits (always a normal float: equal to ldexp).
+inline float unit_scale(int E, int M) {
+  const uint32_t bits = (uint32_t)(E - 15 - (M - 1) + 127) << 23;
+  float f;
+  __builtin_memcpy(&f, &bits, 4);
+  return f;
+}
+
 // Number of 7-bit chunks the GEMM splits an M-bit mantissa into.
 inline int gemm_chunks(int M) { return (M + 6) / 7; }
 
@@ -107,6 +116,14 @@ void gemm_blocked(int isa, const int8_t* A, const int32_t* S, const float* U, in
                   int C, const uint8_t* Wp, int64_t Gw64, const float* SCb, const int32_t* Zb,
                   int64_t sblock, int64_t zblock, int64_t group_size, int64_t n0, int64_t n1,
                   int64_t N, const OutSpec& out);
+
+// True when gemm_blocked takes the AMX tile path for T tokens at this isa (anda_gemm_kern.cpp).
+bool amx_path(int isa, int64_t T);
+
+// 16-row weight blocks per parallel work item of the GEMM ops: 4 (64 rows) on the micro-kernel
+// paths; on the AMX path, a panel whose B tiles (G KiB per block, unpacked once per item and
+// reused by every token tile) stay near 256 KiB, at most an even share of the NB blocks per thread.
+int64_t item_blocks(int isa, int64_t T, int64_t G, int64_t NB, int64_t threads);
 
 // The AMX tile GEMM over the same arguments as gemm_blocked (anda_gemm_amx.cpp): hardware tiles
 // when `hardware`, else software tiles with the same semantics (any CPU; slow, for tests).

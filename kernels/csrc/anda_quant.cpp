@@ -51,7 +51,7 @@ bool quantize_group_scalar(const uint16_t* h, int n, int M, bool nearest, int8_t
     }
   }
   *S = tot;
-  *U = std::ldexp(1.0f, E - 15 - (M - 1));
+  *U = unit_scale(E, M);
   return bad;
 }
 
@@ -93,7 +93,7 @@ ANDA_AVX2 bool quantize_group_avx2(const uint16_t* h, int n, int M, bool nearest
   s4 = _mm_add_epi32(s4, _mm_srli_si128(s4, 8));
   s4 = _mm_add_epi32(s4, _mm_srli_si128(s4, 4));
   *S = _mm_cvtsi128_si32(s4);
-  *U = std::ldexp(1.0f, E - 15 - (M - 1));
+  *U = unit_scale(E, M);
   return bad;
 }
 
