@@ -97,6 +97,66 @@ ANDA_AVX2 bool quantize_group_avx2(const uint16_t* h, int n, int M, bool nearest
   return bad;
 }
 
+#define ANDA_AVX512Q __attribute__((target("avx2,fma,avx512f,avx512bw,avx512vl")))
+
+// The same integers on 32 u16 lanes per register (AVX-512 BW + VBMI): v = mant << 5 fits 16 bits,
+// so m = v >> s needs no widening (vpsrlvw gives 0 for s >= 16, as the scalar rule does for
+// 16 <= s < 32), and "nearest" is (v >> s) + bit s - 1 of v, which equals (v + 2^(s-1)) >> s
+// without its 17-bit intermediate. Word permutations then vpmovwb write the even/odd order.
+ANDA_AVX512Q bool quantize_group_avx512(const uint16_t* h, int n, int M, bool nearest, int8_t* A,
+                                        int32_t* S, float* U) {
+  const __mmask32 lo = n >= 32 ? ~0u : (1u << n) - 1u, hi = n >= 64 ? ~0u : n <= 32 ? 0u : (1u << (n - 32)) - 1u;
+  const __m512i H0 = _mm512_maskz_loadu_epi16(lo, h), H1 = _mm512_maskz_loadu_epi16(hi, h + 32);
+  const __m512i f31 = _mm512_set1_epi16(31), one = _mm512_set1_epi16(1);
+  const __m512i e0 = _mm512_and_si512(_mm512_srli_epi16(H0, 10), f31);
+  const __m512i e1 = _mm512_and_si512(_mm512_srli_epi16(H1, 10), f31);
+  const bool bad = (_mm512_cmpeq_epi16_mask(e0, f31) | _mm512_cmpeq_epi16_mask(e1, f31)) != 0;
+  // shared exponent: max over the lanes, at least 1 (16-bit max, reduced in 32-bit lanes)
+  const __m512i em = _mm512_max_epu16(_mm512_max_epu16(e0, e1), one);
+  const int E = (int)_mm512_reduce_max_epu32(_mm512_max_epu32(_mm512_and_si512(em, _mm512_set1_epi32(0xFFFF)),
+                                                              _mm512_srli_epi32(em, 16)));
+  const __m512i base = _mm512_set1_epi16((int16_t)(E + 16 - M)), hid = _mm512_set1_epi16(0x400);
+  const __m512i m10 = _mm512_set1_epi16(0x3FF), mmax = _mm512_set1_epi16((int16_t)((1u << M) - 1u));
+  const __m512i Hv[2] = {H0, H1}, ev[2] = {e0, e1};
+  __m512i m16[2];
+  for (int i = 0; i < 2; ++i) {
+    const __m512i e = ev[i];
+    const __mmask32 nz = _mm512_test_epi16_mask(e, e);
+    const __m512i frac = _mm512_and_si512(Hv[i], m10);  // the hidden bit where e != 0
+    const __m512i v = _mm512_slli_epi16(_mm512_mask_mov_epi16(frac, nz, _mm512_or_si512(frac, hid)), 5);
+    const __m512i s = _mm512_sub_epi16(base, _mm512_max_epu16(e, one));
+    __m512i m = _mm512_srlv_epi16(v, s);
+    if (nearest) {  // s = 0: no rounding bit (s - 1 wraps to 0xFFFF, a shift >= 16 gives 0)
+      const __m512i bit = _mm512_and_si512(_mm512_srlv_epi16(v, _mm512_sub_epi16(s, one)), one);
+      m = _mm512_min_epu16(_mm512_add_epi16(m, bit), mmax);
+    }
+    m16[i] = m;
+  }
+  // word indices of the even elements of H0:H1 (element k: word k), then of the odd ones
+  alignas(64) static const uint16_t even_odd[2][32] = {
+      {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30,
+       32, 34, 36, 38, 40, 42, 44, 46, 48, 50, 52, 54, 56, 58, 60, 62},
+      {1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31,
+       33, 35, 37, 39, 41, 43, 45, 47, 49, 51, 53, 55, 57, 59, 61, 63}};
+  const __m512i ie = _mm512_load_si512(even_odd[0]), io = _mm512_load_si512(even_odd[1]);
+  const __mmask32 neg0 = _mm512_movepi16_mask(H0), neg1 = _mm512_movepi16_mask(H1);
+  const __m512i c127 = _mm512_set1_epi16(127), zero = _mm512_setzero_si512();
+  __m512i ssum = zero;
+  for (int c = 0, C = gemm_chunks(M); c < C; ++c) {
+    __m512i ch0 = _mm512_and_si512(_mm512_srli_epi16(m16[0], 7 * c), c127);
+    __m512i ch1 = _mm512_and_si512(_mm512_srli_epi16(m16[1], 7 * c), c127);
+    ch0 = _mm512_mask_sub_epi16(ch0, neg0, zero, ch0);
+    ch1 = _mm512_mask_sub_epi16(ch1, neg1, zero, ch1);
+    const __m512i sum = _mm512_add_epi32(_mm512_madd_epi16(ch0, one), _mm512_madd_epi16(ch1, one));
+    ssum = _mm512_add_epi32(ssum, _mm512_slli_epi32(sum, 7 * c));
+    _mm256_storeu_si256((__m256i*)(A + c * 64), _mm512_cvtepi16_epi8(_mm512_permutex2var_epi16(ch0, ie, ch1)));
+    _mm256_storeu_si256((__m256i*)(A + c * 64 + 32), _mm512_cvtepi16_epi8(_mm512_permutex2var_epi16(ch0, io, ch1)));
+  }
+  *S = _mm512_reduce_add_epi32(ssum);
+  *U = unit_scale(E, M);
+  return bad;
+}
+
 // Round-to-nearest-even float -> half on the bit patterns (finite or Inf inputs; NaN -> a NaN).
 static inline uint16_t f32_to_f16_scalar(float f) {
   uint32_t u;
@@ -150,7 +210,9 @@ bool f32_to_f16(int isa, const float* x, int64_t n, uint16_t* h) {
 
 bool quantize_rows(int isa, const uint16_t* h, int64_t rows, int64_t K, int M, bool nearest,
                    int8_t* A, int32_t* S, float* U) {
-  auto* group = isa >= ISA_AVX2 ? &quantize_group_avx2 : &quantize_group_scalar;
+  auto* group = isa >= ISA_AVX512 ? &quantize_group_avx512
+                : isa >= ISA_AVX2  ? &quantize_group_avx2
+                                   : &quantize_group_scalar;
   const int64_t G = (K + 63) / 64;
   const int C = gemm_chunks(M);
   bool bad = false;
