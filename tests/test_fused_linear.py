@@ -73,6 +73,31 @@ def test_float32_inputs_round_to_float16_exactly_like_torch():
                 torch.ops.andactl.anda_linear(xb, 16, "truncate", wpp, scb, zb, None, 128, 17)
 
 
+def test_bfloat16_inputs_round_to_float16_exactly_like_torch():
+    """bfloat16 rows are converted inside the op (no float16 copy of x first): every bfloat16 bit
+    pattern from the float16 subnormal range (where the conversion rounds) to 65280 gives what
+    x.to(float16) gives, and values past 65504 (or NaN/Inf) are refused."""
+    gen = torch.Generator().manual_seed(12)
+    bits = torch.arange(0x3000, 0x4780, 7, dtype=torch.int32)  # 2^-31 .. 65280, every 7th pattern
+    vals = bits.to(torch.int16).view(torch.bfloat16)
+    vals = vals * torch.where(torch.rand(vals.shape, generator=gen) < 0.5, -1.0, 1.0).bfloat16()
+    groups = -(-vals.numel() // 4)
+    x = torch.zeros(4, groups * 64, dtype=torch.bfloat16)
+    x.view(4, -1, 64)[:, :, 9].view(-1)[: vals.numel()] = vals
+    k = x.shape[1]
+    (wpp, scb, zb), (_, sc, z) = _operands(17, k, 128, True, gen)
+    for level in _each_isa():
+        words, exps = torch.ops.andactl.anda_pack(x.half(), 16, "truncate")  # torch's conversion
+        want = torch.ops.andactl.anda_gemm_prepacked(words, exps, 16, k, wpp, sc, z, 128, 17).bfloat16()
+        got = fused.anda_linear(x, 16, "truncate", wpp, scb, zb, None, 128, 17)
+        assert got.dtype == torch.bfloat16 and torch.equal(got, want), level
+        for bad in (65536.0, 1e30, float("nan"), float("inf")):
+            xb = x.clone()
+            xb[2, 7] = bad
+            with pytest.raises(RuntimeError, match="overflows float16"):
+                torch.ops.andactl.anda_linear(xb, 16, "truncate", wpp, scb, zb, None, 128, 17)
+
+
 def test_fused_matches_python_reference_and_zero_groups():
     """The C++ kernel against the op's pure-torch reference (PE arithmetic), zero and empty inputs."""
     gen = torch.Generator().manual_seed(7)

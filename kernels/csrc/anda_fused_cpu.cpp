@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -53,11 +54,10 @@ at::Tensor anda_linear_cpu(const at::Tensor& x, int64_t M, c10::string_view roun
     if (bias.has_value() && y.numel()) y.add_(bias->to(dt));  // K == 0: y = bias (rounded)
     return y;
   }
-  // float32 rows are rounded to float16 per work item inside the quantizer's loop (and range
-  // checked there); float16 / bfloat16 inputs are converted once (exact or saturating to Inf,
-  // which the quantizer reports)
-  const bool f32_in = dt == at::kFloat;
-  const at::Tensor src = f32_in ? x.contiguous() : x.to(at::kHalf).contiguous();
+  // float32 and bfloat16 rows are rounded to float16 per work item inside the quantizer's loop
+  // (and range checked there); float16 inputs are quantized as they are
+  const bool f16_in = dt == at::kHalf;
+  const at::Tensor src = x.contiguous();
   const int C = anda::gemm_chunks((int)M);
   // the micro-kernels and AMX tiles read up to the next token tile: zero rows
   const int64_t Tpad = anda::padded_tokens(T);
@@ -72,19 +72,22 @@ at::Tensor anda_linear_cpu(const at::Tensor& x, int64_t M, c10::string_view roun
   }
   const int isa = anda::select_isa();
   const bool nearest = rounding == "nearest";
-  const uint16_t* hp = f32_in ? nullptr : (const uint16_t*)src.data_ptr<at::Half>();
-  const float* fp = f32_in ? src.data_ptr<float>() : nullptr;
+  const uint16_t* hp = f16_in ? (const uint16_t*)src.data_ptr<at::Half>() : nullptr;
+  const float* fp = dt == at::kFloat ? src.data_ptr<float>() : nullptr;
+  const uint16_t* bp = dt == at::kBFloat16 ? (const uint16_t*)src.data_ptr<at::BFloat16>() : nullptr;
   int8_t* Ap = A.data_ptr<int8_t>();
   int32_t* Sp = S.data_ptr<int32_t>();
   float* Up = U.data_ptr<float>();
   std::atomic<bool> bad{false}, range{false};
   at::parallel_for(0, T, std::max<int64_t>(1, 256 / G), [&](int64_t r0, int64_t r1) {
     const uint16_t* rows = hp ? hp + r0 * K : nullptr;
-    std::vector<uint16_t> buf;
-    if (fp) {
-      buf.resize((size_t)((r1 - r0) * K));
-      if (anda::f32_to_f16(isa, fp + r0 * K, (r1 - r0) * K, buf.data())) range = true;
-      rows = buf.data();
+    std::unique_ptr<uint16_t[]> buf;  // not zero-filled: every element is written
+    if (!hp) {
+      buf.reset(new uint16_t[(size_t)((r1 - r0) * K)]);
+      if (fp ? anda::f32_to_f16(isa, fp + r0 * K, (r1 - r0) * K, buf.get())
+             : anda::bf16_to_f16(isa, bp + r0 * K, (r1 - r0) * K, buf.get()))
+        range = true;
+      rows = buf.get();
     }
     if (anda::quantize_rows(isa, rows, r1 - r0, K, (int)M, nearest, Ap + r0 * G * C * 64,
                             Sp + r0 * G, Up + r0 * G))

@@ -81,6 +81,9 @@ bool quantize_group_avx2(const uint16_t* h, int n, int M, bool nearest, int8_t* 
 // round to without overflowing (65504 < |x| < 65520 rounds down, yet is out of range). Scalar and
 // AVX2 (F16C) paths give the same bits (anda_quant.cpp).
 bool f32_to_f16(int isa, const float* x, int64_t n, uint16_t* h);
+// The same for bfloat16 bit patterns (exact in float32, then rounded like f32_to_f16): equal to
+// torch's bfloat16 -> float16 conversion, with the same range report.
+bool bf16_to_f16(int isa, const uint16_t* x, int64_t n, uint16_t* h);
 
 // A linear layer over a group-wise INT8 / INT4 table (table_kern.cpp): x float32 [T, K]; packed
 // uint8 [R, pstride] (INT8: q + 128; INT4: (q + 8) of column 2j in the low nibble of byte j, of

@@ -180,30 +180,57 @@ static inline uint16_t f32_to_f16_scalar(float f) {
 
 #define ANDA_F16C __attribute__((target("avx2,fma,f16c")))
 
-ANDA_F16C static bool f32_to_f16_avx2(const float* x, int64_t n, uint16_t* h) {
+static inline float bf16_bits_to_f32(uint16_t b) {
+  const uint32_t u = (uint32_t)b << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+// Eight floats from x: float32 values, or bfloat16 bit patterns (exact in float32).
+template <class T>
+ANDA_F16C static inline __m256 load8(const T* x) {
+  if constexpr (sizeof(T) == 4) return _mm256_loadu_ps((const float*)x);
+  else return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i*)x)), 16));
+}
+
+template <class T>
+ANDA_F16C static bool to_f16_avx2(const T* x, int64_t n, uint16_t* h) {
   const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
   const __m256 lim = _mm256_set1_ps(65504.0f);
   __m256 out = _mm256_setzero_ps();
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
-    const __m256 v = _mm256_loadu_ps(x + i);
+    const __m256 v = load8(x + i);
     out = _mm256_or_ps(out, _mm256_cmp_ps(_mm256_and_ps(v, absmask), lim, _CMP_NLE_UQ));
     _mm_storeu_si128((__m128i*)(h + i), _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
   }
   bool bad = _mm256_movemask_ps(out) != 0;
   for (; i < n; ++i) {
-    bad |= !(std::fabs(x[i]) <= 65504.0f);
-    h[i] = f32_to_f16_scalar(x[i]);
+    const float f = sizeof(T) == 4 ? (float)x[i] : bf16_bits_to_f32((uint16_t)x[i]);
+    bad |= !(std::fabs(f) <= 65504.0f);
+    h[i] = f32_to_f16_scalar(f);
   }
   return bad;
 }
 
 bool f32_to_f16(int isa, const float* x, int64_t n, uint16_t* h) {
-  if (isa >= ISA_AVX2) return f32_to_f16_avx2(x, n, h);
+  if (isa >= ISA_AVX2) return to_f16_avx2(x, n, h);
   bool bad = false;
   for (int64_t i = 0; i < n; ++i) {
     bad |= !(std::fabs(x[i]) <= 65504.0f);  // NaN fails the comparison
     h[i] = f32_to_f16_scalar(x[i]);
+  }
+  return bad;
+}
+
+bool bf16_to_f16(int isa, const uint16_t* x, int64_t n, uint16_t* h) {
+  if (isa >= ISA_AVX2) return to_f16_avx2(x, n, h);
+  bool bad = false;
+  for (int64_t i = 0; i < n; ++i) {
+    const float f = bf16_bits_to_f32(x[i]);
+    bad |= !(std::fabs(f) <= 65504.0f);
+    h[i] = f32_to_f16_scalar(f);
   }
   return bad;
 }
