@@ -121,6 +121,15 @@ def test_quantized_tables_artifact_round_trip(tmp_path, head, emb, shared):
     assert isinstance(loaded.get_output_embeddings(), QuantizedHead) == (head != "none")
     with torch.no_grad():
         assert torch.equal(loaded(x).logits, ref)
+    # loaded in bfloat16 (the run dtype on CPUs with native bf16), the tables output bfloat16: the
+    # residual stream, attention and every layer run in it, not in the float32 of quantize time
+    bf, _, _ = load_artifact(out, torch.bfloat16)
+    seen = []
+    bf.model.layers[0].register_forward_pre_hook(lambda _m, args: seen.append(args[0].dtype))
+    with torch.no_grad():
+        logits = bf(x).logits
+    assert bf.get_input_embeddings()(x).dtype == torch.bfloat16 and seen == [torch.bfloat16]
+    assert logits.dtype == torch.bfloat16
     acc = account(out)
     n_tables = tq.stored_bytes(128, 64, 8 if emb == "int8" else 4, 64)
     if not shared:

@@ -125,21 +125,29 @@ class QuantizedHead(nn.Module):
         return f"in={self.in_features}, out={self.out_features}, int{self.bits}, group={self.group_size}"
 
 
+def _float_dtype(module: nn.Module | None, default: torch.dtype) -> torch.dtype:
+    weight = getattr(module, "weight", None)
+    return weight.dtype if isinstance(weight, torch.Tensor) and weight.is_floating_point() else default
+
+
 def install_tables(model: nn.Module, record: dict) -> None:
     """Replaces the token embedding / LM head of ``model`` by quantized modules at the shapes a
     ``quantize_tables`` record names (placeholder codes, filled by loading the state dict); a
-    ``shared`` record makes the head read the embedding's codes. What the artifact reader needs."""
+    ``shared`` record makes the head read the embedding's codes. What the artifact reader needs.
+    The tables output the dtype of the modules they replace (the model was built in its run
+    dtype), else the dtype the record names: a bfloat16 run stays bfloat16 from the embedding on."""
     group = int(record["group_size"])
     e, h = record.get("embeddings"), record.get("head")
     new_emb = None
     if e:
-        new_emb = QuantizedEmbedding(e["rows"], e["cols"], e["bits"], group, e.get("padding_idx"),
-                                     getattr(torch, e.get("dtype", "float32")))
+        dtype = _float_dtype(model.get_input_embeddings(), getattr(torch, e.get("dtype", "float32")))
+        new_emb = QuantizedEmbedding(e["rows"], e["cols"], e["bits"], group, e.get("padding_idx"), dtype)
         model.set_input_embeddings(new_emb)
     if h:
         if record.get("shared"):
             new_head = QuantizedHead.sharing(new_emb)
         else:
-            new_head = QuantizedHead(h["in"], h["out"], h["bits"], group, h["bias"], getattr(torch, h.get("dtype", "float32")))
+            dtype = _float_dtype(model.get_output_embeddings(), getattr(torch, h.get("dtype", "float32")))
+            new_head = QuantizedHead(h["in"], h["out"], h["bits"], group, h["bias"], dtype)
         model.set_output_embeddings(new_head)
     model.config.tie_word_embeddings = False
