@@ -102,6 +102,9 @@ struct TableArgs {
   int64_t R;
 };
 void table_rows(int isa, const TableArgs& a, int64_t r0, int64_t r1);
+// Rows r0..r1-1 of the table as float32 w [r1 - r0, K]: code * scale, exact (an 8-bit code times
+// a float16 scale fits float32's mantissa). The table path of many tokens multiplies these.
+void table_dequant_rows(const TableArgs& a, int64_t r0, int64_t r1, float* w);
 
 // Where gemm_blocked writes y[t, n] (row stride N): float32 or bfloat16 (round to nearest even),
 // after adding bias[n] in float32 when bias is not null. Exactly one of f32 / bf16 is set.

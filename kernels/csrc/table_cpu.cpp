@@ -1,6 +1,7 @@
 // Torch glue of andactl::table_linear (schema in kernels/tables.py): a linear layer over a
 // group-wise INT8 / INT4 table, computed from the codes (table_kern.cpp), parallel over rows.
 #include <ATen/Parallel.h>
+#include <c10/core/InferenceMode.h>
 #include <torch/library.h>
 #include <torch/types.h>
 
@@ -9,6 +10,12 @@
 namespace {
 
 constexpr int64_t kRowChunk = 256;  // table rows per work item (~150 KB of INT8 codes at K = 576)
+// From this many tokens (a prefill, a perplexity window) the table is decoded chunk by chunk into
+// float32 (exact) and multiplied by torch's GEMM; in bfloat16 runs the chunk is rounded to
+// bfloat16 first, as a dense bfloat16 head is (AMX / AVX512-BF16 GEMM). Fewer tokens (decode):
+// the codes are decoded in registers (table_kern.cpp).
+constexpr int64_t kGemmTokens = 32;
+constexpr int64_t kGemmChunk = 1024;  // table rows per decoded chunk (2.3 MB float32 at K = 576)
 
 at::Tensor table_linear_cpu(const at::Tensor& x, const at::Tensor& packed, const at::Tensor& scale,
                             int64_t bits, int64_t group_size, const std::optional<at::Tensor>& bias) {
@@ -41,10 +48,27 @@ at::Tensor table_linear_cpu(const at::Tensor& x, const at::Tensor& packed, const
                             (const uint16_t*)sc.data_ptr<at::Half>(), G, (int)bits, (int)group_size,
                             bf.defined() ? bf.data_ptr<float>() : nullptr, y.data_ptr<float>(), R};
     const int isa = anda::select_isa();
-    at::parallel_for(0, R, kRowChunk, [&](int64_t r0, int64_t r1) {
-      for (int64_t c = r0; c < r1; c += kRowChunk)
-        anda::table_rows(isa, a, c, std::min(r1, c + kRowChunk));
-    });
+    if (T >= kGemmTokens) {
+      const bool bf16 = dt == at::kBFloat16;
+      const at::Tensor xg = bf16 ? x.reshape({-1, K}).contiguous() : xf;
+      const bool inference = c10::InferenceMode::is_enabled();  // workers do not inherit it
+      at::parallel_for(0, R, kGemmChunk, [&](int64_t r0, int64_t r1) {
+        const c10::InferenceMode guard(inference);
+        for (int64_t c = r0; c < r1; c += kGemmChunk) {
+          const int64_t c1 = std::min(r1, c + kGemmChunk);
+          at::Tensor w = at::empty({c1 - c, K}, xf.options());
+          anda::table_dequant_rows(a, c, c1, w.data_ptr<float>());
+          at::Tensor yc = at::mm(xg, (bf16 ? w.to(at::kBFloat16) : w).t()).to(at::kFloat);
+          if (bf.defined()) yc.add_(bf.narrow(0, c, c1 - c));
+          y.narrow(1, c, c1 - c).copy_(yc);
+        }
+      });
+    } else {
+      at::parallel_for(0, R, kRowChunk, [&](int64_t r0, int64_t r1) {
+        for (int64_t c = r0; c < r1; c += kRowChunk)
+          anda::table_rows(isa, a, c, std::min(r1, c + kRowChunk));
+      });
+    }
   }
   return y.to(dt).view(osz);
 }

@@ -5,6 +5,7 @@
 // be rebuilt on every call. Scalar and AVX2 paths; they differ only in float summation order.
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "anda_kern.h"
@@ -37,6 +38,21 @@ static inline int code_at(const uint8_t* row, int bits, int64_t k) {
   if (bits == 8) return (int)row[k] - 128;
   const uint8_t b = row[k >> 1];
   return (int)((k & 1) ? (b >> 4) : (b & 15)) - 8;
+}
+
+void table_dequant_rows(const TableArgs& a, int64_t r0, int64_t r1, float* w) {
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint8_t* row = a.packed + r * a.pstride;
+    float* out = w + (r - r0) * a.K;
+    for (int64_t k0 = 0, g = 0; k0 < a.K; k0 += a.group, ++g) {
+      const float s = half_to_float(a.scale[r * a.sstride + g]);
+      const int64_t k1 = std::min<int64_t>(a.K, k0 + a.group);
+      if (a.bits == 8)
+        for (int64_t k = k0; k < k1; ++k) out[k] = (float)((int)row[k] - 128) * s;
+      else
+        for (int64_t k = k0; k < k1; ++k) out[k] = (float)code_at(row, 4, k) * s;
+    }
+  }
 }
 
 static void table_rows_scalar(const TableArgs& a, int64_t r0, int64_t r1) {
