@@ -1,5 +1,5 @@
-// AMX-INT8 path of the packed GEMM (anda_gemm_kern.cpp dispatches here for kAmxMinTokens+ tokens
-// when the CPU and the OS allow AMX tiles), and the same code over software tiles
+// AMX-INT8 path of the packed GEMM (anda_gemm_kern.cpp dispatches here from about 8-11 tokens,
+// amx_path, when the CPU and the OS allow AMX tiles), and the same code over software tiles
 // ("amx-emulated"), which runs on any CPU so that the tests check this path's layout, tiling and
 // epilogue everywhere.
 //

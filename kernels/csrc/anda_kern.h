@@ -6,7 +6,7 @@
 namespace anda {
 
 // Levels in order; every level >= ISA_AVX2 runs the AVX2 code outside the GEMM. ISA_AMX is
-// AVX-512 VNNI plus AMX-INT8 tiles (the GEMM's path for kAmxMinTokens+ tokens). ISA_AMX_EMU
+// AVX-512 VNNI plus AMX-INT8 tiles (the GEMM's path from about 8-11 tokens: amx_path). ISA_AMX_EMU
 // ("amx-emulated", chosen only by ANDA_CPU_ISA) runs the AMX GEMM over software tiles and the
 // scalar code elsewhere, on any CPU: it lets the tests check the AMX path's data layout.
 enum Isa : int { ISA_AMX_EMU = -1, ISA_SCALAR = 0, ISA_AVX2 = 1, ISA_AVX512 = 2, ISA_AMX = 3 };
@@ -123,13 +123,14 @@ void gemm_blocked(int isa, const int8_t* A, const int32_t* S, const float* U, in
                   int64_t sblock, int64_t zblock, int64_t group_size, int64_t n0, int64_t n1,
                   int64_t N, const OutSpec& out);
 
-// True when gemm_blocked takes the AMX tile path for T tokens at this isa (anda_gemm_kern.cpp).
-bool amx_path(int isa, int64_t T);
+// True when gemm_blocked takes the AMX tile path for T tokens of C chunks at this isa
+// (anda_gemm_kern.cpp).
+bool amx_path(int isa, int64_t T, int C);
 
 // 16-row weight blocks per parallel work item of the GEMM ops: 4 (64 rows) on the micro-kernel
 // paths; on the AMX path, a panel whose B tiles (G KiB per block, unpacked once per item and
 // reused by every token tile) stay near 256 KiB, at most an even share of the NB blocks per thread.
-int64_t item_blocks(int isa, int64_t T, int64_t G, int64_t NB, int64_t threads);
+int64_t item_blocks(int isa, int64_t T, int C, int64_t G, int64_t NB, int64_t threads);
 
 // The AMX tile GEMM over the same arguments as gemm_blocked (anda_gemm_amx.cpp): hardware tiles
 // when `hardware`, else software tiles with the same semantics (any CPU; slow, for tests).
