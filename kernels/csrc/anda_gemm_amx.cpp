@@ -81,9 +81,10 @@ struct SoftTiles {
 };
 
 #if defined(__x86_64__)
-// The hardware tiles, in inline assembly of our own (AT&T operand order: sources first): no
-// target attribute is needed here, so amx_gemm can be instantiated for both tile kinds and take
-// its vector width from the function it is inlined into. Memory clobbers order the tile loads and
+// The hardware tiles, in inline assembly of our own (AT&T operand order: sources first): the tile
+// operations need no target attribute, so amx_gemm can be instantiated for both tile kinds and
+// take its vector width from the function it is inlined into (write_block, called once per block
+// and not inlined, carries the AVX-512 target itself). Memory clobbers order the tile loads and
 // stores with the plain C++ reads and writes of the same buffers.
 #define ANDA_TILES(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
 struct HwTiles {

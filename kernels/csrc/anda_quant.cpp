@@ -99,7 +99,7 @@ ANDA_AVX2 bool quantize_group_avx2(const uint16_t* h, int n, int M, bool nearest
 
 #define ANDA_AVX512Q __attribute__((target("avx2,fma,avx512f,avx512bw,avx512vl")))
 
-// The same integers on 32 u16 lanes per register (AVX-512 BW + VBMI): v = mant << 5 fits 16 bits,
+// The same integers on 32 u16 lanes per register (AVX-512 BW): v = mant << 5 fits 16 bits,
 // so m = v >> s needs no widening (vpsrlvw gives 0 for s >= 16, as the scalar rule does for
 // 16 <= s < 32), and "nearest" is (v >> s) + bit s - 1 of v, which equals (v + 2^(s-1)) >> s
 // without its 17-bit intermediate. Word permutations then vpmovwb write the even/odd order.
