@@ -366,8 +366,10 @@ bool amx_path(int isa, int64_t T, int C) {
 int64_t item_blocks(int isa, int64_t T, int C, int64_t G, int64_t NB, int64_t threads) {
   constexpr int64_t kMicroItem = 4, kPanelKiB = 256;
   if (!amx_path(isa, T, C)) return kMicroItem;
-  const int64_t share = (NB + threads - 1) / std::max<int64_t>(threads, 1);
-  return std::max<int64_t>(1, std::min(kPanelKiB / std::max<int64_t>(G, 1), share));
+  // equal items, a multiple of the thread count of them, each at most ~kPanelKiB of B tiles
+  const int64_t th = std::max<int64_t>(threads, 1), panel = std::max<int64_t>(1, kPanelKiB / std::max<int64_t>(G, 1));
+  const int64_t rounds = (NB + th * panel - 1) / (th * panel);  // items per thread
+  return std::max<int64_t>(1, (NB + th * rounds - 1) / (th * rounds));
 }
 
 void gemm_blocked(int isa, const int8_t* A, const int32_t* S, const float* U, int64_t T, int G,
