@@ -364,7 +364,7 @@ bool amx_path(int isa, int64_t T, int C) {
 }
 
 int64_t item_blocks(int isa, int64_t T, int C, int64_t G, int64_t NB, int64_t threads) {
-  constexpr int64_t kMicroItem = 4, kPanelKiB = 256;
+  constexpr int64_t kMicroItem = 4, kPanelKiB = 1024;
   if (!amx_path(isa, T, C)) return kMicroItem;
   // equal items, a multiple of the thread count of them, each at most ~kPanelKiB of B tiles
   const int64_t th = std::max<int64_t>(threads, 1), panel = std::max<int64_t>(1, kPanelKiB / std::max<int64_t>(G, 1));

@@ -129,7 +129,8 @@ bool amx_path(int isa, int64_t T, int C);
 
 // 16-row weight blocks per parallel work item of the GEMM ops: 4 (64 rows) on the micro-kernel
 // paths; on the AMX path, panels whose B tiles (G KiB per block, unpacked once per item and
-// reused by every token tile) stay within ~256 KiB, sized so that the NB blocks split into equal
+// reused by every token tile) stay within ~1 MiB (half an L2 of the AMX CPUs: the activations are
+// streamed once per item, which costs at large K), sized so that the NB blocks split into equal
 // items, a multiple of the thread count of them.
 int64_t item_blocks(int isa, int64_t T, int C, int64_t G, int64_t NB, int64_t threads);
 
