@@ -245,7 +245,7 @@ typedef uint32_t u32x16 __attribute__((vector_size(64)));
 typedef uint16_t u16x16 __attribute__((vector_size(32)));
 
 // Output row t, columns n0..n0+nl-1: acc (+ bias) as float32, or as bfloat16 rounded to nearest
-// even with NaN kept NaN (write_tile's rounding, bit for bit).
+// even with NaN kept NaN (the micro-kernels' write_rows rounding, bit for bit).
 ANDA_INLINE void write_row(const OutSpec& os, f32x16 v, f32x16 vbias, int64_t t, int64_t n0, int nl,
                            int64_t N) {
   if (os.bias) v += vbias;

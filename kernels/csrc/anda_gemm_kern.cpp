@@ -349,10 +349,6 @@ static inline __attribute__((always_inline)) void write_rows(const OutSpec& os, 
   }
 }
 
-void write_tile(const OutSpec& os, float* out, int64_t t0, int TT, int64_t n0, int nl, int64_t N) {
-  write_rows(os, out, t0, TT, n0, nl, N);
-}
-
 // Fewest tokens for which the AMX tile path runs (fewer: AVX-512 VNNI), per chunk count C: a
 // tile operation costs the same for 1..16 tokens while VNNI's cost grows per token tile (8 tokens
 // at C = 1, 4 at C > 1). Measured on a 2-core Xeon with AMX (bf16 in/out, K x N = 576 x 1536,

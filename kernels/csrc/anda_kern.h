@@ -141,10 +141,6 @@ void gemm_amx(bool hardware, const int8_t* A, const int32_t* S, const float* U, 
               int64_t sblock, int64_t zblock, int64_t group_size, int64_t n0, int64_t n1,
               int64_t N, const OutSpec& out);
 
-// Writes rows t0..t0+TT-1, columns n0..n0+nl-1 of the output from out [TT][16] (bias added to
-// out first, when set).
-void write_tile(const OutSpec& os, float* out, int64_t t0, int TT, int64_t n0, int nl, int64_t N);
-
 void gemm_prepacked(int isa, const int8_t* A, const int32_t* S, const float* U, int64_t T, int G,
                     int C, const uint8_t* Wp, int64_t Gw64, const float* scales, int64_t sstride,
                     const uint8_t* zeros, int64_t group_size, int64_t n0, int64_t n1, int64_t N,
