@@ -406,7 +406,7 @@ ANDA_INLINE void amx_gemm(Tiles& tl, const AmxArgs& a) {
     for (int m = 0; m < kTile; ++m)
       for (int g = 0; g < G; ++g) {
         ut[g * kTile + m] = a.U[(t0 + m) * G + g];
-        st[g * kTile + m] = a.S[(t0 + m) * G + g];
+        if (rest) st[g * kTile + m] = a.S[(t0 + m) * G + g];  // only the zero-point rests read S
       }
     if (rest) token_tile<C, true>(tl, a, t0, bs, zrest.data(), ut.data(), st.data(), ct);
     else token_tile<C, false>(tl, a, t0, bs, zrest.data(), ut.data(), st.data(), ct);

@@ -187,6 +187,18 @@ static inline float bf16_bits_to_f32(uint16_t b) {
   return f;
 }
 
+// The portable conversion of either source (the same bits as to_f16_avx2).
+template <class T>
+static bool to_f16_scalar(const T* x, int64_t n, uint16_t* h) {
+  bool bad = false;
+  for (int64_t i = 0; i < n; ++i) {
+    const float f = sizeof(T) == 4 ? (float)x[i] : bf16_bits_to_f32((uint16_t)x[i]);
+    bad |= !(std::fabs(f) <= 65504.0f);  // NaN fails the comparison
+    h[i] = f32_to_f16_scalar(f);
+  }
+  return bad;
+}
+
 // Eight floats from x: float32 values, or bfloat16 bit patterns (exact in float32).
 template <class T>
 ANDA_F16C static inline __m256 load8(const T* x) {
@@ -205,34 +217,16 @@ ANDA_F16C static bool to_f16_avx2(const T* x, int64_t n, uint16_t* h) {
     out = _mm256_or_ps(out, _mm256_cmp_ps(_mm256_and_ps(v, absmask), lim, _CMP_NLE_UQ));
     _mm_storeu_si128((__m128i*)(h + i), _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
   }
-  bool bad = _mm256_movemask_ps(out) != 0;
-  for (; i < n; ++i) {
-    const float f = sizeof(T) == 4 ? (float)x[i] : bf16_bits_to_f32((uint16_t)x[i]);
-    bad |= !(std::fabs(f) <= 65504.0f);
-    h[i] = f32_to_f16_scalar(f);
-  }
-  return bad;
+  const bool tail_bad = to_f16_scalar(x + i, n - i, h + i);  // the last n % 8 values
+  return tail_bad || _mm256_movemask_ps(out) != 0;
 }
 
 bool f32_to_f16(int isa, const float* x, int64_t n, uint16_t* h) {
-  if (isa >= ISA_AVX2) return to_f16_avx2(x, n, h);
-  bool bad = false;
-  for (int64_t i = 0; i < n; ++i) {
-    bad |= !(std::fabs(x[i]) <= 65504.0f);  // NaN fails the comparison
-    h[i] = f32_to_f16_scalar(x[i]);
-  }
-  return bad;
+  return isa >= ISA_AVX2 ? to_f16_avx2(x, n, h) : to_f16_scalar(x, n, h);
 }
 
 bool bf16_to_f16(int isa, const uint16_t* x, int64_t n, uint16_t* h) {
-  if (isa >= ISA_AVX2) return to_f16_avx2(x, n, h);
-  bool bad = false;
-  for (int64_t i = 0; i < n; ++i) {
-    const float f = bf16_bits_to_f32(x[i]);
-    bad |= !(std::fabs(f) <= 65504.0f);
-    h[i] = f32_to_f16_scalar(f);
-  }
-  return bad;
+  return isa >= ISA_AVX2 ? to_f16_avx2(x, n, h) : to_f16_scalar(x, n, h);
 }
 
 bool quantize_rows(int isa, const uint16_t* h, int64_t rows, int64_t K, int M, bool nearest,

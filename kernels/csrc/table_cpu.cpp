@@ -37,28 +37,30 @@ at::Tensor table_linear_cpu(const at::Tensor& x, const at::Tensor& packed, const
                 "table_linear: bias must be a float tensor [", R, "]");
   auto osz = x.sizes().vec();
   osz.back() = R;
-  const at::Tensor xf = x.reshape({-1, K}).to(at::kFloat).contiguous();
-  const int64_t T = xf.size(0);
+  const at::Tensor x2 = x.reshape({-1, K});
+  const int64_t T = x2.size(0);
+  // float32 rows for the kernel and the float32 GEMM; a bfloat16 GEMM multiplies x as it is
+  const bool gemm = T >= kGemmTokens, gemm_bf16 = gemm && dt == at::kBFloat16;
+  const at::Tensor xf = gemm_bf16 ? at::Tensor() : x2.to(at::kFloat).contiguous();
   at::Tensor y = at::empty({T, R}, x.options().dtype(at::kFloat));
   if (T > 0 && R > 0) {
     const at::Tensor pc = packed.contiguous(), sc = scale.contiguous();
     at::Tensor bf;
     if (bias.has_value()) bf = bias->to(at::kFloat).contiguous();
-    const anda::TableArgs a{xf.data_ptr<float>(), T, K, pc.data_ptr<uint8_t>(), pcols,
+    const anda::TableArgs a{xf.defined() ? xf.data_ptr<float>() : nullptr, T, K, pc.data_ptr<uint8_t>(), pcols,
                             (const uint16_t*)sc.data_ptr<at::Half>(), G, (int)bits, (int)group_size,
                             bf.defined() ? bf.data_ptr<float>() : nullptr, y.data_ptr<float>(), R};
     const int isa = anda::select_isa();
-    if (T >= kGemmTokens) {
-      const bool bf16 = dt == at::kBFloat16;
-      const at::Tensor xg = bf16 ? x.reshape({-1, K}).contiguous() : xf;
+    if (gemm) {
+      const at::Tensor xg = gemm_bf16 ? x2.contiguous() : xf;
       const bool inference = c10::InferenceMode::is_enabled();  // workers do not inherit it
       at::parallel_for(0, R, kGemmChunk, [&](int64_t r0, int64_t r1) {
         const c10::InferenceMode guard(inference);
         for (int64_t c = r0; c < r1; c += kGemmChunk) {
           const int64_t c1 = std::min(r1, c + kGemmChunk);
-          at::Tensor w = at::empty({c1 - c, K}, xf.options());
+          at::Tensor w = at::empty({c1 - c, K}, x.options().dtype(at::kFloat));
           anda::table_dequant_rows(a, c, c1, w.data_ptr<float>());
-          at::Tensor yc = at::mm(xg, (bf16 ? w.to(at::kBFloat16) : w).t()).to(at::kFloat);
+          at::Tensor yc = at::mm(xg, (gemm_bf16 ? w.to(at::kBFloat16) : w).t()).to(at::kFloat);
           if (bf.defined()) yc.add_(bf.narrow(0, c, c1 - c));
           y.narrow(1, c, c1 - c).copy_(yc);
         }
