@@ -95,15 +95,23 @@ def _install_integrations() -> None:
             _run_hook(name)
 
 
-def load(path, device: str = "cpu", dtype=None):
+def load(path, device: str = "cpu", dtype=None, backend: str = "auto"):
     """``(model, tokenizer)`` of the andactl artifact at ``path``, in eval mode on ``device``;
-    ``dtype`` (a torch dtype or its name) casts the float tensors (None: as stored)."""
+    ``dtype`` (a torch dtype or its name) casts the float tensors (None: as stored); ``backend``
+    (auto|cpp|cuda|reference) is the kernel the packed linears run: auto = the C++/CUDA extension
+    when it loads (built on first use), else the pure-torch reference."""
+    from andactl.errors import ConfigError
+    from andactl.kernels.backend import BACKENDS, set_model_backend
     from andactl.models.artifact_loader import load_artifact
     from andactl.models.loading import parse_device, parse_dtype
 
+    if backend not in BACKENDS:  # before any reading
+        raise ConfigError(f"unknown kernel backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if isinstance(dtype, str):
         dtype = parse_dtype(dtype)
-    model, tokenizer, _ = load_artifact(path, dtype, parse_device(str(device)))
+    dev = parse_device(str(device))
+    model, tokenizer, _ = load_artifact(path, dtype, dev)
+    set_model_backend(model, backend, dev)
     return model, tokenizer
 
 

@@ -101,6 +101,20 @@ def set_backend(model: nn.Module, name: str, device: torch.device | str | None =
     return info
 
 
+def set_model_backend(model: nn.Module, requested: str = "auto", device: torch.device | str | None = None) -> str:
+    """What every loader of an artifact calls: ``set_backend(model, requested, device)`` when the
+    model has an AndaLinear, returning the backend's name; a model without one is left alone and
+    nothing is resolved or built ("none (no packed modules)"). Invariant: afterwards a packed
+    model's AndaLinears all run the backend ``requested`` resolves to (auto: the C++/CUDA
+    extension when it loads, else the reference), never silently the slow reference when the
+    extension is usable."""
+    from andactl.models.anda_linear import AndaLinear
+
+    if not any(isinstance(m, AndaLinear) for m in model.modules()):
+        return "none (no packed modules)"
+    return set_backend(model, requested, device).name
+
+
 def describe() -> dict:
     """What ``andactl env`` shows: per flavour whether it loaded (or why not), the CPU SIMD path,
     the compiler and the cache directory. Does not trigger a build."""

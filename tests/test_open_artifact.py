@@ -325,3 +325,26 @@ def test_bfloat16_load_equals_from_pretrained_and_keeps_float32_scales(tmp_path_
     ids = tiny_inputs()
     with torch.no_grad():
         assert torch.equal(ours(ids).logits, hf(ids).logits)
+
+
+def test_loaders_pick_the_fast_kernels(tmp_path_factory):
+    """andactl.load and from_pretrained set every AndaLinear to the backend 'auto' resolves to (the
+    C++ extension when it loads: the fused op, not the slow reference); backend= overrides; an
+    unknown backend is refused before the artifact is read."""
+    from transformers import AutoModelForCausalLM
+
+    from andactl.errors import ConfigError
+    from andactl.kernels.backend import resolve_backend
+    from andactl.models.anda_linear import AndaLinear
+
+    _, out = saved(tmp_path_factory, "llama", "packed")
+    want = resolve_backend("auto", "cpu").name
+
+    def backends(m):
+        return {x.backend for x in m.modules() if isinstance(x, AndaLinear)}
+
+    assert backends(andactl.load(out)[0]) == {want}
+    assert backends(AutoModelForCausalLM.from_pretrained(str(out), dtype=torch.float32)) == {want}
+    assert backends(andactl.load(out, backend="reference")[0]) == {"reference"}
+    with pytest.raises(ConfigError, match="unknown kernel backend 'fast'"):
+        andactl.load(ROOT / "no-such-artifact", backend="fast")

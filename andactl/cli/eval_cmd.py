@@ -11,17 +11,9 @@ from andactl.cli.common import data_dir_option, device_option, emit, format_opti
 
 def set_backend(model, backend: str, device: str) -> str:
     """Points every AndaLinear in ``model`` at the requested kernel backend; returns its name."""
-    try:
-        from andactl.kernels import backend as kb
-    except ImportError:
-        return "reference"
-    import torch
+    from andactl.kernels.backend import set_model_backend
 
-    if not any(hasattr(m, "weight_packed") for m in model.modules()):
-        return "none (no packed modules)"
-    info = kb.resolve_backend(backend, torch.device(device))
-    kb.set_backend(model, info.name)
-    return info.name
+    return set_model_backend(model, backend, device)
 
 
 def human_results(data: dict) -> None:

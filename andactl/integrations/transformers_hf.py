@@ -115,6 +115,9 @@ def register_quantizer() -> None:
                 load_int8_shortcuts(model, model.config._name_or_path, model.dtype)
             install_activation_hooks(model, self.records)
             anchor_device(model)
+            from andactl.kernels.backend import set_model_backend
+
+            set_model_backend(model, "auto")  # the fast kernels, as andactl.load picks them
             return model
 
         def is_serializable(self, safe_serialization=None):
