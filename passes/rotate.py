@@ -8,7 +8,6 @@ equivalent to the fused one; the ``slice`` pass then cuts it to the recorded dim
 """
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 
 import torch
@@ -19,7 +18,6 @@ from andactl.errors import ConfigError
 from andactl.models.capture import capture_layer0_inputs
 from andactl.passbase import Pass, PassConfig, register_pass
 from andactl.passes.blockwise import map_cols_, map_rows_
-from andactl.passes.refit import OutputFit
 from andactl.passes.pca import GramAccumulator, kept_variance, pca_basis, sliced_dim
 from andactl.formats.records import SlicingRecord
 from andactl.models.slicegpt_layer import install_layers
@@ -29,14 +27,11 @@ from andactl.models.slicegpt_layer import install_layers
 class RotateConfig(PassConfig):
     """``ratio``: fraction of the hidden size to slice later (0 = rotation only); kept dim is
     ``floor((1-ratio)*D)`` rounded down to a multiple of ``round_to``. ``slice_head``: also slice the
-    last layer's output and the head's input (SliceGPT's default keeps them at full width).
-    ``refit``: refit each block's output linears to the dense model's residual stream by ridge
-    least squares as it is walked (passes/refit.py), sequential blocks only."""
+    last layer's output and the head's input (SliceGPT's default keeps them at full width)."""
 
     ratio: float = 0.0
     round_to: int = 8
     slice_head: bool = False
-    refit: bool = False
 
     def validate(self) -> None:
         if not 0.0 <= self.ratio < 1.0:
@@ -103,8 +98,6 @@ class Rotate(Pass):
         model.eval()
         D = adapter.hidden_size
         plan = slicing_plan(D, len(adapter.layers()), cfg)  # ConfigError before anything changes
-        if cfg.refit and adapter.parallel_blocks:
-            raise ConfigError("rotate: refit supports sequential blocks only (this model has parallel blocks)")
         layers = install_layers(adapter)
         device = next(model.parameters()).device
         states = capture_layer0_inputs(model, layers[0], ctx.calibration())
@@ -120,8 +113,6 @@ class Rotate(Pass):
         kept.append({"embedding": kept_variance(vals, plan["embedding"])})
         for emb in adapter.embeddings():
             _rotate_in(emb, Q_in)
-        dense = [st.x.clone() for st in states] if cfg.refit else None  # the dense residual stream
-        ridges: list = []  # per refit linear: the held-out ridge, None = kept
         for k, st in enumerate(states):
             st.x = keep(_project(st.x, Q_in, plan["embedding"]), k)
 
@@ -131,15 +122,6 @@ class Rotate(Pass):
                     dims = plan["layers"][i]
                     if adapter.parallel_blocks:
                         Q_in = self._parallel_layer(adapter, layer, states, Q_in, dims, kept, device, keep)
-                        advance()
-                        continue
-                    if dense is not None:
-                        vals_mid, Q_mid, vals_out, Q_out = self._refit_layer(adapter, layer, states, dense, dims,
-                                                                             device, keep, ridges)
-                        self._rotate_layer(adapter, layer, Q_in, Q_mid, Q_out)
-                        kept.append({"mlp_in": kept_variance(vals_mid, dims["mlp_in"]),
-                                     "out": kept_variance(vals_out, dims["out"])})
-                        Q_in = Q_out
                         advance()
                         continue
                     acc = GramAccumulator(D, device)
@@ -170,46 +152,8 @@ class Rotate(Pass):
             "ratio": cfg.ratio, "round_to": cfg.round_to, "slice_head": cfg.slice_head,
             "hidden_size": D, "dim": plan["embedding"], "plan": plan,
         }
-        out = {"hidden_size": D, "dim": plan["embedding"], "calibration_tokens": tokens, "kept_variance": kept}
-        if cfg.refit:  # per block: (o_proj, down) ridge chosen on held-out tokens, None = weight kept
-            out["refit_ridges"] = [ridges[i:i + 2] for i in range(0, len(ridges), 2)]
-            ctx.report["slicing"]["refit_ridges"] = out["refit_ridges"]
-        return out
-
-    @staticmethod
-    def _refit_layer(adapter, layer, states, dense: list, dims: dict, device, keep, ridges: list):
-        """One sequential block walked with the least-squares refit of its output linears
-        (passes/refit.py): returns ``(vals_mid, Q_mid, vals_out, Q_out)``; ``states`` advance to
-        the sliced block output (projected), ``dense`` to the dense block output; the chosen
-        ridges (None: weight kept) are appended to ``ridges``."""
-        D = adapter.hidden_size
-        ad = getattr(layer, "_adapter", None)  # shared, not copied (it references the whole model)
-        orig = copy.deepcopy(layer, {id(ad): ad})  # the block as the dense model has it
-
-        def attn(blk, x, kw):
-            return adapter.run_attention(blk, adapter.attn_norm(blk)(x), kw)
-
-        def mlp(blk, x, kw):
-            return adapter.run_mlp(blk, adapter.mlp_norm(blk)(x))
-
-        Qs = []
-        for run, out, dim in ((attn, adapter.attn_output(layer), dims["mlp_in"]),
-                              (mlp, adapter.mlp_output(layer), dims["out"])):
-            fit = OutputFit(out)
-            for k, (st, xd) in enumerate(zip(states, dense)):
-                dense[k] = xd + run(orig, xd, st.kwargs)
-                run(layer, st.x, st.kwargs)  # captures the output linear's input
-                fit.add(dense[k] - (st.x if __import__('os').environ.get('RF_DRIFT', '1') == '1' else xd), st.mask)
-            ridges.append(fit.apply())
-            acc = GramAccumulator(D, device)
-            for k, st in enumerate(states):
-                st.x = keep(st.x + run(layer, st.x, st.kwargs), k)
-                acc.add(st.x, st.mask)
-            vals, Q = _pca(acc, device)
-            for k, st in enumerate(states):
-                st.x = keep(_project(st.x, Q, dim), k)
-            Qs += [vals, Q]
-        return tuple(Qs)
+        return {"hidden_size": D, "dim": plan["embedding"], "calibration_tokens": tokens,
+                "kept_variance": kept}
 
     @staticmethod
     def _rotate_layer(adapter, layer, Q_in: torch.Tensor, Q_mid: torch.Tensor, Q_out: torch.Tensor) -> None:
