@@ -210,7 +210,8 @@ def test_generate_on_packed_model_with_int8_tables(tmp_path):
                              {"pass": "set_anda_bits", "bits": [6, 5, 4, 7]}, {"pass": "pack"},
                              {"pass": "quantize_tables", "head": "int8", "embeddings": "int8"}]).run(ctx)
     out = save_artifact(tmp_path / "a", ctx.model.eval(), char_tokenizer(), {"base_model": "tiny"}, records=ctx.records)
-    res = _cli("generate", out, "--prompt", "hello", "--max-new-tokens", "5", "--backend", "reference")
+    res = _cli("generate", out, "--prompt", "hello", "--max-new-tokens", "5", "--backend", "reference",
+               "--dtype", "float32")  # the in-process reference below runs float32
     assert res.exit_code == 0, res.stderr
     loaded, tok = andactl.load(out)
     params = list(loaded.named_parameters())  # only the reader's empty device anchor

@@ -5,6 +5,7 @@ import click
 
 from andactl.cli.common import (calibration_dict, calibration_options, data_dir_option, dtype_option, format_option,
                                  search_loss_option, shortcuts_option, table_options)
+from andactl.passes.quantize_weights import QuantizeWeightsConfig
 
 
 @click.command("sweep")
@@ -17,7 +18,10 @@ from andactl.cli.common import (calibration_dict, calibration_options, data_dir_
 @click.option("--seqlen", type=click.IntRange(min=8), default=2048, show_default=True, help="Evaluation window length.")
 @click.option("--budget", type=click.Choice(["bops", "energy", "latency", "memory"]), default="energy", show_default=True)
 @click.option("--max-evals", type=click.IntRange(min=1), default=32, show_default=True)
-@click.option("--group-size", type=int, default=128, show_default=True, help="INT4 weight group size.")
+@click.option("--group-size", type=int, default=QuantizeWeightsConfig.group_size, show_default=True,
+              help="INT4 weight group size.")
+@click.option("--asymmetric/--symmetric", default=not QuantizeWeightsConfig.symmetric, show_default=True,
+              help="INT4 with per-group zero points, or symmetric.")
 @click.option("--storage-dtype", default="fp16", show_default=True, metavar="bf16|fp16|fp32")
 @table_options
 @shortcuts_option
@@ -40,7 +44,7 @@ from andactl.cli.common import (calibration_dict, calibration_options, data_dir_
 @format_option
 @click.pass_context
 def sweep(cctx, model, out_dir, ratios, tolerances, weight_methods, windows, seqlen, budget, max_evals, group_size,
-          storage_dtype, head, embeddings, table_group, table_clip, table_method, shortcuts, search_loss, recoveries, recover_steps,
+          asymmetric, storage_dtype, head, embeddings, table_group, table_clip, table_method, shortcuts, search_loss, recoveries, recover_steps,
           max_bytes, max_energy, max_ppl_increase, write_best, overwrite, backend, dtype, data_dir, fmt, **cal):
     """Explore a grid of compressed versions of MODEL into -o DIR and draw the Pareto frontier."""
     import time
@@ -71,7 +75,7 @@ def sweep(cctx, model, out_dir, ratios, tolerances, weight_methods, windows, seq
     if write_best:
         _check_target(Path(write_best).expanduser(), overwrite)
     settings = SweepSettings(model=model, windows=windows, seqlen=seqlen, calibration=calibration_dict(cal), budget=budget,
-                             max_evals=max_evals, group_size=group_size, storage_dtype=storage_dtype, head=head,
+                             max_evals=max_evals, group_size=group_size, symmetric=not asymmetric, storage_dtype=storage_dtype, head=head,
                              embeddings=embeddings, dtype=dtype, backend=backend, search_loss=search_loss,
                              table_group=table_group, table_clip=table_clip, shortcuts=shortcuts, recover_steps=recover_steps,
                              table_method=table_method)

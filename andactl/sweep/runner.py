@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from andactl.formats.table_quant import DEFAULT_TABLE_GROUP
+from andactl.passes.quantize_weights import QuantizeWeightsConfig
 from andactl.passes.search_losses import DEFAULT_SEARCH_LOSS
 from andactl.sweep.grid import SweepPoint
 
@@ -35,7 +36,8 @@ class SweepSettings:
     calibration: dict = field(default_factory=dict)
     budget: str = "energy"
     max_evals: int = 32
-    group_size: int = 128
+    group_size: int = QuantizeWeightsConfig.group_size
+    symmetric: bool = QuantizeWeightsConfig.symmetric
     storage_dtype: str = "fp16"
     head: str = "int8"
     embeddings: str = "int8"
@@ -193,7 +195,8 @@ class SweepRunner:
             "dense_block_linear_parameters": loaded.meta.get("dense_block_linear_parameters")
             or block_linear_parameters(loaded.adapter)})
         shape = cost_models.ModelShape.from_adapter(loaded.adapter, tokens=1)
-        weights = [{"pass": "quantize_weights", "method": method, "group_size": self.s.group_size}]
+        weights = [{"pass": "quantize_weights", "method": method, "group_size": self.s.group_size,
+                    "symmetric": self.s.symmetric}]
         PassManager.from_recipe(weights).run(ctx)
         weight_seconds = round(time.perf_counter() - t0, 1)
         records = []
