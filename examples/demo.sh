@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make demo`: the main job on the default model (SmolLM2-135M-Instruct), sized to finish in about
 # five minutes on a 2-core CPU:
-#   slice 25% -> short recovery (distillation from the dense model) -> INT4 (RTN) weights + Anda
-#   activations at fixed bits (7 8 9 7; `andactl quantize` without --bits searches, much slower)
+#   slice 25% -> short recovery (distillation from the dense model) -> INT4 (GPTQ, asymmetric
+#   groups of 64) weights + Anda activations at fixed bits (7 8 9 7; `andactl quantize` without
+#   --bits searches, slower)
 #   -> pack -> inspect -> perplexity side by side -> a few generated tokens from the final model.
 # Figures are for a demo (small calibration, a short recovery, 4 windows of 512 tokens); see
 # docs/RECOVER.md and the README for full-size runs.
@@ -15,7 +16,7 @@ $A env
 $A slice smollm2-135m --ratio 0.25 --cal-samples 8 --cal-seqlen 512 -o "$OUT/sliced" --overwrite
 $A recover "$OUT/sliced" --steps 12 --batch-size 2 --seqlen 128 --held-out 2 --eval-every 12 \
    -o "$OUT/recovered" --overwrite
-$A quantize "$OUT/recovered" --bits 7 8 9 7 --weight-method rtn --cal-samples 4 --cal-seqlen 256 \
+$A quantize "$OUT/recovered" --bits 7 8 9 7 --cal-samples 4 --cal-seqlen 256 \
    -o "$OUT/packed" --overwrite
 $A inspect "$OUT/packed"
 $A eval smollm2-135m "$OUT/sliced" "$OUT/recovered" "$OUT/packed" --tasks wikitext2 --seqlen 512 --limit 4 \
