@@ -35,7 +35,7 @@ class QuantizeWeightsConfig(PassConfig):
     """``method``: rtn | gptq; ``group_size``: positive multiple of 64 or -1 (one group per row);
     ``symmetric``: zero point 8 (else per-group zero points; the default: on SmolLM2 asymmetric
     groups of 64 cost 3.8% more bytes than symmetric groups of 128 and cut the W4 perplexity
-    penalty from +69% to +33%, README "Weight groups"); ``damp``: GPTQ damping as a fraction
+    penalty from +69% to +33%, README "INT4 weight groups"); ``damp``: GPTQ damping as a fraction
     of mean(diag H); ``act_order``: GPTQ column order by decreasing H_ii (static groups)."""
 
     method: Literal["rtn", "gptq"] = "gptq"
