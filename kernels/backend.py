@@ -107,12 +107,16 @@ def set_model_backend(model: nn.Module, requested: str = "auto", device: torch.d
     nothing is resolved or built ("none (no packed modules)"). Invariant: afterwards a packed
     model's AndaLinears all run the backend ``requested`` resolves to (auto: the C++/CUDA
     extension when it loads, else the reference), never silently the slow reference when the
-    extension is usable."""
+    extension is usable; on the C++ backend the sibling input projections are linked
+    (andactl/models/sibling_linears.py), otherwise unlinked."""
     from andactl.models.anda_linear import AndaLinear
+    from andactl.models.sibling_linears import link_siblings
 
     if not any(isinstance(m, AndaLinear) for m in model.modules()):
         return "none (no packed modules)"
-    return set_backend(model, requested, device).name
+    name = set_backend(model, requested, device).name
+    link_siblings(model, enable=name == "cpp")  # q/k/v and gate/up as one fused call each
+    return name
 
 
 def describe() -> dict:

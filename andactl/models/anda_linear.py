@@ -58,6 +58,7 @@ class AndaLinear(nn.Module):
         self._w_cache: torch.Tensor | None = None  # dequantized weight, not state
         self._wpp_cache: torch.Tensor | None = None  # prepacked weight (kernels/prepack.py), not state
         self._fused_cache: tuple[torch.Tensor, ...] | None = None  # fused-op operands, not state
+        self.siblings = None  # SiblingGroup (andactl/models/sibling_linears.py) or None, not state
 
     @property
     def mantissa_bits(self) -> int | None:
@@ -119,6 +120,8 @@ class AndaLinear(nn.Module):
         self._w_cache = None
         self._wpp_cache = None
         self._fused_cache = None
+        if self.siblings is not None:
+            self.siblings.reset()
         scale = self.weight_scale
         out = super()._apply(fn, recurse)
         if self.weight_scale.dtype != torch.float32:
@@ -129,6 +132,8 @@ class AndaLinear(nn.Module):
         self._w_cache = None
         self._wpp_cache = None
         self._fused_cache = None
+        if self.siblings is not None:
+            self.siblings.reset()
         return super()._load_from_state_dict(*args, **kwargs)
 
     def fused_operands(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
@@ -149,14 +154,18 @@ class AndaLinear(nn.Module):
             raise ConfigError(f"AndaLinear expects input [..., {self.in_features}], got {tuple(x.shape)}")
         m = self._mantissa_bits
         if m is not None and self.backend != "reference":
-            ops_ = self._fused_cache if self._fused_cache is not None else self.fused_operands()
-            if ops_ is not None:  # one C++ call: quantize, GEMM, bias, run dtype (no fp32 copies)
-                try:
+            try:
+                if self.siblings is not None:  # q/k/v or gate/up as one call (sibling_linears.py)
+                    y = self.siblings.run(self, x)
+                    if y is not None:
+                        return y
+                ops_ = self._fused_cache if self._fused_cache is not None else self.fused_operands()
+                if ops_ is not None:  # one C++ call: quantize, GEMM, bias, run dtype (no fp32 copies)
                     return torch.ops.andactl.anda_linear(x, m, self.rounding, *ops_, self.bias, self.group_size,
                                                          self.out_features)
-                except RuntimeError:
-                    anda.check_representable(x)  # NaN/Inf/overflow: the one-line NumericsError
-                    raise
+            except RuntimeError:
+                anda.check_representable(x)  # NaN/Inf/overflow: the one-line NumericsError
+                raise
         if m is None:
             y = F.linear(x.to(torch.float32), self.dequantized_weight())
         elif self.backend == "reference":
