@@ -46,7 +46,8 @@ class SiblingGroup:
 
     def operands(self) -> tuple | None:
         """(prepacked weight, blocked scales, blocked zero points, bias or None) of all members
-        concatenated along N; None when a member has no fused operands (no C++ kernel)."""
+        concatenated along N (the members' own prepacked copies are then dropped: one copy in
+        memory); None when a member has no fused operands (no C++ kernel)."""
         if self._operands is None:
             parts = [m.fused_operands() for m in self.members]
             if any(p is None for p in parts):
@@ -64,6 +65,8 @@ class SiblingGroup:
                 bias = torch.cat([m.bias.to(dt) if m.bias is not None else torch.zeros(m.out_features, dtype=dt)
                                   for m in self.members])
             self._operands = (wpp, scb, zb, bias)
+            for m in self.members:  # one prepacked copy in memory: a member running alone rebuilds its own
+                m._fused_cache = m._wpp_cache = None
         return self._operands
 
     def run(self, member: nn.Module, x: torch.Tensor) -> torch.Tensor | None:
