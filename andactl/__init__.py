@@ -100,13 +100,11 @@ def load(path, device: str = "cpu", dtype=None, backend: str = "auto"):
     ``dtype`` (a torch dtype or its name) casts the float tensors (None: as stored); ``backend``
     (auto|cpp|cuda|reference) is the kernel the packed linears run: auto = the C++/CUDA extension
     when it loads (built on first use), else the pure-torch reference."""
-    from andactl.errors import ConfigError
-    from andactl.kernels.backend import BACKENDS, set_model_backend
+    from andactl.kernels.backend import check_backend_name, set_model_backend
     from andactl.models.artifact_loader import load_artifact
     from andactl.models.loading import parse_device, parse_dtype
 
-    if backend not in BACKENDS:  # before any reading
-        raise ConfigError(f"unknown kernel backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    check_backend_name(backend)  # before any reading
     if isinstance(dtype, str):
         dtype = parse_dtype(dtype)
     dev = parse_device(str(device))

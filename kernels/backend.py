@@ -69,12 +69,17 @@ def _choose(requested: str, dev: torch.device) -> BackendInfo:
     return BackendInfo("reference", requested, str(dev), f"C++ extension unavailable: {res.reason}")
 
 
+def check_backend_name(requested: str) -> None:
+    """ConfigError (one line) unless ``requested`` is one of BACKENDS; reads and builds nothing."""
+    if requested not in BACKENDS:
+        raise ConfigError(f"unknown kernel backend {requested!r}; choose one of {', '.join(BACKENDS)}")
+
+
 def resolve_backend(requested: str, device: torch.device | str | None = None) -> BackendInfo:
     """Pick the backend for tensors on ``device``; ConfigError for an unknown name or an explicit
     cpp/cuda that cannot load (the message says why). The build is attempted at most once per
     process (see build.load); each distinct choice is logged once at INFO level."""
-    if requested not in BACKENDS:
-        raise ConfigError(f"unknown kernel backend {requested!r}; choose one of {', '.join(BACKENDS)}")
+    check_backend_name(requested)
     info = _choose(requested, _device(device))
     key = (requested, info.name)
     if key not in _LOGGED:

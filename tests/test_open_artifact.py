@@ -217,9 +217,9 @@ def test_generate_on_packed_model_with_int8_tables(tmp_path):
     params = list(loaded.named_parameters())  # only the reader's empty device anchor
     assert [(n, p.numel(), p.requires_grad) for n, p in params] == [("andactl_device_anchor", 0, False)]
     assert loaded.device == torch.device("cpu")
-    from andactl.cli.eval_cmd import set_backend
+    from andactl.kernels.backend import set_model_backend
 
-    set_backend(loaded, "reference", "cpu")
+    set_model_backend(loaded, "reference", "cpu")
     ids = tok("hello", return_tensors="pt").input_ids
     with torch.no_grad():
         gen = loaded.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=5, do_sample=False)

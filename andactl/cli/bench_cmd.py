@@ -69,7 +69,7 @@ def bench(models, prompt_tokens, gen_tokens, batches, repeat, threads, backend, 
 
     import torch
 
-    from andactl.cli.eval_cmd import set_backend
+    from andactl.kernels.backend import set_model_backend
     from andactl.evaluation import throughput
     from andactl.models.loading import load_model, parse_device, resolve_dtype_name
 
@@ -84,7 +84,7 @@ def bench(models, prompt_tokens, gen_tokens, batches, repeat, threads, backend, 
         gc.collect()
         throughput.reset_peak_rss()
         loaded = load_model(source, dtype, device)
-        used = set_backend(loaded.model, backend, device)
+        used = set_model_backend(loaded.model, backend, device)
         params = sum(p.numel() for p in loaded.model.parameters())
         for b in batch_list:
             r = throughput.measure(loaded.model, b, prompt_tokens, gen_tokens, repeat, device=device).to_dict()

@@ -126,6 +126,16 @@ _max_memory_flag = click.option("--max-memory", type=click.FloatRange(min=0, min
                                 help="Refuse up front (before loading) a run whose --dry-run peak host RAM exceeds GB.")
 
 
+def int4_weight_options(f):
+    """--group-size, --asymmetric/--symmetric (the quantize_weights pass; its defaults)."""
+    from andactl.passes.quantize_weights import QuantizeWeightsConfig
+
+    f = click.option("--asymmetric/--symmetric", default=not QuantizeWeightsConfig.symmetric, show_default=True,
+                     help="INT4 with per-group zero points, or symmetric (zero point 8).")(f)
+    return click.option("--group-size", type=int, default=QuantizeWeightsConfig.group_size, show_default=True,
+                        help="INT4 group size (multiple of 64, or -1 per row).")(f)
+
+
 def table_options(f):
     """--head, --embeddings, --table-group, --table-clip, --table-method (the quantize_tables pass)."""
     from andactl.formats.table_quant import DEFAULT_TABLE_GROUP

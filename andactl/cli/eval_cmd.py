@@ -9,13 +9,6 @@ import click
 from andactl.cli.common import data_dir_option, device_option, emit, format_option, run_dtype_option, stdout_console
 
 
-def set_backend(model, backend: str, device: str) -> str:
-    """Points every AndaLinear in ``model`` at the requested kernel backend; returns its name."""
-    from andactl.kernels.backend import set_model_backend
-
-    return set_model_backend(model, backend, device)
-
-
 def human_results(data: dict) -> None:
     from rich.table import Table
 
@@ -63,6 +56,7 @@ def eval_(models, tasks, limit, batch_size, seqlen, output_path, backend, dtype,
     from andactl.data.datasets import resolve_data_dir
     from andactl.evaluation.harness import parse_tasks
     from andactl.evaluation.runner import evaluate
+    from andactl.kernels.backend import set_model_backend
     from andactl.models.loading import load_model, resolve_dtype_name
 
     dtype = resolve_dtype_name(dtype, device)
@@ -82,7 +76,7 @@ def eval_(models, tasks, limit, batch_size, seqlen, output_path, backend, dtype,
     runs = []
     for source in models:
         loaded = load_model(source, dtype, device)
-        used = set_backend(loaded.model, backend, device)
+        used = set_model_backend(loaded.model, backend, device)
         results = evaluate(loaded, task_list, ddir, limit=limit, batch_size=batch_size, seqlen=seqlen, device=device)
         runs.append({"model": source, "dtype": dtype, "backend": used, "limit": limit, "results": results})
         del loaded

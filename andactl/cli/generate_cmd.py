@@ -61,7 +61,7 @@ def generate(model, prompt, max_new_tokens, temperature, chat, seed, backend, dt
     import torch
     from transformers import TextStreamer
 
-    from andactl.cli.eval_cmd import set_backend
+    from andactl.kernels.backend import set_model_backend
     from andactl.models.loading import load_model, parse_device, resolve_dtype_name
 
     parse_device(device)
@@ -70,7 +70,7 @@ def generate(model, prompt, max_new_tokens, temperature, chat, seed, backend, dt
     tok = loaded.tokenizer
     ids = build_inputs(tok, prompt, chat)
     check_fits(int(ids.shape[1]), max_new_tokens, context_length(loaded.model.config))
-    set_backend(loaded.model, backend, device)
+    set_model_backend(loaded.model, backend, device)
     torch.manual_seed(seed)
 
     class _Stdout(TextStreamer):

@@ -6,9 +6,8 @@ import click
 from andactl.cli.common import (calibration_dict, calibration_options, data_dir_option, device_option, dry_run_option,
                                  dtype_option, format_option, shortcuts_option, spill_option, storage_dtype_option,
                                  stream_option)
-from andactl.cli.common import search_loss_option, table_options
+from andactl.cli.common import int4_weight_options, search_loss_option, table_options
 from andactl.formats.table_quant import DEFAULT_TABLE_GROUP
-from andactl.passes.quantize_weights import QuantizeWeightsConfig
 from andactl.passes.search_losses import DEFAULT_SEARCH_LOSS
 
 QUANTIZED = ("int4_weights", "packed", "anda_activations")
@@ -47,10 +46,7 @@ def quantize_recipe(weights, weight_method, group_size, asymmetric, act_order, s
 @click.option("--tolerance", type=float, default=0.01, show_default=True, help="Largest accepted search loss (--search-loss) on the calibration data, e.g. 0.01 = 1%.")
 @click.option("--weights", type=click.Choice(["int4", "none"]), default="int4", show_default=True)
 @click.option("--weight-method", type=click.Choice(["gptq", "rtn"]), default="gptq", show_default=True)
-@click.option("--group-size", type=int, default=QuantizeWeightsConfig.group_size, show_default=True,
-              help="INT4 group size (multiple of 64, or -1 per row).")
-@click.option("--asymmetric/--symmetric", default=not QuantizeWeightsConfig.symmetric, show_default=True,
-              help="INT4 with per-group zero points, or symmetric (zero point 8).")
+@int4_weight_options
 @click.option("--act-order", is_flag=True, help="GPTQ activation order (static groups).")
 @click.option("--sensitivity/--no-sensitivity", default=False, show_default=True, help="Run the per-type sensitivity sweep first.")
 @click.option("--bits", type=click.IntRange(1, 16), nargs=4, default=None, help="Fixed M_qkv M_o M_u M_d instead of a search.")

@@ -54,10 +54,10 @@ def run_and_report(recipe, opts, fmt: str, eval_spec: dict | None = None, calibr
         from andactl.models.loading import load_model
 
         target = str(path) if path else opts.model
-        from andactl.cli.eval_cmd import set_backend
+        from andactl.kernels.backend import set_model_backend
 
         loaded = load_model(target, opts.dtype, opts.device)
-        summary["eval_backend"] = set_backend(loaded.model, eval_spec.get("backend", "auto"), opts.device)
+        summary["eval_backend"] = set_model_backend(loaded.model, eval_spec.get("backend", "auto"), opts.device)
         summary["eval"] = evaluate(loaded, parse_tasks(eval_spec.get("tasks", "wikitext2")), opts.data_dir,
                                    limit=eval_spec.get("limit"), seqlen=eval_spec.get("seqlen", 2048), device=opts.device)
     emit(summary, fmt, _human_summary)

@@ -4,8 +4,7 @@ from __future__ import annotations
 import click
 
 from andactl.cli.common import (calibration_dict, calibration_options, data_dir_option, dtype_option, format_option,
-                                 search_loss_option, shortcuts_option, table_options)
-from andactl.passes.quantize_weights import QuantizeWeightsConfig
+                                 int4_weight_options, search_loss_option, shortcuts_option, table_options)
 
 
 @click.command("sweep")
@@ -18,10 +17,7 @@ from andactl.passes.quantize_weights import QuantizeWeightsConfig
 @click.option("--seqlen", type=click.IntRange(min=8), default=2048, show_default=True, help="Evaluation window length.")
 @click.option("--budget", type=click.Choice(["bops", "energy", "latency", "memory"]), default="energy", show_default=True)
 @click.option("--max-evals", type=click.IntRange(min=1), default=32, show_default=True)
-@click.option("--group-size", type=int, default=QuantizeWeightsConfig.group_size, show_default=True,
-              help="INT4 weight group size.")
-@click.option("--asymmetric/--symmetric", default=not QuantizeWeightsConfig.symmetric, show_default=True,
-              help="INT4 with per-group zero points, or symmetric.")
+@int4_weight_options
 @click.option("--storage-dtype", default="fp16", show_default=True, metavar="bf16|fp16|fp32")
 @table_options
 @shortcuts_option

@@ -30,6 +30,7 @@ class SiblingGroup:
     def __init__(self, members: list[nn.Module]):
         self.members = list(members)
         self.sizes = [m.out_features for m in self.members]
+        self.n = sum(self.sizes)
         self.enabled = True
         self._operands: tuple | None = None
         self._x: torch.Tensor | None = None
@@ -54,11 +55,9 @@ class SiblingGroup:
                 return None
             wpp = torch.cat([p[0] for p in parts])
             scb = torch.cat([p[1] for p in parts])
-            zbs = [p[2] for p in parts]
-            if all(z.shape[0] == 1 for z in zbs) and all(torch.equal(z, zbs[0]) for z in zbs):
-                zb = zbs[0]  # one shared symmetric block
-            else:
-                zb = torch.cat([z.expand(p[1].shape[0], -1, -1) for z, p in zip(zbs, parts)]).contiguous()
+            # symmetric members share one block of zero points (all 8); asymmetric ones have a block each
+            symmetric = self.members[0].weight_zero_point is None
+            zb = parts[0][2] if symmetric else torch.cat([p[2] for p in parts])
             bias = None
             if any(m.bias is not None for m in self.members):
                 dt = next(m.bias.dtype for m in self.members if m.bias is not None)
@@ -87,8 +86,7 @@ class SiblingGroup:
         if ops is None:
             return None
         first = self.members[0]
-        y = torch.ops.andactl.anda_linear(x, first.mantissa_bits, first.rounding, *ops, first.group_size,
-                                          sum(self.sizes))
+        y = torch.ops.andactl.anda_linear(x, first.mantissa_bits, first.rounding, *ops, first.group_size, self.n)
         outs = y.split(self.sizes, dim=-1)
         self._pending = {id(m): o for m, o in zip(self.members, outs) if m is not member}
         self._x, self._version = (x, _version(x)) if self._pending else (None, -1)

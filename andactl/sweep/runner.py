@@ -205,7 +205,7 @@ class SweepRunner:
         return records
 
     def _point(self, ctx, p: SweepPoint, shape, weights, slice_seconds, weight_seconds, base_ppl, save_context) -> dict:
-        from andactl.cli.eval_cmd import set_backend
+        from andactl.kernels.backend import set_model_backend
         from andactl.formats import cost_models
         from andactl.formats.byte_accounting import account, dense_references
         from andactl.manager import PassManager
@@ -231,7 +231,7 @@ class SweepRunner:
         quant_seconds = time.perf_counter() - t0
         del c
         loaded = load_model(str(art), self.s.dtype)
-        backend = set_backend(loaded.model, self.s.backend, "cpu")
+        backend = set_model_backend(loaded.model, self.s.backend, "cpu")
         ppl = self._ppl(loaded.model, loaded.tokenizer)
         acc = account(art)
         refs = dense_references(loaded.meta["dense_parameters"], loaded.meta.get("dense_block_linear_parameters"))
