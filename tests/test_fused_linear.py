@@ -140,6 +140,31 @@ def test_bf16_in_out_within_bf16_of_fp32_reference():
         torch.testing.assert_close(yb.float(), y32, rtol=2 ** -8, atol=float(y32.abs().max()) * 2 ** -8)
 
 
+def test_bf16_output_rounding_equals_torch_at_denormals_nan_and_inf():
+    """bf16 out at every level, on both sides of the tile path's threshold (3 and 32 tokens):
+    each value is torch's float32 -> bfloat16 rounding of the float32 result, also where the
+    outputs are denormal (a hardware conversion such as VCVTNEPS2BF16 would flush them to zero)
+    and where the bias makes them NaN or infinite."""
+    gen = torch.Generator().manual_seed(21)
+    n, k = 40, 192
+    wp, sc, z = _weights(n, k, 64, True, gen)
+    sc = sc * torch.logspace(-36, -44, n).unsqueeze(1)  # columns from normal to denormal outputs
+    wpp, scb, zb = prepack.prepack_reference(wp), *fused.block_scales(sc, z)
+    bias = torch.zeros(n)
+    bias[[3, 17, 35]] = torch.tensor([float("nan"), float("inf"), -float("inf")])
+    for t in (3, 32):
+        x = torch.randn(t, k, generator=gen).bfloat16()
+        x[1, :64] = 0  # a zero group: +-0 outputs where the bias is zero
+        for level in _each_isa():
+            for b in (None, bias):
+                yb = fused.anda_linear(x, 8, "truncate", wpp, scb, zb, None if b is None else b.bfloat16(), 64, n)
+                y32 = fused.anda_linear(x.float(), 8, "truncate", wpp, scb, zb,
+                                        None if b is None else b.bfloat16().float(), 64, n)
+                want = y32.bfloat16()
+                assert (y32.abs() < torch.finfo(torch.float32).tiny).logical_and(y32 != 0).any()
+                assert torch.equal(yb.view(torch.int16), want.view(torch.int16)), (level, t, b is None)
+
+
 def test_fused_wrapper_rejects_bad_inputs():
     from andactl.errors import ConfigError
 
