@@ -25,7 +25,8 @@ def _bound(x, w, bias, rel):
 def test_table_linear_equals_dequantized_linear(bits):
     gen = torch.Generator().manual_seed(bits)
     assert tables.has_cpu_kernel()
-    for rows, k, group in ((300, 576, 64), (70, 100, 32), (33, 130, 7), (17, 64, 64), (9, 8, 1)):
+    for rows, k, group in ((300, 576, 64), (70, 100, 32), (33, 130, 7), (17, 64, 64), (9, 8, 1),
+                           (40, 576, 128), (21, 200, 48)):  # partial last groups (16- / 8-wide paths)
         w = torch.randn(rows, k, generator=gen) * torch.exp(torch.randn(rows, 1, generator=gen))
         packed, scale = tq.quantize(w, bits, group)
         wd = tq.dequantize(packed, scale, bits, k, group)
@@ -45,6 +46,28 @@ def test_table_linear_equals_dequantized_linear(bits):
                 err = (got.float() - ref).abs()
                 assert bool((err <= _bound(x, wd, b, 1e-5 + gemm_bf16) + out_rounding * ref.abs()).all()), \
                     (level, rows, k, group, t, dt, float(err.max()))
+
+
+def test_table_linear_every_token_count_of_the_decode_tiles():
+    """1..9 tokens (every remainder of the 8/4/2/1-token tiles) and 31 (the most below the GEMM
+    path) equal the reference within float32 summation order at every level, INT8 and INT4, with
+    a partial last group, float32 and bfloat16 rows (bf16: then one bf16 rounding of y)."""
+    gen = torch.Generator().manual_seed(5)
+    w = torch.randn(37, 576, generator=gen)
+    for bits in (8, 4):
+        packed, scale = tq.quantize(w, bits, 128)
+        wd = tq.dequantize(packed, scale, bits, 576, 128)
+        for t in (*range(1, 10), 31):
+            for dt in (torch.float32, torch.bfloat16):
+                x = torch.randn(t, 576, generator=gen).to(dt)
+                ref = x.float() @ wd.T
+                out_rounding = 2 ** -8 if dt == torch.bfloat16 else 0.0
+                for level in _each_isa():
+                    got = tables.table_linear(x, packed, scale, bits, 128, None)
+                    assert got.dtype == dt
+                    err = (got.float() - ref).abs()
+                    assert bool((err <= _bound(x, wd, None, 1e-5) + out_rounding * ref.abs()).all()), \
+                        (level, bits, t, dt)
 
 
 def test_table_linear_many_tokens_in_worker_threads():

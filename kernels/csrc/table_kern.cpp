@@ -2,7 +2,7 @@
 // y[t, r] = bias[r] + sum_g scale[r, g] * sum_{k in g} q[r, k] * x[t, k], with float32 sums, for
 // rows [r0, r1). The codes are decoded in registers (never a float copy of the table), so a
 // decode step streams the table's bytes once: 28 MB instead of a 113 MB float32 table that used to
-// be rebuilt on every call. Scalar and AVX2 paths; they differ only in float summation order.
+// be rebuilt on every call. Scalar, AVX2 and AVX-512 paths; they differ only in float summation order.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -104,7 +104,8 @@ ANDA_TABLE_AVX2 static void table_row_avx2(const TableArgs& a, int64_t r, int64_
   for (int64_t g0 = 0, gi = 0; g0 < a.K; g0 += a.group, ++gi) {
     __m256 acc[TT];
     for (int t = 0; t < TT; ++t) acc[t] = _mm256_setzero_ps();
-    for (int64_t k = g0; k < g0 + a.group; k += 8) {
+    const int64_t g1 = std::min<int64_t>(a.K, g0 + a.group);  // the last group may be partial
+    for (int64_t k = g0; k < g1; k += 8) {
       const __m256 q = codes8<BITS>(row, k);
       for (int t = 0; t < TT; ++t)
         acc[t] = _mm256_fmadd_ps(q, _mm256_loadu_ps(a.x + (t0 + t) * a.K + k), acc[t]);
@@ -130,9 +131,64 @@ ANDA_TABLE_AVX2 static void table_rows_avx2(const TableArgs& a, int64_t r0, int6
   }
 }
 
+#define ANDA_TABLE_AVX512 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl")))
+
+// 16 codes of columns k..k+15 as float (INT8: 16 bytes; INT4: 8 bytes, low nibble first).
+template <int BITS>
+ANDA_TABLE_AVX512 static inline __m512 codes16(const uint8_t* row, int64_t k) {
+  if (BITS == 8) {
+    const __m128i b = _mm_loadu_si128((const __m128i*)(row + k));
+    return _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_cvtepu8_epi32(b), _mm512_set1_epi32(128)));
+  }
+  const __m128i v = _mm_loadl_epi64((const __m128i*)(row + (k >> 1))), m = _mm_set1_epi8(0x0F);
+  const __m128i nib = _mm_unpacklo_epi8(_mm_and_si128(v, m), _mm_and_si128(_mm_srli_epi16(v, 4), m));
+  return _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_cvtepu8_epi32(nib), _mm512_set1_epi32(8)));
+}
+
+// TT tokens x one row, 16 columns per step: codes decoded once per step for every token of the
+// tile; group sums scaled into one float32 total per token, reduced once per row.
+template <int BITS, int TT>
+ANDA_TABLE_AVX512 static inline void table_row_avx512(const TableArgs& a, int64_t r, int64_t t0) {
+  const uint8_t* row = a.packed + r * a.pstride;
+  __m512 tot[TT];
+  for (int t = 0; t < TT; ++t) tot[t] = _mm512_setzero_ps();
+  for (int64_t g0 = 0, gi = 0; g0 < a.K; g0 += a.group, ++gi) {
+    __m512 acc[TT];
+    for (int t = 0; t < TT; ++t) acc[t] = _mm512_setzero_ps();
+    const int64_t g1 = std::min<int64_t>(a.K, g0 + a.group);  // the last group may be partial
+    for (int64_t k = g0; k < g1; k += 16) {
+      const __m512 q = codes16<BITS>(row, k);
+      for (int t = 0; t < TT; ++t)
+        acc[t] = _mm512_fmadd_ps(q, _mm512_loadu_ps(a.x + (t0 + t) * a.K + k), acc[t]);
+    }
+    const __m512 s = _mm512_set1_ps(_cvtsh_ss(a.scale[r * a.sstride + gi]));
+    for (int t = 0; t < TT; ++t) tot[t] = _mm512_fmadd_ps(acc[t], s, tot[t]);
+  }
+  const float b = a.bias ? a.bias[r] : 0.0f;
+  for (int t = 0; t < TT; ++t) a.y[(t0 + t) * a.R + r] = _mm512_reduce_add_ps(tot[t]) + b;
+}
+
+template <int BITS>
+ANDA_TABLE_AVX512 static void table_rows_avx512(const TableArgs& a, int64_t r0, int64_t r1) {
+  for (int64_t tb = 0; tb < a.T; tb += kTableTokens) {
+    const int64_t te = tb + kTableTokens < a.T ? tb + kTableTokens : a.T;
+    for (int64_t r = r0; r < r1; ++r) {
+      int64_t t = tb;
+      for (; t + 8 <= te; t += 8) table_row_avx512<BITS, 8>(a, r, t);
+      if (t + 4 <= te) table_row_avx512<BITS, 4>(a, r, t), t += 4;
+      if (t + 2 <= te) table_row_avx512<BITS, 2>(a, r, t), t += 2;
+      if (t < te) table_row_avx512<BITS, 1>(a, r, t);
+    }
+  }
+}
+
 void table_rows(int isa, const TableArgs& a, int64_t r0, int64_t r1) {
-  // the vector path needs whole 8-column steps inside every group (and so in K)
-  if (isa >= ISA_AVX2 && a.group % 8 == 0 && a.K % a.group == 0) {
+  // a vector path needs whole 16- (AVX-512) or 8-column (AVX2) steps inside every group; the
+  // last group may be shorter than the others
+  if (isa >= ISA_AVX512 && a.group % 16 == 0 && a.K % 16 == 0) {
+    if (a.bits == 8) table_rows_avx512<8>(a, r0, r1);
+    else table_rows_avx512<4>(a, r0, r1);
+  } else if (isa >= ISA_AVX2 && a.group % 8 == 0 && a.K % 8 == 0) {
     if (a.bits == 8) table_rows_avx2<8>(a, r0, r1);
     else table_rows_avx2<4>(a, r0, r1);
   } else {
