@@ -70,6 +70,27 @@ def test_table_linear_every_token_count_of_the_decode_tiles():
                         (level, bits, t, dt)
 
 
+def test_table_linear_bf16_gemm_path_rounds_the_table_once_exactly():
+    """32+ bfloat16 tokens (the GEMM path): with one-hot rows x = e_k the output is the table entry
+    code * scale rounded once to bfloat16 (plus a bias in float32, rounded again), bit for bit, at
+    every level, INT8 and INT4, over two 1024-row chunks, for shapes rounded from the codes
+    directly (AVX512-BF16, 16-column steps) and from float32 (K = 100, group 20)."""
+    gen = torch.Generator().manual_seed(8)
+    for k, group in ((96, 32), (100, 20)):
+        w = torch.randn(1100, k, generator=gen) * torch.exp(torch.randn(1100, 1, generator=gen))
+        x = torch.eye(k).bfloat16()  # k >= 32 one-hot rows
+        for bits in (8, 4):
+            packed, scale = tq.quantize(w, bits, group)
+            want = tq.dequantize(packed, scale, bits, k, group).T.bfloat16()
+            bias = torch.randn(1100, generator=gen)
+            for level in _each_isa():
+                got = tables.table_linear(x, packed, scale, bits, group, None)
+                assert torch.equal(got.view(torch.int16), want.view(torch.int16)), (level, k, bits)
+                # a bias is added to the bf16 product in float32, then rounded once more
+                got = tables.table_linear(x, packed, scale, bits, group, bias)
+                assert torch.equal(got.view(torch.int16), (want.float() + bias).bfloat16().view(torch.int16))
+
+
 def test_table_linear_many_tokens_in_worker_threads():
     """Past 32 tokens and one 1024-row chunk, the chunks run on worker threads under the caller's
     inference mode (generate / eval): the result equals the one outside it and the reference."""

@@ -42,14 +42,17 @@ at::Tensor table_linear_cpu(const at::Tensor& x, const at::Tensor& packed, const
   // float32 rows for the kernel and the float32 GEMM; a bfloat16 GEMM multiplies x as it is
   const bool gemm = T >= kGemmTokens, gemm_bf16 = gemm && dt == at::kBFloat16;
   const at::Tensor xf = gemm_bf16 ? at::Tensor() : x2.to(at::kFloat).contiguous();
-  at::Tensor y = at::empty({T, R}, x.options().dtype(at::kFloat));
+  // a bfloat16 GEMM writes bfloat16 rows (each chunk's product as torch's GEMM rounds it, plus
+  // the bias in float32 rounded once more: the bits y.to(bfloat16) of float32 rows would give)
+  at::Tensor y = at::empty({T, R}, x.options().dtype(gemm_bf16 ? at::kBFloat16 : at::kFloat));
   if (T > 0 && R > 0) {
     const at::Tensor pc = packed.contiguous(), sc = scale.contiguous();
     at::Tensor bf;
     if (bias.has_value()) bf = bias->to(at::kFloat).contiguous();
     const anda::TableArgs a{xf.defined() ? xf.data_ptr<float>() : nullptr, T, K, pc.data_ptr<uint8_t>(), pcols,
                             (const uint16_t*)sc.data_ptr<at::Half>(), G, (int)bits, (int)group_size,
-                            bf.defined() ? bf.data_ptr<float>() : nullptr, y.data_ptr<float>(), R};
+                            bf.defined() ? bf.data_ptr<float>() : nullptr,
+                            gemm_bf16 ? nullptr : y.data_ptr<float>(), R};
     const int isa = anda::select_isa();
     if (gemm) {
       const at::Tensor xg = gemm_bf16 ? x2.contiguous() : xf;
@@ -58,10 +61,18 @@ at::Tensor table_linear_cpu(const at::Tensor& x, const at::Tensor& packed, const
         const c10::InferenceMode guard(inference);
         for (int64_t c = r0; c < r1; c += kGemmChunk) {
           const int64_t c1 = std::min(r1, c + kGemmChunk);
-          at::Tensor w = at::empty({c1 - c, K}, x.options().dtype(at::kFloat));
-          anda::table_dequant_rows(a, c, c1, w.data_ptr<float>());
-          at::Tensor yc = at::mm(xg, (gemm_bf16 ? w.to(at::kBFloat16) : w).t()).to(at::kFloat);
-          if (bf.defined()) yc.add_(bf.narrow(0, c, c1 - c));
+          at::Tensor w;
+          if (gemm_bf16) {  // the chunk rounded to bfloat16 straight from the codes where we can
+            w = at::empty({c1 - c, K}, x.options().dtype(at::kBFloat16));
+            if (!anda::table_dequant_rows_bf16(isa, a, c, c1, (uint16_t*)w.data_ptr<at::BFloat16>())) w = at::Tensor();
+          }
+          if (!w.defined()) {
+            w = at::empty({c1 - c, K}, x.options().dtype(at::kFloat));
+            anda::table_dequant_rows(a, c, c1, w.data_ptr<float>());
+            if (gemm_bf16) w = w.to(at::kBFloat16);
+          }
+          at::Tensor yc = at::mm(xg, w.t());
+          if (bf.defined()) yc = yc.to(at::kFloat).add_(bf.narrow(0, c, c1 - c));
           y.narrow(1, c, c1 - c).copy_(yc);
         }
       });
@@ -72,7 +83,7 @@ at::Tensor table_linear_cpu(const at::Tensor& x, const at::Tensor& packed, const
       });
     }
   }
-  return y.to(dt).view(osz);
+  return (y.scalar_type() == dt ? y : y.to(dt)).view(osz);
 }
 
 }  // namespace

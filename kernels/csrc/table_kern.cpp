@@ -182,6 +182,37 @@ ANDA_TABLE_AVX512 static void table_rows_avx512(const TableArgs& a, int64_t r0, 
   }
 }
 
+#define ANDA_TABLE_BF16 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512bf16")))
+
+ANDA_TABLE_BF16 static void table_dequant_rows_bf16_avx512(const TableArgs& a, int64_t r0, int64_t r1,
+                                                           uint16_t* w) {
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint8_t* row = a.packed + r * a.pstride;
+    uint16_t* out = w + (r - r0) * a.K;
+    for (int64_t g0 = 0, gi = 0; g0 < a.K; g0 += a.group, ++gi) {
+      const __m512 s = _mm512_set1_ps(_cvtsh_ss(a.scale[r * a.sstride + gi]));
+      const int64_t g1 = std::min<int64_t>(a.K, g0 + a.group);
+      for (int64_t k = g0; k < g1; k += 16) {
+        const __m512 v = _mm512_mul_ps(a.bits == 8 ? codes16<8>(row, k) : codes16<4>(row, k), s);
+        _mm256_storeu_si256((__m256i*)(out + k), (__m256i)_mm512_cvtneps_pbh(v));
+      }
+    }
+  }
+}
+
+bool table_dequant_rows_bf16(int isa, const TableArgs& a, int64_t r0, int64_t r1, uint16_t* w) {
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  static const bool has = __builtin_cpu_supports("avx512bf16");
+  // whole 16-column steps inside every group (the last group may be partial)
+  if (!has || isa < ISA_AVX512 || a.group % 16 != 0 || a.K % 16 != 0) return false;
+  table_dequant_rows_bf16_avx512(a, r0, r1, w);
+  return true;
+#else
+  return false;
+#endif
+}
+
 void table_rows(int isa, const TableArgs& a, int64_t r0, int64_t r1) {
   // a vector path needs whole 16- (AVX-512) or 8-column (AVX2) steps inside every group; the
   // last group may be shorter than the others
