@@ -110,6 +110,7 @@ void table_dequant_rows(const TableArgs& a, int64_t r0, int64_t r1, float* w);
 // or NaN: |code| >= 1 times a finite float16 scale). Returns false, writing nothing, where this
 // CPU or the table's shape has no such path (the caller then rounds table_dequant_rows' floats).
 bool table_dequant_rows_bf16(int isa, const TableArgs& a, int64_t r0, int64_t r1, uint16_t* w);
+bool table_has_bf16_dequant(int isa, int64_t K, int group);  // whether the above has a path
 
 // Where gemm_blocked writes y[t, n] (row stride N): float32 or bfloat16 (round to nearest even),
 // after adding bias[n] in float32 when bias is not null. Exactly one of f32 / bf16 is set.

@@ -13,8 +13,11 @@ constexpr int64_t kRowChunk = 256;  // table rows per work item (~150 KB of INT8
 // From this many tokens (a prefill, a perplexity window) the table is decoded chunk by chunk into
 // float32 (exact) and multiplied by torch's GEMM; in bfloat16 runs the chunk is rounded to
 // bfloat16 first, as a dense bfloat16 head is (AMX / AVX512-BF16 GEMM). Fewer tokens (decode):
-// the codes are decoded in registers (table_kern.cpp).
-constexpr int64_t kGemmTokens = 32;
+// the codes are decoded in registers (table_kern.cpp). Where the chunk is rounded to bfloat16
+// straight from the codes (table_has_bf16_dequant), the GEMM path pays off from fewer tokens:
+// measured on a 2-core Xeon with AMX, K = 576, 49152 rows, 2 threads: the GEMM path ~4 ms for
+// 2..16 tokens, the register path 3.0 ms at 8 tokens, 5.2 ms at 12.
+constexpr int64_t kGemmTokens = 32, kGemmTokensBf16 = 10;
 constexpr int64_t kGemmChunk = 1024;  // table rows per decoded chunk (2.3 MB float32 at K = 576)
 
 at::Tensor table_linear_cpu(const at::Tensor& x, const at::Tensor& packed, const at::Tensor& scale,
@@ -40,7 +43,9 @@ at::Tensor table_linear_cpu(const at::Tensor& x, const at::Tensor& packed, const
   const at::Tensor x2 = x.reshape({-1, K});
   const int64_t T = x2.size(0);
   // float32 rows for the kernel and the float32 GEMM; a bfloat16 GEMM multiplies x as it is
-  const bool gemm = T >= kGemmTokens, gemm_bf16 = gemm && dt == at::kBFloat16;
+  const int isa = anda::select_isa();
+  const bool fast_bf16 = dt == at::kBFloat16 && anda::table_has_bf16_dequant(isa, K, (int)group_size);
+  const bool gemm = T >= (fast_bf16 ? kGemmTokensBf16 : kGemmTokens), gemm_bf16 = gemm && dt == at::kBFloat16;
   const at::Tensor xf = gemm_bf16 ? at::Tensor() : x2.to(at::kFloat).contiguous();
   // a bfloat16 GEMM writes bfloat16 rows (each chunk's product as torch's GEMM rounds it, plus
   // the bias in float32 rounded once more: the bits y.to(bfloat16) of float32 rows would give)
@@ -53,7 +58,6 @@ at::Tensor table_linear_cpu(const at::Tensor& x, const at::Tensor& packed, const
                             (const uint16_t*)sc.data_ptr<at::Half>(), G, (int)bits, (int)group_size,
                             bf.defined() ? bf.data_ptr<float>() : nullptr,
                             gemm_bf16 ? nullptr : y.data_ptr<float>(), R};
-    const int isa = anda::select_isa();
     if (gemm) {
       const at::Tensor xg = gemm_bf16 ? x2.contiguous() : xf;
       const bool inference = c10::InferenceMode::is_enabled();  // workers do not inherit it

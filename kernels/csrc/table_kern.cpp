@@ -200,17 +200,23 @@ ANDA_TABLE_BF16 static void table_dequant_rows_bf16_avx512(const TableArgs& a, i
   }
 }
 
-bool table_dequant_rows_bf16(int isa, const TableArgs& a, int64_t r0, int64_t r1, uint16_t* w) {
+bool table_has_bf16_dequant(int isa, int64_t K, int group) {
 #if defined(__x86_64__)
   __builtin_cpu_init();
   static const bool has = __builtin_cpu_supports("avx512bf16");
   // whole 16-column steps inside every group (the last group may be partial)
-  if (!has || isa < ISA_AVX512 || a.group % 16 != 0 || a.K % 16 != 0) return false;
-  table_dequant_rows_bf16_avx512(a, r0, r1, w);
-  return true;
+  return has && isa >= ISA_AVX512 && group % 16 == 0 && K % 16 == 0;
 #else
   return false;
 #endif
+}
+
+bool table_dequant_rows_bf16(int isa, const TableArgs& a, int64_t r0, int64_t r1, uint16_t* w) {
+  if (!table_has_bf16_dequant(isa, a.K, a.group)) return false;
+#if defined(__x86_64__)
+  table_dequant_rows_bf16_avx512(a, r0, r1, w);
+#endif
+  return true;
 }
 
 void table_rows(int isa, const TableArgs& a, int64_t r0, int64_t r1) {
