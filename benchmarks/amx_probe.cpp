@@ -4,8 +4,9 @@
 //       kernels/csrc/anda_gemm_kern.cpp kernels/csrc/anda_pack_avx2.cpp kernels/csrc/anda_quant.cpp \
 //       kernels/csrc/table_kern.cpp -o /tmp/amx_probe && taskset -c 1 /tmp/amx_probe [T K N C]
 // It includes anda_gemm_amx.cpp itself, so that the kernel's tile operations can be timed alone
-// (no B unpack, epilogue or output), on the same shapes as the whole GEMM (AMX and VNNI), beside
-// the raw TDPBSSD rate and one step's tile sequence on L1-resident operands.
+// (no B unpack, epilogue or output) and its vector epilogue alone (no tile operations), on the
+// same shapes as the whole GEMM (AMX and VNNI), beside the raw TDPBSSD rate and one step's tile
+// sequence on L1-resident operands.
 #include "../kernels/csrc/anda_gemm_amx.cpp"  // NOLINT: the probe needs the file's internals
 
 #include <chrono>
@@ -95,6 +96,36 @@ ANDA_AMX double tiles_only(const AmxArgs& a) {
   return ms;
 }
 
+// The vector side of amx_gemm<1> alone: every step's epilogue (16 rows of int32 -> float, times
+// scale x activation scale, into registers) and every block's output rows, in the kernel's order,
+// on C results already in memory (no tile operation). If tile operations and epilogue overlapped,
+// the whole GEMM would take about the larger of this and tiles_only; it takes about their sum.
+ANDA_AMX double epilogue_only(const AmxArgs& a) {
+  constexpr auto rows = std::make_integer_sequence<int, kTile>();
+  const int nb = (int)((a.n1 - a.n0 + 15) / 16);
+  alignas(64) static int32_t ct[kAhead + 1][1][kTile * kTile];
+  for (int i = 0; i < (kAhead + 1) * kTile * kTile; ++i) (&ct[0][0][0])[i] = (i * 7919) % 4001 - 2000;
+  std::vector<float> ut((size_t)a.G * kTile, 1.0f / 1024);
+  std::vector<int32_t> st((size_t)a.G * kTile, 0), zr((size_t)a.G * 16, 0);
+  alignas(64) float out[kTile * kTile];
+  double ms = 1e30;
+  BEST_MS(ms) {
+    for (int64_t t0 = 0; t0 < a.T; t0 += kTile) {
+      f32x16 acc[kTile];
+      zero_rows(acc, rows);
+      for (int b = 0, slot = 0; b < nb; ++b) {
+        for (int g = 0; g < a.G; ++g, slot = slot == kAhead ? 0 : slot + 1)
+          group_epilogue<1, false>(acc, ct[slot], a.SCb + (int64_t)b * a.sblock + g * 16, ut.data() + g * kTile,
+                                   st.data() + g * kTile, zr.data() + g * 16, rows);
+        store_rows(out, acc, rows);
+        HwTiles::write_block(*a.os, out, t0, kTile, a.n0 + 16 * b, 16, a.N);
+        zero_rows(acc, rows);
+      }
+    }
+  }
+  return ms;
+}
+
 }  // namespace
 }  // namespace anda
 
@@ -135,8 +166,11 @@ int main(int argc, char** argv) {
   const double steps = (double)(T / 16) * NB * G;  // steps (16 tokens x 16 rows x 64)
   if (C == 1) {
     const double tt = tiles_only(a);
+    const double ep = epilogue_only(a);
     std::printf("tile ops of amx_gemm only  %7.3f ms  %6.2f ns per step (whole: %.2f)\n", tt,
                 tt * 1e6 / steps, amx * 1e6 / steps);
+    std::printf("epilogue + output only     %7.3f ms  %6.2f ns per step (sum with tile ops: %.2f)\n", ep,
+                ep * 1e6 / steps, (tt + ep) * 1e6 / steps);
   }
   std::printf("(sink %f)\n", (double)Y[7]);
   return 0;
