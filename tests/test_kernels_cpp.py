@@ -139,7 +139,8 @@ def test_gemm_grid(m):  # every SIMD level inside _check_gemm
     cases = [((), 1, 64, 17, False), ((3,), 63, 64, 1, True), ((2, 5), 100, 128, 17, False),
              ((9,), 576, 256, 64, True), ((2, 5), 576, 64, 17, True), ((5,), 200, 128, 80, False),
              ((2,), 130, 64, 33, True), ((300,), 130, 64, 33, True),  # 300: several AMX tiles and chunks
-             ((13,), 200, 64, 40, True)]  # 13: one AMX token tile at every chunk count
+             ((13,), 200, 64, 40, True),  # 13: one AMX token tile at every chunk count
+             ((7,), 200, 64, 40, True), ((2, 4), 576, 128, 48, False)]  # 7, 8: 8-row AMX tiles (C > 1)
     if m in (1, 7, 8, 15, 16):
         cases.append(((3,), 4096, 128, 17, False))
     for lead, k, gs, n, asym in cases:

@@ -1,4 +1,4 @@
-// AMX-INT8 path of the packed GEMM (anda_gemm_kern.cpp dispatches here from about 8-11 tokens,
+// AMX-INT8 path of the packed GEMM (anda_gemm_kern.cpp dispatches here from 6-9 tokens,
 // amx_path, when the CPU and the OS allow AMX tiles), and the same code over software tiles
 // ("amx-emulated"), which runs on any CPU so that the tests check this path's layout, tiling and
 // epilogue everywhere.
@@ -42,6 +42,7 @@ namespace anda {
 namespace {
 
 constexpr int kTile = 16;      // tokens per A/C tile and weight rows per B/C tile
+constexpr int kShortTile = 8;  // tokens per A/C tile of a call with at most this many tokens
 
 // Tile palette 1: all eight tiles 16 rows x 64 bytes. Tile registers per step (group_tiles):
 // C = 1: B/A in tmm0/tmm1 or tmm2/tmm3 (alternating), C in tmm4..tmm7 (cycling); C > 1: B in
@@ -54,6 +55,11 @@ struct alignas(64) TileConfig {
   TileConfig() {
     for (int t = 0; t < 8; ++t) colsb[t] = 64, rows[t] = kTile;
   }
+  // A and C tiles of R token rows (R <= 16; B tiles keep their 16 k-quads) for C chunks
+  void token_rows(int R, int C) {
+    static constexpr int kOne[6] = {1, 3, 4, 5, 6, 7}, kMany[6] = {1, 2, 3, 4, 5, 6};  // group_tiles
+    for (int i = 0; i < 6; ++i) rows[(C == 1 ? kOne : kMany)[i]] = (uint8_t)R;
+  }
 };
 
 // The documented semantics of TILELOADD / TILESTORED / TILEZERO / TDPBSSD on 16 x 64-byte tiles.
@@ -61,6 +67,9 @@ struct SoftTiles {
   alignas(64) int8_t t[8][kTile * 64];
   static void write_block(const OutSpec& os, const float* out, int64_t t0, int TT, int64_t n0, int nl,
                           int64_t N);
+  // Short token tiles: the buffers hold 16 rows (zero padding past T), so 16-row emulation gives
+  // the hardware's first R rows unchanged.
+  void token_rows(int, int) {}
   void begin() {}
   void end() {}
   template <int r> void load(const void* p, int64_t stride) {
@@ -91,6 +100,7 @@ struct HwTiles {
   TileConfig cfg;
   ANDA_AMX static void write_block(const OutSpec& os, const float* out, int64_t t0, int TT, int64_t n0,
                                    int nl, int64_t N);
+  void token_rows(int R, int C) { cfg.token_rows(R, C); }
   ANDA_INLINE void begin() { __asm__ volatile("ldtilecfg %0" ::"m"(cfg) : "memory"); }
   ANDA_INLINE void end() { __asm__ volatile("tilerelease" ::: "memory"); }
   template <int r>
@@ -336,11 +346,11 @@ ANDA_INLINE void issue_step(Tiles& tl, const int8_t* at, int64_t tstride, const 
 // One 16-token tile (tokens t0..t0+15) against every block: steps j = b * G + g in order, the
 // tile operations kAhead steps ahead of the epilogue across block boundaries, the 16 float32
 // accumulators in registers for one block at a time.
-template <int C, bool Rest, class Tiles>
+template <int C, bool Rest, int R, class Tiles>
 ANDA_INLINE void token_tile(Tiles& tl, const AmxArgs& a, int64_t t0, const BSource& bs,
                             const int32_t* zrest, const float* ut, const int32_t* st,
                             int32_t (*ct)[C][kTile * kTile]) {
-  constexpr auto rows = std::make_integer_sequence<int, kTile>();
+  constexpr auto rows = std::make_integer_sequence<int, R>();  // the tile's token rows
   alignas(64) float out[kTile * kTile];
   const int G = a.G, nb = (int)((a.n1 - a.n0 + 15) / 16), steps = nb * G;
   const int64_t tstride = (int64_t)G * C * 64;
@@ -350,13 +360,13 @@ ANDA_INLINE void token_tile(Tiles& tl, const AmxArgs& a, int64_t t0, const BSour
     issue_step<C>(tl, at, tstride, bs, j, jb, jg, steps, ct, j);
     if (++jg == G) jg = 0, ++jb;
   }
-  f32x16 acc[kTile];
+  f32x16 acc[R];
   zero_rows(acc, rows);
   for (int b = 0, j = 0, slot = 0; b < nb; ++b) {
     const float* SC = a.SCb + (int64_t)b * a.sblock;
     const int32_t* zr = zrest + (int64_t)b * bs.gwn * 16;
     const int64_t bn0 = a.n0 + 16 * b;
-    const int TT = (int)std::min<int64_t>(kTile, a.T - t0);
+    const int TT = (int)std::min<int64_t>(R, a.T - t0);
     for (int m = 0; m < TT; ++m)  // the block's output lines, fetched while its groups run
       __builtin_prefetch(a.os->f32 ? (const void*)(a.os->f32 + (t0 + m) * a.N + bn0)
                                    : (const void*)(a.os->bf16 + (t0 + m) * a.N + bn0), 1);
@@ -376,7 +386,9 @@ ANDA_INLINE void token_tile(Tiles& tl, const AmxArgs& a, int64_t t0, const BSour
   }
 }
 
-template <int C, class Tiles>
+// R: token rows per A/C tile, 16, or 8 for a call of at most 8 tokens (a TDPBSSD, a C store and
+// the epilogue of 8 rows cost less than of 16).
+template <int C, int R, class Tiles>
 ANDA_INLINE void amx_gemm(Tiles& tl, const AmxArgs& a) {
   alignas(64) int32_t ct[kAhead + 1][C][kTile * kTile];
   const int G = a.G;
@@ -401,25 +413,32 @@ ANDA_INLINE void amx_gemm(Tiles& tl, const AmxArgs& a) {
         unpack_group(a.Wp + ((int64_t)b * a.Gw64 + g) * kGroupBytes,
                      zv.data() + ((int64_t)b * gwn + g / a.gpw) * 64, bt + ((int64_t)b * G + g) * 1024);
   const BSource bs{one_tile ? nullptr : bt, bt, a.Wp, zv.data(), a.Gw64, G, a.gpw, gwn};
+  if (R < kTile) tl.token_rows(R, C);
   tl.begin();
-  for (int64_t t0 = 0; t0 < a.T; t0 += kTile) {  // rows past T are zero padding
-    for (int m = 0; m < kTile; ++m)
+  for (int64_t t0 = 0; t0 < a.T; t0 += R) {  // rows past T are zero padding
+    for (int m = 0; m < R; ++m)
       for (int g = 0; g < G; ++g) {
         ut[g * kTile + m] = a.U[(t0 + m) * G + g];
         if (rest) st[g * kTile + m] = a.S[(t0 + m) * G + g];  // only the zero-point rests read S
       }
-    if (rest) token_tile<C, true>(tl, a, t0, bs, zrest.data(), ut.data(), st.data(), ct);
-    else token_tile<C, false>(tl, a, t0, bs, zrest.data(), ut.data(), st.data(), ct);
+    if (rest) token_tile<C, true, R>(tl, a, t0, bs, zrest.data(), ut.data(), st.data(), ct);
+    else token_tile<C, false, R>(tl, a, t0, bs, zrest.data(), ut.data(), st.data(), ct);
   }
   tl.end();
+}
+
+template <int R, class Tiles>
+ANDA_INLINE void amx_dispatch_rows(Tiles& tl, const AmxArgs& a, int C) {
+  if (C == 1) amx_gemm<1, R>(tl, a);
+  else if (C == 2) amx_gemm<2, R>(tl, a);
+  else amx_gemm<3, R>(tl, a);
 }
 
 template <class Tiles>
 ANDA_INLINE void amx_dispatch(const AmxArgs& a, int C) {
   Tiles tl;
-  if (C == 1) amx_gemm<1>(tl, a);
-  else if (C == 2) amx_gemm<2>(tl, a);
-  else amx_gemm<3>(tl, a);
+  if (a.T <= kShortTile) amx_dispatch_rows<kShortTile>(tl, a, C);
+  else amx_dispatch_rows<kTile>(tl, a, C);
 }
 
 void amx_soft(const AmxArgs& a, int C) { amx_dispatch<SoftTiles>(a, C); }

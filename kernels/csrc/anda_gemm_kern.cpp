@@ -350,10 +350,11 @@ static inline __attribute__((always_inline)) void write_rows(const OutSpec& os, 
 }
 
 // Fewest tokens for which the AMX tile path runs (fewer: AVX-512 VNNI), per chunk count C: a
-// tile operation costs the same for 1..16 tokens while VNNI's cost grows per token tile (8 tokens
-// at C = 1, 4 at C > 1). Measured on a 2-core Xeon with AMX (bf16 in/out, K x N = 576 x 1536,
-// 1536 x 576, 576 x 192, 4096 x 11008): C = 1 crosses over between 9 and 12 tokens, C = 2 by 8.
-constexpr int64_t kAmxMinTokens1 = 11, kAmxMinTokensN = 8;
+// tile operation costs about the same for 1..8 tokens (8-row tiles) and for 9..16 while VNNI's
+// cost grows per token tile (8 tokens at C = 1, 4 at C > 1). Measured on a 2-core Xeon with AMX
+// (bf16 in/out, K x N = 576 x 960, 576 x 576, 576 x 3072, 1536 x 576, 2 threads): C = 1 even
+// with VNNI up to 8 tokens and ahead from 9; C = 2 even at 5 tokens and ahead from 6.
+constexpr int64_t kAmxMinTokens1 = 9, kAmxMinTokensN = 6;
 
 bool amx_path(int isa, int64_t T, int C) {
   return isa == ISA_AMX_EMU || (isa == ISA_AMX && T >= (C == 1 ? kAmxMinTokens1 : kAmxMinTokensN));
