@@ -3,7 +3,8 @@
 // ("amx-emulated"), which runs on any CPU so that the tests check this path's layout, tiling and
 // epilogue everywhere.
 //
-// One TDPBSSD per step (16 tokens, 16 weight rows, one 64-group, one chunk):
+// One TDPBSSD per step (16 tokens, 16 weight rows, one 64-group, one chunk; a call of at most 8
+// tokens configures its A and C tiles with 8 rows instead, token_rows):
 //  * A tile (int8, 16 rows x 64 bytes): the activation chunks of 16 tokens, loaded straight from
 //    the decode_act layout with the token stride (positions p = even k then odd k);
 //  * B tile (int8, 16 k-quads x 16 rows x 4): the prepacked weight group with its nibbles spread
@@ -44,7 +45,8 @@ namespace {
 constexpr int kTile = 16;      // tokens per A/C tile and weight rows per B/C tile
 constexpr int kShortTile = 8;  // tokens per A/C tile of a call with at most this many tokens
 
-// Tile palette 1: all eight tiles 16 rows x 64 bytes. Tile registers per step (group_tiles):
+// Tile palette 1: all eight tiles 16 rows x 64 bytes (A and C tiles 8 rows for short calls).
+// Tile registers per step (group_tiles):
 // C = 1: B/A in tmm0/tmm1 or tmm2/tmm3 (alternating), C in tmm4..tmm7 (cycling); C > 1: B in
 // tmm0, A chunk c in tmm(1 + c), C chunk c in tmm(4 + c).
 struct alignas(64) TileConfig {
