@@ -8,11 +8,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 
 import torch
 
-from andactl.kernels import build, ops
+sys.path.insert(0, os.path.dirname(__file__))
+from bench_gemm import setup  # noqa: E402
+
+from andactl.kernels import build, ops  # noqa: E402
 
 
 def bench(fn, min_time: float = 0.3) -> float:
@@ -31,10 +35,7 @@ def main() -> None:
     ap.add_argument("--format", choices=("table", "json"), default="table")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    res = build.load()
-    if not res.ok:
-        raise SystemExit(f"C++ extension unavailable: {res.reason}")
+    setup(args.threads)
     gen = torch.Generator().manual_seed(0)
     rows = []
     for shape in ((2048, 576), (16, 4096), (2048, 1536)):

@@ -41,6 +41,15 @@ def bench(fn, repeat: int, min_time: float = 0.3) -> float:
     return times[len(times) // 2] * 1e3
 
 
+def setup(threads: int) -> None:
+    """torch on ``threads`` threads and the C++ extension loaded (built on first use), or exit with
+    the reason: what every benchmark of the CPU kernels needs first."""
+    torch.set_num_threads(threads)
+    res = build.load()
+    if not res.ok:
+        raise SystemExit(f"C++ extension unavailable: {res.reason}")
+
+
 def int4_weights(n: int, k: int, gs: int, gen: torch.Generator):
     codes = torch.randint(0, 16, (n, k), generator=gen, dtype=torch.uint8)
     scales = torch.rand(n, k // gs, generator=gen) * 0.01 + 1e-3
@@ -119,10 +128,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    res = build.load()
-    if not res.ok:
-        raise SystemExit(f"C++ extension unavailable: {res.reason}")
+    setup(args.threads)
     rows, copy_gbs = run(args.repeat)
     info = dict(isa=build.cpu_isa_info(), threads=args.threads, torch=torch.__version__,
                 copy_gbs=round(copy_gbs, 2),

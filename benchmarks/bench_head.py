@@ -15,10 +15,10 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(__file__))
-from bench_gemm import bench  # noqa: E402
+from bench_gemm import bench, setup  # noqa: E402
 
 from andactl.formats import table_quant as tq  # noqa: E402
-from andactl.kernels import build, tables  # noqa: E402
+from andactl.kernels import build, tables  # noqa: E402  (build: the ISA line)
 
 
 def main() -> None:
@@ -28,10 +28,7 @@ def main() -> None:
     ap.add_argument("--group", type=int, default=tq.DEFAULT_TABLE_GROUP)
     ap.add_argument("--bits", type=int, choices=(8, 4), default=8)
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    res = build.load()
-    if not res.ok:
-        raise SystemExit(f"C++ extension unavailable: {res.reason}")
+    setup(args.threads)
     gen = torch.Generator().manual_seed(0)
     rows, k = 49152, 576
     w = torch.randn(rows, k, generator=gen) * 0.05
