@@ -105,12 +105,13 @@ void table_rows(int isa, const TableArgs& a, int64_t r0, int64_t r1);
 // Rows r0..r1-1 of the table as float32 w [r1 - r0, K]: code * scale, exact (an 8-bit code times
 // a float16 scale fits float32's mantissa). The table path of many tokens multiplies these.
 void table_dequant_rows(const TableArgs& a, int64_t r0, int64_t r1, float* w);
-// The same rows as bfloat16 bits w [r1 - r0, K]: table_dequant_rows' exact float32 values rounded
-// to nearest even, bit for bit what torch's .to(bfloat16) of them gives (they are never denormal
-// or NaN: |code| >= 1 times a finite float16 scale). Returns false, writing nothing, where this
-// CPU or the table's shape has no such path (the caller then rounds table_dequant_rows' floats).
-bool table_dequant_rows_bf16(int isa, const TableArgs& a, int64_t r0, int64_t r1, uint16_t* w);
-bool table_has_bf16_dequant(int isa, int64_t K, int group);  // whether the above has a path
+// Whether this CPU (AVX512-BF16) and the table's shape (16-column steps) have the path below.
+bool table_has_bf16_dequant(int isa, int64_t K, int group);
+// The same rows as bfloat16 bits w [r1 - r0, K], only where table_has_bf16_dequant holds:
+// table_dequant_rows' exact float32 values rounded to nearest even, bit for bit what torch's
+// .to(bfloat16) of them gives (they are never denormal or NaN: |code| >= 1 times a finite float16
+// scale).
+void table_dequant_rows_bf16(const TableArgs& a, int64_t r0, int64_t r1, uint16_t* w);
 
 // Where gemm_blocked writes y[t, n] (row stride N): float32 or bfloat16 (round to nearest even),
 // after adding bias[n] in float32 when bias is not null. Exactly one of f32 / bf16 is set.

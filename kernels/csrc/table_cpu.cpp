@@ -66,11 +66,10 @@ at::Tensor table_linear_cpu(const at::Tensor& x, const at::Tensor& packed, const
         for (int64_t c = r0; c < r1; c += kGemmChunk) {
           const int64_t c1 = std::min(r1, c + kGemmChunk);
           at::Tensor w;
-          if (gemm_bf16) {  // the chunk rounded to bfloat16 straight from the codes where we can
+          if (gemm_bf16 && fast_bf16) {  // the chunk rounded to bfloat16 straight from the codes
             w = at::empty({c1 - c, K}, x.options().dtype(at::kBFloat16));
-            if (!anda::table_dequant_rows_bf16(isa, a, c, c1, (uint16_t*)w.data_ptr<at::BFloat16>())) w = at::Tensor();
-          }
-          if (!w.defined()) {
+            anda::table_dequant_rows_bf16(a, c, c1, (uint16_t*)w.data_ptr<at::BFloat16>());
+          } else {
             w = at::empty({c1 - c, K}, x.options().dtype(at::kFloat));
             anda::table_dequant_rows(a, c, c1, w.data_ptr<float>());
             if (gemm_bf16) w = w.to(at::kBFloat16);

@@ -211,12 +211,8 @@ bool table_has_bf16_dequant(int isa, int64_t K, int group) {
 #endif
 }
 
-bool table_dequant_rows_bf16(int isa, const TableArgs& a, int64_t r0, int64_t r1, uint16_t* w) {
-  if (!table_has_bf16_dequant(isa, a.K, a.group)) return false;
-#if defined(__x86_64__)
+void table_dequant_rows_bf16(const TableArgs& a, int64_t r0, int64_t r1, uint16_t* w) {
   table_dequant_rows_bf16_avx512(a, r0, r1, w);
-#endif
-  return true;
 }
 
 void table_rows(int isa, const TableArgs& a, int64_t r0, int64_t r1) {
