@@ -71,7 +71,7 @@ _LIB = ops.define_ops("FRAGMENT", {"anda_linear": SCHEMA}, {"anda_linear": (_lin
 
 def has_cpu_kernel() -> bool:
     """True when the C++ extension registered a CPU kernel for ``andactl::anda_linear``."""
-    return torch._C._dispatch_has_kernel_for_dispatch_key(f"{NAMESPACE}::anda_linear", "CPU")
+    return ops.has_cpu_kernel("anda_linear")
 
 
 def anda_linear(x: torch.Tensor, mantissa_bits: int, rounding: str, w_prepacked: torch.Tensor,

@@ -64,6 +64,11 @@ def _op_defined(name: str) -> bool:
     return True
 
 
+def has_cpu_kernel(name: str) -> bool:
+    """True when a CPU kernel (the C++ extension's) is registered for ``andactl::<name>``."""
+    return torch._C._dispatch_has_kernel_for_dispatch_key(f"{NAMESPACE}::{name}", "CPU")
+
+
 def define_ops(kind: str, schemas: dict[str, str], impls: dict[str, tuple], previous):
     """Define ``schemas`` in the andactl namespace (``kind`` "DEF" or "FRAGMENT") and register each
     op's ``(reference, fake)`` pair from ``impls``; returns the Library to keep alive.

@@ -36,7 +36,7 @@ _LIB = ops.define_ops("FRAGMENT", {"table_linear": SCHEMA}, {"table_linear": (_t
 
 def has_cpu_kernel() -> bool:
     """True when the C++ extension registered a CPU kernel for ``andactl::table_linear``."""
-    return torch._C._dispatch_has_kernel_for_dispatch_key(f"{ops.NAMESPACE}::table_linear", "CPU")
+    return ops.has_cpu_kernel("table_linear")
 
 
 def table_linear(x: torch.Tensor, packed: torch.Tensor, scale: torch.Tensor, bits: int, group_size: int,

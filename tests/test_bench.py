@@ -12,6 +12,7 @@ from tiny_tokenizer import char_tokenizer
 
 from andactl.cli.main import cli
 from andactl.evaluation.throughput import cpu_name
+from andactl.kernels import attention
 from andactl.models.loading import resolve_dtype_name
 
 ROWS = ["The quick brown fox jumps over the lazy dog.\n", "Pack my box with five dozen liquor jugs.\n"] * 6
@@ -35,7 +36,15 @@ def test_bench_json_schema_two_models(tiny_hf_dir):
         assert r["ttft_ms"] == pytest.approx(1e3 * r["batch"] * 12 / r["prefill_tok_s"], rel=1e-2)
         assert r["decode_ms_per_token"] == pytest.approx(1e3 * r["batch"] / r["decode_tok_s"], rel=1e-2)
         assert set(r["vs_first"]) == {"prefill", "decode", "slicegpt"}
+        assert r["attention"] == ("andactl_sdpa" if attention.vectorized(16) else "sdpa")  # head size 16
     assert all(v == 1.0 for r in rows[:2] for v in r["vs_first"].values())  # the first model is the baseline
+
+
+def test_bench_attention_sdpa_keeps_torch_attention(tiny_hf_dir):
+    res = CliRunner().invoke(cli, ["bench", str(tiny_hf_dir), "--prompt-tokens", "4", "--gen-tokens", "2",
+                                   "--batch", "1", "--threads", "1", "--attention", "sdpa", "--format", "json"])
+    assert res.exit_code == 0, res.output
+    assert [r["attention"] for r in json.loads(res.stdout)["results"]] == ["sdpa"]
 
 
 def test_bench_table_names_the_cpu(tiny_hf_dir):

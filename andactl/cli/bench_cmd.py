@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from andactl.cli.common import device_option, emit, format_option, run_dtype_option
+from andactl.cli.common import attention_option, device_option, emit, format_option, run_dtype_option
 
 
 def parse_batches(text: str) -> list[int]:
@@ -38,11 +38,11 @@ def _human(data: dict) -> None:
     out = [f"# CPU {info.get('cpu')}, {info.get('cpu_capability')} ({info.get('anda_isa')}), {info['threads']} threads, "
            f"torch {info['torch']}, load average {info.get('loadavg')}; prompt {data['prompt_tokens']} tokens, "
            f"{data['gen_tokens']} generated",
-           "| model | dtype | backend | batch | prefill tok/s | decode tok/s | TTFT ms | ms/token | SliceGPT tok/s "
-           "| peak RSS MB | x prefill | x decode | x SliceGPT |", "|" + "---|" * 13]
+           "| model | dtype | backend | attention | batch | prefill tok/s | decode tok/s | TTFT ms | ms/token | SliceGPT tok/s "
+           "| peak RSS MB | x prefill | x decode | x SliceGPT |", "|" + "---|" * 14]
     fmt = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
     for r in data["results"]:
-        out.append(f"| {r['model']} | {r['dtype']} | {r['backend']} | {r['batch']} | {r['prefill_tok_s']:.1f} "
+        out.append(f"| {r['model']} | {r['dtype']} | {r['backend']} | {r['attention']} | {r['batch']} | {r['prefill_tok_s']:.1f} "
                    f"| {r['decode_tok_s']:.1f} | {r['ttft_ms']:.1f} | {r['decode_ms_per_token']:.1f} "
                    f"| {r['slicegpt_tok_s']:.1f} | {r['peak_rss_mb']:.0f} | "
                    + " | ".join(fmt(r["vs_first"][k]) for k in ("prefill", "decode", "slicegpt")) + " |")
@@ -59,10 +59,11 @@ def _human(data: dict) -> None:
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="torch threads (default: torch's).")
 @click.option("--backend", type=click.Choice(["auto", "cuda", "cpp", "reference"]), default="auto", show_default=True,
               help="Kernel backend for Anda-packed modules.")
+@attention_option
 @run_dtype_option
 @device_option
 @format_option
-def bench(models, prompt_tokens, gen_tokens, batches, repeat, threads, backend, dtype, device, fmt):
+def bench(models, prompt_tokens, gen_tokens, batches, repeat, threads, backend, attention, dtype, device, fmt):
     """Benchmark MODELS (dense, sliced, packed ...) side by side in one process: prefill and decode
     tokens/s with a KV cache, time to first token, peak RSS, and SliceGPT's batch x 128 throughput."""
     import gc
@@ -71,6 +72,7 @@ def bench(models, prompt_tokens, gen_tokens, batches, repeat, threads, backend, 
 
     from andactl.kernels.backend import set_model_backend
     from andactl.evaluation import throughput
+    from andactl.models import decode_attention
     from andactl.models.loading import load_model, parse_device, resolve_dtype_name
 
     batch_list = parse_batches(batches)
@@ -85,6 +87,9 @@ def bench(models, prompt_tokens, gen_tokens, batches, repeat, threads, backend, 
         throughput.reset_peak_rss()
         loaded = load_model(source, dtype, device)
         used = set_model_backend(loaded.model, backend, device)
+        attn = "sdpa"
+        if attention == "auto" and decode_attention.enable(loaded.model):
+            attn = decode_attention.NAME
         params = sum(p.numel() for p in loaded.model.parameters())
         for b in batch_list:
             r = throughput.measure(loaded.model, b, prompt_tokens, gen_tokens, repeat, device=device).to_dict()
@@ -92,7 +97,7 @@ def bench(models, prompt_tokens, gen_tokens, batches, repeat, threads, backend, 
             r["vs_first"] = {k: r[f"{k}_tok_s"] / base[f"{k}_tok_s"] if base[f"{k}_tok_s"] else None
                              for k in ("prefill", "decode", "slicegpt")}
             results.append({"model": source, "kind": loaded.kind, "dtype": dtype, "backend": used,
-                            "parameters": params, **r})
+                            "attention": attn, "parameters": params, **r})
         del loaded
     data = {"info": throughput.machine_info(), "prompt_tokens": prompt_tokens, "gen_tokens": gen_tokens,
             "batches": batch_list, "results": results}

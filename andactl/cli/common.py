@@ -178,6 +178,10 @@ spill_option = click.option(
     "--spill-activations/--no-spill-activations", default=None,
     help="Keep calibration activations in disk-backed buffers next to the output instead of RAM. Default: on when "
          "the run's estimate exceeds --max-memory and fits with them on disk. See docs/MEMORY.md.")
+attention_option = click.option(
+    "--attention", type=click.Choice(["auto", "sdpa"]), default="auto", show_default=True,
+    help="Decode-step attention: auto = andactl's KV-cache kernel where it applies (CPU with AVX-512, "
+         "one-token steps of unpadded sequences), torch's SDPA elsewhere; sdpa = torch's SDPA throughout.")
 device_option = click.option("--device", default="cpu", show_default=True, help="cpu or cuda[:N].")
 
 

@@ -10,7 +10,7 @@ import time
 
 import click
 
-from andactl.cli.common import device_option, run_dtype_option
+from andactl.cli.common import attention_option, device_option, run_dtype_option
 from andactl.errors import ConfigError
 
 
@@ -54,14 +54,17 @@ def check_fits(n_prompt: int, max_new_tokens: int, limit: int | None) -> None:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for sampling.")
 @click.option("--backend", type=click.Choice(["auto", "cuda", "cpp", "reference"]), default="auto", show_default=True,
               help="Kernel backend for Anda-packed modules.")
+@attention_option
 @run_dtype_option
 @device_option
-def generate(model, prompt, max_new_tokens, temperature, chat, seed, backend, dtype, device):
+def generate(model, prompt, max_new_tokens, temperature, chat, seed, backend, attention, dtype, device):
     """Generate text from MODEL (alias, HF folder, .gguf or andactl artifact), streamed to stdout."""
     import torch
     from transformers import TextStreamer
 
     from andactl.kernels.backend import set_model_backend
+    from andactl.models import decode_attention
+    from andactl.models.kv_cache import cache_kwargs, reserved_cache
     from andactl.models.loading import load_model, parse_device, resolve_dtype_name
 
     parse_device(device)
@@ -71,6 +74,8 @@ def generate(model, prompt, max_new_tokens, temperature, chat, seed, backend, dt
     ids = build_inputs(tok, prompt, chat)
     check_fits(int(ids.shape[1]), max_new_tokens, context_length(loaded.model.config))
     set_model_backend(loaded.model, backend, device)
+    if attention == "auto":
+        decode_attention.enable(loaded.model)
     torch.manual_seed(seed)
 
     class _Stdout(TextStreamer):
@@ -82,6 +87,9 @@ def generate(model, prompt, max_new_tokens, temperature, chat, seed, backend, dt
     kw = dict(max_new_tokens=max_new_tokens, streamer=streamer, use_cache=True,
               pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id)
     kw.update(do_sample=True, temperature=temperature) if temperature > 0 else kw.update(do_sample=False)
+    cache = reserved_cache(loaded.model) if attention == "auto" else None
+    if cache is not None:
+        kw[cache_kwargs(loaded.model)[0]] = cache
     ids = ids.to(device)
     t0 = time.perf_counter()
     with torch.inference_mode():

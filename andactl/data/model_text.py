@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import torch
 
-from andactl.models.kv_cache import cache_kwargs
+from andactl.models import decode_attention
+from andactl.models.kv_cache import cache_kwargs, reserved_cache
 
 SELF = "self"  # the dataset name that means "sampled from the model"
 
@@ -26,24 +27,27 @@ def model_vocab(model, tokenizer) -> int:
 def sample_from_model(model, vocab_size: int, count: int, seqlen: int, seed: int, batch_size: int = 16,
                       temperature: float = 1.0, device: str | torch.device = "cpu") -> torch.Tensor:
     """``count`` sequences of ``seqlen`` token ids sampled from ``model`` at ``temperature``
-    (KV cache, own seeded generator); the model's train/eval mode is restored afterwards."""
+    (KV cache, own seeded generator; decode steps through andactl's attention kernel where it
+    applies); the model's train/eval mode and attention implementation are restored afterwards."""
     gen = torch.Generator().manual_seed(seed)
     was_training = model.training
     model.eval()
     out = []
     key, extra = cache_kwargs(model)
     try:
-        for start in range(0, count, batch_size):
-            n = min(batch_size, count - start)
-            ids = torch.empty(n, seqlen, dtype=torch.long)  # filled column by column, on the CPU
-            ids[:, :1] = torch.randint(0, vocab_size, (n, 1), generator=gen)
-            past = None
-            for pos in range(1, seqlen):
-                res = model(input_ids=ids[:, pos - 1:pos].to(device), use_cache=True, **{key: past}, **extra)
-                past = res[key]
-                probs = torch.softmax(res.logits[:, -1, :vocab_size].float() / temperature, dim=-1)
-                ids[:, pos:pos + 1] = torch.multinomial(probs.cpu(), 1, generator=gen)
-            out.append(ids)
+        with decode_attention.enabled(model):
+            for start in range(0, count, batch_size):
+                n = min(batch_size, count - start)
+                ids = torch.empty(n, seqlen, dtype=torch.long)  # filled column by column, on the CPU
+                ids[:, :1] = torch.randint(0, vocab_size, (n, 1), generator=gen)
+                past = reserved_cache(model)  # None: the model makes its own
+                for pos in range(1, seqlen):
+                    res = model(input_ids=ids[:, pos - 1:pos].to(device), use_cache=True,
+                                **({key: past} if past is not None else {}), **extra)
+                    past = res[key]
+                    probs = torch.softmax(res.logits[:, -1, :vocab_size].float() / temperature, dim=-1)
+                    ids[:, pos:pos + 1] = torch.multinomial(probs.cpu(), 1, generator=gen)
+                out.append(ids)
     finally:
         model.train(was_training)
     return torch.cat(out)

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from andactl.models.kv_cache import cache_kwargs
+from andactl.models.kv_cache import cache_kwargs, reserved_cache
 
 SLICEGPT_SEQLEN = 128
 
@@ -87,7 +87,8 @@ def _prefill_decode(model, ids: torch.Tensor, gen_tokens: int) -> tuple[float, f
     key, extra = cache_kwargs(model)
 
     def first():
-        out = model(input_ids=ids, use_cache=True, **extra)
+        cache = reserved_cache(model)
+        out = model(input_ids=ids, use_cache=True, **({key: cache} if cache is not None else {}), **extra)
         return out[key], out.logits[:, -1].argmax(-1, keepdim=True)
 
     (cache, nxt), ttft = _timed(first)

@@ -107,8 +107,7 @@ class AndaLinear(nn.Module):
         load_state_dict or .to(); None unless the weight is on CPU and a CPU kernel of
         ``andactl::anda_gemm_prepacked`` is registered (the C++ extension is loaded)."""
         if self._wpp_cache is None:
-            if self.weight_packed.device.type != "cpu" or not torch._C._dispatch_has_kernel_for_dispatch_key(
-                    "andactl::anda_gemm_prepacked", "CPU"):
+            if self.weight_packed.device.type != "cpu" or not ops.has_cpu_kernel("anda_gemm_prepacked"):
                 return None
             self._wpp_cache = prepack.int4_prepack(self.weight_packed, self.weight_scale, self.weight_zero_point,
                                                    self.group_size, self.in_features)

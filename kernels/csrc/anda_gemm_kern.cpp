@@ -328,14 +328,6 @@ static void run_mk(int isa, const MkArgs& a, int TT) {
   else run_mk_c<3>(isa, a, TT);
 }
 
-// bfloat16 bits of f, rounded to nearest even (finite inputs; NaN stays NaN).
-static inline uint16_t to_bf16(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  if ((u & 0x7FFFFFFFu) > 0x7F800000u) return (uint16_t)((u >> 16) | 0x40);
-  return (uint16_t)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
-}
-
 static inline __attribute__((always_inline)) void write_rows(const OutSpec& os, float* out, int64_t t0,
                                                           int TT, int64_t n0, int nl, int64_t N) {
   if (os.bias)
@@ -345,7 +337,7 @@ static inline __attribute__((always_inline)) void write_rows(const OutSpec& os, 
     for (int t = 0; t < TT; ++t) std::memcpy(os.f32 + (t0 + t) * N + n0, out + t * 16, nl * 4);
   } else {
     for (int t = 0; t < TT; ++t)
-      for (int l = 0; l < nl; ++l) os.bf16[(t0 + t) * N + n0 + l] = to_bf16(out[t * 16 + l]);
+      for (int l = 0; l < nl; ++l) os.bf16[(t0 + t) * N + n0 + l] = f32_to_bf16_bits(out[t * 16 + l]);
   }
 }
 

@@ -5,6 +5,46 @@
 
 namespace anda {
 
+// ---- scalar conversions shared by the kernels (bit patterns of the 16-bit float formats) ----
+
+// float value of an IEEE half (bit pattern h), exact (subnormals, Inf and NaN included).
+inline float f16_bits_to_float(uint16_t h) {
+  const uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+  uint32_t e = (h >> 10) & 31u, m = h & 0x3FFu, u;
+  if (e == 31) {
+    u = sign | 0x7F800000u | (m << 13);
+  } else if (e == 0) {
+    if (m == 0) {
+      u = sign;
+    } else {  // subnormal: normalise
+      int s = 0;
+      while (!(m & 0x400u)) m <<= 1, ++s;
+      u = sign | ((uint32_t)(113 - s) << 23) | ((m & 0x3FFu) << 13);
+    }
+  } else {
+    u = sign | ((e + 112u) << 23) | (m << 13);
+  }
+  float f;
+  __builtin_memcpy(&f, &u, 4);
+  return f;
+}
+
+// float value of a bfloat16 (bit pattern b), exact.
+inline float bf16_bits_to_float(uint16_t b) {
+  const uint32_t u = (uint32_t)b << 16;
+  float f;
+  __builtin_memcpy(&f, &u, 4);
+  return f;
+}
+
+// bfloat16 bits of f rounded to nearest even, as torch's .to(bfloat16) (NaN stays a quiet NaN).
+inline uint16_t f32_to_bf16_bits(float f) {
+  uint32_t u;
+  __builtin_memcpy(&u, &f, 4);
+  if ((u & 0x7FFFFFFFu) > 0x7F800000u) return (uint16_t)((u >> 16) | 0x40);
+  return (uint16_t)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+}
+
 // Levels in order; every level >= ISA_AVX2 runs the AVX2 code outside the GEMM. ISA_AMX is
 // AVX-512 VNNI plus AMX-INT8 tiles (the GEMM's path from about 8-11 tokens: amx_path). ISA_AMX_EMU
 // ("amx-emulated", chosen only by ANDA_CPU_ISA) runs the AMX GEMM over software tiles and the
@@ -152,5 +192,27 @@ void gemm_prepacked(int isa, const int8_t* A, const int32_t* S, const float* U, 
                     int C, const uint8_t* Wp, int64_t Gw64, const float* scales, int64_t sstride,
                     const uint8_t* zeros, int64_t group_size, int64_t n0, int64_t n1, int64_t N,
                     float* y);
+
+// Attention of T query tokens per head against all S cached keys (no mask; attn_kern.cpp):
+// o[b, h, t] = softmax_j(scale * q[b, h, t] . k[b, h / (H / KVH), j]) . v[b, h / (H / KVH), :].
+// q / k / v / o share one element type (kAttn*); strides are in elements, the last dimension
+// (D) contiguous; o is [B, H, T, D]. Items are (batch, KV head) pairs, B * KVH of them.
+enum AttnDtype : int { kAttnF32 = 0, kAttnBF16 = 1, kAttnF16 = 2 };
+struct AttnArgs {
+  const void* q;
+  int64_t q_sb, q_sh, q_st;
+  const void* k;
+  int64_t k_sb, k_sh, k_ss;
+  const void* v;
+  int64_t v_sb, v_sh, v_ss;
+  void* o;
+  int64_t o_sb, o_sh, o_st;
+  int dtype;
+  int64_t B, H, KVH, T, S, D;
+  float scale;
+};
+// Whether items run the AVX-512 path at this isa and head size (else the scalar one).
+bool attn_has_avx512(int isa, int64_t D);
+void attn_items(int isa, const AttnArgs& a, int64_t i0, int64_t i1);
 
 }  // namespace anda

@@ -180,19 +180,12 @@ static inline uint16_t f32_to_f16_scalar(float f) {
 
 #define ANDA_F16C __attribute__((target("avx2,fma,f16c")))
 
-static inline float bf16_bits_to_f32(uint16_t b) {
-  const uint32_t u = (uint32_t)b << 16;
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-
 // The portable conversion of either source (the same bits as to_f16_avx2).
 template <class T>
 static bool to_f16_scalar(const T* x, int64_t n, uint16_t* h) {
   bool bad = false;
   for (int64_t i = 0; i < n; ++i) {
-    const float f = sizeof(T) == 4 ? (float)x[i] : bf16_bits_to_f32((uint16_t)x[i]);
+    const float f = sizeof(T) == 4 ? (float)x[i] : bf16_bits_to_float((uint16_t)x[i]);
     bad |= !(std::fabs(f) <= 65504.0f);  // NaN fails the comparison
     h[i] = f32_to_f16_scalar(f);
   }

@@ -12,28 +12,6 @@
 
 namespace anda {
 
-// float value of an IEEE half (bit pattern h), exact.
-static inline float half_to_float(uint16_t h) {
-  const uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
-  uint32_t e = (h >> 10) & 31u, m = h & 0x3FFu, u;
-  if (e == 31) {
-    u = sign | 0x7F800000u | (m << 13);
-  } else if (e == 0) {
-    if (m == 0) {
-      u = sign;
-    } else {  // subnormal: normalise
-      int s = 0;
-      while (!(m & 0x400u)) m <<= 1, ++s;
-      u = sign | ((uint32_t)(113 - s) << 23) | ((m & 0x3FFu) << 13);
-    }
-  } else {
-    u = sign | ((e + 112u) << 23) | (m << 13);
-  }
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-
 static inline int code_at(const uint8_t* row, int bits, int64_t k) {
   if (bits == 8) return (int)row[k] - 128;
   const uint8_t b = row[k >> 1];
@@ -45,7 +23,7 @@ void table_dequant_rows(const TableArgs& a, int64_t r0, int64_t r1, float* w) {
     const uint8_t* row = a.packed + r * a.pstride;
     float* out = w + (r - r0) * a.K;
     for (int64_t k0 = 0, g = 0; k0 < a.K; k0 += a.group, ++g) {
-      const float s = half_to_float(a.scale[r * a.sstride + g]);
+      const float s = f16_bits_to_float(a.scale[r * a.sstride + g]);
       const int64_t k1 = std::min<int64_t>(a.K, k0 + a.group);
       if (a.bits == 8)
         for (int64_t k = k0; k < k1; ++k) out[k] = (float)((int)row[k] - 128) * s;
@@ -65,7 +43,7 @@ static void table_rows_scalar(const TableArgs& a, int64_t r0, int64_t r1) {
         const int64_t g1 = g0 + a.group < a.K ? g0 + a.group : a.K;
         float acc = 0.0f;
         for (int64_t k = g0; k < g1; ++k) acc += (float)code_at(row, a.bits, k) * x[k];
-        tot += acc * half_to_float(a.scale[r * a.sstride + gi]);
+        tot += acc * f16_bits_to_float(a.scale[r * a.sstride + gi]);
       }
       a.y[t * a.R + r] = tot + (a.bias ? a.bias[r] : 0.0f);
     }

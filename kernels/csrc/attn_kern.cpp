@@ -1,0 +1,261 @@
+// Attention of a few query rows against a whole KV cache (decode): every query of head h attends
+// to every key of KV head h / (H / KVH), with no mask. Per (batch, KV head) item the kernel reads
+// each key and value row once for all the query rows of that group (grouped-query attention
+// without repeating K/V), keeps the scores in float32 and sums the values in float32 registers.
+// Scalar and AVX-512 paths; they differ only in float summation order and in exp (the AVX-512 one
+// is a polynomial within ~2 ulp of expf).
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "anda_kern.h"
+
+namespace anda {
+
+namespace {
+
+constexpr int kRowBlock = 4;  // query rows per pass over K and V (4 rows x 4 chunks of D = 64 in registers)
+
+float load_scalar(const void* p, int64_t i, int dtype) {
+  switch (dtype) {
+    case kAttnF32:
+      return ((const float*)p)[i];
+    case kAttnBF16:
+      return bf16_bits_to_float(((const uint16_t*)p)[i]);
+    default:
+      return f16_bits_to_float(((const uint16_t*)p)[i]);
+  }
+}
+
+size_t elem_bytes(int dtype) { return dtype == kAttnF32 ? 4 : 2; }
+
+const char* row_ptr(const void* base, int64_t off, int dtype) {
+  return (const char*)base + off * (int64_t)elem_bytes(dtype);
+}
+
+// Softmax of each of `rows` score rows of length S in place (max-subtracted); returns nothing, the
+// row sums go to `sums`.
+void softmax_scalar(float* sc, int rows, int64_t S, float* sums) {
+  for (int r = 0; r < rows; ++r) {
+    float* s = sc + r * S;
+    float m = -INFINITY;
+    for (int64_t j = 0; j < S; ++j) m = std::max(m, s[j]);
+    float sum = 0.f;
+    for (int64_t j = 0; j < S; ++j) sum += (s[j] = std::exp(s[j] - m));
+    sums[r] = sum;
+  }
+}
+
+void block_scalar(const AttnArgs& a, const float* q, int rows, const char* k, const char* v, float* sc,
+                  float* out) {
+  const int64_t S = a.S, D = a.D;
+  for (int64_t j = 0; j < S; ++j) {
+    const char* kj = k + j * a.k_ss * (int64_t)elem_bytes(a.dtype);
+    for (int r = 0; r < rows; ++r) {
+      float acc = 0.f;
+      for (int64_t d = 0; d < D; ++d) acc += q[r * D + d] * load_scalar(kj, d, a.dtype);
+      sc[r * S + j] = acc;
+    }
+  }
+  float sums[kRowBlock];
+  softmax_scalar(sc, rows, S, sums);
+  std::fill(out, out + rows * D, 0.f);
+  for (int64_t j = 0; j < S; ++j) {
+    const char* vj = v + j * a.v_ss * (int64_t)elem_bytes(a.dtype);
+    for (int r = 0; r < rows; ++r) {
+      const float p = sc[r * S + j];
+      for (int64_t d = 0; d < D; ++d) out[r * D + d] += p * load_scalar(vj, d, a.dtype);
+    }
+  }
+  for (int r = 0; r < rows; ++r)
+    for (int64_t d = 0; d < D; ++d) out[r * D + d] /= sums[r];
+}
+
+// ---- AVX-512 ----
+
+__attribute__((target("avx512f"))) inline __m512 load16(const char* p, int dtype) {
+  if (dtype == kAttnF32) return _mm512_loadu_ps(p);
+  const __m256i h = _mm256_loadu_si256((const __m256i*)p);
+  if (dtype == kAttnF16) return _mm512_cvtph_ps(h);
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+// e^x for x <= 0 (scores minus their max): 2^n * p(r), x = n ln2 + r, |r| <= ln2 / 2, p the degree-6
+// Taylor polynomial of e^r (relative error < 2e-7); below -87.3 the result underflows to 0, as
+// expf does.
+__attribute__((target("avx512f"))) inline __m512 exp512(__m512 x) {
+  x = _mm512_max_ps(x, _mm512_set1_ps(-87.5f));
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.f / 720);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 120));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 24));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 6));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f));
+  return _mm512_scalef_ps(p, n);
+}
+
+__attribute__((target("avx512f"))) void softmax_avx512(float* sc, int rows, int64_t S, float* sums) {
+  for (int r = 0; r < rows; ++r) {
+    float* s = sc + r * S;
+    __m512 m = _mm512_set1_ps(-INFINITY);
+    int64_t j = 0;
+    for (; j + 16 <= S; j += 16) m = _mm512_max_ps(m, _mm512_loadu_ps(s + j));
+    float mx = _mm512_reduce_max_ps(m);
+    for (; j < S; ++j) mx = std::max(mx, s[j]);
+    const __m512 mv = _mm512_set1_ps(mx);
+    __m512 acc = _mm512_setzero_ps();
+    for (j = 0; j + 16 <= S; j += 16) {
+      const __m512 e = exp512(_mm512_sub_ps(_mm512_loadu_ps(s + j), mv));
+      _mm512_storeu_ps(s + j, e);
+      acc = _mm512_add_ps(acc, e);
+    }
+    if (j < S) {
+      const __mmask16 k = (__mmask16)((1u << (S - j)) - 1);
+      const __m512 e = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, s + j), mv));
+      _mm512_mask_storeu_ps(s + j, k, e);
+      acc = _mm512_add_ps(acc, _mm512_maskz_mov_ps(k, e));
+    }
+    sums[r] = _mm512_reduce_add_ps(acc);
+  }
+}
+
+// Sums of four vectors' lanes: {sum a, sum b, sum c, sum d}.
+__attribute__((target("avx512f"))) inline __m128 hsum4(__m512 a, __m512 b, __m512 c, __m512 d) {
+  const __m512 ab = _mm512_add_ps(_mm512_unpacklo_ps(a, b), _mm512_unpackhi_ps(a, b));
+  const __m512 cd = _mm512_add_ps(_mm512_unpacklo_ps(c, d), _mm512_unpackhi_ps(c, d));
+  const __m512 u = _mm512_add_ps(_mm512_shuffle_ps(ab, cd, 0x44), _mm512_shuffle_ps(ab, cd, 0xEE));
+  const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(u), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(u), 1)));
+  return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+}
+
+// D a multiple of 16; ROWS query rows. Scores: four key rows at a time, each chunk of 16 of their
+// columns loaded once for all the rows, their dot products summed lane-wise by hsum4. Values: per
+// 64 columns of D, every value row's chunks scaled by each row's weight.
+template <int ROWS>
+__attribute__((target("avx512f"))) void block_avx512(const AttnArgs& a, const float* q,
+                                                              const char* k, const char* v, float* sc,
+                                                              float* out) {
+  const int64_t S = a.S, D = a.D, eb = (int64_t)elem_bytes(a.dtype);
+  const int64_t kstep = a.k_ss * eb, vstep = a.v_ss * eb;
+  int64_t j = 0;
+  for (; j + 4 <= S; j += 4) {
+    const char* kj = k + j * kstep;
+    __m512 acc[ROWS][4];
+    for (int r = 0; r < ROWS; ++r)
+      for (int u = 0; u < 4; ++u) acc[r][u] = _mm512_setzero_ps();
+    for (int64_t d = 0; d < D; d += 16) {
+      __m512 kv[4];
+      for (int u = 0; u < 4; ++u) kv[u] = load16(kj + u * kstep + d * eb, a.dtype);
+      for (int r = 0; r < ROWS; ++r) {
+        const __m512 qv = _mm512_loadu_ps(q + r * D + d);
+        for (int u = 0; u < 4; ++u) acc[r][u] = _mm512_fmadd_ps(qv, kv[u], acc[r][u]);
+      }
+    }
+    for (int r = 0; r < ROWS; ++r) _mm_storeu_ps(sc + r * S + j, hsum4(acc[r][0], acc[r][1], acc[r][2], acc[r][3]));
+  }
+  for (; j < S; ++j) {
+    const char* kj = k + j * kstep;
+    __m512 acc[ROWS];
+    for (int r = 0; r < ROWS; ++r) acc[r] = _mm512_setzero_ps();
+    for (int64_t d = 0; d < D; d += 16) {
+      const __m512 kv = load16(kj + d * eb, a.dtype);
+      for (int r = 0; r < ROWS; ++r) acc[r] = _mm512_fmadd_ps(_mm512_loadu_ps(q + r * D + d), kv, acc[r]);
+    }
+    for (int r = 0; r < ROWS; ++r) sc[r * S + j] = _mm512_reduce_add_ps(acc[r]);
+  }
+  float sums[kRowBlock];
+  softmax_avx512(sc, ROWS, S, sums);
+  for (int64_t d0 = 0; d0 < D; d0 += 64) {
+    const int nc = (int)std::min<int64_t>(4, (D - d0) / 16);
+    __m512 acc[ROWS][4];
+    for (int r = 0; r < ROWS; ++r)
+      for (int c = 0; c < 4; ++c) acc[r][c] = _mm512_setzero_ps();
+    const char* vj = v + d0 * eb;
+    if (nc == 4) {
+      for (int64_t jj = 0; jj < S; ++jj, vj += vstep) {
+        __m512 vv[4];
+        for (int c = 0; c < 4; ++c) vv[c] = load16(vj + 16 * c * eb, a.dtype);
+        for (int r = 0; r < ROWS; ++r) {
+          const __m512 p = _mm512_set1_ps(sc[r * S + jj]);
+          for (int c = 0; c < 4; ++c) acc[r][c] = _mm512_fmadd_ps(p, vv[c], acc[r][c]);
+        }
+      }
+    } else {
+      for (int64_t jj = 0; jj < S; ++jj, vj += vstep)
+        for (int c = 0; c < nc; ++c) {
+          const __m512 vv = load16(vj + 16 * c * eb, a.dtype);
+          for (int r = 0; r < ROWS; ++r) acc[r][c] = _mm512_fmadd_ps(_mm512_set1_ps(sc[r * S + jj]), vv, acc[r][c]);
+        }
+    }
+    for (int r = 0; r < ROWS; ++r) {
+      const __m512 inv = _mm512_set1_ps(1.f / sums[r]);
+      for (int c = 0; c < nc; ++c) _mm512_storeu_ps(out + r * D + d0 + 16 * c, _mm512_mul_ps(acc[r][c], inv));
+    }
+  }
+}
+
+void block_vec(const AttnArgs& a, const float* q, int rows, const char* k, const char* v, float* sc, float* out) {
+  switch (rows) {
+    case 1: return block_avx512<1>(a, q, k, v, sc, out);
+    case 2: return block_avx512<2>(a, q, k, v, sc, out);
+    case 3: return block_avx512<3>(a, q, k, v, sc, out);
+    default: return block_avx512<4>(a, q, k, v, sc, out);
+  }
+}
+
+void store_row(const float* src, int64_t D, void* dst, int dtype) {
+  if (dtype == kAttnF32) {
+    std::memcpy(dst, src, D * sizeof(float));
+  } else if (dtype == kAttnBF16) {
+    uint16_t* o = (uint16_t*)dst;
+    for (int64_t d = 0; d < D; ++d) o[d] = f32_to_bf16_bits(src[d]);
+  } else {
+    f32_to_f16(ISA_SCALAR, src, D, (uint16_t*)dst);
+  }
+}
+
+}  // namespace
+
+bool attn_has_avx512(int isa, int64_t D) { return isa >= ISA_AVX512 && D % 16 == 0; }
+
+void attn_items(int isa, const AttnArgs& a, int64_t i0, int64_t i1) {
+  const int64_t G = a.H / a.KVH, rows_all = G * a.T, D = a.D;
+  const bool vec = attn_has_avx512(isa, D);
+  const int64_t eb = (int64_t)elem_bytes(a.dtype);
+  thread_local std::vector<float> work;
+  work.resize((size_t)(kRowBlock * a.S + 2 * kRowBlock * D));
+  float* sc = work.data();
+  float* q = sc + kRowBlock * a.S;
+  float* out = q + kRowBlock * D;
+  for (int64_t item = i0; item < i1; ++item) {
+    const int64_t b = item / a.KVH, kvh = item % a.KVH;
+    const char* k = (const char*)a.k + (b * a.k_sb + kvh * a.k_sh) * eb;
+    const char* v = (const char*)a.v + (b * a.v_sb + kvh * a.v_sh) * eb;
+    for (int64_t r0 = 0; r0 < rows_all; r0 += kRowBlock) {
+      const int rows = (int)std::min<int64_t>(kRowBlock, rows_all - r0);
+      for (int r = 0; r < rows; ++r) {  // row r0 + r = query (head kvh * G + g, token t)
+        const int64_t g = (r0 + r) / a.T, t = (r0 + r) % a.T, h = kvh * G + g;
+        const char* src = row_ptr(a.q, b * a.q_sb + h * a.q_sh + t * a.q_st, a.dtype);
+        for (int64_t d = 0; d < D; ++d) q[r * D + d] = load_scalar(src, d, a.dtype) * a.scale;
+      }
+      if (vec)
+        block_vec(a, q, rows, k, v, sc, out);
+      else
+        block_scalar(a, q, rows, k, v, sc, out);
+      for (int r = 0; r < rows; ++r) {
+        const int64_t g = (r0 + r) / a.T, t = (r0 + r) % a.T, h = kvh * G + g;
+        store_row(out + r * D, D, (char*)a.o + (b * a.o_sb + h * a.o_sh + t * a.o_st) * eb, a.dtype);
+      }
+    }
+  }
+}
+
+}  // namespace anda
