@@ -24,7 +24,7 @@ log = logging.getLogger("andactl")
 
 CSRC = Path(__file__).resolve().parent / "csrc"
 CPU_SOURCES = ("anda_cpu.cpp", "anda_kern.cpp", "anda_pack_avx2.cpp", "anda_gemm_kern.cpp", "anda_gemm_amx.cpp",
-               "anda_quant.cpp", "anda_fused_cpu.cpp", "table_kern.cpp", "table_cpu.cpp",
+               "anda_quant.cpp", "anda_fused_cpu.cpp", "table_kern.cpp", "table_amx.cpp", "table_cpu.cpp",
                "attn_kern.cpp", "attn_cpu.cpp")
 CPU_HEADERS = ("anda_kern.h", "anda_group_avx2.h")
 CUDA_SOURCES = ("anda_cuda.cu",)

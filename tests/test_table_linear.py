@@ -77,6 +77,51 @@ def test_table_linear_every_token_count_of_the_decode_tiles():
                         (level, bits, t, dt)
 
 
+def test_table_linear_few_bf16_tokens_amx_path():
+    """4..16 bfloat16 tokens of an INT8 table (on a CPU with AMX-BF16 at level amx: codes and x exact
+    in bf16 tiles, float32 sums per group; elsewhere the register / GEMM paths) equal the reference
+    within float32 summation order and one bf16 rounding of y: 16-row blocks plus a tail of rows,
+    groups of 32 / 64 / 128 (partial last group), bias or none, at every level."""
+    gen = torch.Generator().manual_seed(11)
+    for rows, k, group in ((49, 576, 64), (40, 576, 128), (35, 96, 32)):
+        w = torch.randn(rows, k, generator=gen) * torch.exp(torch.randn(rows, 1, generator=gen))
+        packed, scale = tq.quantize(w, 8, group)
+        wd = tq.dequantize(packed, scale, 8, k, group)
+        for t in (4, 7, 8, 9, 12, 16):
+            x = (torch.randn(t, k, generator=gen) * torch.exp(torch.randn(t, 1, generator=gen))).bfloat16()
+            b = torch.randn(rows, generator=gen) if t % 2 else None
+            ref = torch.nn.functional.linear(x.float(), wd, b)
+            for level in _each_isa():
+                got = tables.table_linear(x, packed, scale, 8, group, b)
+                gemm_bf16 = 2 ** -7 if level != "amx" and t >= GEMM_TOKENS_BF16 else 0.0  # the GEMM path's roundings
+                err = (got.float() - ref).abs()
+                assert bool((err <= _bound(x, wd, b, 1e-5 + gemm_bf16) + 2 ** -8 * ref.abs()).all()), \
+                    (level, rows, k, group, t, float(err.max()))
+
+
+def test_table_linear_few_bf16_tokens_one_hot_exact():
+    """One-hot bfloat16 rows (4..16 tokens: the AMX-BF16 path at level amx where the CPU has it)
+    give the table entry code * scale, plus the bias in float32, rounded once to bfloat16, bit for
+    bit (INT8, 16-row blocks and a tail, groups of 32); below level amx, 10+ tokens may take the
+    GEMM path, which rounds the product and then product + bias."""
+    gen = torch.Generator().manual_seed(12)
+    w = torch.randn(37, 64, generator=gen) * torch.exp(torch.randn(37, 1, generator=gen))
+    packed, scale = tq.quantize(w, 8, 32)
+    wd = tq.dequantize(packed, scale, 8, 64, 32)
+    bias = torch.randn(37, generator=gen)
+    for t in (4, 9, 16):
+        x = torch.eye(64)[3:3 + t].bfloat16()
+        for b in (None, bias):
+            want = (wd[:, 3:3 + t].T + (0 if b is None else b)).bfloat16()
+            # the GEMM path (10+ tokens below level amx) rounds the product, then product + bias
+            twice = (wd[:, 3:3 + t].T.bfloat16().float() + (0 if b is None else b)).bfloat16()
+            for level in _each_isa():
+                got = tables.table_linear(x, packed, scale, 8, 32, b).view(torch.int16)
+                assert torch.equal(got, want.view(torch.int16)) or (
+                    level != "amx" and t >= GEMM_TOKENS_BF16 and torch.equal(got, twice.view(torch.int16))), \
+                    (level, t, b is None)
+
+
 def test_table_linear_bf16_gemm_path_rounds_the_table_once_exactly():
     """32+ bfloat16 tokens (the GEMM path): with one-hot rows x = e_k the output is the table entry
     code * scale rounded once to bfloat16 (plus a bias in float32, rounded again), bit for bit, at

@@ -153,6 +153,15 @@ bool table_has_bf16_dequant(int isa, int64_t K, int group);
 // scale).
 void table_dequant_rows_bf16(const TableArgs& a, int64_t r0, int64_t r1, uint16_t* w);
 
+// AMX-BF16 path of table_rows for bfloat16 tokens (table_amx.cpp): whether it applies (CPU with
+// AMX-BF16 and AVX512-BF16 at isa ISA_AMX, INT8 codes, 1..16 tokens, whole 32-column steps per
+// group); xb = x's bfloat16 bits [T, K] rearranged by table_amx_x ([K / 32][16][T][2]); then
+// table_rows_amx fills columns r0..r1-1 of y like table_rows (products exact, float32 sums; a.x
+// must still hold x in float32 for the last r1 - r0 mod 16 rows).
+bool table_has_amx(int isa, int bits, int64_t T, int64_t K, int group);
+void table_amx_x(const uint16_t* x, int64_t T, int64_t K, uint16_t* xb);
+void table_rows_amx(const TableArgs& a, const uint16_t* xb, int64_t r0, int64_t r1);
+
 // Where gemm_blocked writes y[t, n] (row stride N): float32 or bfloat16 (round to nearest even),
 // after adding bias[n] in float32 when bias is not null. Exactly one of f32 / bf16 is set.
 struct OutSpec {

@@ -1,0 +1,148 @@
+// AMX-BF16 path of the INT8 table linear (the quantized LM head) for a few bfloat16 tokens (a
+// batched decode step): y[t, r] = bias[r] + sum_g scale[r, g] * sum_{k in g} (code[r, k]) * x[t, k].
+// Exact products: a code (-128..127) and a bfloat16 x are both exact in bfloat16, and TDPBF16PS
+// sums their products in float32 (input and output denormals flushed to zero, as the instruction
+// does). Per 16 table rows and 32 columns (one step):
+//  * A tile (bf16, 16 rows x 32): the rows' INT8 codes converted to bfloat16 (exact) in a staging
+//    buffer;
+//  * B tile (bf16 pairs, 16 x N): x transposed into pairs, built once per call (TableAmxX);
+//  * C tile (float32, 16 rows x N tokens): zeroed per group, stored after the group's steps and
+//    scaled into 16 float32 accumulators (one per row, a lane per token) that stay in registers
+//    across the groups; written once per 16 rows (bias, float32).
+// The INT8 codes are read once per call, whatever the token count (at most 16 per call).
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+
+#if defined(__linux__) && defined(__x86_64__)
+#include <cpuid.h>
+#endif
+
+#include "anda_kern.h"
+
+namespace anda {
+
+#if defined(__x86_64__)
+
+namespace {
+
+#define ANDA_TABLE_AMX __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512bf16")))
+
+constexpr int kRows = 16;  // table rows per tile
+constexpr int kStep = 32;  // columns (bf16 values) per tile step
+
+// tmm0 = A (16 x 64 B), tmm2 = B (16 x 4N B), tmm4 = C (16 x 4N B).
+struct alignas(64) HeadTileConfig {
+  uint8_t palette = 1, start_row = 0;
+  uint8_t reserved[14] = {};
+  uint16_t colsb[16] = {};
+  uint8_t rows[16] = {};
+  explicit HeadTileConfig(int N) {
+    colsb[0] = 64, rows[0] = kRows;
+    colsb[2] = (uint16_t)(4 * N), rows[2] = kStep / 2;
+    colsb[4] = (uint16_t)(4 * N), rows[4] = kRows;
+  }
+};
+
+// 16 rows x 32 INT8 codes (stored + 128) -> bfloat16 values code - 128, exact.
+ANDA_TABLE_AMX inline void codes_to_bf16(const uint8_t* row, int64_t stride, uint16_t* out) {
+  const __m512i off = _mm512_set1_epi32(128);
+  for (int r = 0; r < kRows; ++r) {
+    const uint8_t* p = row + r * stride;
+    const __m512 lo = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i*)p)), off));
+    const __m512 hi =
+        _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i*)(p + 16))), off));
+    _mm512_storeu_si512(out + r * kStep, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+  }
+}
+
+// Steps run in order over (16-row block, 32-column step); the codes of the next step are converted
+// while the current step's tiles are loaded (two staging buffers), so a tile load never waits on
+// the stores that just filled its buffer.
+ANDA_TABLE_AMX void rows_amx(const TableArgs& a, const uint16_t* xb, int64_t r0, int64_t r1) {
+  const int N = (int)a.T;
+  const int64_t steps = a.K / kStep, per_group = a.group / kStep, nblocks = (r1 - r0) / kRows;
+  const __mmask16 lanes = (__mmask16)((1u << N) - 1);
+  const int64_t astride = 2 * kStep, bstride = 4 * N;
+  alignas(64) uint16_t abuf[2][kRows * kStep];
+  alignas(64) float cbuf[kRows * 16];
+  alignas(64) float outb[kRows * 16];
+  HeadTileConfig cfg(N);
+  __asm__ volatile("ldtilecfg %0" ::"m"(cfg) : "memory");
+  const int64_t total = nblocks * steps;
+  codes_to_bf16(a.packed + r0 * a.pstride, a.pstride, abuf[0]);
+  __m512 acc[kRows];
+  for (int64_t i = 0; i < total; ++i) {
+    const int64_t b = i / steps, s = i % steps, rb = r0 + b * kRows;
+    if (s == 0)
+      for (int r = 0; r < kRows; ++r) acc[r] = _mm512_setzero_ps();
+    if (s % per_group == 0) __asm__ volatile("tilezero %%tmm4" ::);
+    if (i + 1 < total) {
+      const int64_t nb = (i + 1) / steps, ns = (i + 1) % steps;
+      codes_to_bf16(a.packed + (r0 + nb * kRows) * a.pstride + ns * kStep, a.pstride, abuf[(i + 1) & 1]);
+    }
+    const void* bp = xb + s * kStep * N;
+    __asm__ volatile("tileloadd (%0,%1,1), %%tmm0" ::"r"(abuf[i & 1]), "r"(astride) : "memory");
+    __asm__ volatile("tileloadd (%0,%1,1), %%tmm2" ::"r"(bp), "r"(bstride) : "memory");
+    __asm__ volatile("tdpbf16ps %%tmm2, %%tmm0, %%tmm4" ::);
+    if ((s + 1) % per_group == 0 || s + 1 == steps) {  // the group's sums: scale into the accumulators
+      const int64_t g = s / per_group;
+      __asm__ volatile("tilestored %%tmm4, (%0,%1,1)" ::"r"(cbuf), "r"((int64_t)64) : "memory");
+      for (int r = 0; r < kRows; ++r)
+        acc[r] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(lanes, cbuf + 16 * r),
+                                 _mm512_set1_ps(f16_bits_to_float(a.scale[(rb + r) * a.sstride + g])), acc[r]);
+    }
+    if (s + 1 == steps) {
+      for (int r = 0; r < kRows; ++r) _mm512_store_ps(outb + 16 * r, acc[r]);
+      for (int t = 0; t < N; ++t) {
+        float* y = a.y + t * a.R + rb;
+        for (int r = 0; r < kRows; ++r) y[r] = outb[16 * r + t] + (a.bias ? a.bias[rb + r] : 0.f);
+      }
+    }
+  }
+  __asm__ volatile("tilerelease" ::: "memory");
+}
+
+bool amx_bf16_cpu() {
+#if defined(__linux__)
+  unsigned eax, ebx, ecx, edx;
+  if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) || !(edx & (1u << 22))) return false;  // AMX-BF16
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512bf16");
+#else
+  return false;
+#endif
+}
+
+}  // namespace
+
+bool table_has_amx(int isa, int bits, int64_t T, int64_t K, int group) {
+  static const bool cpu = amx_bf16_cpu();
+  // ISA_AMX implies the tile permission was granted (amx_usable); whole 32-column steps per group
+  return cpu && isa == ISA_AMX && bits == 8 && T >= 1 && T <= 16 && K % kStep == 0 && group % kStep == 0;
+}
+
+void table_amx_x(const uint16_t* x, int64_t T, int64_t K, uint16_t* xb) {
+  // xb[s][i][2t + e] = x[t][32 s + 2 i + e]: per 32-column step, 16 rows of N (t) bf16 pairs
+  for (int64_t s = 0; s < K / kStep; ++s)
+    for (int i = 0; i < kStep / 2; ++i)
+      for (int64_t t = 0; t < T; ++t)
+        for (int e = 0; e < 2; ++e) xb[(s * (kStep / 2) + i) * 2 * T + 2 * t + e] = x[t * K + s * kStep + 2 * i + e];
+}
+
+void table_rows_amx(const TableArgs& a, const uint16_t* xb, int64_t r0, int64_t r1) {
+  const int64_t full = r0 + (r1 - r0) / kRows * kRows;
+  if (full > r0) rows_amx(a, xb, r0, full);
+  if (full < r1) table_rows(ISA_AVX512, a, full, r1);  // the last < 16 rows
+}
+
+#else
+
+bool table_has_amx(int, int, int64_t, int64_t, int) { return false; }
+void table_amx_x(const uint16_t*, int64_t, int64_t, uint16_t*) {}
+void table_rows_amx(const TableArgs&, const uint16_t*, int64_t, int64_t) {}
+
+#endif
+
+}  // namespace anda
