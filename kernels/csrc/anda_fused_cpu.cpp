@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -62,22 +63,23 @@ at::Tensor anda_linear_cpu(const at::Tensor& x, int64_t M, c10::string_view roun
   // the micro-kernels and AMX tiles read up to the next token tile: zero rows
   const int64_t Tpad = anda::padded_tokens(T);
   auto opt = x.options();
-  at::Tensor A = at::empty({Tpad, G, C, 64}, opt.dtype(at::kChar));
-  at::Tensor S = at::empty({Tpad, G}, opt.dtype(at::kInt));
-  at::Tensor U = at::empty({Tpad, G}, opt.dtype(at::kFloat));
+  // one buffer for A, S and U (a decode step makes ~120 such calls: no per-tensor dispatch), the
+  // padding rows zeroed with memset
+  const int64_t a_bytes = Tpad * G * C * 64, su_bytes = Tpad * G * 4;
+  at::Tensor work = at::empty({a_bytes + 2 * su_bytes}, opt.dtype(at::kByte));
+  int8_t* Ap = (int8_t*)work.data_ptr<uint8_t>();
+  int32_t* Sp = (int32_t*)(work.data_ptr<uint8_t>() + a_bytes);
+  float* Up = (float*)(work.data_ptr<uint8_t>() + a_bytes + su_bytes);
   if (Tpad > T) {
-    A.narrow(0, T, Tpad - T).zero_();
-    S.narrow(0, T, Tpad - T).zero_();
-    U.narrow(0, T, Tpad - T).zero_();
+    std::memset(Ap + T * G * C * 64, 0, (size_t)((Tpad - T) * G * C * 64));
+    std::memset(Sp + T * G, 0, (size_t)((Tpad - T) * G * 4));
+    std::memset(Up + T * G, 0, (size_t)((Tpad - T) * G * 4));
   }
   const int isa = anda::select_isa();
   const bool nearest = rounding == "nearest";
   const uint16_t* hp = f16_in ? (const uint16_t*)src.data_ptr<at::Half>() : nullptr;
   const float* fp = dt == at::kFloat ? src.data_ptr<float>() : nullptr;
   const uint16_t* bp = dt == at::kBFloat16 ? (const uint16_t*)src.data_ptr<at::BFloat16>() : nullptr;
-  int8_t* Ap = A.data_ptr<int8_t>();
-  int32_t* Sp = S.data_ptr<int32_t>();
-  float* Up = U.data_ptr<float>();
   std::atomic<bool> bad{false}, range{false};
   at::parallel_for(0, T, std::max<int64_t>(1, 256 / G), [&](int64_t r0, int64_t r1) {
     const uint16_t* rows = hp ? hp + r0 * K : nullptr;

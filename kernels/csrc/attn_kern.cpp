@@ -211,6 +211,101 @@ void block_vec(const AttnArgs& a, const float* q, int rows, const char* k, const
   }
 }
 
+// bfloat16 K / V on a CPU with AVX512-BF16, D a multiple of 32. Scores: VDPBF16PS of the bfloat16
+// query (unscaled) with each key row straight from the cache (pair products exact, float32 sums),
+// times the scale. Values: a 64-byte load of 32 bfloat16 is 16 even elements (shifted up 16 bits)
+// and 16 odd ones (low halves masked off): two float32 vectors without a shuffle; the sums are kept
+// even / odd and interleaved once per row at the end.
+template <int ROWS>
+__attribute__((target("avx512f,avx512bw,avx512bf16"))) void block_bf16(const AttnArgs& a, const uint16_t* q,
+                                                                       const char* k, const char* v, float* sc,
+                                                                       float* out) {
+  const int64_t S = a.S, D = a.D, kstep = a.k_ss * 2, vstep = a.v_ss * 2;
+  const __m512 scale = _mm512_set1_ps(a.scale);
+  int64_t j = 0;
+  for (; j + 4 <= S; j += 4) {
+    const char* kj = k + j * kstep;
+    __m512 acc[ROWS][4];
+    for (int r = 0; r < ROWS; ++r)
+      for (int u = 0; u < 4; ++u) acc[r][u] = _mm512_setzero_ps();
+    for (int64_t d = 0; d < D; d += 32) {
+      __m512bh kv[4];
+      for (int u = 0; u < 4; ++u) kv[u] = (__m512bh)_mm512_loadu_si512(kj + u * kstep + 2 * d);
+      for (int r = 0; r < ROWS; ++r) {
+        const __m512bh qv = (__m512bh)_mm512_loadu_si512(q + r * D + d);
+        for (int u = 0; u < 4; ++u) acc[r][u] = _mm512_dpbf16_ps(acc[r][u], qv, kv[u]);
+      }
+    }
+    for (int r = 0; r < ROWS; ++r)
+      _mm_storeu_ps(sc + r * S + j, _mm_mul_ps(hsum4(acc[r][0], acc[r][1], acc[r][2], acc[r][3]),
+                                               _mm512_castps512_ps128(scale)));
+  }
+  for (; j < S; ++j) {
+    const char* kj = k + j * kstep;
+    __m512 acc[ROWS];
+    for (int r = 0; r < ROWS; ++r) acc[r] = _mm512_setzero_ps();
+    for (int64_t d = 0; d < D; d += 32) {
+      const __m512bh kv = (__m512bh)_mm512_loadu_si512(kj + 2 * d);
+      for (int r = 0; r < ROWS; ++r) acc[r] = _mm512_dpbf16_ps(acc[r], (__m512bh)_mm512_loadu_si512(q + r * D + d), kv);
+    }
+    for (int r = 0; r < ROWS; ++r) sc[r * S + j] = _mm512_reduce_add_ps(acc[r]) * a.scale;
+  }
+  float sums[kRowBlock];
+  softmax_avx512(sc, ROWS, S, sums);
+  const __m512i hi = _mm512_set1_epi32((int)0xFFFF0000u);
+  for (int64_t d0 = 0; d0 < D; d0 += 64) {
+    const int nc = (int)std::min<int64_t>(2, (D - d0) / 32);  // 32-value chunks of this 64-wide slice
+    __m512 ev[ROWS][2], od[ROWS][2];
+    for (int r = 0; r < ROWS; ++r)
+      for (int c = 0; c < 2; ++c) ev[r][c] = od[r][c] = _mm512_setzero_ps();
+    const char* vj = v + 2 * d0;
+    for (int64_t jj = 0; jj < S; ++jj, vj += vstep) {
+      __m512 ve[2], vo[2];
+      for (int c = 0; c < nc; ++c) {
+        const __m512i w = _mm512_loadu_si512(vj + 64 * c);
+        ve[c] = _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
+        vo[c] = _mm512_castsi512_ps(_mm512_and_si512(w, hi));
+      }
+      for (int r = 0; r < ROWS; ++r) {
+        const __m512 p = _mm512_set1_ps(sc[r * S + jj]);
+        for (int c = 0; c < nc; ++c) {
+          ev[r][c] = _mm512_fmadd_ps(p, ve[c], ev[r][c]);
+          od[r][c] = _mm512_fmadd_ps(p, vo[c], od[r][c]);
+        }
+      }
+    }
+    for (int r = 0; r < ROWS; ++r) {
+      const __m512 inv = _mm512_set1_ps(1.f / sums[r]);
+      alignas(64) float e[16], o[16];
+      for (int c = 0; c < nc; ++c) {
+        _mm512_store_ps(e, _mm512_mul_ps(ev[r][c], inv));
+        _mm512_store_ps(o, _mm512_mul_ps(od[r][c], inv));
+        float* dst = out + r * D + d0 + 32 * c;
+        for (int i = 0; i < 16; ++i) dst[2 * i] = e[i], dst[2 * i + 1] = o[i];
+      }
+    }
+  }
+}
+
+void block_vec_bf16(const AttnArgs& a, const uint16_t* q, int rows, const char* k, const char* v, float* sc,
+                    float* out) {
+  switch (rows) {
+    case 1: return block_bf16<1>(a, q, k, v, sc, out);
+    case 2: return block_bf16<2>(a, q, k, v, sc, out);
+    case 3: return block_bf16<3>(a, q, k, v, sc, out);
+    default: return block_bf16<4>(a, q, k, v, sc, out);
+  }
+}
+
+bool cpu_has_avx512bf16() {
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512bf16");
+#else
+  return false;
+#endif
+}
+
 void store_row(const float* src, int64_t D, void* dst, int dtype) {
   if (dtype == kAttnF32) {
     std::memcpy(dst, src, D * sizeof(float));
@@ -227,14 +322,17 @@ void store_row(const float* src, int64_t D, void* dst, int dtype) {
 bool attn_has_avx512(int isa, int64_t D) { return isa >= ISA_AVX512 && D % 16 == 0; }
 
 void attn_items(int isa, const AttnArgs& a, int64_t i0, int64_t i1) {
+  static const bool bf16_dp = cpu_has_avx512bf16();
   const int64_t G = a.H / a.KVH, rows_all = G * a.T, D = a.D;
   const bool vec = attn_has_avx512(isa, D);
+  const bool vec_bf16 = vec && bf16_dp && a.dtype == kAttnBF16 && D % 32 == 0;
   const int64_t eb = (int64_t)elem_bytes(a.dtype);
   thread_local std::vector<float> work;
-  work.resize((size_t)(kRowBlock * a.S + 2 * kRowBlock * D));
+  work.resize((size_t)(kRowBlock * a.S + 3 * kRowBlock * D));
   float* sc = work.data();
   float* q = sc + kRowBlock * a.S;
   float* out = q + kRowBlock * D;
+  uint16_t* qb = (uint16_t*)(out + kRowBlock * D);  // bf16 query rows as given (block_bf16)
   for (int64_t item = i0; item < i1; ++item) {
     const int64_t b = item / a.KVH, kvh = item % a.KVH;
     const char* k = (const char*)a.k + (b * a.k_sb + kvh * a.k_sh) * eb;
@@ -244,9 +342,14 @@ void attn_items(int isa, const AttnArgs& a, int64_t i0, int64_t i1) {
       for (int r = 0; r < rows; ++r) {  // row r0 + r = query (head kvh * G + g, token t)
         const int64_t g = (r0 + r) / a.T, t = (r0 + r) % a.T, h = kvh * G + g;
         const char* src = row_ptr(a.q, b * a.q_sb + h * a.q_sh + t * a.q_st, a.dtype);
-        for (int64_t d = 0; d < D; ++d) q[r * D + d] = load_scalar(src, d, a.dtype) * a.scale;
+        if (vec_bf16)
+          std::memcpy(qb + r * D, src, (size_t)D * 2);
+        else
+          for (int64_t d = 0; d < D; ++d) q[r * D + d] = load_scalar(src, d, a.dtype) * a.scale;
       }
-      if (vec)
+      if (vec_bf16)
+        block_vec_bf16(a, qb, rows, k, v, sc, out);
+      else if (vec)
         block_vec(a, q, rows, k, v, sc, out);
       else
         block_scalar(a, q, rows, k, v, sc, out);
