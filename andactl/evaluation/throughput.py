@@ -3,8 +3,9 @@
 - prefill: one forward of ``batch`` x ``prompt_tokens`` random token ids with a KV cache; its
   wall time is the time to first token (TTFT, the greedy next token included) and gives prefill
   tokens/s = batch * prompt_tokens / TTFT;
-- decode: ``gen_tokens`` greedy steps of one token per sequence on that KV cache; decode tokens/s
-  = batch * gen_tokens / their wall time;
+- decode: ``gen_tokens`` greedy steps of one token per sequence on that KV cache (a cache that
+  grows in place, kv_cache.reserved_cache; the next token is the argmax of float32 logits, as
+  transformers' generate takes it); decode tokens/s = batch * gen_tokens / their wall time;
 - SliceGPT's throughput measure: forward passes (no cache) of ``batch`` x 128-token sequences,
   tokens/s = batch * 128 / median time (the paper's 1.55x at 25% slicing is a ratio of these);
 - peak RSS of the process while the model ran (Linux: the high-water mark is reset before the
@@ -89,13 +90,13 @@ def _prefill_decode(model, ids: torch.Tensor, gen_tokens: int) -> tuple[float, f
     def first():
         cache = reserved_cache(model)
         out = model(input_ids=ids, use_cache=True, **({key: cache} if cache is not None else {}), **extra)
-        return out[key], out.logits[:, -1].argmax(-1, keepdim=True)
+        return out[key], out.logits[:, -1].float().argmax(-1, keepdim=True)
 
     (cache, nxt), ttft = _timed(first)
     t0 = time.perf_counter()
     for _ in range(gen_tokens):
         out = model(input_ids=nxt, use_cache=True, **{key: cache}, **extra)
-        cache, nxt = out[key], out.logits[:, -1].argmax(-1, keepdim=True)
+        cache, nxt = out[key], out.logits[:, -1].float().argmax(-1, keepdim=True)
     return ttft, time.perf_counter() - t0
 
 

@@ -5,6 +5,13 @@
 
 namespace anda {
 
+// Request `bytes` from p towards L2 (prefetcht1 per 64-byte line): data the next work item will
+// stream, asked for while the current one runs (decode attention: the KV cache comes from memory
+// once per step). Measured not to help the packed GEMM's weight blocks, which are contiguous.
+inline void prefetch_l2(const void* p, int64_t bytes) {
+  for (int64_t o = 0; o < bytes; o += 64) __builtin_prefetch((const char*)p + o, 0, 2);
+}
+
 // ---- scalar conversions shared by the kernels (bit patterns of the 16-bit float formats) ----
 
 // float value of an IEEE half (bit pattern h), exact (subnormals, Inf and NaN included).

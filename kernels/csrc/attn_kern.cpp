@@ -36,6 +36,12 @@ const char* row_ptr(const void* base, int64_t off, int dtype) {
   return (const char*)base + off * (int64_t)elem_bytes(dtype);
 }
 
+// Fetch `rows` rows of `bytes` each (stride apart) towards L2: the next item's K / V, requested
+// while the current item runs (streamed from memory, the kernel otherwise waits on every row).
+inline void prefetch_rows(const char* p, int rows, int64_t stride, int64_t bytes) {
+  for (int r = 0; r < rows; ++r) prefetch_l2(p + r * stride, bytes);
+}
+
 // Softmax of each of `rows` score rows of length S in place (max-subtracted); returns nothing, the
 // row sums go to `sums`.
 void softmax_scalar(float* sc, int rows, int64_t S, float* sums) {
@@ -142,12 +148,13 @@ __attribute__((target("avx512f"))) inline __m128 hsum4(__m512 a, __m512 b, __m51
 template <int ROWS>
 __attribute__((target("avx512f"))) void block_avx512(const AttnArgs& a, const float* q,
                                                               const char* k, const char* v, float* sc,
-                                                              float* out) {
+                                                              float* out, const char* pk, const char* pv) {
   const int64_t S = a.S, D = a.D, eb = (int64_t)elem_bytes(a.dtype);
   const int64_t kstep = a.k_ss * eb, vstep = a.v_ss * eb;
   int64_t j = 0;
   for (; j + 4 <= S; j += 4) {
     const char* kj = k + j * kstep;
+    if (pk) prefetch_rows(pk + j * kstep, 4, kstep, eb * a.D);
     __m512 acc[ROWS][4];
     for (int r = 0; r < ROWS; ++r)
       for (int u = 0; u < 4; ++u) acc[r][u] = _mm512_setzero_ps();
@@ -181,6 +188,7 @@ __attribute__((target("avx512f"))) void block_avx512(const AttnArgs& a, const fl
     const char* vj = v + d0 * eb;
     if (nc == 4) {
       for (int64_t jj = 0; jj < S; ++jj, vj += vstep) {
+        if (pv && d0 == 0) prefetch_rows(pv + jj * vstep, 1, vstep, eb * a.D);
         __m512 vv[4];
         for (int c = 0; c < 4; ++c) vv[c] = load16(vj + 16 * c * eb, a.dtype);
         for (int r = 0; r < ROWS; ++r) {
@@ -202,12 +210,13 @@ __attribute__((target("avx512f"))) void block_avx512(const AttnArgs& a, const fl
   }
 }
 
-void block_vec(const AttnArgs& a, const float* q, int rows, const char* k, const char* v, float* sc, float* out) {
+void block_vec(const AttnArgs& a, const float* q, int rows, const char* k, const char* v, float* sc, float* out,
+               const char* pk, const char* pv) {
   switch (rows) {
-    case 1: return block_avx512<1>(a, q, k, v, sc, out);
-    case 2: return block_avx512<2>(a, q, k, v, sc, out);
-    case 3: return block_avx512<3>(a, q, k, v, sc, out);
-    default: return block_avx512<4>(a, q, k, v, sc, out);
+    case 1: return block_avx512<1>(a, q, k, v, sc, out, pk, pv);
+    case 2: return block_avx512<2>(a, q, k, v, sc, out, pk, pv);
+    case 3: return block_avx512<3>(a, q, k, v, sc, out, pk, pv);
+    default: return block_avx512<4>(a, q, k, v, sc, out, pk, pv);
   }
 }
 
@@ -219,12 +228,13 @@ void block_vec(const AttnArgs& a, const float* q, int rows, const char* k, const
 template <int ROWS>
 __attribute__((target("avx512f,avx512bw,avx512bf16"))) void block_bf16(const AttnArgs& a, const uint16_t* q,
                                                                        const char* k, const char* v, float* sc,
-                                                                       float* out) {
+                                                                       float* out, const char* pk, const char* pv) {
   const int64_t S = a.S, D = a.D, kstep = a.k_ss * 2, vstep = a.v_ss * 2;
   const __m512 scale = _mm512_set1_ps(a.scale);
   int64_t j = 0;
   for (; j + 4 <= S; j += 4) {
     const char* kj = k + j * kstep;
+    if (pk) prefetch_rows(pk + j * kstep, 4, kstep, 2 * D);
     __m512 acc[ROWS][4];
     for (int r = 0; r < ROWS; ++r)
       for (int u = 0; u < 4; ++u) acc[r][u] = _mm512_setzero_ps();
@@ -260,6 +270,7 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) void block_bf16(const Att
       for (int c = 0; c < 2; ++c) ev[r][c] = od[r][c] = _mm512_setzero_ps();
     const char* vj = v + 2 * d0;
     for (int64_t jj = 0; jj < S; ++jj, vj += vstep) {
+      if (pv && d0 == 0) prefetch_rows(pv + jj * vstep, 1, vstep, 2 * D);
       __m512 ve[2], vo[2];
       for (int c = 0; c < nc; ++c) {
         const __m512i w = _mm512_loadu_si512(vj + 64 * c);
@@ -288,12 +299,12 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) void block_bf16(const Att
 }
 
 void block_vec_bf16(const AttnArgs& a, const uint16_t* q, int rows, const char* k, const char* v, float* sc,
-                    float* out) {
+                    float* out, const char* pk, const char* pv) {
   switch (rows) {
-    case 1: return block_bf16<1>(a, q, k, v, sc, out);
-    case 2: return block_bf16<2>(a, q, k, v, sc, out);
-    case 3: return block_bf16<3>(a, q, k, v, sc, out);
-    default: return block_bf16<4>(a, q, k, v, sc, out);
+    case 1: return block_bf16<1>(a, q, k, v, sc, out, pk, pv);
+    case 2: return block_bf16<2>(a, q, k, v, sc, out, pk, pv);
+    case 3: return block_bf16<3>(a, q, k, v, sc, out, pk, pv);
+    default: return block_bf16<4>(a, q, k, v, sc, out, pk, pv);
   }
 }
 
@@ -337,8 +348,16 @@ void attn_items(int isa, const AttnArgs& a, int64_t i0, int64_t i1) {
     const int64_t b = item / a.KVH, kvh = item % a.KVH;
     const char* k = (const char*)a.k + (b * a.k_sb + kvh * a.k_sh) * eb;
     const char* v = (const char*)a.v + (b * a.v_sb + kvh * a.v_sh) * eb;
+    // the next item's K / V rows, fetched into L2 while this item runs (its last row block only)
+    const char *pk = nullptr, *pv = nullptr;
+    if (item + 1 < i1) {
+      const int64_t nb = (item + 1) / a.KVH, nh = (item + 1) % a.KVH;
+      pk = (const char*)a.k + (nb * a.k_sb + nh * a.k_sh) * eb;
+      pv = (const char*)a.v + (nb * a.v_sb + nh * a.v_sh) * eb;
+    }
     for (int64_t r0 = 0; r0 < rows_all; r0 += kRowBlock) {
       const int rows = (int)std::min<int64_t>(kRowBlock, rows_all - r0);
+      const bool last = r0 + kRowBlock >= rows_all;
       for (int r = 0; r < rows; ++r) {  // row r0 + r = query (head kvh * G + g, token t)
         const int64_t g = (r0 + r) / a.T, t = (r0 + r) % a.T, h = kvh * G + g;
         const char* src = row_ptr(a.q, b * a.q_sb + h * a.q_sh + t * a.q_st, a.dtype);
@@ -348,9 +367,9 @@ void attn_items(int isa, const AttnArgs& a, int64_t i0, int64_t i1) {
           for (int64_t d = 0; d < D; ++d) q[r * D + d] = load_scalar(src, d, a.dtype) * a.scale;
       }
       if (vec_bf16)
-        block_vec_bf16(a, qb, rows, k, v, sc, out);
+        block_vec_bf16(a, qb, rows, k, v, sc, out, last ? pk : nullptr, last ? pv : nullptr);
       else if (vec)
-        block_vec(a, q, rows, k, v, sc, out);
+        block_vec(a, q, rows, k, v, sc, out, last ? pk : nullptr, last ? pv : nullptr);
       else
         block_scalar(a, q, rows, k, v, sc, out);
       for (int r = 0; r < rows; ++r) {
