@@ -92,7 +92,8 @@ def bench(models, prompt_tokens, gen_tokens, batches, repeat, threads, backend, 
             attn = decode_attention.NAME
         params = sum(p.numel() for p in loaded.model.parameters())
         for b in batch_list:
-            r = throughput.measure(loaded.model, b, prompt_tokens, gen_tokens, repeat, device=device).to_dict()
+            r = throughput.measure(loaded.model, b, prompt_tokens, gen_tokens, repeat, device=device,
+                                   reserved=attention == "auto").to_dict()
             base = first.setdefault(b, r)
             r["vs_first"] = {k: r[f"{k}_tok_s"] / base[f"{k}_tok_s"] if base[f"{k}_tok_s"] else None
                              for k in ("prefill", "decode", "slicegpt")}

@@ -180,8 +180,9 @@ spill_option = click.option(
          "the run's estimate exceeds --max-memory and fits with them on disk. See docs/MEMORY.md.")
 attention_option = click.option(
     "--attention", type=click.Choice(["auto", "sdpa"]), default="auto", show_default=True,
-    help="Decode-step attention: auto = andactl's KV-cache kernel where it applies (CPU with AVX-512, "
-         "one-token steps of unpadded sequences), torch's SDPA elsewhere; sdpa = torch's SDPA throughout.")
+    help="Decode path: auto = a KV cache that grows in place and andactl's attention kernel for one-token steps "
+         "of unpadded sequences where it applies (CPU with AVX-512), torch's SDPA elsewhere; sdpa = transformers' "
+         "own path (SDPA attention, its DynamicCache).")
 device_option = click.option("--device", default="cpu", show_default=True, help="cpu or cuda[:N].")
 
 

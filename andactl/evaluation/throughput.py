@@ -3,8 +3,8 @@
 - prefill: one forward of ``batch`` x ``prompt_tokens`` random token ids with a KV cache; its
   wall time is the time to first token (TTFT, the greedy next token included) and gives prefill
   tokens/s = batch * prompt_tokens / TTFT;
-- decode: ``gen_tokens`` greedy steps of one token per sequence on that KV cache (a cache that
-  grows in place, kv_cache.reserved_cache; the next token is the argmax of float32 logits, as
+- decode: ``gen_tokens`` greedy steps of one token per sequence on that KV cache (by default one
+  that grows in place, kv_cache.reserved_cache; the next token is the argmax of float32 logits, as
   transformers' generate takes it); decode tokens/s = batch * gen_tokens / their wall time;
 - SliceGPT's throughput measure: forward passes (no cache) of ``batch`` x 128-token sequences,
   tokens/s = batch * 128 / median time (the paper's 1.55x at 25% slicing is a ratio of these);
@@ -83,12 +83,13 @@ def _timed(fn):
     return out, time.perf_counter() - t0
 
 
-def _prefill_decode(model, ids: torch.Tensor, gen_tokens: int) -> tuple[float, float]:
-    """(seconds to first token, seconds for gen_tokens greedy KV-cache steps)."""
+def _prefill_decode(model, ids: torch.Tensor, gen_tokens: int, reserved: bool) -> tuple[float, float]:
+    """(seconds to first token, seconds for gen_tokens greedy KV-cache steps); ``reserved``: the cache
+    that grows in place, else transformers' own."""
     key, extra = cache_kwargs(model)
 
     def first():
-        cache = reserved_cache(model)
+        cache = reserved_cache(model) if reserved else None
         out = model(input_ids=ids, use_cache=True, **({key: cache} if cache is not None else {}), **extra)
         return out[key], out.logits[:, -1].float().argmax(-1, keepdim=True)
 
@@ -101,17 +102,18 @@ def _prefill_decode(model, ids: torch.Tensor, gen_tokens: int) -> tuple[float, f
 
 
 def measure(model, batch: int, prompt_tokens: int = 512, gen_tokens: int = 128, repeat: int = 1,
-            seed: int = 0, device: str | torch.device = "cpu") -> Throughput:
+            seed: int = 0, device: str | torch.device = "cpu", reserved: bool = True) -> Throughput:
     """Prefill / decode / TTFT / SliceGPT throughput of ``model`` at one batch size (medians over
-    ``repeat`` runs after a warm-up). The caller resets the peak RSS before loading the model."""
+    ``repeat`` runs after a warm-up); ``reserved=False`` decodes on transformers' own DynamicCache.
+    The caller resets the peak RSS before loading the model."""
     gen = torch.Generator().manual_seed(seed)
     vocab = _vocab_size(model)
     ids = torch.randint(0, vocab, (batch, prompt_tokens), generator=gen).to(device)
     sg_ids = torch.randint(0, vocab, (batch, SLICEGPT_SEQLEN), generator=gen).to(device)
     model.eval()
     with torch.inference_mode():
-        _prefill_decode(model, ids[:, : min(prompt_tokens, 16)], min(gen_tokens, 2))  # warm-up
-        runs = [_prefill_decode(model, ids, gen_tokens) for _ in range(repeat)]
+        _prefill_decode(model, ids[:, : min(prompt_tokens, 16)], min(gen_tokens, 2), reserved)  # warm-up
+        runs = [_prefill_decode(model, ids, gen_tokens, reserved) for _ in range(repeat)]
         model(input_ids=sg_ids, use_cache=False)  # warm-up
         sg = [_timed(lambda: model(input_ids=sg_ids, use_cache=False))[1] for _ in range(repeat)]
     ttft = statistics.median(r[0] for r in runs)
