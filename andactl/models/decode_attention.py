@@ -16,19 +16,21 @@ from contextlib import contextmanager
 
 import torch
 
+from andactl.kernels import attention
+
 NAME = "andactl_sdpa"
 
 
 def _fast(query, key, value, attention_mask, dropout, kwargs) -> bool:
-    from andactl.kernels import attention
-
+    """Whether this call is a one-token, unmasked CPU step the kernel takes (enable() already checked
+    that the kernel is loaded with a SIMD path for the model's head size)."""
     return (query.shape[2] == 1 and attention_mask is None and not dropout and query.device.type == "cpu"
             and not (torch.is_grad_enabled() and (query.requires_grad or key.requires_grad or value.requires_grad))
             and kwargs.get("softcap") is None and kwargs.get("position_bias") is None
             and not kwargs.get("output_attentions", False)
             and query.dtype == key.dtype == value.dtype and query.shape[0] == key.shape[0]
             and query.shape[-1] == key.shape[-1] == value.shape[-1] and key.shape[1] >= 1
-            and query.shape[1] % key.shape[1] == 0 and key.shape[2] >= 1 and attention.vectorized(query.shape[-1]))
+            and query.shape[1] % key.shape[1] == 0 and key.shape[2] >= 1)
 
 
 def attention_forward(module, query, key, value, attention_mask, dropout: float = 0.0, scaling: float | None = None,
@@ -37,8 +39,6 @@ def attention_forward(module, query, key, value, attention_mask, dropout: float 
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
     if _fast(query, key, value, attention_mask, dropout, kwargs):
-        from andactl.kernels import attention
-
         scale = scaling if scaling is not None else query.shape[-1] ** -0.5
         out = attention.decode_attention(query, key, value, scale)  # [B, H, 1, D]: same bytes as [B, 1, H, D]
         return out.transpose(1, 2), None
@@ -69,7 +69,7 @@ def enable(model) -> bool:
     """Switch ``model`` (a transformers PreTrainedModel using ``sdpa``) to ``andactl_sdpa`` when the
     C++ kernel (built / loaded here on first use) has a SIMD path for its head size on this CPU;
     True if switched, False (model untouched) otherwise."""
-    from andactl.kernels import attention, build
+    from andactl.kernels import build
 
     config = getattr(model, "config", None)
     if getattr(config, "_attn_implementation", None) != "sdpa" or not hasattr(model, "set_attn_implementation"):

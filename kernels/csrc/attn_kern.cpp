@@ -2,8 +2,11 @@
 // to every key of KV head h / (H / KVH), with no mask. Per (batch, KV head) item the kernel reads
 // each key and value row once for all the query rows of that group (grouped-query attention
 // without repeating K/V), keeps the scores in float32 and sums the values in float32 registers.
-// Scalar and AVX-512 paths; they differ only in float summation order and in exp (the AVX-512 one
-// is a polynomial within ~2 ulp of expf).
+// Scalar and AVX-512 paths (float32 FMA; for bf16 K/V on CPUs with AVX512-BF16, VDPBF16PS scores
+// straight from the cache, which treats bf16 denormals as zero as the instruction does); they
+// differ in float summation order and in exp (the AVX-512 one is a polynomial within ~2 ulp of
+// expf). Each item fetches the next item's rows towards L2 while it runs: a decode step streams
+// every layer's cache from memory once.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -344,6 +347,11 @@ void attn_items(int isa, const AttnArgs& a, int64_t i0, int64_t i1) {
   float* q = sc + kRowBlock * a.S;
   float* out = q + kRowBlock * D;
   uint16_t* qb = (uint16_t*)(out + kRowBlock * D);  // bf16 query rows as given (block_bf16)
+  if (vec && i0 < i1) {  // this range's first item: asked for at once (the others while their predecessor runs)
+    const int64_t b = i0 / a.KVH, kvh = i0 % a.KVH;
+    prefetch_rows((const char*)a.k + (b * a.k_sb + kvh * a.k_sh) * eb, (int)a.S, a.k_ss * eb, eb * D);
+    prefetch_rows((const char*)a.v + (b * a.v_sb + kvh * a.v_sh) * eb, (int)a.S, a.v_ss * eb, eb * D);
+  }
   for (int64_t item = i0; item < i1; ++item) {
     const int64_t b = item / a.KVH, kvh = item % a.KVH;
     const char* k = (const char*)a.k + (b * a.k_sb + kvh * a.k_sh) * eb;
