@@ -3,7 +3,8 @@ F.linear over the dequantized table within float32 summation order, at every SIM
 CPU has, for partial groups, groups that are not a multiple of 8, bias or none, bf16 in/out, token
 counts across the kernel's token tiles and 64-token blocks and past the 32 tokens (bf16 rows: 10
 where the CPU rounds the table to bf16 straight from the codes) from which the table is decoded in
-chunks for torch's GEMM (bf16: within bf16 rounding of table and product);
+chunks for torch's GEMM (bf16: within bf16 rounding of table and product); 4..16 bf16 tokens of an
+INT8 table on the AMX-BF16 path where the CPU has it (exact products, float32 sums per group);
 bad operands fail with one line."""
 from __future__ import annotations
 
