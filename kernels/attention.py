@@ -43,8 +43,9 @@ def has_cpu_kernel() -> bool:
 
 def vectorized(head_dim: int) -> bool:
     """True when the loaded C++ kernel has a SIMD path for this head size at the selected ISA
-    (AVX-512, head_dim a multiple of 16; ANDA_CPU_ISA caps it); False without the extension. Where
-    it is False the kernel runs a scalar loop, slower than torch's own attention."""
+    (AVX-512 with head_dim a multiple of 16, or AVX2 with a multiple of 8; ANDA_CPU_ISA caps it);
+    False without the extension. Where it is False the kernel runs a scalar loop, slower than
+    torch's own attention."""
     if not has_cpu_kernel():
         return False
     return bool(torch.ops.andactl_cpp.decode_attention_vectorized(int(head_dim)))

@@ -227,8 +227,10 @@ struct AttnArgs {
   int64_t B, H, KVH, T, S, D;
   float scale;
 };
-// Whether items run the AVX-512 path at this isa and head size (else the scalar one).
+// Whether items run the AVX-512 path at this isa and head size; attn_vectorized: that or the AVX2
+// one (else the scalar loop).
 bool attn_has_avx512(int isa, int64_t D);
+bool attn_vectorized(int isa, int64_t D);
 void attn_items(int isa, const AttnArgs& a, int64_t i0, int64_t i1);
 
 }  // namespace anda

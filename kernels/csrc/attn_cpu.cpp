@@ -39,7 +39,7 @@ at::Tensor decode_attention_cpu(const at::Tensor& q_in, const at::Tensor& k_in, 
   return o;
 }
 
-bool decode_attention_vectorized(int64_t head_dim) { return anda::attn_has_avx512(anda::select_isa(), head_dim); }
+bool decode_attention_vectorized(int64_t head_dim) { return anda::attn_vectorized(anda::select_isa(), head_dim); }
 
 }  // namespace
 

@@ -2,7 +2,7 @@
 // to every key of KV head h / (H / KVH), with no mask. Per (batch, KV head) item the kernel reads
 // each key and value row once for all the query rows of that group (grouped-query attention
 // without repeating K/V), keeps the scores in float32 and sums the values in float32 registers.
-// Scalar and AVX-512 paths (float32 FMA; for bf16 K/V on CPUs with AVX512-BF16, VDPBF16PS scores
+// Scalar, AVX2 and AVX-512 paths (float32 FMA; for bf16 K/V on CPUs with AVX512-BF16, VDPBF16PS scores
 // straight from the cache, which treats bf16 denormals as zero as the instruction does); they
 // differ in float summation order and in exp (the AVX-512 one is a polynomial within ~2 ulp of
 // expf). Each item fetches the next item's rows towards L2 while it runs: a decode step streams
@@ -320,6 +320,138 @@ bool cpu_has_avx512bf16() {
 #endif
 }
 
+// ---- AVX2 (8 lanes, 16 registers: two keys per step of the scores, 16 columns of D per pass over
+// the values) ----
+
+#define ANDA_ATTN_AVX2 __attribute__((target("avx2,fma,f16c")))
+
+ANDA_ATTN_AVX2 inline __m256 load8(const char* p, int dtype) {
+  if (dtype == kAttnF32) return _mm256_loadu_ps((const float*)p);
+  const __m128i h = _mm_loadu_si128((const __m128i*)p);
+  if (dtype == kAttnF16) return _mm256_cvtph_ps(h);
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+// e^x for x <= 0 as exp512 (2^n built in the exponent field; below ~-87 the result is 0).
+ANDA_ATTN_AVX2 inline __m256 exp256(__m256 x) {
+  x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f));
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.f / 720);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.f / 120));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.f / 24));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.f / 6));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.f));
+  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+ANDA_ATTN_AVX2 void softmax_avx2(float* sc, int rows, int64_t S, float* sums) {
+  for (int r = 0; r < rows; ++r) {
+    float* s = sc + r * S;
+    __m256 m = _mm256_set1_ps(-INFINITY);
+    int64_t j = 0;
+    for (; j + 8 <= S; j += 8) m = _mm256_max_ps(m, _mm256_loadu_ps(s + j));
+    alignas(32) float mb[8];
+    _mm256_store_ps(mb, m);
+    float mx = *std::max_element(mb, mb + 8);
+    for (; j < S; ++j) mx = std::max(mx, s[j]);
+    const __m256 mv = _mm256_set1_ps(mx);
+    __m256 acc = _mm256_setzero_ps();
+    for (j = 0; j + 8 <= S; j += 8) {
+      const __m256 e = exp256(_mm256_sub_ps(_mm256_loadu_ps(s + j), mv));
+      _mm256_storeu_ps(s + j, e);
+      acc = _mm256_add_ps(acc, e);
+    }
+    alignas(32) float ab[8];
+    _mm256_store_ps(ab, acc);
+    float sum = 0.f;
+    for (int i = 0; i < 8; ++i) sum += ab[i];
+    for (; j < S; ++j) sum += (s[j] = std::exp(s[j] - mx));
+    sums[r] = sum;
+  }
+}
+
+// {sum a, sum b} of two vectors' lanes.
+ANDA_ATTN_AVX2 inline __m128 hsum2(__m256 a, __m256 b) {
+  const __m256 t = _mm256_hadd_ps(a, b);
+  const __m128 u = _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
+  return _mm_hadd_ps(u, u);
+}
+
+// D a multiple of 8; ROWS query rows (q float32, scaled).
+template <int ROWS>
+ANDA_ATTN_AVX2 void block_avx2(const AttnArgs& a, const float* q, const char* k, const char* v, float* sc,
+                              float* out, const char* pk, const char* pv) {
+  const int64_t S = a.S, D = a.D, eb = (int64_t)elem_bytes(a.dtype);
+  const int64_t kstep = a.k_ss * eb, vstep = a.v_ss * eb;
+  int64_t j = 0;
+  for (; j + 2 <= S; j += 2) {
+    const char* kj = k + j * kstep;
+    if (pk) prefetch_rows(pk + j * kstep, 2, kstep, eb * D);
+    __m256 acc[ROWS][2];
+    for (int r = 0; r < ROWS; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+    for (int64_t d = 0; d < D; d += 8) {
+      const __m256 k0 = load8(kj + d * eb, a.dtype), k1 = load8(kj + kstep + d * eb, a.dtype);
+      for (int r = 0; r < ROWS; ++r) {
+        const __m256 qv = _mm256_loadu_ps(q + r * D + d);
+        acc[r][0] = _mm256_fmadd_ps(qv, k0, acc[r][0]);
+        acc[r][1] = _mm256_fmadd_ps(qv, k1, acc[r][1]);
+      }
+    }
+    for (int r = 0; r < ROWS; ++r) {
+      const __m128 h = hsum2(acc[r][0], acc[r][1]);
+      sc[r * S + j] = _mm_cvtss_f32(h);
+      sc[r * S + j + 1] = _mm_cvtss_f32(_mm_shuffle_ps(h, h, 1));
+    }
+  }
+  for (; j < S; ++j) {
+    const char* kj = k + j * kstep;
+    __m256 acc[ROWS];
+    for (int r = 0; r < ROWS; ++r) acc[r] = _mm256_setzero_ps();
+    for (int64_t d = 0; d < D; d += 8) {
+      const __m256 kv = load8(kj + d * eb, a.dtype);
+      for (int r = 0; r < ROWS; ++r) acc[r] = _mm256_fmadd_ps(_mm256_loadu_ps(q + r * D + d), kv, acc[r]);
+    }
+    for (int r = 0; r < ROWS; ++r) sc[r * S + j] = _mm_cvtss_f32(hsum2(acc[r], _mm256_setzero_ps()));
+  }
+  float sums[kRowBlock];
+  softmax_avx2(sc, ROWS, S, sums);
+  for (int64_t d0 = 0; d0 < D; d0 += 16) {
+    const int nc = D - d0 >= 16 ? 2 : 1;
+    __m256 acc[ROWS][2];
+    for (int r = 0; r < ROWS; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+    const char* vj = v + d0 * eb;
+    for (int64_t jj = 0; jj < S; ++jj, vj += vstep) {
+      if (pv && d0 == 0) prefetch_rows(pv + jj * vstep, 1, vstep, eb * D);
+      const __m256 v0 = load8(vj, a.dtype), v1 = nc == 2 ? load8(vj + 8 * eb, a.dtype) : _mm256_setzero_ps();
+      for (int r = 0; r < ROWS; ++r) {
+        const __m256 p = _mm256_broadcast_ss(sc + r * S + jj);
+        acc[r][0] = _mm256_fmadd_ps(p, v0, acc[r][0]);
+        acc[r][1] = _mm256_fmadd_ps(p, v1, acc[r][1]);
+      }
+    }
+    for (int r = 0; r < ROWS; ++r) {
+      const __m256 inv = _mm256_set1_ps(1.f / sums[r]);
+      for (int c = 0; c < nc; ++c) _mm256_storeu_ps(out + r * D + d0 + 8 * c, _mm256_mul_ps(acc[r][c], inv));
+    }
+  }
+}
+
+void block_vec_avx2(const AttnArgs& a, const float* q, int rows, const char* k, const char* v, float* sc,
+                    float* out, const char* pk, const char* pv) {
+  switch (rows) {
+    case 1: return block_avx2<1>(a, q, k, v, sc, out, pk, pv);
+    case 2: return block_avx2<2>(a, q, k, v, sc, out, pk, pv);
+    case 3: return block_avx2<3>(a, q, k, v, sc, out, pk, pv);
+    default: return block_avx2<4>(a, q, k, v, sc, out, pk, pv);
+  }
+}
+
 void store_row(const float* src, int64_t D, void* dst, int dtype) {
   if (dtype == kAttnF32) {
     std::memcpy(dst, src, D * sizeof(float));
@@ -334,11 +466,12 @@ void store_row(const float* src, int64_t D, void* dst, int dtype) {
 }  // namespace
 
 bool attn_has_avx512(int isa, int64_t D) { return isa >= ISA_AVX512 && D % 16 == 0; }
+bool attn_vectorized(int isa, int64_t D) { return attn_has_avx512(isa, D) || (isa >= ISA_AVX2 && D % 8 == 0); }
 
 void attn_items(int isa, const AttnArgs& a, int64_t i0, int64_t i1) {
   static const bool bf16_dp = cpu_has_avx512bf16();
   const int64_t G = a.H / a.KVH, rows_all = G * a.T, D = a.D;
-  const bool vec = attn_has_avx512(isa, D);
+  const bool vec = attn_has_avx512(isa, D), vec2 = !vec && attn_vectorized(isa, D);
   const bool vec_bf16 = vec && bf16_dp && a.dtype == kAttnBF16 && D % 32 == 0;
   const int64_t eb = (int64_t)elem_bytes(a.dtype);
   thread_local std::vector<float> work;
@@ -347,7 +480,7 @@ void attn_items(int isa, const AttnArgs& a, int64_t i0, int64_t i1) {
   float* q = sc + kRowBlock * a.S;
   float* out = q + kRowBlock * D;
   uint16_t* qb = (uint16_t*)(out + kRowBlock * D);  // bf16 query rows as given (block_bf16)
-  if (vec && i0 < i1) {  // this range's first item: asked for at once (the others while their predecessor runs)
+  if ((vec || vec2) && i0 < i1) {  // this range's first item: asked for at once (the others while their predecessor runs)
     const int64_t b = i0 / a.KVH, kvh = i0 % a.KVH;
     prefetch_rows((const char*)a.k + (b * a.k_sb + kvh * a.k_sh) * eb, (int)a.S, a.k_ss * eb, eb * D);
     prefetch_rows((const char*)a.v + (b * a.v_sb + kvh * a.v_sh) * eb, (int)a.S, a.v_ss * eb, eb * D);
@@ -378,6 +511,8 @@ void attn_items(int isa, const AttnArgs& a, int64_t i0, int64_t i1) {
         block_vec_bf16(a, qb, rows, k, v, sc, out, last ? pk : nullptr, last ? pv : nullptr);
       else if (vec)
         block_vec(a, q, rows, k, v, sc, out, last ? pk : nullptr, last ? pv : nullptr);
+      else if (vec2)
+        block_vec_avx2(a, q, rows, k, v, sc, out, last ? pk : nullptr, last ? pv : nullptr);
       else
         block_scalar(a, q, rows, k, v, sc, out);
       for (int r = 0; r < rows; ++r) {
