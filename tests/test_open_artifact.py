@@ -181,14 +181,17 @@ def _cli(*args):
     return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
 
 
+@pytest.mark.parametrize("attention", ["auto", "sdpa"])
 @pytest.mark.parametrize("kind", ["dense", "packed"])
-def test_generate_streams_greedy_tokens(tmp_path_factory, kind):
+def test_generate_streams_greedy_tokens(tmp_path_factory, kind, attention):
+    """andactl's decode path (reserved KV cache, decode-attention kernel where the CPU has one) and
+    transformers' own give the greedy tokens of transformers' generate on the saved model."""
     from transformers import AutoModelForCausalLM
 
     _, out = saved(tmp_path_factory, "llama", kind)
     # float32 like the model it is compared with (auto is bfloat16 on CPUs with native bf16)
     res = _cli("generate", out, "--prompt", "hello", "--max-new-tokens", "6", "--backend", "reference",
-               "--dtype", "float32")
+               "--dtype", "float32", "--attention", attention)
     assert res.exit_code == 0, res.stderr
     assert "tokens/s" in res.stderr and "6 tokens in" in res.stderr
     model = AutoModelForCausalLM.from_pretrained(str(out), dtype=torch.float32).eval()

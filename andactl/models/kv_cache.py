@@ -34,7 +34,8 @@ class ReservedLayer(DynamicLayer):
         t = key_states.shape[-2]
         buf_k, buf_v = getattr(self, "_buf_k", None), getattr(self, "_buf_v", None)
         fits = (buf_k is not None and n + t <= buf_k.shape[-2] and buf_k.shape[:-2] == key_states.shape[:-2]
-                and buf_v.shape[:-2] == value_states.shape[:-2]
+                and buf_v.shape[:-2] == value_states.shape[:-2] and buf_k.dtype == key_states.dtype
+                and buf_v.dtype == value_states.dtype and buf_k.device == key_states.device
                 and (n == 0 or (self.keys.data_ptr() == buf_k.data_ptr()
                                 and self.values.data_ptr() == buf_v.data_ptr())))
         if not fits:
