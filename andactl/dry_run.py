@@ -50,8 +50,14 @@ STREAM_RAM_SHARE = 0.8  # default --max-memory: this share of MemAvailable
 INT4_BYTES_PER_WEIGHT = 0.5 + 4 / 128  # packed INT4 + a float32 scale per group of 128
 INT4_UNPACKED_BYTES_PER_WEIGHT = 1 + 4 / 128  # formats.int4.Int4Weight between quantize_weights and pack (uint8 codes)
 STREAM_LAYER_COPIES = 2  # a streamed layer: its tensors + the read/spill copy in flight
-# sustained CPU rates used for the time estimate (AMD EPYC Zen 3, 2 cores, AVX2): FLOP/s per dtype
-CPU_FLOPS = {torch.float32: 4.0e10, torch.bfloat16: 1.0e10, torch.float16: 0.5e10, torch.float64: 2.0e10}
+# CPU time: the passes' forwards (and GPTQ's float32 updates) sustain this share of the FLOP rate a
+# short torch.mm runs at in the same dtype on this machine (cpu_flops). Fitted on SmolLM2's
+# anda_search evaluations and GPTQ in float32 on a 2-core Xeon with AMX (9.1 s per evaluation, 21 s
+# of GPTQ; 297 GFLOP/s probe); on the AMD EPYC Zen 3 of earlier rounds the same share reproduces
+# the 4e10 float32 FLOP/s fitted there from a ~100 GFLOP/s GEMM. 16-bit dtypes never count as faster
+# than float32 (the passes are not GEMM alone), float64 (rotation, eigendecompositions) at half it.
+CPU_EFFICIENCY = 0.41
+FLOAT64_SHARE = 0.5
 GPU_FLOPS = 5.0e13
 EIGH_FLOPS_PER_D3 = 9.0  # symmetric eigendecomposition ~ 9 D^3 float64 FLOPs
 DISK_BYTES_PER_SECOND = 300e6  # read/write throughput assumed for loading and writing
@@ -79,6 +85,29 @@ class ModelShape:
     layer_params: int = 0  # parameters of the largest decoder layer (what a streamed run holds at once)
     largest_group: int = 0  # elements of the largest stack of linears reading one input (GPTQ works on it)
     resident_params: int = 0  # parameters outside the decoder layers (embeddings, final norm, head)
+
+
+def _gemm_flops(dtype: torch.dtype) -> float:
+    """FLOP/s of a (256 x 1024) . (1024 x 1024) torch.mm in ``dtype`` on this CPU at torch's current
+    thread count (best of three after a warm-up; ~2 ms in float32 on a 2-core Xeon)."""
+    import time
+
+    a, b = torch.ones(256, 1024, dtype=dtype), torch.ones(1024, 1024, dtype=dtype)
+    torch.mm(a, b)
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * 256 * 1024 * 1024 / max(best, 1e-9)
+
+
+def cpu_flops(dtype: torch.dtype) -> dict:
+    """Sustained FLOP/s the time estimate uses on this CPU: ``run`` (forwards in ``dtype``),
+    ``float32`` (GPTQ's updates) and ``float64`` (rotation, eigendecompositions)."""
+    f32 = CPU_EFFICIENCY * _gemm_flops(torch.float32)
+    run = f32 if dtype in (torch.float32, torch.float64) else min(f32, CPU_EFFICIENCY * _gemm_flops(dtype))
+    return {"run": run, "float32": f32, "float64": FLOAT64_SHARE * f32}
 
 
 def _config_of(source: str):
@@ -197,7 +226,8 @@ def estimate(recipe, opts, check_disk: bool = True) -> dict:
     model_bytes = P * b
     act_batch = B * S * (4 * D + 2 * shape.widest) * 4 + B * shape.heads * S * S * 4
     on_gpu = device.type == "cuda"
-    flops = GPU_FLOPS if on_gpu else CPU_FLOPS[dtype]
+    rates = cpu_flops(dtype)
+    flops = GPU_FLOPS if on_gpu else rates["run"]
     fwd_flops = 2.0 * P * cal.samples * S / world  # one forward over this rank's calibration share
     head = shape.vocab * D
 
@@ -208,8 +238,8 @@ def estimate(recipe, opts, check_disk: bool = True) -> dict:
 
     band = 2 * CHUNK_ELEMENTS * 8
     if getattr(opts, "stream", False):
-        return _streamed(opts, manager, shape, cal, b, N, act_batch, fwd_flops, flops, on_gpu, device, world, cal_host,
-                         check_disk)
+        return _streamed(opts, manager, shape, cal, b, N, act_batch, fwd_flops, flops, rates, on_gpu, device, world,
+                         cal_host, check_disk)
     rows = [row("load", 0, shape.weights_on_disk / DISK_BYTES_PER_SECOND + 2.0)]
     out_params, out_b = P, b
     for step in manager.resolved_recipe():
@@ -220,7 +250,7 @@ def estimate(recipe, opts, check_disk: bool = True) -> dict:
             work = ROTATE_EXTRA * model_bytes + cal_host + act_batch + 4 * D * D * 8 + band
             eig = (2 * shape.layers + 1) * EIGH_FLOPS_PER_D3 * D**3
             rot = 2.0 * P * D  # every weight multiplied by a D x D basis in float64
-            rows.append(row(name, work, fwd_flops / flops + (eig + rot) / CPU_FLOPS[torch.float64]))
+            rows.append(row(name, work, fwd_flops / flops + (eig + rot) / rates["float64"]))
             ratio = float(step.get("ratio", 0.0))
             out_params = int(P * (1 - ratio) + 2 * shape.layers * D * D * (1 - ratio) ** 2)
         elif name == "slice":
@@ -229,12 +259,18 @@ def estimate(recipe, opts, check_disk: bool = True) -> dict:
             gptq = step.get("method") == "gptq"
             int4 = int((P - shape.resident_params) * INT4_UNPACKED_BYTES_PER_WEIGHT)  # ctx.int4_weights (uint8 codes) until pack
             work = int4 + ((cal_host + act_batch + gptq_work_bytes(shape)) if gptq else GPTQ_WEIGHT_COPIES * shape.largest_group * 4)
-            secs = (2 * fwd_flops / flops + GPTQ_FLOPS_PER_WEIGHT_K * P * shape.largest_k / CPU_FLOPS[torch.float32]) if gptq else P * 20 / 1e9
+            secs = (2 * fwd_flops / flops + GPTQ_FLOPS_PER_WEIGHT_K * P * shape.largest_k / rates["float32"]) if gptq else P * 20 / 1e9
             rows.append(row(name, work, secs))
             out_b = 0.5 + 4 / 128  # packed INT4 + bf16 scales per group of 128 (linears dominate)
         elif name in ("sensitivity", "anda_search"):
             evals = 40 if name == "sensitivity" else int(step.get("max_evals", 32))
             rows.append(row(name, N * shape.vocab * 4 // max(1, cal.samples) * B + act_batch, evals * fwd_flops / flops))  # one calibration forward per evaluation
+        elif name == "pack":
+            rows.append(row(name, GPTQ_WEIGHT_COPIES * shape.largest_group * 4, 1.0))
+        elif name == "quantize_tables":
+            rows.append(row(name, 2 * shape.vocab * D * b, 3 * shape.vocab * D * 20 / 1e9))
+        elif name in ("set_anda_bits", "keep_activations"):  # no forward, no layer touched
+            rows.append(row(name, 0, 0.0))
         else:
             rows.append(row(name, act_batch, fwd_flops / flops))
     out_bytes = int(out_params * out_b) + 20 * 2**20  # weights + tokenizer/config/report
@@ -249,6 +285,7 @@ def estimate(recipe, opts, check_disk: bool = True) -> dict:
         "disk_gb": _gb(out_bytes), "free_disk_gb": _gb(free) if free is not None else None,
         "seconds": round(sum(r["seconds"] for r in rows), 1), "shape": asdict(shape),
         "calibration_gb": _gb(cal_bytes), "activations_spilled": cal_host == 0,
+        "cpu_flop_rates": {k: float(f"{v:.3g}") for k, v in rates.items()},
     }
     spilled = cal_bytes - cal_host
     if check_disk and free is not None and out_bytes + spilled > free:
@@ -265,6 +302,7 @@ def layer_need_bytes(shape: ModelShape, b: int) -> int:
 
 
 def _streamed(opts, manager, shape: ModelShape, cal, b: int, N: int, act_batch: int, fwd_flops: float, flops: float,
+              rates: dict,
               on_gpu: bool, device, world: int, cal_host: int, check_disk: bool = True) -> dict:
     """The dry-run report of a layer-wise streamed run (``--stream``; andactl/models/layer_store.py):
 
@@ -296,7 +334,7 @@ def _streamed(opts, manager, shape: ModelShape, cal, b: int, N: int, act_batch: 
         elif name == "rotate":
             eig = (2 * shape.layers + 1) * EIGH_FLOPS_PER_D3 * D**3
             rows.append(row(name, cal_host + act_batch + 4 * D * D * 8,
-                            fwd_flops / flops + (eig + 2.0 * P * D) / CPU_FLOPS[torch.float64] + 2 * spill_write))
+                            fwd_flops / flops + (eig + 2.0 * P * D) / rates["float64"] + 2 * spill_write))
             ratio = float(step.get("ratio", 0.0))
             out_params = int(P * (1 - ratio) + 2 * shape.layers * D * D * (1 - ratio) ** 2)
         elif name == "slice":
@@ -305,7 +343,7 @@ def _streamed(opts, manager, shape: ModelShape, cal, b: int, N: int, act_batch: 
             gptq = step.get("method") == "gptq"
             # ctx.int4_weights live in the spill directory (andactl/models/int4_spill.py), not in RAM
             work = (cal_host + act_batch + gptq_work_bytes(shape)) if gptq else GPTQ_WEIGHT_COPIES * shape.largest_group * 4
-            secs = (2 * fwd_flops / flops + GPTQ_FLOPS_PER_WEIGHT_K * P * shape.largest_k / CPU_FLOPS[torch.float32]) if gptq else P * 20 / 1e9
+            secs = (2 * fwd_flops / flops + GPTQ_FLOPS_PER_WEIGHT_K * P * shape.largest_k / rates["float32"]) if gptq else P * 20 / 1e9
             rows.append(row(name, work, secs + 2 * spill_write))
             out_b = INT4_BYTES_PER_WEIGHT
         elif name == "pack":
@@ -328,6 +366,7 @@ def _streamed(opts, manager, shape: ModelShape, cal, b: int, N: int, act_batch: 
         "peak_host_ram_gb": max(r["host_ram_gb"] for r in rows), "peak_device_gb": max(r["device_gb"] for r in rows),
         "disk_gb": _gb(out_bytes), "spill_gb": _gb(spill_bytes), "free_disk_gb": _gb(free) if free is not None else None,
         "seconds": round(sum(r["seconds"] for r in rows), 1), "shape": asdict(shape),
+        "cpu_flop_rates": {k: float(f"{v:.3g}") for k, v in rates.items()},
         "calibration_gb": _gb(N * D * b), "activations_spilled": cal_host == 0,
     }
     if check_disk and free is not None and out_bytes + spill_bytes > free:
@@ -439,6 +478,9 @@ def human(report: dict) -> None:
     c.print(t)
     c.print(f"peak host RAM {report['peak_host_ram_gb']:.2f} GB, peak device {report['peak_device_gb']:.2f} GB, "
             f"output {report['disk_gb']:.2f} GB on disk (free {report['free_disk_gb']}), about {report['seconds']:.0f} s")
+    if any(r["pass"] in ("anda_search", "sensitivity") for r in report["passes"]):
+        c.print("anda_search / sensitivity: every allowed evaluation counted (--max-evals); a search usually stops "
+                "earlier (SmolLM2 default: 13 of 32)")
     if report.get("streamed"):
         c.print(f"layer-wise streamed: largest layer {report['layer_gb']:.2f} GB, spilled layers {report['spill_gb']:.2f} GB "
                 "on disk next to the output")

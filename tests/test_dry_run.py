@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 from click.testing import CliRunner
 from tiny_models import tiny_calibration, tiny_model
@@ -46,6 +47,12 @@ def test_dry_run_reads_no_weights_and_counts_exactly(tmp_path):
     assert abs(grown - (4000 - 4) * 64 * 64 * 4 / 1e9) < 2e-3  # the calibration residual N*D*b, float32
     q = _dry("quantize", str(src), "--bits", "7", "7", "7", "7", "-o", str(out), "--cal-samples", "8", "--cal-seqlen", "64")
     assert [r["pass"] for r in q["passes"]] == ["load", "quantize_weights", "set_anda_bits", "pack", "quantize_tables", "write"]
+    # no forward in these: seconds from sizes, not a calibration pass (they used to count one each)
+    secs = {r["pass"]: r["seconds"] for r in q["passes"]}
+    assert secs["set_anda_bits"] == 0.0 and secs["pack"] == 1.0 and secs["quantize_tables"] < 0.1
+    rates = q["cpu_flop_rates"]  # measured on this CPU: a short float32 torch.mm times the fitted share
+    assert 1e8 < rates["float32"] < 1e14 and rates["run"] == rates["float32"]  # a float32 run
+    assert rates["float64"] == pytest.approx(0.5 * rates["float32"], rel=2e-3)
 
 
 def test_dry_run_of_a_sliced_artifact_counts_shortcuts(tmp_path):
