@@ -52,7 +52,7 @@ def test_dry_run_reads_no_weights_and_counts_exactly(tmp_path):
     assert secs["set_anda_bits"] == 0.0 and secs["pack"] == 1.0 and secs["quantize_tables"] < 0.1
     rates = q["cpu_flop_rates"]  # measured on this CPU: a short float32 torch.mm times the fitted share
     assert 1e8 < rates["float32"] < 1e14 and rates["run"] == rates["float32"]  # a float32 run
-    assert rates["float64"] == pytest.approx(0.5 * rates["float32"], rel=2e-3)
+    assert rates["float64"] == pytest.approx(0.5 * rates["float32"], rel=1e-2)  # each rounded to 3 digits
 
 
 def test_dry_run_of_a_sliced_artifact_counts_shortcuts(tmp_path):
