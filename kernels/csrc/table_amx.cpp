@@ -5,7 +5,7 @@
 // does). Per 16 table rows and 32 columns (one step):
 //  * A tile (bf16, 16 rows x 32): the rows' INT8 codes converted to bfloat16 (exact) in a staging
 //    buffer;
-//  * B tile (bf16 pairs, 16 x N): x transposed into pairs, built once per call (TableAmxX);
+//  * B tile (bf16 pairs, 16 x N): x transposed into pairs, built once per call (table_amx_x);
 //  * C tile (float32, 16 rows x N tokens): zeroed per group, stored after the group's steps and
 //    scaled into 16 float32 accumulators (one per row, a lane per token) that stay in registers
 //    across the groups; written once per 16 rows (bias, float32).
