@@ -35,12 +35,28 @@ def isa(request, monkeypatch):
     return request.param
 
 
+def _has_avx512bf16() -> bool:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            return " avx512_bf16" in fh.read()
+    except OSError:
+        return False
+
+
+NO_BF16 = "avx512-nobf16"  # AVX-512 without AVX512-BF16 (ANDA_NO_AVX512BF16), on CPUs that have it
+
+
 def _each_isa():
     """Yield every SIMD level this CPU has and the emulated AMX one, with the extension set to it
-    (ANDA_CPU_ISA)."""
-    for level in _available_isas():
+    (ANDA_CPU_ISA); on a CPU with AVX512-BF16 also the AVX-512 level without it (the paths of
+    AVX-512 CPUs that lack it)."""
+    levels = _available_isas()
+    extra = [NO_BF16] if "avx512" in levels and _has_avx512bf16() else []
+    for level in [*levels, *extra]:
         with pytest.MonkeyPatch.context() as mp:
-            mp.setenv("ANDA_CPU_ISA", level)
+            mp.setenv("ANDA_CPU_ISA", "avx512" if level == NO_BF16 else level)
+            if level == NO_BF16:
+                mp.setenv("ANDA_NO_AVX512BF16", "1")
             yield level
 
 

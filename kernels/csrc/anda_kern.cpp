@@ -37,6 +37,17 @@ int detect_isa() {
 #endif
 }
 
+bool avx512bf16_usable() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  static const bool cpu = __builtin_cpu_supports("avx512bf16");
+  const char* off = std::getenv("ANDA_NO_AVX512BF16");
+  return cpu && !(off && *off);
+#else
+  return false;
+#endif
+}
+
 int select_isa() {
   static const int best = detect_isa();
   const char* cap = std::getenv("ANDA_CPU_ISA");

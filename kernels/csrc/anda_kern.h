@@ -59,6 +59,9 @@ inline uint16_t f32_to_bf16_bits(float f) {
 enum Isa : int { ISA_AMX_EMU = -1, ISA_SCALAR = 0, ISA_AVX2 = 1, ISA_AVX512 = 2, ISA_AMX = 3 };
 
 int detect_isa();                    // best level this CPU (and OS) supports
+// The CPU has AVX512-BF16 (VCVTNE2PS2BF16, VDPBF16PS) and env ANDA_NO_AVX512BF16 is unset or empty
+// (read per call, like ANDA_CPU_ISA: lets the tests run the paths of AVX-512 CPUs without it).
+bool avx512bf16_usable();
 int select_isa();                    // detect_isa() capped by env ANDA_CPU_ISA (read per call)
 const char* isa_name(int isa);
 // True when the CPU has AMX-TILE + AMX-INT8, the OS enables tile state and Linux granted this

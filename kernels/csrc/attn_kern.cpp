@@ -311,14 +311,6 @@ void block_vec_bf16(const AttnArgs& a, const uint16_t* q, int rows, const char* 
   }
 }
 
-bool cpu_has_avx512bf16() {
-#if defined(__x86_64__)
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx512bf16");
-#else
-  return false;
-#endif
-}
 
 // ---- AVX2 (8 lanes, 16 registers: two keys per step of the scores, 16 columns of D per pass over
 // the values) ----
@@ -463,10 +455,9 @@ bool attn_has_avx512(int isa, int64_t D) { return isa >= ISA_AVX512 && D % 16 ==
 bool attn_vectorized(int isa, int64_t D) { return attn_has_avx512(isa, D) || (isa >= ISA_AVX2 && D % 8 == 0); }
 
 void attn_items(int isa, const AttnArgs& a, int64_t i0, int64_t i1) {
-  static const bool bf16_dp = cpu_has_avx512bf16();
   const int64_t G = a.H / a.KVH, rows_all = G * a.T, D = a.D;
   const bool vec = attn_has_avx512(isa, D), vec2 = !vec && attn_vectorized(isa, D);
-  const bool vec_bf16 = vec && bf16_dp && a.dtype == kAttnBF16 && D % 32 == 0;
+  const bool vec_bf16 = vec && a.dtype == kAttnBF16 && D % 32 == 0 && avx512bf16_usable();
   const int64_t eb = (int64_t)elem_bytes(a.dtype);
   thread_local std::vector<float> work;
   work.resize((size_t)(kRowBlock * a.S + 3 * kRowBlock * D));

@@ -107,9 +107,7 @@ ANDA_TABLE_AMX void rows_amx(const TableArgs& a, const uint16_t* xb, int64_t r0,
 bool amx_bf16_cpu() {
 #if defined(__linux__)
   unsigned eax, ebx, ecx, edx;
-  if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) || !(edx & (1u << 22))) return false;  // AMX-BF16
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx512bf16");
+  return __get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) && (edx & (1u << 22));  // AMX-BF16
 #else
   return false;
 #endif
@@ -120,7 +118,7 @@ bool amx_bf16_cpu() {
 bool table_has_amx(int isa, int bits, int64_t T, int64_t K, int group) {
   static const bool cpu = amx_bf16_cpu();
   // ISA_AMX implies the tile permission was granted (amx_usable); whole 32-column steps per group
-  return cpu && isa == ISA_AMX && bits == 8 && T >= 1 && T <= 16 && K % kStep == 0 && group % kStep == 0;
+  return cpu && isa == ISA_AMX && avx512bf16_usable() && bits == 8 && T >= 1 && T <= 16 && K % kStep == 0 && group % kStep == 0;
 }
 
 void table_amx_x(const uint16_t* x, int64_t T, int64_t K, uint16_t* xb) {

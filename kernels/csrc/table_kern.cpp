@@ -180,10 +180,8 @@ ANDA_TABLE_BF16 static void table_dequant_rows_bf16_avx512(const TableArgs& a, i
 
 bool table_has_bf16_dequant(int isa, int64_t K, int group) {
 #if defined(__x86_64__)
-  __builtin_cpu_init();
-  static const bool has = __builtin_cpu_supports("avx512bf16");
   // whole 16-column steps inside every group (the last group may be partial)
-  return has && isa >= ISA_AVX512 && group % 16 == 0 && K % 16 == 0;
+  return avx512bf16_usable() && isa >= ISA_AVX512 && group % 16 == 0 && K % 16 == 0;
 #else
   return false;
 #endif
