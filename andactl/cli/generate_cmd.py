@@ -64,7 +64,7 @@ def generate(model, prompt, max_new_tokens, temperature, chat, seed, backend, at
 
     from andactl.kernels.backend import set_model_backend
     from andactl.models import decode_attention
-    from andactl.models.kv_cache import cache_kwargs, reserved_cache
+    from andactl.models.kv_cache import reserved_cache_arg
     from andactl.models.loading import load_model, parse_device, resolve_dtype_name
 
     parse_device(device)
@@ -87,9 +87,8 @@ def generate(model, prompt, max_new_tokens, temperature, chat, seed, backend, at
     kw = dict(max_new_tokens=max_new_tokens, streamer=streamer, use_cache=True,
               pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id)
     kw.update(do_sample=True, temperature=temperature) if temperature > 0 else kw.update(do_sample=False)
-    cache = reserved_cache(loaded.model) if attention == "auto" else None
-    if cache is not None:
-        kw[cache_kwargs(loaded.model)[0]] = cache
+    if attention == "auto":
+        kw.update(reserved_cache_arg(loaded.model))
     ids = ids.to(device)
     t0 = time.perf_counter()
     with torch.inference_mode():

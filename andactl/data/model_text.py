@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import torch
 
-from andactl.models import decode_attention
-from andactl.models.kv_cache import cache_kwargs, reserved_cache
-
 SELF = "self"  # the dataset name that means "sampled from the model"
 
 
@@ -29,6 +26,9 @@ def sample_from_model(model, vocab_size: int, count: int, seqlen: int, seed: int
     """``count`` sequences of ``seqlen`` token ids sampled from ``model`` at ``temperature``
     (KV cache, own seeded generator; decode steps through andactl's attention kernel where it
     applies); the model's train/eval mode and attention implementation are restored afterwards."""
+    from andactl.models import decode_attention  # model code: imported when sampling, not for SELF
+    from andactl.models.kv_cache import cache_kwargs, reserved_cache_arg
+
     gen = torch.Generator().manual_seed(seed)
     was_training = model.training
     model.eval()
@@ -40,11 +40,10 @@ def sample_from_model(model, vocab_size: int, count: int, seqlen: int, seed: int
                 n = min(batch_size, count - start)
                 ids = torch.empty(n, seqlen, dtype=torch.long)  # filled column by column, on the CPU
                 ids[:, :1] = torch.randint(0, vocab_size, (n, 1), generator=gen)
-                past = reserved_cache(model)  # None: the model makes its own
+                past = reserved_cache_arg(model)  # {}: the model makes its own
                 for pos in range(1, seqlen):
-                    res = model(input_ids=ids[:, pos - 1:pos].to(device), use_cache=True,
-                                **({key: past} if past is not None else {}), **extra)
-                    past = res[key]
+                    res = model(input_ids=ids[:, pos - 1:pos].to(device), use_cache=True, **past, **extra)
+                    past = {key: res[key]}
                     probs = torch.softmax(res.logits[:, -1, :vocab_size].float() / temperature, dim=-1)
                     ids[:, pos:pos + 1] = torch.multinomial(probs.cpu(), 1, generator=gen)
                 out.append(ids)

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from andactl.models.kv_cache import cache_kwargs, reserved_cache
+from andactl.models.kv_cache import cache_kwargs, reserved_cache_arg
 
 SLICEGPT_SEQLEN = 128
 
@@ -89,8 +89,7 @@ def _prefill_decode(model, ids: torch.Tensor, gen_tokens: int, reserved: bool) -
     key, extra = cache_kwargs(model)
 
     def first():
-        cache = reserved_cache(model) if reserved else None
-        out = model(input_ids=ids, use_cache=True, **({key: cache} if cache is not None else {}), **extra)
+        out = model(input_ids=ids, use_cache=True, **(reserved_cache_arg(model) if reserved else {}), **extra)
         return out[key], out.logits[:, -1].float().argmax(-1, keepdim=True)
 
     (cache, nxt), ttft = _timed(first)

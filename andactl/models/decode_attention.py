@@ -15,6 +15,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 import torch
+from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
 from andactl.kernels import attention
 
@@ -36,8 +37,6 @@ def _fast(query, key, value, attention_mask, dropout, kwargs) -> bool:
 def attention_forward(module, query, key, value, attention_mask, dropout: float = 0.0, scaling: float | None = None,
                       is_causal: bool | None = None, **kwargs):
     """transformers' attention-function signature: (output [B, T, H, D], None)."""
-    from transformers.integrations.sdpa_attention import sdpa_attention_forward
-
     if _fast(query, key, value, attention_mask, dropout, kwargs):
         scale = scaling if scaling is not None else query.shape[-1] ** -0.5
         out = attention.decode_attention(query, key, value, scale)  # [B, H, 1, D]: same bytes as [B, 1, H, D]

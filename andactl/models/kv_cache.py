@@ -66,3 +66,11 @@ def reserved_cache(model):
     cache = DynamicCache()
     cache.layer_class_to_replicate = ReservedLayer
     return cache
+
+
+def reserved_cache_arg(model) -> dict:
+    """``{cache argument name: reserved_cache(model)}`` for a forward or ``generate`` call, or ``{}``
+    where the model needs transformers' own cache (it then makes one itself)."""
+    cache = reserved_cache(model)
+    return {} if cache is None else {cache_kwargs(model)[0]: cache}
+

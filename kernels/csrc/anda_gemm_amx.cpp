@@ -49,13 +49,9 @@ constexpr int kShortTile = 8;  // tokens per A/C tile of a call with at most thi
 // Tile registers per step (group_tiles):
 // C = 1: B/A in tmm0/tmm1 or tmm2/tmm3 (alternating), C in tmm4..tmm7 (cycling); C > 1: B in
 // tmm0, A chunk c in tmm(1 + c), C chunk c in tmm(4 + c).
-struct alignas(64) TileConfig {
-  uint8_t palette = 1, start_row = 0;
-  uint8_t reserved[14] = {};
-  uint16_t colsb[16] = {};
-  uint8_t rows[16] = {};
+struct TileConfig : AmxTileConfig {
   TileConfig() {
-    for (int t = 0; t < 8; ++t) colsb[t] = 64, rows[t] = kTile;
+    for (int t = 0; t < 8; ++t) set(t, kTile, 64);
   }
   // A and C tiles of R token rows (R <= 16; B tiles keep their 16 k-quads) for C chunks
   void token_rows(int R, int C) {

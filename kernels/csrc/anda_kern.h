@@ -12,6 +12,17 @@ inline void prefetch_l2(const void* p, int64_t bytes) {
   for (int64_t o = 0; o < bytes; o += 64) __builtin_prefetch((const char*)p + o, 0, 2);
 }
 
+// The 64-byte LDTILECFG operand, palette 1: per tile register its rows and bytes per row (the AMX
+// GEMM and the AMX head each fill one).
+struct alignas(64) AmxTileConfig {
+  uint8_t palette = 1, start_row = 0;
+  uint8_t reserved[14] = {};
+  uint16_t colsb[16] = {};
+  uint8_t rows[16] = {};
+  void set(int tile, int r, int bytes) { rows[tile] = (uint8_t)r, colsb[tile] = (uint16_t)bytes; }
+};
+static_assert(sizeof(AmxTileConfig) == 64, "LDTILECFG reads 64 bytes");
+
 // ---- scalar conversions shared by the kernels (bit patterns of the 16-bit float formats) ----
 
 // float value of an IEEE half (bit pattern h), exact (subnormals, Inf and NaN included).

@@ -33,17 +33,13 @@ constexpr int kRows = 16;  // table rows per tile
 constexpr int kStep = 32;  // columns (bf16 values) per tile step
 
 // tmm0 = A (16 x 64 B), tmm2 = B (16 x 4N B), tmm4 = C (16 x 4N B).
-struct alignas(64) HeadTileConfig {
-  uint8_t palette = 1, start_row = 0;
-  uint8_t reserved[14] = {};
-  uint16_t colsb[16] = {};
-  uint8_t rows[16] = {};
-  explicit HeadTileConfig(int N) {
-    colsb[0] = 64, rows[0] = kRows;
-    colsb[2] = (uint16_t)(4 * N), rows[2] = kStep / 2;
-    colsb[4] = (uint16_t)(4 * N), rows[4] = kRows;
-  }
-};
+AmxTileConfig head_tiles(int N) {
+  AmxTileConfig cfg;
+  cfg.set(0, kRows, 64);
+  cfg.set(2, kStep / 2, 4 * N);
+  cfg.set(4, kRows, 4 * N);
+  return cfg;
+}
 
 // 16 rows x 32 INT8 codes (stored + 128) -> bfloat16 values code - 128, exact.
 ANDA_TABLE_AMX inline void codes_to_bf16(const uint8_t* row, int64_t stride, uint16_t* out) {
@@ -68,7 +64,7 @@ ANDA_TABLE_AMX void rows_amx(const TableArgs& a, const uint16_t* xb, int64_t r0,
   alignas(64) uint16_t abuf[2][kRows * kStep];
   alignas(64) float cbuf[kRows * 16];
   alignas(64) float outb[kRows * 16];
-  HeadTileConfig cfg(N);
+  const AmxTileConfig cfg = head_tiles(N);
   __asm__ volatile("ldtilecfg %0" ::"m"(cfg) : "memory");
   const int64_t total = nblocks * steps;
   codes_to_bf16(a.packed + r0 * a.pstride, a.pstride, abuf[0]);
