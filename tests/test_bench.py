@@ -37,6 +37,7 @@ def test_bench_json_schema_two_models(tiny_hf_dir):
         assert r["decode_ms_per_token"] == pytest.approx(1e3 * r["batch"] / r["decode_tok_s"], rel=1e-2)
         assert set(r["vs_first"]) == {"prefill", "decode", "slicegpt"}
         assert r["attention"] == ("andactl_sdpa" if attention.vectorized(16) else "sdpa")  # head size 16
+        assert r["decode_step"] == ("lean" if attention.vectorized(16) else "transformers")  # a llama
     assert all(v == 1.0 for r in rows[:2] for v in r["vs_first"].values())  # the first model is the baseline
 
 
@@ -44,7 +45,7 @@ def test_bench_attention_sdpa_keeps_torch_attention(tiny_hf_dir):
     res = CliRunner().invoke(cli, ["bench", str(tiny_hf_dir), "--prompt-tokens", "4", "--gen-tokens", "2",
                                    "--batch", "1", "--threads", "1", "--attention", "sdpa", "--format", "json"])
     assert res.exit_code == 0, res.output
-    assert [r["attention"] for r in json.loads(res.stdout)["results"]] == ["sdpa"]
+    assert [(r["attention"], r["decode_step"]) for r in json.loads(res.stdout)["results"]] == [("sdpa", "transformers")]
 
 
 def test_bench_table_names_the_cpu(tiny_hf_dir):

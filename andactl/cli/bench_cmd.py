@@ -42,7 +42,8 @@ def _human(data: dict) -> None:
            "| peak RSS MB | x prefill | x decode | x SliceGPT |", "|" + "---|" * 14]
     fmt = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
     for r in data["results"]:
-        out.append(f"| {r['model']} | {r['dtype']} | {r['backend']} | {r['attention']} | {r['batch']} | {r['prefill_tok_s']:.1f} "
+        attn = r["attention"] + (" + lean step" if r["decode_step"] == "lean" else "")
+        out.append(f"| {r['model']} | {r['dtype']} | {r['backend']} | {attn} | {r['batch']} | {r['prefill_tok_s']:.1f} "
                    f"| {r['decode_tok_s']:.1f} | {r['ttft_ms']:.1f} | {r['decode_ms_per_token']:.1f} "
                    f"| {r['slicegpt_tok_s']:.1f} | {r['peak_rss_mb']:.0f} | "
                    + " | ".join(fmt(r["vs_first"][k]) for k in ("prefill", "decode", "slicegpt")) + " |")
@@ -72,7 +73,7 @@ def bench(models, prompt_tokens, gen_tokens, batches, repeat, threads, backend, 
 
     from andactl.kernels.backend import set_model_backend
     from andactl.evaluation import throughput
-    from andactl.models import decode_attention
+    from andactl.models import decode_attention, decode_step
     from andactl.models.loading import load_model, parse_device, resolve_dtype_name
 
     batch_list = parse_batches(batches)
@@ -87,9 +88,10 @@ def bench(models, prompt_tokens, gen_tokens, batches, repeat, threads, backend, 
         throughput.reset_peak_rss()
         loaded = load_model(source, dtype, device)
         used = set_model_backend(loaded.model, backend, device)
-        attn = "sdpa"
+        attn, step = "sdpa", "transformers"
         if attention == "auto" and decode_attention.enable(loaded.model):
             attn = decode_attention.NAME
+            step = "lean" if decode_step.enable(loaded.model) else step
         params = sum(p.numel() for p in loaded.model.parameters())
         for b in batch_list:
             r = throughput.measure(loaded.model, b, prompt_tokens, gen_tokens, repeat, device=device,
@@ -98,7 +100,7 @@ def bench(models, prompt_tokens, gen_tokens, batches, repeat, threads, backend, 
             r["vs_first"] = {k: r[f"{k}_tok_s"] / base[f"{k}_tok_s"] if base[f"{k}_tok_s"] else None
                              for k in ("prefill", "decode", "slicegpt")}
             results.append({"model": source, "kind": loaded.kind, "dtype": dtype, "backend": used,
-                            "attention": attn, "parameters": params, **r})
+                            "attention": attn, "decode_step": step, "parameters": params, **r})
         del loaded
     data = {"info": throughput.machine_info(), "prompt_tokens": prompt_tokens, "gen_tokens": gen_tokens,
             "batches": batch_list, "results": results}

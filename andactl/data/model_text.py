@@ -26,7 +26,7 @@ def sample_from_model(model, vocab_size: int, count: int, seqlen: int, seed: int
     """``count`` sequences of ``seqlen`` token ids sampled from ``model`` at ``temperature``
     (KV cache, own seeded generator; decode steps through andactl's attention kernel where it
     applies); the model's train/eval mode and attention implementation are restored afterwards."""
-    from andactl.models import decode_attention  # model code: imported when sampling, not for SELF
+    from andactl.models import decode_step  # model code: imported when sampling, not for SELF
     from andactl.models.kv_cache import cache_kwargs, reserved_cache_arg
 
     gen = torch.Generator().manual_seed(seed)
@@ -35,7 +35,7 @@ def sample_from_model(model, vocab_size: int, count: int, seqlen: int, seed: int
     out = []
     key, extra = cache_kwargs(model)
     try:
-        with decode_attention.enabled(model):
+        with decode_step.enabled(model):
             for start in range(0, count, batch_size):
                 n = min(batch_size, count - start)
                 ids = torch.empty(n, seqlen, dtype=torch.long)  # filled column by column, on the CPU

@@ -1,0 +1,262 @@
+"""Lean one-token decode steps for Llama-family models (Llama, Mistral, Qwen2; plain or SliceGPT
+layers, dense or packed linears).
+
+A decode step of a small model is mostly framework: transformers' model forward builds masks and
+output records, and every layer goes through ~15 module calls, decorators and keyword plumbing
+around a handful of tensor operations. ``enable(model)`` gives the model's decoder (``model.model``)
+a forward that runs one-token steps of unpadded sequences as a plain loop over the layers' own
+parameters and modules: the projections, activation, embedding and rotary-embedding modules are
+called as transformers calls them, the RMSNorms and the rotary product are one C++ op each
+(``andactl::rms_norm``, ``andactl::rotary``: kernels/rows.py) and attention is
+``andactl::decode_attention``. Every other call (prefill, padded batches, hidden-state or attention
+outputs, training, models it does not recognise) goes to transformers' forward unchanged.
+
+Invariant: a lean step returns the hidden states transformers' forward (with ``andactl_sdpa``
+attention) returns for the same call, up to the float32 summation order of the norms' sum of
+squares (the rotary op and everything else compute the same roundings in the same order), and
+appends the same keys and values to the cache. It is only installed on models whose attention
+runs ``andactl_sdpa`` (models.decode_attention) and whose decoder, layers, attention, MLP, norms
+and rotary embedding are exactly the recognised classes, with no module hooks.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+from transformers.cache_utils import DynamicLayer
+from transformers.modeling_outputs import BaseModelOutputWithPast
+
+from andactl.kernels import attention, rows
+from andactl.models import decode_attention
+from andactl.models.kv_cache import ReservedLayer, cache_kwargs
+from andactl.models.modules import RMSN
+
+# The families whose decoder, layer, attention, MLP and RMSNorm code the lean step reproduces
+# (transformers class-name prefixes; their modeling code is the same for a full-attention step).
+FAMILIES = ("Llama", "Mistral", "Qwen2")
+_PARTS = ("Model", "DecoderLayer", "Attention", "MLP", "RMSNorm", "RotaryEmbedding")
+_ATTR = "_andactl_decode_step"
+_CACHE_LAYERS = (DynamicLayer, ReservedLayer)  # cache layers whose update appends (full attention)
+
+
+def _family(module: nn.Module, part: str) -> str | None:
+    name = type(module).__name__
+    return next((f for f in FAMILIES if name == f + part), None)
+
+
+def _norm_fn(norm: nn.Module, family: str):
+    """(x -> normed x) computing what ``norm.forward`` computes (``andactl::rms_norm``: up to the
+    float32 summation order of the sum of squares), or None if the norm is not recognised."""
+    if norm._forward_hooks or norm._forward_pre_hooks:
+        return None
+    if _family(norm, "RMSNorm") == family:  # transformers: weight * (x * rsqrt(mean(x^2) + eps)).to(dtype)
+        w, eps = norm.weight, float(norm.variance_epsilon)
+        return lambda x: _rms_norm(x, w, eps, x.shape[-1])
+    if type(norm) is RMSN:
+        return lambda x: _rms_norm(x, None, float(norm.eps), norm.hidden_size)
+    return None
+
+
+def _rms_norm(x, w, eps, divisor):
+    if x.dtype in rows.DTYPES:
+        return torch.ops.andactl.rms_norm(x, w, eps, float(divisor))
+    return rows.rms_norm_reference(x, w, eps, divisor)
+
+
+def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """transformers' apply_rotary_pos_emb for one tensor ([B, heads, T, D], cos / sin [B, 1, T, D])."""
+    if x.dtype in rows.DTYPES and cos.dtype == sin.dtype == x.dtype:
+        return torch.ops.andactl.rotary(x, cos, sin)
+    return rows.rotary_reference(x, cos, sin)
+
+
+class _Layer:
+    """One decoder layer's parts, resolved once: norms, projections, shortcuts."""
+
+    def __init__(self, layer: nn.Module, family: str):
+        from andactl.models.slicegpt_layer import SliceGPTLayer
+
+        sliced = type(layer) is SliceGPTLayer
+        if sliced and layer.source_class != family + "DecoderLayer":
+            raise _Unsupported(f"layer {layer.source_class}")
+        if not sliced and _family(layer, "DecoderLayer") != family:
+            raise _Unsupported(f"layer {type(layer).__name__}")
+        self.layer, self.sliced = layer, sliced
+        att, mlp = layer.self_attn, layer.mlp
+        if _family(att, "Attention") != family or _family(mlp, "MLP") != family:
+            raise _Unsupported("attention or MLP class")
+        if getattr(att, "sliding_window", None):
+            raise _Unsupported("sliding-window attention")
+        self.norm1 = _norm_fn(layer.input_layernorm, family)
+        self.norm2 = _norm_fn(layer.post_attention_layernorm, family)
+        if self.norm1 is None or self.norm2 is None:
+            raise _Unsupported("norm class")
+        self.q, self.k, self.v, self.o = att.q_proj, att.k_proj, att.v_proj, att.o_proj
+        self.gate, self.up, self.down, self.act = mlp.gate_proj, mlp.up_proj, mlp.down_proj, mlp.act_fn
+        self.head_dim, self.scaling, self.idx = att.head_dim, att.scaling, att.layer_idx
+        for m in (layer, att, mlp, self.q, self.k, self.v, self.o, self.gate, self.up, self.down, self.act):
+            if m._forward_hooks or m._forward_pre_hooks:
+                raise _Unsupported("module hooks")
+
+    def residual(self, r: torch.Tensor, name: str) -> torch.Tensor:
+        """The residual after a shortcut (SliceGPT layers), as SliceGPTLayer._add computes it."""
+        s = getattr(self.layer, name) if self.sliced else None
+        return r if s is None else torch.matmul(r, s.to(r.dtype))
+
+    def __call__(self, h: torch.Tensor, cos, sin, cache) -> torch.Tensor:
+        b, d = h.shape[0], self.head_dim
+        x = self.norm1(h)
+        q = self.q(x).view(b, 1, -1, d).transpose(1, 2)
+        k = self.k(x).view(b, 1, -1, d).transpose(1, 2)
+        v = self.v(x).view(b, 1, -1, d).transpose(1, 2)
+        q, k = _rotate(q, cos, sin), _rotate(k, cos, sin)
+        k, v = cache.update(k, v, self.idx)
+        a = torch.ops.andactl.decode_attention(q, k, v, float(self.scaling))  # [B, H, 1, D]: same bytes as [B, 1, H, D]
+        a = self.o(a.transpose(1, 2).reshape(b, 1, -1).contiguous())
+        h = self.residual(h, "attn_shortcut") + a
+        x = self.norm2(h)
+        m = self.down(self.act(self.gate(x)) * self.up(x))
+        return self.residual(h, "mlp_shortcut") + m
+
+
+class _Unsupported(Exception):
+    """The model is not one the lean step reproduces (message: why)."""
+
+
+class DecodeStep:
+    """The lean step of one decoder (``model.model``), resolved at enable time."""
+
+    def __init__(self, decoder: nn.Module, original):
+        family = _family(decoder, "Model")
+        if family is None:
+            raise _Unsupported(f"decoder {type(decoder).__name__}")
+        if _family(decoder.rotary_emb, "RotaryEmbedding") != family:
+            raise _Unsupported("rotary embedding class")
+        self.decoder, self.original = decoder, original
+        self.layers = [_Layer(layer, family) for layer in decoder.layers[: decoder.config.num_hidden_layers]]
+        self.final_norm = _norm_fn(decoder.norm, family)
+        if self.final_norm is None:
+            raise _Unsupported("final norm class")
+
+    def takes(self, input_ids, attention_mask, position_ids, cache, inputs_embeds, use_cache, kwargs) -> bool:
+        """Whether this call is a one-token step of unpadded sequences the lean loop reproduces."""
+        cfg = self.decoder.config
+        if (input_ids is None or inputs_embeds is not None or input_ids.dim() != 2 or input_ids.shape[1] != 1
+                or cache is None or use_cache is False or input_ids.device.type != "cpu"):
+            return False
+        if any(kwargs.get(k) for k in ("output_attentions", "output_hidden_states")) \
+                or getattr(cfg, "output_hidden_states", False) or getattr(cfg, "output_attentions", False) or self.decoder.training or torch.is_grad_enabled():
+            return False
+        if set(kwargs) - {"output_attentions", "output_hidden_states", "return_dict", "cache_position"}:
+            return False
+        if getattr(cfg, "_attn_implementation", None) != decode_attention.NAME or any(
+                layer.sliced and layer.layer.mask_dims is not None for layer in self.layers):
+            return False
+        layers = getattr(cache, "layers", None)
+        if not layers or len(layers) < len(self.layers) or any(
+                type(c) not in _CACHE_LAYERS or not c.is_initialized for c in layers[: len(self.layers)]):
+            return False
+        n = cache.get_seq_length()
+        if n < 1 or any(c.keys.shape[-2] != n or c.keys.shape[0] != input_ids.shape[0] for c in layers[: len(self.layers)]):
+            return False
+        if attention_mask is not None and not (attention_mask.dim() == 2 and attention_mask.shape[1] == n + 1
+                                               and bool(attention_mask.all())):
+            return False  # padded sequences: transformers' masks
+        cp = kwargs.get("cache_position")
+        if cp is not None and not (cp.numel() == 1 and int(cp) == n):
+            return False
+        return position_ids is None or (position_ids.numel() == input_ids.shape[0] and bool((position_ids == n).all()))
+
+    def __call__(self, input_ids, cache, cache_key: str) -> BaseModelOutputWithPast:
+        dec = self.decoder
+        n = cache.get_seq_length()
+        h = dec.embed_tokens(input_ids)
+        position_ids = torch.full((1, 1), n, dtype=torch.long, device=h.device)
+        cos, sin = dec.rotary_emb(h, position_ids=position_ids)
+        cos, sin = cos.unsqueeze(1), sin.unsqueeze(1)
+        for layer in self.layers:
+            h = layer(h, cos, sin, cache)
+        return BaseModelOutputWithPast(last_hidden_state=self.final_norm(h), **{cache_key: cache})
+
+
+def _install(decoder: nn.Module, step: DecodeStep, cache_key: str) -> None:
+    original = step.original
+
+    def forward(input_ids=None, attention_mask=None, position_ids=None, inputs_embeds=None, use_cache=None,
+                **kwargs):
+        cache = kwargs.get(cache_key)
+        rest = {k: v for k, v in kwargs.items() if k != cache_key}
+        if step.takes(input_ids, attention_mask, position_ids, cache, inputs_embeds, use_cache, rest):
+            return step(input_ids, cache, cache_key)
+        return original(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                        inputs_embeds=inputs_embeds, use_cache=use_cache, **kwargs)
+
+    decoder.forward = forward
+    setattr(decoder, _ATTR, step)
+
+
+def why_not(model) -> str | None:
+    """None when ``enable`` would install the lean step on ``model``, else the reason it would not."""
+    try:
+        _step(model)
+    except _Unsupported as e:
+        return str(e)
+    return None
+
+
+def _step(model) -> DecodeStep:
+    decoder = getattr(model, "model", None)
+    if decoder is None or not isinstance(decoder, nn.Module):
+        raise _Unsupported("no decoder at model.model")
+    if getattr(getattr(model, "config", None), "_attn_implementation", None) != decode_attention.NAME:
+        raise _Unsupported("attention is not andactl_sdpa (decode_attention.enable)")
+    if not (attention.has_cpu_kernel() and rows.has_cpu_kernels()):
+        raise _Unsupported("the C++ extension's kernels are not loaded")
+    if decoder._forward_hooks or decoder._forward_pre_hooks:
+        raise _Unsupported("decoder hooks")
+    original = decoder.__dict__.get("forward")
+    if original is not None:  # already installed: re-resolve over transformers' own forward
+        original = getattr(decoder, _ATTR).original
+    return DecodeStep(decoder, original or decoder.forward)
+
+
+def enable(model) -> bool:
+    """Install the lean decode step on ``model`` (after ``decode_attention.enable``); True if
+    installed, False (model untouched) when the model is not one it reproduces (``why_not``)."""
+    try:
+        step = _step(model)
+    except _Unsupported:
+        return False
+    _install(model.model, step, cache_kwargs(model)[0])
+    return True
+
+
+def disable(model) -> None:
+    """Undo :func:`enable` (transformers' forward again); a no-op where it was not installed."""
+    decoder = getattr(model, "model", None)
+    if decoder is not None and _ATTR in decoder.__dict__:
+        del decoder.__dict__["forward"]
+        del decoder.__dict__[_ATTR]
+
+
+def enabled_on(model) -> bool:
+    """Whether the lean step is installed on ``model``."""
+    decoder = getattr(model, "model", None)
+    return decoder is not None and _ATTR in decoder.__dict__
+
+
+@contextmanager
+def enabled(model):
+    """``decode_attention.enable`` and :func:`enable` for the duration of the block (both undone on
+    exit, even on error)."""
+    with decode_attention.enabled(model):
+        installed = enable(model)
+        try:
+            yield model
+        finally:
+            if installed:
+                disable(model)
+
+
+__all__ = ["FAMILIES", "DecodeStep", "disable", "enable", "enabled", "enabled_on", "why_not"]

@@ -1,0 +1,201 @@
+"""The lean decode step (andactl/models/decode_step.py) and its row ops (kernels/rows.py):
+``andactl::rotary`` equals transformers' rotary expression bit for bit and ``andactl::rms_norm``
+the RMSNorm expressions up to float32 summation order, in float32 / bfloat16 / float16; the lean
+step gives transformers' logits step by step (tiny llama / qwen2, dense, SliceGPT-sliced with
+shortcuts, packed W4 + Anda with fused sibling linears) and is really taken, while prefill, padded
+batches, hidden-state outputs and masked (simulated-slicing) layers go to transformers; models it
+does not reproduce are left untouched."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from test_decode_attention import _greedy_logits
+from test_sibling_linears import packed
+from tiny_models import HIDDEN, tiny_calibration, tiny_model
+from transformers.cache_utils import DynamicCache
+
+from andactl.context import PassContext
+from andactl.kernels import attention, build, rows
+from andactl.models import decode_attention, decode_step
+from andactl.models.adapters import get_adapter
+from andactl.models.kv_cache import cache_kwargs, reserved_cache
+from andactl.passes.fuse_norms import FuseNorms
+from andactl.passes.rotate import Rotate, RotateConfig
+from andactl.passes.slice import Slice
+
+_RES = build.load()
+pytestmark = pytest.mark.skipif(not (_RES.ok and attention.vectorized(16)),
+                                reason=f"C++ extension without a SIMD attention path: {_RES.reason}")
+DTYPES = [torch.float32, torch.bfloat16, torch.float16]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_rotary_equals_transformers_expression(dtype):
+    """Strided q (a transposed projection view), cos shared by the batch or per sequence, several
+    tokens, a head size off any SIMD width: bit-identical to the torch expression."""
+    g = torch.Generator().manual_seed(0)
+    for b, h, t, d, per_batch in [(8, 9, 1, 64, False), (3, 2, 5, 6, True), (1, 4, 2, 128, False)]:
+        x = (torch.randn(b, t, h, d, generator=g) * 4).to(dtype).transpose(1, 2)
+        cos = torch.randn(b if per_batch else 1, 1, t, d, generator=g).to(dtype)
+        sin = torch.randn(b if per_batch else 1, 1, t, d, generator=g).to(dtype)
+        got = torch.ops.andactl.rotary(x, cos, sin)
+        ref = rows.rotary_reference(x, cos, sin)
+        assert got.dtype == dtype and got.shape == ref.shape and torch.equal(got, ref), (b, h, t, d)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("wdtype", [None, *DTYPES])
+def test_rms_norm_equals_expression(dtype, wdtype):
+    """transformers' RMSNorm (divisor = width) and andactl's weightless RMSN (divisor = the original
+    width, here larger), with torch's type promotion: float32 to 2 ulp; where x is 16-bit, equal
+    but for rare roundings of the normed value on the other side of a tie (one ulp of x's dtype, at
+    most 1% of values)."""
+    g = torch.Generator().manual_seed(1)
+    x = (torch.randn(6, 3, 200, generator=g) * 5).to(dtype)
+    w = None if wdtype is None else (0.5 + torch.rand(200, generator=g)).to(wdtype)
+    ulp = {torch.float32: 2.5e-7, torch.bfloat16: 2 ** -7, torch.float16: 2 ** -10}
+    for divisor in (200, 256):
+        got = torch.ops.andactl.rms_norm(x, w, 1e-5, float(divisor))
+        ref = rows.rms_norm_reference(x, w, 1e-5, divisor)
+        assert got.dtype == ref.dtype and got.shape == ref.shape
+        tol = max(ulp[dtype], ulp[ref.dtype])
+        torch.testing.assert_close(got.float(), ref.float(), rtol=tol, atol=1e-7)
+        if dtype != torch.float32:
+            assert (got != ref).float().mean() <= 0.01
+
+
+def test_row_ops_reject_bad_operands():
+    x = torch.randn(2, 4, 1, 8)
+    with pytest.raises(RuntimeError, match="weight must be"):
+        torch.ops.andactl.rms_norm(x, torch.ones(7), 1e-5, 8.0)
+    with pytest.raises(RuntimeError, match="float32, bfloat16 or float16"):
+        torch.ops.andactl.rms_norm(x.to(torch.int32), None, 1e-5, 8.0)
+    with pytest.raises(RuntimeError, match="cos and sin must"):
+        torch.ops.andactl.rotary(x, torch.ones(2, 4, 1, 8), torch.ones(2, 4, 1, 8))
+    with pytest.raises(RuntimeError, match="even"):
+        torch.ops.andactl.rotary(x[..., :7], torch.ones(1, 1, 1, 7), torch.ones(1, 1, 1, 7))
+
+
+def _count_steps(mp) -> list:
+    calls, real = [], decode_step.DecodeStep.__call__
+    mp.setattr(decode_step.DecodeStep, "__call__", lambda self, *a: calls.append(1) or real(self, *a))
+    return calls
+
+
+def _lean_vs_transformers(model, steps=40, batch=3, dtype=torch.float32):
+    """Greedy logits of transformers' forward (andactl_sdpa attention, reserved cache), then the
+    same tokens fed through the lean step; (reference, lean, number of lean calls)."""
+    ids = torch.randint(0, model.config.vocab_size, (batch, 7), generator=torch.Generator().manual_seed(5))
+    with torch.inference_mode(), pytest.MonkeyPatch.context() as mp, decode_attention.enabled(model):
+        ref, tokens, _ = _greedy_logits(model, ids, steps, reserved_cache(model))
+        calls = _count_steps(mp)
+        assert decode_step.why_not(model) is None and decode_step.enable(model)
+        try:
+            got, _, cache = _greedy_logits(model, ids, steps, reserved_cache(model), tokens)
+        finally:
+            decode_step.disable(model)
+        assert not decode_step.enabled_on(model)
+    assert cache.get_seq_length() == 7 + steps
+    return ref, got, len(calls)
+
+
+@pytest.mark.parametrize("family", ["llama", "qwen2"])
+def test_lean_step_equals_transformers_dense(family):
+    model = tiny_model(family)[0]
+    ref, got, calls = _lean_vs_transformers(model)
+    assert calls == 40  # every decode step, never the prefill
+    torch.testing.assert_close(got, ref, atol=1e-5, rtol=0)
+
+
+def test_lean_step_bfloat16_within_rounding():
+    model = tiny_model("llama", torch.bfloat16)[0]
+    ref, got, calls = _lean_vs_transformers(model)
+    assert calls == 40
+    torch.testing.assert_close(got, ref, atol=0.02 * float(ref.abs().max()), rtol=0)
+
+
+def test_lean_step_equals_transformers_sliced():
+    """A SliceGPT-sliced llama (weightless RMSN norms, shortcut matrices between blocks)."""
+    model, _ = tiny_model("llama")
+    ctx = PassContext(model=model, adapter=get_adapter(model), tokenizer=None, _calibration=tiny_calibration())
+    with torch.no_grad():
+        FuseNorms().run(ctx)
+        Rotate(RotateConfig(ratio=0.25)).run(ctx)
+        Slice().run(ctx)
+    assert any(getattr(layer, "attn_shortcut", None) is not None for layer in model.model.layers)
+    ref, got, calls = _lean_vs_transformers(model)
+    assert calls == 40
+    torch.testing.assert_close(got, ref, atol=1e-5, rtol=0)
+    model.model.layers[1].mask_dims = (HIDDEN, HIDDEN, HIDDEN)  # simulated slicing (here a no-op mask)
+    _, got_masked, calls = _lean_vs_transformers(model, steps=3)
+    assert calls == 0  # masked layers run transformers' forward
+    torch.testing.assert_close(got_masked, got[:4], atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("family", ["llama", "qwen2"])
+def test_lean_step_equals_transformers_packed(family):
+    """W4 + Anda linears whose q/k/v and gate/up run as one fused call (qwen2: biased q/k/v)."""
+    model = packed(family, symmetric=False)
+    ref, got, calls = _lean_vs_transformers(model, steps=20)
+    assert calls == 20
+    torch.testing.assert_close(got, ref, atol=1e-5, rtol=0)
+
+
+def test_lean_step_declines_other_calls():
+    """Prefill, left-padded batches (a mask with zeros) and hidden-state outputs run transformers'
+    forward: the lean step is never called, and outputs equal the forward without it."""
+    model = tiny_model("llama")[0]
+    ids = torch.randint(2, model.config.vocab_size, (2, 10), generator=torch.Generator().manual_seed(4))
+    mask = torch.ones_like(ids)
+    mask[0, :3] = 0
+    kw = dict(attention_mask=mask, max_new_tokens=6, do_sample=False, pad_token_id=0)
+    key = cache_kwargs(model)[0]
+    with torch.inference_mode(), pytest.MonkeyPatch.context() as mp, decode_attention.enabled(model):
+        ref = model.generate(ids, **kw)
+        out = model(input_ids=ids, use_cache=True, **{key: reserved_cache(model)})
+        calls = _count_steps(mp)
+        assert decode_step.enable(model)
+        got = model.generate(ids, **kw, **{key: reserved_cache(model)})
+        hid = model(input_ids=ids[:, :1], output_hidden_states=True, **{key: copy.deepcopy(out[key])})
+        decode_step.disable(model)
+        hid_ref = model(input_ids=ids[:, :1], output_hidden_states=True, **{key: copy.deepcopy(out[key])})
+    assert torch.equal(got, ref) and not calls
+    assert len(hid.hidden_states) == len(hid_ref.hidden_states)
+    torch.testing.assert_close(hid.logits, hid_ref.logits, atol=0, rtol=0)
+
+
+def test_lean_step_takes_generate_and_transformers_cache():
+    """Unpadded ``generate`` (all-ones mask, its own position ids) goes through the lean step, on the
+    reserved cache and on transformers' DynamicCache alike, with transformers' tokens."""
+    model = tiny_model("llama")[0]
+    ids = torch.randint(2, model.config.vocab_size, (2, 9), generator=torch.Generator().manual_seed(6))
+    kw = dict(attention_mask=torch.ones_like(ids), max_new_tokens=16, do_sample=False, pad_token_id=0)
+    key = cache_kwargs(model)[0]
+    with torch.inference_mode(), pytest.MonkeyPatch.context() as mp, decode_attention.enabled(model):
+        ref = model.generate(ids, **kw)
+        calls = _count_steps(mp)
+        with decode_step.enabled(model):
+            got = model.generate(ids, **kw, **{key: reserved_cache(model)})
+            got_dyn = model.generate(ids, **kw, **{key: DynamicCache()})
+    assert torch.equal(got, ref) and torch.equal(got_dyn, ref)
+    assert len(calls) == 2 * 15
+
+
+def test_unsupported_models_are_left_alone():
+    opt = tiny_model("opt")[0]
+    llama = tiny_model("llama")[0]
+    assert "decode_attention" in decode_step.why_not(llama)  # attention not switched yet
+    with decode_attention.enabled(opt):
+        assert decode_step.why_not(opt) is not None and not decode_step.enable(opt)
+        assert not decode_step.enabled_on(opt)
+    hooked = tiny_model("llama")[0]
+    hooked.model.layers[1].mlp.register_forward_hook(lambda *a: None)
+    with decode_attention.enabled(hooked):
+        assert "hooks" in decode_step.why_not(hooked) and not decode_step.enable(hooked)
+    with decode_step.enabled(llama):
+        assert decode_step.enabled_on(llama)
+        assert decode_step.enable(llama)  # idempotent: re-resolved over transformers' forward
+    assert not decode_step.enabled_on(llama) and "forward" not in llama.model.__dict__
+    assert llama.config._attn_implementation == "sdpa"
