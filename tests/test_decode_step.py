@@ -13,7 +13,7 @@ import pytest
 import torch
 from test_decode_attention import _greedy_logits
 from test_sibling_linears import packed
-from tiny_models import HIDDEN, tiny_calibration, tiny_model
+from tiny_models import HIDDEN, VOCAB, fresh_model, tiny_calibration, tiny_model
 from transformers.cache_utils import DynamicCache
 
 from andactl.context import PassContext
@@ -26,8 +26,9 @@ from andactl.passes.rotate import Rotate, RotateConfig
 from andactl.passes.slice import Slice
 
 _RES = build.load()
-pytestmark = pytest.mark.skipif(not (_RES.ok and attention.vectorized(16)),
-                                reason=f"C++ extension without a SIMD attention path: {_RES.reason}")
+pytestmark = pytest.mark.skipif(not _RES.ok, reason=f"C++ extension did not build: {_RES.reason}")
+# the lean step is only installed where the attention kernel has a SIMD path (head size 16 here)
+needs_simd = pytest.mark.skipif(not (_RES.ok and attention.vectorized(16)), reason="no SIMD attention path")
 DTYPES = [torch.float32, torch.bfloat16, torch.float16]
 
 
@@ -101,14 +102,26 @@ def _lean_vs_transformers(model, steps=40, batch=3, dtype=torch.float32):
     return ref, got, len(calls)
 
 
-@pytest.mark.parametrize("family", ["llama", "qwen2"])
+def _tiny_mistral():
+    from transformers import MistralConfig
+
+    cfg = MistralConfig(vocab_size=VOCAB, hidden_size=HIDDEN, num_hidden_layers=2, num_attention_heads=4,
+                        num_key_value_heads=2, intermediate_size=96, max_position_embeddings=128,
+                        sliding_window=None, initializer_range=0.1)
+    torch.manual_seed(0)
+    return fresh_model(cfg)
+
+
+@needs_simd
+@pytest.mark.parametrize("family", ["llama", "qwen2", "mistral"])
 def test_lean_step_equals_transformers_dense(family):
-    model = tiny_model(family)[0]
+    model = _tiny_mistral() if family == "mistral" else tiny_model(family)[0]
     ref, got, calls = _lean_vs_transformers(model)
     assert calls == 40  # every decode step, never the prefill
     torch.testing.assert_close(got, ref, atol=1e-5, rtol=0)
 
 
+@needs_simd
 def test_lean_step_bfloat16_within_rounding():
     model = tiny_model("llama", torch.bfloat16)[0]
     ref, got, calls = _lean_vs_transformers(model)
@@ -116,6 +129,7 @@ def test_lean_step_bfloat16_within_rounding():
     torch.testing.assert_close(got, ref, atol=0.02 * float(ref.abs().max()), rtol=0)
 
 
+@needs_simd
 def test_lean_step_equals_transformers_sliced():
     """A SliceGPT-sliced llama (weightless RMSN norms, shortcut matrices between blocks)."""
     model, _ = tiny_model("llama")
@@ -134,6 +148,7 @@ def test_lean_step_equals_transformers_sliced():
     torch.testing.assert_close(got_masked, got[:4], atol=1e-5, rtol=0)
 
 
+@needs_simd
 @pytest.mark.parametrize("family", ["llama", "qwen2"])
 def test_lean_step_equals_transformers_packed(family):
     """W4 + Anda linears whose q/k/v and gate/up run as one fused call (qwen2: biased q/k/v)."""
@@ -143,6 +158,7 @@ def test_lean_step_equals_transformers_packed(family):
     torch.testing.assert_close(got, ref, atol=1e-5, rtol=0)
 
 
+@needs_simd
 def test_lean_step_declines_other_calls():
     """Prefill, left-padded batches (a mask with zeros) and hidden-state outputs run transformers'
     forward: the lean step is never called, and outputs equal the forward without it."""
@@ -166,6 +182,7 @@ def test_lean_step_declines_other_calls():
     torch.testing.assert_close(hid.logits, hid_ref.logits, atol=0, rtol=0)
 
 
+@needs_simd
 def test_lean_step_takes_generate_and_transformers_cache():
     """Unpadded ``generate`` (all-ones mask, its own position ids) goes through the lean step, on the
     reserved cache and on transformers' DynamicCache alike, with transformers' tokens."""
@@ -183,6 +200,7 @@ def test_lean_step_takes_generate_and_transformers_cache():
     assert len(calls) == 2 * 15
 
 
+@needs_simd
 def test_unsupported_models_are_left_alone():
     opt = tiny_model("opt")[0]
     llama = tiny_model("llama")[0]
@@ -199,3 +217,12 @@ def test_unsupported_models_are_left_alone():
         assert decode_step.enable(llama)  # idempotent: re-resolved over transformers' forward
     assert not decode_step.enabled_on(llama) and "forward" not in llama.model.__dict__
     assert llama.config._attn_implementation == "sdpa"
+
+
+@pytest.mark.skipif(not _RES.ok or attention.vectorized(16), reason="only where the kernel has no SIMD path")
+def test_no_lean_step_without_simd_attention():
+    """Where the attention kernel would run its scalar loop (ANDA_CPU_ISA=scalar), neither the
+    attention nor the lean step is switched on."""
+    llama = tiny_model("llama")[0]
+    with decode_step.enabled(llama):
+        assert not decode_step.enabled_on(llama) and llama.config._attn_implementation == "sdpa"
