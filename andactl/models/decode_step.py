@@ -141,24 +141,11 @@ class DecodeStep:
 
     def takes(self, input_ids, attention_mask, position_ids, cache, inputs_embeds, use_cache, kwargs) -> bool:
         """Whether this call is a one-token step of unpadded sequences the lean loop reproduces."""
-        cfg = self.decoder.config
         if (input_ids is None or inputs_embeds is not None or input_ids.dim() != 2 or input_ids.shape[1] != 1
-                or cache is None or use_cache is False or input_ids.device.type != "cpu"):
+                or cache is None or use_cache is False or input_ids.device.type != "cpu" or not self._plain(kwargs)):
             return False
-        if any(kwargs.get(k) for k in ("output_attentions", "output_hidden_states")) \
-                or getattr(cfg, "output_hidden_states", False) or getattr(cfg, "output_attentions", False) or self.decoder.training or torch.is_grad_enabled():
-            return False
-        if set(kwargs) - {"output_attentions", "output_hidden_states", "return_dict", "cache_position"}:
-            return False
-        if getattr(cfg, "_attn_implementation", None) != decode_attention.NAME or any(
-                layer.sliced and layer.layer.mask_dims is not None for layer in self.layers):
-            return False
-        layers = getattr(cache, "layers", None)
-        if not layers or len(layers) < len(self.layers) or any(
-                type(c) not in _CACHE_LAYERS or not c.is_initialized for c in layers[: len(self.layers)]):
-            return False
-        n = cache.get_seq_length()
-        if n < 1 or any(c.keys.shape[-2] != n or c.keys.shape[0] != input_ids.shape[0] for c in layers[: len(self.layers)]):
+        n = self._cache_length(cache, input_ids.shape[0])
+        if n is None:
             return False
         if attention_mask is not None and not (attention_mask.dim() == 2 and attention_mask.shape[1] == n + 1
                                                and bool(attention_mask.all())):
@@ -167,6 +154,32 @@ class DecodeStep:
         if cp is not None and not (cp.numel() == 1 and int(cp) == n):
             return False
         return position_ids is None or (position_ids.numel() == input_ids.shape[0] and bool((position_ids == n).all()))
+
+    def _plain(self, kwargs) -> bool:
+        """No outputs beyond the hidden states, no training or gradients, andactl_sdpa attention,
+        no simulated slicing, no keyword the lean loop does not know."""
+        cfg = self.decoder.config
+        wants = ("output_attentions", "output_hidden_states")
+        if any(kwargs.get(k) or getattr(cfg, k, False) for k in wants) or set(kwargs) - {*wants, "return_dict",
+                                                                                         "cache_position"}:
+            return False
+        return (not self.decoder.training and not torch.is_grad_enabled()
+                and getattr(cfg, "_attn_implementation", None) == decode_attention.NAME
+                and not any(layer.sliced and layer.layer.mask_dims is not None for layer in self.layers))
+
+    def _cache_length(self, cache, batch: int) -> int | None:
+        """The tokens every layer of ``cache`` holds for ``batch`` sequences (all the same, >= 1, in
+        appending full-attention layers), else None."""
+        layers = getattr(cache, "layers", None)
+        if not layers or len(layers) < len(self.layers):
+            return None
+        layers = layers[: len(self.layers)]
+        if any(type(c) not in _CACHE_LAYERS or not c.is_initialized for c in layers):
+            return None
+        n = cache.get_seq_length()
+        if n < 1 or any(c.keys.shape[-2] != n or c.keys.shape[0] != batch for c in layers):
+            return None
+        return n
 
     def __call__(self, input_ids, cache, cache_key: str) -> BaseModelOutputWithPast:
         dec = self.decoder
