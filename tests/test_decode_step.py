@@ -21,6 +21,7 @@ from andactl.kernels import attention, build, rows
 from andactl.models import decode_attention, decode_step
 from andactl.models.adapters import get_adapter
 from andactl.models.kv_cache import cache_kwargs, reserved_cache
+from andactl.models.sibling_linears import SiblingGroup
 from andactl.passes.fuse_norms import FuseNorms
 from andactl.passes.rotate import Rotate, RotateConfig
 from andactl.passes.slice import Slice
@@ -151,10 +152,14 @@ def test_lean_step_equals_transformers_sliced():
 @needs_simd
 @pytest.mark.parametrize("family", ["llama", "qwen2"])
 def test_lean_step_equals_transformers_packed(family):
-    """W4 + Anda linears whose q/k/v and gate/up run as one fused call (qwen2: biased q/k/v)."""
+    """W4 + Anda linears whose q/k/v and gate/up run as one fused call each (qwen2: biased q/k/v);
+    the lean step takes each group's outputs at once (SiblingGroup.run_all)."""
     model = packed(family, symmetric=False)
-    ref, got, calls = _lean_vs_transformers(model, steps=20)
-    assert calls == 20
+    grouped, real = [], SiblingGroup.run_all
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(SiblingGroup, "run_all", lambda self, x: grouped.append(1) or real(self, x))
+        ref, got, calls = _lean_vs_transformers(model, steps=20)
+    assert calls == 20 and len(grouped) == 20 * 2 * model.config.num_hidden_layers
     torch.testing.assert_close(got, ref, atol=1e-5, rtol=0)
 
 

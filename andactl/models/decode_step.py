@@ -99,6 +99,17 @@ class _Layer:
             if m._forward_hooks or m._forward_pre_hooks:
                 raise _Unsupported("module hooks")
 
+    @staticmethod
+    def siblings(x: torch.Tensor, mods: tuple) -> tuple[torch.Tensor, ...]:
+        """The outputs of ``mods`` (q/k/v or gate/up) for ``x``: one fused call where they are one
+        linked group of packed linears (sibling_linears.py, bit-identical), else their own calls."""
+        group = getattr(mods[0], "siblings", None)
+        if group is not None and len(group.members) == len(mods) and all(a is b for a, b in zip(group.members, mods)):
+            outs = group.run_all(x)
+            if outs is not None:
+                return outs
+        return tuple(m(x) for m in mods)
+
     def residual(self, r: torch.Tensor, name: str) -> torch.Tensor:
         """The residual after a shortcut (SliceGPT layers), as SliceGPTLayer._add computes it."""
         s = getattr(self.layer, name) if self.sliced else None
@@ -107,16 +118,16 @@ class _Layer:
     def __call__(self, h: torch.Tensor, cos, sin, cache) -> torch.Tensor:
         b, d = h.shape[0], self.head_dim
         x = self.norm1(h)
-        q = self.q(x).view(b, 1, -1, d).transpose(1, 2)
-        k = self.k(x).view(b, 1, -1, d).transpose(1, 2)
-        v = self.v(x).view(b, 1, -1, d).transpose(1, 2)
+        q, k, v = self.siblings(x, (self.q, self.k, self.v))
+        q, k, v = (t.view(b, 1, -1, d).transpose(1, 2) for t in (q, k, v))
         q, k = _rotate(q, cos, sin), _rotate(k, cos, sin)
         k, v = cache.update(k, v, self.idx)
         a = torch.ops.andactl.decode_attention(q, k, v, float(self.scaling))  # [B, H, 1, D]: same bytes as [B, 1, H, D]
         a = self.o(a.transpose(1, 2).reshape(b, 1, -1).contiguous())
         h = self.residual(h, "attn_shortcut") + a
         x = self.norm2(h)
-        m = self.down(self.act(self.gate(x)) * self.up(x))
+        g, u = self.siblings(x, (self.gate, self.up))
+        m = self.down(self.act(g) * u)
         return self.residual(h, "mlp_shortcut") + m
 
 

@@ -20,6 +20,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from andactl.formats import anda
+
 # Child names whose modules read the same input in every supported family (one tuple per group).
 SIBLING_NAMES = (("q_proj", "k_proj", "v_proj"), ("gate_proj", "up_proj"))
 
@@ -91,6 +93,26 @@ class SiblingGroup:
         self._pending = {id(m): o for m, o in zip(self.members, outs) if m is not member}
         self._x, self._version = (x, _version(x)) if self._pending else (None, -1)
         return outs[self.members.index(member)]
+
+
+    def run_all(self, x: torch.Tensor) -> tuple[torch.Tensor, ...] | None:
+        """Every member's output for ``x`` from one call, in member order (a caller that wants them
+        all at once: no pending outputs are kept), or None where the members' own forwards must run
+        (group disabled, a grad-requiring input, a member on the reference backend or without
+        mantissa bits, no C++ kernel). Bit-identical to calling the members one by one."""
+        first = self.members[0]
+        if (not self.enabled or (x.requires_grad and torch.is_grad_enabled()) or x.shape[-1] != first.in_features
+                or any(m.backend == "reference" or m.mantissa_bits is None for m in self.members)):
+            return None
+        ops = self.operands()
+        if ops is None:
+            return None
+        try:
+            y = torch.ops.andactl.anda_linear(x, first.mantissa_bits, first.rounding, *ops, first.group_size, self.n)
+        except RuntimeError:
+            anda.check_representable(x)  # NaN/Inf/overflow: the one-line NumericsError
+            raise
+        return y.split(self.sizes, dim=-1)
 
 
 def _version(x: torch.Tensor) -> int:
