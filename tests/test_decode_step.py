@@ -182,7 +182,14 @@ def test_lean_step_declines_other_calls():
         hid = model(input_ids=ids[:, :1], output_hidden_states=True, **{key: copy.deepcopy(out[key])})
         decode_step.disable(model)
         hid_ref = model(input_ids=ids[:, :1], output_hidden_states=True, **{key: copy.deepcopy(out[key])})
+        seen = []  # a hook registered after enable (simulated quantization does this): the step declines
+        handle = model.model.layers[0].mlp.down_proj.register_forward_pre_hook(lambda *a: seen.append(1))
+        with decode_step.enabled(model):
+            hooked = model.generate(ids[1:], max_new_tokens=4, do_sample=False, pad_token_id=0,
+                                    **{key: reserved_cache(model)})
+        handle.remove()
     assert torch.equal(got, ref) and not calls
+    assert len(seen) == 4 and hooked.shape[1] == 14  # the prefill and 3 decode steps ran the hook
     assert len(hid.hidden_states) == len(hid_ref.hidden_states)
     torch.testing.assert_close(hid.logits, hid_ref.logits, atol=0, rtol=0)
 

@@ -48,7 +48,7 @@ def _family(module: nn.Module, part: str) -> str | None:
 def _norm_fn(norm: nn.Module, family: str):
     """(x -> normed x) computing what ``norm.forward`` computes (``andactl::rms_norm``: up to the
     float32 summation order of the sum of squares), or None if the norm is not recognised."""
-    if norm._forward_hooks or norm._forward_pre_hooks:
+    if _hooked((norm,)):
         return None
     if _family(norm, "RMSNorm") == family:  # transformers: weight * (x * rsqrt(mean(x^2) + eps)).to(dtype)
         w, eps = norm.weight, float(norm.variance_epsilon)
@@ -56,6 +56,11 @@ def _norm_fn(norm: nn.Module, family: str):
     if type(norm) is RMSN:
         return lambda x: _rms_norm(x, None, float(norm.eps), norm.hidden_size)
     return None
+
+
+def _hooked(modules) -> bool:
+    """Whether any of ``modules`` has forward (pre-)hooks, which a lean step would not run."""
+    return any(m._forward_hooks or m._forward_pre_hooks for m in modules)
 
 
 def _rms_norm(x, w, eps, divisor):
@@ -95,9 +100,10 @@ class _Layer:
         self.q, self.k, self.v, self.o = att.q_proj, att.k_proj, att.v_proj, att.o_proj
         self.gate, self.up, self.down, self.act = mlp.gate_proj, mlp.up_proj, mlp.down_proj, mlp.act_fn
         self.head_dim, self.scaling, self.idx = att.head_dim, att.scaling, att.layer_idx
-        for m in (layer, att, mlp, self.q, self.k, self.v, self.o, self.gate, self.up, self.down, self.act):
-            if m._forward_hooks or m._forward_pre_hooks:
-                raise _Unsupported("module hooks")
+        self.modules = (layer, att, mlp, self.q, self.k, self.v, self.o, self.gate, self.up, self.down, self.act,
+                        layer.input_layernorm, layer.post_attention_layernorm)
+        if _hooked(self.modules):
+            raise _Unsupported("module hooks")
 
     @staticmethod
     def siblings(x: torch.Tensor, mods: tuple) -> tuple[torch.Tensor, ...]:
@@ -149,6 +155,7 @@ class DecodeStep:
         self.final_norm = _norm_fn(decoder.norm, family)
         if self.final_norm is None:
             raise _Unsupported("final norm class")
+        self.modules = (decoder, decoder.norm, *(m for layer in self.layers for m in layer.modules))
 
     def takes(self, input_ids, attention_mask, position_ids, cache, inputs_embeds, use_cache, kwargs) -> bool:
         """Whether this call is a one-token step of unpadded sequences the lean loop reproduces."""
@@ -168,7 +175,8 @@ class DecodeStep:
 
     def _plain(self, kwargs) -> bool:
         """No outputs beyond the hidden states, no training or gradients, andactl_sdpa attention,
-        no simulated slicing, no keyword the lean loop does not know."""
+        no simulated slicing, no hooks (registered since enable: e.g. simulated Anda quantization),
+        no keyword the lean loop does not know."""
         cfg = self.decoder.config
         wants = ("output_attentions", "output_hidden_states")
         if any(kwargs.get(k) or getattr(cfg, k, False) for k in wants) or set(kwargs) - {*wants, "return_dict",
@@ -176,7 +184,8 @@ class DecodeStep:
             return False
         return (not self.decoder.training and not torch.is_grad_enabled()
                 and getattr(cfg, "_attn_implementation", None) == decode_attention.NAME
-                and not any(layer.sliced and layer.layer.mask_dims is not None for layer in self.layers))
+                and not any(layer.sliced and layer.layer.mask_dims is not None for layer in self.layers)
+                and not _hooked(self.modules))
 
     def _cache_length(self, cache, batch: int) -> int | None:
         """The tokens every layer of ``cache`` holds for ``batch`` sequences (all the same, >= 1, in
@@ -237,7 +246,7 @@ def _step(model) -> DecodeStep:
         raise _Unsupported("attention is not andactl_sdpa (decode_attention.enable)")
     if not (attention.has_cpu_kernel() and rows.has_cpu_kernels()):
         raise _Unsupported("the C++ extension's kernels are not loaded")
-    if decoder._forward_hooks or decoder._forward_pre_hooks:
+    if _hooked((decoder,)):
         raise _Unsupported("decoder hooks")
     original = decoder.__dict__.get("forward")
     if original is not None:  # already installed: re-resolve over transformers' own forward
