@@ -12,7 +12,7 @@ from andactl.errors import ConfigError
 from andactl.formats import cost_models as cm
 from andactl.formats.cost_models import BUDGETS, DEFAULT_CONSTANTS as C, ModelShape, cost, cost_fn, reduction_vs
 from andactl.models.adapters import get_adapter
-from tiny_models import tiny_calibration, tiny_model
+from tiny_models import tiny_model, tiny_sliced
 
 # tiny llama: hidden 64, 4 heads of 16, 2 kv heads -> q 64->64, k/v 64->32; MLP 64->96 (x2), 96->64
 LLAMA_MACS = {"qkv": 2 * 64 * (64 + 32 + 32), "o": 2 * 64 * 64, "u": 2 * 64 * 96 * 2, "d": 2 * 96 * 64}
@@ -35,17 +35,7 @@ def test_from_adapter_counts_macs_groups_elements_of_tiny_llama():
 
 
 def test_from_adapter_reads_per_layer_widths_of_a_sliced_model():
-    from andactl.context import PassContext
-    from andactl.passes.fuse_norms import FuseNorms
-    from andactl.passes.rotate import Rotate, RotateConfig
-    from andactl.passes.slice import Slice
-
-    model, _ = tiny_model("llama")
-    ctx = PassContext(model=model, adapter=get_adapter(model), tokenizer=None, _calibration=tiny_calibration())
-    with torch.no_grad():
-        FuseNorms().run(ctx)
-        Rotate(RotateConfig(ratio=0.25)).run(ctx)
-        Slice().run(ctx)
+    ctx = tiny_sliced("llama", 0.25)
     shape = ModelShape.from_adapter(ctx.adapter)
     assert shape.per_layer_in_features == [{"qkv": 48, "o": 64, "u": 48, "d": 96}] * 2
     assert shape.macs["qkv"] == 2 * 48 * 128 and shape.macs["u"] == 2 * 48 * 192

@@ -13,18 +13,13 @@ import pytest
 import torch
 from test_decode_attention import _greedy_logits
 from test_sibling_linears import packed
-from tiny_models import HIDDEN, VOCAB, fresh_model, tiny_calibration, tiny_model
+from tiny_models import HIDDEN, VOCAB, fresh_model, tiny_model, tiny_sliced
 from transformers.cache_utils import DynamicCache
 
-from andactl.context import PassContext
 from andactl.kernels import attention, build, rows
 from andactl.models import decode_attention, decode_step
-from andactl.models.adapters import get_adapter
 from andactl.models.kv_cache import cache_kwargs, reserved_cache
 from andactl.models.sibling_linears import SiblingGroup
-from andactl.passes.fuse_norms import FuseNorms
-from andactl.passes.rotate import Rotate, RotateConfig
-from andactl.passes.slice import Slice
 
 _RES = build.load()
 pytestmark = pytest.mark.skipif(not _RES.ok, reason=f"C++ extension did not build: {_RES.reason}")
@@ -133,12 +128,7 @@ def test_lean_step_bfloat16_within_rounding():
 @needs_simd
 def test_lean_step_equals_transformers_sliced():
     """A SliceGPT-sliced llama (weightless RMSN norms, shortcut matrices between blocks)."""
-    model, _ = tiny_model("llama")
-    ctx = PassContext(model=model, adapter=get_adapter(model), tokenizer=None, _calibration=tiny_calibration())
-    with torch.no_grad():
-        FuseNorms().run(ctx)
-        Rotate(RotateConfig(ratio=0.25)).run(ctx)
-        Slice().run(ctx)
+    model = tiny_sliced("llama", 0.25).model
     assert any(getattr(layer, "attn_shortcut", None) is not None for layer in model.model.layers)
     ref, got, calls = _lean_vs_transformers(model)
     assert calls == 40

@@ -101,3 +101,21 @@ def reference_logits(model: nn.Module, input_ids: torch.Tensor) -> torch.Tensor:
     finally:
         for module in patched:
             del module.forward
+
+
+def tiny_sliced(family: str = "llama", ratio: float = 0.25):
+    """A pass context holding a tiny ``family`` model after fuse_norms, rotate and slice at
+    ``ratio`` (SliceGPT layers with shortcut matrices, weightless RMSN norms)."""
+    from andactl.context import PassContext
+    from andactl.models.adapters import get_adapter
+    from andactl.passes.fuse_norms import FuseNorms
+    from andactl.passes.rotate import Rotate, RotateConfig
+    from andactl.passes.slice import Slice
+
+    model, _ = tiny_model(family)
+    ctx = PassContext(model=model, adapter=get_adapter(model), tokenizer=None, _calibration=tiny_calibration())
+    with torch.no_grad():
+        FuseNorms().run(ctx)
+        Rotate(RotateConfig(ratio=ratio)).run(ctx)
+        Slice().run(ctx)
+    return ctx
