@@ -54,6 +54,25 @@ def test_decode_attention_equals_float32_attention(dtype):
             _check(q, k, v, d ** -0.5, level)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_split_key_ranges_equal_float32_attention(dtype):
+    """Few (batch, KV head) pairs for the threads (batch-1 decode): each pair runs as several
+    key-range items whose partial softmaxes are combined; equal to the reference at every level,
+    for 2, 3 and 4 threads, several query tokens, ranges of unequal length."""
+    gen = torch.Generator().manual_seed(7)
+    shapes = [(1, 9, 3, 1, 600, 64), (1, 4, 1, 2, 513, 64), (2, 6, 3, 1, 777, 32), (1, 2, 1, 1, 260, 16)]
+    threads = torch.get_num_threads()
+    try:
+        for n in (2, 3, 4):
+            torch.set_num_threads(n)
+            for b, h, kvh, t, s, d in shapes:
+                q, k, v = _qkv(b, h, kvh, t, s, d, dtype, gen)
+                for level in _each_isa():
+                    _check(q, k, v, d ** -0.5, level)
+    finally:
+        torch.set_num_threads(threads)
+
+
 def test_decode_attention_extreme_scores_and_layouts():
     """Scores of +-1e3 (softmax of one dominant key, others underflowing to 0 in exp), a key layout
     with the head dimension outermost (transposed buffer), and a non-contiguous last dimension

@@ -240,11 +240,18 @@ struct AttnArgs {
   int dtype;
   int64_t B, H, KVH, T, S, D;
   float scale;
+  // Split attention: each (batch, KV head) runs as nsplit items over equal key ranges, which keep
+  // their normalised rows and (max, sum) in part ([B * KVH * nsplit][rows][D + 2] floats in
+  // blocks of kRowBlock rows); attn_combine then writes o. nsplit = 1: items write o directly.
+  float* part;
+  int64_t nsplit;
 };
 // Whether items run the AVX-512 path at this isa and head size; attn_vectorized: that or the AVX2
 // one (else the scalar loop).
 bool attn_has_avx512(int isa, int64_t D);
 bool attn_vectorized(int isa, int64_t D);
 void attn_items(int isa, const AttnArgs& a, int64_t i0, int64_t i1);
+// Rows of (batch, KV head) pairs i0..i1-1 from their nsplit partial results (a.part) into a.o.
+void attn_combine(const AttnArgs& a, int64_t i0, int64_t i1);
 
 }  // namespace anda

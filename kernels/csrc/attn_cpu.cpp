@@ -4,11 +4,24 @@
 #include <torch/library.h>
 #include <torch/types.h>
 
+#include <numeric>
+
 #include "anda_kern.h"
 
 namespace {
 
 at::Tensor last_dim_contiguous(const at::Tensor& t) { return t.stride(-1) == 1 ? t : t.contiguous(); }
+
+// Key-range splits per (batch, KV head): where those pairs do not divide evenly among the threads
+// and are few (batch-1 decode: 3 KV heads on 2 threads leaves one thread idle half the time), each
+// pair runs as nsplit items over equal key ranges so that every thread gets the same share,
+// provided every range keeps at least kMinSplitKeys keys; else 1.
+constexpr int64_t kMinSplitKeys = 128;
+int64_t splits(int64_t pairs, int64_t S, int64_t threads) {
+  if (threads <= 1 || pairs % threads == 0 || pairs >= 4 * threads) return 1;
+  const int64_t n = threads / std::gcd(pairs, threads);  // pairs * n is a multiple of threads
+  return S / n >= kMinSplitKeys ? n : 1;
+}
 
 at::Tensor decode_attention_cpu(const at::Tensor& q_in, const at::Tensor& k_in, const at::Tensor& v_in,
                                 double scale) {
@@ -29,13 +42,20 @@ at::Tensor decode_attention_cpu(const at::Tensor& q_in, const at::Tensor& k_in, 
   at::Tensor o = at::empty({B, H, T, D}, q.options());
   if (o.numel() == 0) return o;
   const int kind = dt == at::kFloat ? anda::kAttnF32 : dt == at::kBFloat16 ? anda::kAttnBF16 : anda::kAttnF16;
-  const anda::AttnArgs a{q.data_ptr(), q.stride(0), q.stride(1), q.stride(2),
+  anda::AttnArgs a{q.data_ptr(), q.stride(0), q.stride(1), q.stride(2),
                          k.data_ptr(), k.stride(0), k.stride(1), k.stride(2),
                          v.data_ptr(), v.stride(0), v.stride(1), v.stride(2),
                          o.data_ptr(), o.stride(0), o.stride(1), o.stride(2),
-                         kind, B, H, KVH, T, S, D, (float)scale};
+                         kind, B, H, KVH, T, S, D, (float)scale, nullptr, 1};
   const int isa = anda::select_isa();
-  at::parallel_for(0, B * KVH, 1, [&](int64_t i0, int64_t i1) { anda::attn_items(isa, a, i0, i1); });
+  a.nsplit = splits(B * KVH, S, at::get_num_threads());
+  at::Tensor part;
+  if (a.nsplit > 1) {
+    part = at::empty({B * KVH * a.nsplit, (H / KVH) * T, D + 2}, q.options().dtype(at::kFloat));
+    a.part = part.data_ptr<float>();
+  }
+  at::parallel_for(0, B * KVH * a.nsplit, 1, [&](int64_t i0, int64_t i1) { anda::attn_items(isa, a, i0, i1); });
+  if (a.nsplit > 1) at::parallel_for(0, B * KVH, 1, [&](int64_t i0, int64_t i1) { anda::attn_combine(a, i0, i1); });
   return o;
 }
 

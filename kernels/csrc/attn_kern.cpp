@@ -53,7 +53,14 @@ inline void prefetch_rows(const char* p, int rows, int64_t stride, int64_t bytes
 
 // Softmax of each of `rows` score rows of length S in place (max-subtracted); returns nothing, the
 // row sums go to `sums`.
-void softmax_scalar(float* sc, int rows, int64_t S, float* sums) {
+// A key range's softmax statistics (split attention, attn_items): row r's max score and sum of
+// exp(score - max) at ml[2r], ml[2r + 1]; nothing when ml is null.
+inline void keep_ml(float* ml, int rows, const float* maxes, const float* sums) {
+  if (ml)
+    for (int r = 0; r < rows; ++r) ml[2 * r] = maxes[r], ml[2 * r + 1] = sums[r];
+}
+
+void softmax_scalar(float* sc, int rows, int64_t S, float* sums, float* maxes) {
   for (int r = 0; r < rows; ++r) {
     float* s = sc + r * S;
     float m = -INFINITY;
@@ -61,11 +68,12 @@ void softmax_scalar(float* sc, int rows, int64_t S, float* sums) {
     float sum = 0.f;
     for (int64_t j = 0; j < S; ++j) sum += (s[j] = std::exp(s[j] - m));
     sums[r] = sum;
+    maxes[r] = m;
   }
 }
 
 void block_scalar(const AttnArgs& a, const float* q, int rows, const char* k, const char* v, float* sc,
-                  float* out) {
+                  float* out, float* ml) {
   const int64_t S = a.S, D = a.D;
   for (int64_t j = 0; j < S; ++j) {
     const char* kj = k + j * a.k_ss * (int64_t)elem_bytes(a.dtype);
@@ -75,8 +83,9 @@ void block_scalar(const AttnArgs& a, const float* q, int rows, const char* k, co
       sc[r * S + j] = acc;
     }
   }
-  float sums[kRowBlock];
-  softmax_scalar(sc, rows, S, sums);
+  float sums[kRowBlock], maxes[kRowBlock];
+  softmax_scalar(sc, rows, S, sums, maxes);
+  keep_ml(ml, rows, maxes, sums);
   std::fill(out, out + rows * D, 0.f);
   for (int64_t j = 0; j < S; ++j) {
     const char* vj = v + j * a.v_ss * (int64_t)elem_bytes(a.dtype);
@@ -111,7 +120,7 @@ __attribute__((target("avx512f"))) inline __m512 exp512(__m512 x) {
   return _mm512_scalef_ps(p, n);
 }
 
-__attribute__((target("avx512f"))) void softmax_avx512(float* sc, int rows, int64_t S, float* sums) {
+__attribute__((target("avx512f"))) void softmax_avx512(float* sc, int rows, int64_t S, float* sums, float* maxes) {
   for (int r = 0; r < rows; ++r) {
     float* s = sc + r * S;
     __m512 m = _mm512_set1_ps(-INFINITY);
@@ -133,6 +142,7 @@ __attribute__((target("avx512f"))) void softmax_avx512(float* sc, int rows, int6
       acc = _mm512_add_ps(acc, _mm512_maskz_mov_ps(k, e));
     }
     sums[r] = _mm512_reduce_add_ps(acc);
+    maxes[r] = mx;
   }
 }
 
@@ -151,7 +161,7 @@ __attribute__((target("avx512f"))) inline __m128 hsum4(__m512 a, __m512 b, __m51
 template <int ROWS>
 __attribute__((target("avx512f"))) void block_avx512(const AttnArgs& a, const float* q,
                                                               const char* k, const char* v, float* sc,
-                                                              float* out, const char* pk, const char* pv) {
+                                                              float* out, float* ml, const char* pk, const char* pv) {
   const int64_t S = a.S, D = a.D, eb = (int64_t)elem_bytes(a.dtype);
   const int64_t kstep = a.k_ss * eb, vstep = a.v_ss * eb;
   int64_t j = 0;
@@ -181,8 +191,9 @@ __attribute__((target("avx512f"))) void block_avx512(const AttnArgs& a, const fl
     }
     for (int r = 0; r < ROWS; ++r) sc[r * S + j] = _mm512_reduce_add_ps(acc[r]);
   }
-  float sums[kRowBlock];
-  softmax_avx512(sc, ROWS, S, sums);
+  float sums[kRowBlock], maxes[kRowBlock];
+  softmax_avx512(sc, ROWS, S, sums, maxes);
+  keep_ml(ml, ROWS, maxes, sums);
   for (int64_t d0 = 0; d0 < D; d0 += 64) {
     const int nc = (int)std::min<int64_t>(4, (D - d0) / 16);
     __m512 acc[ROWS][4];
@@ -214,12 +225,12 @@ __attribute__((target("avx512f"))) void block_avx512(const AttnArgs& a, const fl
 }
 
 void block_vec(const AttnArgs& a, const float* q, int rows, const char* k, const char* v, float* sc, float* out,
-               const char* pk, const char* pv) {
+               float* ml, const char* pk, const char* pv) {
   switch (rows) {
-    case 1: return block_avx512<1>(a, q, k, v, sc, out, pk, pv);
-    case 2: return block_avx512<2>(a, q, k, v, sc, out, pk, pv);
-    case 3: return block_avx512<3>(a, q, k, v, sc, out, pk, pv);
-    default: return block_avx512<4>(a, q, k, v, sc, out, pk, pv);
+    case 1: return block_avx512<1>(a, q, k, v, sc, out, ml, pk, pv);
+    case 2: return block_avx512<2>(a, q, k, v, sc, out, ml, pk, pv);
+    case 3: return block_avx512<3>(a, q, k, v, sc, out, ml, pk, pv);
+    default: return block_avx512<4>(a, q, k, v, sc, out, ml, pk, pv);
   }
 }
 
@@ -231,7 +242,7 @@ void block_vec(const AttnArgs& a, const float* q, int rows, const char* k, const
 template <int ROWS>
 __attribute__((target("avx512f,avx512bw,avx512bf16"))) void block_bf16(const AttnArgs& a, const uint16_t* q,
                                                                        const char* k, const char* v, float* sc,
-                                                                       float* out, const char* pk, const char* pv) {
+                                                                       float* out, float* ml, const char* pk, const char* pv) {
   const int64_t S = a.S, D = a.D, kstep = a.k_ss * 2, vstep = a.v_ss * 2;
   const __m512 scale = _mm512_set1_ps(a.scale);
   int64_t j = 0;
@@ -263,8 +274,9 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) void block_bf16(const Att
     }
     for (int r = 0; r < ROWS; ++r) sc[r * S + j] = _mm512_reduce_add_ps(acc[r]) * a.scale;
   }
-  float sums[kRowBlock];
-  softmax_avx512(sc, ROWS, S, sums);
+  float sums[kRowBlock], maxes[kRowBlock];
+  softmax_avx512(sc, ROWS, S, sums, maxes);
+  keep_ml(ml, ROWS, maxes, sums);
   const __m512i hi = _mm512_set1_epi32((int)0xFFFF0000u);
   for (int64_t d0 = 0; d0 < D; d0 += 64) {
     const int nc = (int)std::min<int64_t>(2, (D - d0) / 32);  // 32-value chunks of this 64-wide slice
@@ -302,12 +314,12 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) void block_bf16(const Att
 }
 
 void block_vec_bf16(const AttnArgs& a, const uint16_t* q, int rows, const char* k, const char* v, float* sc,
-                    float* out, const char* pk, const char* pv) {
+                    float* out, float* ml, const char* pk, const char* pv) {
   switch (rows) {
-    case 1: return block_bf16<1>(a, q, k, v, sc, out, pk, pv);
-    case 2: return block_bf16<2>(a, q, k, v, sc, out, pk, pv);
-    case 3: return block_bf16<3>(a, q, k, v, sc, out, pk, pv);
-    default: return block_bf16<4>(a, q, k, v, sc, out, pk, pv);
+    case 1: return block_bf16<1>(a, q, k, v, sc, out, ml, pk, pv);
+    case 2: return block_bf16<2>(a, q, k, v, sc, out, ml, pk, pv);
+    case 3: return block_bf16<3>(a, q, k, v, sc, out, ml, pk, pv);
+    default: return block_bf16<4>(a, q, k, v, sc, out, ml, pk, pv);
   }
 }
 
@@ -336,7 +348,7 @@ ANDA_ATTN_AVX2 inline __m256 exp256(__m256 x) {
   return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
-ANDA_ATTN_AVX2 void softmax_avx2(float* sc, int rows, int64_t S, float* sums) {
+ANDA_ATTN_AVX2 void softmax_avx2(float* sc, int rows, int64_t S, float* sums, float* maxes) {
   for (int r = 0; r < rows; ++r) {
     float* s = sc + r * S;
     __m256 m = _mm256_set1_ps(-INFINITY);
@@ -359,6 +371,7 @@ ANDA_ATTN_AVX2 void softmax_avx2(float* sc, int rows, int64_t S, float* sums) {
     for (int i = 0; i < 8; ++i) sum += ab[i];
     for (; j < S; ++j) sum += (s[j] = std::exp(s[j] - mx));
     sums[r] = sum;
+    maxes[r] = mx;
   }
 }
 
@@ -372,7 +385,7 @@ ANDA_ATTN_AVX2 inline __m128 hsum2(__m256 a, __m256 b) {
 // D a multiple of 8; ROWS query rows (q float32, scaled).
 template <int ROWS>
 ANDA_ATTN_AVX2 void block_avx2(const AttnArgs& a, const float* q, const char* k, const char* v, float* sc,
-                              float* out, const char* pk, const char* pv) {
+                              float* out, float* ml, const char* pk, const char* pv) {
   const int64_t S = a.S, D = a.D, eb = (int64_t)elem_bytes(a.dtype);
   const int64_t kstep = a.k_ss * eb, vstep = a.v_ss * eb;
   int64_t j = 0;
@@ -405,8 +418,9 @@ ANDA_ATTN_AVX2 void block_avx2(const AttnArgs& a, const float* q, const char* k,
     }
     for (int r = 0; r < ROWS; ++r) sc[r * S + j] = _mm_cvtss_f32(hsum2(acc[r], _mm256_setzero_ps()));
   }
-  float sums[kRowBlock];
-  softmax_avx2(sc, ROWS, S, sums);
+  float sums[kRowBlock], maxes[kRowBlock];
+  softmax_avx2(sc, ROWS, S, sums, maxes);
+  keep_ml(ml, ROWS, maxes, sums);
   for (int64_t d0 = 0; d0 < D; d0 += 16) {
     const int nc = D - d0 >= 16 ? 2 : 1;
     __m256 acc[ROWS][2];
@@ -429,12 +443,12 @@ ANDA_ATTN_AVX2 void block_avx2(const AttnArgs& a, const float* q, const char* k,
 }
 
 void block_vec_avx2(const AttnArgs& a, const float* q, int rows, const char* k, const char* v, float* sc,
-                    float* out, const char* pk, const char* pv) {
+                    float* out, float* ml, const char* pk, const char* pv) {
   switch (rows) {
-    case 1: return block_avx2<1>(a, q, k, v, sc, out, pk, pv);
-    case 2: return block_avx2<2>(a, q, k, v, sc, out, pk, pv);
-    case 3: return block_avx2<3>(a, q, k, v, sc, out, pk, pv);
-    default: return block_avx2<4>(a, q, k, v, sc, out, pk, pv);
+    case 1: return block_avx2<1>(a, q, k, v, sc, out, ml, pk, pv);
+    case 2: return block_avx2<2>(a, q, k, v, sc, out, ml, pk, pv);
+    case 3: return block_avx2<3>(a, q, k, v, sc, out, ml, pk, pv);
+    default: return block_avx2<4>(a, q, k, v, sc, out, ml, pk, pv);
   }
 }
 
@@ -454,6 +468,25 @@ void store_row(const float* src, int64_t D, void* dst, int dtype) {
 bool attn_has_avx512(int isa, int64_t D) { return isa >= ISA_AVX512 && D % 16 == 0; }
 bool attn_vectorized(int isa, int64_t D) { return attn_has_avx512(isa, D) || (isa >= ISA_AVX2 && D % 8 == 0); }
 
+namespace {
+
+// Work item i: (batch b, KV head kvh) = i / nsplit, keys [s0, s1) of split i % nsplit (S split
+// evenly; nsplit = 1: every key). Returns the item's K / V base pointers and its key range.
+struct Item {
+  int64_t b, kvh, s0, s1;
+  const char *k, *v;
+};
+
+Item item_at(const AttnArgs& a, int64_t i, int64_t eb) {
+  const int64_t bk = i / a.nsplit, sp = i % a.nsplit;
+  Item it{bk / a.KVH, bk % a.KVH, a.S * sp / a.nsplit, a.S * (sp + 1) / a.nsplit, nullptr, nullptr};
+  it.k = (const char*)a.k + (it.b * a.k_sb + it.kvh * a.k_sh + it.s0 * a.k_ss) * eb;
+  it.v = (const char*)a.v + (it.b * a.v_sb + it.kvh * a.v_sh + it.s0 * a.v_ss) * eb;
+  return it;
+}
+
+}  // namespace
+
 void attn_items(int isa, const AttnArgs& a, int64_t i0, int64_t i1) {
   const int64_t G = a.H / a.KVH, rows_all = G * a.T, D = a.D;
   const bool vec = attn_has_avx512(isa, D), vec2 = !vec && attn_vectorized(isa, D);
@@ -466,43 +499,77 @@ void attn_items(int isa, const AttnArgs& a, int64_t i0, int64_t i1) {
   float* out = q + kRowBlock * D;
   uint16_t* qb = (uint16_t*)(out + kRowBlock * D);  // bf16 query rows as given (block_bf16)
   if ((vec || vec2) && i0 < i1) {  // this range's first item: asked for at once (the others while their predecessor runs)
-    const int64_t b = i0 / a.KVH, kvh = i0 % a.KVH;
-    prefetch_rows((const char*)a.k + (b * a.k_sb + kvh * a.k_sh) * eb, (int)a.S, a.k_ss * eb, eb * D);
-    prefetch_rows((const char*)a.v + (b * a.v_sb + kvh * a.v_sh) * eb, (int)a.S, a.v_ss * eb, eb * D);
+    const Item it = item_at(a, i0, eb);
+    prefetch_rows(it.k, (int)(it.s1 - it.s0), a.k_ss * eb, eb * D);
+    prefetch_rows(it.v, (int)(it.s1 - it.s0), a.v_ss * eb, eb * D);
   }
   for (int64_t item = i0; item < i1; ++item) {
-    const int64_t b = item / a.KVH, kvh = item % a.KVH;
-    const char* k = (const char*)a.k + (b * a.k_sb + kvh * a.k_sh) * eb;
-    const char* v = (const char*)a.v + (b * a.v_sb + kvh * a.v_sh) * eb;
-    // the next item's K / V rows, fetched into L2 while this item runs (its last row block only)
+    const Item it = item_at(a, item, eb);
+    AttnArgs ar = a;  // this item's keys only
+    ar.S = it.s1 - it.s0;
+    // the next item's K / V rows, fetched into L2 while this item runs (its last row block only;
+    // as many rows as this item has, at most the next one's)
     const char *pk = nullptr, *pv = nullptr;
     if (item + 1 < i1) {
-      const int64_t nb = (item + 1) / a.KVH, nh = (item + 1) % a.KVH;
-      pk = (const char*)a.k + (nb * a.k_sb + nh * a.k_sh) * eb;
-      pv = (const char*)a.v + (nb * a.v_sb + nh * a.v_sh) * eb;
+      const Item nx = item_at(a, item + 1, eb);
+      if (nx.s1 - nx.s0 >= ar.S) pk = nx.k, pv = nx.v;
     }
     for (int64_t r0 = 0; r0 < rows_all; r0 += kRowBlock) {
       const int rows = (int)std::min<int64_t>(kRowBlock, rows_all - r0);
       const bool last = r0 + kRowBlock >= rows_all;
       for (int r = 0; r < rows; ++r) {  // row r0 + r = query (head kvh * G + g, token t)
-        const int64_t g = (r0 + r) / a.T, t = (r0 + r) % a.T, h = kvh * G + g;
-        const char* src = row_ptr(a.q, b * a.q_sb + h * a.q_sh + t * a.q_st, a.dtype);
+        const int64_t g = (r0 + r) / a.T, t = (r0 + r) % a.T, h = it.kvh * G + g;
+        const char* src = row_ptr(a.q, it.b * a.q_sb + h * a.q_sh + t * a.q_st, a.dtype);
         if (vec_bf16)
           std::memcpy(qb + r * D, src, (size_t)D * 2);
         else
           for (int64_t d = 0; d < D; ++d) q[r * D + d] = load_scalar(src, d, a.dtype) * a.scale;
       }
+      // split items keep their rows (normalised over their keys) and (max, sum) in a.part
+      float* ml = a.nsplit > 1 ? a.part + (item * rows_all + r0) * (D + 2) + rows * D : nullptr;
       if (vec_bf16)
-        block_vec_bf16(a, qb, rows, k, v, sc, out, last ? pk : nullptr, last ? pv : nullptr);
+        block_vec_bf16(ar, qb, rows, it.k, it.v, sc, out, ml, last ? pk : nullptr, last ? pv : nullptr);
       else if (vec)
-        block_vec(a, q, rows, k, v, sc, out, last ? pk : nullptr, last ? pv : nullptr);
+        block_vec(ar, q, rows, it.k, it.v, sc, out, ml, last ? pk : nullptr, last ? pv : nullptr);
       else if (vec2)
-        block_vec_avx2(a, q, rows, k, v, sc, out, last ? pk : nullptr, last ? pv : nullptr);
+        block_vec_avx2(ar, q, rows, it.k, it.v, sc, out, ml, last ? pk : nullptr, last ? pv : nullptr);
       else
-        block_scalar(a, q, rows, k, v, sc, out);
+        block_scalar(ar, q, rows, it.k, it.v, sc, out, ml);
+      if (ml) {
+        std::memcpy(ml - rows * D, out, sizeof(float) * rows * D);
+        continue;
+      }
       for (int r = 0; r < rows; ++r) {
+        const int64_t g = (r0 + r) / a.T, t = (r0 + r) % a.T, h = it.kvh * G + g;
+        store_row(out + r * D, D, (char*)a.o + (it.b * a.o_sb + h * a.o_sh + t * a.o_st) * eb, a.dtype);
+      }
+    }
+  }
+}
+
+void attn_combine(const AttnArgs& a, int64_t i0, int64_t i1) {
+  const int64_t G = a.H / a.KVH, rows_all = G * a.T, D = a.D, eb = (int64_t)elem_bytes(a.dtype);
+  std::vector<float> row((size_t)D);
+  for (int64_t bk = i0; bk < i1; ++bk) {
+    const int64_t b = bk / a.KVH, kvh = bk % a.KVH;
+    for (int64_t r0 = 0; r0 < rows_all; r0 += kRowBlock) {
+      const int rows = (int)std::min<int64_t>(kRowBlock, rows_all - r0);
+      for (int r = 0; r < rows; ++r) {
+        // split sp's block: rows x D values, then rows x (max, sum)
+        auto block = [&](int64_t sp) { return a.part + ((bk * a.nsplit + sp) * rows_all + r0) * (D + 2); };
+        float m = -INFINITY;
+        for (int64_t sp = 0; sp < a.nsplit; ++sp) m = std::max(m, block(sp)[rows * D + 2 * r]);
+        float total = 0.f;
+        std::fill(row.begin(), row.end(), 0.f);
+        for (int64_t sp = 0; sp < a.nsplit; ++sp) {
+          const float* blk = block(sp);
+          const float w = blk[rows * D + 2 * r + 1] * std::exp(blk[rows * D + 2 * r] - m);
+          total += w;
+          for (int64_t d = 0; d < D; ++d) row[d] += w * blk[r * D + d];
+        }
+        for (int64_t d = 0; d < D; ++d) row[d] /= total;
         const int64_t g = (r0 + r) / a.T, t = (r0 + r) % a.T, h = kvh * G + g;
-        store_row(out + r * D, D, (char*)a.o + (b * a.o_sb + h * a.o_sh + t * a.o_st) * eb, a.dtype);
+        store_row(row.data(), D, (char*)a.o + (b * a.o_sb + h * a.o_sh + t * a.o_st) * eb, a.dtype);
       }
     }
   }
