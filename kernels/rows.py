@@ -1,7 +1,8 @@
 """Two row-wise ops of a decode step, each one dispatch instead of five to eight small torch ops:
 
-    rms_norm(x [..., n], weight? [n], eps, divisor) -> (x.float() * rsqrt(sum(x.float()**2, -1) / divisor
-             + eps)).to(x.dtype), then weight * that (torch's type promotion) when a weight is given
+    rms_norm(x [..., n], weight? [n], eps, divisor) -> (h * rsqrt(sum(h**2, -1) / divisor + eps)).to(x.dtype)
+             with h = x in float32 (float64 for float64 x), then weight * that (torch's type
+             promotion) when a weight is given
     rotary(x [B, H, T, D], cos [B or 1, 1, T, D], sin) -> x * cos + rotate_half(x) * sin
 
 ``rms_norm`` is transformers' Llama-family RMSNorm (divisor = n: its ``mean``) and andactl's

@@ -35,7 +35,6 @@ from andactl.models.modules import RMSN
 # The families whose decoder, layer, attention, MLP and RMSNorm code the lean step reproduces
 # (transformers class-name prefixes; their modeling code is the same for a full-attention step).
 FAMILIES = ("Llama", "Mistral", "Qwen2")
-_PARTS = ("Model", "DecoderLayer", "Attention", "MLP", "RMSNorm", "RotaryEmbedding")
 _ATTR = "_andactl_decode_step"
 _CACHE_LAYERS = (DynamicLayer, ReservedLayer)  # cache layers whose update appends (full attention)
 
@@ -52,21 +51,18 @@ def _norm_fn(norm: nn.Module, family: str):
         return None
     if _family(norm, "RMSNorm") == family:  # transformers: weight * (x * rsqrt(mean(x^2) + eps)).to(dtype)
         w, eps = norm.weight, float(norm.variance_epsilon)
-        return lambda x: _rms_norm(x, w, eps, x.shape[-1])
+        return lambda x: (torch.ops.andactl.rms_norm(x, w, eps, float(x.shape[-1])) if x.dtype in rows.DTYPES
+                          else norm.forward(x))
     if type(norm) is RMSN:
-        return lambda x: _rms_norm(x, None, float(norm.eps), norm.hidden_size)
+        eps, divisor = float(norm.eps), float(norm.hidden_size)
+        return lambda x: (torch.ops.andactl.rms_norm(x, None, eps, divisor) if x.dtype in rows.DTYPES
+                          else norm.forward(x))
     return None
 
 
 def _hooked(modules) -> bool:
     """Whether any of ``modules`` has forward (pre-)hooks, which a lean step would not run."""
     return any(m._forward_hooks or m._forward_pre_hooks for m in modules)
-
-
-def _rms_norm(x, w, eps, divisor):
-    if x.dtype in rows.DTYPES:
-        return torch.ops.andactl.rms_norm(x, w, eps, float(divisor))
-    return rows.rms_norm_reference(x, w, eps, divisor)
 
 
 def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:

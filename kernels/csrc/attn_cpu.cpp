@@ -43,10 +43,10 @@ at::Tensor decode_attention_cpu(const at::Tensor& q_in, const at::Tensor& k_in, 
   if (o.numel() == 0) return o;
   const int kind = dt == at::kFloat ? anda::kAttnF32 : dt == at::kBFloat16 ? anda::kAttnBF16 : anda::kAttnF16;
   anda::AttnArgs a{q.data_ptr(), q.stride(0), q.stride(1), q.stride(2),
-                         k.data_ptr(), k.stride(0), k.stride(1), k.stride(2),
-                         v.data_ptr(), v.stride(0), v.stride(1), v.stride(2),
-                         o.data_ptr(), o.stride(0), o.stride(1), o.stride(2),
-                         kind, B, H, KVH, T, S, D, (float)scale, nullptr, 1};
+                   k.data_ptr(), k.stride(0), k.stride(1), k.stride(2),
+                   v.data_ptr(), v.stride(0), v.stride(1), v.stride(2),
+                   o.data_ptr(), o.stride(0), o.stride(1), o.stride(2),
+                   kind, B, H, KVH, T, S, D, (float)scale, nullptr, 1};
   const int isa = anda::select_isa();
   a.nsplit = splits(B * KVH, S, at::get_num_threads());
   at::Tensor part;
@@ -55,7 +55,8 @@ at::Tensor decode_attention_cpu(const at::Tensor& q_in, const at::Tensor& k_in, 
     a.part = part.data_ptr<float>();
   }
   at::parallel_for(0, B * KVH * a.nsplit, 1, [&](int64_t i0, int64_t i1) { anda::attn_items(isa, a, i0, i1); });
-  if (a.nsplit > 1) at::parallel_for(0, B * KVH, 1, [&](int64_t i0, int64_t i1) { anda::attn_combine(a, i0, i1); });
+  if (a.nsplit > 1)
+    at::parallel_for(0, B * KVH, 1, [&](int64_t i0, int64_t i1) { anda::attn_combine(a, i0, i1); });
   return o;
 }
 

@@ -242,7 +242,8 @@ void block_vec(const AttnArgs& a, const float* q, int rows, const char* k, const
 template <int ROWS>
 __attribute__((target("avx512f,avx512bw,avx512bf16"))) void block_bf16(const AttnArgs& a, const uint16_t* q,
                                                                        const char* k, const char* v, float* sc,
-                                                                       float* out, float* ml, const char* pk, const char* pv) {
+                                                                       float* out, float* ml, const char* pk,
+                                                                       const char* pv) {
   const int64_t S = a.S, D = a.D, kstep = a.k_ss * 2, vstep = a.v_ss * 2;
   const __m512 scale = _mm512_set1_ps(a.scale);
   int64_t j = 0;
