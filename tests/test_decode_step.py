@@ -83,7 +83,8 @@ def _count_steps(mp) -> list:
 
 def _lean_vs_transformers(model, steps=40, batch=3, dtype=torch.float32):
     """Greedy logits of transformers' forward (andactl_sdpa attention, reserved cache), then the
-    same tokens fed through the lean step; (reference, lean, number of lean calls)."""
+    same prompt and tokens fed through the lean step (its prefill, then its decode steps);
+    (reference, lean, number of lean calls)."""
     ids = torch.randint(0, model.config.vocab_size, (batch, 7), generator=torch.Generator().manual_seed(5))
     with torch.inference_mode(), pytest.MonkeyPatch.context() as mp, decode_attention.enabled(model):
         ref, tokens, _ = _greedy_logits(model, ids, steps, reserved_cache(model))
@@ -113,7 +114,7 @@ def _tiny_mistral():
 def test_lean_step_equals_transformers_dense(family):
     model = _tiny_mistral() if family == "mistral" else tiny_model(family)[0]
     ref, got, calls = _lean_vs_transformers(model)
-    assert calls == 40  # every decode step, never the prefill
+    assert calls == 41  # the prefill of the empty cache and every decode step
     torch.testing.assert_close(got, ref, atol=1e-5, rtol=0)
 
 
@@ -121,7 +122,7 @@ def test_lean_step_equals_transformers_dense(family):
 def test_lean_step_bfloat16_within_rounding():
     model = tiny_model("llama", torch.bfloat16)[0]
     ref, got, calls = _lean_vs_transformers(model)
-    assert calls == 40
+    assert calls == 41
     torch.testing.assert_close(got, ref, atol=0.02 * float(ref.abs().max()), rtol=0)
 
 
@@ -131,7 +132,7 @@ def test_lean_step_equals_transformers_sliced():
     model = tiny_sliced("llama", 0.25).model
     assert any(getattr(layer, "attn_shortcut", None) is not None for layer in model.model.layers)
     ref, got, calls = _lean_vs_transformers(model)
-    assert calls == 40
+    assert calls == 41
     torch.testing.assert_close(got, ref, atol=1e-5, rtol=0)
     model.model.layers[1].mask_dims = (HIDDEN, HIDDEN, HIDDEN)  # simulated slicing (here a no-op mask)
     _, got_masked, calls = _lean_vs_transformers(model, steps=3)
@@ -149,14 +150,41 @@ def test_lean_step_equals_transformers_packed(family):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(SiblingGroup, "run_all", lambda self, x: grouped.append(1) or real(self, x))
         ref, got, calls = _lean_vs_transformers(model, steps=20)
-    assert calls == 20 and len(grouped) == 20 * 2 * model.config.num_hidden_layers
+    assert calls == 21 and len(grouped) == 21 * 2 * model.config.num_hidden_layers
     torch.testing.assert_close(got, ref, atol=1e-5, rtol=0)
 
 
 @needs_simd
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_lean_prefill_equals_transformers_at_every_position(dtype):
+    """A prefill of an empty cache: the logits of every position and the cached keys / values are
+    transformers' (float32 to 1e-5; bf16 within its rounding); a second multi-token call on the
+    filled cache (chunked prefill) runs transformers' forward, with transformers' result."""
+    model = tiny_model("llama", dtype)[0]
+    key = cache_kwargs(model)[0]
+    ids = torch.randint(0, model.config.vocab_size, (2, 11), generator=torch.Generator().manual_seed(8))
+    with torch.inference_mode(), pytest.MonkeyPatch.context() as mp, decode_attention.enabled(model):
+        ref = model(input_ids=ids, **{key: reserved_cache(model)})
+        ref2 = model(input_ids=ids[:, :4], **{key: ref[key]})
+        calls = _count_steps(mp)
+        with decode_step.enabled(model):
+            got = model(input_ids=ids, **{key: reserved_cache(model)})
+            assert len(calls) == 1
+            got2 = model(input_ids=ids[:, :4], **{key: got[key]})
+            assert len(calls) == 1
+    tol = 1e-5 if dtype == torch.float32 else 0.02 * float(ref.logits.abs().max())
+    torch.testing.assert_close(got.logits.float(), ref.logits.float(), atol=tol, rtol=0)
+    torch.testing.assert_close(got2.logits.float(), ref2.logits.float(), atol=tol, rtol=0)
+    for a, b in zip(got[key].layers, ref[key].layers):
+        torch.testing.assert_close(a.keys.float(), b.keys.float(), atol=tol, rtol=0)
+        torch.testing.assert_close(a.values.float(), b.values.float(), atol=tol, rtol=0)
+
+
+@needs_simd
 def test_lean_step_declines_other_calls():
-    """Prefill, left-padded batches (a mask with zeros) and hidden-state outputs run transformers'
-    forward: the lean step is never called, and outputs equal the forward without it."""
+    """Left-padded batches (a mask with zeros, prefill and decode), hidden-state outputs and hooked
+    modules run transformers' forward: the lean step is never called, and outputs equal the
+    forward without it."""
     model = tiny_model("llama")[0]
     ids = torch.randint(2, model.config.vocab_size, (2, 10), generator=torch.Generator().manual_seed(4))
     mask = torch.ones_like(ids)
@@ -199,7 +227,7 @@ def test_lean_step_takes_generate_and_transformers_cache():
             got = model.generate(ids, **kw, **{key: reserved_cache(model)})
             got_dyn = model.generate(ids, **kw, **{key: DynamicCache()})
     assert torch.equal(got, ref) and torch.equal(got_dyn, ref)
-    assert len(calls) == 2 * 15
+    assert len(calls) == 2 * 16  # each generate: its prefill and 15 decode steps
 
 
 @needs_simd

@@ -25,6 +25,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 from transformers.cache_utils import DynamicLayer
+from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.modeling_outputs import BaseModelOutputWithPast
 
 from andactl.kernels import attention, rows
@@ -118,14 +119,17 @@ class _Layer:
         return r if s is None else torch.matmul(r, s.to(r.dtype))
 
     def __call__(self, h: torch.Tensor, cos, sin, cache) -> torch.Tensor:
-        b, d = h.shape[0], self.head_dim
+        b, t, d = h.shape[0], h.shape[1], self.head_dim
         x = self.norm1(h)
         q, k, v = self.siblings(x, (self.q, self.k, self.v))
-        q, k, v = (t.view(b, 1, -1, d).transpose(1, 2) for t in (q, k, v))
+        q, k, v = (y.view(b, t, -1, d).transpose(1, 2) for y in (q, k, v))
         q, k = _rotate(q, cos, sin), _rotate(k, cos, sin)
         k, v = cache.update(k, v, self.idx)
-        a = torch.ops.andactl.decode_attention(q, k, v, float(self.scaling))  # [B, H, 1, D]: same bytes as [B, 1, H, D]
-        a = self.o(a.transpose(1, 2).reshape(b, 1, -1).contiguous())
+        if t == 1:  # a decode step: [B, H, 1, D], the same bytes as [B, 1, H, D]
+            a = torch.ops.andactl.decode_attention(q, k, v, float(self.scaling)).transpose(1, 2)
+        else:  # a prefill of an empty cache: transformers' SDPA call, causal, no mask ([B, T, H, D])
+            a = sdpa_attention_forward(self.layer.self_attn, q, k, v, None, dropout=0.0, scaling=self.scaling)[0]
+        a = self.o(a.reshape(b, t, -1).contiguous())
         h = self.residual(h, "attn_shortcut") + a
         x = self.norm2(h)
         g, u = self.siblings(x, (self.gate, self.up))
@@ -154,20 +158,24 @@ class DecodeStep:
         self.modules = (decoder, decoder.norm, *(m for layer in self.layers for m in layer.modules))
 
     def takes(self, input_ids, attention_mask, position_ids, cache, inputs_embeds, use_cache, kwargs) -> bool:
-        """Whether this call is a one-token step of unpadded sequences the lean loop reproduces."""
-        if (input_ids is None or inputs_embeds is not None or input_ids.dim() != 2 or input_ids.shape[1] != 1
+        """Whether this call is one the lean loop reproduces: unpadded sequences, a one-token step on a
+        cache or a prefill of an empty one."""
+        if (input_ids is None or inputs_embeds is not None or input_ids.dim() != 2 or input_ids.shape[1] < 1
                 or cache is None or use_cache is False or input_ids.device.type != "cpu" or not self._plain(kwargs)):
             return False
-        n = self._cache_length(cache, input_ids.shape[0])
-        if n is None:
-            return False
-        if attention_mask is not None and not (attention_mask.dim() == 2 and attention_mask.shape[1] == n + 1
+        b, t = input_ids.shape
+        n = self._cache_length(cache, b)
+        if n is None or (t > 1 and n > 0) or (t == 1 and n == 0):
+            return False  # several tokens after a cached prefix, or one token alone: transformers' forward
+        if attention_mask is not None and not (attention_mask.dim() == 2 and attention_mask.shape[1] == n + t
                                                and bool(attention_mask.all())):
             return False  # padded sequences: transformers' masks
+        want = torch.arange(n, n + t)
         cp = kwargs.get("cache_position")
-        if cp is not None and not (cp.numel() == 1 and int(cp) == n):
+        if cp is not None and not (cp.numel() == t and torch.equal(cp.reshape(-1).cpu(), want)):
             return False
-        return position_ids is None or (position_ids.numel() == input_ids.shape[0] and bool((position_ids == n).all()))
+        return position_ids is None or (position_ids.dim() == 2 and position_ids.shape[1] == t
+                                        and bool((position_ids.cpu() == want).all()))
 
     def _plain(self, kwargs) -> bool:
         """No outputs beyond the hidden states, no training or gradients, andactl_sdpa attention,
@@ -184,13 +192,20 @@ class DecodeStep:
                 and not _hooked(self.modules))
 
     def _cache_length(self, cache, batch: int) -> int | None:
-        """The tokens every layer of ``cache`` holds for ``batch`` sequences (all the same, >= 1, in
-        appending full-attention layers), else None."""
+        """The tokens every layer of ``cache`` holds for ``batch`` sequences (all the same, in
+        appending full-attention layers; 0 for a cache none of whose layers holds anything yet),
+        else None."""
         layers = getattr(cache, "layers", None)
-        if not layers or len(layers) < len(self.layers):
+        if layers is None or not hasattr(cache, "get_seq_length"):
             return None
         layers = layers[: len(self.layers)]
-        if any(type(c) not in _CACHE_LAYERS or not c.is_initialized for c in layers):
+        if any(type(c) not in _CACHE_LAYERS for c in layers):
+            return None
+        if not layers:  # layers made on first use: of the class the cache replicates
+            return 0 if getattr(cache, "layer_class_to_replicate", None) in _CACHE_LAYERS else None
+        if not any(c.is_initialized for c in layers):
+            return 0 if len(layers) == len(self.layers) else None
+        if len(layers) < len(self.layers) or not all(c.is_initialized for c in layers):
             return None
         n = cache.get_seq_length()
         if n < 1 or any(c.keys.shape[-2] != n or c.keys.shape[0] != batch for c in layers):
@@ -201,7 +216,7 @@ class DecodeStep:
         dec = self.decoder
         n = cache.get_seq_length()
         h = dec.embed_tokens(input_ids)
-        position_ids = torch.full((1, 1), n, dtype=torch.long, device=h.device)
+        position_ids = torch.arange(n, n + input_ids.shape[1], device=h.device).unsqueeze(0)
         cos, sin = dec.rotary_emb(h, position_ids=position_ids)
         cos, sin = cos.unsqueeze(1), sin.unsqueeze(1)
         for layer in self.layers:
