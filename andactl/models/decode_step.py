@@ -1,17 +1,19 @@
-"""Lean one-token decode steps for Llama-family models (Llama, Mistral, Qwen2; plain or SliceGPT
+"""Lean decode steps and prefills for Llama-family models (Llama, Mistral, Qwen2; plain or SliceGPT
 layers, dense or packed linears).
 
 A decode step of a small model is mostly framework: transformers' model forward builds masks and
 output records, and every layer goes through ~15 module calls, decorators and keyword plumbing
 around a handful of tensor operations. ``enable(model)`` gives the model's decoder (``model.model``)
-a forward that runs one-token steps of unpadded sequences as a plain loop over the layers' own
-parameters and modules: the projections, activation, embedding and rotary-embedding modules are
-called as transformers calls them, the RMSNorms and the rotary product are one C++ op each
-(``andactl::rms_norm``, ``andactl::rotary``: kernels/rows.py) and attention is
-``andactl::decode_attention``. Every other call (prefill, padded batches, hidden-state or attention
-outputs, training, models it does not recognise) goes to transformers' forward unchanged.
+a forward that runs unpadded sequences — one-token steps on a cache, and prefills of an empty
+cache — as a plain loop over the layers' own parameters and modules: the projections, activation,
+embedding and rotary-embedding modules are called as transformers calls them, the RMSNorms and the
+rotary product are one C++ op each (``andactl::rms_norm``, ``andactl::rotary``: kernels/rows.py),
+and attention is ``andactl::decode_attention`` for a step and transformers' own SDPA call (causal,
+no mask) for a prefill. Every other call (multi-token calls on a filled cache, padded batches,
+hidden-state or attention outputs, training, hooks, models it does not recognise) goes to
+transformers' forward unchanged.
 
-Invariant: a lean step returns the hidden states transformers' forward (with ``andactl_sdpa``
+Invariant: the lean loop returns the hidden states transformers' forward (with ``andactl_sdpa``
 attention) returns for the same call, up to the float32 summation order of the norms' sum of
 squares (the rotary op and everything else compute the same roundings in the same order), and
 appends the same keys and values to the cache. It is only installed on models whose attention
@@ -142,7 +144,7 @@ class _Unsupported(Exception):
 
 
 class DecodeStep:
-    """The lean step of one decoder (``model.model``), resolved at enable time."""
+    """The lean loop of one decoder (``model.model``), resolved at enable time."""
 
     def __init__(self, decoder: nn.Module, original):
         family = _family(decoder, "Model")
