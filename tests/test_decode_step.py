@@ -258,3 +258,32 @@ def test_no_lean_step_without_simd_attention():
     llama = tiny_model("llama")[0]
     with decode_step.enabled(llama):
         assert not decode_step.enabled_on(llama) and llama.config._attn_implementation == "sdpa"
+
+
+@needs_simd
+def test_copies_and_pickles_of_an_enabled_model_run_their_own_weights():
+    """A deep copy (or pickle) of a model with the lean loop installed carries transformers' forward,
+    not the original's loop: a change to the copy's weights shows in its logits; enabling the
+    copy gives it its own loop."""
+    import io
+
+    model = tiny_model("llama")[0]
+    key = cache_kwargs(model)[0]
+    ids = torch.randint(0, model.config.vocab_size, (2, 6), generator=torch.Generator().manual_seed(9))
+    with torch.inference_mode(), decode_step.enabled(model):
+        twins = [copy.deepcopy(model)]
+        buf = io.BytesIO()
+        torch.save(model, buf)
+        buf.seek(0)
+        twins.append(torch.load(buf, weights_only=False))
+        base = model(input_ids=ids, **{key: reserved_cache(model)}).logits
+        for twin in twins:
+            assert not decode_step.enabled_on(twin)
+            twin.model.layers[0].mlp.down_proj.weight.mul_(0)
+            got = twin(input_ids=ids, **{key: reserved_cache(twin)}).logits
+            assert not torch.allclose(got, base)
+            assert decode_step.enable(twin) and decode_step.enabled_on(twin)
+            lean = twin(input_ids=ids, **{key: reserved_cache(twin)}).logits
+            torch.testing.assert_close(lean, got, atol=1e-5, rtol=0)
+            decode_step.disable(twin)
+            assert "forward" not in twin.model.__dict__

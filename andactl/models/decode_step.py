@@ -38,7 +38,6 @@ from andactl.models.modules import RMSN
 # The families whose decoder, layer, attention, MLP and RMSNorm code the lean step reproduces
 # (transformers class-name prefixes; their modeling code is the same for a full-attention step).
 FAMILIES = ("Llama", "Mistral", "Qwen2")
-_ATTR = "_andactl_decode_step"
 _CACHE_LAYERS = (DynamicLayer, ReservedLayer)  # cache layers whose update appends (full attention)
 
 
@@ -146,13 +145,13 @@ class _Unsupported(Exception):
 class DecodeStep:
     """The lean loop of one decoder (``model.model``), resolved at enable time."""
 
-    def __init__(self, decoder: nn.Module, original):
+    def __init__(self, decoder: nn.Module):
         family = _family(decoder, "Model")
         if family is None:
             raise _Unsupported(f"decoder {type(decoder).__name__}")
         if _family(decoder.rotary_emb, "RotaryEmbedding") != family:
             raise _Unsupported("rotary embedding class")
-        self.decoder, self.original = decoder, original
+        self.decoder = decoder
         self.layers = [_Layer(layer, family) for layer in decoder.layers[: decoder.config.num_hidden_layers]]
         self.final_norm = _norm_fn(decoder.norm, family)
         if self.final_norm is None:
@@ -226,20 +225,34 @@ class DecodeStep:
         return BaseModelOutputWithPast(last_hidden_state=self.final_norm(h), **{cache_key: cache})
 
 
-def _install(decoder: nn.Module, step: DecodeStep, cache_key: str) -> None:
-    original = step.original
+class _Forward:
+    """``decoder.forward`` while the lean loop is installed: the calls it takes go to ``step``, all
+    others to the decoder class's own (transformers') forward. A copy or pickle of the model
+    carries a passthrough instead (``step`` None, bound to the copied decoder): the step's parts
+    belong to the original model, so a copy runs transformers' forward until it is enabled itself."""
 
-    def forward(input_ids=None, attention_mask=None, position_ids=None, inputs_embeds=None, use_cache=None,
-                **kwargs):
-        cache = kwargs.get(cache_key)
-        rest = {k: v for k, v in kwargs.items() if k != cache_key}
-        if step.takes(input_ids, attention_mask, position_ids, cache, inputs_embeds, use_cache, rest):
-            return step(input_ids, cache, cache_key)
-        return original(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                        inputs_embeds=inputs_embeds, use_cache=use_cache, **kwargs)
+    def __init__(self, decoder: nn.Module, step: DecodeStep | None, cache_key: str):
+        self.decoder, self.step, self.cache_key = decoder, step, cache_key
 
-    decoder.forward = forward
-    setattr(decoder, _ATTR, step)
+    def __getstate__(self) -> dict:
+        return {"decoder": self.decoder, "step": None, "cache_key": self.cache_key}
+
+    def __call__(self, input_ids=None, attention_mask=None, position_ids=None, inputs_embeds=None, use_cache=None,
+                 **kwargs):
+        step, key = self.step, self.cache_key
+        if step is not None:
+            cache = kwargs.get(key)
+            rest = {k: v for k, v in kwargs.items() if k != key}
+            if step.takes(input_ids, attention_mask, position_ids, cache, inputs_embeds, use_cache, rest):
+                return step(input_ids, cache, key)
+        return type(self.decoder).forward(self.decoder, input_ids=input_ids, attention_mask=attention_mask,
+                                          position_ids=position_ids, inputs_embeds=inputs_embeds,
+                                          use_cache=use_cache, **kwargs)
+
+
+def _installed(decoder) -> _Forward | None:
+    fwd = decoder.__dict__.get("forward") if isinstance(decoder, nn.Module) else None
+    return fwd if isinstance(fwd, _Forward) else None
 
 
 def why_not(model) -> str | None:
@@ -261,10 +274,9 @@ def _step(model) -> DecodeStep:
         raise _Unsupported("the C++ extension's kernels are not loaded")
     if _hooked((decoder,)):
         raise _Unsupported("decoder hooks")
-    original = decoder.__dict__.get("forward")
-    if original is not None:  # already installed: re-resolve over transformers' own forward
-        original = getattr(decoder, _ATTR).original
-    return DecodeStep(decoder, original or decoder.forward)
+    if "forward" in decoder.__dict__ and _installed(decoder) is None:
+        raise _Unsupported("the decoder's forward is already replaced by something else")
+    return DecodeStep(decoder)
 
 
 def enable(model) -> bool:
@@ -274,22 +286,21 @@ def enable(model) -> bool:
         step = _step(model)
     except _Unsupported:
         return False
-    _install(model.model, step, cache_kwargs(model)[0])
+    model.model.forward = _Forward(model.model, step, cache_kwargs(model)[0])
     return True
 
 
 def disable(model) -> None:
     """Undo :func:`enable` (transformers' forward again); a no-op where it was not installed."""
     decoder = getattr(model, "model", None)
-    if decoder is not None and _ATTR in decoder.__dict__:
+    if decoder is not None and _installed(decoder) is not None:
         del decoder.__dict__["forward"]
-        del decoder.__dict__[_ATTR]
 
 
 def enabled_on(model) -> bool:
     """Whether the lean step is installed on ``model``."""
-    decoder = getattr(model, "model", None)
-    return decoder is not None and _ATTR in decoder.__dict__
+    fwd = _installed(getattr(model, "model", None))
+    return fwd is not None and fwd.step is not None
 
 
 @contextmanager
