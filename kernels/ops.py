@@ -64,9 +64,19 @@ def _op_defined(name: str) -> bool:
     return True
 
 
+_CPU_KERNELS: set[str] = set()  # registry of ops found with a CPU kernel (the extension's stay loaded)
+
+
 def has_cpu_kernel(name: str) -> bool:
-    """True when a CPU kernel (the C++ extension's) is registered for ``andactl::<name>``."""
-    return torch._C._dispatch_has_kernel_for_dispatch_key(f"{NAMESPACE}::{name}", "CPU")
+    """True when a CPU kernel (the C++ extension's) is registered for ``andactl::<name>``. A kernel,
+    once registered, stays for the life of the process, so a found name is remembered: per-call
+    checks (attention, head) cost a set lookup instead of a dispatcher query (~16 us)."""
+    if name in _CPU_KERNELS:
+        return True
+    found = torch._C._dispatch_has_kernel_for_dispatch_key(f"{NAMESPACE}::{name}", "CPU")
+    if found:
+        _CPU_KERNELS.add(name)
+    return found
 
 
 def define_ops(kind: str, schemas: dict[str, str], impls: dict[str, tuple], previous):

@@ -88,10 +88,8 @@ def bench(models, prompt_tokens, gen_tokens, batches, repeat, threads, backend, 
         throughput.reset_peak_rss()
         loaded = load_model(source, dtype, device)
         used = set_model_backend(loaded.model, backend, device)
-        attn, step = "sdpa", "transformers"
-        if attention == "auto" and decode_attention.enable(loaded.model):
-            attn = decode_attention.NAME
-            step = "lean" if decode_step.enable(loaded.model) else step
+        switched, lean = decode_step.switch_on(loaded.model) if attention == "auto" else (False, False)
+        attn, step = (decode_attention.NAME if switched else "sdpa"), ("lean" if lean else "transformers")
         params = sum(p.numel() for p in loaded.model.parameters())
         for b in batch_list:
             r = throughput.measure(loaded.model, b, prompt_tokens, gen_tokens, repeat, device=device,

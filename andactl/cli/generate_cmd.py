@@ -63,7 +63,7 @@ def generate(model, prompt, max_new_tokens, temperature, chat, seed, backend, at
     from transformers import TextStreamer
 
     from andactl.kernels.backend import set_model_backend
-    from andactl.models import decode_attention, decode_step
+    from andactl.models import decode_step
     from andactl.models.kv_cache import reserved_cache_arg
     from andactl.models.loading import load_model, parse_device, resolve_dtype_name
 
@@ -74,8 +74,8 @@ def generate(model, prompt, max_new_tokens, temperature, chat, seed, backend, at
     ids = build_inputs(tok, prompt, chat)
     check_fits(int(ids.shape[1]), max_new_tokens, context_length(loaded.model.config))
     set_model_backend(loaded.model, backend, device)
-    if attention == "auto" and decode_attention.enable(loaded.model):
-        decode_step.enable(loaded.model)
+    if attention == "auto":
+        decode_step.switch_on(loaded.model)
     torch.manual_seed(seed)
 
     class _Stdout(TextStreamer):

@@ -98,17 +98,27 @@ class _Layer:
         self.q, self.k, self.v, self.o = att.q_proj, att.k_proj, att.v_proj, att.o_proj
         self.gate, self.up, self.down, self.act = mlp.gate_proj, mlp.up_proj, mlp.down_proj, mlp.act_fn
         self.head_dim, self.scaling, self.idx = att.head_dim, att.scaling, att.layer_idx
+        self.qkv, self.gate_up = (self.q, self.k, self.v), (self.gate, self.up)
+        self.qkv_group, self.gate_up_group = self._group(self.qkv), self._group(self.gate_up)
         self.modules = (layer, att, mlp, self.q, self.k, self.v, self.o, self.gate, self.up, self.down, self.act,
                         layer.input_layernorm, layer.post_attention_layernorm)
         if _hooked(self.modules):
             raise _Unsupported("module hooks")
 
     @staticmethod
-    def siblings(x: torch.Tensor, mods: tuple) -> tuple[torch.Tensor, ...]:
-        """The outputs of ``mods`` (q/k/v or gate/up) for ``x``: one fused call where they are one
-        linked group of packed linears (sibling_linears.py, bit-identical), else their own calls."""
+    def _group(mods: tuple):
+        """The linked sibling group (sibling_linears.py) that is exactly ``mods``, in order, or None."""
         group = getattr(mods[0], "siblings", None)
-        if group is not None and len(group.members) == len(mods) and all(a is b for a, b in zip(group.members, mods)):
+        if group is None or len(group.members) != len(mods):
+            return None
+        return group if all(a is b for a, b in zip(group.members, mods)) else None
+
+    @staticmethod
+    def siblings(x: torch.Tensor, mods: tuple, group) -> tuple[torch.Tensor, ...]:
+        """The outputs of ``mods`` (q/k/v or gate/up) for ``x``: one fused call where ``group`` (resolved
+        at enable time) is still their linked group of packed linears (bit-identical), else their own
+        calls."""
+        if group is not None and mods[0].siblings is group:
             outs = group.run_all(x)
             if outs is not None:
                 return outs
@@ -122,7 +132,7 @@ class _Layer:
     def __call__(self, h: torch.Tensor, cos, sin, cache) -> torch.Tensor:
         b, t, d = h.shape[0], h.shape[1], self.head_dim
         x = self.norm1(h)
-        q, k, v = self.siblings(x, (self.q, self.k, self.v))
+        q, k, v = self.siblings(x, self.qkv, self.qkv_group)
         q, k, v = (y.view(b, t, -1, d).transpose(1, 2) for y in (q, k, v))
         q, k = _rotate(q, cos, sin), _rotate(k, cos, sin)
         k, v = cache.update(k, v, self.idx)
@@ -133,7 +143,7 @@ class _Layer:
         a = self.o(a.reshape(b, t, -1).contiguous())
         h = self.residual(h, "attn_shortcut") + a
         x = self.norm2(h)
-        g, u = self.siblings(x, (self.gate, self.up))
+        g, u = self.siblings(x, self.gate_up, self.gate_up_group)
         m = self.down(self.act(g) * u)
         return self.residual(h, "mlp_shortcut") + m
 
@@ -171,12 +181,11 @@ class DecodeStep:
         if attention_mask is not None and not (attention_mask.dim() == 2 and attention_mask.shape[1] == n + t
                                                and bool(attention_mask.all())):
             return False  # padded sequences: transformers' masks
-        want = torch.arange(n, n + t)
         cp = kwargs.get("cache_position")
-        if cp is not None and not (cp.numel() == t and torch.equal(cp.reshape(-1).cpu(), want)):
+        if cp is not None and not (cp.numel() == t and torch.equal(cp.reshape(-1).cpu(), torch.arange(n, n + t))):
             return False
         return position_ids is None or (position_ids.dim() == 2 and position_ids.shape[1] == t
-                                        and bool((position_ids.cpu() == want).all()))
+                                        and bool((position_ids.cpu() == torch.arange(n, n + t)).all()))
 
     def _plain(self, kwargs) -> bool:
         """No outputs beyond the hidden states, no training or gradients, andactl_sdpa attention,
@@ -303,6 +312,13 @@ def enabled_on(model) -> bool:
     return fwd is not None and fwd.step is not None
 
 
+def switch_on(model) -> tuple[bool, bool]:
+    """``decode_attention.enable`` then, where it switched, :func:`enable`: (attention switched,
+    lean loop installed) — what ``generate`` and ``bench`` run under ``--attention auto``."""
+    switched = decode_attention.enable(model)
+    return switched, switched and enable(model)
+
+
 @contextmanager
 def enabled(model):
     """``decode_attention.enable`` and :func:`enable` for the duration of the block (both undone on
@@ -316,4 +332,4 @@ def enabled(model):
                 disable(model)
 
 
-__all__ = ["FAMILIES", "DecodeStep", "disable", "enable", "enabled", "enabled_on", "why_not"]
+__all__ = ["FAMILIES", "DecodeStep", "disable", "enable", "enabled", "enabled_on", "switch_on", "why_not"]
