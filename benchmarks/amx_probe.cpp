@@ -144,7 +144,7 @@ int main(int argc, char** argv) {
   std::vector<float> U((size_t)padded_tokens(T) * G, 1.0f / 1024);
   std::vector<uint8_t> W((size_t)NB * G * kGroupBytes);
   std::vector<float> SC((size_t)NB * G * 16, 0.01f);
-  std::vector<int32_t> Z((size_t)G * 16, 8);
+  std::vector<uint8_t> Z((size_t)G * 16, 8);
   std::vector<float> Y((size_t)T * N);
   for (size_t i = 0; i + 64 < Abuf.size(); ++i) A[i] = (int8_t)((int)(rng() % 255) - 127);
   for (auto& v : W) v = (uint8_t)rng();
@@ -153,7 +153,8 @@ int main(int argc, char** argv) {
   double times[2] = {1e30, 1e30};  // AMX, VNNI (gemm_blocked has its own targets: no AVX-512 here)
   for (int i = 0; i < 2; ++i)
     BEST_MS(times[i]) gemm_blocked(i == 0 ? ISA_AMX : ISA_AVX512, A, S.data(), U.data(), T, G, C,
-                                   W.data(), G, SC.data(), Z.data(), G * 16, 0, 64, 0, N, N, os);
+                                   W.data(), G, BlockedScales{SC.data(), nullptr}, Z.data(), G * 16, 0,
+                                   64, 0, N, N, os);
   const double amx = times[0], vnni = times[1];
   std::printf("shape T=%lld K=%lld N=%lld C=%d  (1 thread)\n", (long long)T, (long long)K, (long long)N, C);
   std::printf("gemm_blocked amx   %8.3f ms  %7.1f GOP/s\n", amx, flop / amx / 1e6);

@@ -3,8 +3,10 @@
     .venv/bin/python benchmarks/bench_gemm.py [--format json] [--repeat N]
 
 Prefill (2048x576)·(576x1536): anda_gemm(anda_pack(x)) at M = 4, 6, 8 vs F.linear in bf16 and
-fp32. Decode (T x 4096)·(4096x11008), T = 1, 16: vs torch's int4 weight-only CPU kernel
-(aten._weight_int4pack_mm_for_cpu, group 128) and bf16 F.linear. Reports the compressor
+fp32. Decode (T x 4096)·(4096x11008), T = 1, 16, symmetric groups of 128: vs torch's int4
+weight-only CPU kernel (aten._weight_int4pack_mm_for_cpu, group 128) and bf16 F.linear; and
+T = 1 with asymmetric groups of 64 (what `andactl quantize` writes by default) against torch's
+kernel at group 64. Weight scales are float16 values, as artifacts store them (formats/int4.py). Reports the compressor
 (anda_pack) alone, the GEMM on the canonical weight layout (prepacks per call), the GEMM on the
 prepacked weight (int4_prepack once, what AndaLinear caches) and pack + prepacked GEMM. "fused"
 is ``andactl::anda_linear`` (quantize + prepacked GEMM in one C++ call on operands prepacked once:
@@ -52,26 +54,27 @@ def setup(threads: int) -> None:
 
 def int4_weights(n: int, k: int, gs: int, gen: torch.Generator):
     codes = torch.randint(0, 16, (n, k), generator=gen, dtype=torch.uint8)
-    scales = torch.rand(n, k // gs, generator=gen) * 0.01 + 1e-3
+    scales = (torch.rand(n, k // gs, generator=gen) * 0.01 + 1e-3).half().float()  # float16 values
     return codes, ops.pack_int4(codes), scales
 
 
 def ours(x: torch.Tensor, m: int, k: int, n: int, wp: torch.Tensor, sc: torch.Tensor, gs: int,
-         repeat: int) -> dict:
-    """Times (ms) of anda_pack, canonical anda_gemm, prepacked GEMM and pack + prepacked GEMM."""
+         repeat: int, z: torch.Tensor | None = None) -> dict:
+    """Times (ms) of anda_pack, canonical anda_gemm, prepacked GEMM and pack + prepacked GEMM
+    (zero points z: asymmetric weights)."""
     ops_ = torch.ops.andactl
     words, exps = ops_.anda_pack(x, m)
-    wpp = ops_.int4_prepack(wp, sc, None, gs, k)
-    scb, zb = fused.block_scales(sc, None)
+    wpp = ops_.int4_prepack(wp, sc, z, gs, k)
+    scb, zb = fused.block_scales(sc, z)
     fused_ms = bench(lambda: ops_.anda_linear(x, m, "truncate", wpp, scb, zb, None, gs, n), repeat)
     xb = x.bfloat16()
     fused_bf16_ms = bench(lambda: ops_.anda_linear(xb, m, "truncate", wpp, scb, zb, None, gs, n), repeat)
     stream_bytes = sum(t.numel() * t.element_size() for t in (wpp, scb, zb))
     return dict(fused_ms=fused_ms, fused_bf16_ms=fused_bf16_ms, weight_stream_gbs=stream_bytes / fused_ms / 1e6,
         M=m, pack_ms=bench(lambda: ops_.anda_pack(x, m), repeat),
-        gemm_ms=bench(lambda: ops_.anda_gemm(words, exps, m, k, wp, sc, None, gs), repeat),
-        prepacked_ms=bench(lambda: ops_.anda_gemm_prepacked(words, exps, m, k, wpp, sc, None, gs, n), repeat),
-        pack_gemm_ms=bench(lambda: ops_.anda_gemm_prepacked(*ops_.anda_pack(x, m), m, k, wpp, sc, None, gs, n),
+        gemm_ms=bench(lambda: ops_.anda_gemm(words, exps, m, k, wp, sc, z, gs), repeat),
+        prepacked_ms=bench(lambda: ops_.anda_gemm_prepacked(words, exps, m, k, wpp, sc, z, gs, n), repeat),
+        pack_gemm_ms=bench(lambda: ops_.anda_gemm_prepacked(*ops_.anda_pack(x, m), m, k, wpp, sc, z, gs, n),
                            repeat))
 
 
@@ -111,6 +114,19 @@ def run(repeat: int) -> tuple[list[dict], float]:
         for m in (4, 6, 8):
             rows.append(dict(shape=f"decode {T}x{K}x{N}", **ours(x, m, K, N, wp, sc, gs, repeat),
                              bf16_linear_ms=t_bf16, fp32_linear_ms=None, int4_mm_ms=t_i4))
+    # ---- decode, asymmetric groups of 64 (the quantize default): torch's kernel at group 64
+    gs = 64
+    codes, wp, sc = int4_weights(N, K, gs, gen)
+    z = torch.randint(0, 16, (N, K // gs), generator=gen, dtype=torch.uint8)
+    sz = torch.stack([sc.t(), -(z.float() - 8).t() * sc.t()], -1).bfloat16().contiguous()  # (q-z)*s
+    w_i4 = torch.ops.aten._convert_weight_to_int4pack_for_cpu(codes.to(torch.int32), 1)
+    x = torch.randn(1, K, generator=gen)
+    xb = x.bfloat16()
+    t_i4 = bench(lambda: torch.ops.aten._weight_int4pack_mm_for_cpu(xb, w_i4, gs, sz), repeat)
+    t_bf16 = bench(lambda: F.linear(xb, wb), max(2, repeat // 3))  # the dense weight of the same shape
+    for m in (4, 6, 8):
+        rows.append(dict(shape=f"decode 1x{K}x{N} g64 asym", **ours(x, m, K, N, wp, sc, gs, repeat, z),
+                         bf16_linear_ms=t_bf16, fp32_linear_ms=None, int4_mm_ms=t_i4))
     for r in rows:
         r["copy_gbs"] = copy_gbs
         r["bw_share"] = r["weight_stream_gbs"] / copy_gbs if r["shape"].startswith("decode 1x") else None

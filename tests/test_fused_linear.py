@@ -14,8 +14,12 @@ from andactl.kernels import fused, prepack
 pytestmark = pytest.mark.skipif(not _RES.ok, reason=f"C++ extension did not build: {_RES.reason}")
 
 
-def _operands(n, k, gs, asym, gen):
+def _operands(n, k, gs, asym, gen, half_scales=False):
+    """Fused operands and the canonical ones; ``half_scales`` rounds the scales to float16 values
+    (what artifacts store), so the blocked scales are float16."""
     wp, sc, z = _weights(n, k, gs, asym, gen)
+    if half_scales:
+        sc = sc.half().float()
     return (prepack.prepack_reference(wp), *fused.block_scales(sc, z)), (wp, sc, z)
 
 
@@ -36,7 +40,8 @@ def test_fused_equals_unfused_bit_exact(m):
     for i, (lead, k, gs, n, asym, dt) in enumerate(cases):
         rounding = ("truncate", "nearest")[i % 2]
         x = _awkward((*lead, k), gen).to(dt)
-        (wpp, scb, zb), (_, sc, z) = _operands(n, k, gs, asym, gen)
+        (wpp, scb, zb), (_, sc, z) = _operands(n, k, gs, asym, gen, half_scales=i % 2 == 1)
+        assert scb.dtype == (torch.float16 if i % 2 else torch.float32)
         bias = torch.randn(n, generator=gen).to(dt) if i % 3 else None
         for level in _each_isa():  # (levels differ in FMA contraction: compare within a level)
             want = _unfused(x, m, rounding, wpp, sc, z, bias, gs, n)
@@ -115,14 +120,48 @@ def test_fused_matches_python_reference_and_zero_groups():
 
 
 def test_block_scales_round_trip():
+    """Blocked copies hold the canonical values exactly: float16 scales only when every scale is a
+    float16 value (one that is not, or one beyond float16's range, keeps them float32)."""
     gen = torch.Generator().manual_seed(8)
     _, (_, sc, z) = _operands(37, 256, 64, True, gen)
-    scb, zb = fused.block_scales(sc, z)
-    assert scb.shape == (3, 4, 16) and zb.dtype == torch.int32
-    sc2, z2 = fused.unblock_scales(scb, zb, 37)
-    assert torch.equal(sc2, sc) and torch.equal(z2, z)
-    assert torch.equal(fused.block_scales(sc, None)[1], torch.full((1, 4, 16), 8, dtype=torch.int32))
+    for scales, dt in ((sc, torch.float32), (sc.half().float(), torch.float16)):
+        scb, zb = fused.block_scales(scales, z)
+        assert scb.shape == (3, 4, 16) and scb.dtype == dt and zb.dtype == torch.uint8
+        sc2, z2 = fused.unblock_scales(scb, zb, 37)
+        assert sc2.dtype == torch.float32 and torch.equal(sc2, scales) and torch.equal(z2, z)
+    half = sc.half().float()
+    for bad in (1e5, 2.0 ** -30, 0.1):  # beyond float16, below its subnormals, not a float16 value
+        odd = half.clone()
+        odd[5, 2] = bad
+        assert fused.block_scales(odd, z)[0].dtype == torch.float32
+        assert torch.equal(fused.unblock_scales(*fused.block_scales(odd, z), 37)[0], odd)
+    assert torch.equal(fused.block_scales(sc, None)[1], torch.full((1, 4, 16), 8, dtype=torch.uint8))
     assert torch.equal(fused.unblock_scales(*fused.block_scales(sc, None), 37)[1], torch.full_like(z, 8))
+
+
+@pytest.mark.parametrize("asym", [False, True])
+def test_float16_blocked_scales_equal_float32_ones_at_every_level(asym):
+    """The kernels read float16 blocked scales (converted in registers; widened once per call on the
+    AMX path) to the same result, bit for bit, as float32 copies of the same values: decode (1 token,
+    the one-token AVX-512 kernel), micro-kernel tiles, the AMX threshold and beyond, one to three
+    mantissa chunks, float16 subnormal and largest scales."""
+    gen = torch.Generator().manual_seed(12)
+    n, k, gs = 72, 448, 64
+    (wpp, scb, zb), (_, sc, _z) = _operands(n, k, gs, asym, gen, half_scales=True)
+    sc = sc.clone()
+    sc[3, 1], sc[40, 6], sc[70, 0] = 2.0 ** -24, 65504.0, 2.0 ** -20  # subnormal, largest, subnormal
+    scb, zb = fused.block_scales(sc, _z)
+    assert scb.dtype == torch.float16
+    scb32 = scb.float()
+    bias = torch.randn(n, generator=gen)
+    for t in (1, 2, 5, 8, 9, 16, 33):
+        x = _awkward((t, k), gen)
+        for m in (4, 9, 16):  # 1, 2 and 3 chunks of 7 bits
+            for level in _each_isa():
+                for dt in (torch.float32, torch.bfloat16):
+                    got = fused.anda_linear(x.to(dt), m, "truncate", wpp, scb, zb, bias.to(dt), gs, n)
+                    want = fused.anda_linear(x.to(dt), m, "truncate", wpp, scb32, zb, bias.to(dt), gs, n)
+                    assert torch.equal(got, want), (level, t, m, dt)
 
 
 def test_bf16_in_out_within_bf16_of_fp32_reference():

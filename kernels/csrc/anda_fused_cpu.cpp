@@ -38,12 +38,12 @@ at::Tensor anda_linear_cpu(const at::Tensor& x, int64_t M, c10::string_view roun
                   w_prepacked.size(0) == NB && w_prepacked.size(1) == Kw / 64 &&
                   w_prepacked.size(2) == 16 && w_prepacked.size(3) == 32,
               "anda_linear: w_prepacked must be uint8 [", NB, ", ", Kw / 64, ", 16, 32]");
-  TORCH_CHECK(scb.scalar_type() == at::kFloat && scb.dim() == 3 && scb.size(0) == NB &&
-                  scb.size(1) == Gw && scb.size(2) == 16,
-              "anda_linear: blocked scales must be float32 [", NB, ", ", Gw, ", 16]");
-  TORCH_CHECK(zb.scalar_type() == at::kInt && zb.dim() == 3 && (zb.size(0) == NB || zb.size(0) == 1) &&
+  TORCH_CHECK((scb.scalar_type() == at::kFloat || scb.scalar_type() == at::kHalf) && scb.dim() == 3 &&
+                  scb.size(0) == NB && scb.size(1) == Gw && scb.size(2) == 16,
+              "anda_linear: blocked scales must be float32 or float16 [", NB, ", ", Gw, ", 16]");
+  TORCH_CHECK(zb.scalar_type() == at::kByte && zb.dim() == 3 && (zb.size(0) == NB || zb.size(0) == 1) &&
                   zb.size(1) == Gw && zb.size(2) == 16,
-              "anda_linear: blocked zero points must be int32 [", NB, " or 1, ", Gw, ", 16]");
+              "anda_linear: blocked zero points must be uint8 [", NB, " or 1, ", Gw, ", 16]");
   if (bias.has_value())
     TORCH_CHECK(bias->dim() == 1 && bias->size(0) == n && bias->is_floating_point(),
                 "anda_linear: bias must be a float tensor [", n, "]");
@@ -108,8 +108,10 @@ at::Tensor anda_linear_cpu(const at::Tensor& x, int64_t M, c10::string_view roun
                    bf.defined() ? bf.data_ptr<float>() : nullptr};
   const at::Tensor wpp = w_prepacked.contiguous(), sc = scb.contiguous(), zc = zb.contiguous();
   const uint8_t* wp = wpp.data_ptr<uint8_t>();
-  const float* sp = sc.data_ptr<float>();
-  const int32_t* zp = zc.data_ptr<int32_t>();
+  const anda::BlockedScales sp = sc.scalar_type() == at::kHalf
+      ? anda::BlockedScales{nullptr, (const uint16_t*)sc.data_ptr<at::Half>()}
+      : anda::BlockedScales{sc.data_ptr<float>(), nullptr};
+  const uint8_t* zp = zc.data_ptr<uint8_t>();
   const int64_t zblock = zb.size(0) == 1 ? 0 : Gw * 16;  // one shared block: symmetric weights
   const int64_t item = anda::item_blocks(isa, T, C, G, NB, at::get_num_threads());
   const int64_t Gw64 = Kw / 64, items = (NB + item - 1) / item;
@@ -120,7 +122,7 @@ at::Tensor anda_linear_cpu(const at::Tensor& x, int64_t M, c10::string_view roun
     for (int64_t i = next.fetch_add(1); i < items; i = next.fetch_add(1)) {
       const int64_t b0 = i * item, b1 = std::min(NB, b0 + item);
       anda::gemm_blocked(isa, Ap, Sp, Up, T, (int)G, C, wp + b0 * Gw64 * anda::kGroupBytes, Gw64,
-                         sp + b0 * Gw * 16, zp + b0 * zblock, Gw * 16, zblock, group_size, b0 * 16,
+                         sp.at(b0 * Gw * 16), zp + b0 * zblock, Gw * 16, zblock, group_size, b0 * 16,
                          std::min(n, b1 * 16), n, os);
     }
   });

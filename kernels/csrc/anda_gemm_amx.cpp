@@ -23,6 +23,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <utility>
 #include <vector>
 
@@ -144,8 +145,8 @@ struct AmxArgs {
   int G;
   const uint8_t* Wp;
   int64_t Gw64;
-  const float* SCb;
-  const int32_t* Zb;
+  const float* SCb;  // float32 (gemm_amx widens float16 scales once per call)
+  const uint8_t* Zb;
   int64_t sblock, zblock;
   int gpw;
   int64_t n0, n1, N;
@@ -169,7 +170,7 @@ ANDA_INLINE V vload(const void* p) {
 // of the high half: row 8 + r), capped at 15 so that code - zero fits [-15, 15]; the rest of a
 // larger zero point goes to zrest[gw][16] (the epilogue subtracts rest * S). Returns whether any
 // rest is non-zero.
-ANDA_INLINE bool block_zeros(const int32_t* Z, int gwn, int8_t* zv, int32_t* zrest) {
+ANDA_INLINE bool block_zeros(const uint8_t* Z, int gwn, int8_t* zv, int32_t* zrest) {
   bool rest = false;
   for (int gw = 0; gw < gwn; ++gw)
     for (int l = 0; l < 16; ++l) {
@@ -465,12 +466,38 @@ bool amx_usable() {
 #endif
 }
 
+// float values of n float16 bit patterns (exact); F16C conversions where the CPU has AVX-512.
+#if defined(__x86_64__)
+__attribute__((target("avx2,f16c,avx512f"))) static void widen_f16_avx512(const uint16_t* h, int64_t n,
+                                                                          float* f) {
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    _mm512_storeu_ps(f + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)(h + i))));
+  for (; i < n; ++i) f[i] = f16_bits_to_float(h[i]);
+}
+#endif
+
+static void widen_f16(bool avx512, const uint16_t* h, int64_t n, float* f) {
+#if defined(__x86_64__)
+  if (avx512) return widen_f16_avx512(h, n, f);
+#endif
+  for (int64_t i = 0; i < n; ++i) f[i] = f16_bits_to_float(h[i]);
+}
+
 void gemm_amx(bool hardware, const int8_t* A, const int32_t* S, const float* U, int64_t T, int G,
-              int C, const uint8_t* Wp, int64_t Gw64, const float* SCb, const int32_t* Zb,
+              int C, const uint8_t* Wp, int64_t Gw64, BlockedScales SCb, const uint8_t* Zb,
               int64_t sblock, int64_t zblock, int64_t group_size, int64_t n0, int64_t n1,
               int64_t N, const OutSpec& os) {
-  const AmxArgs a{A, S, U, T, G, Wp, Gw64, SCb, Zb, sblock, zblock, (int)(group_size / 64),
-                  n0, n1, N, &os};
+  const int gpw = (int)(group_size / 64);
+  std::unique_ptr<float[]> wide;  // float16 scales widened once per call: the epilogue reads float32
+  if (SCb.f16) {
+    const int64_t nb = (n1 - n0 + 15) / 16, used = (int64_t)((G + gpw - 1) / gpw) * 16;
+    wide.reset(new float[(size_t)(nb * used)]);
+    for (int64_t b = 0; b < nb; ++b) widen_f16(hardware, SCb.f16 + b * sblock, used, wide.get() + b * used);
+    SCb = BlockedScales{wide.get(), nullptr};
+    sblock = used;
+  }
+  const AmxArgs a{A, S, U, T, G, Wp, Gw64, SCb.f32, Zb, sblock, zblock, gpw, n0, n1, N, &os};
 #if defined(__x86_64__)
   if (hardware) return amx_hw(a, C);
 #endif

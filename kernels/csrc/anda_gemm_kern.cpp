@@ -14,8 +14,8 @@
 
 namespace anda {
 
-#define ANDA_AVX2 __attribute__((target("avx2,fma")))
-#define ANDA_AVX512 __attribute__((target("avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni")))
+#define ANDA_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define ANDA_AVX512 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
 
 // ---------------------------------------------------------------- prepack
 static void prepack_block_scalar(const uint8_t* w, int64_t wstride, int64_t N, int64_t Gw64,
@@ -97,8 +97,8 @@ struct MkArgs {
   const int32_t* S;
   const float* U;
   const uint8_t* Wp;
-  const float* SC;
-  const int32_t* Z;
+  BlockedScales SC;
+  const uint8_t* Z;
   int G, C, gpw;
   float* out;
 };
@@ -118,7 +118,7 @@ static void mk_scalar(const MkArgs& a, int TT) {
           tot += s << (7 * c);
         }
         const int gw = g / a.gpw;
-        const int32_t i = tot - a.Z[gw * 16 + l] * a.S[(int64_t)t * a.G + g];
+        const int32_t i = tot - (int32_t)a.Z[gw * 16 + l] * a.S[(int64_t)t * a.G + g];
         y += (float)i * (a.SC[gw * 16 + l] * a.U[(int64_t)t * a.G + g]);
       }
       a.out[t * 16 + l] = y;
@@ -129,6 +129,20 @@ static void mk_scalar(const MkArgs& a, int TT) {
 // An empty asm that pins v to a register: stops GCC from re-associating an unrolled chain of
 // integer adds into a tree whose partial sums spill (measured: 128 stack accesses per call).
 ANDA_AVX2 static inline void keep_in_register(__m256i& v) { __asm__("" : "+x"(v)); }
+
+// Scales and zero points of 8 (AVX2) or 16 (AVX-512) rows at element e of the blocked copies.
+ANDA_AVX2 static inline __m256 scales8(const BlockedScales& sc, int64_t e) {
+  return sc.f16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(sc.f16 + e))) : _mm256_loadu_ps(sc.f32 + e);
+}
+ANDA_AVX2 static inline __m256i zeros8(const uint8_t* z) {
+  return _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i*)z));
+}
+ANDA_AVX512 static inline __m512 scales16(const BlockedScales& sc, int64_t e) {
+  return sc.f16 ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)(sc.f16 + e))) : _mm512_loadu_ps(sc.f32 + e);
+}
+ANDA_AVX512 static inline __m512i zeros16(const uint8_t* z) {
+  return _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i*)z));
+}
 
 // Row halves H0 .. H0+NH-1 of the block (half h = rows 8h..8h+7: the low / high nibbles) for TT
 // tokens. Per token and half the live registers are one int16 accumulator per chunk, one int32
@@ -181,8 +195,8 @@ ANDA_AVX2 static inline void mk_avx2_rows(const MkArgs& a) {
       }
     }
     for (int h = 0; h < NH; ++h) {
-      const __m256i z = _mm256_loadu_si256((const __m256i*)(a.Z + gw * 16 + 8 * (H0 + h)));
-      const __m256 sc = _mm256_loadu_ps(a.SC + gw * 16 + 8 * (H0 + h));
+      const __m256i z = zeros8(a.Z + gw * 16 + 8 * (H0 + h));
+      const __m256 sc = scales8(a.SC, gw * 16 + 8 * (H0 + h));
       for (int t = 0; t < TT; ++t) {
         const __m256i i = _mm256_sub_epi32(
             tot[t][h], _mm256_mullo_epi32(z, _mm256_set1_epi32(a.S[(int64_t)t * a.G + g])));
@@ -230,8 +244,8 @@ ANDA_AVX512 static void mk_avx512(const MkArgs& a) {
         }
     }
     const int gw = g / a.gpw;
-    const __m512i z = _mm512_loadu_si512((const void*)(a.Z + gw * 16));
-    const __m512 sc = _mm512_loadu_ps(a.SC + gw * 16);
+    const __m512i z = zeros16(a.Z + gw * 16);
+    const __m512 sc = scales16(a.SC, gw * 16);
     for (int t = 0; t < TT; ++t) {
       __m512i tot = acc[t][0];
       for (int c = 1; c < C; ++c) tot = _mm512_add_epi32(tot, _mm512_slli_epi32(acc[t][c], 7 * c));
@@ -283,8 +297,8 @@ ANDA_AVX512 static void mk_avx512_1(const MkArgs& a) {
                                          _mm512_permutex2var_epi32(lo[c], odd, hi[c]));
       tot = _mm512_add_epi32(tot, _mm512_slli_epi32(r, 7 * c));
     }
-    const __m512i z = _mm512_loadu_si512((const void*)(a.Z + gw * 16));
-    const __m512 sc = _mm512_loadu_ps(a.SC + gw * 16);
+    const __m512i z = zeros16(a.Z + gw * 16);
+    const __m512 sc = scales16(a.SC, gw * 16);
     const __m512i i = _mm512_sub_epi32(tot, _mm512_mullo_epi32(z, _mm512_set1_epi32(a.S[g])));
     y = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i), _mm512_mul_ps(sc, _mm512_set1_ps(a.U[g])), y);
     if (++gi == a.gpw) gi = 0, ++gw;
@@ -362,7 +376,7 @@ int64_t item_blocks(int isa, int64_t T, int C, int64_t G, int64_t NB, int64_t th
 }
 
 void gemm_blocked(int isa, const int8_t* A, const int32_t* S, const float* U, int64_t T, int G,
-                  int C, const uint8_t* Wp, int64_t Gw64, const float* SCb, const int32_t* Zb,
+                  int C, const uint8_t* Wp, int64_t Gw64, BlockedScales SCb, const uint8_t* Zb,
                   int64_t sblock, int64_t zblock, int64_t group_size, int64_t n0, int64_t n1,
                   int64_t N, const OutSpec& os) {
   if (amx_path(isa, T, C))
@@ -383,7 +397,7 @@ void gemm_blocked(int isa, const int8_t* A, const int32_t* S, const float* U, in
       for (int64_t t0 = c0; t0 < c1; t0 += tt) {
         const int TT = (int)std::min<int64_t>(tt, c1 - t0);
         MkArgs a{A + t0 * tstride, tstride, S + t0 * G, U + t0 * G,
-                 Wp + (int64_t)b * Gw64 * kGroupBytes, SCb + (int64_t)b * sblock,
+                 Wp + (int64_t)b * Gw64 * kGroupBytes, SCb.at((int64_t)b * sblock),
                  Zb + (int64_t)b * zblock, G, C, gpw, out};
         run_mk(isa, a, TT);
         write_rows(os, out, t0, TT, bn0, nl, N);  // inlined: called once per micro-kernel tile
@@ -400,17 +414,17 @@ void gemm_prepacked(int isa, const int8_t* A, const int32_t* S, const float* U, 
   const int nb = (int)((n1 - n0 + 15) / 16);
   const int gwn = (G + gpw - 1) / gpw;  // weight groups the activations reach
   std::vector<float> SC((size_t)nb * gwn * 16, 0.0f);
-  std::vector<int32_t> Z((size_t)nb * gwn * 16, 0);
+  std::vector<uint8_t> Z((size_t)nb * gwn * 16, 0);
   for (int b = 0; b < nb; ++b)
     for (int l = 0; l < 16; ++l) {
       const int64_t n = n0 + 16 * b + l;
       if (n >= N) break;
       for (int gw = 0; gw < gwn; ++gw) {
         SC[((size_t)b * gwn + gw) * 16 + l] = scales[n * sstride + gw];
-        Z[((size_t)b * gwn + gw) * 16 + l] = zeros ? (int32_t)zeros[n * sstride + gw] : 8;
+        Z[((size_t)b * gwn + gw) * 16 + l] = zeros ? zeros[n * sstride + gw] : 8;
       }
     }
-  gemm_blocked(isa, A, S, U, T, G, C, Wp, Gw64, SC.data(), Z.data(), (int64_t)gwn * 16,
+  gemm_blocked(isa, A, S, U, T, G, C, Wp, Gw64, BlockedScales{SC.data(), nullptr}, Z.data(), (int64_t)gwn * 16,
                (int64_t)gwn * 16, group_size,
                n0, n1, N, OutSpec{y, nullptr, nullptr});
 }

@@ -191,12 +191,22 @@ struct OutSpec {
   const float* bias;
 };
 
+// Blocked weight scales: float32, or float16 bit patterns holding the same values exactly (half
+// the scale bytes a decode step streams; kernels/fused.py picks float16 only when every scale
+// round-trips). Exactly one pointer is set.
+struct BlockedScales {
+  const float* f32;
+  const uint16_t* f16;
+  BlockedScales at(int64_t e) const { return {f32 ? f32 + e : nullptr, f16 ? f16 + e : nullptr}; }
+  float operator[](int64_t e) const { return f32 ? f32[e] : f16_bits_to_float(f16[e]); }
+};
+
 // As gemm_prepacked, with the scales and zero points already blocked: SCb / Zb point at block
-// n0/16 of float32 / int32 [NB, sblock/16, 16] (block b at offset b * sblock, resp. b * zblock;
-// column 16 * gw + l holds weight group gw of row 16b + l). zblock = 0: one block of zero points
-// shared by all blocks (symmetric weights: all 8).
+// n0/16 of scales / uint8 zero points [NB, sblock/16, 16] (block b at offset b * sblock, resp.
+// b * zblock; column 16 * gw + l holds weight group gw of row 16b + l). zblock = 0: one block of
+// zero points shared by all blocks (symmetric weights: all 8).
 void gemm_blocked(int isa, const int8_t* A, const int32_t* S, const float* U, int64_t T, int G,
-                  int C, const uint8_t* Wp, int64_t Gw64, const float* SCb, const int32_t* Zb,
+                  int C, const uint8_t* Wp, int64_t Gw64, BlockedScales SCb, const uint8_t* Zb,
                   int64_t sblock, int64_t zblock, int64_t group_size, int64_t n0, int64_t n1,
                   int64_t N, const OutSpec& out);
 
@@ -214,7 +224,7 @@ int64_t item_blocks(int isa, int64_t T, int C, int64_t G, int64_t NB, int64_t th
 // The AMX tile GEMM over the same arguments as gemm_blocked (anda_gemm_amx.cpp): hardware tiles
 // when `hardware`, else software tiles with the same semantics (any CPU; slow, for tests).
 void gemm_amx(bool hardware, const int8_t* A, const int32_t* S, const float* U, int64_t T, int G,
-              int C, const uint8_t* Wp, int64_t Gw64, const float* SCb, const int32_t* Zb,
+              int C, const uint8_t* Wp, int64_t Gw64, BlockedScales SCb, const uint8_t* Zb,
               int64_t sblock, int64_t zblock, int64_t group_size, int64_t n0, int64_t n1,
               int64_t N, const OutSpec& out);
 

@@ -115,6 +115,9 @@ Weight make_weight(int64_t N, int64_t K, int64_t gs, bool asym, std::mt19937& rn
   w.zeros.resize((size_t)(N * ng));
   w.scales.resize((size_t)(N * ng));
   for (size_t i = 0; i < w.zeros.size(); ++i) w.zeros[i] = asym ? (uint8_t)code(rng) : 8, w.scales[i] = sc(rng);
+  std::vector<uint16_t> half(w.scales.size());  // float16 values, as artifacts store them
+  f32_to_f16(ISA_SCALAR, w.scales.data(), (int64_t)half.size(), half.data());
+  for (size_t i = 0; i < half.size(); ++i) w.scales[i] = f16_bits_to_float(half[i]);
   w.codes.resize((size_t)(N * w.Kw));
   for (int64_t n = 0; n < N; ++n)
     for (int64_t k = 0; k < w.Kw; ++k)  // padding columns hold the zero point
@@ -176,14 +179,16 @@ void check_gemm(int isa, const char* name, std::mt19937& rng) {
                               std::to_string(cs.K) + " N=" + std::to_string(cs.N) + " gs=" +
                               std::to_string(cs.gs) + " M=" + std::to_string(M);
       report(wp0 == wp1, "prepack " + tag);
-      // blocked scales / zero points: [NB][ng][16]
+      // blocked scales (float32 and the same values as float16) / zero points: [NB][ng][16]
       std::vector<float> SC((size_t)(NB * ng * 16), 0.0f);
-      std::vector<int32_t> Z((size_t)(NB * ng * 16), 0);
+      std::vector<uint16_t> SCh(SC.size(), 0);
+      std::vector<uint8_t> Z((size_t)(NB * ng * 16), 0);
       for (int64_t n = 0; n < cs.N; ++n)
         for (int64_t gw = 0; gw < ng; ++gw) {
           SC[(size_t)(((n / 16) * ng + gw) * 16 + n % 16)] = w.scales[(size_t)(n * ng + gw)];
           Z[(size_t)(((n / 16) * ng + gw) * 16 + n % 16)] = w.zeros[(size_t)(n * ng + gw)];
         }
+      f32_to_f16(ISA_SCALAR, SC.data(), (int64_t)SC.size(), SCh.data());
       std::vector<float> bias((size_t)cs.N);
       std::normal_distribution<float> nd(0.0f, 1.0f);
       for (auto& b : bias) b = nd(rng);
@@ -193,12 +198,18 @@ void check_gemm(int isa, const char* name, std::mt19937& rng) {
       std::vector<float> y((size_t)(cs.T * cs.N));
       std::vector<uint16_t> yb(y.size());
       const int C = gemm_chunks(M);
+      std::vector<float> yh(y.size());
       gemm_blocked(isa, a.A.data(), a.S.data(), a.U.data(), cs.T, (int)G, C, wp1.data(), Gw64,
-                   SC.data(), Z.data(), ng * 16, ng * 16, cs.gs, 0, cs.N, cs.N,
+                   BlockedScales{SC.data(), nullptr}, Z.data(), ng * 16, ng * 16, cs.gs, 0, cs.N, cs.N,
                    OutSpec{y.data(), nullptr, bias.data()});
       gemm_blocked(isa, a.A.data(), a.S.data(), a.U.data(), cs.T, (int)G, C, wp1.data(), Gw64,
-                   SC.data(), Z.data(), ng * 16, ng * 16, cs.gs, 0, cs.N, cs.N,
+                   BlockedScales{SC.data(), nullptr}, Z.data(), ng * 16, ng * 16, cs.gs, 0, cs.N, cs.N,
                    OutSpec{nullptr, yb.data(), bias.data()});
+      gemm_blocked(isa, a.A.data(), a.S.data(), a.U.data(), cs.T, (int)G, C, wp1.data(), Gw64,
+                   BlockedScales{nullptr, SCh.data()}, Z.data(), ng * 16, ng * 16, cs.gs, 0, cs.N, cs.N,
+                   OutSpec{yh.data(), nullptr, bias.data()});
+      // float16 blocked scales of the same values: the same floats, bit for bit
+      report(std::memcmp(y.data(), yh.data(), y.size() * sizeof(float)) == 0, "gemm f16 scales " + tag);
       double err = 0.0;
       bool bf16_exact = true;
       for (size_t i = 0; i < y.size(); ++i) {
