@@ -115,3 +115,25 @@ def test_packed_model_bf16_end_to_end_vs_fp32():
     assert seen and set(seen) == {torch.bfloat16}
     print(f"packed tiny llama ppl fp32 {ppl32:.4f} bf16 {ppl16:.4f}")
     assert 1.0 < ppl32 < 1e4 and ppl16 == pytest.approx(ppl32, rel=1e-2)
+
+
+def test_bench_prefill_computes_the_last_logits_only_like_generate():
+    """The timed prefill asks for the last position's logits only (``logits_to_keep=1``, what
+    transformers' generate passes): the LM head sees one position per sequence in the prefill and
+    in every decode step, and the greedy tokens equal those of a full-logits prefill."""
+    from andactl.evaluation import throughput
+
+    model, _ = tiny_model("llama", seed=5)
+    seen = []
+    hook = model.lm_head.register_forward_hook(lambda mod, inp, out: seen.append(tuple(inp[0].shape)))
+    ids = torch.randint(0, model.config.vocab_size, (2, 9), generator=torch.Generator().manual_seed(0))
+    try:
+        throughput._prefill_decode(model, ids, 3, reserved=False)
+    finally:
+        hook.remove()
+    assert seen == [(2, 1, model.config.hidden_size)] * 4  # prefill + 3 steps
+    with torch.no_grad():
+        full = model(input_ids=ids).logits[:, -1]
+        last = model(input_ids=ids, logits_to_keep=1).logits[:, -1]
+    assert torch.equal(full.argmax(-1), last.argmax(-1))
+    torch.testing.assert_close(last, full, rtol=1e-5, atol=1e-5)

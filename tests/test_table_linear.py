@@ -176,3 +176,22 @@ def test_table_linear_rejects_bad_operands():
     with pytest.raises(RuntimeError, match="bias must be"):
         tables.table_linear(x, packed, scale, 8, 64, torch.zeros(3))
     assert tables.table_linear(torch.zeros(0, 64), packed, scale, 8, 64).shape == (0, 10)
+
+
+def test_table_linear_bf16_gemm_path_equals_a_dense_bf16_head():
+    """Many bfloat16 tokens and no bias: the chunked GEMM path equals torch's GEMM against the whole
+    table rounded to bfloat16, bit for bit (a dense bf16 head), at K = 64 and 576 over three
+    1024-row chunks on 2 threads."""
+    gen = torch.Generator().manual_seed(13)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        for k in (64, 576):
+            w = torch.randn(2100, k, generator=gen)
+            packed, scale = tq.quantize(w, 8, 64)
+            wb = tq.dequantize(packed, scale, 8, k, 64).bfloat16()
+            x = torch.randn(40, k, generator=gen).bfloat16()
+            got = tables.table_linear(x, packed, scale, 8, 64, None)
+            assert torch.equal(got.view(torch.int16), torch.mm(x, wb.T).view(torch.int16)), k
+    finally:
+        torch.set_num_threads(threads)
