@@ -15,10 +15,7 @@ forward(x) for x [..., in_features]:
   and cached as a NON-persistent attribute (dropped with the dequantized-weight cache on .to() and
   load_state_dict; never in the state dict); otherwise ``anda_gemm`` on the canonical layout (the
   dispatcher picks a C++/CUDA kernel when one is registered, else the pure-torch PE reference);
-the float32 result is cast to x.dtype. Once the fused operands exist on CPU, the canonical
-``weight_packed`` buffer is released and read back from the prepacked copy (one copy of the codes
-in memory; state_dict, .to() and load_state_dict see the canonical tensor as before).
-``mantissa_bits=None`` keeps activations unquantized
+the float32 result is cast to x.dtype. ``mantissa_bits=None`` keeps activations unquantized
 (the W4A16 reference point of the search). Both backends agree up to float32 accumulation order.
 """
 from __future__ import annotations
@@ -61,62 +58,7 @@ class AndaLinear(nn.Module):
         self._w_cache: torch.Tensor | None = None  # dequantized weight, not state
         self._wpp_cache: torch.Tensor | None = None  # prepacked weight (kernels/prepack.py), not state
         self._fused_cache: tuple[torch.Tensor, ...] | None = None  # fused-op operands, not state
-        self._siblings = None  # SiblingGroup (andactl/models/sibling_linears.py) or None, not state
-
-    @property
-    def siblings(self):
-        """The SiblingGroup this module runs in (its q/k/v or gate/up call), or None."""
-        return self._siblings
-
-    @siblings.setter
-    def siblings(self, group) -> None:
-        if group is not self.__dict__.get("_siblings"):
-            self.restore_codes()  # the old group may be the only home of this module's codes
-        self._siblings = group
-
-    # ---- one copy of the codes in memory -------------------------------------------------
-    # Once the fused operands exist on CPU, the canonical codes are dropped: the prepacked copy
-    # (this module's, or its slice of the sibling group's) holds exactly the same codes and
-    # kernels/prepack.py inverts it. ``weight_packed`` then reads as that inverse (a new tensor on
-    # every access, equal to the codes that were loaded); state_dict, .to(), load_state_dict and
-    # a change of sibling group put the canonical tensor back first.
-
-    def __getattr__(self, name: str):
-        if name == "weight_packed":
-            bufs = self.__dict__.get("_buffers")
-            if bufs is not None and "weight_packed" in bufs and bufs["weight_packed"] is None:
-                return self._codes_from_prepacked()
-        return super().__getattr__(name)
-
-    def codes_released(self) -> bool:
-        """True while the canonical codes live only in the prepacked copy."""
-        return self._buffers.get("weight_packed", 0) is None
-
-    def _codes_from_prepacked(self) -> torch.Tensor:
-        src = self._wpp_cache
-        if src is None and self._siblings is not None:
-            src = self._siblings.prepacked_of(self)
-        if src is None:
-            raise RuntimeError("AndaLinear: the codes were released without a prepacked copy (a bug in andactl)")
-        return prepack.unprepack_reference(src, self.out_features)
-
-    def _release_codes(self) -> None:
-        if self._wpp_cache is not None and self._wpp_cache.device.type == "cpu" and not self.codes_released():
-            self._buffers["weight_packed"] = None
-
-    def restore_codes(self) -> None:
-        """Puts the canonical ``weight_packed`` buffer back (no-op unless it was released)."""
-        if "_buffers" in self.__dict__ and self.codes_released():
-            self._buffers["weight_packed"] = self._codes_from_prepacked()
-
-    def _save_to_state_dict(self, destination, prefix, keep_vars):
-        if not self.codes_released():
-            return super()._save_to_state_dict(destination, prefix, keep_vars)
-        self._buffers["weight_packed"] = self._codes_from_prepacked()
-        try:
-            super()._save_to_state_dict(destination, prefix, keep_vars)
-        finally:
-            self._buffers["weight_packed"] = None
+        self.siblings = None  # SiblingGroup (andactl/models/sibling_linears.py) or None, not state
 
     @property
     def mantissa_bits(self) -> int | None:
@@ -165,17 +107,15 @@ class AndaLinear(nn.Module):
         load_state_dict or .to(); None unless the weight is on CPU and a CPU kernel of
         ``andactl::anda_gemm_prepacked`` is registered (the C++ extension is loaded)."""
         if self._wpp_cache is None:
-            codes = self.weight_packed  # (rebuilt from the sibling group's copy when released)
-            if codes.device.type != "cpu" or not ops.has_cpu_kernel("anda_gemm_prepacked"):
+            if self.weight_packed.device.type != "cpu" or not ops.has_cpu_kernel("anda_gemm_prepacked"):
                 return None
-            self._wpp_cache = prepack.int4_prepack(codes, self.weight_scale, self.weight_zero_point,
+            self._wpp_cache = prepack.int4_prepack(self.weight_packed, self.weight_scale, self.weight_zero_point,
                                                    self.group_size, self.in_features)
         return self._wpp_cache
 
     def _apply(self, fn, recurse=True):
         """Device moves apply to every buffer; dtype casts (model.to(bf16)) never touch the float32
         scales (they would lose precision and break the layout); the cached weight is dropped."""
-        self.restore_codes()
         self._w_cache = None
         self._wpp_cache = None
         self._fused_cache = None
@@ -188,7 +128,6 @@ class AndaLinear(nn.Module):
         return out
 
     def _load_from_state_dict(self, *args, **kwargs):
-        self.restore_codes()  # the buffer the loaded codes are copied into
         self._w_cache = None
         self._wpp_cache = None
         self._fused_cache = None
@@ -207,7 +146,6 @@ class AndaLinear(nn.Module):
             if wpp is None:
                 return None
             self._fused_cache = (wpp, *fused.block_scales(self.weight_scale, self.weight_zero_point))
-            self._release_codes()
         return self._fused_cache
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

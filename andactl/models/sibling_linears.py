@@ -40,23 +40,9 @@ class SiblingGroup:
         self._pending: dict[int, torch.Tensor] = {}
 
     def reset(self) -> None:
-        """Drops the concatenated operands and any pending outputs (weights or device changed),
-        first giving every member whose codes live only here its canonical codes back."""
-        if self._operands is not None:
-            for m in self.members:
-                if m._wpp_cache is None:
-                    m.restore_codes()
+        """Drops the concatenated operands and any pending outputs (weights or device changed)."""
         self._operands = None
         self._clear()
-
-    def prepacked_of(self, member: nn.Module) -> torch.Tensor | None:
-        """``member``'s rows of the concatenated prepacked weight (a view), or None before the
-        operands exist (members' out_features are multiples of 16: whole blocks)."""
-        if self._operands is None:
-            return None
-        i = self.members.index(member)
-        b0 = sum(self.sizes[:i]) // 16
-        return self._operands[0][b0: b0 + self.sizes[i] // 16]
 
     def _clear(self) -> None:
         self._x, self._version, self._pending = None, -1, {}

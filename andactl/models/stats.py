@@ -15,12 +15,8 @@ def count_parameters(model: torch.nn.Module) -> int:
     total = 0
     packed = {name: m for name, m in model.named_modules() if hasattr(m, "weight_packed")}
     shared: set[int] = set()
-    # held together: an AndaLinear whose codes live in its prepacked copy returns a new tensor per
-    # access, whose address a freed one could otherwise reuse (counted as shared by mistake)
-    codes = {name: m.weight_packed for name, m in packed.items()}
     for name, m in packed.items():
-        c = codes[name]
-        ptr = id(c) if c.device.type == "meta" else c.data_ptr()
+        ptr = id(m.weight_packed) if m.weight_packed.device.type == "meta" else m.weight_packed.data_ptr()
         if ptr in shared:  # a tied quantized head reads the embedding's codes
             continue
         shared.add(ptr)

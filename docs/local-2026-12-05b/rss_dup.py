@@ -7,9 +7,9 @@ def rss():
 path = sys.argv[1]
 torch.set_num_threads(2)
 r0 = rss()
-m = andactl.load(path)
-model = m.model if hasattr(m, "model") else m
-model = model.to(torch.bfloat16) if len(sys.argv) > 2 else model
+model, _tok = andactl.load(path, dtype="bfloat16" if len(sys.argv) > 2 else None)
+
+
 r1 = rss()
 with torch.no_grad():
     model(torch.ones(1, 8, dtype=torch.long))
