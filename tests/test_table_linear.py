@@ -195,3 +195,21 @@ def test_table_linear_bf16_gemm_path_equals_a_dense_bf16_head():
             assert torch.equal(got.view(torch.int16), torch.mm(x, wb.T).view(torch.int16)), k
     finally:
         torch.set_num_threads(threads)
+
+
+def test_table_linear_one_token_equals_its_row_of_a_two_token_call():
+    """One token (a decode step's head) runs rows four at a time: each output equals, bit for bit,
+    the same token's output in a two-token call (one row at a time, the same summation order), at
+    every level, INT8 and INT4, with row counts that leave 1..3 rows over and with a bias."""
+    gen = torch.Generator().manual_seed(14)
+    for k, group, rows in ((96, 32, 1030), (576, 64, 1027), (64, 64, 5)):
+        w = torch.randn(rows, k, generator=gen)
+        bias = torch.randn(rows, generator=gen)
+        x = torch.randn(2, k, generator=gen)
+        for bits in (8, 4):
+            packed, scale = tq.quantize(w, bits, group)
+            for level in _each_isa():
+                for b in (None, bias):
+                    one = tables.table_linear(x[:1], packed, scale, bits, group, b)
+                    two = tables.table_linear(x, packed, scale, bits, group, b)
+                    assert torch.equal(one[0], two[0]), (level, k, rows, bits, b is None)

@@ -103,6 +103,11 @@ struct MkArgs {
   float* out;
 };
 
+// Bytes ahead of the weight stream that the SIMD kernels prefetch (4 groups): a decode step of a
+// model larger than the caches streams its weights from DRAM, where the hardware prefetcher stops
+// at every 4 KiB page (measured on a random 1B Llama: 2, 4 and 8 groups, 4 best).
+constexpr int kDecodePrefetch = 4 * kGroupBytes;
+
 static void mk_scalar(const MkArgs& a, int TT) {
   for (int t = 0; t < TT; ++t) {
     for (int l = 0; l < 16; ++l) {
@@ -171,6 +176,7 @@ ANDA_AVX2 static inline void mk_avx2_rows(const MkArgs& a) {
           for (int h = 0; h < NH; ++h) acc[t][c][h] = _mm256_setzero_si256();
 #pragma GCC unroll 8
       for (int kq = 0; kq < 8; ++kq) {
+        if ((kq & 1) == 0) _mm_prefetch((const char*)(wh + kq * 32 + kDecodePrefetch), _MM_HINT_T0);
         const __m256i v = _mm256_loadu_si256((const __m256i*)(wh + kq * 32));
         __m256i wv[NH];
         for (int h = 0; h < NH; ++h)
@@ -232,6 +238,7 @@ ANDA_AVX512 static void mk_avx512(const MkArgs& a) {
     for (int t = 0; t < TT; ++t)
       for (int c = 0; c < C; ++c) acc[t][c] = _mm512_setzero_si512();
     for (int kq = 0; kq < 16; ++kq) {
+      if ((kq & 1) == 0) _mm_prefetch((const char*)(w + kq * 32 + kDecodePrefetch), _MM_HINT_T0);
       const __m256i v = _mm256_loadu_si256((const __m256i*)(w + kq * 32));
       const __m512i wv =
           _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(v, low4)),
@@ -282,6 +289,7 @@ ANDA_AVX512 static void mk_avx512_1(const MkArgs& a) {
     }
 #pragma GCC unroll 8
     for (int p = 0; p < 8; ++p) {
+      _mm_prefetch((const char*)(w + p * 64 + kDecodePrefetch), _MM_HINT_T0);
       const __m512i v = _mm512_loadu_si512((const void*)(w + p * 64));
       const __m512i wl = _mm512_and_si512(v, low4);
       const __m512i wh = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
