@@ -31,6 +31,10 @@ namespace {
 
 constexpr int kRows = 16;  // table rows per tile
 constexpr int kStep = 32;  // columns (bf16 values) per tile step
+// Steps ahead whose codes are prefetched (8 steps: 256 columns of each of the 16 rows): a head
+// larger than the caches is streamed from DRAM in a pattern of 16 interleaved rows (4, 8 and 16
+// steps measured on a random 1B Llama at batch 4: 8 best, 7.9 -> 7.0 ms per head call).
+constexpr int64_t kPrefetchSteps = 8;
 
 // tmm0 = A (16 x 64 B), tmm2 = B (16 x 4N B), tmm4 = C (16 x 4N B).
 AmxTileConfig head_tiles(int N) {
@@ -77,6 +81,11 @@ ANDA_TABLE_AMX void rows_amx(const TableArgs& a, const uint16_t* xb, int64_t r0,
     if (i + 1 < total) {
       const int64_t nb = (i + 1) / steps, ns = (i + 1) % steps;
       codes_to_bf16(a.packed + (r0 + nb * kRows) * a.pstride + ns * kStep, a.pstride, abuf[(i + 1) & 1]);
+    }
+    if ((i & 1) == 0 && i + kPrefetchSteps < total) {  // the 16 rows' line kPrefetchSteps steps ahead
+      const int64_t pb = (i + kPrefetchSteps) / steps, ps = (i + kPrefetchSteps) % steps;
+      const uint8_t* p = a.packed + (r0 + pb * kRows) * a.pstride + ps * kStep;
+      for (int r = 0; r < kRows; ++r) _mm_prefetch((const char*)(p + r * a.pstride), _MM_HINT_T0);
     }
     const void* bp = xb + s * kStep * N;
     __asm__ volatile("tileloadd (%0,%1,1), %%tmm0" ::"r"(abuf[i & 1]), "r"(astride) : "memory");
