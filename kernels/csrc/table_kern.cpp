@@ -95,10 +95,42 @@ ANDA_TABLE_AVX2 static void table_row_avx2(const TableArgs& a, int64_t r, int64_
   for (int t = 0; t < TT; ++t) a.y[(t0 + t) * a.R + r] = hsum8(tot[t]) + b;
 }
 
+// One token x RT rows (a decode step's head), as table_rows1_avx512: x loaded once per 8 columns
+// for RT independent FMA chains, the next RT rows prefetched; each row summed in exactly the order
+// of table_row_avx2<BITS, 1> (bit-identical).
+template <int BITS, int RT>
+ANDA_TABLE_AVX2 static void table_rows1_avx2(const TableArgs& a, int64_t r, int64_t t) {
+  const uint8_t* row[RT];
+  __m256 tot[RT];
+  for (int i = 0; i < RT; ++i) row[i] = a.packed + (r + i) * a.pstride, tot[i] = _mm256_setzero_ps();
+  const float* x = a.x + t * a.K;
+  for (int64_t g0 = 0, gi = 0; g0 < a.K; g0 += a.group, ++gi) {
+    __m256 acc[RT];
+    for (int i = 0; i < RT; ++i) acc[i] = _mm256_setzero_ps();
+    const int64_t g1 = std::min<int64_t>(a.K, g0 + a.group);
+    for (int64_t k = g0; k < g1; k += 8) {
+      if ((k & 63) == 0)
+        for (int i = 0; i < RT; ++i) _mm_prefetch((const char*)(row[i] + RT * a.pstride + (BITS == 8 ? k : k / 2)),
+                                                  _MM_HINT_T0);
+      const __m256 xv = _mm256_loadu_ps(x + k);
+      for (int i = 0; i < RT; ++i) acc[i] = _mm256_fmadd_ps(codes8<BITS>(row[i], k), xv, acc[i]);
+    }
+    for (int i = 0; i < RT; ++i)
+      tot[i] = _mm256_fmadd_ps(acc[i], _mm256_set1_ps(_cvtsh_ss(a.scale[(r + i) * a.sstride + gi])), tot[i]);
+  }
+  for (int i = 0; i < RT; ++i) a.y[t * a.R + r + i] = hsum8(tot[i]) + (a.bias ? a.bias[r + i] : 0.0f);
+}
+
 constexpr int64_t kTableTokens = 64;  // tokens per pass over the rows: x stays in L2
 
 template <int BITS>
 ANDA_TABLE_AVX2 static void table_rows_avx2(const TableArgs& a, int64_t r0, int64_t r1) {
+  if (a.T == 1) {  // one token: rows four at a time
+    int64_t r = r0;
+    for (; r + 4 <= r1; r += 4) table_rows1_avx2<BITS, 4>(a, r, 0);
+    for (; r < r1; ++r) table_row_avx2<BITS, 1>(a, r, 0);
+    return;
+  }
   for (int64_t tb = 0; tb < a.T; tb += kTableTokens) {
     const int64_t te = tb + kTableTokens < a.T ? tb + kTableTokens : a.T;
     for (int64_t r = r0; r < r1; ++r) {
