@@ -56,9 +56,8 @@ class SiblingGroup:
             if any(p is None for p in parts):
                 return None
             wpp = torch.cat([p[0] for p in parts])
-            # float16 scales only when every member's are (kernels/fused.py): the values never change
-            sdt = torch.float16 if all(p[1].dtype == torch.float16 for p in parts) else torch.float32
-            scb = torch.cat([p[1].to(sdt) for p in parts])
+            # float16 only when every member's scales are (cat promotes a mix to float32, values exact)
+            scb = torch.cat([p[1] for p in parts])
             # symmetric members share one block of zero points (all 8); asymmetric ones have a block each
             symmetric = self.members[0].weight_zero_point is None
             zb = parts[0][2] if symmetric else torch.cat([p[2] for p in parts])
