@@ -50,6 +50,28 @@ def test_fused_equals_unfused_bit_exact(m):
             assert torch.equal(got, want), (level, lead, k, n, dt)
 
 
+def test_work_items_of_every_size_equal_one_thread_bit_exact():
+    """The decode work items (4..16 blocks, a partial last item, weight prefetches stopping at each
+    item's end) split the rows differently at 1 and 2 threads: same bits as the unfused op on one
+    thread, at every level, for 1, 3 and 8 tokens (N = 1205: 76 blocks, the last one 5 rows)."""
+    gen = torch.Generator().manual_seed(21)
+    n, k, gs = 1205, 576, 64
+    (wpp, scb, zb), (_, sc, z) = _operands(n, k, gs, True, gen, half_scales=True)
+    threads = torch.get_num_threads()
+    try:
+        for t in (1, 3, 8):
+            x = _awkward((t, k), gen).to(torch.bfloat16)
+            for level in _each_isa():
+                torch.set_num_threads(1)
+                want = _unfused(x, 8, "nearest", wpp, sc, z, None, gs, n)
+                for th in (1, 2):
+                    torch.set_num_threads(th)
+                    got = fused.anda_linear(x, 8, "nearest", wpp, scb, zb, None, gs, n)
+                    assert torch.equal(got, want), (level, t, th)
+    finally:
+        torch.set_num_threads(threads)
+
+
 def test_float32_inputs_round_to_float16_exactly_like_torch():
     """float32 rows are rounded to float16 inside the op (scalar and F16C paths): at exact ties
     between two float16 values (round half to even), just beside them, in the subnormal range and

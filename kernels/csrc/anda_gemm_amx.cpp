@@ -311,13 +311,16 @@ struct BSource {
   const int8_t* all;
   int8_t* ring;
   const uint8_t* Wp;
+  const uint8_t* wend;  // end of the call's weight stream (prefetches stop there)
   const int8_t* zv;
   int64_t Gw64;
   int G, gpw, gwn;
   ANDA_INLINE const int8_t* tile(int j, int b, int g, int slot) const {
     if (all) return all + (int64_t)j * 1024;
     int8_t* t = ring + slot * 1024;
-    unpack_group(Wp + ((int64_t)b * Gw64 + g) * kGroupBytes, zv + ((int64_t)b * gwn + g / gpw) * 64, t);
+    const uint8_t* w = Wp + ((int64_t)b * Gw64 + g) * kGroupBytes;
+    for (int l = 0; l < kGroupBytes; l += 64) prefetch_weights(w + l, wend);
+    unpack_group(w, zv + ((int64_t)b * gwn + g / gpw) * 64, t);
     return t;
   }
 };
@@ -411,7 +414,8 @@ ANDA_INLINE void amx_gemm(Tiles& tl, const AmxArgs& a) {
       for (int g = 0; g < G; ++g)
         unpack_group(a.Wp + ((int64_t)b * a.Gw64 + g) * kGroupBytes,
                      zv.data() + ((int64_t)b * gwn + g / a.gpw) * 64, bt + ((int64_t)b * G + g) * 1024);
-  const BSource bs{one_tile ? nullptr : bt, bt, a.Wp, zv.data(), a.Gw64, G, a.gpw, gwn};
+  const BSource bs{one_tile ? nullptr : bt, bt, a.Wp, a.Wp + (int64_t)nb * a.Gw64 * kGroupBytes, zv.data(),
+                  a.Gw64, G, a.gpw, gwn};
   if (R < kTile) tl.token_rows(R, C);
   tl.begin();
   for (int64_t t0 = 0; t0 < a.T; t0 += R) {  // rows past T are zero padding
