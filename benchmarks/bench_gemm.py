@@ -16,7 +16,10 @@ F.linear and torch's int4 kernel (both on bf16 x) against "fused bf16", fp32 F.l
 "fused". A STREAM-like copy
 (torch copy_ of 256 MiB, read + write bytes / time) measured in the same run gives the memory
 bandwidth; decode rows report the fused op's weight-stream rate (prepacked weight + scales +
-zero points read per call / time) as a share of it. Use --threads 1 on a loaded machine.
+zero points read per call / time) as a share of it, and as a share of torch reading (``sum``) a
+buffer of the same size (the rate that cache level, or DRAM, gives a pure read). A last row streams
+one token through 96 distinct (2048x5632) linears (606 MB: a ~1B model's decode step, from DRAM)
+against torch's int4 kernel over 96 distinct weights. Use --threads 1 on a loaded machine.
 """
 from __future__ import annotations
 
@@ -71,6 +74,7 @@ def ours(x: torch.Tensor, m: int, k: int, n: int, wp: torch.Tensor, sc: torch.Te
     fused_bf16_ms = bench(lambda: ops_.anda_linear(xb, m, "truncate", wpp, scb, zb, None, gs, n), repeat)
     stream_bytes = sum(t.numel() * t.element_size() for t in (wpp, scb, zb))
     return dict(fused_ms=fused_ms, fused_bf16_ms=fused_bf16_ms, weight_stream_gbs=stream_bytes / fused_ms / 1e6,
+        read_gbs=read_bandwidth(stream_bytes, repeat),
         M=m, pack_ms=bench(lambda: ops_.anda_pack(x, m), repeat),
         gemm_ms=bench(lambda: ops_.anda_gemm(words, exps, m, k, wp, sc, z, gs), repeat),
         prepacked_ms=bench(lambda: ops_.anda_gemm_prepacked(words, exps, m, k, wpp, sc, z, gs, n), repeat),
@@ -83,6 +87,39 @@ def copy_bandwidth(repeat: int, mib: int = 256) -> float:
     src = torch.ones(mib << 18)
     dst = torch.empty_like(src)
     return 2 * src.numel() * 4 / bench(lambda: dst.copy_(src), repeat) / 1e6
+
+
+def read_bandwidth(nbytes: int, repeat: int) -> float:
+    """GB/s of torch reading a float32 buffer of ``nbytes`` (``sum``): what the same cache level (or
+    DRAM) delivers to a pure read of the size a decode call streams."""
+    buf = torch.ones(max(nbytes // 4, 1))
+    return buf.numel() * 4 / bench(lambda: buf.sum(), repeat) / 1e6
+
+
+def model_sized_decode(repeat: int, gen: torch.Generator, layers: int = 96) -> dict:
+    """One token through ``layers`` distinct (2048 x 5632) linears, asymmetric groups of 64 (606 MB
+    of prepacked weights: a decode step of a ~1B model, streamed from DRAM) against torch's int4
+    kernel over the same number of distinct weights; times per linear."""
+    ops_ = torch.ops.andactl
+    K, N, gs = 2048, 5632, 64
+    ours_w, torch_w = [], []
+    for _ in range(layers):
+        codes, wp, sc = int4_weights(N, K, gs, gen)
+        z = torch.randint(0, 16, (N, K // gs), generator=gen, dtype=torch.uint8)
+        ours_w.append((ops_.int4_prepack(wp, sc, z, gs, K), *fused.block_scales(sc, z)))
+        sz = torch.stack([sc.t(), -(z.float() - 8).t() * sc.t()], -1).bfloat16().contiguous()
+        torch_w.append((torch.ops.aten._convert_weight_to_int4pack_for_cpu(codes.to(torch.int32), 1), sz))
+    xb = torch.randn(1, K, generator=gen).bfloat16()
+    stream = sum(t.numel() * t.element_size() for w in ours_w for t in w)
+    sweep = lambda: [ops_.anda_linear(xb, 8, "truncate", w, s, z, None, gs, N) for w, s, z in ours_w]  # noqa: E731
+    t_ours = bench(sweep, max(2, repeat // 2)) / layers
+    t_i4 = bench(lambda: [torch.ops.aten._weight_int4pack_mm_for_cpu(xb, w, gs, sz) for w, sz in torch_w],
+                 max(2, repeat // 2)) / layers
+    del torch_w
+    return dict(shape=f"decode 1x{K}x{N} g64 asym, {layers} distinct (DRAM)", M=8, pack_ms=None, gemm_ms=None,
+                prepacked_ms=None, pack_gemm_ms=None, fused_ms=None, fused_bf16_ms=t_ours,
+                weight_stream_gbs=stream / layers / t_ours / 1e6, read_gbs=read_bandwidth(stream, 2),
+                bf16_linear_ms=None, fp32_linear_ms=None, int4_mm_ms=t_i4)
 
 
 def run(repeat: int) -> tuple[list[dict], float]:
@@ -127,12 +164,14 @@ def run(repeat: int) -> tuple[list[dict], float]:
     for m in (4, 6, 8):
         rows.append(dict(shape=f"decode 1x{K}x{N} g64 asym", **ours(x, m, K, N, wp, sc, gs, repeat, z),
                          bf16_linear_ms=t_bf16, fp32_linear_ms=None, int4_mm_ms=t_i4))
+    rows.append(model_sized_decode(repeat, gen))
     for r in rows:
         r["copy_gbs"] = copy_gbs
+        r["read_share"] = r["weight_stream_gbs"] / r["read_gbs"] if r["shape"].startswith("decode 1x") else None
         r["bw_share"] = r["weight_stream_gbs"] / copy_gbs if r["shape"].startswith("decode 1x") else None
         # like for like: bfloat16 in and out against torch's bf16 and int4 kernels (both take bf16
         # activations), float32 against float32
-        r["vs_bf16"] = r["bf16_linear_ms"] / r["fused_bf16_ms"]
+        r["vs_bf16"] = r["bf16_linear_ms"] / r["fused_bf16_ms"] if r["bf16_linear_ms"] is not None else None
         r["vs_fp32"] = r["fp32_linear_ms"] / r["fused_ms"] if r["fp32_linear_ms"] is not None else None
         r["vs_int4"] = r["int4_mm_ms"] / r["fused_bf16_ms"] if r["int4_mm_ms"] is not None else None
     return rows, copy_gbs
@@ -155,7 +194,8 @@ def main() -> None:
     print(f"# {info}")
     f = lambda v, spec=".2f": "-" if v is None else format(v, spec)  # noqa: E731
     hdr = ("shape", "M", "pack ms", "gemm ms (canonical)", "gemm ms (prepacked)", "pack+prepacked", "fused",
-           "fused bf16", "bf16 F.linear", "fp32 F.linear", "int4_mm", "x bf16", "x fp32", "x int4", "% copy BW")
+           "fused bf16", "bf16 F.linear", "fp32 F.linear", "int4_mm", "x bf16", "x fp32", "x int4", "% copy BW",
+           "% read BW")
     print("| " + " | ".join(hdr) + " |")
     print("|" + "---|" * len(hdr))
     for r in rows:
@@ -163,7 +203,8 @@ def main() -> None:
               f"{f(r['pack_gemm_ms'])} | {f(r['fused_ms'])} | {f(r['fused_bf16_ms'])} | "
               f"{f(r['bf16_linear_ms'])} | {f(r['fp32_linear_ms'])} | {f(r['int4_mm_ms'])} | "
               f"{f(r['vs_bf16'])} | {f(r['vs_fp32'])} | {f(r['vs_int4'])} | "
-              f"{f(None if r['bw_share'] is None else 100 * r['bw_share'], '.0f')} |")
+              f"{f(None if r['bw_share'] is None else 100 * r['bw_share'], '.0f')} | "
+              f"{f(None if r['read_share'] is None else 100 * r['read_share'], '.0f')} |")
 
 
 if __name__ == "__main__":
