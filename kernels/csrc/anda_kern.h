@@ -133,8 +133,9 @@ constexpr int64_t kNearPrefetch = 4 * kGroupBytes, kFarPrefetch = 16 * kGroupByt
 // Prefetches for the 64 weight bytes at w of a stream ending at wend (the work item's end: the
 // next item may be another thread's). A hint: never changes a result.
 inline void prefetch_weights(const uint8_t* w, const uint8_t* wend) {
-  if (w + kFarPrefetch < wend) __builtin_prefetch(w + kFarPrefetch, 0, 2);   // prefetcht1
-  if (w + kNearPrefetch < wend) __builtin_prefetch(w + kNearPrefetch, 0, 3);  // prefetcht0
+  const int64_t left = wend - w;  // (no pointer is formed past the stream's end)
+  if (left > kFarPrefetch) __builtin_prefetch(w + kFarPrefetch, 0, 2);   // prefetcht1
+  if (left > kNearPrefetch) __builtin_prefetch(w + kNearPrefetch, 0, 3);  // prefetcht0
 }
 
 // Prepack blocks [b0, b1) of canonical w [N, wstride] into out (which points at block b0).
