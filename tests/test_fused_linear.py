@@ -51,9 +51,10 @@ def test_fused_equals_unfused_bit_exact(m):
 
 
 def test_work_items_of_every_size_equal_one_thread_bit_exact():
-    """The decode work items (4..16 blocks, a partial last item, weight prefetches stopping at each
-    item's end) split the rows differently at 1 and 2 threads: same bits as the unfused op on one
-    thread, at every level, for 1, 3 and 8 tokens (N = 1205: 76 blocks, the last one 5 rows)."""
+    """The work items (4..16 blocks on the micro-kernel paths, AMX panels at 8 tokens, a partial last
+    item) split the rows differently at 1 and 2 threads: same bits as the unfused op on one thread,
+    at every level, for 1, 3 and 8 tokens (N = 1205: 76 blocks, the last one 5 rows). The weight
+    prefetches, which stop at each item's end, are hints and cannot change a result."""
     gen = torch.Generator().manual_seed(21)
     n, k, gs = 1205, 576, 64
     (wpp, scb, zb), (_, sc, z) = _operands(n, k, gs, True, gen, half_scales=True)
