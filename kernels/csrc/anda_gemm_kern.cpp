@@ -371,9 +371,9 @@ bool amx_path(int isa, int64_t T, int C) {
 }
 
 // Micro-kernel paths: 4..16 blocks per item, aiming at 4 items per thread (a descheduled thread
-// holds little back; fewer where the rows are too few for 4-block items). Longer items stream longer runs of weights and cut the prefetches lost at
-// item ends (96 DRAM-resident 2048 x 5632 linears, 2 threads, one token: 4 blocks 23.7-25.4 GB/s,
-// 8 26.2-26.3, 16 26.4-26.8, 32 25.1-25.3).
+// holds little back; fewer where the rows are too few for 4-block items). Longer items stream
+// longer runs of weights and cut the prefetches lost at item ends (96 DRAM-resident 2048 x 5632
+// linears, 2 threads, one token: 4 blocks 23.7-25.4 GB/s, 8 26.2-26.3, 16 26.4-26.8, 32 25.1-25.3).
 static int64_t micro_item_blocks(int64_t NB, int64_t threads) {
   constexpr int64_t kMin = 4, kMax = 16, kItemsPerThread = 4;
   return std::clamp<int64_t>(NB / (std::max<int64_t>(threads, 1) * kItemsPerThread), kMin, kMax);

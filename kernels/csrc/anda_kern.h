@@ -232,10 +232,10 @@ void gemm_blocked(int isa, const int8_t* A, const int32_t* S, const float* U, in
 bool amx_path(int isa, int64_t T, int C);
 
 // 16-row weight blocks per parallel work item of the GEMM ops: 4..16 on the micro-kernel paths
-// (aiming at 4 items per thread); on the AMX path, panels whose B tiles (G KiB per block, unpacked once per item and
-// reused by every token tile) stay within ~1 MiB (half an L2 of the AMX CPUs: the activations are
-// streamed once per item, which costs at large K), sized so that the NB blocks split into equal
-// items, a multiple of the thread count of them.
+// (aiming at 4 items per thread); on the AMX path, panels whose B tiles (G KiB per block,
+// unpacked once per item and reused by every token tile) stay within ~1 MiB (half an L2 of the
+// AMX CPUs: the activations are streamed once per item, which costs at large K), sized so that
+// the NB blocks split into equal items, a multiple of the thread count of them.
 int64_t item_blocks(int isa, int64_t T, int C, int64_t G, int64_t NB, int64_t threads);
 
 // The AMX tile GEMM over the same arguments as gemm_blocked (anda_gemm_amx.cpp): hardware tiles
