@@ -14,11 +14,10 @@ import math
 import sys
 import time
 from dataclasses import dataclass, field
-from functools import lru_cache
-from pathlib import Path
 
 import torch
 
+from andactl.models.loading import native_bf16
 from andactl.passes.recover_loss import head_loss
 
 log = logging.getLogger("andactl")
@@ -61,21 +60,11 @@ class History:
                 "tokens_per_second": round(self.tokens / self.seconds, 1) if self.seconds else None}
 
 
-@lru_cache(maxsize=None)
-def cpu_has_native_bf16() -> bool:
-    """True when /proc/cpuinfo lists avx512_bf16 or amx_bf16 (run-time detection, Linux)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
 def autocast_dtype(device: torch.device) -> torch.dtype | None:
     """bf16 where the device computes it natively (CUDA with bf16, CPUs with AVX512-BF16/AMX), else None (fp32)."""
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
-    return torch.bfloat16 if cpu_has_native_bf16() else None
+    return torch.bfloat16 if native_bf16() else None
 
 
 def lr_factor(step: int, steps: int, warmup_steps: int, schedule: str) -> float:
