@@ -25,7 +25,8 @@ log = logging.getLogger("andactl")
 CSRC = Path(__file__).resolve().parent / "csrc"
 CPU_SOURCES = ("anda_cpu.cpp", "anda_kern.cpp", "anda_pack_avx2.cpp", "anda_gemm_kern.cpp", "anda_gemm_amx.cpp",
                "anda_quant.cpp", "anda_fused_cpu.cpp", "table_kern.cpp", "table_amx.cpp", "table_cpu.cpp",
-               "attn_kern.cpp", "attn_cpu.cpp", "rows_cpu.cpp")
+               "attn_kern.cpp", "attn_cpu.cpp", "rows_cpu.cpp", "shortcut_kern.cpp",
+               "shortcut_cpu.cpp")
 CPU_HEADERS = ("anda_kern.h", "anda_group_avx2.h")
 CUDA_SOURCES = ("anda_cuda.cu",)
 CFLAGS = ("-O3", "-fopenmp")
@@ -87,6 +88,7 @@ def _build(cuda: bool, verbose: bool) -> BuildResult:
     import andactl.kernels.tables  # noqa: F401  (table_linear schema)
     import andactl.kernels.attention  # noqa: F401  (decode_attention schema)
     import andactl.kernels.rows  # noqa: F401  (rms_norm, rotary schemas)
+    import andactl.kernels.shortcut  # noqa: F401  (shortcut_add schema)
     from torch.utils import cpp_extension
 
     key = build_key(cuda)

@@ -143,6 +143,19 @@ def test_lean_step_equals_transformers_sliced():
 
 
 @needs_simd
+def test_lean_step_sliced_bfloat16_runs_the_shortcut_op_within_rounding():
+    """bfloat16 shortcuts of decode steps (one row per sequence, 3 sequences) run
+    andactl::shortcut_add; the logits stay within bfloat16 rounding of transformers' forward."""
+    model = tiny_sliced("llama", 0.25).model.to(torch.bfloat16)
+    with torch.profiler.profile() as prof:
+        ref, got, calls = _lean_vs_transformers(model, steps=12)
+    assert calls == 13
+    ran = sum(e.count for e in prof.key_averages() if e.key == "andactl::shortcut_add")
+    assert ran == 12 * 2 * model.config.num_hidden_layers  # every decode step's two shortcuts per layer
+    torch.testing.assert_close(got, ref, atol=0.02 * float(ref.abs().max()), rtol=0)
+
+
+@needs_simd
 @pytest.mark.parametrize("family", ["llama", "qwen2"])
 def test_lean_step_equals_transformers_packed(family):
     """W4 + Anda linears whose q/k/v and gate/up run as one fused call each (qwen2: biased q/k/v);

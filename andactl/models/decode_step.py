@@ -30,7 +30,7 @@ from transformers.cache_utils import DynamicLayer
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.modeling_outputs import BaseModelOutputWithPast
 
-from andactl.kernels import attention, rows
+from andactl.kernels import attention, rows, shortcut
 from andactl.models import decode_attention
 from andactl.models.kv_cache import ReservedLayer, cache_kwargs
 from andactl.models.modules import RMSN
@@ -38,6 +38,11 @@ from andactl.models.modules import RMSN
 # The families whose decoder, layer, attention, MLP and RMSNorm code the lean step reproduces
 # (transformers class-name prefixes; their modeling code is the same for a full-attention step).
 FAMILIES = ("Llama", "Mistral", "Qwen2")
+# Residual rows up to which a bfloat16 / float16 shortcut runs andactl::shortcut_add (more, or
+# float32, where MKL's GEMV is as fast: torch). A 432 x 432 bfloat16 shortcut on a 2-core Xeon:
+# 12 / 28 / 51 us at 1 / 4 / 8 rows against torch's 38 / 36 / 34 (docs/BENCH.md, tenth round).
+SHORTCUT_ROWS = 4
+HALF_DTYPES = (torch.bfloat16, torch.float16)
 _CACHE_LAYERS = (DynamicLayer, ReservedLayer)  # cache layers whose update appends (full attention)
 
 
@@ -124,10 +129,17 @@ class _Layer:
                 return outs
         return tuple(m(x) for m in mods)
 
-    def residual(self, r: torch.Tensor, name: str) -> torch.Tensor:
-        """The residual after a shortcut (SliceGPT layers), as SliceGPTLayer._add computes it."""
+    def residual_add(self, r: torch.Tensor, name: str, update: torch.Tensor) -> torch.Tensor:
+        """The residual after a shortcut (SliceGPT layers) plus ``update``, as SliceGPTLayer._add
+        computes it: for the few 16-bit rows of a decode step andactl's shortcut_add (the same up
+        to float32 summation order), else torch."""
         s = getattr(self.layer, name) if self.sliced else None
-        return r if s is None else torch.matmul(r, s.to(r.dtype))
+        if s is None:
+            return r + update
+        s = s.to(r.dtype)
+        if r.dtype in HALF_DTYPES and r.numel() <= SHORTCUT_ROWS * r.shape[-1] and shortcut.has_cpu_kernel():
+            return torch.ops.andactl.shortcut_add(r, s, update)
+        return torch.matmul(r, s) + update
 
     def __call__(self, h: torch.Tensor, cos, sin, cache) -> torch.Tensor:
         b, t, d = h.shape[0], h.shape[1], self.head_dim
@@ -141,11 +153,11 @@ class _Layer:
         else:  # a prefill of an empty cache: transformers' SDPA call, causal, no mask ([B, T, H, D])
             a = sdpa_attention_forward(self.layer.self_attn, q, k, v, None, dropout=0.0, scaling=self.scaling)[0]
         a = self.o(a.reshape(b, t, -1).contiguous())
-        h = self.residual(h, "attn_shortcut") + a
+        h = self.residual_add(h, "attn_shortcut", a)
         x = self.norm2(h)
         g, u = self.siblings(x, self.gate_up, self.gate_up_group)
         m = self.down(self.act(g) * u)
-        return self.residual(h, "mlp_shortcut") + m
+        return self.residual_add(h, "mlp_shortcut", m)
 
 
 class _Unsupported(Exception):

@@ -281,4 +281,18 @@ void attn_items(int isa, const AttnArgs& a, int64_t i0, int64_t i1);
 // Rows of (batch, KV head) pairs i0..i1-1 from their nsplit partial results (a.part) into a.o.
 void attn_combine(const AttnArgs& a, int64_t i0, int64_t i1);
 
+// out[t] = (r[t] @ S) rounded to the element type, + u[t] (shortcut_kern.cpp), t < T: r [T, din],
+// S [din, dout], u and out [T, dout], all contiguous, one element type (kAttn*). Columns c0..c1-1;
+// parallel items are multiples of kShortcutCols columns (the scalar loop sums that many at a time).
+constexpr int64_t kShortcutCols = 128;
+struct ShortcutArgs {
+  const void* r;
+  const void* S;
+  const void* u;
+  void* out;
+  int dtype;
+  int64_t T, din, dout;
+};
+void shortcut_rows(int isa, const ShortcutArgs& a, int64_t c0, int64_t c1);
+
 }  // namespace anda

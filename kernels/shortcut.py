@@ -1,0 +1,49 @@
+"""The op ``andactl::shortcut_add``: a SliceGPT residual shortcut of a decode step.
+
+    shortcut_add(r [..., din], S [din, dout], u [..., dout]) -> r @ S + u
+
+r, S and u share a dtype (float32, bfloat16 or float16). Invariant: equals ``torch.matmul(r, S) +
+u`` (the product rounded to the dtype, then the sum rounded), up to the float32 summation order of
+the product (one float32 sum per output in order of ``i``, fused multiply-adds on the SIMD levels).
+Why: torch's bfloat16 ``matmul`` of one row by a 432 x 432 matrix takes ~75 us on a 2-core Xeon
+(the two shortcuts of each of SmolLM2's 30 layers were a quarter of a sliced, packed model's decode
+step); the C++ kernel streams S once per row at the cache's read rate. Other dtypes and devices,
+and the reference, run the torch expression.
+"""
+from __future__ import annotations
+
+import torch
+
+from andactl.kernels import build, ops
+
+SCHEMA = "shortcut_add(Tensor r, Tensor S, Tensor u) -> Tensor"
+DTYPES = (torch.float32, torch.bfloat16, torch.float16)  # the C++ kernel's dtypes
+
+
+def shortcut_add_reference(r, S, u):
+    return torch.matmul(r, S) + u
+
+
+def _shortcut_add_fake(r, S, u):
+    return u.new_empty(u.shape)
+
+
+_LIB = ops.define_ops("FRAGMENT", {"shortcut_add": SCHEMA},
+                      {"shortcut_add": (shortcut_add_reference, _shortcut_add_fake)},
+                      globals().get("_LIB"))  # kept alive for the life of the process
+
+
+def has_cpu_kernel() -> bool:
+    """True when the C++ extension registered a CPU kernel for ``andactl::shortcut_add``."""
+    return ops.has_cpu_kernel("shortcut_add")
+
+
+def shortcut_add(r: torch.Tensor, S: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """The op on r's device: on CPU the C++ kernel (the extension is built / loaded on first use; if
+    it cannot be, the reference), elsewhere the reference."""
+    if r.device.type == "cpu" and not has_cpu_kernel():
+        build.load()  # never raises; one warning if the extension cannot be built
+    return torch.ops.andactl.shortcut_add(r, S, u)
+
+
+__all__ = ["DTYPES", "SCHEMA", "has_cpu_kernel", "shortcut_add", "shortcut_add_reference"]
