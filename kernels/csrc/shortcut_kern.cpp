@@ -18,7 +18,10 @@ namespace anda {
 namespace {
 
 constexpr int kTokenTile = 4;
-// Rows of S ahead that the AVX-512 tiles prefetch (S of a decode step comes from L3 or DRAM).
+// Rows of S ahead that the AVX-512 tiles prefetch (S of a decode step comes from L3 or DRAM). One
+// token, 432 x 432 bfloat16, 1 thread of a 2-core Xeon, 60 / 240 distinct matrices (L3 / DRAM):
+// none 36 / 48 us, 8 rows 29 / 44, 16 rows 29 / 41, 32 rows 35 / 47; in a sliced SmolLM2's decode
+// step 8 and 16 measure the same (~50 us per call, torch's matmul ~75).
 constexpr int64_t kShortcutAhead = 8;
 
 // float32 value of element i of p, for element type DT (kAttn*).
