@@ -76,6 +76,12 @@ def test_bfloat16_matches_torch_within_one_rounding():
     assert ((got - ref).abs() <= 2 ** -7 * ref.abs() + 2 ** -7 * (r.float() @ S.float()).abs()).all()
 
 
+def test_empty_operands():
+    u = torch.randn(2, 5).bfloat16()
+    assert torch.equal(torch.ops.andactl.shortcut_add(torch.zeros(2, 0).bfloat16(), torch.zeros(0, 5).bfloat16(), u), u)
+    assert torch.ops.andactl.shortcut_add(torch.zeros(0, 3), torch.ones(3, 4), torch.zeros(0, 4)).shape == (0, 4)
+
+
 @pytest.mark.parametrize("r_shape,S_shape,u_shape,dtypes,match", [
     ((1, 8), (9, 4), (1, 4), (torch.float32,) * 3, "din the last dimension of r"),
     ((1, 8), (8, 4), (1, 5), (torch.float32,) * 3, "u must have r's shape"),

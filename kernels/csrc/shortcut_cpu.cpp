@@ -23,9 +23,10 @@ at::Tensor shortcut_add_cpu(const at::Tensor& r_in, const at::Tensor& S_in, cons
   auto want = r_in.sizes().vec();
   want.back() = dout;
   TORCH_CHECK(u_in.sizes().vec() == want, "shortcut_add: u must have r's shape with the last dimension ", dout);
+  if (din == 0) return u_in.clone();  // an empty product: u itself
   const at::Tensor r = r_in.contiguous(), S = S_in.contiguous(), u = u_in.contiguous();
   at::Tensor out = at::empty(want, u.options());
-  const int64_t T = din ? r.numel() / din : 0;
+  const int64_t T = r.numel() / din;
   if (out.numel() == 0) return out;
   const int kind = dt == at::kFloat ? anda::kAttnF32 : dt == at::kBFloat16 ? anda::kAttnBF16 : anda::kAttnF16;
   const anda::ShortcutArgs a{r.data_ptr(), S.data_ptr(), u.data_ptr(), out.data_ptr(), kind, T, din, dout};
