@@ -41,8 +41,9 @@ FAMILIES = ("Llama", "Mistral", "Qwen2")
 # Residual rows up to which a bfloat16 / float16 shortcut runs andactl::shortcut_add (more, or
 # float32, where MKL's GEMV is as fast: torch). A 432 x 432 bfloat16 shortcut, 1 thread of a 2-core
 # Xeon, S in L2: 21 / 25 / 47 us at 1 / 4 / 8 rows against torch's 39 / 31 / 34; from L3 / DRAM
-# at 1 row 30 / 44 against 45 / 70 (docs/BENCH.md, tenth round).
-SHORTCUT_ROWS = 4
+# at 1 row 30 / 44 against 45 / 70; inside a sliced SmolLM2's decode step at 8 rows 83-90 against
+# 94-96 us (batch 8: 262-276 against 241-242 tok/s; docs/BENCH.md, tenth round).
+SHORTCUT_ROWS = 8
 HALF_DTYPES = (torch.bfloat16, torch.float16)
 _CACHE_LAYERS = (DynamicLayer, ReservedLayer)  # cache layers whose update appends (full attention)
 
