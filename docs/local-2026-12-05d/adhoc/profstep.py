@@ -1,6 +1,8 @@
-"""Profile decode steps of a packed model (bf16, threads argv[3] (default 1), lean step): op totals per step."""
+"""Profile decode steps of a packed model (bf16, threads argv[3] (default 1), lean step): op totals per step;
+argv[4], if given, sets decode_step.SHORTCUT_ROWS (the shortcut op's row threshold)."""
 import sys, time, torch, andactl
 from andactl.models import decode_step
+if len(sys.argv) > 4: decode_step.SHORTCUT_ROWS = int(sys.argv[4])
 from andactl.models.kv_cache import cache_kwargs, reserved_cache_arg
 torch.set_num_threads(int(sys.argv[3]) if len(sys.argv) > 3 else 1)
 model, _ = andactl.load(sys.argv[1], dtype="bfloat16")
