@@ -9,7 +9,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
-#include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "anda_kern.h"
@@ -58,9 +58,9 @@ void finish_row(const ShortcutArgs& a, int64_t t, int64_t c0, int64_t c1, const 
 }
 
 template <int DT>
-void rows_scalar(const ShortcutArgs& a, int64_t t0, int64_t t1, int64_t c0, int64_t c1) {
+void rows_scalar(const ShortcutArgs& a, int64_t c0, int64_t c1) {
   float acc[kShortcutCols];
-  for (int64_t t = t0; t < t1; ++t)
+  for (int64_t t = 0; t < a.T; ++t)
     for (int64_t b0 = c0; b0 < c1; b0 += kShortcutCols) {
       const int64_t b1 = std::min(c1, b0 + kShortcutCols);
       std::fill(acc, acc + (b1 - b0), 0.0f);
@@ -70,6 +70,18 @@ void rows_scalar(const ShortcutArgs& a, int64_t t0, int64_t t1, int64_t c0, int6
       }
       finish_row<DT>(a, t, b0, b1, acc);
     }
+}
+
+// f(std::integral_constant<int, tt>) for a token tile of tt = 1..kTokenTile rows: the tiles' token
+// count is a template parameter, so that their sums stay in registers.
+template <class F>
+inline void by_tile(int tt, F&& f) {
+  switch (tt) {
+    case 1: return f(std::integral_constant<int, 1>{});
+    case 2: return f(std::integral_constant<int, 2>{});
+    case 3: return f(std::integral_constant<int, 3>{});
+    default: return f(std::integral_constant<int, kTokenTile>{});
+  }
 }
 
 // Rows t0..t0+tt-1 of r as float32 (exact), xf [tt][din]: the tiles broadcast from it.
@@ -133,12 +145,7 @@ ANDA_SC_AVX2 void rows_avx2(const ShortcutArgs& a, int64_t c0, int64_t c1) {
   for (int64_t t0 = 0; t0 < a.T; t0 += kTokenTile) {
     const int tt = (int)std::min<int64_t>(kTokenTile, a.T - t0);
     to_float<DT>(a, t0, tt, xf.data());
-    switch (tt) {
-      case 1: tiles_avx2<DT, 1>(a, xf.data(), t0, c0, c1); break;
-      case 2: tiles_avx2<DT, 2>(a, xf.data(), t0, c0, c1); break;
-      case 3: tiles_avx2<DT, 3>(a, xf.data(), t0, c0, c1); break;
-      default: tiles_avx2<DT, 4>(a, xf.data(), t0, c0, c1); break;
-    }
+    by_tile(tt, [&](auto TT) { tiles_avx2<DT, TT.value>(a, xf.data(), t0, c0, c1); });
   }
 }
 
@@ -191,12 +198,7 @@ ANDA_SC_AVX512 void rows_avx512(const ShortcutArgs& a, int64_t c0, int64_t c1) {
     const int64_t cols = 16 * (24 / tt);
     for (int64_t b0 = c0; b0 < c1; b0 += cols) {
       const int64_t n = std::min<int64_t>(cols, c1 - b0);
-      switch (tt) {
-        case 1: block_avx512<DT, 1>(a, xf.data(), t0, b0, n); break;
-        case 2: block_avx512<DT, 2>(a, xf.data(), t0, b0, n); break;
-        case 3: block_avx512<DT, 3>(a, xf.data(), t0, b0, n); break;
-        default: block_avx512<DT, 4>(a, xf.data(), t0, b0, n); break;
-      }
+      by_tile(tt, [&](auto TT) { block_avx512<DT, TT.value>(a, xf.data(), t0, b0, n); });
     }
   }
 }
@@ -208,7 +210,7 @@ void rows_at(int isa, const ShortcutArgs& a, int64_t c0, int64_t c1) {
   if (isa >= ISA_AVX512) return rows_avx512<DT>(a, c0, c1);
   if (isa >= ISA_AVX2) return rows_avx2<DT>(a, c0, c1);
 #endif
-  rows_scalar<DT>(a, 0, a.T, c0, c1);
+  rows_scalar<DT>(a, c0, c1);
 }
 
 }  // namespace
