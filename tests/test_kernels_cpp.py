@@ -178,6 +178,26 @@ def test_gemm_zero_points_above_15(m):
         _check_gemm(_awkward((t, k), gen), m, k, n, gs, True, gen, weights=(pack_int4(codes), scales, zeros))
 
 
+@pytest.mark.parametrize("m", [5, 6, 7, 8])
+def test_gemm_largest_group_sums(m):
+    """Every code 15 against every mantissa at its largest magnitude (2^min(m,7) - 1, one sign per
+    token): the int16 sub-sums of the AVX2 kernel reach their bound (M <= 6 sums a whole group in
+    int16: 16 k-quads x 2 x 15 x 63 = 30240; M = 7 and the low chunk of M = 8 need two halves), and
+    every level still equals the reference, on 4 tokens (token tiles) and on 1."""
+    gen = torch.Generator().manual_seed(200 + m)
+    n, k, gs = 33, 256, 64
+    codes = torch.full((n, k), 15, dtype=torch.uint8)
+    zeros = torch.randint(0, 16, (n, k // gs), generator=gen, dtype=torch.uint8)
+    scales = torch.rand(n, k // gs, generator=gen) * 0.1 + 1e-3
+    for t in (4, 1):
+        sign = torch.tensor([1.0, -1.0, -1.0, 1.0][:t]).unsqueeze(1)
+        x = sign * torch.full((t, k), 1.999)  # the group maximum with every mantissa bit set
+        words, _ = ops._pack_ref(x, m)
+        assert int(words.count_nonzero()) > 0
+        for z in (zeros, None):
+            _check_gemm(x, m, k, n, gs, z is not None, gen, weights=(pack_int4(codes), scales, z))
+
+
 def test_gemm_empty_and_zero_groups():
     gen = torch.Generator().manual_seed(5)
     _check_gemm(torch.zeros(4, 200), 6, 200, 17, 64, True, gen)

@@ -120,7 +120,7 @@ void check_canonical(const char* op, const at::Tensor& w_packed, int64_t k, int6
 struct DecodedAct {
   at::Tensor A, S, U;
   int64_t T, G;
-  int C;
+  int C, M;
 };
 
 DecodedAct decode(const at::Tensor& words, const at::Tensor& exps, int64_t M) {
@@ -131,7 +131,7 @@ DecodedAct decode(const at::Tensor& words, const at::Tensor& exps, int64_t M) {
   auto opt = words.options();
   DecodedAct d{at::empty({Tpad, G, C, 64}, opt.dtype(at::kChar)),
                at::empty({Tpad, G}, opt.dtype(at::kInt)), at::empty({Tpad, G}, opt.dtype(at::kFloat)),
-               T, G, C};
+               T, G, C, (int)M};
   if (Tpad > T) {  // decode_act writes rows < T completely; the padding rows must read as zero
     d.A.narrow(0, T, Tpad - T).zero_();
     d.S.narrow(0, T, Tpad - T).zero_();
@@ -184,7 +184,7 @@ void gemm_run(const DecodedAct& d, int64_t N, int64_t Kw, const uint8_t* canonic
       const int64_t b0 = i * item, b1 = std::min(NB, b0 + item);
       const uint8_t* wp = prepacked ? prepacked + b0 * Gw64 * anda::kGroupBytes : buf.data();
       if (!prepacked) anda::prepack_blocks(isa, canonical, Kw / 2, N, Gw64, b0, b1, buf.data());
-      anda::gemm_prepacked(isa, Ap, Sp, Up, d.T, (int)d.G, d.C, wp, Gw64, sp, Gw, zp, group_size,
+      anda::gemm_prepacked(isa, Ap, Sp, Up, d.T, (int)d.G, d.C, d.M, wp, Gw64, sp, Gw, zp, group_size,
                            b0 * 16, std::min(N, b1 * 16), N, yp);
     }
   });

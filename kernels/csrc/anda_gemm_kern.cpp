@@ -102,6 +102,7 @@ struct MkArgs {
   int G, C, gpw;
   float* out;
   const uint8_t* wend;  // end of the work item's weight stream: prefetches stop there
+  int M;                // mantissa bits: chunk magnitudes are <= 2^min(M, 7) - 1
 };
 
 static void mk_scalar(const MkArgs& a, int TT) {
@@ -150,7 +151,12 @@ ANDA_AVX512 static inline __m512i zeros16(const uint8_t* z) {
 // group total and one float32 sum: mk_avx2 runs both halves at once (weights loaded once) for one
 // token and one half at a time for 2+ tokens, so that nothing spills from the 16 ymm registers.
 // The float updates per (token, row) run in group order: y += i * (sc * u), fused, as before.
-template <int TT, int C, int H0, int NH>
+// SUB int16 sub-sums per group, of 16 / SUB k-quads each: a maddubs lane adds two products q * a
+// (q <= 15) per k-quad, so the sub-sum stays within int16 for SUB = 2 with any chunk (|a| <= 127:
+// 8 x 3810) and for SUB = 1 with one chunk of M <= kWholeGroupBits (|a| <= 63: 16 x 1890 =
+// 30240), which halves the widening to int32. With C = 1 the group sum S fits int16 (64 x 127),
+// so z * S is one vpmaddwd.
+template <int TT, int C, int H0, int NH, int SUB>
 ANDA_AVX2 static inline void mk_avx2_rows(const MkArgs& a) {
   const __m256i low4 = _mm256_set1_epi8(0x0F);
   __m256 y[TT][NH];
@@ -162,16 +168,17 @@ ANDA_AVX2 static inline void mk_avx2_rows(const MkArgs& a) {
     __m256i tot[TT][NH];
     for (int t = 0; t < TT; ++t)
       for (int h = 0; h < NH; ++h) tot[t][h] = _mm256_setzero_si256();
+    constexpr int KQ = 16 / SUB;  // k-quads per int16 sub-sum
 #pragma GCC unroll 2
-    for (int half = 0; half < 2; ++half) {  // 8 k-quads each: int16 sums of |a| <= 127, q <= 15
-      const uint8_t* wh = w + half * 256;
-      const int8_t* ah = ag + half * 32;
+    for (int half = 0; half < SUB; ++half) {
+      const uint8_t* wh = w + half * KQ * 32;
+      const int8_t* ah = ag + half * KQ * 4;
       __m256i acc[TT][C][NH];
       for (int t = 0; t < TT; ++t)
         for (int c = 0; c < C; ++c)
           for (int h = 0; h < NH; ++h) acc[t][c][h] = _mm256_setzero_si256();
-#pragma GCC unroll 8
-      for (int kq = 0; kq < 8; ++kq) {
+#pragma GCC unroll 16
+      for (int kq = 0; kq < KQ; ++kq) {
         if ((kq & 1) == 0) prefetch_weights(wh + kq * 32, a.wend);
         const __m256i v = _mm256_loadu_si256((const __m256i*)(wh + kq * 32));
         __m256i wv[NH];
@@ -200,8 +207,10 @@ ANDA_AVX2 static inline void mk_avx2_rows(const MkArgs& a) {
       const __m256i z = zeros8(a.Z + gw * 16 + 8 * (H0 + h));
       const __m256 sc = scales8(a.SC, gw * 16 + 8 * (H0 + h));
       for (int t = 0; t < TT; ++t) {
-        const __m256i i = _mm256_sub_epi32(
-            tot[t][h], _mm256_mullo_epi32(z, _mm256_set1_epi32(a.S[(int64_t)t * a.G + g])));
+        const __m256i sv = _mm256_set1_epi32(a.S[(int64_t)t * a.G + g]);
+        // z's dwords are int16 pairs (z, 0): with |S| < 2^15 vpmaddwd gives z * S exactly
+        const __m256i zs = C == 1 ? _mm256_madd_epi16(z, sv) : _mm256_mullo_epi32(z, sv);
+        const __m256i i = _mm256_sub_epi32(tot[t][h], zs);
         const __m256 su = _mm256_mul_ps(sc, _mm256_set1_ps(a.U[(int64_t)t * a.G + g]));
         y[t][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i), su, y[t][h]);
       }
@@ -212,14 +221,22 @@ ANDA_AVX2 static inline void mk_avx2_rows(const MkArgs& a) {
     for (int h = 0; h < NH; ++h) _mm256_storeu_ps(a.out + t * 16 + 8 * (H0 + h), y[t][h]);
 }
 
+constexpr int kWholeGroupBits = 6;
+
+template <int TT, int C, int SUB>
+ANDA_AVX2 static void mk_avx2_sub(const MkArgs& a) {
+  if (TT == 1) {
+    mk_avx2_rows<TT, C, 0, 2, SUB>(a);
+  } else {
+    mk_avx2_rows<TT, C, 0, 1, SUB>(a);
+    mk_avx2_rows<TT, C, 1, 1, SUB>(a);
+  }
+}
+
 template <int TT, int C>
 ANDA_AVX2 static void mk_avx2(const MkArgs& a) {
-  if (TT == 1) {
-    mk_avx2_rows<TT, C, 0, 2>(a);
-  } else {
-    mk_avx2_rows<TT, C, 0, 1>(a);
-    mk_avx2_rows<TT, C, 1, 1>(a);
-  }
+  if (C == 1 && a.M <= kWholeGroupBits) mk_avx2_sub<TT, C, 1>(a);
+  else mk_avx2_sub<TT, C, 2>(a);
 }
 
 template <int TT, int C>
@@ -314,7 +331,8 @@ ANDA_AVX512 static void mk_avx512_1(const MkArgs& a) {
 static int tile_tokens(int isa, int C) {
   if (isa >= ISA_AVX512) return C == 1 ? 8 : 4;
   // AVX2, one row half at a time: per token C int16 accumulators + an int32 total + a float sum,
-  // plus weights, broadcast and mask; C = 1 with 4 tokens uses 15 of the 16 ymm registers
+  // plus weights, broadcast and mask; C = 1 with 4 tokens uses 15 of the 16 ymm registers (6
+  // tokens of a whole-group int16 sum measured no faster)
   if (isa == ISA_AVX2) return C == 1 ? 4 : 2;
   return 1;
 }
@@ -389,7 +407,7 @@ int64_t item_blocks(int isa, int64_t T, int C, int64_t G, int64_t NB, int64_t th
 }
 
 void gemm_blocked(int isa, const int8_t* A, const int32_t* S, const float* U, int64_t T, int G,
-                  int C, const uint8_t* Wp, int64_t Gw64, BlockedScales SCb, const uint8_t* Zb,
+                  int C, int M, const uint8_t* Wp, int64_t Gw64, BlockedScales SCb, const uint8_t* Zb,
                   int64_t sblock, int64_t zblock, int64_t group_size, int64_t n0, int64_t n1,
                   int64_t N, const OutSpec& os) {
   if (amx_path(isa, T, C))
@@ -412,7 +430,7 @@ void gemm_blocked(int isa, const int8_t* A, const int32_t* S, const float* U, in
         const int TT = (int)std::min<int64_t>(tt, c1 - t0);
         MkArgs a{A + t0 * tstride, tstride, S + t0 * G, U + t0 * G,
                  Wp + (int64_t)b * Gw64 * kGroupBytes, SCb.at((int64_t)b * sblock),
-                 Zb + (int64_t)b * zblock, G, C, gpw, out, wend};
+                 Zb + (int64_t)b * zblock, G, C, gpw, out, wend, M};
         run_mk(isa, a, TT);
         write_rows(os, out, t0, TT, bn0, nl, N);  // inlined: called once per micro-kernel tile
       }
@@ -421,7 +439,7 @@ void gemm_blocked(int isa, const int8_t* A, const int32_t* S, const float* U, in
 }
 
 void gemm_prepacked(int isa, const int8_t* A, const int32_t* S, const float* U, int64_t T, int G,
-                    int C, const uint8_t* Wp, int64_t Gw64, const float* scales, int64_t sstride,
+                    int C, int M, const uint8_t* Wp, int64_t Gw64, const float* scales, int64_t sstride,
                     const uint8_t* zeros, int64_t group_size, int64_t n0, int64_t n1, int64_t N,
                     float* y) {
   const int gpw = (int)(group_size / 64);
@@ -438,7 +456,7 @@ void gemm_prepacked(int isa, const int8_t* A, const int32_t* S, const float* U, 
         Z[((size_t)b * gwn + gw) * 16 + l] = zeros ? zeros[n * sstride + gw] : 8;
       }
     }
-  gemm_blocked(isa, A, S, U, T, G, C, Wp, Gw64, BlockedScales{SC.data(), nullptr}, Z.data(), (int64_t)gwn * 16,
+  gemm_blocked(isa, A, S, U, T, G, C, M, Wp, Gw64, BlockedScales{SC.data(), nullptr}, Z.data(), (int64_t)gwn * 16,
                (int64_t)gwn * 16, group_size,
                n0, n1, N, OutSpec{y, nullptr, nullptr});
 }

@@ -167,7 +167,7 @@ void check_gemm(int isa, const char* name, std::mt19937& rng) {
                         {9, 576, 64, 256, true}, {7, 576, 40, 64, true},  {16, 200, 80, 128, false},
                         {17, 130, 33, 64, true}, {33, 4096, 17, 128, false}, {300, 130, 33, 64, true}};
   for (const Case& cs : cases)
-    for (int M : {1, 4, 7, 8, 11, 14, 15, 16}) {
+    for (int M : {1, 4, 6, 7, 8, 11, 14, 15, 16}) {
       const auto h = awkward_rows(cs.T, cs.K, rng);
       const Act a = quantize(ISA_SCALAR, h, cs.T, cs.K, M, true);
       const Weight w = make_weight(cs.N, cs.K, cs.gs, cs.asym, rng);
@@ -199,13 +199,13 @@ void check_gemm(int isa, const char* name, std::mt19937& rng) {
       std::vector<uint16_t> yb(y.size());
       const int C = gemm_chunks(M);
       std::vector<float> yh(y.size());
-      gemm_blocked(isa, a.A.data(), a.S.data(), a.U.data(), cs.T, (int)G, C, wp1.data(), Gw64,
+      gemm_blocked(isa, a.A.data(), a.S.data(), a.U.data(), cs.T, (int)G, C, M, wp1.data(), Gw64,
                    BlockedScales{SC.data(), nullptr}, Z.data(), ng * 16, ng * 16, cs.gs, 0, cs.N, cs.N,
                    OutSpec{y.data(), nullptr, bias.data()});
-      gemm_blocked(isa, a.A.data(), a.S.data(), a.U.data(), cs.T, (int)G, C, wp1.data(), Gw64,
+      gemm_blocked(isa, a.A.data(), a.S.data(), a.U.data(), cs.T, (int)G, C, M, wp1.data(), Gw64,
                    BlockedScales{SC.data(), nullptr}, Z.data(), ng * 16, ng * 16, cs.gs, 0, cs.N, cs.N,
                    OutSpec{nullptr, yb.data(), bias.data()});
-      gemm_blocked(isa, a.A.data(), a.S.data(), a.U.data(), cs.T, (int)G, C, wp1.data(), Gw64,
+      gemm_blocked(isa, a.A.data(), a.S.data(), a.U.data(), cs.T, (int)G, C, M, wp1.data(), Gw64,
                    BlockedScales{nullptr, SCh.data()}, Z.data(), ng * 16, ng * 16, cs.gs, 0, cs.N, cs.N,
                    OutSpec{yh.data(), nullptr, bias.data()});
       // float16 blocked scales of the same values: the same floats, bit for bit
