@@ -192,8 +192,10 @@ def test_gemm_largest_group_sums(m):
     for t in (4, 1):
         sign = torch.tensor([1.0, -1.0, -1.0, 1.0][:t]).unsqueeze(1)
         x = sign * torch.full((t, k), 1.999)  # the group maximum with every mantissa bit set
-        words, _ = ops._pack_ref(x, m)
-        assert int(words.count_nonzero()) > 0
+        words, exps = ops._pack_ref(x, m)
+        # every mantissa is 2^m - 1: 1.999 decodes to (2^m - 1) / 2^(m - 1)
+        top = (2.0 ** m - 1) / 2.0 ** (m - 1)
+        assert torch.equal(ops._unpack_ref(words, exps, m, k), sign * torch.full((t, k), top))
         for z in (zeros, None):
             _check_gemm(x, m, k, n, gs, z is not None, gen, weights=(pack_int4(codes), scales, z))
 
