@@ -152,8 +152,8 @@ int main(int argc, char** argv) {
   const double flop = 2.0 * T * K * N;
   double times[2] = {1e30, 1e30};  // AMX, VNNI (gemm_blocked has its own targets: no AVX-512 here)
   for (int i = 0; i < 2; ++i)
-    BEST_MS(times[i]) gemm_blocked(i == 0 ? ISA_AMX : ISA_AVX512, A, S.data(), U.data(), T, G, C,
-                                   7 * C, W.data(), G, BlockedScales{SC.data(), nullptr}, Z.data(), G * 16, 0,
+    BEST_MS(times[i]) gemm_blocked(i == 0 ? ISA_AMX : ISA_AVX512, A, S.data(), U.data(), T, G,
+                                   C == 3 ? 16 : 7 * C, W.data(), G, BlockedScales{SC.data(), nullptr}, Z.data(), G * 16, 0,
                                    64, 0, N, N, os);
   const double amx = times[0], vnni = times[1];
   std::printf("shape T=%lld K=%lld N=%lld C=%d  (1 thread)\n", (long long)T, (long long)K, (long long)N, C);

@@ -184,7 +184,7 @@ void gemm_run(const DecodedAct& d, int64_t N, int64_t Kw, const uint8_t* canonic
       const int64_t b0 = i * item, b1 = std::min(NB, b0 + item);
       const uint8_t* wp = prepacked ? prepacked + b0 * Gw64 * anda::kGroupBytes : buf.data();
       if (!prepacked) anda::prepack_blocks(isa, canonical, Kw / 2, N, Gw64, b0, b1, buf.data());
-      anda::gemm_prepacked(isa, Ap, Sp, Up, d.T, (int)d.G, d.C, d.M, wp, Gw64, sp, Gw, zp, group_size,
+      anda::gemm_prepacked(isa, Ap, Sp, Up, d.T, (int)d.G, d.M, wp, Gw64, sp, Gw, zp, group_size,
                            b0 * 16, std::min(N, b1 * 16), N, yp);
     }
   });

@@ -121,7 +121,7 @@ at::Tensor anda_linear_cpu(const at::Tensor& x, int64_t M, c10::string_view roun
   at::parallel_for(0, workers, 1, [&](int64_t, int64_t) {
     for (int64_t i = next.fetch_add(1); i < items; i = next.fetch_add(1)) {
       const int64_t b0 = i * item, b1 = std::min(NB, b0 + item);
-      anda::gemm_blocked(isa, Ap, Sp, Up, T, (int)G, C, (int)M, wp + b0 * Gw64 * anda::kGroupBytes, Gw64,
+      anda::gemm_blocked(isa, Ap, Sp, Up, T, (int)G, (int)M, wp + b0 * Gw64 * anda::kGroupBytes, Gw64,
                          sp.at(b0 * Gw * 16), zp + b0 * zblock, Gw * 16, zblock, group_size, b0 * 16,
                          std::min(n, b1 * 16), n, os);
     }

@@ -407,9 +407,10 @@ int64_t item_blocks(int isa, int64_t T, int C, int64_t G, int64_t NB, int64_t th
 }
 
 void gemm_blocked(int isa, const int8_t* A, const int32_t* S, const float* U, int64_t T, int G,
-                  int C, int M, const uint8_t* Wp, int64_t Gw64, BlockedScales SCb, const uint8_t* Zb,
+                  int M, const uint8_t* Wp, int64_t Gw64, BlockedScales SCb, const uint8_t* Zb,
                   int64_t sblock, int64_t zblock, int64_t group_size, int64_t n0, int64_t n1,
                   int64_t N, const OutSpec& os) {
+  const int C = gemm_chunks(M);
   if (amx_path(isa, T, C))
     return gemm_amx(isa == ISA_AMX, A, S, U, T, G, C, Wp, Gw64, SCb, Zb, sblock, zblock,
                     group_size, n0, n1, N, os);
@@ -439,7 +440,7 @@ void gemm_blocked(int isa, const int8_t* A, const int32_t* S, const float* U, in
 }
 
 void gemm_prepacked(int isa, const int8_t* A, const int32_t* S, const float* U, int64_t T, int G,
-                    int C, int M, const uint8_t* Wp, int64_t Gw64, const float* scales, int64_t sstride,
+                    int M, const uint8_t* Wp, int64_t Gw64, const float* scales, int64_t sstride,
                     const uint8_t* zeros, int64_t group_size, int64_t n0, int64_t n1, int64_t N,
                     float* y) {
   const int gpw = (int)(group_size / 64);
@@ -456,7 +457,7 @@ void gemm_prepacked(int isa, const int8_t* A, const int32_t* S, const float* U, 
         Z[((size_t)b * gwn + gw) * 16 + l] = zeros ? zeros[n * sstride + gw] : 8;
       }
     }
-  gemm_blocked(isa, A, S, U, T, G, C, M, Wp, Gw64, BlockedScales{SC.data(), nullptr}, Z.data(), (int64_t)gwn * 16,
+  gemm_blocked(isa, A, S, U, T, G, M, Wp, Gw64, BlockedScales{SC.data(), nullptr}, Z.data(), (int64_t)gwn * 16,
                (int64_t)gwn * 16, group_size,
                n0, n1, N, OutSpec{y, nullptr, nullptr});
 }

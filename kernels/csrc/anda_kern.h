@@ -222,9 +222,9 @@ struct BlockedScales {
 // n0/16 of scales / uint8 zero points [NB, sblock/16, 16] (block b at offset b * sblock, resp.
 // b * zblock; column 16 * gw + l holds weight group gw of row 16b + l). zblock = 0: one block of
 // zero points shared by all blocks (symmetric weights: all 8). M: the activations' mantissa bits
-// (C = gemm_chunks(M) chunks of magnitude <= 2^min(M, 7) - 1: bounds the kernels' int16 sums).
+// (A holds C = gemm_chunks(M) chunks of magnitude <= 2^min(M, 7) - 1: bounds the kernels' int16 sums).
 void gemm_blocked(int isa, const int8_t* A, const int32_t* S, const float* U, int64_t T, int G,
-                  int C, int M, const uint8_t* Wp, int64_t Gw64, BlockedScales SCb, const uint8_t* Zb,
+                  int M, const uint8_t* Wp, int64_t Gw64, BlockedScales SCb, const uint8_t* Zb,
                   int64_t sblock, int64_t zblock, int64_t group_size, int64_t n0, int64_t n1,
                   int64_t N, const OutSpec& out);
 
@@ -247,7 +247,7 @@ void gemm_amx(bool hardware, const int8_t* A, const int32_t* S, const float* U, 
               int64_t N, const OutSpec& out);
 
 void gemm_prepacked(int isa, const int8_t* A, const int32_t* S, const float* U, int64_t T, int G,
-                    int C, int M, const uint8_t* Wp, int64_t Gw64, const float* scales, int64_t sstride,
+                    int M, const uint8_t* Wp, int64_t Gw64, const float* scales, int64_t sstride,
                     const uint8_t* zeros, int64_t group_size, int64_t n0, int64_t n1, int64_t N,
                     float* y);
 

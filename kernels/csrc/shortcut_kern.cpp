@@ -90,6 +90,18 @@ void to_float(const ShortcutArgs& a, int64_t t0, int64_t tt, float* xf) {
   for (int64_t k = 0; k < tt * a.din; ++k) xf[k] = load1<DT>(a.r, t0 * a.din + k);
 }
 
+// f(std::integral_constant<int, TT>, xf, t0) for each tile of up to kTokenTile rows of r, with xf
+// holding the tile's rows as float32: the vector levels' outer loop.
+template <int DT, class F>
+void token_tiles(const ShortcutArgs& a, F&& f) {
+  std::vector<float> xf((size_t)(kTokenTile * a.din));
+  for (int64_t t0 = 0; t0 < a.T; t0 += kTokenTile) {
+    const int tt = (int)std::min<int64_t>(kTokenTile, a.T - t0);
+    to_float<DT>(a, t0, tt, xf.data());
+    by_tile(tt, [&](auto TT) { f(TT, xf.data(), t0); });
+  }
+}
+
 #if defined(__x86_64__)
 #define ANDA_SC_AVX2 __attribute__((target("avx2,fma,f16c")))
 #define ANDA_SC_AVX512 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl")))
@@ -141,12 +153,7 @@ ANDA_SC_AVX2 void tiles_avx2(const ShortcutArgs& a, const float* xf, int64_t t0,
 
 template <int DT>
 ANDA_SC_AVX2 void rows_avx2(const ShortcutArgs& a, int64_t c0, int64_t c1) {
-  std::vector<float> xf((size_t)(kTokenTile * a.din));
-  for (int64_t t0 = 0; t0 < a.T; t0 += kTokenTile) {
-    const int tt = (int)std::min<int64_t>(kTokenTile, a.T - t0);
-    to_float<DT>(a, t0, tt, xf.data());
-    by_tile(tt, [&](auto TT) { tiles_avx2<DT, TT.value>(a, xf.data(), t0, c0, c1); });
-  }
+  token_tiles<DT>(a, [&](auto TT, const float* xf, int64_t t0) { tiles_avx2<DT, TT.value>(a, xf, t0, c0, c1); });
 }
 
 // 16 float32 values of S at element k, lanes outside mask m zero.
@@ -191,16 +198,11 @@ ANDA_SC_AVX512 void block_avx512(const ShortcutArgs& a, const float* xf, int64_t
 
 template <int DT>
 ANDA_SC_AVX512 void rows_avx512(const ShortcutArgs& a, int64_t c0, int64_t c1) {
-  std::vector<float> xf((size_t)(kTokenTile * a.din));
-  for (int64_t t0 = 0; t0 < a.T; t0 += kTokenTile) {
-    const int tt = (int)std::min<int64_t>(kTokenTile, a.T - t0);
-    to_float<DT>(a, t0, tt, xf.data());
-    const int64_t cols = 16 * (24 / tt);
-    for (int64_t b0 = c0; b0 < c1; b0 += cols) {
-      const int64_t n = std::min<int64_t>(cols, c1 - b0);
-      by_tile(tt, [&](auto TT) { block_avx512<DT, TT.value>(a, xf.data(), t0, b0, n); });
-    }
-  }
+  token_tiles<DT>(a, [&](auto TT, const float* xf, int64_t t0) {
+    constexpr int64_t cols = 16 * (24 / TT.value);
+    for (int64_t b0 = c0; b0 < c1; b0 += cols)
+      block_avx512<DT, TT.value>(a, xf, t0, b0, std::min<int64_t>(cols, c1 - b0));
+  });
 }
 #endif
 

@@ -197,15 +197,14 @@ void check_gemm(int isa, const char* name, std::mt19937& rng) {
       for (double v : ref) scale = std::fmax(scale, std::fabs(v));
       std::vector<float> y((size_t)(cs.T * cs.N));
       std::vector<uint16_t> yb(y.size());
-      const int C = gemm_chunks(M);
       std::vector<float> yh(y.size());
-      gemm_blocked(isa, a.A.data(), a.S.data(), a.U.data(), cs.T, (int)G, C, M, wp1.data(), Gw64,
+      gemm_blocked(isa, a.A.data(), a.S.data(), a.U.data(), cs.T, (int)G, M, wp1.data(), Gw64,
                    BlockedScales{SC.data(), nullptr}, Z.data(), ng * 16, ng * 16, cs.gs, 0, cs.N, cs.N,
                    OutSpec{y.data(), nullptr, bias.data()});
-      gemm_blocked(isa, a.A.data(), a.S.data(), a.U.data(), cs.T, (int)G, C, M, wp1.data(), Gw64,
+      gemm_blocked(isa, a.A.data(), a.S.data(), a.U.data(), cs.T, (int)G, M, wp1.data(), Gw64,
                    BlockedScales{SC.data(), nullptr}, Z.data(), ng * 16, ng * 16, cs.gs, 0, cs.N, cs.N,
                    OutSpec{nullptr, yb.data(), bias.data()});
-      gemm_blocked(isa, a.A.data(), a.S.data(), a.U.data(), cs.T, (int)G, C, M, wp1.data(), Gw64,
+      gemm_blocked(isa, a.A.data(), a.S.data(), a.U.data(), cs.T, (int)G, M, wp1.data(), Gw64,
                    BlockedScales{nullptr, SCh.data()}, Z.data(), ng * 16, ng * 16, cs.gs, 0, cs.N, cs.N,
                    OutSpec{yh.data(), nullptr, bias.data()});
       // float16 blocked scales of the same values: the same floats, bit for bit
