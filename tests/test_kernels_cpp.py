@@ -178,19 +178,21 @@ def test_gemm_zero_points_above_15(m):
         _check_gemm(_awkward((t, k), gen), m, k, n, gs, True, gen, weights=(pack_int4(codes), scales, zeros))
 
 
-@pytest.mark.parametrize("m", [5, 6, 7, 8])
+@pytest.mark.parametrize("m", [5, 6, 7, 8, 9, 10, 11])
 def test_gemm_largest_group_sums(m):
-    """Every code 15 against every mantissa at its largest magnitude (2^min(m,7) - 1, one sign per
+    """Every code 15 against every mantissa at its largest magnitude (2^m - 1, one sign per
     token): the int16 sub-sums of the AVX2 kernel reach their bound (M <= 6 sums a whole group in
-    int16: 16 k-quads x 2 x 15 x 63 = 30240; M = 7 and the low chunk of M = 8 need two halves), and
-    every level still equals the reference, on 4 tokens (token tiles) and on 1."""
+    int16: 16 k-quads x 2 x 15 x 63 = 30240; M = 7 and the low chunk of M = 8 need two halves); the
+    AMX path's folded high chunk (M = 8..10 on more than 16 tokens: times 16 against weights times
+    8) reaches 16 x 7 and 8 x 15 (M = 11: the unfolded two chunks); every level still equals the
+    reference, on 4 tokens (token tiles), on 1 and on 40 (AMX: several 16-token tiles, folded)."""
     gen = torch.Generator().manual_seed(200 + m)
     n, k, gs = 33, 256, 64
     codes = torch.full((n, k), 15, dtype=torch.uint8)
     zeros = torch.randint(0, 16, (n, k // gs), generator=gen, dtype=torch.uint8)
     scales = torch.rand(n, k // gs, generator=gen) * 0.1 + 1e-3
-    for t in (4, 1):
-        sign = torch.tensor([1.0, -1.0, -1.0, 1.0][:t]).unsqueeze(1)
+    for t in (4, 1, 40):
+        sign = torch.tensor([1.0, -1.0, -1.0, 1.0] * 10)[:t].unsqueeze(1)
         x = sign * torch.full((t, k), 1.999)  # the group maximum with every mantissa bit set
         words, exps = ops._pack_ref(x, m)
         # every mantissa is 2^m - 1: 1.999 decodes to (2^m - 1) / 2^(m - 1)

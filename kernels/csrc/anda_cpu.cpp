@@ -167,7 +167,7 @@ void gemm_run(const DecodedAct& d, int64_t N, int64_t Kw, const uint8_t* canonic
   const int isa = anda::select_isa();
   const int64_t Gw64 = Kw / 64, Gw = Kw / group_size;
   const int64_t NB = (N + 15) / 16;
-  const int64_t item = anda::item_blocks(isa, d.T, d.C, d.G, NB, at::get_num_threads());
+  const int64_t item = anda::item_blocks(isa, d.T, d.M, d.G, NB, at::get_num_threads());
   const int64_t items = (NB + item - 1) / item;
   const float* sp = sc.data_ptr<float>();
   const uint8_t* zp = zc.defined() ? zc.data_ptr<uint8_t>() : nullptr;

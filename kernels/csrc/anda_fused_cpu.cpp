@@ -113,7 +113,7 @@ at::Tensor anda_linear_cpu(const at::Tensor& x, int64_t M, c10::string_view roun
       : anda::BlockedScales{sc.data_ptr<float>(), nullptr};
   const uint8_t* zp = zc.data_ptr<uint8_t>();
   const int64_t zblock = zb.size(0) == 1 ? 0 : Gw * 16;  // one shared block: symmetric weights
-  const int64_t item = anda::item_blocks(isa, T, C, G, NB, at::get_num_threads());
+  const int64_t item = anda::item_blocks(isa, T, (int)M, G, NB, at::get_num_threads());
   const int64_t Gw64 = Kw / 64, items = (NB + item - 1) / item;
   // Dynamic schedule: a worker descheduled by other load does not hold the others back.
   std::atomic<int64_t> next{0};

@@ -397,11 +397,13 @@ static int64_t micro_item_blocks(int64_t NB, int64_t threads) {
   return std::clamp<int64_t>(NB / (std::max<int64_t>(threads, 1) * kItemsPerThread), kMin, kMax);
 }
 
-int64_t item_blocks(int isa, int64_t T, int C, int64_t G, int64_t NB, int64_t threads) {
+int64_t item_blocks(int isa, int64_t T, int M, int64_t G, int64_t NB, int64_t threads) {
   constexpr int64_t kPanelKiB = 1024;
-  if (!amx_path(isa, T, C)) return micro_item_blocks(NB, threads);
+  if (!amx_path(isa, T, gemm_chunks(M))) return micro_item_blocks(NB, threads);
   // equal items, a multiple of the thread count of them, each at most ~kPanelKiB of B tiles
-  const int64_t th = std::max<int64_t>(threads, 1), panel = std::max<int64_t>(1, kPanelKiB / std::max<int64_t>(G, 1));
+  const int64_t step_kib = amx_folds(T, M) ? 2 : 1;  // KiB of B tiles per group of a block
+  const int64_t th = std::max<int64_t>(threads, 1),
+                panel = std::max<int64_t>(1, kPanelKiB / (std::max<int64_t>(G, 1) * step_kib));
   const int64_t rounds = (NB + th * panel - 1) / (th * panel);  // items per thread
   return std::max<int64_t>(1, (NB + th * rounds - 1) / (th * rounds));
 }
@@ -412,7 +414,7 @@ void gemm_blocked(int isa, const int8_t* A, const int32_t* S, const float* U, in
                   int64_t N, const OutSpec& os) {
   const int C = gemm_chunks(M);
   if (amx_path(isa, T, C))
-    return gemm_amx(isa == ISA_AMX, A, S, U, T, G, C, Wp, Gw64, SCb, Zb, sblock, zblock,
+    return gemm_amx(isa == ISA_AMX, A, S, U, T, G, M, Wp, Gw64, SCb, Zb, sblock, zblock,
                     group_size, n0, n1, N, os);
   const int gpw = (int)(group_size / 64);
   const int nb = (int)((n1 - n0 + 15) / 16);

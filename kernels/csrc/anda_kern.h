@@ -237,12 +237,17 @@ bool amx_path(int isa, int64_t T, int C);
 // unpacked once per item and reused by every token tile) stay within ~1 MiB (half an L2 of the
 // AMX CPUs: the activations are streamed once per item, which costs at large K), sized so that
 // the NB blocks split into equal items, a multiple of the thread count of them.
-int64_t item_blocks(int isa, int64_t T, int C, int64_t G, int64_t NB, int64_t threads);
+int64_t item_blocks(int isa, int64_t T, int M, int64_t G, int64_t NB, int64_t threads);
+
+// True when the AMX tile path sums both chunks of M mantissa bits into one C tile per step for a
+// call of T tokens (M = 8..10, more than one token tile): B tiles then take 2 KiB per group of a
+// block instead of 1 (anda_gemm_amx.cpp).
+bool amx_folds(int64_t T, int M);
 
 // The AMX tile GEMM over the same arguments as gemm_blocked (anda_gemm_amx.cpp): hardware tiles
 // when `hardware`, else software tiles with the same semantics (any CPU; slow, for tests).
 void gemm_amx(bool hardware, const int8_t* A, const int32_t* S, const float* U, int64_t T, int G,
-              int C, const uint8_t* Wp, int64_t Gw64, BlockedScales SCb, const uint8_t* Zb,
+              int M, const uint8_t* Wp, int64_t Gw64, BlockedScales SCb, const uint8_t* Zb,
               int64_t sblock, int64_t zblock, int64_t group_size, int64_t n0, int64_t n1,
               int64_t N, const OutSpec& out);
 
