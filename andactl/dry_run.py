@@ -406,11 +406,11 @@ def can_stream(recipe, opts) -> bool:
     """Whether ``recipe`` on ``opts`` could run layer-wise streamed (every pass streams, an output
     to spill next to, a local HF folder / GGUF / alias source, calibration text not sampled from
     the model); reads no weights."""
-    from andactl.data.model_text import SELF
+    from andactl.data.model_text import samples_model
     from andactl.manager import PassManager
     from andactl.models.loading import streamable_source
 
-    if (recipe.calibration or {}).get("dataset") == SELF:
+    if samples_model((recipe.calibration or {}).get("dataset", "")):
         return False  # sampling calibration text needs the whole model
     passes = PassManager.from_recipe(recipe.passes, []).passes
     return bool(passes) and all(p.streams for p in passes) and opts.output is not None and streamable_source(opts.model)

@@ -94,12 +94,12 @@ def check_streamable(manager: PassManager, opts: RunOptions, cal: CalibrationCon
     """ConfigError (before loading) when a streamed run could not run: a pass that walks layers
     without the layer store, no output to spill next to, or calibration text sampled from the
     model (which needs the whole model at once)."""
-    from andactl.data.model_text import SELF
+    from andactl.data.model_text import samples_model
     from andactl.errors import ConfigError
 
-    if cal.dataset == SELF:
-        raise ConfigError("calibration data 'self' samples text from the whole model; it cannot be combined with "
-                          "layer-wise streaming (--stream)")
+    if samples_model(cal.dataset):
+        raise ConfigError(f"calibration data '{cal.dataset}' samples text from the whole model; it cannot be combined "
+                          "with layer-wise streaming (--stream)")
 
     for p in manager.passes:
         if not p.streams:

@@ -74,14 +74,16 @@ def check_seqlen(folder: Path | None, seqlen: int, flag: str) -> None:
 
 def check_calibration(calibration: dict, data_dir) -> None:
     """The calibration dataset/split exists (locally when a data dir is set) and is not an
-    evaluation split; ``self`` (text sampled from the model) needs neither."""
+    evaluation split; ``self`` (text sampled from the model) needs neither, ``mix`` needs alpaca's split."""
     from andactl.data.datasets import data_file
-    from andactl.data.model_text import SELF
+    from andactl.data.model_text import MIX, MIX_DATASET, SELF
     from andactl.evaluation.harness import PPL_TASKS
 
     dataset, split = calibration.get("dataset", "alpaca"), calibration.get("split", "train")
     if dataset == SELF:
         return  # sampled from the model: no file to find, never an evaluation split
+    if dataset == MIX:
+        dataset = MIX_DATASET  # its other half is sampled from the model
     data_file(str(dataset), str(split), data_dir)
     if (dataset, split) in set(PPL_TASKS.values()):
         raise DataError(f"{dataset}/{split} is an evaluation split: calibrating on it would leak the test set; "

@@ -100,31 +100,61 @@ def test_self_calibration_is_sampled_from_the_model():
         build_calibration(cfg, tok, None)
 
 
-def test_slice_calibrated_on_self_samples_the_original_model(tiny_hf_dir, tmp_path):
-    """``--cal-data self`` needs no data file, samples from the model before any pass changed it,
-    and is recorded in the artifact's provenance; with --stream it is refused before loading."""
-    import json
+def test_mix_calibration_is_half_alpaca_then_half_self(data_dir):
+    """``--cal-data mix``: the first samples // 2 sequences are alpaca's for that many samples, the
+    rest are the model's own samples for the remaining count (same seed); a model is required."""
+    from tiny_models import tiny_model
 
+    from andactl.data.model_text import model_vocab, sample_from_model
+
+    model, _ = tiny_model("llama")
+    tok = char_tokenizer()
+    cfg = CalibrationConfig(dataset="mix", samples=5, seqlen=12, batch_size=2, seed=5)
+    cal = build_calibration(cfg, tok, data_dir, model=model)
+    alpaca = build_calibration(CalibrationConfig(dataset="alpaca", samples=2, seqlen=12, batch_size=2, seed=5), tok,
+                               data_dir)
+    assert cal.input_ids.shape == (5, 12) and torch.equal(cal.input_ids[:2], alpaca.input_ids)
+    assert torch.equal(cal.input_ids[2:], sample_from_model(model, model_vocab(model, tok), 3, 12, seed=5, batch_size=2))
+    assert torch.equal(cal.attention_mask, torch.ones(5, 12, dtype=torch.long))
+    with pytest.raises(ConfigError, match="'mix' is sampled from the model"):
+        build_calibration(cfg, tok, data_dir)
+
+
+@pytest.mark.parametrize("dataset", ["self", "mix"])
+def test_model_sampled_calibration_refuses_streaming(tiny_hf_dir, tmp_path, dataset):
+    """Calibration text sampled from the model needs the whole model: --stream is refused before loading."""
     from click.testing import CliRunner
 
     from andactl.cli.main import cli
+
+    res = CliRunner().invoke(cli, ["slice", str(tiny_hf_dir), "--ratio", "0.25", "--cal-data", dataset, "--cal-seqlen", "16",
+                                   "--stream", "-o", str(tmp_path / "streamed")], catch_exceptions=False)
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert res.exit_code != 0 and len(lines) == 1, res.stderr
+    assert f"calibration data '{dataset}' samples text" in lines[0] and "layer-wise streaming" in lines[0]
+    assert not (tmp_path / "streamed").exists()
+
+
+@pytest.mark.parametrize("dataset", ["self", "mix"])
+def test_slice_calibrated_on_model_text_samples_the_original_model(tiny_hf_dir, tmp_path, dataset, request):
+    """``--cal-data self`` needs no data file, samples from the model before any pass changed it,
+    and is recorded in the artifact's provenance; ``mix`` takes its model half the same way."""
+    import json
+
     from andactl.data.model_text import model_vocab, sample_from_model
     from andactl.models.loading import load_model
     from andactl.pipeline import RunOptions, run_recipe
     from andactl.recipe import Recipe
 
-    cal = {"dataset": "self", "samples": 3, "seqlen": 16, "batch_size": 2, "seed": 7}
+    data = request.getfixturevalue("data_dir") if dataset == "mix" else None
+    cal = {"dataset": dataset, "samples": 3, "seqlen": 16, "batch_size": 2, "seed": 7}
     recipe = Recipe(passes=[{"pass": "fuse_norms"}, {"pass": "rotate", "ratio": 0.25}, {"pass": "slice"}], calibration=cal)
-    ctx, path, _ = run_recipe(recipe, RunOptions(model=str(tiny_hf_dir), output=str(tmp_path / "s"), quiet=True))
+    ctx, path, _ = run_recipe(recipe, RunOptions(model=str(tiny_hf_dir), output=str(tmp_path / "s"), quiet=True,
+                                                 data_dir=data))
     original = load_model(str(tiny_hf_dir))
-    expected = sample_from_model(original.model, model_vocab(original.model, original.tokenizer), 3, 16, seed=7,
+    own = 3 if dataset == "self" else 2  # mix: 1 alpaca sequence, then 2 sampled
+    expected = sample_from_model(original.model, model_vocab(original.model, original.tokenizer), own, 16, seed=7,
                                  batch_size=2)
-    assert torch.equal(ctx.calibration().input_ids, expected)
+    assert torch.equal(ctx.calibration().input_ids[3 - own:], expected)
     meta = json.loads((path / "config.json").read_text())["andactl"]["provenance"]
-    assert meta["calibration"]["dataset"] == "self"
-
-    res = CliRunner().invoke(cli, ["slice", str(tiny_hf_dir), "--ratio", "0.25", "--cal-data", "self", "--cal-seqlen", "16", "--stream",
-                                   "-o", str(tmp_path / "streamed")], catch_exceptions=False)
-    lines = [line for line in res.stderr.splitlines() if line.strip()]
-    assert res.exit_code != 0 and len(lines) == 1 and "cannot be combined with layer-wise streaming" in lines[0]
-    assert not (tmp_path / "streamed").exists()
+    assert meta["calibration"]["dataset"] == dataset

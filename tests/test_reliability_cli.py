@@ -112,6 +112,7 @@ def test_bad_output_location_before_work(tiny_hf_dir, tmp_path, make, pattern):
     (["--cal-data", "wikitext2", "--cal-split", "test"], r"wikitext2/test is an evaluation split"),
     (["--cal-data", "imagenet"], r"unknown dataset 'imagenet'"),
     (["--cal-data", "alpaca", "--cal-split", "test"], r"dataset 'alpaca' has no split 'test'"),
+    (["--cal-data", "mix", "--cal-split", "test"], r"dataset 'alpaca' has no split 'test'"),
     (["--cal-data", "ptb", "--cal-split", "validation", "--cal-seqlen", "4096"],
      r"--cal-seqlen 4096 exceeds the model's context length \(max_position_embeddings 128\)"),
 ])

@@ -193,7 +193,8 @@ def calibration_options(samples: int = 128, seqlen: int = 2048, batch_size: int 
 
     def decorate(f):
         opts = [
-            click.option("--cal-data", default="alpaca", show_default=True, help="Calibration dataset (alpaca, ptb, wikitext2, c4), or self: text sampled from the model itself (data-free)."),
+            click.option("--cal-data", default="alpaca", show_default=True, help="Calibration dataset (alpaca, ptb, wikitext2, c4); self: text sampled from the model itself "
+                         "(data-free); mix: half alpaca (--cal-split), half self."),
             click.option("--cal-split", default="train", show_default=True),
             click.option("--cal-samples", type=click.IntRange(min=1), default=samples, show_default=True),
             click.option("--cal-seqlen", type=click.IntRange(min=8), default=seqlen, show_default=True),

@@ -1,9 +1,10 @@
 """Calibration batches, SliceGPT convention: seeded random runs of consecutive rows joined with
 "\\n\\n" until ``seqlen`` tokens, truncated to exactly ``seqlen``; or, for the dataset ``self``,
-sequences sampled from the model being compressed (``andactl/data/model_text.py``)."""
+sequences sampled from the model being compressed (``andactl/data/model_text.py``); ``mix`` is half
+of each (alpaca first)."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -86,14 +87,23 @@ def build_calibration(cfg: CalibrationConfig, tokenizer, data_dir: Path | None, 
                       device: str | torch.device = "cpu") -> CalibrationData:
     """Loads ``cfg.dataset``/``cfg.split`` and samples calibration sequences from it; for the
     dataset ``self`` samples ``cfg.samples`` sequences from ``model`` (which must then be given:
-    the model as it is when calibration is first needed, i.e. before any pass changed its function)."""
+    the model as it is when calibration is first needed, i.e. before any pass changed its function);
+    for ``mix``, the first ``cfg.samples // 2`` sequences are those alpaca/``cfg.split`` gives for
+    that many samples and the rest are sampled from ``model`` (same seed)."""
     from andactl.data.datasets import load_text_rows
-    from andactl.data.model_text import SELF, model_vocab, sample_from_model
+    from andactl.data.model_text import MIX, MIX_DATASET, SELF, model_vocab, samples_model, sample_from_model
 
     cfg.validate()
+    if samples_model(cfg.dataset) and model is None:
+        raise ConfigError(f"calibration data '{cfg.dataset}' is sampled from the model; no model was given")
+    if cfg.dataset == MIX:
+        half = cfg.samples // 2
+        parts = [build_calibration(replace(cfg, dataset=MIX_DATASET, samples=half), tokenizer, data_dir)] if half else []
+        parts.append(build_calibration(replace(cfg, dataset=SELF, samples=cfg.samples - half), tokenizer, data_dir,
+                                       model=model, device=device))
+        ids = torch.cat([p.input_ids for p in parts])
+        return CalibrationData(ids, torch.ones_like(ids), cfg.batch_size)
     if cfg.dataset == SELF:
-        if model is None:
-            raise ConfigError("calibration data 'self' is sampled from the model; no model was given")
         ids = sample_from_model(model, model_vocab(model, tokenizer), cfg.samples, cfg.seqlen, cfg.seed,
                                 batch_size=cfg.batch_size, device=device)
         return CalibrationData(ids, torch.ones_like(ids), cfg.batch_size)

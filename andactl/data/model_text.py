@@ -2,7 +2,7 @@
 one uniformly drawn token and continues by sampling the model's next-token distribution.
 
 Used as recovery training text (``recover --train-data self``) and as calibration text
-(``--cal-data self``). Invariants: the same (model, sizes, seed) gives the same ids; the global RNG
+(``--cal-data self``, or half of it with ``--cal-data mix``). Invariants: the same (model, sizes, seed) gives the same ids; the global RNG
 is untouched; every id is below ``vocab_size``.
 """
 from __future__ import annotations
@@ -10,6 +10,13 @@ from __future__ import annotations
 import torch
 
 SELF = "self"  # the dataset name that means "sampled from the model"
+MIX = "mix"  # calibration: half alpaca (the configured split), half sampled from the model
+MIX_DATASET = "alpaca"  # the dataset of MIX's first half
+
+
+def samples_model(dataset: str) -> bool:
+    """Whether calibration on ``dataset`` samples text from the model (needs the whole model)."""
+    return dataset in (SELF, MIX)
 
 
 def model_vocab(model, tokenizer) -> int:
