@@ -20,6 +20,9 @@ band of ``passes/blockwise.py``:
                 one float64 [K, K] matrix factored in place: passes/gptq.py;
                 uint8 INT4 codes until pack, on disk when streamed)
     write    = resident + WRITE_EXTRA*P_out*b_out
+    sample   = resident + B_s*S*L*2*W_kv*b + 2*B_s*V*4
+               (``--cal-data self|mix``: the KV cache of B_s = min(batch, sampled sequences) sequences of
+                S tokens, L layers, K/V width W_kv; seconds = ceil(n / B_s) * (S - 1) decode steps)
 
 ROTATE_EXTRA and WRITE_EXTRA are fitted to ``benchmarks/memory_scaling.py`` (random bf16 Llamas of
 0.13B and 0.49B parameters, 8x256 calibration, AMD EPYC Zen 3): the measured peaks were within 5%
@@ -64,6 +67,12 @@ DISK_BYTES_PER_SECOND = 300e6  # read/write throughput assumed for loading and w
 GPTQ_FLOPS_PER_WEIGHT_K = 2.0  # column-wise error update: ~2 K float32 FLOPs per weight (fitted: 0.13B/0.49B/1.07B within 30%)
 GPTQ_HESSIAN_BYTES = 8  # per [K, K] element: the float64 H, factored in place and read by blocks (passes/gptq.py)
 GPTQ_WEIGHT_COPIES = 4  # float32 copies of a stacked weight GPTQ holds (W, Wᵀ, codes, dequantized)
+# Sampling calibration text (--cal-data self|mix), one decode step of B_s sequences: Python and dispatch
+# per layer + the weights read from memory + 2*P*B_s (plus attention over half the cache on average)
+# at the run FLOP rate. Fitted on SmolLM2-135M in float32 on the 2-core Xeon with AMX (68 / 86 ms per
+# step at batch 8 / 16; predicted 70 / 89).
+SAMPLE_STEP_SECONDS_PER_LAYER = 0.8e-3
+MEMORY_BYTES_PER_SECOND = 20e9
 
 SLICE_PASSES = ("fuse_norms", "rotate", "slice")
 
@@ -85,6 +94,7 @@ class ModelShape:
     layer_params: int = 0  # parameters of the largest decoder layer (what a streamed run holds at once)
     largest_group: int = 0  # elements of the largest stack of linears reading one input (GPTQ works on it)
     resident_params: int = 0  # parameters outside the decoder layers (embeddings, final norm, head)
+    kv_width: int = 0  # width of one layer's cached keys (= values): KV heads x head dim
 
 
 def _gemm_flops(dtype: torch.dtype) -> float:
@@ -187,10 +197,30 @@ def model_shape(source: str) -> ModelShape:
         heads=int(getattr(hf, "num_attention_heads", 1)), vocab=int(adapter.head().weight.shape[0]),
         widest=max(m.out_features for m in linears), largest_linear=max(w.numel() for w in mats),
         largest_k=max(m.in_features for m in linears), weights_on_disk=on_disk,
-        layer_params=max(per_layer), resident_params=params - sum(per_layer),
+        layer_params=max(per_layer), resident_params=params - sum(per_layer), kv_width=_kv_width(hf),
         largest_group=max(sum(m.weight.numel() for m in mods) for layer in adapter.layers()
                           for mods in adapter.anda_linears(layer).values() if mods),
     )
+
+
+def _kv_width(hf) -> int:
+    heads = int(getattr(hf, "num_attention_heads", 1))
+    head_dim = getattr(hf, "head_dim", None) or hf.hidden_size // heads
+    return int(getattr(hf, "num_key_value_heads", None) or heads) * int(head_dim)
+
+
+def sampling_seconds_and_bytes(shape: ModelShape, cal, b: int, flops: float) -> tuple[float, int]:
+    """Time and working memory of sampling ``cal``'s model-generated sequences (none: (0, 0)):
+    every rank samples all of them (then keeps its share)."""
+    from andactl.data.model_text import MIX, samples_model
+
+    if not samples_model(cal.dataset):
+        return 0.0, 0
+    own = cal.samples - cal.samples // 2 if cal.dataset == MIX else cal.samples
+    B, S, L, D = min(cal.batch_size, own), cal.seqlen, shape.layers, shape.hidden
+    step_flops = 2.0 * shape.parameters * B + 2.0 * B * S * D * L  # weights; attention over S/2 keys on average
+    step = SAMPLE_STEP_SECONDS_PER_LAYER * L + shape.parameters * b / MEMORY_BYTES_PER_SECOND + step_flops / flops
+    return math.ceil(own / B) * (S - 1) * step, B * S * L * 2 * shape.kv_width * b + 2 * B * shape.vocab * 4
 
 
 def gptq_work_bytes(shape: ModelShape) -> int:
@@ -241,6 +271,9 @@ def estimate(recipe, opts, check_disk: bool = True) -> dict:
         return _streamed(opts, manager, shape, cal, b, N, act_batch, fwd_flops, flops, rates, on_gpu, device, world,
                          cal_host, check_disk)
     rows = [row("load", 0, shape.weights_on_disk / DISK_BYTES_PER_SECOND + 2.0)]
+    sample_s, sample_bytes = sampling_seconds_and_bytes(shape, cal, b, flops)
+    if sample_s:  # before any pass: the text is sampled from the model as loaded
+        rows.append(row("sample calibration", sample_bytes, sample_s))
     out_params, out_b = P, b
     for step in manager.resolved_recipe():
         name = step["pass"]

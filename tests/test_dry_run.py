@@ -55,6 +55,37 @@ def test_dry_run_reads_no_weights_and_counts_exactly(tmp_path):
     assert rates["float64"] == pytest.approx(0.5 * rates["float32"], rel=1e-2)  # each rounded to 3 digits
 
 
+def test_dry_run_counts_sampling_model_text(tmp_path):
+    """--cal-data self / mix: a "sample calibration" row after load (mix samples half the sequences:
+    mix at 4 samples equals self at 2), holding the KV cache of one sampling batch; alpaca has none."""
+    model, _ = tiny_model("llama")
+    src = tmp_path / "src"
+    model.config.save_pretrained(src)
+    _garbage_weights(src)
+
+    def dry(data, samples, seqlen=64):
+        d = _dry("slice", str(src), "--ratio", "0.25", "-o", str(tmp_path / "o"), "--cal-data", data,
+                 "--cal-samples", str(samples), "--cal-seqlen", str(seqlen), "--cal-batch-size", "4")
+        return {r["pass"]: r for r in d["passes"]}
+
+    assert "sample calibration" not in dry("alpaca", 4)
+    own, mix = dry("self", 2)["sample calibration"], dry("mix", 4)["sample calibration"]
+    assert list(dry("self", 2)) == ["load", "sample calibration", "fuse_norms", "rotate", "slice", "write"]
+    assert own["seconds"] > 0 and own == mix
+    # a wider config (read only: nothing is allocated) so that the KV cache shows in the GB column
+    from transformers import LlamaConfig
+
+    wide = tmp_path / "wide"
+    LlamaConfig(hidden_size=256, intermediate_size=512, num_attention_heads=8, num_key_value_heads=2,
+                num_hidden_layers=8, vocab_size=1000, max_position_embeddings=4096).save_pretrained(wide)
+    _garbage_weights(wide)
+    rows = {r["pass"]: r for r in _dry("slice", str(wide), "--ratio", "0.25", "-o", str(tmp_path / "o"), "--cal-data", "self",
+                                       "--cal-samples", "4", "--cal-seqlen", "4096", "--cal-batch-size", "4")["passes"]}
+    kv = 4 * 4096 * 8 * 2 * (2 * 32) * 4 + 2 * 4 * 1000 * 4  # batch 4 x 4096 tokens x 8 layers x K,V x 64 wide, float32
+    assert rows["sample calibration"]["host_ram_gb"] - rows["load"]["host_ram_gb"] == pytest.approx(kv / 1e9, abs=2e-3)
+    assert rows["sample calibration"]["seconds"] > own["seconds"]  # a bigger model, 64x the steps
+
+
 def test_dry_run_of_a_sliced_artifact_counts_shortcuts(tmp_path):
     model, _ = tiny_model("qwen2")
     ctx = PassContext(model=model, adapter=get_adapter(model), tokenizer=None, _calibration=tiny_calibration())
