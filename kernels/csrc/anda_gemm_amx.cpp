@@ -14,6 +14,9 @@
 //  * C tile (int32, 16 tokens x 16 rows), stored and scaled into 16 float32 accumulators that stay
 //    in registers across a block's groups: y[t, r] += (sum_c C_c << 7c) * (scale[r] * U[t]),
 //    in group order, then written once per block (bias, float32 or bfloat16).
+//  * Two chunks of at most 10 mantissa bits on calls of more than 16 tokens (amx_folds) go into ONE
+//    C tile: the high chunk times 16 (a per-token-tile copy, fold_tokens) against weights times 8
+//    (a second B tile per group), so such a step stores one C tile and runs the one-chunk epilogue.
 // Steps run in order over (block, group) for one token tile, the tile operations kAhead steps ahead
 // of the epilogue; for one chunk the tile registers rotate (B/A pairs alternate, C cycles through
 // four) and a C tile is stored one step late, so consecutive steps do not wait on each other.
@@ -56,7 +59,6 @@ static_assert(kFoldA * kFoldB == 128 && kFoldA * ((1 << (kFoldMaxBits - 7)) - 1)
               "folded operands must stay int8");
 constexpr int a_chunks(int C) { return C == kFold ? 2 : C; }  // activation chunks per group
 constexpr int c_tiles(int C) { return C == kFold ? 1 : C; }   // C tiles per step
-constexpr int b_tiles(int C) { return C == kFold ? 2 : 1; }   // B tiles per step (B, B')
 
 // Tile palette 1: all eight tiles 16 rows x 64 bytes (A and C tiles 8 rows for short calls).
 // Tile registers per step (group_tiles):
