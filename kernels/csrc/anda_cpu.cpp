@@ -116,11 +116,12 @@ void check_canonical(const char* op, const at::Tensor& w_packed, int64_t k, int6
               " columns for k=", k, " and group_size=", group_size);
 }
 
-// Activations decoded for the micro-kernels, rows padded with zeros to a multiple of 8.
+// Activations decoded for the micro-kernels of `isa` (the level the GEMM then runs at), rows
+// padded with zeros to a multiple of 8.
 struct DecodedAct {
   at::Tensor A, S, U;
   int64_t T, G;
-  int C, M;
+  int C, M, isa;
 };
 
 DecodedAct decode(const at::Tensor& words, const at::Tensor& exps, int64_t M) {
@@ -131,7 +132,7 @@ DecodedAct decode(const at::Tensor& words, const at::Tensor& exps, int64_t M) {
   auto opt = words.options();
   DecodedAct d{at::empty({Tpad, G, C, 64}, opt.dtype(at::kChar)),
                at::empty({Tpad, G}, opt.dtype(at::kInt)), at::empty({Tpad, G}, opt.dtype(at::kFloat)),
-               T, G, C, (int)M};
+               T, G, C, (int)M, anda::select_isa()};
   if (Tpad > T) {  // decode_act writes rows < T completely; the padding rows must read as zero
     d.A.narrow(0, T, Tpad - T).zero_();
     d.S.narrow(0, T, Tpad - T).zero_();
@@ -147,6 +148,7 @@ DecodedAct decode(const at::Tensor& words, const at::Tensor& exps, int64_t M) {
   at::parallel_for(0, T, std::max<int64_t>(1, 256 / G), [&](int64_t r0, int64_t r1) {
     anda::decode_act(wp + r0 * G * (1 + M), ep + r0 * G, r1 - r0, G, (int)M,
                      Ap + r0 * G * C * 64, Sp + r0 * G, Up + r0 * G);
+    if (anda::avx2_magsign(d.isa, (int)M)) anda::to_magsign(Ap + r0 * G * C * 64, r1 - r0, G);
   });
   return d;
 }
@@ -164,7 +166,7 @@ at::Tensor output_like(const at::Tensor& exps, int64_t N, bool filled_by_gemm) {
 void gemm_run(const DecodedAct& d, int64_t N, int64_t Kw, const uint8_t* canonical,
               const uint8_t* prepacked, const at::Tensor& sc, const at::Tensor& zc,
               int64_t group_size, float* yp) {
-  const int isa = anda::select_isa();
+  const int isa = d.isa;
   const int64_t Gw64 = Kw / 64, Gw = Kw / group_size;
   const int64_t NB = (N + 15) / 16;
   const int64_t item = anda::item_blocks(isa, d.T, d.M, d.G, NB, at::get_num_threads());

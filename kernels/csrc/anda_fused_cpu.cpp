@@ -94,6 +94,7 @@ at::Tensor anda_linear_cpu(const at::Tensor& x, int64_t M, c10::string_view roun
     if (anda::quantize_rows(isa, rows, r1 - r0, K, (int)M, nearest, Ap + r0 * G * C * 64,
                             Sp + r0 * G, Up + r0 * G))
       bad = true;
+    if (anda::avx2_magsign(isa, (int)M)) anda::to_magsign(Ap + r0 * G * C * 64, r1 - r0, G);
   });
   // values above the largest finite float16 overflow even when they would round down to it
   TORCH_CHECK(!range.load(), "anda_linear: input overflows float16 (|x| > 65504), or is NaN/Inf");

@@ -3,7 +3,8 @@
 // Each prepacked weight byte is loaded once per tile of TT tokens (AVX2 with 2+ tokens: once per
 // row half) and split into two nibble vectors (rows 0..7 and 8..15 x 4 codes); a token's 4
 // activation bytes are broadcast and multiplied with u8 x s8 dot products (maddubs/vpdpbusd), so
-// weight rows stream once per tile.
+// weight rows stream once per tile. AVX2 at M = 8 reads magnitudes (u8) and signs instead of two
+// 7-bit chunks (avx2_magsign, mk_avx2_ms_rows): one maddubs per value instead of two.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -223,6 +224,83 @@ ANDA_AVX2 static inline void mk_avx2_rows(const MkArgs& a) {
 
 constexpr int kWholeGroupBits = 6;
 
+// M = 8 as magnitude / sign (avx2_magsign; A per group: |m| u8 [64], sign s8 [64]): per k-quad and
+// token one maddubs of the magnitudes against the codes given the activations' signs (vpsignb),
+// instead of one per 7-bit chunk. A lane adds two products <= 255 x 15, so 4 k-quads (30600) fit
+// an int16 sub-sum; |S| <= 64 x 255 < 2^15, so z * S is one vpmaddwd. Same integer sums as the
+// two-chunk kernel.
+template <int TT, int H0, int NH>
+ANDA_AVX2 static inline void mk_avx2_ms_rows(const MkArgs& a) {
+  constexpr int KQ = 4;  // k-quads per int16 sub-sum
+  const __m256i low4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+  __m256 y[TT][NH];
+  for (int t = 0; t < TT; ++t)
+    for (int h = 0; h < NH; ++h) y[t][h] = _mm256_setzero_ps();
+  for (int g = 0, gw = 0, gi = 0; g < a.G; ++g) {
+    const uint8_t* w = a.Wp + (int64_t)g * kGroupBytes;
+    const int8_t* ag = a.A + (int64_t)g * 128;
+    __m256i tot[TT][NH];
+    for (int t = 0; t < TT; ++t)
+      for (int h = 0; h < NH; ++h) tot[t][h] = _mm256_setzero_si256();
+#pragma GCC unroll 4
+    for (int q = 0; q < 16 / KQ; ++q) {
+      __m256i acc[TT][NH];
+      for (int t = 0; t < TT; ++t)
+        for (int h = 0; h < NH; ++h) acc[t][h] = _mm256_setzero_si256();
+#pragma GCC unroll 4
+      for (int kk = 0; kk < KQ; ++kk) {
+        const int kq = q * KQ + kk;
+        if ((kq & 1) == 0) prefetch_weights(w + kq * 32, a.wend);
+        const __m256i v = _mm256_loadu_si256((const __m256i*)(w + kq * 32));
+        __m256i wv[NH];
+        for (int h = 0; h < NH; ++h)
+          wv[h] = H0 + h == 0 ? _mm256_and_si256(v, low4) : _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
+        for (int t = 0; t < TT; ++t) {
+          int32_t m4, s4;
+          std::memcpy(&m4, ag + t * a.tstride + kq * 4, 4);
+          std::memcpy(&s4, ag + t * a.tstride + 64 + kq * 4, 4);
+          const __m256i xm = _mm256_set1_epi32(m4), xs = _mm256_set1_epi32(s4);
+          for (int h = 0; h < NH; ++h) {
+            acc[t][h] = _mm256_add_epi16(acc[t][h], _mm256_maddubs_epi16(xm, _mm256_sign_epi8(wv[h], xs)));
+            keep_in_register(acc[t][h]);
+          }
+        }
+      }
+      for (int t = 0; t < TT; ++t)
+        for (int h = 0; h < NH; ++h) tot[t][h] = _mm256_add_epi32(tot[t][h], _mm256_madd_epi16(acc[t][h], ones));
+    }
+    for (int h = 0; h < NH; ++h) {
+      const __m256i z = zeros8(a.Z + gw * 16 + 8 * (H0 + h));
+      const __m256 sc = scales8(a.SC, gw * 16 + 8 * (H0 + h));
+      for (int t = 0; t < TT; ++t) {
+        const __m256i zs = _mm256_madd_epi16(z, _mm256_set1_epi32(a.S[(int64_t)t * a.G + g]));
+        const __m256i i = _mm256_sub_epi32(tot[t][h], zs);
+        const __m256 su = _mm256_mul_ps(sc, _mm256_set1_ps(a.U[(int64_t)t * a.G + g]));
+        y[t][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i), su, y[t][h]);
+      }
+    }
+    if (++gi == a.gpw) gi = 0, ++gw;
+  }
+  for (int t = 0; t < TT; ++t)
+    for (int h = 0; h < NH; ++h) _mm256_storeu_ps(a.out + t * 16 + 8 * (H0 + h), y[t][h]);
+}
+
+ANDA_AVX2 static void to_magsign_avx2(int8_t* A, int64_t rows, int64_t G) {
+  const __m256i one = _mm256_set1_epi8(1), zero = _mm256_setzero_si256();
+  for (int64_t i = 0; i < rows * G; ++i)
+    for (int j = 0; j < 64; j += 32) {
+      int8_t* p = A + i * 128 + j;
+      const __m256i lo = _mm256_loadu_si256((const __m256i*)p), hi = _mm256_loadu_si256((const __m256i*)(p + 64));
+      // |hi| <= 1 at M = 8: its bit 0 shifted to bit 7 of the same byte
+      const __m256i mag = _mm256_or_si256(_mm256_abs_epi8(lo), _mm256_slli_epi16(_mm256_abs_epi8(hi), 7));
+      const __m256i sign = _mm256_or_si256(_mm256_cmpgt_epi8(zero, _mm256_or_si256(lo, hi)), one);
+      _mm256_storeu_si256((__m256i*)p, mag);
+      _mm256_storeu_si256((__m256i*)(p + 64), sign);
+    }
+}
+
+void to_magsign(int8_t* A, int64_t rows, int64_t G) { to_magsign_avx2(A, rows, G); }
+
 template <int TT, int C, int SUB>
 ANDA_AVX2 static void mk_avx2_sub(const MkArgs& a) {
   if (TT == 1) {
@@ -235,6 +313,13 @@ ANDA_AVX2 static void mk_avx2_sub(const MkArgs& a) {
 
 template <int TT, int C>
 ANDA_AVX2 static void mk_avx2(const MkArgs& a) {
+  if constexpr (C == 2) {
+    if (avx2_magsign(ISA_AVX2, a.M)) {
+      if (TT == 1) return mk_avx2_ms_rows<TT, 0, 2>(a);
+      mk_avx2_ms_rows<TT, 0, 1>(a);
+      return mk_avx2_ms_rows<TT, 1, 1>(a);
+    }
+  }
   if (C == 1 && a.M <= kWholeGroupBits) mk_avx2_sub<TT, C, 1>(a);
   else mk_avx2_sub<TT, C, 2>(a);
 }
@@ -327,9 +412,11 @@ ANDA_AVX512 static void mk_avx512_1(const MkArgs& a) {
   _mm512_storeu_ps(a.out, y);
 }
 
-// Largest token tile of the micro-kernel for (isa, C); run_mk takes any TT in 1..that.
-static int tile_tokens(int isa, int C) {
+// Largest token tile of the micro-kernel for (isa, M); run_mk takes any TT in 1..that.
+static int tile_tokens(int isa, int M) {
+  const int C = gemm_chunks(M);
   if (isa >= ISA_AVX512) return C == 1 ? 8 : 4;
+  if (avx2_magsign(isa, M)) return 4;  // one int16 accumulator per token, like C = 1 (2: 9% slower)
   // AVX2, one row half at a time: per token C int16 accumulators + an int32 total + a float sum,
   // plus weights, broadcast and mask; C = 1 with 4 tokens uses 15 of the 16 ymm registers (6
   // tokens of a whole-group int16 sum measured no faster)
@@ -354,7 +441,7 @@ static void run_mk_c(int isa, const MkArgs& a, int TT) {
   }
 }
 
-// Runs the micro-kernel of `isa` on TT <= tile_tokens(isa, C) tokens. A TT between the
+// Runs the micro-kernel of `isa` on TT <= tile_tokens(isa, M) tokens. A TT between the
 // templated sizes runs the next larger one: it reads up to tile_tokens rows of A/S/U, so callers
 // allocate them with zero padding up to a multiple of kTokenPad rows; the extra outputs are discarded.
 static void run_mk(int isa, const MkArgs& a, int TT) {
@@ -418,7 +505,7 @@ void gemm_blocked(int isa, const int8_t* A, const int32_t* S, const float* U, in
                     group_size, n0, n1, N, os);
   const int gpw = (int)(group_size / 64);
   const int nb = (int)((n1 - n0 + 15) / 16);
-  const int tt = tile_tokens(isa, C);
+  const int tt = tile_tokens(isa, M);
   const int64_t tstride = (int64_t)G * C * 64;
   // tokens per chunk: the chunk's activations (<= ~128 KiB) stay cached across the blocks
   const int64_t tc = std::max<int64_t>(tt, (131072 / std::max<int64_t>(tstride, 1)) / tt * tt);

@@ -108,6 +108,12 @@ inline float unit_scale(int E, int M) {
 // Number of 7-bit chunks the GEMM splits an M-bit mantissa into.
 inline int gemm_chunks(int M) { return (M + 6) / 7; }
 
+// The AVX2 micro-kernel reads M = 8 activations as magnitude / sign (one u8 x s8 product per value
+// instead of one per chunk): the A rows of decode_act / quantize_rows are converted in place by
+// to_magsign before the GEMM (chunk 0 = |m| as uint8 0..255, chunk 1 = the sign as int8 +1 / -1).
+inline bool avx2_magsign(int isa, int M) { return isa == ISA_AVX2 && M == 8; }
+void to_magsign(int8_t* A, int64_t rows, int64_t G);  // rows x G x [2][64], in place
+
 // Decode activations to the GEMM layout: A int8 [rows, G, C, 64] (even k then odd k per group,
 // chunk c = bits 7c..7c+6 of the magnitude, signed), S int32 [rows, G] = sum of signed
 // magnitudes, U float [rows, G] = 2^(E-15-(M-1)).
@@ -142,7 +148,8 @@ inline void prefetch_weights(const uint8_t* w, const uint8_t* wend) {
 void prepack_blocks(int isa, const uint8_t* w, int64_t wstride, int64_t N, int64_t Gw64,
                     int64_t b0, int64_t b1, uint8_t* out);
 
-// y[t, n] for t < T and n in [n0, n1), n0 a multiple of 16. A/S/U as decode_act (T rows).
+// y[t, n] for t < T and n in [n0, n1), n0 a multiple of 16. A/S/U as decode_act (T rows; A
+// converted by to_magsign where avx2_magsign(isa, M)).
 // Wp points at block n0/16 of the prepacked weight (Gw64 groups per block); scales/zeros are
 // canonical [N, sstride] (zeros nullptr: symmetric, zero 8); y is [T, N].
 // Quantize fp16 rows straight to the decode_act layout (A/S/U above); bit-identical to pack_rows

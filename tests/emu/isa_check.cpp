@@ -195,16 +195,18 @@ void check_gemm(int isa, const char* name, std::mt19937& rng) {
       const std::vector<double> ref = gemm_ref(a, cs.T, cs.K, M, w, bias);
       double scale = 1e-30;
       for (double v : ref) scale = std::fmax(scale, std::fabs(v));
+      Act g = a;  // what the GEMM at this level reads (AVX2 at M = 8: magnitude / sign, in place)
+      if (avx2_magsign(isa, M)) to_magsign(g.A.data(), padded_tokens(cs.T), G);
       std::vector<float> y((size_t)(cs.T * cs.N));
       std::vector<uint16_t> yb(y.size());
       std::vector<float> yh(y.size());
-      gemm_blocked(isa, a.A.data(), a.S.data(), a.U.data(), cs.T, (int)G, M, wp1.data(), Gw64,
+      gemm_blocked(isa, g.A.data(), g.S.data(), g.U.data(), cs.T, (int)G, M, wp1.data(), Gw64,
                    BlockedScales{SC.data(), nullptr}, Z.data(), ng * 16, ng * 16, cs.gs, 0, cs.N, cs.N,
                    OutSpec{y.data(), nullptr, bias.data()});
-      gemm_blocked(isa, a.A.data(), a.S.data(), a.U.data(), cs.T, (int)G, M, wp1.data(), Gw64,
+      gemm_blocked(isa, g.A.data(), g.S.data(), g.U.data(), cs.T, (int)G, M, wp1.data(), Gw64,
                    BlockedScales{SC.data(), nullptr}, Z.data(), ng * 16, ng * 16, cs.gs, 0, cs.N, cs.N,
                    OutSpec{nullptr, yb.data(), bias.data()});
-      gemm_blocked(isa, a.A.data(), a.S.data(), a.U.data(), cs.T, (int)G, M, wp1.data(), Gw64,
+      gemm_blocked(isa, g.A.data(), g.S.data(), g.U.data(), cs.T, (int)G, M, wp1.data(), Gw64,
                    BlockedScales{nullptr, SCh.data()}, Z.data(), ng * 16, ng * 16, cs.gs, 0, cs.N, cs.N,
                    OutSpec{yh.data(), nullptr, bias.data()});
       // float16 blocked scales of the same values: the same floats, bit for bit
