@@ -91,13 +91,13 @@ class PassContext:
         same ids from the same seed)."""
         if self._calibration is None:
             from andactl.data.calibration import CalibrationConfig, build_calibration
-            from andactl.data.model_text import MIX, samples_model
+            from andactl.data.model_text import model_samples
             from andactl.distributed import shard
 
             cfg = self.calibration_config or CalibrationConfig()
-            if samples_model(cfg.dataset):
+            if model_samples(cfg.dataset, cfg.samples):
                 self.log.info("calibration: sampling %d sequences of %d tokens from the model itself",
-                              cfg.samples - cfg.samples // 2 if cfg.dataset == MIX else cfg.samples, cfg.seqlen)
+                              model_samples(cfg.dataset, cfg.samples), cfg.seqlen)
             full = build_calibration(cfg, self.tokenizer, self.data_dir, model=self.model, device=self.device)
             self._calibration = shard(full)  # this rank's share
             self.provenance["calibration"] = cfg.to_dict()

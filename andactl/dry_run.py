@@ -212,11 +212,11 @@ def _kv_width(hf) -> int:
 def sampling_seconds_and_bytes(shape: ModelShape, cal, b: int, flops: float) -> tuple[float, int]:
     """Time and working memory of sampling ``cal``'s model-generated sequences (none: (0, 0)):
     every rank samples all of them (then keeps its share)."""
-    from andactl.data.model_text import MIX, samples_model
+    from andactl.data.model_text import model_samples
 
-    if not samples_model(cal.dataset):
+    own = model_samples(cal.dataset, cal.samples)
+    if not own:
         return 0.0, 0
-    own = cal.samples - cal.samples // 2 if cal.dataset == MIX else cal.samples
     B, S, L, D = min(cal.batch_size, own), cal.seqlen, shape.layers, shape.hidden
     step_flops = 2.0 * shape.parameters * B + 2.0 * B * S * D * L  # weights; attention over S/2 keys on average
     step = SAMPLE_STEP_SECONDS_PER_LAYER * L + shape.parameters * b / MEMORY_BYTES_PER_SECOND + step_flops / flops

@@ -91,15 +91,19 @@ def build_calibration(cfg: CalibrationConfig, tokenizer, data_dir: Path | None, 
     for ``mix``, the first ``cfg.samples // 2`` sequences are those alpaca/``cfg.split`` gives for
     that many samples and the rest are sampled from ``model`` (same seed)."""
     from andactl.data.datasets import load_text_rows
-    from andactl.data.model_text import MIX, MIX_DATASET, SELF, model_vocab, samples_model, sample_from_model
+    from andactl.data.model_text import (MIX, MIX_DATASET, SELF, model_samples, model_vocab, sample_from_model,
+                                         samples_model)
 
     cfg.validate()
     if samples_model(cfg.dataset) and model is None:
         raise ConfigError(f"calibration data '{cfg.dataset}' is sampled from the model; no model was given")
     if cfg.dataset == MIX:
-        half = cfg.samples // 2
-        parts = [build_calibration(replace(cfg, dataset=MIX_DATASET, samples=half), tokenizer, data_dir)] if half else []
-        parts.append(build_calibration(replace(cfg, dataset=SELF, samples=cfg.samples - half), tokenizer, data_dir,
+        own = model_samples(MIX, cfg.samples)
+        parts = []
+        if cfg.samples > own:  # the alpaca half first
+            parts.append(build_calibration(replace(cfg, dataset=MIX_DATASET, samples=cfg.samples - own), tokenizer,
+                                           data_dir))
+        parts.append(build_calibration(replace(cfg, dataset=SELF, samples=own), tokenizer, data_dir,
                                        model=model, device=device))
         ids = torch.cat([p.input_ids for p in parts])
         return CalibrationData(ids, torch.ones_like(ids), cfg.batch_size)

@@ -2,8 +2,8 @@
 one uniformly drawn token and continues by sampling the model's next-token distribution.
 
 Used as recovery training text (``recover --train-data self``) and as calibration text
-(``--cal-data self``, or half of it with ``--cal-data mix``). Invariants: the same (model, sizes, seed) gives the same ids; the global RNG
-is untouched; every id is below ``vocab_size``.
+(``--cal-data self``, or half of it with ``--cal-data mix``). Invariants: the same (model, sizes,
+seed) gives the same ids; the global RNG is untouched; every id is below ``vocab_size``.
 """
 from __future__ import annotations
 
@@ -14,9 +14,15 @@ MIX = "mix"  # calibration: half alpaca (the configured split), half sampled fro
 MIX_DATASET = "alpaca"  # the dataset of MIX's first half
 
 
+def model_samples(dataset: str, samples: int) -> int:
+    """How many of ``samples`` calibration sequences on ``dataset`` are sampled from the model
+    (``self``: all; ``mix``: all but the first ``samples // 2``, which are alpaca's; else none)."""
+    return samples if dataset == SELF else samples - samples // 2 if dataset == MIX else 0
+
+
 def samples_model(dataset: str) -> bool:
     """Whether calibration on ``dataset`` samples text from the model (needs the whole model)."""
-    return dataset in (SELF, MIX)
+    return model_samples(dataset, 1) > 0
 
 
 def model_vocab(model, tokenizer) -> int:

@@ -147,6 +147,26 @@ ANDA_AVX512 static inline __m512i zeros16(const uint8_t* z) {
   return _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i*)z));
 }
 
+// Group g's float update of the AVX2 kernels (weight group gw): y += (tot - z * S) * (scale * U)
+// per token and row half, in group order. ShortS: |S| < 2^15, so z * S is one vpmaddwd (z's dwords
+// are int16 pairs (z, 0)); else vpmulld.
+template <int TT, int H0, int NH, bool ShortS>
+ANDA_AVX2 static inline __attribute__((always_inline)) void group_to_float(const MkArgs& a, int g, int gw,
+                                                                          const __m256i (&tot)[TT][NH],
+                                                                          __m256 (&y)[TT][NH]) {
+  for (int h = 0; h < NH; ++h) {
+    const __m256i z = zeros8(a.Z + gw * 16 + 8 * (H0 + h));
+    const __m256 sc = scales8(a.SC, gw * 16 + 8 * (H0 + h));
+    for (int t = 0; t < TT; ++t) {
+      const __m256i sv = _mm256_set1_epi32(a.S[(int64_t)t * a.G + g]);
+      const __m256i zs = ShortS ? _mm256_madd_epi16(z, sv) : _mm256_mullo_epi32(z, sv);
+      const __m256i i = _mm256_sub_epi32(tot[t][h], zs);
+      const __m256 su = _mm256_mul_ps(sc, _mm256_set1_ps(a.U[(int64_t)t * a.G + g]));
+      y[t][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i), su, y[t][h]);
+    }
+  }
+}
+
 // Row halves H0 .. H0+NH-1 of the block (half h = rows 8h..8h+7: the low / high nibbles) for TT
 // tokens. Per token and half the live registers are one int16 accumulator per chunk, one int32
 // group total and one float32 sum: mk_avx2 runs both halves at once (weights loaded once) for one
@@ -204,18 +224,7 @@ ANDA_AVX2 static inline void mk_avx2_rows(const MkArgs& a) {
             tot[t][h] = _mm256_add_epi32(tot[t][h], _mm256_madd_epi16(acc[t][c][h], mul));
       }
     }
-    for (int h = 0; h < NH; ++h) {
-      const __m256i z = zeros8(a.Z + gw * 16 + 8 * (H0 + h));
-      const __m256 sc = scales8(a.SC, gw * 16 + 8 * (H0 + h));
-      for (int t = 0; t < TT; ++t) {
-        const __m256i sv = _mm256_set1_epi32(a.S[(int64_t)t * a.G + g]);
-        // z's dwords are int16 pairs (z, 0): with |S| < 2^15 vpmaddwd gives z * S exactly
-        const __m256i zs = C == 1 ? _mm256_madd_epi16(z, sv) : _mm256_mullo_epi32(z, sv);
-        const __m256i i = _mm256_sub_epi32(tot[t][h], zs);
-        const __m256 su = _mm256_mul_ps(sc, _mm256_set1_ps(a.U[(int64_t)t * a.G + g]));
-        y[t][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i), su, y[t][h]);
-      }
-    }
+    group_to_float<TT, H0, NH, C == 1>(a, g, gw, tot, y);
     if (++gi == a.gpw) gi = 0, ++gw;  // gw = g / gpw without a division per group
   }
   for (int t = 0; t < TT; ++t)
@@ -269,16 +278,7 @@ ANDA_AVX2 static inline void mk_avx2_ms_rows(const MkArgs& a) {
       for (int t = 0; t < TT; ++t)
         for (int h = 0; h < NH; ++h) tot[t][h] = _mm256_add_epi32(tot[t][h], _mm256_madd_epi16(acc[t][h], ones));
     }
-    for (int h = 0; h < NH; ++h) {
-      const __m256i z = zeros8(a.Z + gw * 16 + 8 * (H0 + h));
-      const __m256 sc = scales8(a.SC, gw * 16 + 8 * (H0 + h));
-      for (int t = 0; t < TT; ++t) {
-        const __m256i zs = _mm256_madd_epi16(z, _mm256_set1_epi32(a.S[(int64_t)t * a.G + g]));
-        const __m256i i = _mm256_sub_epi32(tot[t][h], zs);
-        const __m256 su = _mm256_mul_ps(sc, _mm256_set1_ps(a.U[(int64_t)t * a.G + g]));
-        y[t][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i), su, y[t][h]);
-      }
-    }
+    group_to_float<TT, H0, NH, true>(a, g, gw, tot, y);
     if (++gi == a.gpw) gi = 0, ++gw;
   }
   for (int t = 0; t < TT; ++t)
