@@ -171,6 +171,14 @@ def _gguf_config(gguf: Path):
     return AutoConfig.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
 
 
+def _dims(m: nn.Module) -> tuple[int, int]:
+    """(rows, columns) of a matrix module: a linear, plain or packed, or an embedding table, plain or
+    quantized (packed modules keep their sizes as attributes, not as a ``weight``)."""
+    if isinstance(m, nn.Embedding):
+        return m.num_embeddings, m.embedding_dim
+    return m.out_features, m.in_features
+
+
 def model_shape(source: str) -> ModelShape:
     """Shapes of ``source`` from its config: the module tree is built on the meta device (an
     artifact's structure records replayed), so counts are exact and nothing is allocated."""
@@ -189,16 +197,16 @@ def model_shape(source: str) -> ModelShape:
     persistent = set(model.state_dict())  # shortcut matrices yes, rotary caches no (as count_parameters)
     params = sum(t.numel() for _, t in model.named_parameters() if t.is_floating_point())
     params += sum(t.numel() for n, t in model.named_buffers() if n in persistent and t.is_floating_point())
-    linears = [m for m in adapter.layers().modules() if isinstance(m, nn.Linear)]
+    linears = [m for m in adapter.layers().modules() if hasattr(m, "in_features") and hasattr(m, "out_features")]
     per_layer = [sum(t.numel() for t in layer.state_dict().values() if t.is_floating_point()) for layer in adapter.layers()]
-    mats = [m.weight for m in linears] + [e.weight for e in adapter.embeddings()] + [adapter.head().weight]
+    mats = [_dims(m) for m in linears + list(adapter.embeddings()) + [adapter.head()]]
     return ModelShape(
         model_type=hf.model_type, parameters=params, hidden=adapter.hidden_size, layers=len(adapter.layers()),
-        heads=int(getattr(hf, "num_attention_heads", 1)), vocab=int(adapter.head().weight.shape[0]),
-        widest=max(m.out_features for m in linears), largest_linear=max(w.numel() for w in mats),
+        heads=int(getattr(hf, "num_attention_heads", 1)), vocab=_dims(adapter.head())[0],
+        widest=max(m.out_features for m in linears), largest_linear=max(r * c for r, c in mats),
         largest_k=max(m.in_features for m in linears), weights_on_disk=on_disk,
         layer_params=max(per_layer), resident_params=params - sum(per_layer), kv_width=_kv_width(hf),
-        largest_group=max(sum(m.weight.numel() for m in mods) for layer in adapter.layers()
+        largest_group=max(sum(math.prod(_dims(m)) for m in mods) for layer in adapter.layers()
                           for mods in adapter.anda_linears(layer).values() if mods),
     )
 

@@ -44,7 +44,8 @@ class PassManager:
         return [{"pass": p.name, **config_to_dict(p.config)} for p in self.passes]
 
     def check(self, provided: set[str]) -> None:
-        """Raises ConfigError naming the first pass whose requirement is not provided before it."""
+        """Raises ConfigError naming the first pass whose requirement is not provided before it, or
+        that would run on a model already having a capability the pass excludes."""
         have = set(provided)
         for i, p in enumerate(self.passes):
             missing = [r for r in p.requires if r not in have]
@@ -52,6 +53,12 @@ class PassManager:
                 raise ConfigError(
                     f"pass '{p.name}' (step {i + 1}) requires {', '.join(missing)}, which no earlier "
                     f"pass or the input model provides (have: {', '.join(sorted(have)) or 'nothing'})"
+                )
+            clash = [e for e in p.excludes if e in have]
+            if clash:
+                raise ConfigError(
+                    f"pass '{p.name}' (step {i + 1}) cannot run after {', '.join(clash)}, which the input model or an "
+                    f"earlier pass already provides (have: {', '.join(sorted(have))}); apply it to the source model"
                 )
             have.update(p.provides)
 

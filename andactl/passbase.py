@@ -1,4 +1,4 @@
-"""Pass interface (requires -> run -> provides), typed configs and the pass registry.
+"""Pass interface (requires, excludes -> run -> provides), typed configs and the pass registry.
 
 Modelled on torch.fx's ``PassBase``: a pass declares what it needs from earlier passes and what it
 provides; the manager checks a whole recipe before running anything.
@@ -22,7 +22,9 @@ class PassConfig:
 
 
 class Pass:
-    """A model transformation. Subclasses set ``name``, ``Config``, ``requires``, ``provides``.
+    """A model transformation. Subclasses set ``name``, ``Config``, ``requires``, ``provides`` and
+    ``excludes`` (capabilities the model must not have yet: a pass that cannot be applied twice, or
+    not after quantization).
 
     ``run(ctx)`` edits ``ctx.model`` in place and returns a JSON-able summary for the report.
     A pass that changes module structure updates the typed ``ctx.records``
@@ -34,6 +36,7 @@ class Pass:
     Config: ClassVar[type[PassConfig]] = PassConfig
     requires: ClassVar[tuple[str, ...]] = ()
     provides: ClassVar[tuple[str, ...]] = ()
+    excludes: ClassVar[tuple[str, ...]] = ()
     description: ClassVar[str] = ""
     # True when the pass reaches decoder layers only through ``ctx.layers.onload(i)``, so it runs
     # on a layer-wise streamed model (andactl/models/layer_store.py)

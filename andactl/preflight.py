@@ -122,6 +122,17 @@ def check_disk(out: Path, needed: int | None) -> None:
                           f"{needed * DISK_MARGIN / 2**20:.1f} MB, {free / 2**20:.1f} MB free")
 
 
+def source_capabilities(model: str) -> set[str]:
+    """Capabilities the model source already has (an artifact's ``provides``; nothing for a plain
+    model), read from its config alone, so a recipe is checked against them before loading."""
+    kind, folder = model_source(model)
+    if kind != "artifact":
+        return set()
+    from andactl.formats.artifact import artifact_meta
+
+    return set(artifact_meta(folder).get("provides", []))
+
+
 def preflight(model: str, output: str | None, overwrite: bool, data_dir, calibration: dict | None = None,
               eval_spec: dict | None = None, calibration_used: bool = True) -> None:
     """Every check above for one run; raises the first failure. Touches nothing."""

@@ -89,6 +89,7 @@ class Rotate(Pass):
     Config = RotateConfig
     requires = ("fused_norms",)
     provides = ("rotated",)
+    excludes = ("rotated", "int4_weights", "packed")
     streams = True
     description = "rotate residual streams onto calibration principal components (SliceGPT)"
 

@@ -33,6 +33,7 @@ class Slice(Pass):
     Config = SliceConfig
     requires = ("rotated",)
     provides = ("sliced",)
+    excludes = ("sliced", "int4_weights", "packed")
     streams = True
     description = "cut rotated rows/columns to the recorded dims (SliceGPT)"
 

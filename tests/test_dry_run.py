@@ -100,6 +100,23 @@ def test_dry_run_of_a_sliced_artifact_counts_shortcuts(tmp_path):
     assert report["parameters"] == count_parameters(model)
 
 
+def test_slicing_a_sliced_artifact_is_refused_before_loading(tmp_path):
+    model, _ = tiny_model("llama")
+    ctx = PassContext(model=model, adapter=get_adapter(model), tokenizer=None, _calibration=tiny_calibration())
+    with torch.no_grad():
+        FuseNorms().run(ctx)
+        Rotate(RotateConfig(ratio=0.25)).run(ctx)
+        Slice().run(ctx)
+    art = save_artifact(tmp_path / "sliced", model, char_tokenizer(),
+                        {"provides": ["fused_norms", "rotated", "sliced"]}, records=ctx.records)
+    _garbage_weights(art)  # reading a weight would fail with another message
+    for extra in ([], ["--dry-run"]):
+        res = CliRunner().invoke(cli, ["slice", str(art), "--ratio", "0.1", "-o", str(tmp_path / "o"), *extra])
+        assert res.exit_code == 2 and len(res.stderr.strip().splitlines()) == 1, res.stderr
+        assert "pass 'rotate' (step 2) cannot run after rotated, which the input model" in res.stderr
+        assert not (tmp_path / "o").exists()
+
+
 def test_dry_run_refuses_a_full_disk(tmp_path, monkeypatch):
     import andactl.dry_run as dry
 

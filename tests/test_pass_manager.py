@@ -51,6 +51,16 @@ class _NeedsScaled(Pass):
 
 
 @register_pass
+class _Once(Pass):
+    name = "_test_once"
+    provides = ("once",)
+    excludes = ("once", "scaled")
+
+    def run(self, ctx):
+        return {}
+
+
+@register_pass
 class _Boom(Pass):
     name = "_test_boom"
 
@@ -93,6 +103,31 @@ def test_requirement_provided_by_input_model():
     ctx.provided.add("scaled")
     PassManager.from_recipe([{"pass": "_test_needs_scaled"}]).run(ctx)
     assert "checked" in ctx.provided
+
+
+def test_excluded_capability_refused_before_anything_runs():
+    ctx = _ctx()
+    pm = PassManager.from_recipe([{"pass": "_test_once"}, {"pass": "_test_scale"}, {"pass": "_test_once"}])
+    with pytest.raises(ConfigError, match="'_test_once' \\(step 3\\) cannot run after once, scaled, which"):
+        pm.run(ctx)
+    assert torch.equal(ctx.model.weight, torch.ones(2, 2)) and ctx.provided == set()
+
+
+def test_excluded_capability_of_the_input_model():
+    ctx = _ctx()
+    ctx.provided.add("scaled")
+    with pytest.raises(ConfigError, match="'_test_once' \\(step 1\\) cannot run after scaled, which"):
+        PassManager.from_recipe([{"pass": "_test_once"}]).check(ctx.provided)
+    PassManager.from_recipe([{"pass": "_test_once"}]).check(set())
+
+
+def test_builtin_passes_refuse_a_second_rotation_or_slicing():
+    for names, have, clash in ((["rotate"], {"fused_norms", "rotated"}, "rotated"),
+                               (["rotate"], {"fused_norms", "int4_weights", "packed"}, "int4_weights, packed"),
+                               (["rotate", "slice", "rotate"], {"fused_norms"}, "rotated"),
+                               (["slice"], {"rotated", "sliced"}, "sliced")):
+        with pytest.raises(ConfigError, match=f"cannot run after {clash}, which"):
+            PassManager.from_recipe([{"pass": n} for n in names]).check(have)
 
 
 @pytest.mark.parametrize("step,msg", [

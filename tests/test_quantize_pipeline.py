@@ -93,6 +93,16 @@ def test_cli_slice_quantize_eval_inspect(tiny_hf_dir, data_dir, tmp_path):
     assert len(info["quantized_modules"]) == 14 and info["search"]["tuple"] == summary["search"]["tuple"]
     res = _invoke("quantize", tmp_path / "q", "-o", tmp_path / "q2")
     assert res.exit_code == 2 and "already quantized" in res.stderr
+    for src, clash in (("s", "rotated"), ("q", "rotated, int4_weights, packed")):  # slicing twice: refused, not crashed
+        res = _invoke("slice", tmp_path / src, "--ratio", "0.1", "-o", tmp_path / "again", *cal)
+        assert res.exit_code == 2 and len(res.stderr.strip().splitlines()) == 1, res.stderr
+        assert f"pass 'rotate' (step 2) cannot run after {clash}," in res.stderr
+        assert not (tmp_path / "again").exists()
+    from andactl.dry_run import model_shape
+
+    sliced, packed = model_shape(str(tmp_path / "s")), model_shape(str(tmp_path / "q"))  # packed: sizes kept
+    for field in ("hidden", "layers", "vocab", "widest", "largest_k", "largest_linear", "largest_group", "kv_width"):
+        assert getattr(packed, field) == getattr(sliced, field), field
 
 
 @pytest.mark.parametrize("args,msg", [

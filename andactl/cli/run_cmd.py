@@ -17,6 +17,11 @@ def run_and_report(recipe, opts, fmt: str, eval_spec: dict | None = None, calibr
     evaluates the result, prints a summary; with ``dry_run`` only prints the resource estimate (no
     weights read, nothing written); with ``max_memory`` (GB) first refuses a run whose estimated
     peak host RAM is larger."""
+    from andactl.manager import PassManager
+    from andactl.preflight import preflight, source_capabilities
+
+    manager = PassManager.from_recipe(recipe.passes, [])  # pass configs first: their errors name the flag
+    manager.check(source_capabilities(opts.model))  # the recipe against what the source already is
     if (dry_run or max_memory is not None or getattr(opts, "stream", False) is not False
             or getattr(opts, "spill_activations", False) is not False):  # streaming/spilling: check disk room first
         from andactl.dry_run import human, plan_memory
@@ -28,11 +33,8 @@ def run_and_report(recipe, opts, fmt: str, eval_spec: dict | None = None, calibr
     from andactl import distributed
     from andactl.context import stderr_console
     from andactl.instruments import LogPasses, PeakMemory, Timing
-    from andactl.manager import PassManager
     from andactl.pipeline import calibration_config, run_recipe
-    from andactl.preflight import preflight
 
-    PassManager.from_recipe(recipe.passes, [])  # pass configs first: their errors name the flag
     calibration_config(recipe.calibration or {})
     preflight(opts.model, opts.output, opts.overwrite, opts.data_dir, recipe.calibration, eval_spec, calibration_used)
 
@@ -166,17 +168,18 @@ def passes(fmt):
     for name, cls in sorted(registry().items()):
         fields = [{"name": f.name, "type": str(f.type), "default": _default(f)} for f in dataclasses.fields(cls.Config)]
         data.append({"pass": name, "requires": list(cls.requires), "provides": list(cls.provides),
+                     "excludes": list(cls.excludes),
                      "description": (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else "", "params": fields})
 
     def human(d):
         from rich.table import Table
 
         t = Table(title="andactl passes")
-        for col in ("pass", "requires", "provides", "parameters (defaults)"):
+        for col in ("pass", "requires", "provides", "excludes", "parameters (defaults)"):
             t.add_column(col)
         for p in d:
             params = ", ".join(f"{f['name']}={f['default']}" for f in p["params"])
-            t.add_row(p["pass"], ", ".join(p["requires"]) or "-", ", ".join(p["provides"]) or "-", params)
+            t.add_row(p["pass"], *(", ".join(p[k]) or "-" for k in ("requires", "provides", "excludes")), params)
         stdout_console().print(t)
 
     emit(data, fmt, human)
