@@ -21,6 +21,11 @@ class PassConfig:
         return None
 
 
+# capabilities of a model whose weights or activations are quantized (what rotate, slice, recover
+# and quantize refuse to start from)
+QUANTIZED = ("int4_weights", "packed", "anda_activations")
+
+
 class Pass:
     """A model transformation. Subclasses set ``name``, ``Config``, ``requires``, ``provides`` and
     ``excludes`` (capabilities the model must not have yet: a pass that cannot be applied twice, or

@@ -16,12 +16,11 @@ import torch
 
 from andactl.data.model_text import SELF
 from andactl.errors import ConfigError
-from andactl.passbase import Pass, PassConfig, register_pass
+from andactl.passbase import QUANTIZED, Pass, PassConfig, register_pass
 
 log = logging.getLogger("andactl")
 
 METHODS = ("lora", "kd")
-QUANTIZED = ("int4_weights", "packed", "anda_activations")
 DEFAULT_LR = {"lora": 1e-3, "full": 1e-4}  # short runs: tens of steps, not the paper's epochs
 
 

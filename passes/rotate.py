@@ -16,7 +16,7 @@ from torch import nn
 from andactl.distributed import broadcast
 from andactl.errors import ConfigError
 from andactl.models.capture import capture_layer0_inputs
-from andactl.passbase import Pass, PassConfig, register_pass
+from andactl.passbase import QUANTIZED, Pass, PassConfig, register_pass
 from andactl.passes.blockwise import map_cols_, map_rows_
 from andactl.passes.pca import GramAccumulator, kept_variance, pca_basis, sliced_dim
 from andactl.formats.records import SlicingRecord
@@ -89,7 +89,7 @@ class Rotate(Pass):
     Config = RotateConfig
     requires = ("fused_norms",)
     provides = ("rotated",)
-    excludes = ("rotated", "int4_weights", "packed")
+    excludes = ("rotated", *QUANTIZED)
     streams = True
     description = "rotate residual streams onto calibration principal components (SliceGPT)"
 

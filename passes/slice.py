@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 
 from andactl.errors import ConfigError
-from andactl.passbase import Pass, PassConfig, register_pass
+from andactl.passbase import QUANTIZED, Pass, PassConfig, register_pass
 from andactl.models.slicegpt_layer import count_parameters
 from andactl.formats.records import SlicingRecord
 from andactl.models.structure import apply_dims, dims_record
@@ -33,7 +33,7 @@ class Slice(Pass):
     Config = SliceConfig
     requires = ("rotated",)
     provides = ("sliced",)
-    excludes = ("sliced", "int4_weights", "packed")
+    excludes = ("sliced", *QUANTIZED)
     streams = True
     description = "cut rotated rows/columns to the recorded dims (SliceGPT)"
 

@@ -43,6 +43,8 @@ def test_passes_lists_slicegpt():
     assert res.exit_code == 0
     names = {p["pass"]: p for p in json.loads(res.stdout)}
     assert names["rotate"]["requires"] == ["fused_norms"]
+    assert names["rotate"]["excludes"] == ["rotated", "int4_weights", "packed", "anda_activations"]
+    assert names["slice"]["excludes"] == ["sliced", "int4_weights", "packed", "anda_activations"]
 
 
 def test_unknown_model():

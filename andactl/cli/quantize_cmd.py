@@ -8,9 +8,9 @@ from andactl.cli.common import (calibration_dict, calibration_options, data_dir_
                                  stream_option)
 from andactl.cli.common import int4_weight_options, search_loss_option, table_options
 from andactl.formats.table_quant import DEFAULT_TABLE_GROUP
+from andactl.passbase import QUANTIZED
 from andactl.passes.search_losses import DEFAULT_SEARCH_LOSS
 
-QUANTIZED = ("int4_weights", "packed", "anda_activations")
 MIN_GPTQ_TOKENS = 512
 
 
