@@ -86,8 +86,10 @@ def test_dry_run_counts_sampling_model_text(tmp_path):
     assert rows["sample calibration"]["seconds"] > own["seconds"]  # a bigger model, 64x the steps
 
 
-def test_dry_run_of_a_sliced_artifact_counts_shortcuts(tmp_path):
-    model, _ = tiny_model("qwen2")
+def _sliced_artifact(tmp_path, family: str):
+    """A tiny model of ``family`` sliced by 25% and saved as an artifact whose weights cannot be read;
+    returns (in-memory sliced model, artifact folder)."""
+    model, _ = tiny_model(family)
     ctx = PassContext(model=model, adapter=get_adapter(model), tokenizer=None, _calibration=tiny_calibration())
     with torch.no_grad():
         FuseNorms().run(ctx)
@@ -95,21 +97,18 @@ def test_dry_run_of_a_sliced_artifact_counts_shortcuts(tmp_path):
         Slice().run(ctx)
     art = save_artifact(tmp_path / "sliced", model, char_tokenizer(),
                         {"provides": ["fused_norms", "rotated", "sliced"]}, records=ctx.records)
-    _garbage_weights(art)
+    _garbage_weights(art)  # reading a weight fails
+    return model, art
+
+
+def test_dry_run_of_a_sliced_artifact_counts_shortcuts(tmp_path):
+    model, art = _sliced_artifact(tmp_path, "qwen2")
     report = _dry("quantize", str(art), "--bits", "6", "6", "6", "6", "-o", str(tmp_path / "q"))
     assert report["parameters"] == count_parameters(model)
 
 
 def test_slicing_a_sliced_artifact_is_refused_before_loading(tmp_path):
-    model, _ = tiny_model("llama")
-    ctx = PassContext(model=model, adapter=get_adapter(model), tokenizer=None, _calibration=tiny_calibration())
-    with torch.no_grad():
-        FuseNorms().run(ctx)
-        Rotate(RotateConfig(ratio=0.25)).run(ctx)
-        Slice().run(ctx)
-    art = save_artifact(tmp_path / "sliced", model, char_tokenizer(),
-                        {"provides": ["fused_norms", "rotated", "sliced"]}, records=ctx.records)
-    _garbage_weights(art)  # reading a weight would fail with another message
+    _, art = _sliced_artifact(tmp_path, "llama")  # loading it would fail with another message
     for extra in ([], ["--dry-run"]):
         res = CliRunner().invoke(cli, ["slice", str(art), "--ratio", "0.1", "-o", str(tmp_path / "o"), *extra])
         assert res.exit_code == 2 and len(res.stderr.strip().splitlines()) == 1, res.stderr
