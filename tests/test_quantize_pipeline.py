@@ -101,7 +101,7 @@ def test_cli_slice_quantize_eval_inspect(tiny_hf_dir, data_dir, tmp_path):
     from andactl.dry_run import model_shape
 
     sliced, packed = model_shape(str(tmp_path / "s")), model_shape(str(tmp_path / "q"))  # packed: sizes kept
-    for field in ("hidden", "layers", "vocab", "widest", "largest_k", "largest_linear", "largest_group", "kv_width"):
+    for field in ("parameters", "hidden", "layers", "vocab", "widest", "largest_k", "largest_linear", "largest_group", "kv_width"):
         assert getattr(packed, field) == getattr(sliced, field), field
 
 
