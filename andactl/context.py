@@ -95,9 +95,10 @@ class PassContext:
             from andactl.distributed import shard
 
             cfg = self.calibration_config or CalibrationConfig()
-            if model_samples(cfg.dataset, cfg.samples):
-                self.log.info("calibration: sampling %d sequences of %d tokens from the model itself",
-                              model_samples(cfg.dataset, cfg.samples), cfg.seqlen)
+            sampled = model_samples(cfg.dataset, cfg.samples)
+            if sampled:
+                self.log.info("calibration: sampling %d sequences of %d tokens from the model itself", sampled,
+                              cfg.seqlen)
             full = build_calibration(cfg, self.tokenizer, self.data_dir, model=self.model, device=self.device)
             self._calibration = shard(full)  # this rank's share
             self.provenance["calibration"] = cfg.to_dict()

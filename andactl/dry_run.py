@@ -185,7 +185,7 @@ def model_shape(source: str) -> ModelShape:
     from transformers import AutoModelForCausalLM
 
     from andactl.formats.reader import apply_records
-    from andactl.models.stats import QUANT_OVERHEAD
+    from andactl.models.stats import count_parameters
 
     hf, meta, on_disk = _config_of(source)
     with torch.device("meta"):
@@ -195,17 +195,7 @@ def model_shape(source: str) -> ModelShape:
         from andactl.models.adapters import get_adapter
 
         adapter = get_adapter(model)
-    persistent = set(model.state_dict())  # shortcut matrices yes, rotary caches no (as count_parameters)
-    packed = {name: m for name, m in model.named_modules() if hasattr(m, "weight_packed")}
-
-    def logical(name: str, t: torch.Tensor) -> bool:  # what count_parameters counts: no codes, scales, zeros
-        owner, _, leaf = name.rpartition(".")
-        return t.is_floating_point() and not (owner in packed and leaf != "bias") and leaf not in QUANT_OVERHEAD
-
-    params = sum(t.numel() for n, t in model.named_parameters() if logical(n, t))
-    params += sum(t.numel() for n, t in model.named_buffers() if n in persistent and logical(n, t))
-    tables = {id(m.weight_packed): m for m in packed.values()}  # a tied quantized head reads the embedding's codes
-    params += sum(m.in_features * m.out_features for m in tables.values())
+    params = count_parameters(model)  # on meta: ties are one tensor object, packed modules count in x out
     linears = [m for m in adapter.layers().modules() if hasattr(m, "in_features") and hasattr(m, "out_features")]
     per_layer = [sum(t.numel() for t in layer.state_dict().values() if t.is_floating_point()) for layer in adapter.layers()]
     mats = [_dims(m) for m in linears + list(adapter.embeddings()) + [adapter.head()]]

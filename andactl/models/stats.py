@@ -10,7 +10,8 @@ def count_parameters(model: torch.nn.Module) -> int:
     """Number of logical weights: floating parameters and persistent floating buffers (SliceGPT
     shortcut matrices included), each packed INT4 linear as in_features x out_features (its
     padding, scales and zero points are storage overhead, reported by ``count_bytes``); tensors
-    shared between modules (tied weights) count once."""
+    shared between modules (tied weights) count once, on the ``meta`` device too (a model built from
+    its config alone for ``--dry-run``, or a streamed layer), where ties are the same tensor object."""
     seen: set[tuple] = set()
     total = 0
     packed = {name: m for name, m in model.named_modules() if hasattr(m, "weight_packed")}
@@ -21,9 +22,9 @@ def count_parameters(model: torch.nn.Module) -> int:
             continue
         shared.add(ptr)
         total += m.in_features * m.out_features
-    for name, t in model.state_dict().items():
-        if t.device.type == "meta":  # a streamed layer's tensor (andactl/models/layer_store.py): never shared
-            key: tuple = ("meta", name)
+    for name, t in model.state_dict(keep_vars=True).items():  # the tensors themselves: a tie is one object
+        if t.device.type == "meta":  # no storage to compare
+            key: tuple = ("meta", id(t))
         else:
             key = (t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape))
         if t.numel() and key in seen:
