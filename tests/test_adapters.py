@@ -6,9 +6,11 @@ import torch
 from tiny_models import tiny_inputs, tiny_model
 
 from andactl.errors import ModelError
-from andactl.models.adapters import LlamaAdapter, OPTAdapter, Qwen2Adapter, get_adapter
+from andactl.models.adapters import (LlamaAdapter, OPTAdapter, Phi3Adapter, Qwen2Adapter, Qwen3Adapter, SmolLM3Adapter,
+                                     get_adapter)
 
-FAMILIES = {"llama": LlamaAdapter, "qwen2": Qwen2Adapter, "opt": OPTAdapter}
+FAMILIES = {"llama": LlamaAdapter, "qwen2": Qwen2Adapter, "qwen3": Qwen3Adapter, "smollm3": SmolLM3Adapter,
+            "phi3": Phi3Adapter, "opt": OPTAdapter}
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -21,7 +23,7 @@ def test_dispatch_and_accessors(family):
     assert len(ad.layers()) == 2
     assert ad.embeddings()[0].weight.shape[1] == D
     for layer in ad.layers():
-        assert [m.in_features for m in ad.attn_inputs(layer)] == [D, D, D]
+        assert [m.in_features for m in ad.attn_inputs(layer)] == ([D] if family == "phi3" else [D, D, D])
         assert ad.attn_output(layer).out_features == D
         assert all(m.in_features == D for m in ad.mlp_inputs(layer))
         assert ad.mlp_output(layer).out_features == D
@@ -29,7 +31,7 @@ def test_dispatch_and_accessors(family):
     assert ad.head().in_features == D
     kinds = set(ad.linear_names().values())
     assert kinds == {"qkv", "o", "u", "d"}
-    per_layer = 7 if family != "opt" else 6
+    per_layer = {"opt": 6, "phi3": 4}.get(family, 7)  # phi3: qkv_proj, o_proj, gate_up_proj, down_proj
     assert len(ad.linear_names()) == 2 * per_layer
 
 
@@ -61,7 +63,7 @@ def test_unsupported_architecture_lists_supported():
 
     model = AutoModelForCausalLM.from_config(GPTNeoXConfig(vocab_size=64, hidden_size=32, num_hidden_layers=1,
                                                             num_attention_heads=2, intermediate_size=64))
-    with pytest.raises(ModelError, match="unsupported architecture 'gpt_neox'; supported model types: llama, mistral, opt, phi, qwen2"):
+    with pytest.raises(ModelError, match="unsupported architecture 'gpt_neox'; supported model types: llama, mistral, opt, phi, phi3, qwen2, qwen3, smollm3"):
         get_adapter(model)
 
 

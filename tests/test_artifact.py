@@ -5,7 +5,7 @@ import json
 
 import pytest
 import torch
-from tiny_models import tiny_inputs, tiny_model
+from tiny_models import FAMILIES, tiny_inputs, tiny_model
 from tiny_tokenizer import char_tokenizer
 
 from andactl.errors import ArtifactError, ConfigError
@@ -13,7 +13,7 @@ from andactl.formats.artifact import is_artifact, save_artifact
 from andactl.models.artifact_loader import load_artifact
 
 
-@pytest.mark.parametrize("family", ["llama", "qwen2", "opt"])
+@pytest.mark.parametrize("family", FAMILIES)
 def test_unmodified_round_trip_identical_logits(tmp_path, family):
     model, _ = tiny_model(family)
     out = save_artifact(tmp_path / "a", model, char_tokenizer(), {"base_model": "tiny"}, recipe=[], report={"x": 1})

@@ -110,7 +110,7 @@ def _tiny_mistral():
 
 
 @needs_simd
-@pytest.mark.parametrize("family", ["llama", "qwen2", "mistral"])
+@pytest.mark.parametrize("family", ["llama", "qwen2", "qwen3", "smollm3", "mistral"])
 def test_lean_step_equals_transformers_dense(family):
     """llama: 270 steps, past the reserved cache's first growth (7 + 256 tokens)."""
     model = _tiny_mistral() if family == "mistral" else tiny_model(family)[0]
@@ -129,9 +129,11 @@ def test_lean_step_bfloat16_within_rounding():
 
 
 @needs_simd
-def test_lean_step_equals_transformers_sliced():
-    """A SliceGPT-sliced llama (weightless RMSN norms, shortcut matrices between blocks)."""
-    model = tiny_sliced("llama", 0.25).model
+@pytest.mark.parametrize("family", ["llama", "qwen3", "smollm3"])
+def test_lean_step_equals_transformers_sliced(family):
+    """A SliceGPT-sliced llama / qwen3 / smollm3 (weightless RMSN norms, shortcut matrices between
+    blocks; qwen3's per-head q / k norms keep their weights; smollm3's second layer has no rotary)."""
+    model = tiny_sliced(family, 0.25).model
     assert any(getattr(layer, "attn_shortcut", None) is not None for layer in model.model.layers)
     ref, got, calls = _lean_vs_transformers(model)
     assert calls == 41
@@ -156,7 +158,7 @@ def test_lean_step_sliced_bfloat16_runs_the_shortcut_op_within_rounding():
 
 
 @needs_simd
-@pytest.mark.parametrize("family", ["llama", "qwen2"])
+@pytest.mark.parametrize("family", ["llama", "qwen2", "qwen3", "smollm3"])
 def test_lean_step_equals_transformers_packed(family):
     """W4 + Anda linears whose q/k/v and gate/up run as one fused call each (qwen2: biased q/k/v);
     the lean step takes each group's outputs at once (SiblingGroup.run_all)."""
@@ -250,13 +252,18 @@ def test_unsupported_models_are_left_alone():
     opt = tiny_model("opt")[0]
     llama = tiny_model("llama")[0]
     assert "decode_attention" in decode_step.why_not(llama)  # attention not switched yet
-    with decode_attention.enabled(opt):
-        assert decode_step.why_not(opt) is not None and not decode_step.enable(opt)
-        assert not decode_step.enabled_on(opt)
+    for other in (opt, tiny_model("phi3")[0]):  # no lean step for OPT's or Phi-3's layers
+        with decode_attention.enabled(other):
+            assert decode_step.why_not(other) is not None and not decode_step.enable(other)
+            assert not decode_step.enabled_on(other)
     hooked = tiny_model("llama")[0]
     hooked.model.layers[1].mlp.register_forward_hook(lambda *a: None)
     with decode_attention.enabled(hooked):
         assert "hooks" in decode_step.why_not(hooked) and not decode_step.enable(hooked)
+    qwen3 = tiny_model("qwen3")[0]
+    qwen3.model.layers[0].self_attn.k_norm.register_forward_pre_hook(lambda *a: None)
+    with decode_attention.enabled(qwen3):  # a hook on a per-head norm the lean step would skip
+        assert decode_step.why_not(qwen3) is not None and not decode_step.enable(qwen3)
     with decode_step.enabled(llama):
         assert decode_step.enabled_on(llama)
         assert decode_step.enable(llama)  # idempotent: re-resolved over transformers' forward

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from tiny_models import tiny_calibration, tiny_inputs, tiny_model
+from tiny_models import FAMILIES, tiny_calibration, tiny_inputs, tiny_model
 from tiny_tokenizer import char_tokenizer
 
 import andactl
@@ -52,7 +52,7 @@ def saved(tmp_path_factory, family: str, kind: str):
     return _CACHE[key]
 
 
-@pytest.mark.parametrize("family", ["llama", "qwen2", "opt"])
+@pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("kind", KINDS)
 def test_load_and_from_pretrained_identical_logits(tmp_path_factory, family, kind):
     from transformers import AutoModelForCausalLM

@@ -35,7 +35,8 @@ def groups(model):
     return {id(m.siblings): m.siblings for m in model.modules() if isinstance(m, AndaLinear) and m.siblings}
 
 
-@pytest.mark.parametrize("family,symmetric", [("llama", False), ("llama", True), ("qwen2", False), ("opt", True)])
+@pytest.mark.parametrize("family,symmetric", [("llama", False), ("llama", True), ("qwen2", False), ("qwen3", False),
+                                                ("opt", True)])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_linked_groups_are_bit_identical(family, symmetric, dtype):
     model = packed(family, symmetric).to(dtype)

@@ -154,7 +154,8 @@ def test_records_rebuild_sliced_model(family):
     state = sliced.state_dict()
     assert state[f"{prefix}.0.attn_shortcut"].shape == (48, 48)
     assert state[f"{prefix}.1.mlp_shortcut"].shape == (48, 64)
-    assert f"{prefix}.1.self_attn.q_proj.weight" in state  # HF names kept inside the wrapper
+    q = "qkv_proj" if family == "phi3" else "q_proj"
+    assert f"{prefix}.1.self_attn.{q}.weight" in state  # HF names kept inside the wrapper
     assert ctx.records.slicing.layers[1].mlp_shortcut == (48, 64)
 
 

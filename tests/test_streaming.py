@@ -51,7 +51,7 @@ def _assert_same_artifact(a: Path, b: Path) -> None:
 
 
 @pytest.mark.parametrize("shortcuts", ["float", "int8"])
-@pytest.mark.parametrize("family", ["llama", "phi"])
+@pytest.mark.parametrize("family", ["llama", "qwen3", "smollm3", "phi3", "phi"])
 def test_streamed_slice_equals_in_memory(tmp_path, data_dir, family, shortcuts):
     src = _source(tmp_path, family)
     common = ["slice", str(src), "--ratio", "0.25", "--dtype", "float64", "--storage-dtype", "fp32", "--shortcuts", shortcuts, *CAL]
@@ -65,7 +65,8 @@ def test_streamed_slice_equals_in_memory(tmp_path, data_dir, family, shortcuts):
     assert any(k.endswith("shortcut_int8") for k in stored) == (shortcuts == "int8")
 
 
-@pytest.mark.parametrize("family,method,dtype", [("llama", "gptq", "float32"), ("opt", "rtn", "bfloat16")])
+@pytest.mark.parametrize("family,method,dtype", [("llama", "gptq", "float32"), ("qwen3", "gptq", "float32"),
+                                                      ("opt", "rtn", "bfloat16")])
 def test_streamed_quantize_equals_in_memory(tmp_path, data_dir, family, method, dtype):
     src = _source(tmp_path, family, torch.float32)
     common = ["quantize", str(src), "--weight-method", method, "--bits", "7", "7", "7", "7", "--group-size", "64",

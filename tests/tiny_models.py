@@ -1,4 +1,5 @@
-"""Random tiny decoder-only models (llama, qwen2, opt; phi with parallel blocks) and calibration data for tests.
+"""Random tiny decoder-only models (llama, qwen2, qwen3, smollm3, phi3, opt; phi with parallel blocks) and
+calibration data for tests.
 
 The models are built from transformers configs with random weights; norm scales/shifts and
 linear biases are randomised too so that fusion and centring are really exercised.
@@ -10,14 +11,15 @@ from torch import nn
 
 from andactl.data.calibration import CalibrationData
 
-FAMILIES = ("llama", "qwen2", "opt")
+FAMILIES = ("llama", "qwen2", "qwen3", "smollm3", "phi3", "opt")
 VOCAB = 128
 HIDDEN = 64
 
 
 def tiny_config(family: str):
     """The transformers config of a tiny ``family`` model (hidden 64, 2 layers, 4 heads)."""
-    from transformers import LlamaConfig, OPTConfig, PhiConfig, Qwen2Config
+    from transformers import (LlamaConfig, OPTConfig, Phi3Config, PhiConfig, Qwen2Config, Qwen3Config,
+                              SmolLM3Config)
 
     common = dict(vocab_size=VOCAB, hidden_size=HIDDEN, num_hidden_layers=2, num_attention_heads=4,
                   max_position_embeddings=128)
@@ -27,6 +29,17 @@ def tiny_config(family: str):
     if family == "qwen2":
         return Qwen2Config(**common, intermediate_size=96, num_key_value_heads=2, tie_word_embeddings=False,
                            initializer_range=0.1)
+    if family == "qwen3":  # per-head q/k norms, head_dim set apart from hidden / heads
+        return Qwen3Config(**common, intermediate_size=96, num_key_value_heads=2, head_dim=32,
+                           tie_word_embeddings=True, initializer_range=0.1)
+    if family == "smollm3":  # the second layer without rotary embedding (NoPE)
+        return SmolLM3Config(**common, intermediate_size=96, num_key_value_heads=2, no_rope_layers=[1, 0],
+                             tie_word_embeddings=True, initializer_range=0.1, pad_token_id=0, bos_token_id=1,
+                             eos_token_id=2)
+    if family == "phi3":  # fused qkv_proj and gate_up_proj, partial rotary
+        return Phi3Config(**common, intermediate_size=96, num_key_value_heads=2, partial_rotary_factor=0.5,
+                          tie_word_embeddings=False, initializer_range=0.1, pad_token_id=0, bos_token_id=1,
+                          eos_token_id=2)
     if family == "opt":
         return OPTConfig(**common, ffn_dim=96, word_embed_proj_dim=HIDDEN, do_layer_norm_before=True,
                          enable_bias=True, tie_word_embeddings=True, init_std=0.1, pad_token_id=1)

@@ -125,6 +125,32 @@ class Qwen2Adapter(LlamaAdapter):
     model_types = ("qwen2",)
 
 
+class Qwen3Adapter(LlamaAdapter):
+    """Qwen3: Llama layout with per-head RMSNorms on q and k (they act on head outputs, which
+    rotating or slicing the residual stream never touches)."""
+
+    model_types = ("qwen3",)
+
+
+class SmolLM3Adapter(LlamaAdapter):
+    """SmolLM3: Llama layout; some layers skip the rotary embedding (NoPE), inside attention."""
+
+    model_types = ("smollm3",)
+
+
+class Phi3Adapter(LlamaAdapter):
+    """Phi-3 / Phi-4-mini: Llama layout with q/k/v fused into one ``qkv_proj`` and gate/up into one
+    ``gate_up_proj`` (each reads the residual stream once: one linear per Anda input)."""
+
+    model_types = ("phi3",)
+
+    def attn_inputs(self, layer) -> list[nn.Linear]:
+        return [layer.self_attn.qkv_proj]
+
+    def mlp_inputs(self, layer) -> list[nn.Linear]:
+        return [layer.mlp.gate_up_proj]
+
+
 class OPTAdapter(Adapter):
     """OPT: pre-LayerNorm (do_layer_norm_before), learned positions, ReLU MLP fc1/fc2."""
 
@@ -221,7 +247,8 @@ class PhiAdapter(Adapter):
         return layer.mlp.fc2
 
 
-ADAPTERS: tuple[type[Adapter], ...] = (LlamaAdapter, Qwen2Adapter, OPTAdapter, PhiAdapter)
+ADAPTERS: tuple[type[Adapter], ...] = (LlamaAdapter, Qwen2Adapter, Qwen3Adapter, SmolLM3Adapter, Phi3Adapter, OPTAdapter,
+                                       PhiAdapter)
 
 
 def supported_model_types() -> list[str]:

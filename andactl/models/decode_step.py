@@ -1,4 +1,4 @@
-"""Lean decode steps and prefills for Llama-family models (Llama, Mistral, Qwen2; plain or SliceGPT
+"""Lean decode steps and prefills for Llama-family models (Llama, Mistral, Qwen2, Qwen3, SmolLM3; plain or SliceGPT
 layers, dense or packed linears).
 
 A decode step of a small model is mostly framework: transformers' model forward builds masks and
@@ -37,7 +37,9 @@ from andactl.models.modules import RMSN
 
 # The families whose decoder, layer, attention, MLP and RMSNorm code the lean step reproduces
 # (transformers class-name prefixes; their modeling code is the same for a full-attention step).
-FAMILIES = ("Llama", "Mistral", "Qwen2")
+FAMILIES = ("Llama", "Mistral", "Qwen2", "Qwen3", "SmolLM3")
+# Families whose attention RMS-normalises each head of q and k (``q_norm`` / ``k_norm``) before the rotary.
+HEAD_NORMED = ("Qwen3",)
 # Residual rows up to which a bfloat16 / float16 shortcut runs andactl::shortcut_add (more, or
 # float32, where MKL's GEMV is as fast: torch). A 432 x 432 bfloat16 shortcut, 1 thread of a 2-core
 # Xeon, S in L2: 21 / 25 / 47 us at 1 / 4 / 8 rows against torch's 39 / 31 / 34; from L3 / DRAM
@@ -102,13 +104,18 @@ class _Layer:
         self.norm2 = _norm_fn(layer.post_attention_layernorm, family)
         if self.norm1 is None or self.norm2 is None:
             raise _Unsupported("norm class")
+        head_norms = (att.q_norm, att.k_norm) if family in HEAD_NORMED else ()
+        self.q_norm, self.k_norm = (_norm_fn(n, family) for n in head_norms) if head_norms else (None, None)
+        if head_norms and (self.q_norm is None or self.k_norm is None):
+            raise _Unsupported("q / k norm class")
         self.q, self.k, self.v, self.o = att.q_proj, att.k_proj, att.v_proj, att.o_proj
         self.gate, self.up, self.down, self.act = mlp.gate_proj, mlp.up_proj, mlp.down_proj, mlp.act_fn
         self.head_dim, self.scaling, self.idx = att.head_dim, att.scaling, att.layer_idx
+        self.rope = bool(getattr(att, "use_rope", True))  # SmolLM3's NoPE layers skip the rotary product
         self.qkv, self.gate_up = (self.q, self.k, self.v), (self.gate, self.up)
         self.qkv_group, self.gate_up_group = self._group(self.qkv), self._group(self.gate_up)
         self.modules = (layer, att, mlp, self.q, self.k, self.v, self.o, self.gate, self.up, self.down, self.act,
-                        layer.input_layernorm, layer.post_attention_layernorm)
+                        layer.input_layernorm, layer.post_attention_layernorm, *head_norms)
         if _hooked(self.modules):
             raise _Unsupported("module hooks")
 
@@ -147,8 +154,12 @@ class _Layer:
         b, t, d = h.shape[0], h.shape[1], self.head_dim
         x = self.norm1(h)
         q, k, v = self.siblings(x, self.qkv, self.qkv_group)
-        q, k, v = (y.view(b, t, -1, d).transpose(1, 2) for y in (q, k, v))
-        q, k = _rotate(q, cos, sin), _rotate(k, cos, sin)
+        q, k, v = (y.view(b, t, -1, d) for y in (q, k, v))
+        if self.q_norm is not None:  # Qwen3: each head of q and k normed over its D values
+            q, k = self.q_norm(q), self.k_norm(k)
+        q, k, v = (y.transpose(1, 2) for y in (q, k, v))
+        if self.rope:
+            q, k = _rotate(q, cos, sin), _rotate(k, cos, sin)
         k, v = cache.update(k, v, self.idx)
         if t == 1:  # a decode step: [B, H, 1, D], the same bytes as [B, 1, H, D]
             a = torch.ops.andactl.decode_attention(q, k, v, float(self.scaling)).transpose(1, 2)
