@@ -4,8 +4,9 @@ Guarantees (tested in tests/test_output_dir.py and tests/test_interrupts.py):
 
 - ``check_output`` refuses, before any work, an output that is the empty string, the current
   directory (or one containing it), the home directory, a filesystem root, a file, or an existing
-  non-empty directory that is not an andactl artifact -- even with ``--overwrite``. An existing
-  artifact is replaced only with ``--overwrite``.
+  non-empty directory that andactl did not write (an andactl artifact, or a foreign-format export
+  holding ``EXPORT_RECORD``) -- even with ``--overwrite``. What andactl wrote is replaced only with
+  ``--overwrite``.
 - ``staged_output`` writes into a sibling ``.NAME.partial-PID-RANDOM`` directory and swaps it in
   with ``renameat2(RENAME_EXCHANGE)`` (fallback: two renames), so at every instant either the
   old or the new artifact exists at the output path (the fallback leaves one rename's gap).
@@ -43,6 +44,9 @@ PARTIAL_TAG = ".partial-"
 OLD_TAG = ".old-"
 RENAME_EXCHANGE = 2
 AT_FDCWD = -100
+# the file andactl writes into every foreign-format export (andactl export): what it came from; it
+# also marks the folder as andactl's own output, which --overwrite may replace
+EXPORT_RECORD = "andactl-export.json"
 # the longest temporary name is ".NAME.partial-PID-RANDOM": PIDs have at most 7 digits on Linux
 TEMP_NAME_EXTRA = len(".") + len(PARTIAL_TAG) + 7 + 1 + 8
 
@@ -59,6 +63,11 @@ def _is_artifact(path: Path) -> bool:
     from andactl.formats.artifact import is_artifact
 
     return is_artifact(path)
+
+
+def _is_export(path: Path) -> bool:
+    """Whether ``path`` is a foreign-format export andactl wrote (its config and its record)."""
+    return (path / "config.json").is_file() and (path / EXPORT_RECORD).is_file()
 
 
 def check_output(output: str | os.PathLike, overwrite: bool) -> Path:
@@ -79,11 +88,12 @@ def check_output(output: str | os.PathLike, overwrite: bool) -> Path:
         if not out.is_dir():
             raise ConfigError(f"output {out} exists and is not a directory: name a new directory")
         if any(out.iterdir()):
-            if not _is_artifact(out):
+            kind = "artifact" if _is_artifact(out) else "export" if _is_export(out) else None
+            if kind is None:
                 raise ConfigError(f"output directory {out} is not empty and is not an andactl artifact; "
                                   "andactl never replaces it (even with --overwrite): name a new directory")
             if not overwrite:
-                raise ConfigError(f"output directory {out} is an existing artifact (pass --overwrite to replace it)")
+                raise ConfigError(f"output directory {out} is an existing {kind} (pass --overwrite to replace it)")
     ancestor = out.parent
     while not ancestor.exists():
         ancestor = ancestor.parent

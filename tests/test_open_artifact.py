@@ -17,6 +17,7 @@ import andactl
 from andactl.context import PassContext
 from andactl.errors import ArtifactError
 from andactl.formats.artifact import save_artifact
+from andactl.formats.output_dir import EXPORT_RECORD
 from andactl.manager import PassManager
 from andactl.models.adapters import get_adapter
 
@@ -289,6 +290,39 @@ def test_export_compressed_tensors_decompresses_to_our_weights(tmp_path_factory,
             assert torch.equal(out["weight"].float(), packed.pop(name).dequantized_weight())
     assert not packed  # every packed module was exported and checked
     assert (tmp_path / "ct" / "tokenizer.json").is_file()
+    record = json.loads((tmp_path / "ct" / EXPORT_RECORD).read_text())
+    assert record["source"] == str(art.resolve()) and record["format"] == "compressed-tensors pack-quantized"
+    assert ("llm-compressor#1618" in res.stderr) != symmetric  # asymmetric zero points: transformers' limit named
+
+
+def test_symmetric_export_opens_in_transformers_with_our_logits(tmp_path_factory, tmp_path):
+    """transformers + compressed-tensors decompress a symmetric export into the weights andactl runs."""
+    pytest.importorskip("compressed_tensors")
+    from transformers import AutoModelForCausalLM
+
+    _, art = _w4a16(tmp_path_factory, True)
+    assert _cli("export", art, "--to", "compressed-tensors", "-o", tmp_path / "ct").exit_code == 0
+    ours, _ = andactl.load(art, dtype=torch.float32)
+    theirs = AutoModelForCausalLM.from_pretrained(str(tmp_path / "ct"), dtype=torch.float32).eval()
+    ids = tiny_inputs()
+    with torch.no_grad():
+        torch.testing.assert_close(theirs(ids).logits, ours(ids).logits, atol=1e-5, rtol=0)
+
+
+def test_export_overwrite_replaces_only_an_export(tmp_path_factory, tmp_path):
+    """A folder andactl exported is replaced with --overwrite only; a foreign HF folder never."""
+    _, art = _w4a16(tmp_path_factory, True)
+    out = tmp_path / "ct"
+    assert _cli("export", art, "--to", "compressed-tensors", "-o", out).exit_code == 0
+    (out / "stale.txt").write_text("from before")
+    res = _cli("export", art, "--to", "compressed-tensors", "-o", out)
+    assert res.exit_code == 2 and "is an existing export (pass --overwrite" in res.stderr
+    assert (out / "stale.txt").is_file()
+    res = _cli("export", art, "--to", "compressed-tensors", "-o", out, "--overwrite")
+    assert res.exit_code == 0 and not (out / "stale.txt").exists() and (out / EXPORT_RECORD).is_file()
+    (out / EXPORT_RECORD).unlink()  # now a plain HF folder: never replaced
+    res = _cli("export", art, "--to", "compressed-tensors", "-o", out, "--overwrite")
+    assert res.exit_code == 2 and "is not an andactl artifact" in res.stderr and (out / "config.json").is_file()
 
 
 def test_export_refuses_partial_groups(tmp_path_factory, tmp_path):

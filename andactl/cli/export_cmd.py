@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from pathlib import Path
 
 import click
 
+from andactl import __version__
 from andactl.errors import ArtifactError, ConfigError
+
+log = logging.getLogger("andactl")
 
 _OWN_FILES = ("config.json", "model.safetensors", "recipe.yaml", "report.json")
 
@@ -20,7 +24,7 @@ def export_compressed_tensors(src: Path, out: Path, overwrite: bool = False) -> 
     from andactl.formats.export_ct import check_exportable, ct_quantization_config, export_state
     from andactl.formats.reader import base_config_dict, read_artifact, read_config, read_records
 
-    from andactl.formats.output_dir import check_output, staged_output
+    from andactl.formats.output_dir import EXPORT_RECORD, check_output, staged_output
 
     out = check_output(out, overwrite)
     if out == src.resolve():
@@ -32,12 +36,19 @@ def export_compressed_tensors(src: Path, out: Path, overwrite: bool = False) -> 
     state = export_state(model, records)
     hf_config = base_config_dict(config)
     hf_config["quantization_config"] = ct_quantization_config(records)
+    record = {"format": "compressed-tensors pack-quantized", "source": str(src.resolve()),
+              "andactl_version": __version__}
     with staged_output(out, overwrite) as tmp:
         (tmp / "config.json").write_text(json.dumps(hf_config, indent=2, default=str) + "\n")
         save_file(state, str(tmp / "model.safetensors"), metadata={"format": "pt"})
         for f in src.iterdir():
             if f.is_file() and f.name not in _OWN_FILES:
                 shutil.copyfile(f, tmp / f.name)
+        (tmp / EXPORT_RECORD).write_text(json.dumps(record, indent=2) + "\n")
+    if any(not p.symmetric for p in records.packed.values()):
+        log.warning("asymmetric INT4 weights: the export keeps their zero points packed as compressed-tensors "
+                    "writes them; transformers 5.25 (tested) refuses those at load with a size mismatch "
+                    "(vllm-project/llm-compressor#1618); `andactl quantize --symmetric` gives an export it opens")
     return out
 
 
