@@ -11,6 +11,7 @@ from andactl.cli.main import cli
 from andactl.errors import ConfigError
 from andactl.sweep.grid import build_grid, parse_floats
 from andactl.sweep.pareto import frontier, pick_best
+from andactl.sweep.runner import MARKER, check_sweep_dir
 
 
 def _pt(key, b, e, ppl, base=10.0):
@@ -66,6 +67,7 @@ def test_sweep_end_to_end_and_resume(tiny_hf_dir, data_dir, tmp_path):
     assert res.exit_code == 0, res.stderr
     doc = json.loads(res.stdout)
     assert doc["reused_points"] == 0 and len(doc["points"]) == 4
+    assert json.loads((out / MARKER).read_text())["model"] == str(tiny_hf_dir)
     assert doc == json.loads((out / "sweep.json").read_text())
     assert (out / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert sorted(p.name for p in (out / "sliced").iterdir() if p.is_dir()) == ["r0.25"]  # one slicing per ratio
@@ -138,3 +140,44 @@ def test_sweep_with_recovery_and_compact_options(tiny_hf_dir, data_dir, tmp_path
     assert "recover" in [s.get("pass") or s.get("name") for s in recovered["passes"]]
     plain = json.loads((out / "sliced" / "r0.25" / "report.json").read_text())
     assert "recover" not in [s.get("pass") or s.get("name") for s in plain["passes"]]
+
+
+def _tiny_artifact(path):
+    from tiny_models import tiny_model
+    from tiny_tokenizer import char_tokenizer
+
+    from andactl.context import PassContext
+    from andactl.formats.artifact import save_artifact
+    from andactl.manager import PassManager
+    from andactl.models.adapters import get_adapter
+
+    model, _ = tiny_model("llama")
+    ctx = PassContext(model=model, adapter=get_adapter(model), tokenizer=char_tokenizer())
+    PassManager.from_recipe([{"pass": "quantize_weights", "method": "rtn", "group_size": 64},
+                             {"pass": "keep_activations"}, {"pass": "pack"}]).run(ctx)
+    return save_artifact(path, model, char_tokenizer(), {}, records=ctx.records)
+
+
+def test_sweep_never_writes_into_a_users_folder_or_an_artifact(tiny_hf_dir, tmp_path):
+    """A non-empty folder that no sweep wrote (a user's files, an andactl artifact) is refused in one
+    line before any work, and left as it was; empty, new and earlier sweep directories are taken."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep")
+    res = CliRunner().invoke(cli, ["sweep", str(tiny_hf_dir), "-o", str(mine), "--ratios", "0"])
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert res.exit_code == 2 and len(lines) == 1 and "is not empty and is not a sweep directory" in lines[0]
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
+    art = _tiny_artifact(tmp_path / "art")
+    before = sorted(p.name for p in art.iterdir())
+    res = CliRunner().invoke(cli, ["sweep", str(tiny_hf_dir), "-o", str(art), "--ratios", "0"])
+    assert res.exit_code == 2 and "is not empty and is an andactl artifact" in res.stderr
+    assert sorted(p.name for p in art.iterdir()) == before
+    for sign in (MARKER, "sweep.json", "points/base.json"):  # this andactl's and earlier sweeps' directories
+        d = tmp_path / sign.replace("/", "_")
+        (d / sign).parent.mkdir(parents=True)
+        (d / sign).write_text("{}")
+        assert check_sweep_dir(d) == d.resolve()
+    (tmp_path / "empty").mkdir()
+    assert check_sweep_dir(tmp_path / "empty") == (tmp_path / "empty").resolve()
+    assert check_sweep_dir(tmp_path / "new") == (tmp_path / "new").resolve() and not (tmp_path / "new").exists()

@@ -5,7 +5,8 @@ artifact write and one perplexity evaluation. Every finished point is a JSON fil
 
 Layout of DIR: ``sliced/r<ratio>/`` (sliced artifacts), ``artifacts/<key>/`` (one artifact per
 point), ``points/<key>.json`` and ``points/base.json`` (the source model's perplexity),
-``sweep.json`` and ``pareto.png`` (written by ``report``).
+``sweep.json`` and ``pareto.png`` (written by ``report``), and ``MARKER`` (written first: it makes
+DIR a sweep directory, which a later sweep may resume; any other non-empty folder is refused).
 """
 from __future__ import annotations
 
@@ -60,6 +61,28 @@ class SweepSettings:
             return False
         defaults = {f.name: f.default for f in dataclasses.fields(self) if f.default is not dataclasses.MISSING}
         return {**defaults, **saved} == self.to_dict()
+
+
+MARKER = "andactl-sweep.json"
+# what a sweep directory written before MARKER existed holds (resumable too)
+_EARLIER_SIGNS = ("sweep.json", "points/base.json")
+
+
+def check_sweep_dir(out: Path) -> Path:
+    """The resolved sweep directory, or ConfigError (one line, nothing touched) when ``out`` is a
+    file, an andactl artifact, or a non-empty folder that is not a sweep directory: a sweep adds
+    folders and files to DIR, and never to a folder of the user's."""
+    from andactl.errors import ConfigError
+    from andactl.formats.artifact import is_artifact
+
+    out = Path(out).expanduser().resolve()
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out} exists and is not a directory")
+    if not out.is_dir() or not any(out.iterdir()) or any((out / f).is_file() for f in (MARKER, *_EARLIER_SIGNS)):
+        return out
+    what = "an andactl artifact" if is_artifact(out) else "not a sweep directory"
+    raise ConfigError(f"sweep directory {out} is not empty and is {what}; name a new directory "
+                      "(a sweep adds its files there; an earlier sweep's directory resumes)")
 
 
 def _read_json(path: Path) -> dict | None:
@@ -131,6 +154,10 @@ class SweepRunner:
     # --- work ---------------------------------------------------------------------------------
     def run(self, points: list[SweepPoint]) -> tuple[list[dict], int]:
         """(records of every point in ``points``, how many were reused from an earlier run)."""
+        check_sweep_dir(self.out)
+        from andactl import __version__
+
+        _write_json(self.out / MARKER, {"andactl_version": __version__, "model": self.s.model})
         base = self.base()
         records, reused = {}, 0
         for p in points:
