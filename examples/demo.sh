@@ -5,7 +5,9 @@
 #   into every linear weight, 30 steps x 4 x 128 tokens) -> INT4 weights (GPTQ on quantize's
 #   default 8 x 512 calibration tokens, asymmetric groups of 64) + Anda activations at fixed bits
 #   (7 8 9 7; `andactl quantize` without --bits searches, slower)
-#   -> pack -> inspect -> perplexity side by side -> a few generated tokens from the final model.
+#   -> pack -> inspect; beside it the unsliced path (INT4 + Anda at the default search's bits
+#   [8 7 8 8] straight from the dense model: the artifact worth keeping for a model this small)
+#   -> perplexity of all five side by side -> a few generated tokens from both final models.
 # Figures are for a demo (small calibration, a short recovery, 4 windows of 512 tokens); see
 # docs/RECOVER.md and the README for full-size runs.
 set -euo pipefail
@@ -19,7 +21,10 @@ $A recover "$OUT/sliced" --full --steps 30 --batch-size 4 --seqlen 128 --held-ou
    -o "$OUT/recovered" --overwrite
 $A quantize "$OUT/recovered" --bits 7 8 9 7 -o "$OUT/packed" --overwrite
 $A inspect "$OUT/packed"
-$A eval smollm2-135m "$OUT/sliced" "$OUT/recovered" "$OUT/packed" --tasks wikitext2 --seqlen 512 --limit 4 \
-   --output_path "$OUT/eval.json"
-$A generate "$OUT/packed" --prompt "The capital of France is" --max-new-tokens 16
+$A quantize smollm2-135m --bits 8 7 8 8 -o "$OUT/quantized" --overwrite
+$A eval smollm2-135m "$OUT/sliced" "$OUT/recovered" "$OUT/packed" "$OUT/quantized" --tasks wikitext2 --seqlen 512 \
+   --limit 4 --output_path "$OUT/eval.json"
+for M in packed quantized; do
+  $A generate "$OUT/$M" --prompt "The capital of France is" --max-new-tokens 16
+done
 echo "demo: ${SECONDS} s in all" >&2
