@@ -63,7 +63,8 @@ def test_unsupported_architecture_lists_supported():
 
     model = AutoModelForCausalLM.from_config(GPTNeoXConfig(vocab_size=64, hidden_size=32, num_hidden_layers=1,
                                                             num_attention_heads=2, intermediate_size=64))
-    with pytest.raises(ModelError, match="unsupported architecture 'gpt_neox'; supported model types: llama, mistral, opt, phi, phi3, qwen2, qwen3, smollm3"):
+    with pytest.raises(ModelError, match="unsupported architecture 'gpt_neox'; supported model types: "
+                       "llama, mistral, opt, phi, phi3, qwen2, qwen3, smollm3"):
         get_adapter(model)
 
 

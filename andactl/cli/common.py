@@ -182,9 +182,9 @@ attention_option = click.option(
     "--attention", type=click.Choice(["auto", "sdpa"]), default="auto", show_default=True,
     help="Decode path: auto = a KV cache that grows in place and andactl's attention kernel for one-token steps "
          "of unpadded sequences where it applies (CPU with AVX2 or AVX-512), torch's SDPA elsewhere, and for "
-         "Llama / Mistral / Qwen2 / Qwen3 / SmolLM3 a lean layer loop for those steps and for unpadded prefills (fused norm and "
-         "rotary ops); sdpa = transformers' "
-         "own path (its forward, SDPA attention, its DynamicCache).")
+         "Llama / Mistral / Qwen2 / Qwen3 / SmolLM3 a lean layer loop for those steps and for unpadded "
+         "prefills (fused norm and rotary ops); sdpa = transformers' own path (its forward, SDPA attention, "
+         "its DynamicCache).")
 device_option = click.option("--device", default="cpu", show_default=True, help="cpu or cuda[:N].")
 
 

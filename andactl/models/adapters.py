@@ -247,8 +247,8 @@ class PhiAdapter(Adapter):
         return layer.mlp.fc2
 
 
-ADAPTERS: tuple[type[Adapter], ...] = (LlamaAdapter, Qwen2Adapter, Qwen3Adapter, SmolLM3Adapter, Phi3Adapter, OPTAdapter,
-                                       PhiAdapter)
+ADAPTERS: tuple[type[Adapter], ...] = (LlamaAdapter, Qwen2Adapter, Qwen3Adapter, SmolLM3Adapter, Phi3Adapter,
+                                       OPTAdapter, PhiAdapter)
 
 
 def supported_model_types() -> list[str]:

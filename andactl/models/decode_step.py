@@ -1,5 +1,5 @@
-"""Lean decode steps and prefills for Llama-family models (Llama, Mistral, Qwen2, Qwen3, SmolLM3; plain or SliceGPT
-layers, dense or packed linears).
+"""Lean decode steps and prefills for Llama-family models (Llama, Mistral, Qwen2, Qwen3, SmolLM3; plain
+or SliceGPT layers, dense or packed linears).
 
 A decode step of a small model is mostly framework: transformers' model forward builds masks and
 output records, and every layer goes through ~15 module calls, decorators and keyword plumbing
