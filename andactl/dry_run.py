@@ -50,7 +50,9 @@ BASE_RSS = 480 * 2**20  # python + torch + transformers + tokenizers (fitted int
 ROTATE_EXTRA = 0.6  # rotation rewrites every page of the mapped model plus allocator retention (fitted)
 WRITE_EXTRA = 1.2  # the sliced copies + one tensor in flight of the streaming writer (fitted)
 STREAM_RAM_SHARE = 0.8  # default --max-memory: this share of MemAvailable
-INT4_BYTES_PER_WEIGHT = 0.5 + 4 / 128  # packed INT4 + a float32 scale per group of 128
+# What an artifact stores per INT4 weight group beside the codes: a float16 scale, and a uint8 zero
+# point for asymmetric groups (formats/int4.py, as written by formats/artifact.py)
+INT4_SCALE_BYTES, INT4_ZERO_BYTES = 2, 1
 INT4_UNPACKED_BYTES_PER_WEIGHT = 1 + 4 / 128  # formats.int4.Int4Weight between quantize_weights and pack (uint8 codes)
 STREAM_LAYER_COPIES = 2  # a streamed layer: its tensors + the read/spill copy in flight
 # CPU time: the passes' forwards (and GPTQ's float32 updates) sustain this share of the FLOP rate a
@@ -95,6 +97,15 @@ class ModelShape:
     largest_group: int = 0  # elements of the largest stack of linears reading one input (GPTQ works on it)
     resident_params: int = 0  # parameters outside the decoder layers (embeddings, final norm, head)
     kv_width: int = 0  # width of one layer's cached keys (= values): KV heads x head dim
+
+
+def int4_bytes_per_weight(step: dict) -> float:
+    """Artifact bytes of one INT4 weight under the resolved ``quantize_weights`` step: half a byte of
+    code plus its group's scale (and zero point) spread over the group (one group per row: as 4096)."""
+    group = int(step.get("group_size", 64))
+    group = group if group > 0 else 4096
+    meta = INT4_SCALE_BYTES + (0 if step.get("symmetric", False) else INT4_ZERO_BYTES)
+    return 0.5 + meta / group
 
 
 def _gemm_flops(dtype: torch.dtype) -> float:
@@ -301,7 +312,7 @@ def estimate(recipe, opts, check_disk: bool = True) -> dict:
             work = int4 + ((cal_host + act_batch + gptq_work_bytes(shape)) if gptq else GPTQ_WEIGHT_COPIES * shape.largest_group * 4)
             secs = (2 * fwd_flops / flops + GPTQ_FLOPS_PER_WEIGHT_K * P * shape.largest_k / rates["float32"]) if gptq else P * 20 / 1e9
             rows.append(row(name, work, secs))
-            out_b = 0.5 + 4 / 128  # packed INT4 + bf16 scales per group of 128 (linears dominate)
+            out_b = int4_bytes_per_weight(step)  # the linears dominate
         elif name in ("sensitivity", "anda_search"):
             evals = 40 if name == "sensitivity" else int(step.get("max_evals", 32))
             rows.append(row(name, N * shape.vocab * 4 // max(1, cal.samples) * B + act_batch, evals * fwd_flops / flops))  # one calibration forward per evaluation
@@ -385,7 +396,7 @@ def _streamed(opts, manager, shape: ModelShape, cal, b: int, N: int, act_batch: 
             work = (cal_host + act_batch + gptq_work_bytes(shape)) if gptq else GPTQ_WEIGHT_COPIES * shape.largest_group * 4
             secs = (2 * fwd_flops / flops + GPTQ_FLOPS_PER_WEIGHT_K * P * shape.largest_k / rates["float32"]) if gptq else P * 20 / 1e9
             rows.append(row(name, work, secs + 2 * spill_write))
-            out_b = INT4_BYTES_PER_WEIGHT
+            out_b = int4_bytes_per_weight(step)
         elif name == "pack":
             rows.append(row(name, GPTQ_WEIGHT_COPIES * shape.largest_group * 4, 1.0 + 2 * spill_write))
         elif name == "quantize_tables":
