@@ -61,6 +61,7 @@ def test_bench_table_names_the_cpu(tiny_hf_dir):
     (["--batch", "1,x"], r"--batch.*positive integers"),
     (["--batch", "0"], r"--batch.*positive integers"),
     (["--prompt-tokens", "0"], r"prompt-tokens"),
+    (["--prompt-tokens", "100", "--gen-tokens", "29"], r"100 \+ --gen-tokens 29 .* context of 128 tokens"),
 ])
 def test_bench_bad_options_one_line(tiny_hf_dir, args, pattern):
     import re

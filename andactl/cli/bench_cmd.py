@@ -32,6 +32,20 @@ def _check_sources(models: tuple[str, ...]) -> None:
             raise ModelError(f"model '{source}' not found (an alias, a model folder, a .gguf file or an artifact)")
 
 
+def _check_contexts(models: tuple[str, ...], prompt_tokens: int, gen_tokens: int) -> None:
+    """Fail before any model loads when a MODEL's context cannot hold the prompt plus the generated
+    tokens, or SliceGPT's 128-token sequences."""
+    from andactl.errors import ConfigError
+    from andactl.evaluation.throughput import SLICEGPT_SEQLEN
+    from andactl.preflight import max_positions, model_source
+
+    for source in models:
+        limit = max_positions(model_source(source)[1])
+        if limit is not None and max(prompt_tokens + gen_tokens, SLICEGPT_SEQLEN) > limit:
+            raise ConfigError(f"{source}: --prompt-tokens {prompt_tokens} + --gen-tokens {gen_tokens} (and SliceGPT's "
+                              f"{SLICEGPT_SEQLEN}-token sequences) must fit the model's context of {limit} tokens")
+
+
 def _human(data: dict) -> None:
     """A markdown table (pastes into docs as is), one row per model and batch size."""
     info = data["info"]
@@ -79,6 +93,7 @@ def bench(models, prompt_tokens, gen_tokens, batches, repeat, threads, backend, 
     batch_list = parse_batches(batches)
     parse_device(device)
     _check_sources(models)
+    _check_contexts(models, prompt_tokens, gen_tokens)
     dtype = resolve_dtype_name(dtype, device)
     if threads is not None:
         torch.set_num_threads(threads)
