@@ -189,6 +189,7 @@ def test_interrupt_or_failure_writes_nothing(sliced, data_dir, tmp_path, monkeyp
     (["--train-data", "wikitext"], "wikitext2/train: none of wikitext2/wiki.train.raw in data dir"),
     (["--train-data", "ptb/test"], "evaluation split ptb/test"),
     (["--train-data", "arc_e"], "zero-shot evaluation set"),
+    (["--seqlen", "129"], "--seqlen 129 exceeds the model's context length (max_position_embeddings 128)"),
 ])
 def test_bad_input_one_line_nothing_written(sliced, data_dir, tmp_path, args, text):
     _one_line_error(_invoke("recover", sliced, "-o", tmp_path / "out", *args, "--data-dir", data_dir), text)

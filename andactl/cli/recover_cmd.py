@@ -52,6 +52,7 @@ def recover(cctx, model, method, full, teacher, train_data, steps, lr, seqlen, b
     from andactl.passes.recover_data import check_available
     from andactl.passes.recover_teacher import check_teacher, dense_source
     from andactl.pipeline import RunOptions
+    from andactl.preflight import check_seqlen, model_source
     from andactl.recipe import Recipe
 
     params = {"method": method, "full": full, "teacher": teacher, "train_data": train_data, "steps": steps, "lr": lr,
@@ -61,6 +62,7 @@ def recover(cctx, model, method, full, teacher, train_data, steps, lr, seqlen, b
     meta = artifact_meta(Path(model)) if is_artifact(model) else {}
     teacher_src = teacher or (dense_source(meta.get("provenance", {}), model) if config.needs_teacher else None)
     preflight(config, set(meta.get("provides", [])), teacher_src)
+    check_seqlen(model_source(model)[1], seqlen, "--seqlen")
     data = resolve_data_dir(data_dir)
     check_available(train_data, data)
     if config.needs_teacher:
