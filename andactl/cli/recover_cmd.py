@@ -62,11 +62,11 @@ def recover(cctx, model, method, full, teacher, train_data, steps, lr, seqlen, b
     meta = artifact_meta(Path(model)) if is_artifact(model) else {}
     teacher_src = teacher or (dense_source(meta.get("provenance", {}), model) if config.needs_teacher else None)
     preflight(config, set(meta.get("provides", [])), teacher_src)
-    check_seqlen(model_source(model)[1], seqlen, "--seqlen")
     data = resolve_data_dir(data_dir)
     check_available(train_data, data)
     if config.needs_teacher:
         check_teacher(model, teacher_src)
+    check_seqlen(model_source(model)[1], seqlen, "--seqlen")
     recipe = Recipe(passes=[{"pass": "recover", **params}])
     opts = RunOptions(model=model, output=output, dtype=dtype, device=device, seed=seed, data_dir=data,
                       overwrite=overwrite, quiet=cctx.obj.get("quiet", False))
