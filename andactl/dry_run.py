@@ -102,9 +102,9 @@ class ModelShape:
 def int4_bytes_per_weight(step: dict) -> float:
     """Artifact bytes of one INT4 weight under the resolved ``quantize_weights`` step: half a byte of
     code plus its group's scale (and zero point) spread over the group (one group per row: as 4096)."""
-    group = int(step.get("group_size", 64))
+    group = int(step["group_size"])
     group = group if group > 0 else 4096
-    meta = INT4_SCALE_BYTES + (0 if step.get("symmetric", False) else INT4_ZERO_BYTES)
+    meta = INT4_SCALE_BYTES + (0 if step["symmetric"] else INT4_ZERO_BYTES)
     return 0.5 + meta / group
 
 
