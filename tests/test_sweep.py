@@ -89,6 +89,17 @@ def test_sweep_end_to_end_and_resume(tiny_hf_dir, data_dir, tmp_path):
     best = min(doc2["points"], key=lambda p: (p["ppl"], p["bytes"]))
     assert doc2["best"] == best["key"]
     assert (tmp_path / "best" / "model.safetensors").read_bytes() == (out / "artifacts" / best["key"] / "model.safetensors").read_bytes()
+    # the same target again: refused without --overwrite, replaced with it; a user's folder never
+    again = ("--data-dir", str(data_dir), "--max-bytes", "1e9", "--write-best", str(tmp_path / "best"))
+    res = _sweep(tiny_hf_dir, out, *again)
+    assert res.exit_code == 2 and "--write-best: output directory" in res.stderr and "existing artifact" in res.stderr
+    assert _sweep(tiny_hf_dir, out, *again, "--overwrite").exit_code == 0
+    assert (tmp_path / "best" / "model.safetensors").read_bytes() == (out / "artifacts" / best["key"] / "model.safetensors").read_bytes()
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    res = _sweep(tiny_hf_dir, out, *again[:-1], str(tmp_path / "mine"), "--overwrite")
+    assert res.exit_code == 2 and "is not an andactl artifact" in res.stderr
+    assert [p.name for p in (tmp_path / "mine").iterdir()] == ["notes.txt"]
     # a budget nobody meets: one line naming the nearest points, non-zero exit, nothing final written
     res = _sweep(tiny_hf_dir, out, "--data-dir", str(data_dir), "--max-bytes", "10", "--write-best", str(tmp_path / "none"))
     lines = [line for line in res.stderr.splitlines() if line.strip()]

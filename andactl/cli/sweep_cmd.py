@@ -92,38 +92,30 @@ def sweep(cctx, model, out_dir, ratios, tolerances, weight_methods, windows, seq
     if error is not None:
         raise error
     if best is not None and write_best:
-        _copy_artifact(Path(best["artifact"]), Path(write_best).expanduser())
+        _copy_artifact(Path(best["artifact"]), Path(write_best).expanduser(), overwrite)
         click.echo(f"best point {best['key']} written to {write_best}", err=True)
 
 
 def _check_target(target, overwrite: bool) -> None:
+    """--write-best's target follows every artifact output's rules (formats/output_dir.py)."""
     from andactl.errors import ConfigError
-    from andactl.formats.artifact import is_artifact
+    from andactl.formats.output_dir import check_output
 
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        if not overwrite:
-            raise ConfigError(f"--write-best: {target} exists and is not empty (pass --overwrite to replace it)")
-        if not is_artifact(target):
-            raise ConfigError(f"--write-best: {target} is not an andactl artifact; --overwrite only replaces those")
-
-
-def _copy_artifact(src, dst) -> None:
-    """Copies ``src`` to ``dst`` atomically (temporary sibling, then rename)."""
-    import os
-    import shutil
-    import tempfile
-
-    dst = dst.resolve()
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{dst.name}.partial-", dir=dst.parent)
     try:
+        check_output(target, overwrite)
+    except ConfigError as err:
+        raise ConfigError(f"--write-best: {err}") from None
+
+
+def _copy_artifact(src, dst, overwrite: bool) -> None:
+    """Copies artifact ``src`` to ``dst`` as every artifact is written: staged beside it, swapped in
+    atomically (an existing artifact at ``dst`` stays whole until the swap)."""
+    import shutil
+
+    from andactl.formats.output_dir import staged_output
+
+    with staged_output(dst, overwrite) as tmp:
         shutil.copytree(src, tmp, dirs_exist_ok=True)
-        if dst.exists():
-            shutil.rmtree(dst)
-        os.replace(tmp, dst)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 COMMANDS = [sweep]
