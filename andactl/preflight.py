@@ -134,8 +134,9 @@ def source_capabilities(model: str) -> set[str]:
 
 
 def preflight(model: str, output: str | None, overwrite: bool, data_dir, calibration: dict | None = None,
-              eval_spec: dict | None = None, calibration_used: bool = True) -> None:
-    """Every check above for one run; raises the first failure. Touches nothing."""
+              eval_spec: dict | None = None, calibration_used: bool = True, train_seqlens: list[int] = ()) -> None:
+    """Every check above for one run (``train_seqlens``: the recipe's recovery sequence lengths);
+    raises the first failure. Touches nothing."""
     from andactl.formats.output_dir import check_output
 
     kind, folder = model_source(model)
@@ -144,6 +145,8 @@ def preflight(model: str, output: str | None, overwrite: bool, data_dir, calibra
         check_calibration(calibration, data_dir)
         if "seqlen" in calibration:
             check_seqlen(folder, int(calibration["seqlen"]), "--cal-seqlen")
+    for seqlen in train_seqlens:
+        check_seqlen(folder, seqlen, "recover seqlen")
     if eval_spec is not None:
         if not isinstance(eval_spec, dict):
             raise ConfigError("'eval' must be a mapping like {tasks: wikitext2, limit: 4}")

@@ -229,3 +229,7 @@ def test_recipe_slice_recover_quantize_pack_through_cli(tiny_hf_dir, data_dir, t
     loaded = load_model(str(tmp_path / "out"))
     with torch.no_grad():
         assert torch.isfinite(loaded.model(tiny_inputs()).logits).all()
+    recipe.write_text(recipe.read_text().replace("seqlen: 32", "seqlen: 129"))  # past the 128-token context
+    _one_line_error(_invoke("run", recipe, "-o", tmp_path / "long", "--data-dir", data_dir),
+                    "recover seqlen 129 exceeds the model's context length (max_position_embeddings 128)")
+    assert not (tmp_path / "long").exists()

@@ -36,7 +36,8 @@ def run_and_report(recipe, opts, fmt: str, eval_spec: dict | None = None, calibr
     from andactl.pipeline import calibration_config, run_recipe
 
     calibration_config(recipe.calibration or {})
-    preflight(opts.model, opts.output, opts.overwrite, opts.data_dir, recipe.calibration, eval_spec, calibration_used)
+    preflight(opts.model, opts.output, opts.overwrite, opts.data_dir, recipe.calibration, eval_spec, calibration_used,
+              train_seqlens=[int(s["seqlen"]) for s in manager.resolved_recipe() if s["pass"] == "recover"])
 
     if distributed.requested_world() > 1 and os.environ.get("RANK", "0") != "0":
         opts.quiet = True  # torchrun: only rank 0 logs and prints
