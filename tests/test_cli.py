@@ -82,6 +82,8 @@ def test_corrupt_artifact(tmp_path):
     ("- pass: shrink_everything\n", r"unknown pass 'shrink_everything'"),
     ("- pass: rotate\n  ratio: lots\n", r"ratio: expected a number"),
     ("- pass: slice\n", r"pass 'slice' \(step 1\) requires rotated"),
+    ("passes: []\n", r"'passes' is empty: nothing to run"),
+    ("[]\n", r"'passes' is empty: nothing to run"),
 ])
 def test_bad_recipes(tiny_hf_dir, tmp_path, doc, pattern):
     recipe = tmp_path / "r.yaml"

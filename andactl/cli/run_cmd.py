@@ -137,6 +137,8 @@ def run(cctx, recipe_file, model, output, overwrite, dtype, device, data_dir, fm
     from andactl.recipe import load_recipe
 
     recipe = load_recipe(recipe_file)
+    if isinstance(recipe.passes, list) and not recipe.passes:
+        raise ConfigError(f"{recipe_file}: 'passes' is empty: nothing to run (`andactl passes` lists them)")
     if recipe.eval is not None and not isinstance(recipe.eval, dict):
         raise ConfigError(f"{recipe_file}: 'eval' must be a mapping like {{tasks: wikitext2, limit: 4}}")
     opts = RunOptions(
