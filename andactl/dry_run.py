@@ -288,7 +288,10 @@ def estimate(recipe, opts, check_disk: bool = True) -> dict:
     if getattr(opts, "stream", False):
         return _streamed(opts, manager, shape, cal, b, N, act_batch, fwd_flops, flops, rates, on_gpu, device, world,
                          cal_host, check_disk)
-    rows = [row("load", 0, shape.weights_on_disk / DISK_BYTES_PER_SECOND + 2.0)]
+    # loading: the source's weight files stay mapped, their pages resident, while the model is copied
+    # out of them (a Qwen3-0.6B-shaped bf16 folder loaded in float32 peaks at 3.98 GB = base + model +
+    # file, in bfloat16 at 2.42 GB; a 3B one in float32 at 18.87 GB; docs/MEMORY.md)
+    rows = [row("load", 0 if on_gpu else shape.weights_on_disk, shape.weights_on_disk / DISK_BYTES_PER_SECOND + 2.0)]
     sample_s, sample_bytes = sampling_seconds_and_bytes(shape, cal, b, flops)
     if sample_s:  # before any pass: the text is sampled from the model as loaded
         rows.append(row("sample calibration", sample_bytes, sample_s))
