@@ -121,8 +121,9 @@ def test_lean_step_equals_transformers_dense(family):
 
 
 @needs_simd
-def test_lean_step_bfloat16_within_rounding():
-    model = tiny_model("llama", torch.bfloat16)[0]
+@pytest.mark.parametrize("family", ["llama", "qwen3", "smollm3"])
+def test_lean_step_bfloat16_within_rounding(family):
+    model = tiny_model(family, torch.bfloat16)[0]
     ref, got, calls = _lean_vs_transformers(model)
     assert calls == 41
     torch.testing.assert_close(got, ref, atol=0.02 * float(ref.abs().max()), rtol=0)
