@@ -55,6 +55,9 @@ STREAM_RAM_SHARE = 0.8  # default --max-memory: this share of MemAvailable
 INT4_SCALE_BYTES, INT4_ZERO_BYTES = 2, 1
 INT4_UNPACKED_BYTES_PER_WEIGHT = 1 + 4 / 128  # formats.int4.Int4Weight between quantize_weights and pack (uint8 codes)
 STREAM_LAYER_COPIES = 2  # a streamed layer: its tensors + the read/spill copy in flight
+# quantize_tables: working copies of one vocabulary x hidden table in the run dtype (a Qwen3-0.6B-shaped
+# RTN quantize peaks in this pass at 4.36-4.54 GB: the resident float32 model + ~2.6 tables; stop 37)
+TABLE_COPIES = 3
 # CPU time: the passes' forwards (and GPTQ's float32 updates) sustain this share of the FLOP rate a
 # short torch.mm runs at in the same dtype on this machine (cpu_flops). Fitted on SmolLM2's
 # anda_search evaluations and GPTQ in float32 on a 2-core Xeon with AMX (9.1 s per evaluation, 21 s
@@ -322,7 +325,7 @@ def estimate(recipe, opts, check_disk: bool = True) -> dict:
         elif name == "pack":
             rows.append(row(name, GPTQ_WEIGHT_COPIES * shape.largest_group * 4, 1.0))
         elif name == "quantize_tables":
-            rows.append(row(name, 2 * shape.vocab * D * b, 3 * shape.vocab * D * 20 / 1e9))
+            rows.append(row(name, TABLE_COPIES * shape.vocab * D * b, 3 * shape.vocab * D * 20 / 1e9))
         elif name in ("set_anda_bits", "keep_activations"):  # no forward, no layer touched
             rows.append(row(name, 0, 0.0))
         else:
@@ -403,7 +406,7 @@ def _streamed(opts, manager, shape: ModelShape, cal, b: int, N: int, act_batch: 
         elif name == "pack":
             rows.append(row(name, GPTQ_WEIGHT_COPIES * shape.largest_group * 4, 1.0 + 2 * spill_write))
         elif name == "quantize_tables":
-            rows.append(row(name, 2 * shape.vocab * D * b, 3 * shape.vocab * D * 20 / 1e9))
+            rows.append(row(name, TABLE_COPIES * shape.vocab * D * b, 3 * shape.vocab * D * 20 / 1e9))
         else:  # passes that touch no layer (set_anda_bits, keep_activations)
             rows.append(row(name, 0, 0.0))
     out_bytes = int(out_params * out_b) + 20 * 2**20
