@@ -53,7 +53,7 @@ def sweep(cctx, model, out_dir, ratios, tolerances, weight_methods, windows, seq
     from andactl.sweep import report
     from andactl.sweep.grid import build_grid, parse_floats
     from andactl.sweep.pareto import pick_best
-    from andactl.sweep.runner import SweepRunner, SweepSettings, check_sweep_dir
+    from andactl.sweep.runner import SweepRunner, SweepSettings
 
     points = build_grid(parse_floats(ratios, "--ratios"), parse_floats(tolerances, "--tolerances"),
                         [m.strip() for m in weight_methods.split(",") if m.strip()],
@@ -65,7 +65,7 @@ def sweep(cctx, model, out_dir, ratios, tolerances, weight_methods, windows, seq
             raise ConfigError(f"{name} must be positive, got {v:g}")
     if write_best and max_bytes is None and max_energy is None and max_ppl_increase is None:
         raise ConfigError("--write-best needs a budget: --max-bytes, --max-energy or --max-ppl-increase")
-    out = check_sweep_dir(Path(out_dir))
+    out = Path(out_dir).expanduser()  # checked by SweepRunner.run before any work (check_sweep_dir)
     if write_best:
         _check_target(Path(write_best).expanduser(), overwrite)
     settings = SweepSettings(model=model, windows=windows, seqlen=seqlen, calibration=calibration_dict(cal), budget=budget,
