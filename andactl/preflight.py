@@ -72,6 +72,13 @@ def check_seqlen(folder: Path | None, seqlen: int, flag: str) -> None:
                           f"use {flag} {limit} or less")
 
 
+def check_topk(folder: Path | None, k: int, flag: str) -> None:
+    """ConfigError if ``k`` tokens per position exceed the model's vocabulary (its config's vocab_size)."""
+    vocab = _config(folder).get("vocab_size") if folder is not None else None
+    if isinstance(vocab, int) and k > vocab:
+        raise ConfigError(f"{flag} {k} exceeds the vocabulary ({vocab} tokens)")
+
+
 def check_calibration(calibration: dict, data_dir) -> None:
     """The calibration dataset/split exists (locally when a data dir is set) and is not an
     evaluation split; ``self`` (text sampled from the model) needs neither, ``mix`` needs alpaca's split."""

@@ -29,7 +29,10 @@ class RecoverConfig(PassConfig):
     """``method``: lora (CE on the text, the paper's RFT) or kd (KL to the teacher + ce_weight·CE);
     ``full``: train the attention/MLP linear weights instead of LoRA adapters; ``teacher``: model
     source (default: the dense model the artifact came from); ``train_data``: dataset[/split] or
-    ``self`` (text sampled from the teacher); ``lr``: peak lr (None: 1e-3 LoRA, 1e-4 full)."""
+    ``self`` (text sampled from the teacher); ``lr``: peak lr (None: 1e-3 LoRA, 1e-4 full);
+    ``teacher_topk``: 0 = the teacher's whole distribution, teacher beside the student; K > 0 =
+    its K most likely tokens per position (+ the rest's mass), computed before training, teacher
+    freed before the student trains."""
 
     method: str = "kd"
     full: bool = False
@@ -43,6 +46,7 @@ class RecoverConfig(PassConfig):
     warmup: float = 0.1
     schedule: Literal["cosine", "linear"] = "cosine"
     ce_weight: float = 0.0
+    teacher_topk: int = 0
     eval_every: int = 10
     held_out: int = 8
     checkpoint: bool = True
@@ -69,6 +73,10 @@ class RecoverConfig(PassConfig):
             raise ConfigError(f"recovery warmup is a fraction of the steps in [0, 1), got {self.warmup}")
         if self.ce_weight < 0 or self.lora_alpha <= 0 or not 0 <= self.lora_dropout < 1:
             raise ConfigError("recovery ce_weight must be >= 0, lora_alpha > 0, lora_dropout in [0, 1)")
+        if self.teacher_topk < 0:
+            raise ConfigError(f"recovery teacher_topk must be >= 0 (0: the whole distribution), got {self.teacher_topk}")
+        if self.teacher_topk and self.method != "kd":
+            raise ConfigError(f"teacher_topk is for --method kd (distillation); --method {self.method} has no KL term")
         parse_train_data(self.train_data)
 
     @property
@@ -114,10 +122,15 @@ class Recover(Pass):
         teacher_src = cfg.teacher or (dense_source(ctx.provenance, ctx.report.get("source")) if cfg.needs_teacher else None)
         preflight(cfg, ctx.provided - set(self.provides), teacher_src)
         seed = ctx.seed if cfg.seed is None else cfg.seed
+        vocab = ctx.adapter.head().out_features
+        if cfg.teacher_topk > vocab:
+            raise ConfigError(f"recover teacher_topk {cfg.teacher_topk} exceeds the vocabulary ({vocab} tokens)")
         teacher = self._load_teacher(ctx, teacher_src) if cfg.needs_teacher else None
         text = self._text(ctx, cfg, teacher, seed)
         if cfg.method != "kd":
             teacher = None  # sampled the text; LoRA RFT itself needs no teacher
+        elif cfg.teacher_topk:
+            teacher = self._sparse_teacher(ctx, teacher, text, cfg)
         torch.manual_seed(seed)
         trainable = attach(ctx.model, ctx.adapter, cfg.full, cfg.lora_rank, cfg.lora_alpha, cfg.lora_dropout)
         settings = TrainSettings(
@@ -138,6 +151,7 @@ class Recover(Pass):
             "method": cfg.method, "full": cfg.full, "teacher": teacher_src if cfg.needs_teacher else None,
             "train_data": text.to_dict(), "trainable_parameters": trainable.count, "seed": seed,
             "lr": cfg.peak_lr, "autocast": str(autocast_dtype(ctx.device) or "float32"),
+            "teacher_topk": cfg.teacher_topk,
         }
         ctx.provenance["recovery"] = summary
         return {**summary, "held_out_before": history["held_out"][0]["loss"],
@@ -156,6 +170,26 @@ class Recover(Pass):
         teacher = Student(loaded.model, loaded.adapter)
         teacher.model = loaded.model
         return teacher
+
+    @staticmethod
+    def _sparse_teacher(ctx, teacher, text, cfg: RecoverConfig):
+        """Top-k targets of the training and held-out rows (the train rows under training's autocast,
+        the held-out rows without, as the in-process teacher runs); the teacher model is dropped."""
+        import gc
+        import time
+
+        from andactl.passes.recover_topk import SparseTeacher, teacher_targets
+        from andactl.passes.recover_train import autocast_dtype
+
+        t0 = time.perf_counter()
+        train = teacher_targets(teacher, text.train, cfg.teacher_topk, cfg.batch_size, autocast_dtype(ctx.device), ctx.device)
+        held = teacher_targets(teacher, text.held_out, cfg.teacher_topk, cfg.batch_size, None, ctx.device)
+        del teacher
+        gc.collect()
+        log.info("recover: teacher top-%d targets of %d sequences in %.1f s (%.1f MB); teacher freed",
+                 cfg.teacher_topk, text.train.shape[0] + text.held_out.shape[0], time.perf_counter() - t0,
+                 (train.nbytes + held.nbytes) / 1e6)
+        return SparseTeacher(train, held, cfg.teacher_topk)
 
     @staticmethod
     def _text(ctx, cfg: RecoverConfig, teacher, seed: int):

@@ -19,6 +19,7 @@ import torch
 
 from andactl.models.loading import native_bf16
 from andactl.passes.recover_loss import head_loss
+from andactl.passes.recover_topk import SparseTeacher
 
 log = logging.getLogger("andactl")
 
@@ -88,17 +89,27 @@ class Student:
         return self.body(input_ids=ids, use_cache=False).last_hidden_state
 
 
-def batch_loss(student: Student, teacher, ids: torch.Tensor, s: TrainSettings, stats: dict) -> torch.Tensor:
+def batch_loss(student: Student, teacher, ids: torch.Tensor, s: TrainSettings, stats: dict,
+               targets=None) -> torch.Tensor:
     """Loss of one batch [B, T]: positions 0..T-2 predict tokens 1..T-1 (CE) and match the teacher's
-    distribution there (KL)."""
+    distribution there (KL): the in-process ``teacher``'s (a Student), or precomputed top-k
+    ``targets`` of these rows (recover_topk.TopKTargets) when the teacher is a SparseTeacher."""
     h = student.hidden(ids)[:, :-1].reshape(-1, student.head.in_features)
     labels = ids[:, 1:].reshape(-1) if s.ce_weight else None
+    if targets is not None:
+        return head_loss(h, student.head, labels, kd_weight=s.kd_weight, ce_weight=s.ce_weight, stats=stats,
+                         teacher_topk=targets.flat(h.device) if s.kd_weight else None)
     h_t = None
-    if teacher is not None and s.kd_weight:
+    if isinstance(teacher, Student) and s.kd_weight:
         with torch.no_grad():
             h_t = teacher.hidden(ids)[:, :-1].reshape(-1, teacher.head.in_features)
-    return head_loss(h, student.head, labels, h_t, teacher.head if teacher is not None else None,
+    return head_loss(h, student.head, labels, h_t, teacher.head if h_t is not None else None,
                      s.kd_weight, s.ce_weight, stats=stats)
+
+
+def _rows_targets(teacher, split: str, rows: torch.Tensor):
+    """The precomputed targets of ``rows`` of ``split`` (train / held_out), or None for an in-process teacher."""
+    return getattr(teacher, split).rows(rows) if isinstance(teacher, SparseTeacher) else None
 
 
 @torch.no_grad()
@@ -107,8 +118,10 @@ def held_out_loss(student: Student, teacher, ids: torch.Tensor, s: TrainSettings
     model_training = student.body.training
     student.body.eval()
     try:
-        losses = [float(batch_loss(student, teacher, ids[i:i + batch_size], s, {}))
-                  for i in range(0, ids.shape[0], batch_size)]
+        losses = []
+        for i in range(0, ids.shape[0], batch_size):
+            rows = torch.arange(i, min(i + batch_size, ids.shape[0]))
+            losses.append(float(batch_loss(student, teacher, ids[rows], s, {}, _rows_targets(teacher, "held_out", rows))))
     finally:
         student.body.train(model_training)
     return sum(losses) / len(losses)
@@ -160,10 +173,11 @@ def _progress(total: int, quiet: bool):
         yield update
 
 
-def train(student: Student, teacher: Student | None, params: list, train_ids: torch.Tensor,
+def train(student: Student, teacher: Student | SparseTeacher | None, params: list, train_ids: torch.Tensor,
           held_ids: torch.Tensor, s: TrainSettings, device: torch.device) -> History:
     """Runs ``s.steps`` optimiser steps of ``s.batch_size * s.grad_accum`` sequences each, taking
-    ``train_ids`` rows in a seeded permutation (each row once while rows last)."""
+    ``train_ids`` rows in a seeded permutation (each row once while rows last). ``teacher``: the
+    model in this process, its precomputed top-k targets of ``train_ids`` / ``held_ids``, or None."""
     torch.manual_seed(s.seed)
     order = torch.randperm(train_ids.shape[0], generator=torch.Generator().manual_seed(s.seed))
     opt = torch.optim.AdamW(params, lr=s.lr, weight_decay=0.0)
@@ -187,7 +201,7 @@ def train(student: Student, teacher: Student | None, params: list, train_ids: to
                 stats: dict = {}
                 ctx = torch.autocast(device.type, dtype=amp) if amp is not None else contextlib.nullcontext()
                 with ctx:
-                    loss = batch_loss(student, teacher, ids, s, stats)
+                    loss = batch_loss(student, teacher, ids, s, stats, _rows_targets(teacher, "train", rows))
                 (loss / s.grad_accum).backward()
                 stats_sum["loss"] += float(loss.detach()) / s.grad_accum
                 stats_sum["kl"] += stats.get("kl", 0.0) / s.grad_accum

@@ -22,6 +22,10 @@ from andactl.cli.common import data_dir_option, device_option, dtype_option, for
 @click.option("--warmup", type=float, default=0.1, show_default=True, help="Warm-up, as a fraction of --steps.")
 @click.option("--schedule", type=click.Choice(["cosine", "linear"]), default="cosine", show_default=True)
 @click.option("--ce-weight", type=float, default=0.0, show_default=True, help="kd: weight of the cross-entropy term.")
+@click.option("--teacher-topk", type=int, default=0, show_default=True,
+              help="kd: distil from the teacher's K most likely tokens per position (+ the rest's mass), computed "
+                   "before training; the teacher is then freed, so it never sits beside the student. 0: the whole "
+                   "distribution, teacher in memory throughout.")
 @click.option("--eval-every", type=int, default=10, show_default=True, help="Held-out loss every N steps.")
 @click.option("--held-out", type=int, default=8, show_default=True, help="Held-out sequences (kept aside from the training text).")
 @click.option("--checkpoint/--no-checkpoint", default=True, show_default=True,
@@ -35,7 +39,7 @@ from andactl.cli.common import data_dir_option, device_option, dtype_option, for
 @format_option
 @click.pass_context
 def recover(cctx, model, method, full, teacher, train_data, steps, lr, seqlen, batch_size, grad_accum, warmup, schedule,
-            ce_weight, eval_every, held_out, checkpoint, seed, output, overwrite, dtype, device, data_dir, fmt):
+            ce_weight, teacher_topk, eval_every, held_out, checkpoint, seed, output, overwrite, dtype, device, data_dir, fmt):
     """Fine-tune a sliced MODEL to recover quality; writes an ordinary artifact to -o.
 
     \b
@@ -52,12 +56,13 @@ def recover(cctx, model, method, full, teacher, train_data, steps, lr, seqlen, b
     from andactl.passes.recover_data import check_available
     from andactl.passes.recover_teacher import check_teacher, dense_source
     from andactl.pipeline import RunOptions
-    from andactl.preflight import check_seqlen, model_source
+    from andactl.preflight import check_seqlen, check_topk, model_source
     from andactl.recipe import Recipe
 
     params = {"method": method, "full": full, "teacher": teacher, "train_data": train_data, "steps": steps, "lr": lr,
               "seqlen": seqlen, "batch_size": batch_size, "grad_accum": grad_accum, "warmup": warmup,
-              "schedule": schedule, "ce_weight": ce_weight, "eval_every": eval_every, "held_out": held_out, "checkpoint": checkpoint}
+              "schedule": schedule, "ce_weight": ce_weight, "teacher_topk": teacher_topk, "eval_every": eval_every,
+              "held_out": held_out, "checkpoint": checkpoint}
     config = parse_config(RecoverConfig, params, "recover")
     meta = artifact_meta(Path(model)) if is_artifact(model) else {}
     teacher_src = teacher or (dense_source(meta.get("provenance", {}), model) if config.needs_teacher else None)
@@ -66,7 +71,9 @@ def recover(cctx, model, method, full, teacher, train_data, steps, lr, seqlen, b
     check_available(train_data, data)
     if config.needs_teacher:
         check_teacher(model, teacher_src)
-    check_seqlen(model_source(model)[1], seqlen, "--seqlen")
+    folder = model_source(model)[1]
+    check_seqlen(folder, seqlen, "--seqlen")
+    check_topk(folder, teacher_topk, "--teacher-topk")
     recipe = Recipe(passes=[{"pass": "recover", **params}])
     opts = RunOptions(model=model, output=output, dtype=dtype, device=device, seed=seed, data_dir=data,
                       overwrite=overwrite, quiet=cctx.obj.get("quiet", False))

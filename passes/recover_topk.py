@@ -1,0 +1,82 @@
+"""Precomputed top-k teacher targets: distillation without the teacher in memory during training.
+
+For each position of each training (and held-out) sequence the teacher's K most likely next tokens
+are kept with their log-probabilities, plus the log of the probability mass left outside them (the
+"tail"). The teacher is then freed, so teacher and student are never held together: recovery of a
+model whose teacher and student do not both fit in memory.
+
+Invariants: targets are computed exactly as the in-process teacher's logits are in training (the
+same hidden states, under the same autocast; the head and softmax in float32); with K = the vocabulary
+size the tail is empty (log mass -inf) and the loss built on them is the full KL (recover_loss).
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import torch
+
+from andactl.passes.recover_loss import DEFAULT_CHUNK, head_logits, log_tail
+
+
+
+@dataclass
+class TopKTargets:
+    """``idx`` [R, T-1, K] int64 token ids, ``logp`` [R, T-1, K] float32 teacher log-probabilities,
+    ``log_tail`` [R, T-1] float32 log of 1 - sum(exp(logp)) (-inf where nothing is left), for the
+    rows of one token matrix [R, T] (position t predicts token t+1)."""
+
+    idx: torch.Tensor
+    logp: torch.Tensor
+    log_tail: torch.Tensor
+
+    def rows(self, rows: torch.Tensor) -> "TopKTargets":
+        return TopKTargets(self.idx[rows], self.logp[rows], self.log_tail[rows])
+
+    def flat(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(idx [N, K], logp [N, K], log_tail [N]) of every position in row order, on ``device``."""
+        k = self.idx.shape[-1]
+        return (self.idx.reshape(-1, k).to(device), self.logp.reshape(-1, k).to(device),
+                self.log_tail.reshape(-1).to(device))
+
+    @property
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in (self.idx, self.logp, self.log_tail))
+
+
+@dataclass
+class SparseTeacher:
+    """The teacher as precomputed targets of the training rows and of the held-out rows."""
+
+    train: TopKTargets
+    held_out: TopKTargets
+    k: int
+
+
+def topk_of_logits(logits: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(idx, logp, log_tail) of float32 logits [N, V]: the k largest log-probabilities and the rest's mass."""
+    logp_all = torch.log_softmax(logits, dim=-1)
+    logp, idx = logp_all.topk(k, dim=-1)
+    return idx, logp, log_tail(logits, idx)
+
+
+@torch.no_grad()
+def teacher_targets(teacher, ids: torch.Tensor, k: int, batch_size: int, autocast: torch.dtype | None,
+                    device: torch.device) -> TopKTargets:
+    """Top-``k`` targets of ``teacher`` (a recover_train.Student) for every row of ``ids`` [R, T],
+    in batches of ``batch_size`` rows; kept on the CPU (R x (T-1) x (12 k + 4) bytes)."""
+    head = teacher.head
+    w, b = head.weight.detach(), None if head.bias is None else head.bias.detach()
+    out_idx, out_logp, out_tail = [], [], []
+    for i in range(0, ids.shape[0], batch_size):
+        batch = ids[i:i + batch_size].to(device)
+        ctx = torch.autocast(device.type, dtype=autocast) if autocast is not None else contextlib.nullcontext()
+        with ctx:
+            h = teacher.hidden(batch)[:, :-1]
+        rows, positions = h.shape[0], h.shape[1]
+        h = h.reshape(rows * positions, -1)
+        parts = [topk_of_logits(head_logits(h[j:j + DEFAULT_CHUNK], w, b), k) for j in range(0, h.shape[0], DEFAULT_CHUNK)]
+        out_idx.append(torch.cat([p[0] for p in parts]).reshape(rows, positions, k).cpu())
+        out_logp.append(torch.cat([p[1] for p in parts]).reshape(rows, positions, k).cpu())
+        out_tail.append(torch.cat([p[2] for p in parts]).reshape(rows, positions).cpu())
+    return TopKTargets(torch.cat(out_idx), torch.cat(out_logp), torch.cat(out_tail))

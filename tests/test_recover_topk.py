@@ -1,0 +1,133 @@
+"""Distillation from precomputed top-k teacher targets (``andactl recover --teacher-topk K``)."""
+from __future__ import annotations
+
+import gc
+import weakref
+
+import pytest
+import torch
+from click.testing import CliRunner
+from test_recover import _one_line_error, _recover_ctx, sliced  # noqa: F401  (the module's fixture)
+from tiny_models import tiny_inputs
+
+from andactl.cli.main import cli
+from andactl.models.loading import load_model
+from andactl.passes.recover_loss import head_loss, reference_head_loss
+from andactl.passes.recover_topk import topk_of_logits
+
+FAST = ["--seqlen", "32", "--batch-size", "2", "--held-out", "2", "--eval-every", "2", "--steps", "2"]
+
+
+def _heads():
+    gen = torch.Generator().manual_seed(1)
+    head, head_t = torch.nn.Linear(16, 50, bias=False), torch.nn.Linear(24, 50, bias=True)
+    h = torch.randn(37, 16, generator=gen, requires_grad=True)
+    h_t = 3 * torch.randn(37, 24, generator=gen)  # peaked teacher distributions: small tails
+    return head, head_t, h, h_t
+
+
+@pytest.mark.parametrize("k", [1, 5, 49])
+def test_topk_loss_and_gradient_equal_autograd_reference(k):
+    head, head_t, h, h_t = _heads()
+    with torch.no_grad():
+        targets = topk_of_logits(head_t(h_t).float(), k)
+    labels = torch.randint(0, 50, (37,), generator=torch.Generator().manual_seed(2))
+    stats: dict = {}
+    loss = head_loss(h, head, labels, kd_weight=0.7, ce_weight=0.3, chunk=8, stats=stats, teacher_topk=targets)
+    (g,) = torch.autograd.grad(loss, h)
+    ref = reference_head_loss(h, head, labels, kd_weight=0.7, ce_weight=0.3, teacher_topk=targets)
+    (g_ref,) = torch.autograd.grad(ref, h)
+    assert float(loss.detach()) == pytest.approx(float(ref.detach()), rel=1e-5)
+    assert torch.allclose(g, g_ref, atol=1e-6, rtol=1e-4)
+    assert 0.7 * stats["kl"] + 0.3 * stats["ce"] == pytest.approx(float(ref.detach()), rel=1e-5)
+    full = head_loss(h, head, None, h_t, head_t, chunk=8)
+    assert 0 < stats["kl"] <= float(full.detach()) + 1e-6  # a coarsened KL never exceeds the full one
+
+
+def test_topk_of_whole_vocabulary_is_the_full_kl():
+    head, head_t, h, h_t = _heads()
+    with torch.no_grad():
+        targets = topk_of_logits(head_t(h_t).float(), 50)
+    assert torch.isneginf(targets[2]).all()  # nothing left outside the kept tokens
+    sparse = head_loss(h, head, teacher_topk=targets, chunk=8)
+    (g_sparse,) = torch.autograd.grad(sparse, h)
+    full = head_loss(h, head, None, h_t, head_t, chunk=8)
+    (g_full,) = torch.autograd.grad(full, h)
+    assert float(sparse) == pytest.approx(float(full), rel=1e-6)
+    assert torch.allclose(g_sparse, g_full, atol=1e-7, rtol=1e-5)
+
+
+def test_topk_targets_keep_the_most_likely_tokens_and_the_rest_of_the_mass():
+    logits = torch.tensor([[2.0, 0.0, 1.0, -1.0], [0.0, 0.0, 5.0, 0.0]])
+    idx, logp, tail = topk_of_logits(logits, 2)
+    p = torch.softmax(logits, -1)
+    assert idx.tolist()[0] == [0, 2] and idx[1, 0] == 2
+    assert torch.allclose(logp.exp(), p.gather(1, idx), atol=1e-7)
+    assert torch.allclose(tail.exp(), 1 - p.gather(1, idx).sum(-1), atol=1e-7)
+
+
+def test_recover_with_whole_vocabulary_targets_matches_the_in_process_teacher(sliced, data_dir):  # noqa: F811
+    vocab = load_model(str(sliced)).model.config.vocab_size
+    common = dict(method="kd", full=True, steps=3, lr=1e-3)
+    a, _ = _recover_ctx(sliced, data_dir, None, **common)
+    b, _ = _recover_ctx(sliced, data_dir, None, teacher_topk=vocab, **common)
+    ra, rb = (x.report["passes"][0]["result"] for x in (a, b))
+    assert rb["teacher_topk"] == vocab and ra["teacher_topk"] == 0
+    assert rb["history"]["loss"] == pytest.approx(ra["history"]["loss"], rel=1e-4)
+    ids = tiny_inputs()
+    with torch.no_grad():
+        la, lb, orig = a.model(ids).logits, b.model(ids).logits, load_model(str(sliced)).model(ids).logits
+    assert (la - orig).abs().max() > 1e-3  # trained
+    assert torch.allclose(la, lb, atol=1e-4, rtol=0)
+
+
+def test_topk_kd_lowers_kl_and_frees_the_teacher_before_training(sliced, data_dir, monkeypatch):  # noqa: F811
+    import andactl.passes.recover as rec
+    import andactl.passes.recover_train as rt
+
+    seen: dict = {}
+    load_teacher, train = rec.Recover._load_teacher, rt.train
+
+    def loading(ctx, source):
+        teacher = load_teacher(ctx, source)
+        seen["teacher"] = weakref.ref(teacher.model)
+        return teacher
+
+    def training(*args, **kwargs):
+        gc.collect()
+        seen["alive_in_training"] = seen["teacher"]() is not None
+        return train(*args, **kwargs)
+
+    monkeypatch.setattr(rec.Recover, "_load_teacher", staticmethod(loading))
+    monkeypatch.setattr(rt, "train", training)
+    ctx, _ = _recover_ctx(sliced, data_dir, None, method="kd", steps=10, lr=1e-2, seqlen=64, batch_size=4,
+                          eval_every=10, teacher_topk=8)
+    assert seen["alive_in_training"] is False
+    res = ctx.report["passes"][0]["result"]
+    assert res["teacher_topk"] == 8 and res["held_out_after"] < 0.9 * res["held_out_before"]
+
+
+@pytest.mark.parametrize("args,text", [
+    (["--teacher-topk", "-1"], "teacher_topk must be >= 0"),
+    (["--teacher-topk", "4", "--method", "lora"], "teacher_topk is for --method kd"),
+    (["--teacher-topk", "100000"], "--teacher-topk 100000 exceeds the vocabulary"),
+])
+def test_bad_topk_one_line_nothing_written(sliced, data_dir, tmp_path, args, text):  # noqa: F811
+    res = CliRunner().invoke(cli, [str(a) for a in ["recover", sliced, "-o", tmp_path / "out", *FAST, *args,
+                                                     "--data-dir", data_dir]], catch_exceptions=False)
+    _one_line_error(res, text)
+    assert not (tmp_path / "out").exists()
+
+
+def test_head_loss_is_float32_under_autocast():
+    """bf16 logits of magnitude 16-32 are rounded to steps of 0.125; the loss and its gradient stay float32."""
+    head, head_t, h, h_t = _heads()
+    head.weight.data *= 8  # logits in the tens
+    targets = topk_of_logits(head_t(h_t).float().detach(), 5)
+    for kwargs in ({"h_teacher": h_t, "teacher_head": head_t}, {"teacher_topk": targets}):
+        plain = head_loss(h, head, chunk=8, **kwargs)
+        (g_plain,) = torch.autograd.grad(plain, h)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            amp = head_loss(h, head, chunk=8, **kwargs)
+        (g_amp,) = torch.autograd.grad(amp, h)
+        assert float(amp) == float(plain) and torch.equal(g_amp, g_plain)
