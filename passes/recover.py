@@ -74,7 +74,8 @@ class RecoverConfig(PassConfig):
         if self.ce_weight < 0 or self.lora_alpha <= 0 or not 0 <= self.lora_dropout < 1:
             raise ConfigError("recovery ce_weight must be >= 0, lora_alpha > 0, lora_dropout in [0, 1)")
         if self.teacher_topk < 0:
-            raise ConfigError(f"recovery teacher_topk must be >= 0 (0: the whole distribution), got {self.teacher_topk}")
+            raise ConfigError(f"recovery teacher_topk must be >= 0 (0: the whole distribution), "
+                              f"got {self.teacher_topk}")
         if self.teacher_topk and self.method != "kd":
             raise ConfigError(f"teacher_topk is for --method kd (distillation); --method {self.method} has no KL term")
         parse_train_data(self.train_data)
@@ -182,8 +183,9 @@ class Recover(Pass):
         from andactl.passes.recover_train import autocast_dtype
 
         t0 = time.perf_counter()
-        train = teacher_targets(teacher, text.train, cfg.teacher_topk, cfg.batch_size, autocast_dtype(ctx.device), ctx.device)
-        held = teacher_targets(teacher, text.held_out, cfg.teacher_topk, cfg.batch_size, None, ctx.device)
+        k, amp = cfg.teacher_topk, autocast_dtype(ctx.device)
+        train = teacher_targets(teacher, text.train, k, cfg.batch_size, amp, ctx.device)
+        held = teacher_targets(teacher, text.held_out, k, cfg.batch_size, None, ctx.device)
         del teacher
         gc.collect()
         log.info("recover: teacher top-%d targets of %d sequences in %.1f s (%.1f MB); teacher freed",

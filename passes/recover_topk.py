@@ -75,7 +75,8 @@ def teacher_targets(teacher, ids: torch.Tensor, k: int, batch_size: int, autocas
             h = teacher.hidden(batch)[:, :-1]
         rows, positions = h.shape[0], h.shape[1]
         h = h.reshape(rows * positions, -1)
-        parts = [topk_of_logits(head_logits(h[j:j + DEFAULT_CHUNK], w, b), k) for j in range(0, h.shape[0], DEFAULT_CHUNK)]
+        parts = [topk_of_logits(head_logits(h[j:j + DEFAULT_CHUNK], w, b), k)
+                 for j in range(0, h.shape[0], DEFAULT_CHUNK)]
         out_idx.append(torch.cat([p[0] for p in parts]).reshape(rows, positions, k).cpu())
         out_logp.append(torch.cat([p[1] for p in parts]).reshape(rows, positions, k).cpu())
         out_tail.append(torch.cat([p[2] for p in parts]).reshape(rows, positions).cpu())

@@ -121,7 +121,8 @@ def held_out_loss(student: Student, teacher, ids: torch.Tensor, s: TrainSettings
         losses = []
         for i in range(0, ids.shape[0], batch_size):
             rows = torch.arange(i, min(i + batch_size, ids.shape[0]))
-            losses.append(float(batch_loss(student, teacher, ids[rows], s, {}, _rows_targets(teacher, "held_out", rows))))
+            targets = _rows_targets(teacher, "held_out", rows)
+            losses.append(float(batch_loss(student, teacher, ids[rows], s, {}, targets)))
     finally:
         student.body.train(model_training)
     return sum(losses) / len(losses)
