@@ -126,12 +126,13 @@ class Recover(Pass):
         vocab = ctx.adapter.head().out_features
         if cfg.teacher_topk > vocab:
             raise ConfigError(f"recover teacher_topk {cfg.teacher_topk} exceeds the vocabulary ({vocab} tokens)")
-        teacher = self._load_teacher(ctx, teacher_src) if cfg.needs_teacher else None
-        text = self._text(ctx, cfg, teacher, seed)
-        if cfg.method != "kd":
-            teacher = None  # sampled the text; LoRA RFT itself needs no teacher
-        elif cfg.teacher_topk:
-            teacher = self._sparse_teacher(ctx, teacher, text, cfg)
+        if cfg.teacher_topk:
+            teacher, text = self._sparse_teacher(ctx, teacher_src, cfg, seed)
+        else:
+            teacher = self._load_teacher(ctx, teacher_src) if cfg.needs_teacher else None
+            text = self._text(ctx, cfg, teacher, seed)
+            if cfg.method != "kd":
+                teacher = None  # sampled the text; LoRA RFT itself needs no teacher
         torch.manual_seed(seed)
         trainable = attach(ctx.model, ctx.adapter, cfg.full, cfg.lora_rank, cfg.lora_alpha, cfg.lora_dropout)
         settings = TrainSettings(
@@ -172,26 +173,32 @@ class Recover(Pass):
         teacher.model = loaded.model
         return teacher
 
-    @staticmethod
-    def _sparse_teacher(ctx, teacher, text, cfg: RecoverConfig):
-        """Top-k targets of the training and held-out rows (the train rows under training's autocast,
-        the held-out rows without, as the in-process teacher runs); the teacher model is dropped."""
+    @classmethod
+    def _sparse_teacher(cls, ctx, source: str, cfg: RecoverConfig, seed: int):
+        """(top-k targets, training text): the student parked out of memory, the teacher loaded,
+        the text built (sampled from the teacher for ``self``), the targets of the training rows
+        computed under training's autocast and those of the held-out rows without (as the
+        in-process teacher runs), the teacher freed, the student restored. Teacher and student
+        never share memory, so the peak is the larger of the two phases, not their sum."""
         import gc
         import time
 
-        from andactl.passes.recover_topk import SparseTeacher, teacher_targets
+        from andactl.passes.recover_topk import SparseTeacher, parked, teacher_targets
         from andactl.passes.recover_train import autocast_dtype
 
         t0 = time.perf_counter()
         k, amp = cfg.teacher_topk, autocast_dtype(ctx.device)
-        train = teacher_targets(teacher, text.train, k, cfg.batch_size, amp, ctx.device)
-        held = teacher_targets(teacher, text.held_out, k, cfg.batch_size, None, ctx.device)
-        del teacher
-        gc.collect()
-        log.info("recover: teacher top-%d targets of %d sequences in %.1f s (%.1f MB); teacher freed",
-                 cfg.teacher_topk, text.train.shape[0] + text.held_out.shape[0], time.perf_counter() - t0,
+        with parked(ctx.model, ctx.device):
+            teacher = cls._load_teacher(ctx, source)
+            text = cls._text(ctx, cfg, teacher, seed)
+            train = teacher_targets(teacher, text.train, k, cfg.batch_size, amp, ctx.device)
+            held = teacher_targets(teacher, text.held_out, k, cfg.batch_size, None, ctx.device)
+            del teacher
+            gc.collect()
+        log.info("recover: teacher top-%d targets of %d sequences in %.1f s (%.1f MB), teacher freed",
+                 k, text.train.shape[0] + text.held_out.shape[0], time.perf_counter() - t0,
                  (train.nbytes + held.nbytes) / 1e6)
-        return SparseTeacher(train, held, cfg.teacher_topk)
+        return SparseTeacher(train, held, k), text
 
     @staticmethod
     def _text(ctx, cfg: RecoverConfig, teacher, seed: int):

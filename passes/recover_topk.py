@@ -81,3 +81,55 @@ def teacher_targets(teacher, ids: torch.Tensor, k: int, batch_size: int, autocas
         out_logp.append(torch.cat([p[1] for p in parts]).reshape(rows, positions, k).cpu())
         out_tail.append(torch.cat([p[2] for p in parts]).reshape(rows, positions).cpu())
     return TopKTargets(torch.cat(out_idx), torch.cat(out_logp), torch.cat(out_tail))
+
+
+@contextlib.contextmanager
+def parked(model: torch.nn.Module, device: torch.device):
+    """Within the block ``model``'s parameters hold no memory where the teacher will run: on CUDA
+    they are moved to the CPU; on the CPU each is written raw to a file in a private temporary
+    folder of the system temp dir (when it has room; else they stay) and released. On exit every
+    parameter is restored bit for bit, in place (the same Parameter objects, so tied weights stay
+    tied), and the folder is deleted. Buffers stay where they are."""
+    import logging
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    params = dict(model.named_parameters(remove_duplicate=True))
+    if device.type == "cuda":
+        for p in params.values():
+            p.data = p.data.to("cpu")
+        try:
+            yield
+        finally:
+            for p in params.values():
+                p.data = p.data.to(device)
+        return
+    size = sum(p.numel() * p.element_size() for p in params.values())
+    folder = Path(tempfile.gettempdir())
+    if shutil.disk_usage(folder).free < size + (1 << 30):
+        logging.getLogger("andactl").info("recover: no room to park the student in %s (%.2f GB); it stays in memory",
+                                          folder, size / 1e9)
+        yield
+        return
+    shapes = {name: (p.shape, p.dtype) for name, p in params.items()}
+    with tempfile.TemporaryDirectory(prefix="andactl-park-") as tmp:
+        try:
+            for i, p in enumerate(params.values()):
+                _raw(p.data).numpy().tofile(f"{tmp}/{i}")
+                p.data = torch.empty(0, dtype=p.dtype)
+            yield
+        finally:
+            for i, (name, p) in enumerate(params.items()):
+                if p.numel() == 0 and shapes[name][0].numel() != 0:
+                    p.data = _restore(f"{tmp}/{i}", *shapes[name])
+
+
+def _raw(t: torch.Tensor) -> torch.Tensor:
+    """``t``'s bytes as an integer tensor numpy can write (bf16 has no numpy dtype)."""
+    t = t.detach().contiguous()
+    return t.view(torch.int16) if t.dtype in (torch.bfloat16, torch.float16) else t
+
+
+def _restore(path: str, shape: torch.Size, dtype: torch.dtype) -> torch.Tensor:
+    return torch.from_file(path, shared=False, size=shape.numel(), dtype=dtype).view(shape)

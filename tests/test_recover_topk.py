@@ -1,6 +1,7 @@
 """Distillation from precomputed top-k teacher targets (``andactl recover --teacher-topk K``)."""
 from __future__ import annotations
 
+import contextlib
 import gc
 import weakref
 
@@ -89,6 +90,7 @@ def test_topk_kd_lowers_kl_and_frees_the_teacher_before_training(sliced, data_di
     load_teacher, train = rec.Recover._load_teacher, rt.train
 
     def loading(ctx, source):
+        seen["student_parked"] = all(p.numel() == 0 for p in ctx.model.parameters())
         teacher = load_teacher(ctx, source)
         seen["teacher"] = weakref.ref(teacher.model)
         return teacher
@@ -102,7 +104,7 @@ def test_topk_kd_lowers_kl_and_frees_the_teacher_before_training(sliced, data_di
     monkeypatch.setattr(rt, "train", training)
     ctx, _ = _recover_ctx(sliced, data_dir, None, method="kd", steps=10, lr=1e-2, seqlen=64, batch_size=4,
                           eval_every=10, teacher_topk=8)
-    assert seen["alive_in_training"] is False
+    assert seen["alive_in_training"] is False and seen["student_parked"] is True
     res = ctx.report["passes"][0]["result"]
     assert res["teacher_topk"] == 8 and res["held_out_after"] < 0.9 * res["held_out_before"]
 
@@ -131,3 +133,24 @@ def test_head_loss_is_float32_under_autocast():
             amp = head_loss(h, head, chunk=8, **kwargs)
         (g_amp,) = torch.autograd.grad(amp, h)
         assert float(amp) == float(plain) and torch.equal(g_amp, g_plain)
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_parked_model_is_restored_bit_for_bit(fail):
+    from tiny_models import tiny_model
+
+    from andactl.passes.recover_topk import parked
+
+    model, _ = tiny_model("llama")
+    model.lm_head.weight = model.model.embed_tokens.weight  # tied weights stay tied
+    model.model.layers[0].mlp.up_proj.to(torch.bfloat16)  # a dtype numpy cannot write directly
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(RuntimeError) if fail else contextlib.nullcontext():
+        with parked(model, torch.device("cpu")):
+            assert all(p.numel() == 0 for p in model.parameters())
+            if fail:
+                raise RuntimeError("teacher failed")
+    after = model.state_dict()
+    assert after.keys() == before.keys() and all(torch.equal(after[k], before[k]) and after[k].dtype == before[k].dtype
+                                                 for k in before)
+    assert model.lm_head.weight is model.model.embed_tokens.weight
