@@ -183,11 +183,13 @@ class Recover(Pass):
         import gc
         import time
 
+        from andactl.models.layer_store import return_freed_memory, trim_heap
         from andactl.passes.recover_topk import SparseTeacher, parked, teacher_targets
         from andactl.passes.recover_train import autocast_dtype
 
         t0 = time.perf_counter()
         k, amp = cfg.teacher_topk, autocast_dtype(ctx.device)
+        return_freed_memory()  # the freed teacher goes back to the OS, not into a heap the student cannot reuse
         with parked(ctx.model, ctx.device):
             teacher = cls._load_teacher(ctx, source)
             text = cls._text(ctx, cfg, teacher, seed)
@@ -195,6 +197,7 @@ class Recover(Pass):
             held = teacher_targets(teacher, text.held_out, k, cfg.batch_size, None, ctx.device)
             del teacher
             gc.collect()
+            trim_heap()
         log.info("recover: teacher top-%d targets of %d sequences in %.1f s (%.1f MB), teacher freed",
                  k, text.train.shape[0] + text.held_out.shape[0], time.perf_counter() - t0,
                  (train.nbytes + held.nbytes) / 1e6)

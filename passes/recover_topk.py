@@ -95,6 +95,8 @@ def parked(model: torch.nn.Module, device: torch.device):
     import tempfile
     from pathlib import Path
 
+    from andactl.models.layer_store import trim_heap
+
     params = dict(model.named_parameters(remove_duplicate=True))
     if device.type == "cuda":
         for p in params.values():
@@ -107,9 +109,10 @@ def parked(model: torch.nn.Module, device: torch.device):
         return
     size = sum(p.numel() * p.element_size() for p in params.values())
     folder = Path(tempfile.gettempdir())
-    if shutil.disk_usage(folder).free < size + (1 << 30):
-        logging.getLogger("andactl").info("recover: no room to park the student in %s (%.2f GB); it stays in memory",
-                                          folder, size / 1e9)
+    why = ("it is in memory (tmpfs)" if _in_memory_fs(folder) else
+           f"it has no room for {size / 1e9:.2f} GB" if shutil.disk_usage(folder).free < size + (1 << 30) else None)
+    if why:
+        logging.getLogger("andactl").info("recover: the student stays in memory while the teacher runs: %s %s", folder, why)
         yield
         return
     shapes = {name: (p.shape, p.dtype) for name, p in params.items()}
@@ -118,6 +121,7 @@ def parked(model: torch.nn.Module, device: torch.device):
             for i, p in enumerate(params.values()):
                 _raw(p.data).numpy().tofile(f"{tmp}/{i}")
                 p.data = torch.empty(0, dtype=p.dtype)
+            trim_heap()
             yield
         finally:
             for i, (name, p) in enumerate(params.items()):
@@ -132,4 +136,26 @@ def _raw(t: torch.Tensor) -> torch.Tensor:
 
 
 def _restore(path: str, shape: torch.Size, dtype: torch.dtype) -> torch.Tensor:
-    return torch.from_file(path, shared=False, size=shape.numel(), dtype=dtype).view(shape)
+    """The tensor written by ``_raw``, read into ordinary memory (not a mapping of the file)."""
+    import numpy as np
+
+    raw = torch.from_numpy(np.fromfile(path, dtype=_raw(torch.empty(0, dtype=dtype)).numpy().dtype))
+    return raw.view(dtype).view(shape)
+
+
+def _in_memory_fs(folder) -> bool:
+    """True if ``folder`` is on tmpfs/ramfs (parking there would not free any memory)."""
+    import os
+
+    best, kind = "", ""
+    try:
+        with open("/proc/mounts") as mounts:
+            for line in mounts:
+                fields = line.split()
+                point = fields[1]
+                if os.path.realpath(folder).startswith(point.rstrip("/") + "/") or os.path.realpath(folder) == point:
+                    if len(point) > len(best):
+                        best, kind = point, fields[2]
+    except OSError:
+        return False
+    return kind in ("tmpfs", "ramfs")

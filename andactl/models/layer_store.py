@@ -237,6 +237,19 @@ def return_freed_memory() -> None:
         pass
 
 
+def trim_heap() -> None:
+    """Gives the heap's free pages back to the OS now (glibc ``malloc_trim``): tensors allocated
+    before ``return_freed_memory`` may sit on the heap, and freeing them alone leaves RSS where it
+    was. A no-op where glibc is not the allocator."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 @contextlib.contextmanager
 def parameters_on_meta() -> Iterator[None]:
     """Modules built inside the block get their parameters on ``meta`` (no storage); buffers
