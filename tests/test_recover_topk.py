@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import math
 import weakref
 
 import pytest
@@ -154,3 +155,12 @@ def test_parked_model_is_restored_bit_for_bit(fail):
     assert after.keys() == before.keys() and all(torch.equal(after[k], before[k]) and after[k].dtype == before[k].dtype
                                                  for k in before)
     assert model.lm_head.weight is model.model.embed_tokens.weight
+
+
+def test_topk_on_self_generated_text(sliced, data_dir):  # noqa: F811
+    """The teacher samples the text while the student is parked, then gives its targets on it."""
+    ctx, _ = _recover_ctx(sliced, data_dir, None, method="kd", train_data="self", steps=2, seqlen=16, held_out=1,
+                          teacher_topk=4)
+    res = ctx.report["passes"][0]["result"]
+    assert res["train_data"]["source"] == "self" and res["teacher_topk"] == 4
+    assert len(res["history"]["loss"]) == 2 and all(math.isfinite(v) for v in res["history"]["loss"])
