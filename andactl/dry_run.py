@@ -79,6 +79,21 @@ GPTQ_WEIGHT_COPIES = 4  # float32 copies of a stacked weight GPTQ holds (W, Wᵀ
 SAMPLE_STEP_SECONDS_PER_LAYER = 0.8e-3
 MEMORY_BYTES_PER_SECOND = 20e9
 
+# recover (passes/recover*.py): the head loss holds this many [256, V] float32 temporaries of one chunk
+# (logits, log-probabilities, probabilities, gradient, the teacher's or the targets' side); a trained
+# weight costs its gradient and AdamW's two moments in the run dtype; a token costs the student 8 FLOPs
+# per parameter (forward 2, backward 4, the checkpointed layers' recompute 2) and the teacher 2. Fitted
+# to stop 38's measured peaks (SmolLM2 sliced 25% --full: 3.10 GB in process, 2.36 GB with top-64
+# targets; a Qwen3-0.6B-shaped one: LoRA 7.63 / 4.53 GB, --full 10.46 / 7.51 GB; docs/MEMORY.md).
+HEAD_CHUNK_COPIES = 8
+# recover's training runs under bf16 autocast where the CPU has native bf16: this share of a short bf16
+# torch.mm's rate (fitted on the 2-core Xeon with AMX: 3.8e11 FLOP/s sustained against a 2.0e12 probe,
+# SmolLM2 40 steps in 169 s with the teacher, 130 s with top-k targets); elsewhere the run rate
+AUTOCAST_TRAIN_SHARE = 0.19
+TOPK_HINT = "recover --teacher-topk 64 never holds the teacher beside the student"
+TRAINED_WEIGHT_COPIES = 3
+STUDENT_FLOPS_PER_PARAM, TEACHER_FLOPS_PER_PARAM = 8, 2
+
 SLICE_PASSES = ("fuse_norms", "rotate", "slice")
 
 
@@ -100,6 +115,8 @@ class ModelShape:
     largest_group: int = 0  # elements of the largest stack of linears reading one input (GPTQ works on it)
     resident_params: int = 0  # parameters outside the decoder layers (embeddings, final norm, head)
     kv_width: int = 0  # width of one layer's cached keys (= values): KV heads x head dim
+    linear_params: int = 0  # weights of the decoder layers' linears (what recover --full trains)
+    linear_edges: int = 0  # sum of in + out over those linears (a LoRA adapter of rank r: r x this)
 
 
 def int4_bytes_per_weight(step: dict) -> float:
@@ -219,6 +236,8 @@ def model_shape(source: str) -> ModelShape:
         widest=max(m.out_features for m in linears), largest_linear=max(r * c for r, c in mats),
         largest_k=max(m.in_features for m in linears), weights_on_disk=on_disk,
         layer_params=max(per_layer), resident_params=params - sum(per_layer), kv_width=_kv_width(hf),
+        linear_params=sum(m.in_features * m.out_features for m in linears),
+        linear_edges=sum(m.in_features + m.out_features for m in linears),
         largest_group=max(sum(math.prod(_dims(m)) for m in mods) for layer in adapter.layers()
                           for mods in adapter.anda_linears(layer).values() if mods),
     )
@@ -250,6 +269,74 @@ def gptq_work_bytes(shape: ModelShape) -> int:
     return GPTQ_HESSIAN_BYTES * shape.largest_k**2 + GPTQ_WEIGHT_COPIES * shape.largest_group * 4
 
 
+def teacher_shape(step: dict, opts) -> ModelShape | None:
+    """The shape of the teacher a resolved ``recover`` step will load (its ``teacher``, else the
+    dense source recorded in the input artifact, else the input itself), None when it needs none."""
+    from andactl.data.model_text import SELF
+    from andactl.formats.artifact import artifact_meta, is_artifact
+    from andactl.passes.recover_teacher import dense_source
+
+    if step["method"] != "kd" and step["train_data"] != SELF:
+        return None
+    source = step.get("teacher")
+    if not source:
+        meta = artifact_meta(Path(opts.model)) if is_artifact(opts.model) else {}
+        source = dense_source(meta.get("provenance", {}), opts.model)
+    return model_shape(source)
+
+
+def recover_rows(step: dict, shape: ModelShape, params: int, b: int, teacher: ModelShape | None, flops: float,
+                 on_gpu: bool) -> list[dict]:
+    """Rows of a resolved ``recover`` step on a student of ``params`` parameters (``shape`` scaled
+    to it): the teacher's phase (loading it beside the student, or alone with ``teacher_topk``: the
+    student parked) and training (student, trained weights' gradients and moments, checkpointed
+    activations, the head loss's chunk temporaries, the in-process teacher)."""
+    scale = params / max(1, shape.parameters)
+    student = params * b
+    trained = (shape.linear_params * scale if step["full"] else step["lora_rank"] * shape.linear_edges * scale)
+    tokens = step["batch_size"] * step["seqlen"]
+    act = (shape.layers * tokens * shape.hidden * b + tokens * (4 * shape.hidden + 2 * shape.widest) * 4
+           + step["batch_size"] * shape.heads * step["seqlen"] ** 2 * 4
+           + HEAD_CHUNK_COPIES * min(256, tokens) * shape.vocab * 4)
+    work = int(trained * TRAINED_WEIGHT_COPIES * b + act)
+    sparse = bool(step.get("teacher_topk"))
+    t_bytes = teacher.parameters * b if teacher else 0
+    t_load = t_bytes + (teacher.weights_on_disk if teacher and not on_gpu else 0)
+    steps_tokens = step["steps"] * step["grad_accum"] * tokens
+    held = (step["steps"] // step["eval_every"] + 2) * step["held_out"] * step["seqlen"]
+    t_params = teacher.parameters if teacher and step["method"] == "kd" else 0
+    train_s = (steps_tokens * (STUDENT_FLOPS_PER_PARAM * params + (0 if sparse else TEACHER_FLOPS_PER_PARAM * t_params))
+               + held * 2 * (params + (0 if sparse else t_params))) / flops
+    teacher_s = (t_load / DISK_BYTES_PER_SECOND + (steps_tokens * TEACHER_FLOPS_PER_PARAM * t_params / flops
+                                                    if sparse else 0.0)) if teacher else 0.0
+
+    def host_dev(host: float, dev: float) -> tuple[float, float]:
+        return (BASE_RSS + (0 if on_gpu else host), dev if on_gpu else 0)
+
+    rows = []
+    if teacher:
+        name = "recover: teacher (student parked)" if sparse else "recover: load teacher"
+        host, dev = host_dev(t_load + (0 if sparse else student), t_bytes + (0 if sparse else student))
+        if on_gpu and sparse:
+            host += student  # parked on the CPU
+        rows.append({"pass": name, "host_ram_gb": _gb(host), "device_gb": _gb(dev), "seconds": round(teacher_s, 1)})
+    kept_teacher = t_bytes if teacher and step["method"] == "kd" and not sparse else 0
+    host, dev = host_dev(student + kept_teacher + work, student + kept_teacher + work)
+    rows.append({"pass": "recover: training", "host_ram_gb": _gb(host), "device_gb": _gb(dev),
+                 "seconds": round(train_s, 1)})
+    if kept_teacher:
+        for r in rows:
+            r["hint"] = TOPK_HINT
+    return rows
+
+
+def _storage_bytes(opts) -> int:
+    """Bytes per element of the artifact's float tensors (--storage-dtype; fp16 by default)."""
+    from andactl.formats.storage import parse_storage_dtype
+
+    return torch.empty(0, dtype=parse_storage_dtype(getattr(opts, "storage_dtype", "fp16"))).element_size()
+
+
 def _gb(n: float) -> float:
     return round(n / 1e9, 3)
 
@@ -259,7 +346,7 @@ def estimate(recipe, opts, check_disk: bool = True) -> dict:
     RAM, device memory and seconds, plus the output's disk need and the free space there
     (ConfigError when it is short, unless not ``check_disk``)."""
     from andactl.manager import PassManager
-    from andactl.models.loading import parse_device, parse_dtype
+    from andactl.models.loading import native_bf16, parse_device, parse_dtype
     from andactl.pipeline import calibration_config
 
     manager = PassManager.from_recipe(recipe.passes)  # validates pass names and parameters
@@ -298,7 +385,7 @@ def estimate(recipe, opts, check_disk: bool = True) -> dict:
     sample_s, sample_bytes = sampling_seconds_and_bytes(shape, cal, b, flops)
     if sample_s:  # before any pass: the text is sampled from the model as loaded
         rows.append(row("sample calibration", sample_bytes, sample_s))
-    out_params, out_b = P, b
+    out_params, out_b = P, _storage_bytes(opts)  # unquantized tensors are written in the storage dtype
     for step in manager.resolved_recipe():
         name = step["pass"]
         if name == "fuse_norms":
@@ -328,6 +415,11 @@ def estimate(recipe, opts, check_disk: bool = True) -> dict:
             rows.append(row(name, TABLE_COPIES * shape.vocab * D * b, 3 * shape.vocab * D * 20 / 1e9))
         elif name in ("set_anda_bits", "keep_activations"):  # no forward, no layer touched
             rows.append(row(name, 0, 0.0))
+        elif name == "recover":
+            train_flops = flops
+            if not on_gpu and native_bf16():
+                train_flops = AUTOCAST_TRAIN_SHARE * _gemm_flops(torch.bfloat16)
+            rows.extend(recover_rows(step, shape, out_params, b, teacher_shape(step, opts), train_flops, on_gpu))
         else:
             rows.append(row(name, act_batch, fwd_flops / flops))
     out_bytes = int(out_params * out_b) + 20 * 2**20  # weights + tokenizer/config/report
@@ -383,7 +475,7 @@ def _streamed(opts, manager, shape: ModelShape, cal, b: int, N: int, act_batch: 
 
     spill_write = P * b / DISK_BYTES_PER_SECOND
     rows = [row("load", 0, 2.0 + shape.resident_params * b / DISK_BYTES_PER_SECOND)]
-    out_params, out_b = P, b
+    out_params, out_b = P, _storage_bytes(opts)  # unquantized tensors are written in the storage dtype
     for step in manager.resolved_recipe():
         name = step["pass"]
         if name == "fuse_norms":
@@ -442,9 +534,26 @@ def check_max_memory(report: dict, max_memory_gb: float) -> None:
         raise ConfigError(f"--max-memory {max_memory_gb:g} GB is below what a layer-wise streamed run needs: "
                           f"{worst['host_ram_gb']:.2f} GB in pass '{worst['pass']}' (one layer {report['layer_gb']:.2f} GB "
                           "+ embeddings/head + calibration; see --dry-run --stream)")
+    hint = worst.get("hint", "--stream reads one layer at a time where the passes allow it")
     raise ConfigError(f"--max-memory {max_memory_gb:g} GB is below the estimated peak host RAM of this run: "
-                      f"{worst['host_ram_gb']:.2f} GB in pass '{worst['pass']}' (see --dry-run; --stream reads one "
-                      "layer at a time where the passes allow it)")
+                      f"{worst['host_ram_gb']:.2f} GB in pass '{worst['pass']}' (see --dry-run; {hint})")
+
+
+def over_memory_warning(recipe, opts) -> str | None:
+    """A one-line warning when this run's estimated peak host RAM exceeds the RAM the kernel
+    reports available (MemAvailable), with the cheaper way where the estimate knows one; None
+    when it fits or cannot be estimated. Reads no weights."""
+    try:
+        report = estimate(recipe, opts, check_disk=False)
+    except (ConfigError, ModelError):
+        return None
+    available = default_max_memory_gb() / STREAM_RAM_SHARE
+    worst = max(report["passes"], key=lambda r: r["host_ram_gb"])
+    if worst["host_ram_gb"] <= available:
+        return None
+    hint = f"; {worst['hint']}" if "hint" in worst else ""
+    return (f"estimated peak host RAM {worst['host_ram_gb']:.2f} GB (pass '{worst['pass']}') exceeds the "
+            f"{available:.2f} GB available: the run may be killed{hint} (see --dry-run)")
 
 
 def default_max_memory_gb() -> float:

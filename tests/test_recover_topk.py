@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import json
 import math
 import weakref
 
@@ -164,3 +165,77 @@ def test_topk_on_self_generated_text(sliced, data_dir):  # noqa: F811
     res = ctx.report["passes"][0]["result"]
     assert res["train_data"]["source"] == "self" and res["teacher_topk"] == 4
     assert len(res["history"]["loss"]) == 2 and all(math.isfinite(v) for v in res["history"]["loss"])
+
+
+def _dry_run(sliced, data_dir, tmp_path, *args):  # noqa: F811
+    res = CliRunner().invoke(cli, [str(a) for a in ["recover", sliced, "-o", tmp_path / "out", *FAST, *args,
+                                                     "--data-dir", data_dir, "--dry-run", "--format", "json"]],
+                             catch_exceptions=False)
+    assert res.exit_code == 0, res.stderr
+    assert not (tmp_path / "out").exists()
+    return {r["pass"]: r for r in json.loads(res.stdout)["passes"]}
+
+
+def test_dry_run_counts_the_teacher_beside_the_student_unless_topk(sliced, data_dir, tmp_path):  # noqa: F811
+    from andactl.dry_run import BASE_RSS, ModelShape, recover_rows
+
+    inproc = _dry_run(sliced, data_dir, tmp_path, "--full")
+    sparse = _dry_run(sliced, data_dir, tmp_path, "--full", "--teacher-topk", "8")
+    assert list(inproc) == ["load", "recover: load teacher", "recover: training", "write"]
+    assert list(sparse) == ["load", "recover: teacher (student parked)", "recover: training", "write"]
+    assert "hint" in inproc["recover: training"] and "hint" not in sparse["recover: training"]
+    shape = ModelShape("llama", parameters=10**9, hidden=2048, layers=16, heads=16, vocab=32000, widest=8192,
+                       largest_linear=0, largest_k=8192, weights_on_disk=2 * 10**9, linear_params=8 * 10**8,
+                       linear_edges=10**6)
+    teacher = ModelShape(**{**shape.__dict__, "parameters": 2 * 10**9, "weights_on_disk": 4 * 10**9})
+    step = {"method": "kd", "train_data": "alpaca", "full": True, "lora_rank": 32, "batch_size": 4, "seqlen": 256,
+            "steps": 40, "grad_accum": 1, "eval_every": 10, "held_out": 8, "teacher_topk": 0}
+
+    def rows(**kw):
+        return {r["pass"]: r["host_ram_gb"] for r in recover_rows({**step, **kw}, shape, 10**9, 4, teacher, 1e11, False)}
+
+    full, topk, lora = rows(), rows(teacher_topk=64), rows(full=False)
+    assert full["recover: training"] - topk["recover: training"] == pytest.approx(8.0, abs=2e-3)  # the float32 teacher
+    assert topk["recover: teacher (student parked)"] == pytest.approx((BASE_RSS + 8e9 + 4e9) / 1e9, abs=2e-3)
+    assert full["recover: load teacher"] == pytest.approx((BASE_RSS + 8e9 + 4e9 + 4e9) / 1e9, abs=2e-3)
+    assert full["recover: training"] - lora["recover: training"] == pytest.approx((8e8 - 32e6) * 3 * 4 / 1e9, abs=2e-3)
+
+
+def _big_teacher(sliced, tmp_path):  # noqa: F811
+    """A teacher folder with the student's tokenizer and a ~6B-parameter config (no weights: dry runs
+    and the --max-memory check never read them)."""
+    cfg = json.loads((sliced / "config.json").read_text())
+    big = {k: v for k, v in cfg.items() if k not in ("andactl", "quantization_config")}
+    big.update(model_type="llama", hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32,
+               num_key_value_heads=32, head_dim=128)
+    folder = tmp_path / "big"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(big))
+    for f in sliced.iterdir():
+        if "token" in f.name or f.name.endswith(".jinja"):
+            (folder / f.name).write_bytes(f.read_bytes())
+    return folder
+
+
+def test_max_memory_refusal_points_to_topk(sliced, data_dir, tmp_path):  # noqa: F811
+    big = _big_teacher(sliced, tmp_path)
+    res = CliRunner().invoke(cli, [str(a) for a in ["recover", sliced, "-o", tmp_path / "out", *FAST, "--teacher", big,
+                                                     "--max-memory", "8", "--data-dir", data_dir]], catch_exceptions=False)
+    _one_line_error(res, "--teacher-topk 64 never holds the teacher beside the student")
+    assert "in pass 'recover: " in res.stderr and not (tmp_path / "out").exists()
+    sparse = _dry_run(sliced, data_dir, tmp_path, "--teacher", big, "--teacher-topk", "64")
+    assert sparse["recover: training"]["host_ram_gb"] < 8 < sparse["recover: teacher (student parked)"]["host_ram_gb"]
+
+
+def test_recover_warns_when_the_estimate_exceeds_available_memory(sliced, data_dir, tmp_path, monkeypatch):  # noqa: F811
+    import andactl.dry_run as dr
+
+    monkeypatch.setattr(dr, "default_max_memory_gb", lambda: 0.01 * dr.STREAM_RAM_SHARE)
+    res = CliRunner().invoke(cli, [str(a) for a in ["recover", sliced, "-o", tmp_path / "out", *FAST, "--data-dir",
+                                                     data_dir]], catch_exceptions=False)
+    assert res.exit_code == 0, res.stderr
+    assert "exceeds the 0.01 GB available: the run may be killed" in " ".join(res.stderr.split())
+    monkeypatch.setattr(dr, "default_max_memory_gb", lambda: 1e6)
+    res = CliRunner().invoke(cli, [str(a) for a in ["recover", sliced, "-o", tmp_path / "out2", *FAST, "--data-dir",
+                                                     data_dir]], catch_exceptions=False)
+    assert res.exit_code == 0 and "available" not in res.stderr

@@ -1,9 +1,13 @@
 """``andactl recover``: recovery fine-tuning of a sliced model (LoRA RFT or distillation), merged."""
 from __future__ import annotations
 
+import logging
+
 import click
 
-from andactl.cli.common import data_dir_option, device_option, dtype_option, format_option
+from andactl.cli.common import data_dir_option, device_option, dry_run_option, dtype_option, format_option
+
+log = logging.getLogger("andactl")
 
 
 @click.command("recover")
@@ -36,10 +40,12 @@ from andactl.cli.common import data_dir_option, device_option, dtype_option, for
 @dtype_option
 @device_option
 @data_dir_option
+@dry_run_option
 @format_option
 @click.pass_context
 def recover(cctx, model, method, full, teacher, train_data, steps, lr, seqlen, batch_size, grad_accum, warmup, schedule,
-            ce_weight, teacher_topk, eval_every, held_out, checkpoint, seed, output, overwrite, dtype, device, data_dir, fmt):
+            ce_weight, teacher_topk, eval_every, held_out, checkpoint, seed, output, overwrite, dtype, device, data_dir, dry_run, max_memory,
+            fmt):
     """Fine-tune a sliced MODEL to recover quality; writes an ordinary artifact to -o.
 
     \b
@@ -77,7 +83,13 @@ def recover(cctx, model, method, full, teacher, train_data, steps, lr, seqlen, b
     recipe = Recipe(passes=[{"pass": "recover", **params}])
     opts = RunOptions(model=model, output=output, dtype=dtype, device=device, seed=seed, data_dir=data,
                       overwrite=overwrite, quiet=cctx.obj.get("quiet", False))
-    run_and_report(recipe, opts, fmt)
+    if not dry_run and max_memory is None:
+        from andactl.dry_run import over_memory_warning
+
+        warning = over_memory_warning(recipe, opts)
+        if warning:
+            log.warning(warning)
+    run_and_report(recipe, opts, fmt, dry_run=dry_run, max_memory=max_memory)
 
 
 COMMANDS = [recover]
