@@ -147,13 +147,17 @@ class Recover(Pass):
         finally:
             ctx.model = merge(ctx.model, trainable)
         history = hist.to_dict()
-        title = f"recover: {cfg.method}{' full' if cfg.full else ' LoRA'} on {text.source}"
+        topk = f" (teacher top-{cfg.teacher_topk})" if cfg.teacher_topk else ""
+        title = f"recover: {cfg.method}{topk}{' full' if cfg.full else ' LoRA'} on {text.source}"
         ctx.attachments["recovery.png"] = plot_recovery(history, title)
         summary = {
             "method": cfg.method, "full": cfg.full, "teacher": teacher_src if cfg.needs_teacher else None,
             "train_data": text.to_dict(), "trainable_parameters": trainable.count, "seed": seed,
             "lr": cfg.peak_lr, "autocast": str(autocast_dtype(ctx.device) or "float32"),
             "teacher_topk": cfg.teacher_topk,
+            "loss": (f"KL over the teacher's top {cfg.teacher_topk} tokens + the rest's mass" if cfg.teacher_topk
+                     else "KL(teacher || student)" if cfg.method == "kd" else "cross-entropy")
+            + (f" + {cfg.ce_weight} x cross-entropy" if cfg.method == "kd" and cfg.ce_weight else ""),
         }
         ctx.provenance["recovery"] = summary
         return {**summary, "held_out_before": history["held_out"][0]["loss"],

@@ -109,6 +109,7 @@ def test_topk_kd_lowers_kl_and_frees_the_teacher_before_training(sliced, data_di
     assert seen["alive_in_training"] is False and seen["student_parked"] is True
     res = ctx.report["passes"][0]["result"]
     assert res["teacher_topk"] == 8 and res["held_out_after"] < 0.9 * res["held_out_before"]
+    assert res["loss"] == "KL over the teacher's top 8 tokens + the rest's mass"
 
 
 @pytest.mark.parametrize("args,text", [
