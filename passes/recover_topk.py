@@ -19,7 +19,6 @@ import torch
 from andactl.passes.recover_loss import DEFAULT_CHUNK, head_logits, log_tail
 
 
-
 @dataclass
 class TopKTargets:
     """``idx`` [R, T-1, K] int64 token ids, ``logp`` [R, T-1, K] float32 teacher log-probabilities,
@@ -87,9 +86,10 @@ def teacher_targets(teacher, ids: torch.Tensor, k: int, batch_size: int, autocas
 def parked(model: torch.nn.Module, device: torch.device):
     """Within the block ``model``'s parameters hold no memory where the teacher will run: on CUDA
     they are moved to the CPU; on the CPU each is written raw to a file in a private temporary
-    folder of the system temp dir (when it has room; else they stay) and released. On exit every
-    parameter is restored bit for bit, in place (the same Parameter objects, so tied weights stay
-    tied), and the folder is deleted. Buffers stay where they are."""
+    folder of the system temp dir and released (they stay where that folder is on tmpfs or has no
+    room for them: a log line says so). On exit every parameter is restored bit for bit, in place
+    (the same Parameter objects, so tied weights stay tied), and the folder is deleted. Buffers stay
+    where they are."""
     import logging
     import shutil
     import tempfile
