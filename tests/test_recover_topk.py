@@ -193,7 +193,8 @@ def test_dry_run_counts_the_teacher_beside_the_student_unless_topk(sliced, data_
             "steps": 40, "grad_accum": 1, "eval_every": 10, "held_out": 8, "teacher_topk": 0}
 
     def rows(**kw):
-        return {r["pass"]: r["host_ram_gb"] for r in recover_rows({**step, **kw}, shape, 10**9, 4, teacher, 1e11, False)}
+        got = recover_rows({**step, **kw}, shape, 10**9, 4, teacher, 1e11, False)
+        return {r["pass"]: r["host_ram_gb"] for r in got}
 
     full, topk, lora = rows(), rows(teacher_topk=64), rows(full=False)
     assert full["recover: training"] - topk["recover: training"] == pytest.approx(8.0, abs=2e-3)  # the float32 teacher
@@ -207,8 +208,8 @@ def _big_teacher(sliced, tmp_path):  # noqa: F811
     and the --max-memory check never read them)."""
     cfg = json.loads((sliced / "config.json").read_text())
     big = {k: v for k, v in cfg.items() if k not in ("andactl", "quantization_config")}
-    big.update(model_type="llama", hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32,
-               num_key_value_heads=32, head_dim=128)
+    big.update(model_type="llama", hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
+               num_attention_heads=32, num_key_value_heads=32, head_dim=128)
     folder = tmp_path / "big"
     folder.mkdir()
     (folder / "config.json").write_text(json.dumps(big))
@@ -220,15 +221,16 @@ def _big_teacher(sliced, tmp_path):  # noqa: F811
 
 def test_max_memory_refusal_points_to_topk(sliced, data_dir, tmp_path):  # noqa: F811
     big = _big_teacher(sliced, tmp_path)
-    res = CliRunner().invoke(cli, [str(a) for a in ["recover", sliced, "-o", tmp_path / "out", *FAST, "--teacher", big,
-                                                     "--max-memory", "8", "--data-dir", data_dir]], catch_exceptions=False)
+    args = ["recover", sliced, "-o", tmp_path / "out", *FAST, "--teacher", big, "--max-memory", "8", "--data-dir", data_dir]
+    res = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
     _one_line_error(res, "--teacher-topk 64 never holds the teacher beside the student")
     assert "in pass 'recover: " in res.stderr and not (tmp_path / "out").exists()
     sparse = _dry_run(sliced, data_dir, tmp_path, "--teacher", big, "--teacher-topk", "64")
     assert sparse["recover: training"]["host_ram_gb"] < 8 < sparse["recover: teacher (student parked)"]["host_ram_gb"]
 
 
-def test_recover_warns_when_the_estimate_exceeds_available_memory(sliced, data_dir, tmp_path, monkeypatch):  # noqa: F811
+def test_recover_warns_when_the_estimate_exceeds_available_memory(sliced, data_dir, tmp_path,  # noqa: F811
+                                                                  monkeypatch):
     import andactl.dry_run as dr
 
     monkeypatch.setattr(dr, "default_max_memory_gb", lambda: 0.01 * dr.STREAM_RAM_SHARE)
@@ -240,3 +242,28 @@ def test_recover_warns_when_the_estimate_exceeds_available_memory(sliced, data_d
     res = CliRunner().invoke(cli, [str(a) for a in ["recover", sliced, "-o", tmp_path / "out2", *FAST, "--data-dir",
                                                      data_dir]], catch_exceptions=False)
     assert res.exit_code == 0 and "available" not in res.stderr
+
+
+@pytest.mark.parametrize("exc,code", [(KeyboardInterrupt, 130), (RuntimeError, 2)])
+def test_interrupt_while_the_student_is_parked_leaves_nothing(sliced, data_dir, tmp_path,  # noqa: F811
+                                                              monkeypatch, exc, code):
+    """Ctrl-C or a failure in the teacher's phase: no output, no parked files left in the temp dir."""
+    import tempfile
+
+    import andactl.passes.recover_topk as rt
+
+    seen = []
+
+    def boom(*args, **kwargs):
+        seen.extend(f.name for f in temp.iterdir())
+        raise exc("stop")
+
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    monkeypatch.setattr(rt, "teacher_targets", boom)
+    res = CliRunner().invoke(cli, [str(a) for a in ["recover", sliced, "-o", tmp_path / "out", *FAST, "--teacher-topk",
+                                                     "4", "--data-dir", data_dir]], catch_exceptions=False)
+    assert res.exit_code == code, res.output
+    assert len(seen) == 1 and seen[0].startswith("andactl-park-")  # the student was parked there
+    assert not (tmp_path / "out").exists() and list(temp.iterdir()) == []
