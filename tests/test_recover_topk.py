@@ -221,7 +221,8 @@ def _big_teacher(sliced, tmp_path):  # noqa: F811
 
 def test_max_memory_refusal_points_to_topk(sliced, data_dir, tmp_path):  # noqa: F811
     big = _big_teacher(sliced, tmp_path)
-    args = ["recover", sliced, "-o", tmp_path / "out", *FAST, "--teacher", big, "--max-memory", "8", "--data-dir", data_dir]
+    args = ["recover", sliced, "-o", tmp_path / "out", *FAST, "--teacher", big, "--max-memory", "8",
+            "--data-dir", data_dir]
     res = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
     _one_line_error(res, "--teacher-topk 64 never holds the teacher beside the student")
     assert "in pass 'recover: " in res.stderr and not (tmp_path / "out").exists()
