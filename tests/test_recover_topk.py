@@ -268,3 +268,15 @@ def test_interrupt_while_the_student_is_parked_leaves_nothing(sliced, data_dir, 
     assert res.exit_code == code, res.output
     assert len(seen) == 1 and seen[0].startswith("andactl-park-")  # the student was parked there
     assert not (tmp_path / "out").exists() and list(temp.iterdir()) == []
+
+
+def test_recipe_with_recover_warns_too(sliced, data_dir, tmp_path, monkeypatch):  # noqa: F811
+    import andactl.dry_run as dr
+
+    monkeypatch.setattr(dr, "default_max_memory_gb", lambda: 0.01 * dr.STREAM_RAM_SHARE)
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("passes:\n  - pass: recover\n    steps: 1\n    seqlen: 16\n    batch_size: 2\n    held_out: 1\n")
+    res = CliRunner().invoke(cli, [str(a) for a in ["run", recipe, "--model", sliced, "-o", tmp_path / "out",
+                                                     "--data-dir", data_dir]], catch_exceptions=False)
+    assert res.exit_code == 0, res.stderr
+    assert "exceeds the 0.01 GB available" in " ".join(res.stderr.split())

@@ -1,13 +1,9 @@
 """``andactl recover``: recovery fine-tuning of a sliced model (LoRA RFT or distillation), merged."""
 from __future__ import annotations
 
-import logging
-
 import click
 
 from andactl.cli.common import data_dir_option, device_option, dry_run_option, dtype_option, format_option
-
-log = logging.getLogger("andactl")
 
 
 @click.command("recover")
@@ -83,12 +79,6 @@ def recover(cctx, model, method, full, teacher, train_data, steps, lr, seqlen, b
     recipe = Recipe(passes=[{"pass": "recover", **params}])
     opts = RunOptions(model=model, output=output, dtype=dtype, device=device, seed=seed, data_dir=data,
                       overwrite=overwrite, quiet=cctx.obj.get("quiet", False))
-    if not dry_run and max_memory is None:
-        from andactl.dry_run import over_memory_warning
-
-        warning = over_memory_warning(recipe, opts)
-        if warning:
-            log.warning(warning)
     run_and_report(recipe, opts, fmt, dry_run=dry_run, max_memory=max_memory)
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from pathlib import Path
 
@@ -9,6 +10,8 @@ import click
 
 from andactl.cli.common import (data_dir_option, dry_run_option, emit, format_option, spill_option, stdout_console,
                                  stream_option)
+
+log = logging.getLogger("andactl")
 
 
 def run_and_report(recipe, opts, fmt: str, eval_spec: dict | None = None, calibration_used: bool = True,
@@ -38,6 +41,13 @@ def run_and_report(recipe, opts, fmt: str, eval_spec: dict | None = None, calibr
     calibration_config(recipe.calibration or {})
     preflight(opts.model, opts.output, opts.overwrite, opts.data_dir, recipe.calibration, eval_spec, calibration_used,
               train_seqlens=[int(s["seqlen"]) for s in manager.resolved_recipe() if s["pass"] == "recover"])
+    if max_memory is None and any(step["pass"] == "recover" for step in manager.resolved_recipe()):
+        # a teacher beside the student is the usual way a recovery runs out of memory: say so up front
+        from andactl.dry_run import over_memory_warning
+
+        warning = over_memory_warning(recipe, opts)
+        if warning:
+            log.warning(warning)
 
     if distributed.requested_world() > 1 and os.environ.get("RANK", "0") != "0":
         opts.quiet = True  # torchrun: only rank 0 logs and prints
