@@ -23,6 +23,7 @@ band of ``passes/blockwise.py``:
     sample   = resident + B_s*S*L*2*W_kv*b + 2*B_s*V*4
                (``--cal-data self|mix``: the KV cache of B_s = min(batch, sampled sequences) sequences of
                 S tokens, L layers, K/V width W_kv; seconds = ceil(n / B_s) * (S - 1) decode steps)
+    recover  = teacher phase + training rows (``recover_rows``; formulas in docs/MEMORY.md)
 
 ROTATE_EXTRA and WRITE_EXTRA are fitted to ``benchmarks/memory_scaling.py`` (random bf16 Llamas of
 0.13B and 0.49B parameters, 8x256 calibration, AMD EPYC Zen 3): the measured peaks were within 5%
@@ -86,13 +87,14 @@ MEMORY_BYTES_PER_SECOND = 20e9
 # to stop 38's measured peaks (SmolLM2 sliced 25% --full: 3.10 GB in process, 2.36 GB with top-64
 # targets; a Qwen3-0.6B-shaped one: LoRA 7.63 / 4.53 GB, --full 10.46 / 7.51 GB; docs/MEMORY.md).
 HEAD_CHUNK_COPIES = 8
+TRAINED_WEIGHT_COPIES = 3
+STUDENT_FLOPS_PER_PARAM, TEACHER_FLOPS_PER_PARAM = 8, 2
 # recover's training runs under bf16 autocast where the CPU has native bf16: this share of a short bf16
 # torch.mm's rate (fitted on the 2-core Xeon with AMX: 3.8e11 FLOP/s sustained against a 2.0e12 probe,
 # SmolLM2 40 steps in 169 s with the teacher, 130 s with top-k targets); elsewhere the run rate
 AUTOCAST_TRAIN_SHARE = 0.19
+# what a refusal / warning suggests when the in-process teacher is what does not fit
 TOPK_HINT = "recover --teacher-topk 64 never holds the teacher beside the student"
-TRAINED_WEIGHT_COPIES = 3
-STUDENT_FLOPS_PER_PARAM, TEACHER_FLOPS_PER_PARAM = 8, 2
 
 SLICE_PASSES = ("fuse_norms", "rotate", "slice")
 
