@@ -68,6 +68,8 @@ TABLE_COPIES = 3
 CPU_EFFICIENCY = 0.41
 FLOAT64_SHARE = 0.5
 GPU_FLOPS = 5.0e13
+# FLOP/s the estimate assumes where it must not probe the CPU (a run follows in the same process)
+NOMINAL_FLOPS = {"run": 1.0e11, "float32": 1.0e11, "float64": 5.0e10}
 EIGH_FLOPS_PER_D3 = 9.0  # symmetric eigendecomposition ~ 9 D^3 float64 FLOPs
 DISK_BYTES_PER_SECOND = 300e6  # read/write throughput assumed for loading and writing
 GPTQ_FLOPS_PER_WEIGHT_K = 2.0  # column-wise error update: ~2 K float32 FLOPs per weight (fitted: 0.13B/0.49B/1.07B within 30%)
@@ -343,10 +345,13 @@ def _gb(n: float) -> float:
     return round(n / 1e9, 3)
 
 
-def estimate(recipe, opts, check_disk: bool = True) -> dict:
+def estimate(recipe, opts, check_disk: bool = True, timing: bool = True) -> dict:
     """The dry-run report of running ``recipe`` with ``opts``: per pass the estimated peak host
     RAM, device memory and seconds, plus the output's disk need and the free space there
-    (ConfigError when it is short, unless not ``check_disk``)."""
+    (ConfigError when it is short, unless not ``check_disk``). Without ``timing`` no FLOP rate is
+    probed (seconds then assume NOMINAL_FLOPS): a run that follows in the same process must not
+    be preceded by the probe's GEMMs (with them, `andactl quantize smollm2-135m` wrote one of three
+    different artifacts at 2 threads; stop 38, docs/local-2026-12-05i/nondeterminism.md)."""
     from andactl.manager import PassManager
     from andactl.models.loading import native_bf16, parse_device, parse_dtype
     from andactl.pipeline import calibration_config
@@ -366,7 +371,7 @@ def estimate(recipe, opts, check_disk: bool = True) -> dict:
     model_bytes = P * b
     act_batch = B * S * (4 * D + 2 * shape.widest) * 4 + B * shape.heads * S * S * 4
     on_gpu = device.type == "cuda"
-    rates = cpu_flops(dtype)
+    rates = cpu_flops(dtype) if timing else dict(NOMINAL_FLOPS)
     flops = GPU_FLOPS if on_gpu else rates["run"]
     fwd_flops = 2.0 * P * cal.samples * S / world  # one forward over this rank's calibration share
     head = shape.vocab * D
@@ -419,7 +424,7 @@ def estimate(recipe, opts, check_disk: bool = True) -> dict:
             rows.append(row(name, 0, 0.0))
         elif name == "recover":
             train_flops = flops
-            if not on_gpu and native_bf16():
+            if timing and not on_gpu and native_bf16():
                 train_flops = AUTOCAST_TRAIN_SHARE * _gemm_flops(torch.bfloat16)
             rows.extend(recover_rows(step, shape, out_params, b, teacher_shape(step, opts), train_flops, on_gpu))
         else:
@@ -436,7 +441,7 @@ def estimate(recipe, opts, check_disk: bool = True) -> dict:
         "disk_gb": _gb(out_bytes), "free_disk_gb": _gb(free) if free is not None else None,
         "seconds": round(sum(r["seconds"] for r in rows), 1), "shape": asdict(shape),
         "calibration_gb": _gb(cal_bytes), "activations_spilled": cal_host == 0,
-        "cpu_flop_rates": {k: float(f"{v:.3g}") for k, v in rates.items()},
+        "cpu_flop_rates": {k: float(f"{v:.3g}") for k, v in rates.items()}, "rates_probed": timing,
     }
     spilled = cal_bytes - cal_host
     if check_disk and free is not None and out_bytes + spilled > free:
@@ -546,7 +551,7 @@ def over_memory_warning(recipe, opts) -> str | None:
     reports available (MemAvailable), with the cheaper way where the estimate knows one; None
     when it fits or cannot be estimated. Reads no weights."""
     try:
-        report = estimate(recipe, opts, check_disk=False)
+        report = estimate(recipe, opts, check_disk=False, timing=False)
     except (ConfigError, ModelError):
         return None
     available = default_max_memory_gb() / STREAM_RAM_SHARE
@@ -596,18 +601,19 @@ def plan_memory(recipe, opts, max_memory: float | None, wanted: bool) -> dict | 
     if opts.stream is None:
         opts.stream = False
         if can_stream(recipe, opts):
-            peak = estimate(recipe, opts, check_disk=False)["peak_host_ram_gb"]
+            peak = estimate(recipe, opts, check_disk=False, timing=False)["peak_host_ram_gb"]
             if peak > limit:
                 switched, opts.stream = peak, True
     if getattr(opts, "spill_activations", False) is None:  # spill the calibration only when it is what does not fit
         opts.spill_activations = False
         if opts.output is not None and (opts.model in _aliases() or Path(opts.model).expanduser().exists()):
-            report = estimate(recipe, opts, check_disk=False)
+            report = estimate(recipe, opts, check_disk=False, timing=False)
             peak = report["peak_host_ram_gb"]
             opts.spill_activations = bool(peak > limit and peak - report["calibration_gb"] <= limit)
     if not (wanted or max_memory is not None or opts.stream or opts.spill_activations):
         return None  # an in-memory run nobody asked to check: preflight checks the disk
-    report = estimate(recipe, opts)  # the run as it will happen; ConfigError when the disk is short
+    # the run as it will happen (ConfigError when the disk is short); rates probed only for a dry run
+    report = estimate(recipe, opts, timing=wanted)
     if max_memory is not None:
         check_max_memory(report, max_memory)
     if switched is not None and not wanted:

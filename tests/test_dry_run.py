@@ -144,3 +144,21 @@ def test_max_memory_below_the_estimate_is_refused_before_loading(tmp_path):
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and "--max-memory 0.1 GB is below what a layer-wise streamed run needs" in lines[0], lines
     assert not list(tmp_path.glob(".o.*"))  # no spill directory left
+
+
+def test_only_a_dry_run_probes_the_cpu(tiny_hf_dir, data_dir, tmp_path, monkeypatch):
+    """A run that follows in the same process is never preceded by the rate probe's GEMMs: with them
+    `andactl quantize smollm2-135m` wrote one of three different artifacts at 2 threads (stop 38)."""
+    import andactl.dry_run as dr
+
+    calls = []
+    monkeypatch.setattr(dr, "_gemm_flops", lambda dtype: calls.append(dtype) or 1e11)
+    args = ["quantize", tiny_hf_dir, "--weight-method", "rtn", "--bits", "8", "8", "8", "8", "--data-dir", data_dir]
+    res = CliRunner().invoke(cli, [str(a) for a in args + ["-o", tmp_path / "q"]], catch_exceptions=False)
+    assert res.exit_code == 0, res.stderr
+    res = CliRunner().invoke(cli, [str(a) for a in args + ["-o", tmp_path / "q2", "--max-memory", "100"]],
+                             catch_exceptions=False)
+    assert res.exit_code == 0 and calls == [], (res.stderr, calls)  # the memory decisions need no rates
+    res = CliRunner().invoke(cli, [str(a) for a in args + ["-o", tmp_path / "q3", "--dry-run", "--format", "json"]],
+                             catch_exceptions=False)
+    assert res.exit_code == 0 and calls and json.loads(res.stdout)["rates_probed"] is True
