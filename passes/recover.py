@@ -205,7 +205,7 @@ class Recover(Pass):
         log.info("recover: teacher top-%d targets of %d sequences in %.1f s (%.1f MB), teacher freed",
                  k, text.train.shape[0] + text.held_out.shape[0], time.perf_counter() - t0,
                  (train.nbytes + held.nbytes) / 1e6)
-        return SparseTeacher(train, held, k), text
+        return SparseTeacher(train, held), text
 
     @staticmethod
     def _text(ctx, cfg: RecoverConfig, teacher, seed: int):

@@ -49,7 +49,6 @@ class SparseTeacher:
 
     train: TopKTargets
     held_out: TopKTargets
-    k: int
 
 
 def topk_of_logits(logits: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -112,21 +111,22 @@ def parked(model: torch.nn.Module, device: torch.device):
     why = ("it is in memory (tmpfs)" if _in_memory_fs(folder) else
            f"it has no room for {size / 1e9:.2f} GB" if shutil.disk_usage(folder).free < size + (1 << 30) else None)
     if why:
-        logging.getLogger("andactl").info("recover: the student stays in memory while the teacher runs: %s %s", folder, why)
+        logging.getLogger("andactl").info("recover: the student stays in memory while the teacher runs: %s %s",
+                                          folder, why)
         yield
         return
-    shapes = {name: (p.shape, p.dtype) for name, p in params.items()}
+    released = []  # (file, parameter, shape) of every parameter written and released so far
     with tempfile.TemporaryDirectory(prefix="andactl-park-") as tmp:
         try:
             for i, p in enumerate(params.values()):
                 _raw(p.data).numpy().tofile(f"{tmp}/{i}")
+                released.append((f"{tmp}/{i}", p, p.shape))
                 p.data = torch.empty(0, dtype=p.dtype)
             trim_heap()
             yield
         finally:
-            for i, (name, p) in enumerate(params.items()):
-                if p.numel() == 0 and shapes[name][0].numel() != 0:
-                    p.data = _restore(f"{tmp}/{i}", *shapes[name])
+            for path, p, shape in released:
+                p.data = _restore(path, shape, p.dtype)
 
 
 def _raw(t: torch.Tensor) -> torch.Tensor:
@@ -147,15 +147,11 @@ def _in_memory_fs(folder) -> bool:
     """True if ``folder`` is on tmpfs/ramfs (parking there would not free any memory)."""
     import os
 
-    best, kind = "", ""
+    real = os.path.realpath(folder).rstrip("/") + "/"
     try:
         with open("/proc/mounts") as mounts:
-            for line in mounts:
-                fields = line.split()
-                point = fields[1]
-                if os.path.realpath(folder).startswith(point.rstrip("/") + "/") or os.path.realpath(folder) == point:
-                    if len(point) > len(best):
-                        best, kind = point, fields[2]
+            mounts = [line.split() for line in mounts]
     except OSError:
         return False
-    return kind in ("tmpfs", "ramfs")
+    inside = [(len(m[1]), m[2]) for m in mounts if real.startswith(m[1].rstrip("/") + "/")]
+    return bool(inside) and max(inside)[1] in ("tmpfs", "ramfs")  # the deepest mount holding it

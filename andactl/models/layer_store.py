@@ -222,32 +222,30 @@ M_MMAP_THRESHOLD = -3  # glibc mallopt parameter
 MMAP_THRESHOLD_BYTES = 1 << 20  # allocations from 1 MiB up go straight to mmap and back to the OS when freed
 
 
+def _glibc(call: str, *args) -> None:
+    """``call(*args)`` in the C library; a no-op where glibc (or the function) is not there."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        getattr(ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6"), call)(*args)
+    except (OSError, AttributeError):
+        pass
+
+
 def return_freed_memory() -> None:
     """Makes freed tensor memory go back to the OS (glibc): a fixed mmap threshold, so glibc's
     dynamic threshold never moves layer-sized buffers onto the heap, where freeing one layer's
     tensors and reading the next fragments it and RSS creeps up by a fraction of a layer per layer.
     A no-op where glibc is not the allocator."""
-    import ctypes
-    import ctypes.util
-
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
-    except (OSError, AttributeError):
-        pass
+    _glibc("mallopt", M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
 
 
 def trim_heap() -> None:
     """Gives the heap's free pages back to the OS now (glibc ``malloc_trim``): tensors allocated
     before ``return_freed_memory`` may sit on the heap, and freeing them alone leaves RSS where it
     was. A no-op where glibc is not the allocator."""
-    import ctypes
-    import ctypes.util
-
-    try:
-        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
+    _glibc("malloc_trim", 0)
 
 
 @contextlib.contextmanager
