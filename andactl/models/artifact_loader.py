@@ -9,6 +9,7 @@ import torch
 from andactl.errors import ArtifactError
 from andactl.formats.reader import read_artifact, read_records
 from andactl.formats.records import SECTION
+from andactl.models.vector_math_warmup import warm_vector_math
 
 
 def load_tokenizer(path: Path):
@@ -23,6 +24,7 @@ def load_tokenizer(path: Path):
 def load_artifact(path: str | Path, dtype: torch.dtype | None = torch.float32, device: str | torch.device = "cpu"):
     """(model, tokenizer, meta) of the artifact at ``path``; ArtifactError on any inconsistency.
     ``meta`` is the config.json ``andactl`` section with the validated records under ``"records"``."""
+    warm_vector_math()  # before the first multi-threaded unary op of the process (pytorch#188792)
     path = Path(path)
     model, config = read_artifact(path, dtype, device)
     meta = dict(config[SECTION])

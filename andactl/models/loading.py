@@ -19,6 +19,7 @@ import torch
 
 from andactl.errors import ModelError
 from andactl.models.adapters import Adapter, get_adapter, supported_model_types
+from andactl.models.vector_math_warmup import warm_vector_math
 
 log = logging.getLogger("andactl")
 
@@ -175,6 +176,7 @@ def gguf_as_hf_dir(gguf: Path) -> Path:
 
 def load_model(source: str, dtype: str | torch.dtype = "float32", device: str = "cpu") -> LoadedModel:
     """Loads ``source`` (alias, artifact dir, HF dir, .gguf file or hub id) on ``device``."""
+    warm_vector_math()  # before the first multi-threaded unary op of the process (pytorch#188792)
     torch_dtype = parse_dtype(dtype) if isinstance(dtype, str) else dtype
     dev = parse_device(device)
     path = Path(source).expanduser()
