@@ -6,7 +6,10 @@
 // It includes anda_gemm_amx.cpp itself, so that the kernel's tile operations can be timed alone
 // (no B unpack, epilogue or output) and its vector epilogue alone (no tile operations), on the
 // same shapes as the whole GEMM (AMX and VNNI), beside the raw TDPBSSD rate and one step's tile
-// sequence on L1-resident operands.
+// sequence on L1-resident operands, and the overlap table: each part of a step's tile sequence
+// alone and beside the epilogue's register math (16 rows of int32 -> float, x scale, + acc) on
+// independent data -- if the tile unit and the vector units overlapped, a row of the second column
+// would cost about the larger of its tile figure and the math alone, not their sum.
 #include "../kernels/csrc/anda_gemm_amx.cpp"  // NOLINT: the probe needs the file's internals
 
 #include <chrono>
@@ -126,6 +129,62 @@ ANDA_AMX double epilogue_only(const AmxArgs& a) {
   return ms;
 }
 
+// The overlap table's rows: V = 0 TDPBSSD on resident tiles, 1 + store C, 2 + zero C first, 3 + load
+// B, 4 + load A (the kernel's whole C = 1 step); Math: the epilogue's register math in each step too
+// (cvt + mul + fma per row on registers the compiler may not hoist, no load of a C tile); V = -1: the
+// math alone.
+template <int V, bool Math>
+ANDA_AMX double overlap_row(int n, float* sink) {
+  alignas(64) static int8_t src[4][1024];
+  alignas(64) static int32_t ct[4][kTile * kTile];
+  alignas(64) static float sc[32], ut[kTile];
+  for (int j = 0; j < 4; ++j)
+    for (int i = 0; i < 1024; ++i) src[j][i] = (int8_t)(i * 37 + j);
+  for (int i = 0; i < 32; ++i) sc[i] = 1e-3f * (i + 1);
+  for (int i = 0; i < kTile; ++i) ut[i] = 1.0f / (i + 1);
+  HwTiles tl;
+  tl.begin();
+  tl.load<0>(src[0], 64);
+  tl.load<1>(src[1], 64);
+  tl.load<2>(src[2], 64);
+  tl.load<3>(src[3], 64);
+  f32x16 acc[kTile] = {};
+  i32x16 r[kTile];
+  for (int m = 0; m < kTile; ++m)
+    for (int l = 0; l < kTile; ++l) r[m][l] = (m * 16 + l) * 7919 % 4001 - 2000;
+  double ms = 1e30;
+  BEST_MS(ms) {
+    for (int i = 0; i < n; ++i) {
+#define ANDA_PROBE_STEP(P)                                                                              \
+      {                                                                                                 \
+        constexpr int b = P & 1 ? 2 : 0, a = b + 1, c = 4 + P;                                          \
+        if constexpr (V >= 4) tl.load<a>(src[a], 64);                                                   \
+        if constexpr (V >= 3) tl.load<b>(src[b], 64);                                                   \
+        if constexpr (V >= 2) tl.zero<c>();                                                             \
+        if constexpr (V >= 0) tl.dp<c, a, b>();                                                         \
+        if constexpr (V >= 1) tl.store<c>(ct[P]);                                                       \
+        if constexpr (Math) {                                                                           \
+          const f32x16 v = vload<f32x16>(sc + 16 * (P & 1));                                            \
+          for (int m = 0; m < kTile; ++m) acc[m] += __builtin_convertvector(r[m], f32x16) * (v * ut[m]); \
+          for (int m = 0; m < kTile; ++m) asm volatile("" : "+v"(r[m]));                                \
+        }                                                                                               \
+      }
+      ANDA_PROBE_STEP(0) ANDA_PROBE_STEP(1) ANDA_PROBE_STEP(2) ANDA_PROBE_STEP(3)
+#undef ANDA_PROBE_STEP
+    }
+  }
+  tl.end();
+  for (int m = 0; m < kTile; ++m) *sink += acc[m][m];
+  return ms;
+}
+
+template <int V>
+void print_overlap_row(const char* name, int n, double math, float* sink) {
+  const double per = 1e6 / (4.0 * n), t = overlap_row<V, false>(n, sink), both = overlap_row<V, true>(n, sink);
+  std::printf("  %-30s %6.2f   %6.2f   (sum %.2f, larger %.2f)\n", name, t * per, both * per, (t + math) * per,
+              std::max(t, math) * per);
+}
+
 }  // namespace
 }  // namespace anda
 
@@ -173,6 +232,14 @@ int main(int argc, char** argv) {
     std::printf("epilogue + output only     %7.3f ms  %6.2f ns per step (sum with tile ops: %.2f)\n", ep,
                 ep * 1e6 / steps, (tt + ep) * 1e6 / steps);
   }
-  std::printf("(sink %f)\n", (double)Y[7]);
+  float sink = 0;
+  const double math = overlap_row<-1, true>(n, &sink);
+  std::printf("overlap, L1, ns per step: tiles alone, beside the epilogue math (alone %.2f)\n", math * 1e6 / (4.0 * n));
+  print_overlap_row<0>("TDPBSSD", n, math, &sink);
+  print_overlap_row<1>("+ store C", n, math, &sink);
+  print_overlap_row<2>("+ zero C", n, math, &sink);
+  print_overlap_row<3>("+ load B", n, math, &sink);
+  print_overlap_row<4>("+ load A (the kernel's step)", n, math, &sink);
+  std::printf("(sink %f %f)\n", (double)Y[7], (double)sink);
   return 0;
 }
