@@ -203,6 +203,11 @@ def _slice_terms(adapter) -> SliceTerms | None:
                       head.out_features, head_bias, rest)
 
 
+def _shape_fields(shape: ModelShape) -> dict:
+    """The report's ``shape``: ModelShape's sizes (its per-layer slicing terms left out)."""
+    return {k: v for k, v in asdict(shape).items() if k != "slicing"}
+
+
 def _has_bias(norm) -> bool:
     """Whether ``norm`` has a bias (fuse_norms then gives its readers one: a trained bias is never all zero)."""
     return norm is not None and getattr(norm, "bias", None) is not None
@@ -525,7 +530,7 @@ def estimate(recipe, opts, check_disk: bool = True, timing: bool = True) -> dict
         "passes": rows,
         "peak_host_ram_gb": max(r["host_ram_gb"] for r in rows), "peak_device_gb": max(r["device_gb"] for r in rows),
         "disk_gb": _gb(out_bytes), "free_disk_gb": _gb(free) if free is not None else None,
-        "seconds": round(sum(r["seconds"] for r in rows), 1), "shape": asdict(shape),
+        "seconds": round(sum(r["seconds"] for r in rows), 1), "shape": _shape_fields(shape),
         "calibration_gb": _gb(cal_bytes), "activations_spilled": cal_host == 0,
         "cpu_flop_rates": {k: float(f"{v:.3g}") for k, v in rates.items()}, "rates_probed": timing,
     }
@@ -607,7 +612,7 @@ def _streamed(opts, manager, shape: ModelShape, cal, b: int, N: int, act_batch: 
         "layer_gb": _gb(shape.layer_params * b), "passes": rows,
         "peak_host_ram_gb": max(r["host_ram_gb"] for r in rows), "peak_device_gb": max(r["device_gb"] for r in rows),
         "disk_gb": _gb(out_bytes), "spill_gb": _gb(spill_bytes), "free_disk_gb": _gb(free) if free is not None else None,
-        "seconds": round(sum(r["seconds"] for r in rows), 1), "shape": asdict(shape),
+        "seconds": round(sum(r["seconds"] for r in rows), 1), "shape": _shape_fields(shape),
         "cpu_flop_rates": {k: float(f"{v:.3g}") for k, v in rates.items()},
         "calibration_gb": _gb(N * D * b), "activations_spilled": cal_host == 0,
     }

@@ -50,8 +50,10 @@ def test_loaders_warm_up_before_reading_weights(monkeypatch, tmp_path, tiny_hf_d
     monkeypatch.setattr(loading, "warm_vector_math", lambda: order.append("warm"))
     monkeypatch.setattr(artifact_loader, "warm_vector_math", lambda: order.append("warm"))
     orig_pretrained, orig_read = loading._from_pretrained, artifact_loader.read_artifact
-    monkeypatch.setattr(loading, "_from_pretrained", lambda *a, **k: (order.append("hf"), orig_pretrained(*a, **k))[1])
-    monkeypatch.setattr(artifact_loader, "read_artifact", lambda *a, **k: (order.append("artifact"), orig_read(*a, **k))[1])
+    monkeypatch.setattr(loading, "_from_pretrained",
+                        lambda *a, **k: (order.append("hf"), orig_pretrained(*a, **k))[1])
+    monkeypatch.setattr(artifact_loader, "read_artifact",
+                        lambda *a, **k: (order.append("artifact"), orig_read(*a, **k))[1])
     loading.load_model(str(tiny_hf_dir))
     assert order == ["warm", "hf"]
     model, _ = tiny_model("llama")
