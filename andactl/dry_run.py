@@ -43,6 +43,7 @@ import torch
 from torch import nn
 
 from andactl.errors import ConfigError, ModelError
+from andactl.models.slice_count import SliceTerms, slice_terms, sliced_parameters
 from andactl.passes.blockwise import CHUNK_ELEMENTS
 
 log = logging.getLogger("andactl")
@@ -121,40 +122,7 @@ class ModelShape:
     kv_width: int = 0  # width of one layer's cached keys (= values): KV heads x head dim
     linear_params: int = 0  # weights of the decoder layers' linears (what recover --full trains)
     linear_edges: int = 0  # sum of in + out over those linears (a LoRA adapter of rank r: r x this)
-    slicing: "SliceTerms | None" = None  # what sliced_parameters needs (None: not a plain source)
-
-
-@dataclass(frozen=True)
-class SliceTerms:
-    """The parameter count of a SliceGPT-sliced model as a function of its widths, read off the
-    source's module tree. Per decoder layer: rows of the attention inputs (q/k/v...), columns of the
-    attention output, rows of the MLP inputs, columns of the MLP output, whether those two outputs
-    have a bias (0/1 each), and what slicing leaves as it is (input biases, q/k norms; the block
-    norms are dropped: fuse_norms makes them weightless). Outside the layers: the embeddings' and
-    the head's rows, the head's bias, the rest (the final norm dropped likewise)."""
-
-    layers: tuple[tuple[int, int, int, int, int, int, int], ...]
-    parallel: bool
-    embedding_rows: int
-    head_rows: int
-    head_bias: int
-    rest: int
-
-
-def sliced_parameters(terms: SliceTerms, plan: dict) -> int:
-    """Parameters after fuse_norms -> rotate -> slice with ``plan`` (passes.rotate.slicing_plan): the
-    untied head, every linear cut on its residual side, the shortcut matrices; equal to
-    count_parameters of the sliced model (tested for every supported family)."""
-    total = terms.embedding_rows * plan["embedding"] + terms.head_rows * plan["head_in"] + terms.head_bias + terms.rest
-    for (a_in, a_out, m_in, m_out, a_bias, m_bias, rest), dims in zip(terms.layers, plan["layers"]):
-        d_in, d_mid, d_out = dims["attn_in"], dims["mlp_in"], dims["out"]
-        if terms.parallel:  # both branches read the block input and write its output; one shortcut
-            total += d_in * (a_in + m_in) + d_out * (a_out + m_out + a_bias + m_bias) + d_in * d_out
-        else:
-            total += (d_in * a_in + d_mid * (a_out + a_bias) + d_mid * m_in + d_out * (m_out + m_bias)
-                      + d_in * d_mid + d_mid * d_out)
-        total += rest
-    return total
+    slicing: SliceTerms | None = None  # what sliced_parameters needs (None: not a plain source)
 
 
 def planned_parameters(shape: "ModelShape", step: dict) -> int:
@@ -169,48 +137,9 @@ def planned_parameters(shape: "ModelShape", step: dict) -> int:
     return sliced_parameters(shape.slicing, slicing_plan(shape.hidden, shape.layers, cfg))
 
 
-def _slice_terms(adapter) -> SliceTerms | None:
-    """SliceTerms of a module tree not yet fused or sliced (None otherwise: nothing to plan)."""
-    from andactl.models.stats import count_parameters
-
-    layers = []
-    for layer in adapter.layers():
-        if getattr(layer, "shortcuts", None):
-            return None  # already rotated: its widths are recorded, not planned
-        outs = [adapter.attn_output(layer), adapter.mlp_output(layer)]
-        if adapter.parallel_blocks:  # one norm feeds both branches
-            fed = [(adapter.attn_norm(layer), adapter.attn_inputs(layer) + adapter.mlp_inputs(layer))]
-        else:
-            fed = [(adapter.attn_norm(layer), adapter.attn_inputs(layer)),
-                   (adapter.mlp_norm(layer), adapter.mlp_inputs(layer))]
-        # fuse_norms folds a norm's bias into the linears it feeds, giving a bias to those without one
-        gained = sum(m.out_features for norm, lins in fed if _has_bias(norm) for m in lins if m.bias is None)
-        cut = (sum(m.weight.numel() for m in adapter.attn_inputs(layer) + adapter.mlp_inputs(layer) + outs)
-               + sum(m.bias.numel() for m in outs if m.bias is not None)
-               + sum(count_parameters(norm) for norm, _ in fed if norm is not None))
-        layers.append((sum(m.out_features for m in adapter.attn_inputs(layer)), outs[0].in_features,
-                       sum(m.out_features for m in adapter.mlp_inputs(layer)), outs[1].in_features,
-                       int(outs[0].bias is not None), int(outs[1].bias is not None),
-                       count_parameters(layer) - cut + gained))
-    embs, head = adapter.embeddings(), adapter.head()
-    tied = any(head.weight is e.weight for e in embs)
-    final = adapter.final_norm()
-    outside = count_parameters(adapter.model) - sum(count_parameters(layer) for layer in adapter.layers())
-    rest = (outside - sum(e.weight.numel() for e in embs) - (0 if tied else head.weight.numel())
-            - (0 if head.bias is None else head.bias.numel()) - (0 if final is None else count_parameters(final)))
-    head_bias = head.out_features if head.bias is not None or _has_bias(final) else 0
-    return SliceTerms(tuple(layers), bool(adapter.parallel_blocks), sum(e.num_embeddings for e in embs),
-                      head.out_features, head_bias, rest)
-
-
 def _shape_fields(shape: ModelShape) -> dict:
     """The report's ``shape``: ModelShape's sizes (its per-layer slicing terms left out)."""
     return {k: v for k, v in asdict(shape).items() if k != "slicing"}
-
-
-def _has_bias(norm) -> bool:
-    """Whether ``norm`` has a bias (fuse_norms then gives its readers one: a trained bias is never all zero)."""
-    return norm is not None and getattr(norm, "bias", None) is not None
 
 
 def int4_bytes_per_weight(step: dict) -> float:
@@ -334,7 +263,7 @@ def model_shape(source: str) -> ModelShape:
         linear_edges=sum(m.in_features + m.out_features for m in linears),
         largest_group=max(sum(math.prod(_dims(m)) for m in mods) for layer in adapter.layers()
                           for mods in adapter.anda_linears(layer).values() if mods),
-        slicing=None if "records" in meta else _slice_terms(adapter),
+        slicing=None if "records" in meta else slice_terms(adapter),
     )
 
 
@@ -652,28 +581,6 @@ def over_memory_warning(recipe, opts) -> str | None:
     hint = f"; {worst['hint']}" if "hint" in worst else ""
     return (f"estimated peak host RAM {worst['host_ram_gb']:.2f} GB (pass '{worst['pass']}') exceeds the "
             f"{available:.2f} GB available: the run may be killed{hint} (see --dry-run)")
-
-
-def slicing_size_warning(recipe, opts) -> str | None:
-    """A one-line warning when the recipe's slicing leaves more parameters than the source has
-    (SliceGPT unties the head and adds shortcut matrices, so small ratios grow a model); None when
-    it shrinks the model, does not slice, or the source cannot be planned. Reads no weights."""
-    from andactl.manager import PassManager
-
-    steps = PassManager.from_recipe(recipe.passes, []).resolved_recipe()
-    rotate = next((s for s in steps if s["pass"] == "rotate"), None)
-    if rotate is None or not float(rotate.get("ratio", 0.0)) or not any(s["pass"] == "slice" for s in steps):
-        return None
-    try:
-        shape = model_shape(opts.model)
-    except (ConfigError, ModelError):
-        return None
-    after = planned_parameters(shape, rotate)
-    if shape.slicing is None or after <= shape.parameters:
-        return None
-    return (f"slicing at ratio {float(rotate['ratio']):g} leaves {after / 1e6:.1f}M parameters, "
-            f"{after / shape.parameters:.2f}x the source's {shape.parameters / 1e6:.1f}M (SliceGPT unties the head "
-            f"and adds shortcut matrices): the sliced model is larger than the source")
 
 
 def default_max_memory_gb() -> float:

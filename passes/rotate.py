@@ -20,6 +20,7 @@ from andactl.passbase import QUANTIZED, Pass, PassConfig, register_pass
 from andactl.passes.blockwise import map_cols_, map_rows_
 from andactl.passes.pca import GramAccumulator, kept_variance, pca_basis, sliced_dim
 from andactl.formats.records import SlicingRecord
+from andactl.models.slice_count import slice_terms, sliced_parameters
 from andactl.models.slicegpt_layer import install_layers
 
 
@@ -81,6 +82,20 @@ def _pca(acc: GramAccumulator, device: torch.device) -> tuple[torch.Tensor, torc
     return broadcast(vals), broadcast(Q).to(device)
 
 
+def _warn_if_slicing_grows(ctx, plan: dict) -> None:
+    """One warning line, before the rotation's work, when ``plan`` leaves more parameters than the
+    source had (SliceGPT's untied head and shortcut matrices outweigh the cut at small ratios)."""
+    terms = slice_terms(ctx.adapter)
+    source = ctx.original_parameters
+    if terms is None or not source or plan["embedding"] == ctx.adapter.hidden_size:
+        return
+    after = sliced_parameters(terms, plan)
+    if after > source:
+        ctx.log.warning("slicing to width %d leaves %.1fM parameters, %.2fx the source's %.1fM (SliceGPT unties the "
+                        "head and adds shortcut matrices): the sliced model is larger than the source",
+                        plan["embedding"], after / 1e6, after / source, source / 1e6)
+
+
 @register_pass
 class Rotate(Pass):
     """PCA rotation. Invariant: logits equal the fused model's (rotation only, nothing sliced)."""
@@ -99,6 +114,7 @@ class Rotate(Pass):
         model.eval()
         D = adapter.hidden_size
         plan = slicing_plan(D, len(adapter.layers()), cfg)  # ConfigError before anything changes
+        _warn_if_slicing_grows(ctx, plan)
         layers = install_layers(adapter)
         device = next(model.parameters()).device
         states = capture_layer0_inputs(model, layers[0], ctx.calibration())

@@ -169,12 +169,12 @@ def test_only_a_dry_run_probes_the_cpu(tiny_hf_dir, data_dir, tmp_path, monkeypa
 def test_planned_slicing_counts_the_sliced_model_exactly(family, ratio, slice_head):
     """The dry run's parameter count of a planned slice (untied head, cut linears, shortcuts) is the
     sliced model's count_parameters, for every block layout (sequential, parallel, biased)."""
-    from andactl.dry_run import _slice_terms, sliced_parameters
+    from andactl.models.slice_count import slice_terms, sliced_parameters
     from andactl.passes.rotate import slicing_plan
 
     model, _ = tiny_model(family)
     adapter = get_adapter(model)
-    terms = _slice_terms(adapter)
+    terms = slice_terms(adapter)
     cfg = RotateConfig(ratio=ratio, slice_head=slice_head)
     planned = sliced_parameters(terms, slicing_plan(adapter.hidden_size, len(adapter.layers()), cfg))
     ctx = PassContext(model=model, adapter=adapter, tokenizer=None, _calibration=tiny_calibration())
@@ -183,13 +183,13 @@ def test_planned_slicing_counts_the_sliced_model_exactly(family, ratio, slice_he
         Rotate(cfg).run(ctx)
         Slice().run(ctx)
     assert planned == count_parameters(model)
-    assert _slice_terms(get_adapter(model)) is None  # a sliced tree has recorded widths, nothing to plan
+    assert slice_terms(get_adapter(model)) is None  # a sliced tree has recorded widths, nothing to plan
 
 
 def test_a_slice_that_grows_the_model_is_named_before_the_work(tiny_hf_dir, data_dir, tmp_path):
     """A ratio small enough that the untied head and the shortcuts outweigh the cut gets one warning
-    line (with the planned count, equal to the written model's) before the passes; a ratio that
-    shrinks the model gets none."""
+    line (with the planned count, equal to the written model's) before the rotation's work; a ratio
+    that shrinks the model gets none."""
     def slice_(ratio, out):
         args = ["slice", tiny_hf_dir, "--ratio", ratio, "-o", out, "--cal-samples", "4", "--cal-seqlen", "32",
                 "--data-dir", data_dir]
@@ -199,7 +199,8 @@ def test_a_slice_that_grows_the_model_is_named_before_the_work(tiny_hf_dir, data
 
     source = count_parameters(tiny_model("llama")[0])
     err = " ".join(slice_("0.125", tmp_path / "small").split())  # the log wraps long lines
-    assert err.count("larger than the source") == 1 and err.index("larger than") < err.index("fuse_norms"), err
+    assert err.count("larger than the source") == 1, err
+    assert err.index("fuse_norms in") < err.index("larger than") < err.index("rotate in"), err
     written = json.loads((tmp_path / "small" / "report.json").read_text())["slicing"]["parameters_after"]
     assert written > source and f"{written / source:.2f}x the source's" in err
     err = slice_("0.75", tmp_path / "big")

@@ -1,0 +1,78 @@
+"""The parameter count of a SliceGPT-sliced model, planned from the unsliced module tree: what the
+dry run reports for a planned slice and what ``rotate`` compares with the source before its work
+(SliceGPT unties the head and adds shortcut matrices, so a small ratio can grow a model)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from andactl.models.stats import count_parameters
+
+
+@dataclass(frozen=True)
+class SliceTerms:
+    """The parameter count of a SliceGPT-sliced model as a function of its widths, read off the
+    source's module tree. Per decoder layer: rows of the attention inputs (q/k/v...), columns of the
+    attention output, rows of the MLP inputs, columns of the MLP output, whether those two outputs
+    have a bias (0/1 each), and what slicing leaves as it is (input biases, q/k norms; the block
+    norms are dropped: fuse_norms makes them weightless). Outside the layers: the embeddings' and
+    the head's rows, the head's bias, the rest (the final norm dropped likewise)."""
+
+    layers: tuple[tuple[int, int, int, int, int, int, int], ...]
+    parallel: bool
+    embedding_rows: int
+    head_rows: int
+    head_bias: int
+    rest: int
+
+
+def sliced_parameters(terms: SliceTerms, plan: dict) -> int:
+    """Parameters after fuse_norms -> rotate -> slice with ``plan`` (passes.rotate.slicing_plan): the
+    untied head, every linear cut on its residual side, the shortcut matrices; equal to
+    count_parameters of the sliced model (tested for every supported family)."""
+    total = terms.embedding_rows * plan["embedding"] + terms.head_rows * plan["head_in"] + terms.head_bias + terms.rest
+    for (a_in, a_out, m_in, m_out, a_bias, m_bias, rest), dims in zip(terms.layers, plan["layers"]):
+        d_in, d_mid, d_out = dims["attn_in"], dims["mlp_in"], dims["out"]
+        if terms.parallel:  # both branches read the block input and write its output; one shortcut
+            total += d_in * (a_in + m_in) + d_out * (a_out + m_out + a_bias + m_bias) + d_in * d_out
+        else:
+            total += (d_in * a_in + d_mid * (a_out + a_bias) + d_mid * m_in + d_out * (m_out + m_bias)
+                      + d_in * d_mid + d_mid * d_out)
+        total += rest
+    return total
+
+
+def slice_terms(adapter) -> SliceTerms | None:
+    """SliceTerms of a module tree not yet fused or sliced (None otherwise: nothing to plan)."""
+    layers = []
+    for layer in adapter.layers():
+        if getattr(layer, "shortcuts", None):
+            return None  # already rotated: its widths are recorded, not planned
+        outs = [adapter.attn_output(layer), adapter.mlp_output(layer)]
+        if adapter.parallel_blocks:  # one norm feeds both branches
+            fed = [(adapter.attn_norm(layer), adapter.attn_inputs(layer) + adapter.mlp_inputs(layer))]
+        else:
+            fed = [(adapter.attn_norm(layer), adapter.attn_inputs(layer)),
+                   (adapter.mlp_norm(layer), adapter.mlp_inputs(layer))]
+        # fuse_norms folds a norm's bias into the linears it feeds, giving a bias to those without one
+        gained = sum(m.out_features for norm, lins in fed if _has_bias(norm) for m in lins if m.bias is None)
+        cut = (sum(m.weight.numel() for m in adapter.attn_inputs(layer) + adapter.mlp_inputs(layer) + outs)
+               + sum(m.bias.numel() for m in outs if m.bias is not None)
+               + sum(count_parameters(norm) for norm, _ in fed if norm is not None))
+        layers.append((sum(m.out_features for m in adapter.attn_inputs(layer)), outs[0].in_features,
+                       sum(m.out_features for m in adapter.mlp_inputs(layer)), outs[1].in_features,
+                       int(outs[0].bias is not None), int(outs[1].bias is not None),
+                       count_parameters(layer) - cut + gained))
+    embs, head = adapter.embeddings(), adapter.head()
+    tied = any(head.weight is e.weight for e in embs)
+    final = adapter.final_norm()
+    outside = count_parameters(adapter.model) - sum(count_parameters(layer) for layer in adapter.layers())
+    rest = (outside - sum(e.weight.numel() for e in embs) - (0 if tied else head.weight.numel())
+            - (0 if head.bias is None else head.bias.numel()) - (0 if final is None else count_parameters(final)))
+    head_bias = head.out_features if head.bias is not None or _has_bias(final) else 0
+    return SliceTerms(tuple(layers), bool(adapter.parallel_blocks), sum(e.num_embeddings for e in embs),
+                      head.out_features, head_bias, rest)
+
+
+def _has_bias(norm) -> bool:
+    """Whether ``norm`` has a bias (fuse_norms then gives its readers one: a trained bias is never all zero)."""
+    return norm is not None and getattr(norm, "bias", None) is not None
