@@ -42,11 +42,12 @@ def sliced_parameters(terms: SliceTerms, plan: dict) -> int:
 
 
 def slice_terms(adapter) -> SliceTerms | None:
-    """SliceTerms of a module tree not yet fused or sliced (None otherwise: nothing to plan)."""
+    """SliceTerms of a module tree not yet rotated, fused or not (fused: its norms are weightless and
+    their biases already folded, the same count); None once rotated (its widths are recorded)."""
     layers = []
     for layer in adapter.layers():
         if getattr(layer, "shortcuts", None):
-            return None  # already rotated: its widths are recorded, not planned
+            return None
         outs = [adapter.attn_output(layer), adapter.mlp_output(layer)]
         if adapter.parallel_blocks:  # one norm feeds both branches
             fed = [(adapter.attn_norm(layer), adapter.attn_inputs(layer) + adapter.mlp_inputs(layer))]
