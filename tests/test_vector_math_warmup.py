@@ -61,3 +61,16 @@ def test_loaders_warm_up_before_reading_weights(monkeypatch, tmp_path, tiny_hf_d
     order.clear()
     artifact_loader.load_artifact(out)
     assert order == ["warm", "artifact"]
+
+
+def test_from_pretrained_of_an_artifact_warms_up(monkeypatch, tmp_path):
+    """transformers' from_pretrained of an andactl artifact (the integration's quantizer) warms up too."""
+    import andactl.models.vector_math_warmup as vmw
+    from transformers import AutoModelForCausalLM
+
+    calls = []
+    monkeypatch.setattr(vmw, "warm_vector_math", lambda: calls.append("warm"))
+    model, _ = tiny_model("llama")
+    out = save_artifact(tmp_path / "a", model, char_tokenizer(), {"base_model": "tiny"}, recipe=[], report={})
+    AutoModelForCausalLM.from_pretrained(str(out), dtype=torch.float32)
+    assert calls == ["warm"]

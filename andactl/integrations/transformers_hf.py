@@ -96,6 +96,9 @@ def register_quantizer() -> None:
 
         def _process_model_before_weight_loading(self, model, **kwargs):
             from andactl.formats.reader import apply_records
+            from andactl.models.vector_math_warmup import warm_vector_math
+
+            warm_vector_math()  # as andactl.load does: before any multi-threaded unary op (pytorch#188792)
 
             section = getattr(model.config, SECTION, None)
             if not isinstance(section, dict):
