@@ -122,18 +122,19 @@ class ModelShape:
     kv_width: int = 0  # width of one layer's cached keys (= values): KV heads x head dim
     linear_params: int = 0  # weights of the decoder layers' linears (what recover --full trains)
     linear_edges: int = 0  # sum of in + out over those linears (a LoRA adapter of rank r: r x this)
-    slicing: SliceTerms | None = None  # what sliced_parameters needs (None: not a plain source)
+    slicing: SliceTerms | None = None  # what sliced_parameters needs (None: rotated or packed)
 
 
 def planned_parameters(shape: "ModelShape", step: dict) -> int:
-    """Parameters the resolved ``rotate`` step leaves once ``slice`` cuts them: exact (sliced_parameters
-    of its plan) for a source not yet fused; else the old approximation from the ratio alone."""
+    """Parameters the resolved ``rotate`` step leaves once ``slice`` cuts them (sliced_parameters of
+    its plan); ConfigError for a source that cannot be sliced (rotated or packed: the pass manager
+    refuses such a recipe first)."""
     from andactl.passes.rotate import RotateConfig, slicing_plan
 
-    ratio = float(step.get("ratio", 0.0))
     if shape.slicing is None:
-        return int(shape.parameters * (1 - ratio) + 2 * shape.layers * shape.hidden**2 * (1 - ratio) ** 2)
-    cfg = RotateConfig(ratio=ratio, round_to=int(step.get("round_to", 8)), slice_head=bool(step.get("slice_head")))
+        raise ConfigError("rotate: the source is already rotated or quantized; it cannot be sliced again")
+    cfg = RotateConfig(ratio=float(step.get("ratio", 0.0)), round_to=int(step.get("round_to", 8)),
+                       slice_head=bool(step.get("slice_head")))
     return sliced_parameters(shape.slicing, slicing_plan(shape.hidden, shape.layers, cfg))
 
 
@@ -263,7 +264,7 @@ def model_shape(source: str) -> ModelShape:
         linear_edges=sum(m.in_features + m.out_features for m in linears),
         largest_group=max(sum(math.prod(_dims(m)) for m in mods) for layer in adapter.layers()
                           for mods in adapter.anda_linears(layer).values() if mods),
-        slicing=None if "records" in meta else slice_terms(adapter),
+        slicing=slice_terms(adapter),
     )
 
 

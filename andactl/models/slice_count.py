@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from torch import nn
+
 from andactl.models.stats import count_parameters
 
 
@@ -43,12 +45,15 @@ def sliced_parameters(terms: SliceTerms, plan: dict) -> int:
 
 def slice_terms(adapter) -> SliceTerms | None:
     """SliceTerms of a module tree not yet rotated, fused or not (fused: its norms are weightless and
-    their biases already folded, the same count); None once rotated (its widths are recorded)."""
-    layers = []
+    their biases already folded, the same count); None when it cannot be sliced: rotated (its widths
+    are recorded) or with packed linears."""
+    layers, in_layers = [], 0
     for layer in adapter.layers():
         if getattr(layer, "shortcuts", None):
             return None
         outs = [adapter.attn_output(layer), adapter.mlp_output(layer)]
+        if not all(isinstance(m, nn.Linear) for m in adapter.attn_inputs(layer) + adapter.mlp_inputs(layer) + outs):
+            return None
         if adapter.parallel_blocks:  # one norm feeds both branches
             fed = [(adapter.attn_norm(layer), adapter.attn_inputs(layer) + adapter.mlp_inputs(layer))]
         else:
@@ -59,14 +64,15 @@ def slice_terms(adapter) -> SliceTerms | None:
         cut = (sum(m.weight.numel() for m in adapter.attn_inputs(layer) + adapter.mlp_inputs(layer) + outs)
                + sum(m.bias.numel() for m in outs if m.bias is not None)
                + sum(count_parameters(norm) for norm, _ in fed if norm is not None))
+        n = count_parameters(layer)
+        in_layers += n
         layers.append((sum(m.out_features for m in adapter.attn_inputs(layer)), outs[0].in_features,
                        sum(m.out_features for m in adapter.mlp_inputs(layer)), outs[1].in_features,
-                       int(outs[0].bias is not None), int(outs[1].bias is not None),
-                       count_parameters(layer) - cut + gained))
+                       int(outs[0].bias is not None), int(outs[1].bias is not None), n - cut + gained))
     embs, head = adapter.embeddings(), adapter.head()
     tied = any(head.weight is e.weight for e in embs)
     final = adapter.final_norm()
-    outside = count_parameters(adapter.model) - sum(count_parameters(layer) for layer in adapter.layers())
+    outside = count_parameters(adapter.model) - in_layers
     rest = (outside - sum(e.weight.numel() for e in embs) - (0 if tied else head.weight.numel())
             - (0 if head.bias is None else head.bias.numel()) - (0 if final is None else count_parameters(final)))
     head_bias = head.out_features if head.bias is not None or _has_bias(final) else 0
