@@ -41,11 +41,13 @@ def check_rounding(value, what: str) -> str:
 @dataclass(frozen=True)
 class NormRecord:
     """Norms fused (fuse_norms): every norm is ``RMSN(hidden_size, eps)``, the head is untied and the
-    linears in ``biased`` gained a bias from a LayerNorm shift."""
+    linears in ``biased`` gained a bias from a LayerNorm shift; ``tied_source``: the source's head
+    was tied to its token embedding (slicing can then store one table for both)."""
 
     hidden_size: int
     eps: float
     biased: tuple[str, ...] = ()
+    tied_source: bool = False
 
     @classmethod
     def from_dict(cls, d: dict) -> "NormRecord":
@@ -57,10 +59,14 @@ class NormRecord:
         biased = d.get("biased", [])
         if not isinstance(biased, list) or not all(isinstance(b, str) for b in biased):
             raise ArtifactError("artifact record: norms.biased must be a list of module names")
-        return cls(_int(d.get("hidden_size"), "norms.hidden_size", 1), float(eps), tuple(biased))
+        tied = d.get("tied_source", False)
+        if not isinstance(tied, bool):
+            raise ArtifactError(f"artifact record: norms.tied_source must be true or false, got {tied!r}")
+        return cls(_int(d.get("hidden_size"), "norms.hidden_size", 1), float(eps), tuple(biased), tied)
 
     def to_dict(self) -> dict:
-        return {"hidden_size": self.hidden_size, "eps": self.eps, "biased": list(self.biased)}
+        out = {"hidden_size": self.hidden_size, "eps": self.eps, "biased": list(self.biased)}
+        return {**out, "tied_source": True} if self.tied_source else out
 
 
 @dataclass(frozen=True)
@@ -91,6 +97,7 @@ class SlicingRecord:
     embedding_dim: int
     head_in: int
     layers: tuple[SlicedLayer, ...]
+    tied_head: bool = False  # head = TiedHead over the token embedding's table (models/tied_head.py)
 
     @classmethod
     def full(cls, hidden_size: int, num_layers: int) -> "SlicingRecord":
@@ -99,10 +106,10 @@ class SlicingRecord:
         return cls(d, d, d, tuple(SlicedLayer(d, d, d) for _ in range(num_layers)))
 
     @classmethod
-    def from_plan(cls, hidden_size: int, plan: dict) -> "SlicingRecord":
+    def from_plan(cls, hidden_size: int, plan: dict, tied_head: bool = False) -> "SlicingRecord":
         """From rotate's plan ``{"embedding", "head_in", "layers": [{"attn_in", "mlp_in", "out"}]}``."""
         return cls.from_dict({"hidden_size": hidden_size, "embedding_dim": plan["embedding"],
-                              "head_in": plan["head_in"], "layers": plan["layers"]})
+                              "head_in": plan["head_in"], "layers": plan["layers"], "tied_head": tied_head})
 
     @classmethod
     def from_dict(cls, d: dict) -> "SlicingRecord":
@@ -123,16 +130,20 @@ class SlicingRecord:
         head_in = _int(d.get("head_in"), "slicing.head_in", 1, D)
         if head_in != prev:
             raise ArtifactError(f"artifact record: slicing.head_in is {head_in}, but the last layer outputs {prev}")
-        return cls(D, emb, head_in, tuple(layers))
+        tied = d.get("tied_head", False)
+        if not isinstance(tied, bool):
+            raise ArtifactError(f"artifact record: slicing.tied_head must be true or false, got {tied!r}")
+        return cls(D, emb, head_in, tuple(layers), tied)
 
     def to_dict(self) -> dict:
-        return {"hidden_size": self.hidden_size, "embedding_dim": self.embedding_dim, "head_in": self.head_in,
-                "layers": [asdict(layer) for layer in self.layers]}
+        out = {"hidden_size": self.hidden_size, "embedding_dim": self.embedding_dim, "head_in": self.head_in,
+               "layers": [asdict(layer) for layer in self.layers]}
+        return {**out, "tied_head": True} if self.tied_head else out
 
     def to_plan(self) -> dict:
         """The dims record ``andactl.models.structure.apply_dims`` takes."""
         return {"embedding_dim": self.embedding_dim, "head_in": self.head_in,
-                "layers": [asdict(layer) for layer in self.layers]}
+                "layers": [asdict(layer) for layer in self.layers], "tied_head": self.tied_head}
 
 
 @dataclass(frozen=True)
@@ -185,12 +196,17 @@ class PackedModule:
 @dataclass(frozen=True)
 class TablesRecord:
     """The token embedding and/or LM head stored as group-wise INT8/INT4 tables
-    (formats/table_quant.py); ``shared``: one table read by both (tied weights)."""
+    (formats/table_quant.py); ``shared``: one table read by both (tied weights). On a sliced model
+    whose head is a TiedHead (SlicingRecord.tied_head): ``one_table``, the head's table is quantized
+    and the embedding reads its prefix; ``float_embedding`` {"rows", "cols", "dtype"}, the embedding
+    was split off as a float table (the head's table quantized, the embedding not)."""
 
     group_size: int
     shared: bool
     embeddings: dict | None  # {"bits", "rows", "cols", "padding_idx", "dtype"}
     head: dict | None  # {"bits", "in", "out", "bias", "dtype"}
+    one_table: bool = False
+    float_embedding: dict | None = None
 
     @classmethod
     def from_dict(cls, d: dict) -> "TablesRecord":
@@ -212,10 +228,22 @@ class TablesRecord:
         shared = d.get("shared", False)
         if shared and (e is None or h is None or e["bits"] != h["bits"]):
             raise ArtifactError("artifact record: shared tables need an embedding and a head with the same bits")
-        return cls(gs, bool(shared), e, h)
+        one, fe = d.get("one_table", False), d.get("float_embedding")
+        if not isinstance(one, bool) or (one and (h is None or e is not None or shared)):
+            raise ArtifactError("artifact record: tables.one_table needs a head table and no embedding table")
+        if fe is not None:
+            if not isinstance(fe, dict) or e is not None or fe.get("dtype", "float32") not in FLOAT_DTYPES:
+                raise ArtifactError("artifact record: tables.float_embedding must be a mapping, without an embedding table")
+            for k in ("rows", "cols"):
+                _int(fe.get(k), f"tables.float_embedding.{k}", 1)
+        return cls(gs, bool(shared), e, h, one, fe)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        out = asdict(self)
+        for key in ("one_table", "float_embedding"):  # written only when used (older records stay as they were)
+            if not out[key]:
+                del out[key]
+        return out
 
 
 @dataclass

@@ -79,6 +79,8 @@ class FuseNorms(Pass):
         names = {id(m): n for n, m in model.named_modules()}
         before = count_parameters(model)
         ctx.original_parameters = before
+        emb, head = adapter.embeddings()[0], adapter.head()
+        tied = head.weight is emb.weight or head.weight.data_ptr() == emb.weight.data_ptr()
         untie_head(model, adapter)
         D, eps = adapter.hidden_size, adapter.norm_eps
         centred = adapter.norm_kind == "layernorm"
@@ -102,6 +104,6 @@ class FuseNorms(Pass):
                 center_rows(emb.weight)
         biased = sorted(names[id(m)] for m in gained)
         ctx.structure.append({"pass": self.name, "hidden_size": D, "eps": eps, "biased": biased})
-        ctx.records.norms = NormRecord(int(D), float(eps), tuple(biased))
-        return {"hidden_size": D, "eps": eps, "centred": centred, "biased": biased,
+        ctx.records.norms = NormRecord(int(D), float(eps), tuple(biased), bool(tied))
+        return {"hidden_size": D, "eps": eps, "centred": centred, "biased": biased, "tied_source": bool(tied),
                 "parameters_before": before, "parameters_after": count_parameters(model)}

@@ -13,6 +13,7 @@ import torch
 
 from andactl.errors import ConfigError
 from andactl.formats import table_quant as tq
+from andactl.models.tied_head import is_tied_head
 from andactl.passbase import Pass, PassConfig, register_pass
 
 
@@ -78,6 +79,8 @@ class QuantizeTables(Pass):
             raise ConfigError("the head and embeddings are already quantized")
         if hb is None and eb is None:
             return {"head": "none", "embeddings": "none"}
+        if is_tied_head(model.get_output_embeddings()):
+            return self._one_table(ctx, hb, eb)
         tied = _is_tied(model)
         emb, head = model.get_input_embeddings(), model.get_output_embeddings()
         if not isinstance(emb, torch.nn.Embedding) or not hasattr(head, "weight"):
@@ -107,28 +110,79 @@ class QuantizeTables(Pass):
             head.weight = torch.nn.Parameter(head.weight.detach().clone(), requires_grad=False)
         if new_emb is not None:
             model.set_input_embeddings(new_emb)
-        model.config.tie_word_embeddings = False
-        ctx.structure.append(record)
+        return self._finish(ctx, record, before, stats)
+
+    def _one_table(self, ctx, hb: int | None, eb: int | None) -> dict:
+        """A TiedHead model (one float table for head and embedding, andactl/models/tied_head.py): with
+        equal bits the table is quantized once and the embedding keeps reading its prefix; otherwise
+        the embedding is split off (quantized from the float prefix, or kept float) first."""
+        from torch import nn
+
+        from andactl.models.quantized_tables import QuantizedEmbedding, QuantizedHead
+
+        cfg, model = self.config, ctx.model
+        head, emb = model.get_output_embeddings(), model.get_input_embeddings()
+        table = head.table
+        before = table.weight.numel() * table.weight.element_size()
+        record = {"pass": "quantize_tables", "group_size": cfg.group_size, "shared": False,
+                  "one_table": hb is not None and hb == eb, "embeddings": None, "head": None}
+        if not record["one_table"]:
+            plain = nn.Embedding.from_pretrained(emb.weight.detach().clone(), freeze=True, padding_idx=emb.padding_idx)
+            dtype = str(plain.weight.dtype).replace("torch.", "")
+            if eb:
+                plain = QuantizedEmbedding.from_float(plain, eb, cfg.group_size, cfg.clip)
+                record["embeddings"] = {"bits": eb, "rows": plain.num_embeddings, "cols": plain.embedding_dim,
+                                        "padding_idx": plain.padding_idx, "dtype": dtype}
+            else:
+                record["float_embedding"] = {"rows": plain.num_embeddings, "cols": plain.embedding_dim, "dtype": dtype}
+                before += plain.weight.numel() * plain.weight.element_size()
+            model.set_input_embeddings(plain)
+        stats = None
+        if hb:
+            if cfg.method == "gptq":
+                codes, stats = self._gptq_head(ctx, head, hb)
+                new_table = QuantizedHead.from_table(table, hb, cfg.group_size, *codes)
+            else:
+                new_table = QuantizedHead.from_float(table, hb, cfg.group_size, cfg.clip)
+            record["head"] = {"bits": hb, "in": new_table.in_features, "out": new_table.out_features, "bias": False,
+                              "dtype": str(table.weight.dtype).replace("torch.", "")}
+            head.table = new_table
+        return self._finish(ctx, record, before, stats)
+
+    def _finish(self, ctx, record: dict, before: int, stats: dict | None) -> dict:
+        """Records ``record`` (structure, typed records, artifact metadata) and the pass's result."""
         from andactl.formats.records import TablesRecord
 
+        cfg = self.config
+        ctx.model.config.tie_word_embeddings = False
+        ctx.structure.append(record)
         ctx.records.tables = TablesRecord.from_dict(record)
         after = sum(tq.stored_bytes(r["rows"], r["cols"], r["bits"], cfg.group_size) for r in [record["embeddings"]] if r)
         if record["head"] and not record["shared"]:
-            after += tq.stored_bytes(record["head"]["out"], record["head"]["in"], hb, cfg.group_size)
+            after += tq.stored_bytes(record["head"]["out"], record["head"]["in"], record["head"]["bits"], cfg.group_size)
+        fe = record.get("float_embedding")
+        if fe:
+            after += fe["rows"] * fe["cols"] * getattr(torch, fe["dtype"]).itemsize
+        one = bool(record.get("one_table"))
         ctx.artifact_meta["table_quantization"] = {"head": cfg.head, "embeddings": cfg.embeddings,
-                                                   "group_size": cfg.group_size, "shared": record["shared"],
+                                                   "group_size": cfg.group_size, "shared": record["shared"] or one,
                                                    "clip": cfg.clip, "method": cfg.method}
-        return {"head": cfg.head, "embeddings": cfg.embeddings, "shared": record["shared"], "method": cfg.method,
+        return {"head": cfg.head, "embeddings": cfg.embeddings, "shared": record["shared"] or one, "method": cfg.method,
                 "float_bytes_before": before, "quantized_bytes": after, **({"gptq": stats} if stats else {})}
 
     def _gptq_head(self, ctx, head, bits: int) -> tuple[tuple[torch.Tensor, torch.Tensor], dict]:
-        """(packed codes, fp16 scales) of the head by GPTQ on the final hidden states of the
-        calibration positions that predict a token (the model as it is: packed linears included)."""
+        """(packed codes, fp16 scales) of the head's vocabulary matrix by GPTQ on its inputs at the
+        calibration positions that predict a token (the final hidden states, through a TiedHead's map;
+        the model as it is: packed linears included)."""
         from andactl.passes.anda_fakequant import predicting_hidden
         from andactl.passes.gptq import HessianAccumulator, gptq_table
+        from andactl.passes.recover_loss import split_head
 
+        head_in = head
+        head = head.table if is_tied_head(head) else head
         acc = HessianAccumulator(head.weight.shape[1], ctx.device)
         for h in predicting_hidden(ctx.model, ctx.calibration(), ctx.device):
+            h = split_head(head_in, h)[0].to(h.dtype) if head is not head_in else h
             acc.add(h)  # (casts itself: xᵀx in float32, float64 for float64 inputs)
         acc.all_reduce()
         tokens = acc.n

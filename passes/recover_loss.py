@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import torch
 
+from andactl.models.tied_head import is_tied_head
+
 IGNORE = -100
 DEFAULT_CHUNK = 256  # tokens per chunk: 256 x 49152 x 4 B = 48 MiB per logits-sized temporary
 
@@ -19,6 +21,18 @@ def head_logits(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> tor
     with torch.autocast(h.device.type, enabled=False):
         out = h.float() @ w.float().t()
         return out + b.float() if b is not None else out
+
+
+def split_head(head: torch.nn.Module, h: torch.Tensor) -> tuple[torch.Tensor, torch.nn.Module]:
+    """(input of the head's vocabulary matrix, the linear holding it): ``h`` and ``head``, or for a
+    TiedHead (andactl/models/tied_head.py) its map applied in float32 outside autocast and its table.
+    Differentiable in ``h`` only (the map is frozen like the head)."""
+    if not is_tied_head(head):
+        return h, head
+    pre = head.pre
+    with torch.autocast(h.device.type, enabled=False):
+        x = h.float() @ pre.weight.detach().float().t()
+        return (x + pre.bias.detach().float() if pre.bias is not None else x), head.table
 
 
 def log_tail(logits: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
@@ -100,7 +114,7 @@ class _ChunkedHeadLoss(torch.autograd.Function):
         return (grad * grad_out).to(ctx.out_dtype), *([None] * 11)
 
 
-def head_loss(h: torch.Tensor, head: torch.nn.Linear, labels: torch.Tensor | None = None,
+def head_loss(h: torch.Tensor, head: torch.nn.Module, labels: torch.Tensor | None = None,
               h_teacher: torch.Tensor | None = None, teacher_head: torch.nn.Linear | None = None,
               kd_weight: float = 1.0, ce_weight: float = 0.0, chunk: int = DEFAULT_CHUNK,
               stats: dict | None = None, teacher_topk: tuple | None = None) -> torch.Tensor:
@@ -118,8 +132,11 @@ def head_loss(h: torch.Tensor, head: torch.nn.Linear, labels: torch.Tensor | Non
         ce_weight = 0.0
     if not kd_weight and not ce_weight:
         raise ValueError("head_loss needs a teacher (kd_weight > 0) or labels (ce_weight > 0)")
-    if teacher_head is not None and teacher_head.weight.shape[0] != head.weight.shape[0]:
-        raise ValueError(f"teacher vocabulary {teacher_head.weight.shape[0]} != student {head.weight.shape[0]}")
+    if teacher_head is not None and teacher_head.out_features != head.out_features:
+        raise ValueError(f"teacher vocabulary {teacher_head.out_features} != student {head.out_features}")
+    h, head = split_head(head, h)
+    if h_teacher is not None and teacher_head is not None:
+        h_teacher, teacher_head = split_head(teacher_head, h_teacher.detach())
     return _ChunkedHeadLoss.apply(
         h, head.weight.detach(), None if head.bias is None else head.bias.detach(),
         None if h_teacher is None else h_teacher.detach(),

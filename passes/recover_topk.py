@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-from andactl.passes.recover_loss import DEFAULT_CHUNK, head_logits, log_tail
+from andactl.passes.recover_loss import DEFAULT_CHUNK, head_logits, log_tail, split_head
 
 
 @dataclass
@@ -64,7 +64,6 @@ def teacher_targets(teacher, ids: torch.Tensor, k: int, batch_size: int, autocas
     """Top-``k`` targets of ``teacher`` (a recover_train.Student) for every row of ``ids`` [R, T],
     in batches of ``batch_size`` rows; kept on the CPU (R x (T-1) x (12 k + 4) bytes)."""
     head = teacher.head
-    w, b = head.weight.detach(), None if head.bias is None else head.bias.detach()
     out_idx, out_logp, out_tail = [], [], []
     for i in range(0, ids.shape[0], batch_size):
         batch = ids[i:i + batch_size].to(device)
@@ -72,7 +71,8 @@ def teacher_targets(teacher, ids: torch.Tensor, k: int, batch_size: int, autocas
         with ctx:
             h = teacher.hidden(batch)[:, :-1]
         rows, positions = h.shape[0], h.shape[1]
-        h = h.reshape(rows * positions, -1)
+        h, table = split_head(head, h.reshape(rows * positions, -1))
+        w, b = table.weight.detach(), None if table.bias is None else table.bias.detach()
         parts = [topk_of_logits(head_logits(h[j:j + DEFAULT_CHUNK], w, b), k)
                  for j in range(0, h.shape[0], DEFAULT_CHUNK)]
         out_idx.append(torch.cat([p[0] for p in parts]).reshape(rows, positions, k).cpu())

@@ -15,7 +15,7 @@ from torch import nn
 
 from andactl.distributed import broadcast
 from andactl.errors import ConfigError
-from andactl.models.capture import capture_layer0_inputs
+from andactl.models.capture import capture_layer0_inputs, resident_device
 from andactl.passbase import QUANTIZED, Pass, PassConfig, register_pass
 from andactl.passes.blockwise import map_cols_, map_rows_
 from andactl.passes.pca import GramAccumulator, kept_variance, pca_basis, sliced_dim
@@ -85,15 +85,17 @@ def _pca(acc: GramAccumulator, device: torch.device) -> tuple[torch.Tensor, torc
 def _warn_if_slicing_grows(ctx, plan: dict) -> None:
     """One warning line, before the rotation's work, when ``plan`` leaves more parameters than the
     source had (SliceGPT's untied head and shortcut matrices outweigh the cut at small ratios)."""
-    terms = slice_terms(ctx.adapter)
+    norms = ctx.records.norms
+    terms = slice_terms(ctx.adapter, norms.tied_source if norms is not None else None)
     source = ctx.original_parameters
     if terms is None or not source or plan["embedding"] == ctx.adapter.hidden_size:
         return
     after = sliced_parameters(terms, plan)
     if after > source:
-        ctx.log.warning("slicing to width %d leaves %.1fM parameters, %.2fx the source's %.1fM (SliceGPT unties the "
-                        "head and adds shortcut matrices): the sliced model is larger than the source",
-                        plan["embedding"], after / 1e6, after / source, source / 1e6)
+        why = "adds shortcut matrices" if terms.one_table else "unties the head and adds shortcut matrices"
+        ctx.log.warning("slicing to width %d leaves %.1fM parameters, %.2fx the source's %.1fM (SliceGPT %s): the "
+                        "sliced model is larger than the source",
+                        plan["embedding"], after / 1e6, after / source, source / 1e6, why)
 
 
 @register_pass
@@ -116,7 +118,7 @@ class Rotate(Pass):
         plan = slicing_plan(D, len(adapter.layers()), cfg)  # ConfigError before anything changes
         _warn_if_slicing_grows(ctx, plan)
         layers = install_layers(adapter)
-        device = next(model.parameters()).device
+        device = resident_device(model)
         states = capture_layer0_inputs(model, layers[0], ctx.calibration())
         kept: list[dict] = []
 

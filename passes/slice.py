@@ -9,6 +9,7 @@ from andactl.passbase import QUANTIZED, Pass, PassConfig, register_pass
 from andactl.models.slicegpt_layer import count_parameters
 from andactl.formats.records import SlicingRecord
 from andactl.models.structure import apply_dims, dims_record
+from andactl.models.tied_head import tie_head
 
 __all__ = ["Slice", "SliceConfig", "count_parameters", "apply_dims", "dims_record"]
 
@@ -23,6 +24,14 @@ def _latest_plan(ctx) -> dict:
         if rec.get("pass") == "rotate":
             return rec["plan"]
     raise ConfigError("slice needs the slicing plan recorded by 'rotate', and none was found")
+
+
+def one_table(ctx) -> bool:
+    """Whether to store the head and token embedding as one table (andactl/models/tied_head.py):
+    the source tied them and its norms are RMSNorms (fuse_norms centres a LayerNorm model's
+    embedding rows but not its head, so no map joins them there)."""
+    norms = ctx.records.norms
+    return bool(norms is not None and norms.tied_source and ctx.adapter.norm_kind != "layernorm")
 
 
 @register_pass
@@ -40,15 +49,20 @@ class Slice(Pass):
     def run(self, ctx) -> dict:
         record = dims_record(_latest_plan(ctx), ctx.adapter.parallel_blocks)
         before = count_parameters(ctx.model)
+        # the fit decides: a head that is not the token table behind a map stays untied
+        fit = tie_head(ctx.model, record["head_in"], record["embedding_dim"]) if one_table(ctx) else None
+        record["tied_head"] = fit is not None
+        if fit is not None:
+            ctx.log.info("slice: the head and the token embedding share one table (fit residual %.1e)", fit)
         apply_dims(ctx.adapter, record, ctx.layers)
         after = count_parameters(ctx.model)
         shortcuts = sum(int(getattr(layer, n).numel()) for layer in ctx.adapter.layers() for n in layer.shortcuts)
         record["hidden_size"] = ctx.adapter.hidden_size
         ctx.structure.append(record)
-        ctx.records.slicing = SlicingRecord.from_plan(ctx.adapter.hidden_size, _latest_plan(ctx))
+        ctx.records.slicing = SlicingRecord.from_plan(ctx.adapter.hidden_size, _latest_plan(ctx), record["tied_head"])
         original = ctx.original_parameters
         result = {
-            "embedding_dim": record["embedding_dim"], "head_in": record["head_in"],
+            "embedding_dim": record["embedding_dim"], "head_in": record["head_in"], "tied_head": record["tied_head"],
             "parameters_original": original, "parameters_before": before,
             "parameters_after": after, "shortcut_parameters": shortcuts,
         }

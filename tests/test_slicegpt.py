@@ -17,9 +17,11 @@ from andactl.passes.pca import GramAccumulator, pca_basis, sliced_dim
 from andactl.passes.rotate import Rotate, RotateConfig
 from andactl.passes.slice import Slice
 from andactl.passes.slicegpt_layer import SliceGPTLayer, count_parameters, simulate_slicing
+from andactl.models.tied_head import TiedHead
 from tiny_models import FAMILIES, fresh_model, reference_logits, tiny_calibration, tiny_inputs, tiny_model
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+TIED_RMS = ("llama", "qwen3", "smollm3")  # tiny families with tied embeddings and RMSNorm
 
 
 @pytest.fixture(autouse=True)
@@ -104,7 +106,10 @@ def test_slice_shapes_and_equivalence_to_masked_rotation(family):
         assert list(layer.attn_shortcut.shape) == dims["attn_shortcut"]
         assert list(layer.mlp_shortcut.shape) == dims["mlp_shortcut"]
     assert [d["out"] for d in record["layers"]] == [48, 64]  # head not sliced by default
-    assert adapter.head().weight.shape == (128, 64)
+    head = adapter.head()
+    assert (head.out_features, head.in_features) == (128, 64)
+    # a tied RMSNorm source keeps one table for head and embedding; untied and LayerNorm ones do not
+    assert isinstance(head, TiedHead) == (family in TIED_RMS) == record["tied_head"]
     ids = tiny_inputs()
     out = logits(sliced, ids)
     assert torch.isfinite(out).all()

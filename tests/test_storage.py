@@ -153,7 +153,8 @@ def test_inspect_byte_accounting_equals_file_size(tiny_hf_dir, data_dir, tmp_pat
         assert 0 < size - st["data_bytes"] < 64 * 1024  # header only
         assert st["storage_dtype"] == "fp16" and st["ratios"]["vs_dense_fp16"] == round(size / st["references"]["dense_fp16"], 4)
         assert st["by_category"]["shortcuts"] == 2 * (3 * 48 * 48 + 48 * 64)  # fp16; the last output stays 64 wide
-    assert st["by_category"]["head"] == tq.stored_bytes(128, 64, 4, 64)
+    # the tied source's sliced head: its INT4 table (the embedding split off as INT8) + the fp16 64 x 64 map
+    assert st["by_category"]["head"] == tq.stored_bytes(128, 64, 4, 64) + 64 * 64 * 2
     assert st["by_category"]["embeddings"] == tq.stored_bytes(128, 48, 8, 64)
     res = runner.invoke(cli, ["slice", str(tiny_hf_dir), "--ratio", "0.25", "--slice-head", "-o", str(tmp_path / "h"), *cal])
     info = json.loads(runner.invoke(cli, ["inspect", str(tmp_path / "h"), "--format", "json"]).stdout)

@@ -22,11 +22,18 @@ class LayerInput:
     mask: torch.Tensor
 
 
+def resident_device(model: nn.Module) -> torch.device:
+    """The device of the model's first tensor that is not ``meta`` (a streamed model's layers are;
+    a sliced tied model's embedding holds no tensor of its own)."""
+    tensors = (t for t in list(model.parameters()) + list(model.buffers()) if not t.is_meta)
+    return next(tensors, torch.empty(0)).device
+
+
 @torch.no_grad()
 def capture_layer0_inputs(model: nn.Module, layer0: nn.Module, calibration) -> list[LayerInput]:
     """Runs ``model`` on every calibration batch only up to ``layer0`` and returns, per batch, that
     layer's input and call kwargs; nothing downstream of the embeddings is computed or kept."""
-    device = next(model.parameters()).device
+    device = resident_device(model)
     found: list[LayerInput] = []
 
     def hook(module, args, kwargs):

@@ -136,18 +136,30 @@ def install_tables(model: nn.Module, record: dict) -> None:
     ``shared`` record makes the head read the embedding's codes. What the artifact reader needs.
     The tables output the dtype of the modules they replace (the model was built in its run
     dtype), else the dtype the record names: a bfloat16 run stays bfloat16 from the embedding on."""
+    from andactl.models.tied_head import is_tied_head
+
     group = int(record["group_size"])
-    e, h = record.get("embeddings"), record.get("head")
+    e, h, fe = record.get("embeddings"), record.get("head"), record.get("float_embedding")
+    old_head = model.get_output_embeddings()
+    one_table = is_tied_head(old_head)  # the slicing record made it: quantize its table, keep the map
     new_emb = None
     if e:
         dtype = _float_dtype(model.get_input_embeddings(), getattr(torch, e.get("dtype", "float32")))
         new_emb = QuantizedEmbedding(e["rows"], e["cols"], e["bits"], group, e.get("padding_idx"), dtype)
         model.set_input_embeddings(new_emb)
+    elif fe:  # split off a TiedHead's table as a float embedding
+        dtype = _float_dtype(old_head.pre if one_table else None, getattr(torch, fe.get("dtype", "float32")))
+        model.set_input_embeddings(nn.Embedding(fe["rows"], fe["cols"], dtype=dtype,
+                                                device=old_head.pre.weight.device if one_table else None))
     if h:
         if record.get("shared"):
             new_head = QuantizedHead.sharing(new_emb)
         else:
-            dtype = _float_dtype(model.get_output_embeddings(), getattr(torch, h.get("dtype", "float32")))
+            old = old_head.table if one_table else old_head
+            dtype = _float_dtype(old, getattr(torch, h.get("dtype", "float32")))
             new_head = QuantizedHead(h["in"], h["out"], h["bits"], group, h["bias"], dtype)
-        model.set_output_embeddings(new_head)
+        if one_table:
+            old_head.table = new_head
+        else:
+            model.set_output_embeddings(new_head)
     model.config.tie_word_embeddings = False

@@ -1,6 +1,7 @@
 """The parameter count of a SliceGPT-sliced model, planned from the unsliced module tree: what the
 dry run reports for a planned slice and what ``rotate`` compares with the source before its work
-(SliceGPT unties the head and adds shortcut matrices, so a small ratio can grow a model)."""
+(SliceGPT adds shortcut matrices and, unless the source tied them, keeps the head apart from the
+embedding: a small ratio can grow a model)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -17,7 +18,9 @@ class SliceTerms:
     attention output, rows of the MLP inputs, columns of the MLP output, whether those two outputs
     have a bias (0/1 each), and what slicing leaves as it is (input biases, q/k norms; the block
     norms are dropped: fuse_norms makes them weightless). Outside the layers: the embeddings' and
-    the head's rows, the head's bias, the rest (the final norm dropped likewise)."""
+    the head's rows, the head's bias, the rest (the final norm dropped likewise). ``one_table``: the
+    head and the token embedding stay one table (a tied RMSNorm source, andactl/models/tied_head.py):
+    the ``head_rows x hidden`` table plus a ``head_in x hidden`` map replace head and token embedding."""
 
     layers: tuple[tuple[int, int, int, int, int, int, int], ...]
     parallel: bool
@@ -25,13 +28,21 @@ class SliceTerms:
     head_rows: int
     head_bias: int
     rest: int
+    hidden: int = 0
+    one_table: bool = False
 
 
 def sliced_parameters(terms: SliceTerms, plan: dict) -> int:
     """Parameters after fuse_norms -> rotate -> slice with ``plan`` (passes.rotate.slicing_plan): the
     untied head, every linear cut on its residual side, the shortcut matrices; equal to
     count_parameters of the sliced model (tested for every supported family)."""
-    total = terms.embedding_rows * plan["embedding"] + terms.head_rows * plan["head_in"] + terms.head_bias + terms.rest
+    if terms.one_table:  # the token table at full width, the map into it (and its bias), other embeddings cut
+        D = terms.hidden
+        total = ((terms.embedding_rows - terms.head_rows) * plan["embedding"] + terms.head_rows * D
+                 + plan["head_in"] * D + (D if terms.head_bias else 0) + terms.rest)
+    else:
+        total = (terms.embedding_rows * plan["embedding"] + terms.head_rows * plan["head_in"] + terms.head_bias
+                 + terms.rest)
     for (a_in, a_out, m_in, m_out, a_bias, m_bias, rest), dims in zip(terms.layers, plan["layers"]):
         d_in, d_mid, d_out = dims["attn_in"], dims["mlp_in"], dims["out"]
         if terms.parallel:  # both branches read the block input and write its output; one shortcut
@@ -43,10 +54,11 @@ def sliced_parameters(terms: SliceTerms, plan: dict) -> int:
     return total
 
 
-def slice_terms(adapter) -> SliceTerms | None:
+def slice_terms(adapter, tied_source: bool | None = None) -> SliceTerms | None:
     """SliceTerms of a module tree not yet rotated, fused or not (fused: its norms are weightless and
     their biases already folded, the same count); None when it cannot be sliced: rotated (its widths
-    are recorded) or with packed linears."""
+    are recorded) or with packed linears. ``tied_source``: whether the source tied its head to the
+    embedding (a fused tree no longer shows it: NormRecord.tied_source); None reads the tree."""
     layers, in_layers = [], 0
     for layer in adapter.layers():
         if getattr(layer, "shortcuts", None):
@@ -76,8 +88,9 @@ def slice_terms(adapter) -> SliceTerms | None:
     rest = (outside - sum(e.weight.numel() for e in embs) - (0 if tied else head.weight.numel())
             - (0 if head.bias is None else head.bias.numel()) - (0 if final is None else count_parameters(final)))
     head_bias = head.out_features if head.bias is not None or _has_bias(final) else 0
+    one_table = (tied if tied_source is None else tied_source) and adapter.norm_kind != "layernorm"  # as passes/slice.py's one_table decides
     return SliceTerms(tuple(layers), bool(adapter.parallel_blocks), sum(e.num_embeddings for e in embs),
-                      head.out_features, head_bias, rest)
+                      head.out_features, head_bias, rest, int(adapter.hidden_size), bool(one_table))
 
 
 def _has_bias(norm) -> bool:

@@ -12,6 +12,7 @@ from torch import nn
 from andactl.errors import ConfigError
 from andactl.models.modules import RMSN
 from andactl.models.slicegpt_layer import install_layers
+from andactl.models.tied_head import PrefixEmbedding, install_tied_head, is_tied_head
 
 
 def untie_head(model: nn.Module, adapter) -> None:
@@ -107,21 +108,28 @@ def cut_layer(adapter, layer, dims: dict, dtype: torch.dtype, device) -> None:
 @torch.no_grad()
 def apply_dims(adapter, record: dict, store=None) -> None:
     """Cuts embeddings, every layer's linears and shortcuts, and the head to ``record``'s dims
-    (layers through ``store``'s ``onload`` when given: andactl/models/layer_store.py).
+    (layers through ``store``'s ``onload`` when given: andactl/models/layer_store.py). With
+    ``record["tied_head"]`` the head is a TiedHead over the token embedding's table and the
+    embedding that table's prefix (andactl/models/tied_head.py): the ``slice`` pass ties the
+    weights (``tie_head``) before calling this; a rebuild gets placeholders of those shapes.
 
     Invariant: on a rotated model whose trailing coordinates carry the least variance, the cut
     model computes what the rotated model computes with those coordinates zeroed."""
-    emb_dim = int(record["embedding_dim"])
+    emb_dim, head_in = int(record["embedding_dim"]), int(record["head_in"])
+    ref = adapter.embeddings()[0].weight  # dtype and device of new tensors (before any tie)
+    if record.get("tied_head") and not is_tied_head(adapter.head()):  # rebuilding: placeholders
+        install_tied_head(adapter.model, head_in, emb_dim)
     for emb in adapter.embeddings():
-        _cut_embedding(emb, emb_dim)
+        if not isinstance(emb, PrefixEmbedding):
+            _cut_embedding(emb, emb_dim)
     layers = install_layers(adapter)
     if len(layers) != len(record["layers"]):
         raise ConfigError(f"slicing record has {len(record['layers'])} layers, the model {len(layers)}")
-    ref = adapter.embeddings()[0].weight
     for i, dims in enumerate(record["layers"]):
         if store is None:
             cut_layer(adapter, layers[i], dims, ref.dtype, ref.device)
             continue
         with store.onload(i) as layer:
             cut_layer(adapter, layer, dims, ref.dtype, ref.device)
-    _cut_linear(adapter.head(), in_dim=int(record["head_in"]))
+    if not is_tied_head(adapter.head()):
+        _cut_linear(adapter.head(), in_dim=head_in)

@@ -1,0 +1,172 @@
+"""One table for the head and the token embedding of a sliced model whose source tied them.
+
+SliceGPT unties the head: ``fuse_norms`` folds the final norm's scale (and shift) into it, and the
+embedding is rotated onto ``Q_0`` and cut to width ``d`` while the head is rotated onto the last
+residual's basis. On a tied source both are still one table ``E' = E Q_0`` behind a small map:
+head ``= E diag(g) Q_L = E' (Q_0^T diag(g) Q_L)``, and the embedding is ``E'[:, :d]``. So a sliced
+tied model stores ``E'`` once (``TiedHead.table``), the ``hidden x head_in`` map (``TiedHead.pre``),
+and reads its embedding as the table's first ``d`` columns (``PrefixEmbedding``): ``V x d`` fewer
+parameters than SliceGPT's untied head (21.2M of SmolLM2-135M's 140.7M at 25%).
+
+``fit_tied_head`` finds the map from the weights themselves (least squares, float64) and checks the
+fit is exact to the dtype's rounding; the artifact records the result (``SlicingRecord.tied_head``)
+and the reader rebuilds the same modules on the meta device (``install_tied_head``).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+_ROW_CHUNK = 8192  # table rows per float64 block of the fit (bounds its extra memory)
+
+
+class TiedHead(nn.Module):
+    """logits ``= table(pre(x))``: ``pre`` (Linear head_in -> hidden) maps the last residual into the
+    token embedding's basis, ``table`` (Linear hidden -> vocab, or a quantized head table) is the
+    rotated token embedding, whose first columns are also the model's embedding."""
+
+    def __init__(self, pre: nn.Linear, table: nn.Module):
+        super().__init__()
+        self.pre, self.table = pre, table
+
+    @property
+    def in_features(self) -> int:
+        return self.pre.in_features
+
+    @property
+    def out_features(self) -> int:
+        return self.table.out_features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.table(self.pre(x))
+
+
+class PrefixEmbedding(nn.Module):
+    """Token embedding = the first ``embedding_dim`` columns of ``head.table``'s rows (float or a
+    quantized table), in the dtype of ``head.pre``. Holds no tensor: the table is stored once, under
+    the head (``head`` is a plain attribute, not a submodule, so the state dict names it once)."""
+
+    def __init__(self, head: TiedHead, embedding_dim: int, padding_idx: int | None = None):
+        super().__init__()
+        object.__setattr__(self, "head", head)
+        self.embedding_dim, self.padding_idx = int(embedding_dim), padding_idx
+        self.num_embeddings = head.out_features
+        self.in_features, self.out_features = self.embedding_dim, self.num_embeddings
+
+    @property
+    def weight(self) -> torch.Tensor:
+        """The embedding matrix as a view of a float table's columns (a quantized table has none)."""
+        table = self.head.table
+        if not isinstance(table, nn.Linear):
+            raise AttributeError("a PrefixEmbedding over a quantized table has no float weight")
+        return table.weight[:, : self.embedding_dim]
+
+    def rows(self, ids: torch.Tensor) -> torch.Tensor:
+        """Whole table rows of ``ids`` (every column), in the head's run dtype."""
+        table, dtype = self.head.table, self.head.pre.weight.dtype
+        if isinstance(table, nn.Linear):
+            return F.embedding(ids, table.weight).to(dtype)
+        from andactl.formats import table_quant as tq
+
+        return tq.dequantize_rows(table.weight_packed, table.weight_scale, ids, table.bits, table.in_features,
+                                  table.group_size, dtype)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.rows(ids)[..., : self.embedding_dim]
+
+    def extra_repr(self) -> str:
+        return f"{self.num_embeddings}, {self.embedding_dim}, prefix of the head's table"
+
+
+def is_tied_head(head: nn.Module) -> bool:
+    return isinstance(head, TiedHead)
+
+
+def head_parts(head: nn.Module, h: torch.Tensor) -> tuple[torch.Tensor, nn.Module]:
+    """(input of the head's vocabulary matrix, the module holding it) for hidden states ``h``: ``h``
+    and the head itself, or ``pre(h)`` and the table of a TiedHead (differentiable in ``h``)."""
+    if isinstance(head, TiedHead):
+        return head.pre(h), head.table
+    return h, head
+
+
+@torch.no_grad()
+def fit_tied_head(table: torch.Tensor, head_w: torch.Tensor, head_b: torch.Tensor | None):
+    """``(P, p, residual)`` with ``table @ P = head_w`` and ``table @ p = head_b`` in the least-squares
+    sense (float64 normal equations, ``table`` [V, D], ``head_w`` [V, d]; ``p`` None without a bias)
+    and the fit's relative Frobenius residual. Exact (to rounding) when the head is the table behind
+    a linear map, as on a SliceGPT-rotated tied source."""
+    D = table.shape[1]
+    rhs_cols = head_w.shape[1] + (0 if head_b is None else 1)
+    G = torch.zeros(D, D, dtype=torch.float64)
+    R = torch.zeros(D, rhs_cols, dtype=torch.float64)
+
+    def block(r0: int) -> tuple[torch.Tensor, torch.Tensor]:
+        e = table[r0:r0 + _ROW_CHUNK].to(torch.float64)
+        t = head_w[r0:r0 + _ROW_CHUNK].to(torch.float64)
+        if head_b is not None:
+            t = torch.cat([t, head_b[r0:r0 + _ROW_CHUNK].to(torch.float64)[:, None]], dim=1)
+        return e, t
+
+    for r0 in range(0, table.shape[0], _ROW_CHUNK):
+        e, t = block(r0)
+        G += e.T @ e
+        R += e.T @ t
+    try:
+        X = torch.cholesky_solve(R, torch.linalg.cholesky(G))
+    except RuntimeError:  # rank-deficient table: no exact map
+        return None, None, float("inf")
+    err = norm = 0.0
+    for r0 in range(0, table.shape[0], _ROW_CHUNK):
+        e, t = block(r0)
+        err += float(((e @ X) - t).square().sum())
+        norm += float(t.square().sum())
+    residual = (err / norm) ** 0.5 if norm > 0 else 0.0
+    P = X[:, : head_w.shape[1]]
+    p = None if head_b is None else X[:, -1]
+    return P, p, residual
+
+
+def fit_tolerance(dtype: torch.dtype) -> float:
+    """Largest relative residual accepted as "the head is the table behind a map" (rounding only)."""
+    return max(1e-5, 8 * torch.finfo(dtype).eps)
+
+
+@torch.no_grad()
+def tie_head(model: nn.Module, head_in: int, embedding_dim: int) -> float | None:
+    """Replaces ``model``'s (rotated, not yet cut) head by a TiedHead over its token embedding's
+    table and the embedding by its ``embedding_dim``-column prefix, when the fit is exact; returns
+    the fit's residual, or None (model unchanged) when the head is not the table behind a map.
+    Invariant: logits equal the cut untied model's to the dtype's rounding."""
+    emb, head = model.get_input_embeddings(), model.get_output_embeddings()
+    E = emb.weight
+    hw = head.weight[:, :head_in]
+    P, p, residual = fit_tied_head(E, hw, head.bias)
+    if P is None or residual > fit_tolerance(E.dtype):
+        return None
+    pre = nn.Linear(head_in, E.shape[1], bias=p is not None, dtype=E.dtype, device=E.device)
+    pre.weight.data.copy_(P.to(E.dtype))
+    if p is not None:
+        pre.bias.data.copy_(p.to(E.dtype))
+    _install(model, pre, E.detach(), embedding_dim, getattr(emb, "padding_idx", None))
+    return residual
+
+
+def install_tied_head(model: nn.Module, head_in: int, embedding_dim: int) -> None:
+    """The TiedHead / PrefixEmbedding structure at the recorded widths, with placeholder tensors on
+    the device and dtype of the current embedding (``meta`` when the reader builds the tree)."""
+    emb, head = model.get_input_embeddings(), model.get_output_embeddings()
+    E = emb.weight
+    pre = nn.Linear(head_in, E.shape[1], bias=head.bias is not None, dtype=E.dtype, device=E.device)
+    _install(model, pre, torch.empty_like(E), embedding_dim, getattr(emb, "padding_idx", None))
+
+
+def _install(model: nn.Module, pre: nn.Linear, table_weight: torch.Tensor, embedding_dim: int, padding_idx) -> None:
+    V, D = table_weight.shape
+    table = nn.Linear(D, V, bias=False, dtype=table_weight.dtype, device=table_weight.device)
+    table.weight = nn.Parameter(table_weight, requires_grad=False)
+    head = TiedHead(pre, table)
+    model.set_output_embeddings(head)
+    model.set_input_embeddings(PrefixEmbedding(head, embedding_dim, padding_idx))
+    model.config.tie_word_embeddings = False

@@ -1,0 +1,132 @@
+"""One table for the head and the token embedding of a sliced tied model (andactl/models/tied_head.py):
+exact against SliceGPT's untied head, smaller by V x d - D x head_in, saved and read back bit for bit,
+quantized once, trained through."""
+from __future__ import annotations
+
+import pytest
+import torch
+from safetensors import safe_open
+from tiny_models import tiny_calibration, tiny_inputs, tiny_model
+from tiny_tokenizer import char_tokenizer
+
+import andactl.passes.slice as slice_pass
+from andactl.context import PassContext
+from andactl.formats.artifact import save_artifact
+from andactl.manager import PassManager
+from andactl.models.adapters import get_adapter
+from andactl.models.artifact_loader import load_artifact
+from andactl.models.quantized_tables import QuantizedHead
+from andactl.models.stats import count_parameters
+from andactl.models.tied_head import PrefixEmbedding, TiedHead, fit_tied_head, tie_head
+from andactl.passes.recover_loss import head_loss, reference_head_loss
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+SLICE = [{"pass": "fuse_norms"}, {"pass": "rotate", "ratio": 0.25}, {"pass": "slice"}]
+V, D, d = 128, 64, 48  # tiny vocabulary, hidden size, width kept at 25%
+
+
+def _sliced(family="llama", dtype=torch.float64, steps=(), one_table=True, monkeypatch=None):
+    model, _ = tiny_model(family, dtype)
+    ctx = PassContext(model=model, adapter=get_adapter(model), tokenizer=char_tokenizer())
+    ctx._calibration = tiny_calibration(samples=8, seqlen=32)
+    if not one_table:
+        monkeypatch.setattr(slice_pass, "one_table", lambda ctx: False)
+    PassManager.from_recipe(SLICE + list(steps)).run(ctx)
+    return ctx
+
+
+def _logits(model) -> torch.Tensor:
+    with torch.no_grad():
+        return model(tiny_inputs()).logits
+
+
+@pytest.mark.parametrize("family", ["llama", "qwen3"])
+def test_one_table_equals_the_untied_slice_and_is_smaller(family, monkeypatch):
+    tied = _sliced(family)
+    head, emb = tied.model.get_output_embeddings(), tied.model.get_input_embeddings()
+    assert isinstance(head, TiedHead) and isinstance(emb, PrefixEmbedding)
+    assert tied.records.slicing.tied_head and tied.records.norms.tied_source
+    untied = _sliced(family, one_table=False, monkeypatch=monkeypatch)
+    assert not isinstance(untied.model.get_output_embeddings(), TiedHead)
+    assert not untied.records.slicing.tied_head
+    assert (_logits(tied.model) - _logits(untied.model)).abs().max().item() < 1e-10
+    ids = tiny_inputs()
+    with torch.no_grad():
+        assert torch.equal(emb(ids), head.table.weight[ids][..., :d])
+    assert count_parameters(untied.model) - count_parameters(tied.model) == V * d - D * D  # head_in = D
+
+
+def test_fit_refuses_a_head_that_is_not_the_table_behind_a_map():
+    gen = torch.Generator().manual_seed(0)
+    table = torch.randn(V, D, generator=gen, dtype=torch.float64)
+    P = torch.randn(D, D, generator=gen, dtype=torch.float64)
+    got, _, residual = fit_tied_head(table, table @ P, None)
+    assert residual < 1e-12 and torch.allclose(got, P, atol=1e-9)
+    _, _, residual = fit_tied_head(table, torch.randn(V, D, generator=gen, dtype=torch.float64), None)
+    assert residual > 0.5
+    model, _ = tiny_model("qwen2", torch.float64)  # untied source: nothing changes
+    head = model.get_output_embeddings()
+    assert tie_head(model, D, d) is None and model.get_output_embeddings() is head
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_artifact_stores_one_table_and_reads_back_equal(tmp_path, dtype):
+    ctx = _sliced(dtype=dtype)
+    out = save_artifact(tmp_path / "a", ctx.model, char_tokenizer(), {"base_model": "tiny"}, records=ctx.records,
+                        storage_dtype="fp32" if dtype == torch.float32 else None)
+    with safe_open(str(out / "model.safetensors"), "pt") as f:
+        names = set(f.keys())
+    assert {"lm_head.pre.weight", "lm_head.table.weight"} <= names
+    assert not any("embed_tokens" in n for n in names) and "lm_head.weight" not in names
+    loaded, _, meta = load_artifact(out, dtype)
+    assert meta["records"].slicing.tied_head
+    assert torch.equal(_logits(loaded), _logits(ctx.model))
+
+
+@pytest.mark.parametrize("head,emb,one", [("int8", "int8", True), ("int4", "int4", True), ("int8", "none", False),
+                                          ("none", "int8", False), ("int4", "int8", False)])
+def test_quantized_tables_of_one_table(tmp_path, head, emb, one):
+    ctx = _sliced(dtype=torch.float32, steps=[{"pass": "quantize_tables", "head": head, "embeddings": emb}])
+    rec = ctx.records.tables
+    assert rec.one_table == one
+    model = ctx.model
+    if one:  # the embedding reads the quantized table's prefix: no second copy
+        table = model.get_output_embeddings().table
+        assert isinstance(table, QuantizedHead) and isinstance(model.get_input_embeddings(), PrefixEmbedding)
+        ids = tiny_inputs()
+        with torch.no_grad():
+            assert torch.equal(model.get_input_embeddings()(ids), table.dequantized()[ids][..., :d])
+    else:
+        assert not isinstance(model.get_input_embeddings(), PrefixEmbedding)
+        assert (rec.float_embedding is not None) == (emb == "none")
+    out = save_artifact(tmp_path / "q", model, char_tokenizer(), {"base_model": "tiny"}, records=ctx.records,
+                        storage_dtype="fp32")
+    loaded, _, _ = load_artifact(out, torch.float32)
+    assert torch.equal(_logits(loaded), _logits(model))
+
+
+def test_one_table_by_gptq_fits_the_maps_outputs():
+    """The GPTQ table method quantizes the one table against its inputs (the map's outputs): close
+    to the float model, and not the round-to-nearest codes."""
+    rtn = _sliced(dtype=torch.float32, steps=[{"pass": "quantize_tables", "method": "rtn"}])
+    gptq = _sliced(dtype=torch.float32, steps=[{"pass": "quantize_tables", "method": "gptq"}])
+    dense = _logits(_sliced(dtype=torch.float32).model)
+    tables = [c.model.get_output_embeddings().table for c in (rtn, gptq)]
+    assert gptq.records.tables.one_table and all(isinstance(t, QuantizedHead) for t in tables)
+    assert not torch.equal(tables[0].weight_packed, tables[1].weight_packed)
+    for c in (rtn, gptq):
+        assert 0 < (_logits(c.model) - dense).abs().max().item() < 0.5
+
+
+def test_head_loss_through_a_tied_head_equals_plain_autograd():
+    ctx = _sliced(dtype=torch.float32)
+    head = ctx.model.get_output_embeddings()
+    gen = torch.Generator().manual_seed(3)
+    h = torch.randn(20, D, generator=gen, requires_grad=True)
+    h_t = torch.randn(20, D, generator=gen)
+    labels = torch.randint(0, V, (20,), generator=gen)
+    got = head_loss(h, head, labels, h_t, head, kd_weight=1.0, ce_weight=0.5, chunk=7)
+    (g_got,) = torch.autograd.grad(got, h)
+    want = reference_head_loss(h, head, labels, h_t, head, kd_weight=1.0, ce_weight=0.5)
+    (g_want,) = torch.autograd.grad(want, h)
+    assert abs(got.item() - want.item()) < 1e-5 and torch.allclose(g_got, g_want, atol=1e-6)
