@@ -9,6 +9,7 @@ from torch import nn
 
 from andactl.formats.records import NormRecord
 from andactl.models.modules import RMSN
+from andactl.models.tied_head import head_is_tied
 from andactl.models.structure import replace_layer_norms, replace_norms, untie_head  # noqa: F401  (re-exported)
 from andactl.passes.blockwise import map_cols_, map_rows_, matvec64
 from andactl.passbase import Pass, PassConfig, register_pass
@@ -79,8 +80,7 @@ class FuseNorms(Pass):
         names = {id(m): n for n, m in model.named_modules()}
         before = count_parameters(model)
         ctx.original_parameters = before
-        emb, head = adapter.embeddings()[0], adapter.head()
-        tied = head.weight is emb.weight or head.weight.data_ptr() == emb.weight.data_ptr()
+        tied = head_is_tied(adapter.head(), adapter.embeddings()[0])
         untie_head(model, adapter)
         D, eps = adapter.hidden_size, adapter.norm_eps
         centred = adapter.norm_kind == "layernorm"

@@ -2,8 +2,10 @@
 
 Runs last (after the Anda search and packing, which measure the model with float tables). A tied
 head and embedding quantized with the same bits are quantized once and stored once (the head reads
-the embedding's codes); any other combination unties them. ``tie_word_embeddings`` is set to
-false in the config because the quantized modules are no longer HF's tied Parameters.
+the embedding's codes); any other combination unties them. A sliced tied model's one table
+(andactl/models/tied_head.py) is quantized once too, the embedding reading its prefix; with
+different bits the embedding is split off first. ``tie_word_embeddings`` is set to false in the
+config because the quantized modules are no longer HF's tied Parameters.
 """
 from __future__ import annotations
 
@@ -135,7 +137,6 @@ class QuantizeTables(Pass):
                                         "padding_idx": plain.padding_idx, "dtype": dtype}
             else:
                 record["float_embedding"] = {"rows": plain.num_embeddings, "cols": plain.embedding_dim, "dtype": dtype}
-                before += plain.weight.numel() * plain.weight.element_size()
             model.set_input_embeddings(plain)
         stats = None
         if hb:
@@ -178,15 +179,13 @@ class QuantizeTables(Pass):
         from andactl.passes.gptq import HessianAccumulator, gptq_table
         from andactl.passes.recover_loss import split_head
 
-        head_in = head
-        head = head.table if is_tied_head(head) else head
-        acc = HessianAccumulator(head.weight.shape[1], ctx.device)
+        matrix = head.table if is_tied_head(head) else head
+        acc = HessianAccumulator(matrix.weight.shape[1], ctx.device)
         for h in predicting_hidden(ctx.model, ctx.calibration(), ctx.device):
-            h = split_head(head_in, h)[0].to(h.dtype) if head is not head_in else h
-            acc.add(h)  # (casts itself: xᵀx in float32, float64 for float64 inputs)
+            acc.add(split_head(head, h)[0].to(h.dtype))  # (casts itself: xᵀx in float32, float64 for float64)
         acc.all_reduce()
         tokens = acc.n
-        codes, scale, stats = gptq_table(head.weight.detach(), acc.take_H(), bits, self.config.group_size,
+        codes, scale, stats = gptq_table(matrix.weight.detach(), acc.take_H(), bits, self.config.group_size,
                                          self.config.damp)
         stats["calibration_tokens"] = tokens
         return (tq.pack_codes(codes, bits), scale), stats

@@ -9,7 +9,7 @@ from andactl.passbase import QUANTIZED, Pass, PassConfig, register_pass
 from andactl.models.slicegpt_layer import count_parameters
 from andactl.formats.records import SlicingRecord
 from andactl.models.structure import apply_dims, dims_record
-from andactl.models.tied_head import tie_head
+from andactl.models.tied_head import keeps_one_table, tie_head
 
 __all__ = ["Slice", "SliceConfig", "count_parameters", "apply_dims", "dims_record"]
 
@@ -27,11 +27,9 @@ def _latest_plan(ctx) -> dict:
 
 
 def one_table(ctx) -> bool:
-    """Whether to store the head and token embedding as one table (andactl/models/tied_head.py):
-    the source tied them and its norms are RMSNorms (fuse_norms centres a LayerNorm model's
-    embedding rows but not its head, so no map joins them there)."""
+    """Whether to store the head and token embedding as one table (andactl/models/tied_head.py)."""
     norms = ctx.records.norms
-    return bool(norms is not None and norms.tied_source and ctx.adapter.norm_kind != "layernorm")
+    return norms is not None and keeps_one_table(ctx.adapter, norms.tied_source)
 
 
 @register_pass

@@ -28,10 +28,15 @@ def test_bench_json_schema_two_models(tiny_hf_dir):
     assert data["info"]["threads"] == 1 and "loadavg" in data["info"]
     assert data["info"]["cpu"] == cpu_name()  # named beside every figure
     rows = data["results"]
+    from transformers import AutoModelForCausalLM
+
+    from andactl.models.stats import count_parameters
+
+    dense = count_parameters(AutoModelForCausalLM.from_pretrained(str(tiny_hf_dir)))  # logical weights, tie counted once
     assert [(r["batch"], r["model"]) for r in rows] == [(b, str(tiny_hf_dir)) for _ in range(2) for b in (1, 2)]
     for r in rows:
         assert r["dtype"] == resolve_dtype_name("auto")  # float32 here (AVX2), bfloat16 with AVX512-BF16/AMX
-        assert r["prompt_tokens"] == 12 and r["gen_tokens"] == 3 and r["parameters"] > 0
+        assert r["prompt_tokens"] == 12 and r["gen_tokens"] == 3 and r["parameters"] == dense
         assert all(isinstance(r[k], float) and r[k] > 0 for k in NUMBERS), r
         assert r["ttft_ms"] == pytest.approx(1e3 * r["batch"] * 12 / r["prefill_tok_s"], rel=1e-2)
         assert r["decode_ms_per_token"] == pytest.approx(1e3 * r["batch"] / r["decode_tok_s"], rel=1e-2)

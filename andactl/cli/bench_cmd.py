@@ -101,11 +101,13 @@ def bench(models, prompt_tokens, gen_tokens, batches, repeat, threads, backend, 
     for source in models:
         gc.collect()
         throughput.reset_peak_rss()
+        from andactl.models.stats import count_parameters
+
         loaded = load_model(source, dtype, device)
         used = set_model_backend(loaded.model, backend, device)
         switched, lean = decode_step.switch_on(loaded.model) if attention == "auto" else (False, False)
         attn, step = (decode_attention.NAME if switched else "sdpa"), ("lean" if lean else "transformers")
-        params = sum(p.numel() for p in loaded.model.parameters())
+        params = count_parameters(loaded.model)  # logical weights: packed linears and quantized tables included
         for b in batch_list:
             r = throughput.measure(loaded.model, b, prompt_tokens, gen_tokens, repeat, device=device,
                                    reserved=attention == "auto").to_dict()

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from andactl.models.stats import count_parameters
+from andactl.models.tied_head import head_is_tied, keeps_one_table
 
 
 @dataclass(frozen=True)
@@ -82,13 +83,13 @@ def slice_terms(adapter, tied_source: bool | None = None) -> SliceTerms | None:
                        sum(m.out_features for m in adapter.mlp_inputs(layer)), outs[1].in_features,
                        int(outs[0].bias is not None), int(outs[1].bias is not None), n - cut + gained))
     embs, head = adapter.embeddings(), adapter.head()
-    tied = any(head.weight is e.weight for e in embs)
+    tied = any(head_is_tied(head, e) for e in embs)
     final = adapter.final_norm()
     outside = count_parameters(adapter.model) - in_layers
     rest = (outside - sum(e.weight.numel() for e in embs) - (0 if tied else head.weight.numel())
             - (0 if head.bias is None else head.bias.numel()) - (0 if final is None else count_parameters(final)))
     head_bias = head.out_features if head.bias is not None or _has_bias(final) else 0
-    one_table = (tied if tied_source is None else tied_source) and adapter.norm_kind != "layernorm"  # as passes/slice.py's one_table decides
+    one_table = keeps_one_table(adapter, tied if tied_source is None else tied_source)
     return SliceTerms(tuple(layers), bool(adapter.parallel_blocks), sum(e.num_embeddings for e in embs),
                       head.out_features, head_bias, rest, int(adapter.hidden_size), bool(one_table))
 

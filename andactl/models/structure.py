@@ -12,14 +12,14 @@ from torch import nn
 from andactl.errors import ConfigError
 from andactl.models.modules import RMSN
 from andactl.models.slicegpt_layer import install_layers
-from andactl.models.tied_head import PrefixEmbedding, install_tied_head, is_tied_head
+from andactl.models.tied_head import PrefixEmbedding, head_is_tied, install_tied_head, is_tied_head
 
 
 def untie_head(model: nn.Module, adapter) -> None:
     """Gives the head its own weight tensor and marks the config untied (invariant: same values)."""
     head = adapter.head()
     emb = adapter.embeddings()[0]
-    if head.weight is emb.weight or head.weight.data_ptr() == emb.weight.data_ptr():
+    if head_is_tied(head, emb):
         head.weight = nn.Parameter(head.weight.detach().clone())
     model.config.tie_word_embeddings = False
 

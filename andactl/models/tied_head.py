@@ -79,6 +79,22 @@ class PrefixEmbedding(nn.Module):
         return f"{self.num_embeddings}, {self.embedding_dim}, prefix of the head's table"
 
 
+def head_is_tied(head: nn.Module, emb: nn.Module) -> bool:
+    """Whether ``head`` reads ``emb``'s weight tensor (HF's tied word embeddings; on the meta device,
+    where every data pointer is 0, only the same tensor object counts)."""
+    w_h, w_e = getattr(head, "weight", None), getattr(emb, "weight", None)
+    if w_h is None or w_e is None:
+        return False
+    return w_h is w_e or (not w_h.is_meta and w_h.data_ptr() == w_e.data_ptr())
+
+
+def keeps_one_table(adapter, tied_source: bool) -> bool:
+    """Whether slicing stores head and token embedding as one table: the source tied them and its
+    norms are RMSNorms (fuse_norms centres a LayerNorm model's embedding rows but not its head, so no
+    map joins them there)."""
+    return bool(tied_source) and adapter.norm_kind != "layernorm"
+
+
 def is_tied_head(head: nn.Module) -> bool:
     return isinstance(head, TiedHead)
 
