@@ -3,13 +3,17 @@ exact against SliceGPT's untied head, smaller by V x d - D x head_in, saved and 
 quantized once, trained through."""
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
+from click.testing import CliRunner
 from safetensors import safe_open
 from tiny_models import tiny_calibration, tiny_inputs, tiny_model
 from tiny_tokenizer import char_tokenizer
 
 import andactl.passes.slice as slice_pass
+from andactl.cli.main import cli
 from andactl.context import PassContext
 from andactl.formats.artifact import save_artifact
 from andactl.manager import PassManager
@@ -81,6 +85,12 @@ def test_artifact_stores_one_table_and_reads_back_equal(tmp_path, dtype):
     loaded, _, meta = load_artifact(out, dtype)
     assert meta["records"].slicing.tied_head
     assert torch.equal(_logits(loaded), _logits(ctx.model))
+    res = CliRunner().invoke(cli, ["inspect", str(out), "--format", "json"])
+    info = json.loads(res.stdout)
+    assert info["one_table"] is True and info["storage"]["by_category"]["embeddings"] == 0
+    assert info["parameters"] == count_parameters(ctx.model) == count_parameters(loaded)
+    human = CliRunner().invoke(cli, ["inspect", str(out)], env={"COLUMNS": "200"})
+    assert f"head and token embedding: one table (hidden {D}; the embedding reads its first {d} columns" in human.stdout
 
 
 @pytest.mark.parametrize("head,emb,one", [("int8", "int8", True), ("int4", "int4", True), ("int8", "none", False),

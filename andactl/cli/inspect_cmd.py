@@ -9,6 +9,7 @@ from andactl.cli.common import emit, format_option, stdout_console
 def describe(loaded) -> dict:
     """Summary of a loaded model: architecture, per-layer dims, true parameter count and bytes."""
     from andactl.models.stats import count_bytes, count_parameters, layer_dims
+    from andactl.models.tied_head import is_tied_head
 
     cfg = loaded.model.config
     meta = loaded.meta
@@ -27,6 +28,8 @@ def describe(loaded) -> dict:
         "passes_applied": [p for step in meta.get("provenance", {}).get("steps", []) for p in step.get("passes", [])]
         or [r.get("pass") for r in loaded.structure],
         "layer_dims": layer_dims(loaded.adapter),
+        # a sliced tied source: head and token embedding are one table (andactl/models/tied_head.py)
+        "one_table": is_tied_head(loaded.adapter.head()),
     }
     for key in ("slicing", "quantization", "search", "provenance", "base_model"):
         if key in meta:
@@ -79,6 +82,10 @@ def human(info: dict) -> None:
             f"stored {info.get('stored_bytes', info['bytes']) / 2**20:.1f} MiB (in memory {info['bytes'] / 2**20:.1f} MiB)")
     if info["passes_applied"]:
         c.print("passes applied: " + ", ".join(info["passes_applied"]))
+    if info.get("one_table"):
+        emb = info["layer_dims"][0]["attn_in"] if info["layer_dims"] else info["hidden_size"]
+        c.print(f"head and token embedding: one table (hidden {info['hidden_size']}; the embedding reads its first "
+                f"{emb} columns, the head reads it behind a map), stored under the head")
     dims = info["layer_dims"]
     if dims:
         t = Table(title="per-layer widths")

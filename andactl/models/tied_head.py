@@ -99,14 +99,6 @@ def is_tied_head(head: nn.Module) -> bool:
     return isinstance(head, TiedHead)
 
 
-def head_parts(head: nn.Module, h: torch.Tensor) -> tuple[torch.Tensor, nn.Module]:
-    """(input of the head's vocabulary matrix, the module holding it) for hidden states ``h``: ``h``
-    and the head itself, or ``pre(h)`` and the table of a TiedHead (differentiable in ``h``)."""
-    if isinstance(head, TiedHead):
-        return head.pre(h), head.table
-    return h, head
-
-
 @torch.no_grad()
 def fit_tied_head(table: torch.Tensor, head_w: torch.Tensor, head_b: torch.Tensor | None):
     """``(P, p, residual)`` with ``table @ P = head_w`` and ``table @ p = head_b`` in the least-squares
@@ -115,8 +107,8 @@ def fit_tied_head(table: torch.Tensor, head_w: torch.Tensor, head_b: torch.Tenso
     a linear map, as on a SliceGPT-rotated tied source."""
     D = table.shape[1]
     rhs_cols = head_w.shape[1] + (0 if head_b is None else 1)
-    G = torch.zeros(D, D, dtype=torch.float64)
-    R = torch.zeros(D, rhs_cols, dtype=torch.float64)
+    G = torch.zeros(D, D, dtype=torch.float64, device=table.device)
+    R = torch.zeros(D, rhs_cols, dtype=torch.float64, device=table.device)
 
     def block(r0: int) -> tuple[torch.Tensor, torch.Tensor]:
         e = table[r0:r0 + _ROW_CHUNK].to(torch.float64)
