@@ -233,7 +233,8 @@ class TablesRecord:
             raise ArtifactError("artifact record: tables.one_table needs a head table and no embedding table")
         if fe is not None:
             if not isinstance(fe, dict) or e is not None or fe.get("dtype", "float32") not in FLOAT_DTYPES:
-                raise ArtifactError("artifact record: tables.float_embedding must be a mapping, without an embedding table")
+                raise ArtifactError("artifact record: tables.float_embedding must be a mapping, "
+                                    "without an embedding table")
             for k in ("rows", "cols"):
                 _int(fe.get(k), f"tables.float_embedding.{k}", 1)
         return cls(gs, bool(shared), e, h, one, fe)

@@ -160,7 +160,8 @@ class QuantizeTables(Pass):
         ctx.records.tables = TablesRecord.from_dict(record)
         after = sum(tq.stored_bytes(r["rows"], r["cols"], r["bits"], cfg.group_size) for r in [record["embeddings"]] if r)
         if record["head"] and not record["shared"]:
-            after += tq.stored_bytes(record["head"]["out"], record["head"]["in"], record["head"]["bits"], cfg.group_size)
+            h = record["head"]
+            after += tq.stored_bytes(h["out"], h["in"], h["bits"], cfg.group_size)
         fe = record.get("float_embedding")
         if fe:
             after += fe["rows"] * fe["cols"] * getattr(torch, fe["dtype"]).itemsize

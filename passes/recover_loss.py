@@ -115,10 +115,11 @@ class _ChunkedHeadLoss(torch.autograd.Function):
 
 
 def head_loss(h: torch.Tensor, head: torch.nn.Module, labels: torch.Tensor | None = None,
-              h_teacher: torch.Tensor | None = None, teacher_head: torch.nn.Linear | None = None,
+              h_teacher: torch.Tensor | None = None, teacher_head: torch.nn.Module | None = None,
               kd_weight: float = 1.0, ce_weight: float = 0.0, chunk: int = DEFAULT_CHUNK,
               stats: dict | None = None, teacher_topk: tuple | None = None) -> torch.Tensor:
-    """Scalar loss from final hidden states ``h`` [N, d] through the frozen ``head``.
+    """Scalar loss from final hidden states ``h`` [N, d] through the frozen ``head`` (a TiedHead:
+    through its map, in float32, then its table).
 
     ``labels`` [N] (IGNORE = no target) feed the CE term; the KL term comes from ``h_teacher``
     [N, d_t] through ``teacher_head`` (the teacher's full distribution) or from ``teacher_topk`` =

@@ -32,7 +32,8 @@ def test_bench_json_schema_two_models(tiny_hf_dir):
 
     from andactl.models.stats import count_parameters
 
-    dense = count_parameters(AutoModelForCausalLM.from_pretrained(str(tiny_hf_dir)))  # logical weights, tie counted once
+    # logical weights, the tie counted once
+    dense = count_parameters(AutoModelForCausalLM.from_pretrained(str(tiny_hf_dir)))
     assert [(r["batch"], r["model"]) for r in rows] == [(b, str(tiny_hf_dir)) for _ in range(2) for b in (1, 2)]
     for r in rows:
         assert r["dtype"] == resolve_dtype_name("auto")  # float32 here (AVX2), bfloat16 with AVX512-BF16/AMX

@@ -20,7 +20,8 @@ model.set_output_embeddings(lin)
 model.set_input_embeddings(plain)
 records.slicing = dataclasses.replace(records.slicing, tied_head=False)
 records.norms = dataclasses.replace(records.norms, tied_source=False)
-keep = {k: v for k, v in meta.items() if k in ("base_model", "provenance", "dense_parameters", "dense_block_linear_parameters", "provides", "history")}
+keep = {k: v for k, v in meta.items() if k in ("base_model", "provenance", "dense_parameters",
+                                               "dense_block_linear_parameters", "provides", "history")}
 save_artifact(dst, model, tok, keep, records=records, storage_dtype="fp16", overwrite=True)
 m2, _, _ = load_artifact(dst, torch.float32)
 ids = torch.arange(100).reshape(1, 100) + 1000
