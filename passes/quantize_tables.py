@@ -96,8 +96,7 @@ class QuantizeTables(Pass):
         else:
             new_emb = QuantizedEmbedding.from_float(emb, eb, cfg.group_size, cfg.clip) if eb else None
         if new_emb is not None:
-            record["embeddings"] = {"bits": eb, "rows": new_emb.num_embeddings, "cols": new_emb.embedding_dim,
-                                    "padding_idx": new_emb.padding_idx, "dtype": str(emb.weight.dtype).replace("torch.", "")}
+            record["embeddings"] = _emb_record(new_emb, emb.weight.dtype)
         if hb:
             if record["shared"]:
                 new_head = QuantizedHead.sharing(new_emb)
@@ -105,8 +104,7 @@ class QuantizeTables(Pass):
                 new_head = QuantizedHead.from_table(head, hb, cfg.group_size, *head_table)
             else:
                 new_head = QuantizedHead.from_float(head, hb, cfg.group_size, cfg.clip)
-            record["head"] = {"bits": hb, "in": new_head.in_features, "out": new_head.out_features,
-                              "bias": new_head.bias is not None, "dtype": str(head.weight.dtype).replace("torch.", "")}
+            record["head"] = _head_record(new_head, head.weight.dtype)
             model.set_output_embeddings(new_head)
         elif tied:
             head.weight = torch.nn.Parameter(head.weight.detach().clone(), requires_grad=False)
@@ -130,13 +128,13 @@ class QuantizeTables(Pass):
                   "one_table": hb is not None and hb == eb, "embeddings": None, "head": None}
         if not record["one_table"]:
             plain = nn.Embedding.from_pretrained(emb.weight.detach().clone(), freeze=True, padding_idx=emb.padding_idx)
-            dtype = str(plain.weight.dtype).replace("torch.", "")
+            dtype = plain.weight.dtype
             if eb:
                 plain = QuantizedEmbedding.from_float(plain, eb, cfg.group_size, cfg.clip)
-                record["embeddings"] = {"bits": eb, "rows": plain.num_embeddings, "cols": plain.embedding_dim,
-                                        "padding_idx": plain.padding_idx, "dtype": dtype}
+                record["embeddings"] = _emb_record(plain, dtype)
             else:
-                record["float_embedding"] = {"rows": plain.num_embeddings, "cols": plain.embedding_dim, "dtype": dtype}
+                record["float_embedding"] = {"rows": plain.num_embeddings, "cols": plain.embedding_dim,
+                                             "dtype": _dtype_name(dtype)}
             model.set_input_embeddings(plain)
         stats = None
         if hb:
@@ -145,8 +143,7 @@ class QuantizeTables(Pass):
                 new_table = QuantizedHead.from_table(table, hb, cfg.group_size, *codes)
             else:
                 new_table = QuantizedHead.from_float(table, hb, cfg.group_size, cfg.clip)
-            record["head"] = {"bits": hb, "in": new_table.in_features, "out": new_table.out_features, "bias": False,
-                              "dtype": str(table.weight.dtype).replace("torch.", "")}
+            record["head"] = _head_record(new_table, table.weight.dtype)
             head.table = new_table
         return self._finish(ctx, record, before, stats)
 
@@ -197,6 +194,22 @@ class QuantizeTables(Pass):
         from andactl.models.quantized_tables import install_tables
 
         install_tables(model, record)
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).replace("torch.", "")
+
+
+def _emb_record(q, dtype: torch.dtype) -> dict:
+    """The record of a QuantizedEmbedding ``q`` that replaced a float table of ``dtype``."""
+    return {"bits": q.bits, "rows": q.num_embeddings, "cols": q.embedding_dim, "padding_idx": q.padding_idx,
+            "dtype": _dtype_name(dtype)}
+
+
+def _head_record(q, dtype: torch.dtype) -> dict:
+    """The record of a QuantizedHead ``q`` that replaced a float head (or table) of ``dtype``."""
+    return {"bits": q.bits, "in": q.in_features, "out": q.out_features, "bias": q.bias is not None,
+            "dtype": _dtype_name(dtype)}
 
 
 def _table_bytes(emb, head, tied: bool) -> int:

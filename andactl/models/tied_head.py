@@ -149,32 +149,33 @@ def tie_head(model: nn.Module, head_in: int, embedding_dim: int) -> float | None
     Invariant: logits equal the cut untied model's to the dtype's rounding."""
     emb, head = model.get_input_embeddings(), model.get_output_embeddings()
     E = emb.weight
-    hw = head.weight[:, :head_in]
-    P, p, residual = fit_tied_head(E, hw, head.bias)
+    P, p, residual = fit_tied_head(E, head.weight[:, :head_in], head.bias)
     if P is None or residual > fit_tolerance(E.dtype):
         return None
-    pre = nn.Linear(head_in, E.shape[1], bias=p is not None, dtype=E.dtype, device=E.device)
+    pre = _install(model, E.detach(), head_in, embedding_dim).pre
     pre.weight.data.copy_(P.to(E.dtype))
     if p is not None:
         pre.bias.data.copy_(p.to(E.dtype))
-    _install(model, pre, E.detach(), embedding_dim, getattr(emb, "padding_idx", None))
     return residual
 
 
 def install_tied_head(model: nn.Module, head_in: int, embedding_dim: int) -> None:
     """The TiedHead / PrefixEmbedding structure at the recorded widths, with placeholder tensors on
     the device and dtype of the current embedding (``meta`` when the reader builds the tree)."""
-    emb, head = model.get_input_embeddings(), model.get_output_embeddings()
-    E = emb.weight
-    pre = nn.Linear(head_in, E.shape[1], bias=head.bias is not None, dtype=E.dtype, device=E.device)
-    _install(model, pre, torch.empty_like(E), embedding_dim, getattr(emb, "padding_idx", None))
+    _install(model, torch.empty_like(model.get_input_embeddings().weight), head_in, embedding_dim)
 
 
-def _install(model: nn.Module, pre: nn.Linear, table_weight: torch.Tensor, embedding_dim: int, padding_idx) -> None:
+def _install(model: nn.Module, table_weight: torch.Tensor, head_in: int, embedding_dim: int) -> TiedHead:
+    """Puts a TiedHead over ``table_weight`` [V, D] (its map uninitialised, with a bias when the
+    current head has one) and its PrefixEmbedding in place of the model's head and embedding."""
+    emb, old = model.get_input_embeddings(), model.get_output_embeddings()
     V, D = table_weight.shape
-    table = nn.Linear(D, V, bias=False, dtype=table_weight.dtype, device=table_weight.device)
+    kw = dict(dtype=table_weight.dtype, device=table_weight.device)
+    pre = nn.Linear(head_in, D, bias=old.bias is not None, **kw)
+    table = nn.Linear(D, V, bias=False, **kw)
     table.weight = nn.Parameter(table_weight, requires_grad=False)
     head = TiedHead(pre, table)
     model.set_output_embeddings(head)
-    model.set_input_embeddings(PrefixEmbedding(head, embedding_dim, padding_idx))
+    model.set_input_embeddings(PrefixEmbedding(head, embedding_dim, getattr(emb, "padding_idx", None)))
     model.config.tie_word_embeddings = False
+    return head
