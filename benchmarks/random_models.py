@@ -23,6 +23,9 @@ SHAPES = {
     "phi4-mini": ("phi3", dict(vocab_size=200064, hidden_size=3072, intermediate_size=8192, num_hidden_layers=32,
                                num_attention_heads=24, num_key_value_heads=8, partial_rotary_factor=0.75,
                                tie_word_embeddings=True, max_position_embeddings=131072, pad_token_id=199999)),
+    "opt-125m": ("opt", dict(vocab_size=50272, hidden_size=768, ffn_dim=3072, num_hidden_layers=12,
+                             num_attention_heads=12, max_position_embeddings=2048, word_embed_proj_dim=768,
+                             do_layer_norm_before=True, enable_bias=True, tie_word_embeddings=True, pad_token_id=1)),
 }
 
 

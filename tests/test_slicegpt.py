@@ -21,7 +21,7 @@ from andactl.models.tied_head import TiedHead
 from tiny_models import FAMILIES, fresh_model, reference_logits, tiny_calibration, tiny_inputs, tiny_model
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
-TIED_RMS = ("llama", "qwen3", "smollm3")  # tiny families with tied embeddings and RMSNorm
+TIED = ("llama", "qwen3", "smollm3", "opt")  # tiny families with tied embeddings
 
 
 @pytest.fixture(autouse=True)
@@ -108,8 +108,9 @@ def test_slice_shapes_and_equivalence_to_masked_rotation(family):
     assert [d["out"] for d in record["layers"]] == [48, 64]  # head not sliced by default
     head = adapter.head()
     assert (head.out_features, head.in_features) == (128, 64)
-    # a tied RMSNorm source keeps one table for head and embedding; untied and LayerNorm ones do not
-    assert isinstance(head, TiedHead) == (family in TIED_RMS) == record["tied_head"]
+    # a tied source keeps one table for head and embedding (one column wider on a LayerNorm source)
+    assert isinstance(head, TiedHead) == (family in TIED) == record["tied_head"]
+    assert record["table_extra"] == (1 if family == "opt" else 0) == ctx.records.slicing.table_extra
     ids = tiny_inputs()
     out = logits(sliced, ids)
     assert torch.isfinite(out).all()

@@ -21,7 +21,7 @@ from andactl.models.adapters import get_adapter
 from andactl.models.artifact_loader import load_artifact
 from andactl.models.quantized_tables import QuantizedHead
 from andactl.models.stats import count_parameters
-from andactl.models.tied_head import PrefixEmbedding, TiedHead, fit_tied_head, tie_head
+from andactl.models.tied_head import PrefixEmbedding, TiedHead, fit_tied_head, residual_column, tie_head
 from andactl.passes.recover_loss import head_loss, reference_head_loss
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -44,8 +44,10 @@ def _logits(model) -> torch.Tensor:
         return model(tiny_inputs()).logits
 
 
-@pytest.mark.parametrize("family", ["llama", "qwen3"])
+@pytest.mark.parametrize("family", ["llama", "qwen3", "opt"])
 def test_one_table_equals_the_untied_slice_and_is_smaller(family, monkeypatch):
+    """On a LayerNorm source (opt) the table is one column wider and the map has a bias (the final
+    norm's shift): smaller by V x d - (D + 1)^2 there (the untied head's V-long bias gone)."""
     tied = _sliced(family)
     head, emb = tied.model.get_output_embeddings(), tied.model.get_input_embeddings()
     assert isinstance(head, TiedHead) and isinstance(emb, PrefixEmbedding)
@@ -57,7 +59,10 @@ def test_one_table_equals_the_untied_slice_and_is_smaller(family, monkeypatch):
     ids = tiny_inputs()
     with torch.no_grad():
         assert torch.equal(emb(ids), head.table.weight[ids][..., :d])
-    assert count_parameters(untied.model) - count_parameters(tied.model) == V * d - D * D  # head_in = D
+    saved = V * d - (D + 1) ** 2 if family == "opt" else V * d - D * D  # head_in = D
+    assert count_parameters(untied.model) - count_parameters(tied.model) == saved
+    assert head.table.weight.shape == (V, D + tied.records.slicing.table_extra)
+    assert head.pre.weight.abs().max().item() < 4  # the map is as well conditioned as a rotation
 
 
 def test_fit_refuses_a_head_that_is_not_the_table_behind_a_map():
@@ -71,11 +76,34 @@ def test_fit_refuses_a_head_that_is_not_the_table_behind_a_map():
     model, _ = tiny_model("qwen2", torch.float64)  # untied source: nothing changes
     head = model.get_output_embeddings()
     assert tie_head(model, D, d) is None and model.get_output_embeddings() is head
+    assert tie_head(model, D, d, extra=1) is None and model.get_output_embeddings() is head
 
 
+def test_the_extra_column_is_what_a_layernorm_source_needs():
+    """A fused, rotated OPT's head is the centred table behind a map plus a rank-one term: no map fits
+    the table alone; with ``residual_column`` appended the fit is exact, and that column is the
+    centred-away row means (up to scale and what the table expresses)."""
+    model, _ = tiny_model("opt", torch.float64)
+    ctx = PassContext(model=model, adapter=get_adapter(model), tokenizer=char_tokenizer())
+    ctx._calibration = tiny_calibration(samples=8, seqlen=32)
+    PassManager.from_recipe(SLICE[:2]).run(ctx)  # fused and rotated, not cut
+    table, head = model.get_input_embeddings().weight, model.get_output_embeddings()
+    _, _, alone = fit_tied_head(table, head.weight, head.bias)
+    assert alone > 1e-3
+    col = residual_column(table, head.weight, head.bias)
+    _, _, joined = fit_tied_head(torch.cat([table, col[:, None]], 1), head.weight, head.bias)
+    assert joined < 1e-10
+    assert abs(col.square().mean().item() - table.square().mean().item()) < 1e-9  # scaled to the table's RMS
+    source, _ = tiny_model("opt", torch.float64)
+    means = source.get_input_embeddings().weight.mean(dim=1)
+    _, _, with_means = fit_tied_head(torch.cat([table, means[:, None]], 1), head.weight, head.bias)
+    assert with_means < 1e-10
+
+
+@pytest.mark.parametrize("family", ["llama", "opt"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_artifact_stores_one_table_and_reads_back_equal(tmp_path, dtype):
-    ctx = _sliced(dtype=dtype)
+def test_artifact_stores_one_table_and_reads_back_equal(tmp_path, dtype, family):
+    ctx = _sliced(family, dtype=dtype)
     out = save_artifact(tmp_path / "a", ctx.model, char_tokenizer(), {"base_model": "tiny"}, records=ctx.records,
                         storage_dtype="fp32" if dtype == torch.float32 else None)
     with safe_open(str(out / "model.safetensors"), "pt") as f:
@@ -84,19 +112,28 @@ def test_artifact_stores_one_table_and_reads_back_equal(tmp_path, dtype):
     assert not any("embed_tokens" in n for n in names) and "lm_head.weight" not in names
     loaded, _, meta = load_artifact(out, dtype)
     assert meta["records"].slicing.tied_head
+    assert meta["records"].slicing.table_extra == (1 if family == "opt" else 0)
     assert torch.equal(_logits(loaded), _logits(ctx.model))
     res = CliRunner().invoke(cli, ["inspect", str(out), "--format", "json"])
     info = json.loads(res.stdout)
-    assert info["one_table"] is True and info["storage"]["by_category"]["embeddings"] == 0
+    others = get_adapter(ctx.model).embeddings()[1:]  # opt's positions stay an embedding of their own
+    assert info["one_table"] is True
+    assert info["storage"]["by_category"]["embeddings"] == sum(e.weight.numel() * e.weight.element_size() for e in others)
+    assert (len(others) == 1) == (family == "opt")
     assert info["parameters"] == count_parameters(ctx.model) == count_parameters(loaded)
-    human = CliRunner().invoke(cli, ["inspect", str(out)], env={"COLUMNS": "200"})
-    assert f"head and token embedding: one table (hidden {D}; the embedding reads its first {d} columns" in human.stdout
+    if family == "llama":
+        human = CliRunner().invoke(cli, ["inspect", str(out)], env={"COLUMNS": "200"})
+        assert f"head and token embedding: one table (hidden {D}; the embedding reads its first {d} columns" \
+            in human.stdout
 
 
 @pytest.mark.parametrize("head,emb,one", [("int8", "int8", True), ("int4", "int4", True), ("int8", "none", False),
                                           ("none", "int8", False), ("int4", "int8", False)])
-def test_quantized_tables_of_one_table(tmp_path, head, emb, one):
-    ctx = _sliced(dtype=torch.float32, steps=[{"pass": "quantize_tables", "head": head, "embeddings": emb}])
+@pytest.mark.parametrize("family", ["llama", "opt"])
+def test_quantized_tables_of_one_table(tmp_path, head, emb, one, family):
+    """Every --head/--embeddings combination reads back bit for bit; on opt the table is D + 1 = 65
+    columns wide, its last group one column."""
+    ctx = _sliced(family, dtype=torch.float32, steps=[{"pass": "quantize_tables", "head": head, "embeddings": emb}])
     rec = ctx.records.tables
     assert rec.one_table == one
     model = ctx.model
@@ -115,12 +152,13 @@ def test_quantized_tables_of_one_table(tmp_path, head, emb, one):
     assert torch.equal(_logits(loaded), _logits(model))
 
 
-def test_one_table_by_gptq_fits_the_maps_outputs():
+@pytest.mark.parametrize("family", ["llama", "opt"])
+def test_one_table_by_gptq_fits_the_maps_outputs(family):
     """The GPTQ table method quantizes the one table against its inputs (the map's outputs): close
     to the float model, and not the round-to-nearest codes."""
-    rtn = _sliced(dtype=torch.float32, steps=[{"pass": "quantize_tables", "method": "rtn"}])
-    gptq = _sliced(dtype=torch.float32, steps=[{"pass": "quantize_tables", "method": "gptq"}])
-    dense = _logits(_sliced(dtype=torch.float32).model)
+    rtn = _sliced(family, dtype=torch.float32, steps=[{"pass": "quantize_tables", "method": "rtn"}])
+    gptq = _sliced(family, dtype=torch.float32, steps=[{"pass": "quantize_tables", "method": "gptq"}])
+    dense = _logits(_sliced(family, dtype=torch.float32).model)
     tables = [c.model.get_output_embeddings().table for c in (rtn, gptq)]
     assert gptq.records.tables.one_table and all(isinstance(t, QuantizedHead) for t in tables)
     assert not torch.equal(tables[0].weight_packed, tables[1].weight_packed)
@@ -128,8 +166,9 @@ def test_one_table_by_gptq_fits_the_maps_outputs():
         assert 0 < (_logits(c.model) - dense).abs().max().item() < 0.5
 
 
-def test_head_loss_through_a_tied_head_equals_plain_autograd():
-    ctx = _sliced(dtype=torch.float32)
+@pytest.mark.parametrize("family", ["llama", "opt"])
+def test_head_loss_through_a_tied_head_equals_plain_autograd(family):
+    ctx = _sliced(family, dtype=torch.float32)
     head = ctx.model.get_output_embeddings()
     gen = torch.Generator().manual_seed(3)
     h = torch.randn(20, D, generator=gen, requires_grad=True)
@@ -140,3 +179,20 @@ def test_head_loss_through_a_tied_head_equals_plain_autograd():
     want = reference_head_loss(h, head, labels, h_t, head, kd_weight=1.0, ce_weight=0.5)
     (g_want,) = torch.autograd.grad(want, h)
     assert abs(got.item() - want.item()) < 1e-5 and torch.allclose(g_got, g_want, atol=1e-6)
+
+
+def test_slicing_record_table_extra_round_trips_and_is_checked():
+    """``slicing.table_extra`` is written only when used, read back equal, and refused (one
+    ArtifactError) out of 0..1 or without ``tied_head``."""
+    from andactl.errors import ArtifactError
+    from andactl.formats.records import SlicingRecord
+
+    plan = {"embedding": 48, "head_in": 64, "layers": [{"attn_in": 48, "mlp_in": 48, "out": 64}]}
+    rec = SlicingRecord.from_plan(D, plan, True, 1)
+    assert rec.to_dict()["table_extra"] == 1 and SlicingRecord.from_dict(rec.to_dict()) == rec
+    assert rec.to_plan()["table_extra"] == 1
+    assert "table_extra" not in SlicingRecord.from_plan(D, plan, True).to_dict()
+    for bad in ({"tied_head": True, "table_extra": 2}, {"tied_head": False, "table_extra": 1},
+                {"tied_head": True, "table_extra": "1"}):
+        with pytest.raises(ArtifactError, match="table_extra"):
+            SlicingRecord.from_dict({**rec.to_dict(), **bad})

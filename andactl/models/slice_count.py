@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from andactl.models.stats import count_parameters
-from andactl.models.tied_head import head_is_tied, keeps_one_table
+from andactl.models.tied_head import extra_columns, head_is_tied, keeps_one_table
 
 
 @dataclass(frozen=True)
@@ -20,8 +20,9 @@ class SliceTerms:
     have a bias (0/1 each), and what slicing leaves as it is (input biases, q/k norms; the block
     norms are dropped: fuse_norms makes them weightless). Outside the layers: the embeddings' and
     the head's rows, the head's bias, the rest (the final norm dropped likewise). ``one_table``: the
-    head and the token embedding stay one table (a tied RMSNorm source, andactl/models/tied_head.py):
-    the ``head_rows x hidden`` table plus a ``head_in x hidden`` map replace head and token embedding."""
+    head and the token embedding stay one table (a tied source, andactl/models/tied_head.py): the
+    ``head_rows x (hidden + table_extra)`` table plus a ``head_in x (hidden + table_extra)`` map
+    replace head and token embedding."""
 
     layers: tuple[tuple[int, int, int, int, int, int, int], ...]
     parallel: bool
@@ -31,6 +32,7 @@ class SliceTerms:
     rest: int
     hidden: int = 0
     one_table: bool = False
+    table_extra: int = 0
 
 
 def sliced_parameters(terms: SliceTerms, plan: dict) -> int:
@@ -38,7 +40,7 @@ def sliced_parameters(terms: SliceTerms, plan: dict) -> int:
     untied head, every linear cut on its residual side, the shortcut matrices; equal to
     count_parameters of the sliced model (tested for every supported family)."""
     if terms.one_table:  # the token table at full width, the map into it (and its bias), other embeddings cut
-        D = terms.hidden
+        D = terms.hidden + terms.table_extra
         total = ((terms.embedding_rows - terms.head_rows) * plan["embedding"] + terms.head_rows * D
                  + plan["head_in"] * D + (D if terms.head_bias else 0) + terms.rest)
     else:
@@ -89,9 +91,10 @@ def slice_terms(adapter, tied_source: bool | None = None) -> SliceTerms | None:
     rest = (outside - sum(e.weight.numel() for e in embs) - (0 if tied else head.weight.numel())
             - (0 if head.bias is None else head.bias.numel()) - (0 if final is None else count_parameters(final)))
     head_bias = head.out_features if head.bias is not None or _has_bias(final) else 0
-    one_table = keeps_one_table(adapter, tied if tied_source is None else tied_source)
+    one_table = keeps_one_table(tied if tied_source is None else tied_source)
     return SliceTerms(tuple(layers), bool(adapter.parallel_blocks), sum(e.num_embeddings for e in embs),
-                      head.out_features, head_bias, rest, int(adapter.hidden_size), bool(one_table))
+                      head.out_features, head_bias, rest, int(adapter.hidden_size), bool(one_table),
+                      extra_columns(adapter) if one_table else 0)
 
 
 def _has_bias(norm) -> bool:

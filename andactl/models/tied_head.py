@@ -8,9 +8,16 @@ tied model stores ``E'`` once (``TiedHead.table``), the ``hidden x head_in`` map
 and reads its embedding as the table's first ``d`` columns (``PrefixEmbedding``): ``V x d`` fewer
 parameters than SliceGPT's untied head (21.2M of SmolLM2-135M's 140.7M at 25%).
 
+On a LayerNorm source (OPT) ``fuse_norms`` centres the embedding rows, ``E_c = E - m 1^T`` with
+``m`` the rows' means, while the head keeps reading ``E``: head ``= E_c diag(g) Q_L + m (g^T Q_L)``,
+the centred table behind a map plus a rank-one term. The table then carries one extra column
+(``table_extra`` = 1), the direction of ``m`` that the centred table cannot express, found from the
+first fit's residual; the embedding's prefix never reaches it (``d <= hidden``).
+
 ``fit_tied_head`` finds the map from the weights themselves (least squares, float64) and checks the
-fit is exact to the dtype's rounding; the artifact records the result (``SlicingRecord.tied_head``)
-and the reader rebuilds the same modules on the meta device (``install_tied_head``).
+fit is exact to the dtype's rounding; the artifact records the result (``SlicingRecord.tied_head``,
+``SlicingRecord.table_extra``) and the reader rebuilds the same modules on the meta device
+(``install_tied_head``).
 """
 from __future__ import annotations
 
@@ -19,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 _ROW_CHUNK = 8192  # table rows per float64 block of the fit (bounds its extra memory)
+_RANK_CUTOFF = 1e-10  # Gram eigenvalues below this fraction of the largest: directions the table lacks
 
 
 class TiedHead(nn.Module):
@@ -88,15 +96,29 @@ def head_is_tied(head: nn.Module, emb: nn.Module) -> bool:
     return w_h is w_e or (not w_h.is_meta and w_h.data_ptr() == w_e.data_ptr())
 
 
-def keeps_one_table(adapter, tied_source: bool) -> bool:
-    """Whether slicing stores head and token embedding as one table: the source tied them and its
-    norms are RMSNorms (fuse_norms centres a LayerNorm model's embedding rows but not its head, so no
-    map joins them there)."""
-    return bool(tied_source) and adapter.norm_kind != "layernorm"
+def keeps_one_table(tied_source: bool) -> bool:
+    """Whether slicing stores head and token embedding as one table: the source tied them."""
+    return bool(tied_source)
+
+
+def extra_columns(adapter) -> int:
+    """Columns the one table holds beyond the hidden size: 1 on a LayerNorm source (the direction of
+    the embedding rows' means, which fuse_norms centres out of the embedding but not the head)."""
+    return 1 if adapter.norm_kind == "layernorm" else 0
 
 
 def is_tied_head(head: nn.Module) -> bool:
     return isinstance(head, TiedHead)
+
+
+def _blocks(table: torch.Tensor, head_w: torch.Tensor, head_b: torch.Tensor | None):
+    """``(e, t)`` float64 row blocks of the table and of the fit's target (head rows, bias last)."""
+    for r0 in range(0, table.shape[0], _ROW_CHUNK):
+        e = table[r0:r0 + _ROW_CHUNK].to(torch.float64)
+        t = head_w[r0:r0 + _ROW_CHUNK].to(torch.float64)
+        if head_b is not None:
+            t = torch.cat([t, head_b[r0:r0 + _ROW_CHUNK].to(torch.float64)[:, None]], dim=1)
+        yield e, t
 
 
 @torch.no_grad()
@@ -105,29 +127,11 @@ def fit_tied_head(table: torch.Tensor, head_w: torch.Tensor, head_b: torch.Tenso
     sense (float64 normal equations, ``table`` [V, D], ``head_w`` [V, d]; ``p`` None without a bias)
     and the fit's relative Frobenius residual. Exact (to rounding) when the head is the table behind
     a linear map, as on a SliceGPT-rotated tied source."""
-    D = table.shape[1]
-    rhs_cols = head_w.shape[1] + (0 if head_b is None else 1)
-    G = torch.zeros(D, D, dtype=torch.float64, device=table.device)
-    R = torch.zeros(D, rhs_cols, dtype=torch.float64, device=table.device)
-
-    def block(r0: int) -> tuple[torch.Tensor, torch.Tensor]:
-        e = table[r0:r0 + _ROW_CHUNK].to(torch.float64)
-        t = head_w[r0:r0 + _ROW_CHUNK].to(torch.float64)
-        if head_b is not None:
-            t = torch.cat([t, head_b[r0:r0 + _ROW_CHUNK].to(torch.float64)[:, None]], dim=1)
-        return e, t
-
-    for r0 in range(0, table.shape[0], _ROW_CHUNK):
-        e, t = block(r0)
-        G += e.T @ e
-        R += e.T @ t
-    try:
-        X = torch.cholesky_solve(R, torch.linalg.cholesky(G))
-    except RuntimeError:  # rank-deficient table: no exact map
+    X = _solve(table, head_w, head_b)
+    if X is None:  # an all-zero table: no map
         return None, None, float("inf")
     err = norm = 0.0
-    for r0 in range(0, table.shape[0], _ROW_CHUNK):
-        e, t = block(r0)
+    for e, t in _blocks(table, head_w, head_b):
         err += float(((e @ X) - t).square().sum())
         norm += float(t.square().sum())
     residual = (err / norm) ** 0.5 if norm > 0 else 0.0
@@ -136,33 +140,80 @@ def fit_tied_head(table: torch.Tensor, head_w: torch.Tensor, head_b: torch.Tenso
     return P, p, residual
 
 
+def _solve(table: torch.Tensor, head_w: torch.Tensor, head_b: torch.Tensor | None) -> torch.Tensor | None:
+    """The minimum-norm least-squares map X (float64, [D, d (+1)]) of ``fit_tied_head``: directions
+    the table does not span (a LayerNorm source's centred table has one: the rows' mean) get no
+    weight, so the map stays as well conditioned as the table's span. None for an all-zero table."""
+    D = table.shape[1]
+    rhs_cols = head_w.shape[1] + (0 if head_b is None else 1)
+    G = torch.zeros(D, D, dtype=torch.float64, device=table.device)
+    R = torch.zeros(D, rhs_cols, dtype=torch.float64, device=table.device)
+    for e, t in _blocks(table, head_w, head_b):
+        G += e.T @ e
+        R += e.T @ t
+    lam, U = torch.linalg.eigh(G)
+    keep = lam > lam[-1] * _RANK_CUTOFF
+    if lam[-1] <= 0 or not bool(keep.any()):
+        return None
+    U = U[:, keep]
+    return U @ ((U.T @ R) / lam[keep][:, None])
+
+
+@torch.no_grad()
+def residual_column(table: torch.Tensor, head_w: torch.Tensor, head_b: torch.Tensor | None) -> torch.Tensor | None:
+    """The column [V] (in ``table``'s dtype, scaled to the table's RMS) that best extends ``table`` for
+    the fit: the leading left singular direction of the first fit's residual. On a LayerNorm source
+    that residual is rank one (the rows' means times ``g^T Q_L``), so table + column fit exactly."""
+    X = _solve(table, head_w, head_b)
+    if X is None:
+        return None
+    gram = torch.zeros(X.shape[1], X.shape[1], dtype=torch.float64, device=table.device)
+    for e, t in _blocks(table, head_w, head_b):
+        r = t - e @ X
+        gram += r.T @ r
+    v = torch.linalg.eigh(gram).eigenvectors[:, -1]  # the residual's leading right singular vector
+    col = torch.cat([t @ v - e @ (X @ v) for e, t in _blocks(table, head_w, head_b)])
+    scale = (table.to(torch.float64).square().mean() / col.square().mean().clamp_min(1e-300)).sqrt()
+    return (col * scale).to(table.dtype)
+
+
 def fit_tolerance(dtype: torch.dtype) -> float:
     """Largest relative residual accepted as "the head is the table behind a map" (rounding only)."""
     return max(1e-5, 8 * torch.finfo(dtype).eps)
 
 
 @torch.no_grad()
-def tie_head(model: nn.Module, head_in: int, embedding_dim: int) -> float | None:
+def tie_head(model: nn.Module, head_in: int, embedding_dim: int, extra: int = 0) -> float | None:
     """Replaces ``model``'s (rotated, not yet cut) head by a TiedHead over its token embedding's
-    table and the embedding by its ``embedding_dim``-column prefix, when the fit is exact; returns
-    the fit's residual, or None (model unchanged) when the head is not the table behind a map.
+    table (with ``extra`` columns appended: ``residual_column``, 0 or 1) and the embedding by its
+    ``embedding_dim``-column prefix, when the fit is exact; returns the fit's residual, or None
+    (model unchanged) when the head is not the table behind a map.
     Invariant: logits equal the cut untied model's to the dtype's rounding."""
     emb, head = model.get_input_embeddings(), model.get_output_embeddings()
-    E = emb.weight
-    P, p, residual = fit_tied_head(E, head.weight[:, :head_in], head.bias)
+    E, head_w = emb.weight.detach(), head.weight[:, :head_in]
+    if extra not in (0, 1):
+        raise ValueError(f"a tied head's table takes 0 or 1 extra columns, not {extra}")
+    if extra:
+        col = residual_column(E, head_w, head.bias)
+        if col is None:
+            return None
+        E = torch.cat([E, col[:, None]], dim=1)
+    P, p, residual = fit_tied_head(E, head_w, head.bias)
     if P is None or residual > fit_tolerance(E.dtype):
         return None
-    pre = _install(model, E.detach(), head_in, embedding_dim).pre
+    pre = _install(model, E, head_in, embedding_dim).pre
     pre.weight.data.copy_(P.to(E.dtype))
     if p is not None:
         pre.bias.data.copy_(p.to(E.dtype))
     return residual
 
 
-def install_tied_head(model: nn.Module, head_in: int, embedding_dim: int) -> None:
-    """The TiedHead / PrefixEmbedding structure at the recorded widths, with placeholder tensors on
-    the device and dtype of the current embedding (``meta`` when the reader builds the tree)."""
-    _install(model, torch.empty_like(model.get_input_embeddings().weight), head_in, embedding_dim)
+def install_tied_head(model: nn.Module, head_in: int, embedding_dim: int, extra: int = 0) -> None:
+    """The TiedHead / PrefixEmbedding structure at the recorded widths (the table ``extra`` columns
+    wider than the embedding), with placeholder tensors on the device and dtype of the current
+    embedding (``meta`` when the reader builds the tree)."""
+    w = model.get_input_embeddings().weight
+    _install(model, w.new_empty(w.shape[0], w.shape[1] + extra), head_in, embedding_dim)
 
 
 def _install(model: nn.Module, table_weight: torch.Tensor, head_in: int, embedding_dim: int) -> TiedHead:
