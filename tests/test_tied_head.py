@@ -117,14 +117,13 @@ def test_artifact_stores_one_table_and_reads_back_equal(tmp_path, dtype, family)
     res = CliRunner().invoke(cli, ["inspect", str(out), "--format", "json"])
     info = json.loads(res.stdout)
     others = get_adapter(ctx.model).embeddings()[1:]  # opt's positions stay an embedding of their own
-    assert info["one_table"] is True
+    assert info["one_table"] is True and info["table_columns"] == D + (1 if family == "opt" else 0)
     assert info["storage"]["by_category"]["embeddings"] == sum(e.weight.numel() * e.weight.element_size() for e in others)
     assert (len(others) == 1) == (family == "opt")
     assert info["parameters"] == count_parameters(ctx.model) == count_parameters(loaded)
-    if family == "llama":
-        human = CliRunner().invoke(cli, ["inspect", str(out)], env={"COLUMNS": "200"})
-        assert f"head and token embedding: one table (hidden {D}; the embedding reads its first {d} columns" \
-            in human.stdout
+    human = CliRunner().invoke(cli, ["inspect", str(out)], env={"COLUMNS": "200"})
+    width = f"hidden {D} + 1 (the embedding rows' means)" if family == "opt" else f"hidden {D}"
+    assert f"head and token embedding: one table ({width}; the embedding reads its first {d} columns" in human.stdout
 
 
 @pytest.mark.parametrize("head,emb,one", [("int8", "int8", True), ("int4", "int4", True), ("int8", "none", False),
