@@ -195,3 +195,33 @@ def test_slicing_record_table_extra_round_trips_and_is_checked():
                 {"tied_head": True, "table_extra": "1"}):
         with pytest.raises(ArtifactError, match="table_extra"):
             SlicingRecord.from_dict({**rec.to_dict(), **bad})
+
+
+def test_opt_one_table_through_the_whole_chain(data_dir, tmp_path):
+    """A tied LayerNorm source (tiny OPT) through slice -> recover (KD from its source) -> INT4 +
+    Anda -> INT8 table via the CLI: recovery lowers the held-out KL through the biased map, and the
+    packed artifact keeps one (quantized, one column wider) table and reads back equal to itself."""
+    model, _ = tiny_model("opt", torch.float32)
+    src = tmp_path / "opt"
+    model.save_pretrained(str(src))
+    char_tokenizer().save_pretrained(str(src))
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        f"model: {src}\ncalibration: {{dataset: ptb, split: validation, samples: 4, seqlen: 64, batch_size: 2}}\n"
+        "passes:\n  - pass: fuse_norms\n  - pass: rotate\n    ratio: 0.25\n  - pass: slice\n"
+        "  - pass: recover\n    steps: 6\n    lr: 0.01\n    seqlen: 32\n    batch_size: 2\n    held_out: 2\n"
+        "  - pass: quantize_weights\n    method: rtn\n    group_size: 64\n  - pass: set_anda_bits\n    bits: [8, 8, 8, 8]\n"
+        "  - pass: pack\n  - pass: quantize_tables\n")
+    res = CliRunner().invoke(cli, ["run", str(recipe), "-o", str(tmp_path / "out"), "--data-dir", str(data_dir),
+                                   "--format", "json"], catch_exceptions=False)
+    assert res.exit_code == 0, res.stderr
+    passes = json.loads(res.stdout)["passes"]
+    assert passes[2]["result"]["tied_head"] and passes[2]["result"]["table_extra"] == 1
+    rec = passes[3]["result"]
+    assert rec["held_out_after"] < rec["held_out_before"]
+    loaded, _, meta = load_artifact(tmp_path / "out", torch.float32)
+    head = loaded.get_output_embeddings()
+    assert isinstance(head, TiedHead) and isinstance(head.table, QuantizedHead) and head.table.in_features == D + 1
+    assert meta["records"].tables.one_table and meta["records"].slicing.table_extra == 1
+    again, _, _ = load_artifact(tmp_path / "out", torch.float32)
+    assert torch.isfinite(_logits(loaded)).all() and torch.equal(_logits(loaded), _logits(again))
