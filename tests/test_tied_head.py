@@ -118,7 +118,8 @@ def test_artifact_stores_one_table_and_reads_back_equal(tmp_path, dtype, family)
     info = json.loads(res.stdout)
     others = get_adapter(ctx.model).embeddings()[1:]  # opt's positions stay an embedding of their own
     assert info["one_table"] is True and info["table_columns"] == D + (1 if family == "opt" else 0)
-    assert info["storage"]["by_category"]["embeddings"] == sum(e.weight.numel() * e.weight.element_size() for e in others)
+    other_bytes = sum(e.weight.numel() * e.weight.element_size() for e in others)
+    assert info["storage"]["by_category"]["embeddings"] == other_bytes
     assert (len(others) == 1) == (family == "opt")
     assert info["parameters"] == count_parameters(ctx.model) == count_parameters(loaded)
     human = CliRunner().invoke(cli, ["inspect", str(out)], env={"COLUMNS": "200"})
@@ -210,8 +211,8 @@ def test_opt_one_table_through_the_whole_chain(data_dir, tmp_path):
         f"model: {src}\ncalibration: {{dataset: ptb, split: validation, samples: 4, seqlen: 64, batch_size: 2}}\n"
         "passes:\n  - pass: fuse_norms\n  - pass: rotate\n    ratio: 0.25\n  - pass: slice\n"
         "  - pass: recover\n    steps: 6\n    lr: 0.01\n    seqlen: 32\n    batch_size: 2\n    held_out: 2\n"
-        "  - pass: quantize_weights\n    method: rtn\n    group_size: 64\n  - pass: set_anda_bits\n    bits: [8, 8, 8, 8]\n"
-        "  - pass: pack\n  - pass: quantize_tables\n")
+        "  - pass: quantize_weights\n    method: rtn\n    group_size: 64\n"
+        "  - pass: set_anda_bits\n    bits: [8, 8, 8, 8]\n  - pass: pack\n  - pass: quantize_tables\n")
     res = CliRunner().invoke(cli, ["run", str(recipe), "-o", str(tmp_path / "out"), "--data-dir", str(data_dir),
                                    "--format", "json"], catch_exceptions=False)
     assert res.exit_code == 0, res.stderr
