@@ -65,6 +65,18 @@ def test_one_table_equals_the_untied_slice_and_is_smaller(family, monkeypatch):
     assert head.pre.weight.abs().max().item() < 4  # the map is as well conditioned as a rotation
 
 
+@pytest.mark.parametrize("family", ["llama", "opt"])
+def test_one_table_in_bfloat16_keeps_a_well_conditioned_map(family, monkeypatch):
+    """Sliced in bfloat16, the centred OPT table's mean direction is rounding noise, not zero: the fit
+    gives it no weight (the map stays like a rotation, not 15.6 at its largest as with a float64
+    cut-off) and the logits equal the untied slice's to bfloat16 rounding."""
+    tied = _sliced(family, torch.bfloat16)
+    head = tied.model.get_output_embeddings()
+    assert isinstance(head, TiedHead) and head.pre.weight.abs().max().item() < 4
+    untied = _sliced(family, torch.bfloat16, one_table=False, monkeypatch=monkeypatch)
+    assert (_logits(tied.model).float() - _logits(untied.model).float()).abs().max().item() <= 2 ** -5
+
+
 def test_fit_refuses_a_head_that_is_not_the_table_behind_a_map():
     gen = torch.Generator().manual_seed(0)
     table = torch.randn(V, D, generator=gen, dtype=torch.float64)

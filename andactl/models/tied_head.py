@@ -26,7 +26,8 @@ import torch.nn.functional as F
 from torch import nn
 
 _ROW_CHUNK = 8192  # table rows per float64 block of the fit (bounds its extra memory)
-_RANK_CUTOFF = 1e-10  # Gram eigenvalues below this fraction of the largest: directions the table lacks
+_RANK_CUTOFF = 1e-10  # Gram eigenvalues below this fraction of the largest (or below the table dtype's
+# eps squared, where that is larger: bfloat16, float16) are directions the table does not span
 
 
 class TiedHead(nn.Module):
@@ -142,8 +143,9 @@ def fit_tied_head(table: torch.Tensor, head_w: torch.Tensor, head_b: torch.Tenso
 
 def _solve(table: torch.Tensor, head_w: torch.Tensor, head_b: torch.Tensor | None) -> torch.Tensor | None:
     """The minimum-norm least-squares map X (float64, [D, d (+1)]) of ``fit_tied_head``: directions
-    the table does not span (a LayerNorm source's centred table has one: the rows' mean) get no
-    weight, so the map stays as well conditioned as the table's span. None for an all-zero table."""
+    the table does not span at its dtype's precision (a LayerNorm source's centred table has one:
+    the rows' mean) get no weight, so the map stays as well conditioned as the table's span. None
+    for an all-zero table."""
     D = table.shape[1]
     rhs_cols = head_w.shape[1] + (0 if head_b is None else 1)
     G = torch.zeros(D, D, dtype=torch.float64, device=table.device)
@@ -152,7 +154,7 @@ def _solve(table: torch.Tensor, head_w: torch.Tensor, head_b: torch.Tensor | Non
         G += e.T @ e
         R += e.T @ t
     lam, U = torch.linalg.eigh(G)
-    keep = lam > lam[-1] * _RANK_CUTOFF
+    keep = lam > lam[-1] * max(_RANK_CUTOFF, torch.finfo(table.dtype).eps ** 2)
     if lam[-1] <= 0 or not bool(keep.any()):
         return None
     U = U[:, keep]
