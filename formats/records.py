@@ -98,7 +98,6 @@ class SlicingRecord:
     head_in: int
     layers: tuple[SlicedLayer, ...]
     tied_head: bool = False  # head = TiedHead over the token embedding's table (models/tied_head.py)
-    table_extra: int = 0  # that table's columns beyond hidden_size (1 on a LayerNorm source)
 
     @classmethod
     def full(cls, hidden_size: int, num_layers: int) -> "SlicingRecord":
@@ -107,11 +106,10 @@ class SlicingRecord:
         return cls(d, d, d, tuple(SlicedLayer(d, d, d) for _ in range(num_layers)))
 
     @classmethod
-    def from_plan(cls, hidden_size: int, plan: dict, tied_head: bool = False, table_extra: int = 0) -> "SlicingRecord":
+    def from_plan(cls, hidden_size: int, plan: dict, tied_head: bool = False) -> "SlicingRecord":
         """From rotate's plan ``{"embedding", "head_in", "layers": [{"attn_in", "mlp_in", "out"}]}``."""
         return cls.from_dict({"hidden_size": hidden_size, "embedding_dim": plan["embedding"],
-                              "head_in": plan["head_in"], "layers": plan["layers"], "tied_head": tied_head,
-                              "table_extra": table_extra})
+                              "head_in": plan["head_in"], "layers": plan["layers"], "tied_head": tied_head})
 
     @classmethod
     def from_dict(cls, d: dict) -> "SlicingRecord":
@@ -135,25 +133,17 @@ class SlicingRecord:
         tied = d.get("tied_head", False)
         if not isinstance(tied, bool):
             raise ArtifactError(f"artifact record: slicing.tied_head must be true or false, got {tied!r}")
-        extra = _int(d.get("table_extra", 0), "slicing.table_extra", 0, 1)
-        if extra and not tied:
-            raise ArtifactError("artifact record: slicing.table_extra needs slicing.tied_head")
-        return cls(D, emb, head_in, tuple(layers), tied, extra)
+        return cls(D, emb, head_in, tuple(layers), tied)
 
     def to_dict(self) -> dict:
         out = {"hidden_size": self.hidden_size, "embedding_dim": self.embedding_dim, "head_in": self.head_in,
                "layers": [asdict(layer) for layer in self.layers]}
-        if self.tied_head:  # written only when used (older records stay as they were)
-            out["tied_head"] = True
-        if self.table_extra:
-            out["table_extra"] = self.table_extra
-        return out
+        return {**out, "tied_head": True} if self.tied_head else out
 
     def to_plan(self) -> dict:
         """The dims record ``andactl.models.structure.apply_dims`` takes."""
         return {"embedding_dim": self.embedding_dim, "head_in": self.head_in,
-                "layers": [asdict(layer) for layer in self.layers], "tied_head": self.tied_head,
-                "table_extra": self.table_extra}
+                "layers": [asdict(layer) for layer in self.layers], "tied_head": self.tied_head}
 
 
 @dataclass(frozen=True)

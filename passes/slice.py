@@ -9,7 +9,7 @@ from andactl.passbase import QUANTIZED, Pass, PassConfig, register_pass
 from andactl.models.slicegpt_layer import count_parameters
 from andactl.formats.records import SlicingRecord
 from andactl.models.structure import apply_dims, dims_record
-from andactl.models.tied_head import extra_columns, keeps_one_table, tie_head
+from andactl.models.tied_head import centred_source, keeps_one_table, tie_head
 
 __all__ = ["Slice", "SliceConfig", "count_parameters", "apply_dims", "dims_record"]
 
@@ -48,24 +48,21 @@ class Slice(Pass):
         record = dims_record(_latest_plan(ctx), ctx.adapter.parallel_blocks)
         before = count_parameters(ctx.model)
         # the fit decides: a head that is not the token table behind a map stays untied
-        extra = extra_columns(ctx.adapter)
-        fit = tie_head(ctx.model, record["head_in"], record["embedding_dim"], extra) if one_table(ctx) else None
+        centred = centred_source(ctx.adapter)
+        fit = tie_head(ctx.model, record["head_in"], record["embedding_dim"], centred) if one_table(ctx) else None
         record["tied_head"] = fit is not None
-        record["table_extra"] = extra if fit is not None else 0
         if fit is not None:
             ctx.log.info("slice: the head and the token embedding share one table%s (fit residual %.1e)",
-                         " (+1 column: the embedding rows' means)" if extra else "", fit)
+                         " (the rows' means folded into its cut columns)" if centred else "", fit)
         apply_dims(ctx.adapter, record, ctx.layers)
         after = count_parameters(ctx.model)
         shortcuts = sum(int(getattr(layer, n).numel()) for layer in ctx.adapter.layers() for n in layer.shortcuts)
         record["hidden_size"] = ctx.adapter.hidden_size
         ctx.structure.append(record)
-        ctx.records.slicing = SlicingRecord.from_plan(ctx.adapter.hidden_size, _latest_plan(ctx), record["tied_head"],
-                                                     record["table_extra"])
+        ctx.records.slicing = SlicingRecord.from_plan(ctx.adapter.hidden_size, _latest_plan(ctx), record["tied_head"])
         original = ctx.original_parameters
         result = {
             "embedding_dim": record["embedding_dim"], "head_in": record["head_in"], "tied_head": record["tied_head"],
-            "table_extra": record["table_extra"],
             "parameters_original": original, "parameters_before": before,
             "parameters_after": after, "shortcut_parameters": shortcuts,
         }

@@ -21,7 +21,8 @@ from andactl.models.adapters import get_adapter
 from andactl.models.artifact_loader import load_artifact
 from andactl.models.quantized_tables import QuantizedHead
 from andactl.models.stats import count_parameters
-from andactl.models.tied_head import PrefixEmbedding, TiedHead, fit_tied_head, residual_column, tie_head
+from andactl.models.tied_head import (PrefixEmbedding, TiedHead, fit_tied_head, fold_mean_column, residual_column,
+                                      tie_head)
 from andactl.passes.recover_loss import head_loss, reference_head_loss
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -46,8 +47,8 @@ def _logits(model) -> torch.Tensor:
 
 @pytest.mark.parametrize("family", ["llama", "qwen3", "opt"])
 def test_one_table_equals_the_untied_slice_and_is_smaller(family, monkeypatch):
-    """On a LayerNorm source (opt) the table is one column wider and the map has a bias (the final
-    norm's shift): smaller by V x d - (D + 1)^2 there (the untied head's V-long bias gone)."""
+    """The embedding is the untied slice's bit for bit. On a LayerNorm source (opt) the map has a bias
+    (the final norm's shift): smaller by V x d + V - D x D - D there (the untied head's bias gone)."""
     tied = _sliced(family)
     head, emb = tied.model.get_output_embeddings(), tied.model.get_input_embeddings()
     assert isinstance(head, TiedHead) and isinstance(emb, PrefixEmbedding)
@@ -59,17 +60,18 @@ def test_one_table_equals_the_untied_slice_and_is_smaller(family, monkeypatch):
     ids = tiny_inputs()
     with torch.no_grad():
         assert torch.equal(emb(ids), head.table.weight[ids][..., :d])
-    saved = V * d - (D + 1) ** 2 if family == "opt" else V * d - D * D  # head_in = D
+        assert torch.equal(emb(ids), untied.model.get_input_embeddings()(ids))
+    saved = V * d + V - D * D - D if family == "opt" else V * d - D * D  # head_in = D
     assert count_parameters(untied.model) - count_parameters(tied.model) == saved
-    assert head.table.weight.shape == (V, D + tied.records.slicing.table_extra)
+    assert head.table.weight.shape == (V, D)
     assert head.pre.weight.abs().max().item() < 4  # the map is as well conditioned as a rotation
 
 
 @pytest.mark.parametrize("family", ["llama", "opt"])
 def test_one_table_in_bfloat16_keeps_a_well_conditioned_map(family, monkeypatch):
-    """Sliced in bfloat16, the centred OPT table's mean direction is rounding noise, not zero: the fit
-    gives it no weight (the map stays like a rotation, not 15.6 at its largest as with a float64
-    cut-off) and the logits equal the untied slice's to bfloat16 rounding."""
+    """Sliced in bfloat16 (the centred OPT table's unused direction is rounding noise there, not zero,
+    and off the cut columns by ~1e-5) one table is still kept, its map bounded like a rotation, and
+    the logits equal the untied slice's to bfloat16 rounding."""
     tied = _sliced(family, torch.bfloat16)
     head = tied.model.get_output_embeddings()
     assert isinstance(head, TiedHead) and head.pre.weight.abs().max().item() < 4
@@ -88,13 +90,14 @@ def test_fit_refuses_a_head_that_is_not_the_table_behind_a_map():
     model, _ = tiny_model("qwen2", torch.float64)  # untied source: nothing changes
     head = model.get_output_embeddings()
     assert tie_head(model, D, d) is None and model.get_output_embeddings() is head
-    assert tie_head(model, D, d, extra=1) is None and model.get_output_embeddings() is head
+    assert tie_head(model, D, d, centred=True) is None and model.get_output_embeddings() is head
 
 
-def test_the_extra_column_is_what_a_layernorm_source_needs():
+def test_the_mean_column_is_what_a_layernorm_source_needs():
     """A fused, rotated OPT's head is the centred table behind a map plus a rank-one term: no map fits
-    the table alone; with ``residual_column`` appended the fit is exact, and that column is the
-    centred-away row means (up to scale and what the table expresses)."""
+    the table alone; ``residual_column`` is the centred-away row means (up to scale and what the
+    table expresses); folded into the cut columns along the table's unused direction the fit is
+    exact and the kept columns are untouched. Refused when the cut keeps every column."""
     model, _ = tiny_model("opt", torch.float64)
     ctx = PassContext(model=model, adapter=get_adapter(model), tokenizer=char_tokenizer())
     ctx._calibration = tiny_calibration(samples=8, seqlen=32)
@@ -103,13 +106,16 @@ def test_the_extra_column_is_what_a_layernorm_source_needs():
     _, _, alone = fit_tied_head(table, head.weight, head.bias)
     assert alone > 1e-3
     col = residual_column(table, head.weight, head.bias)
-    _, _, joined = fit_tied_head(torch.cat([table, col[:, None]], 1), head.weight, head.bias)
-    assert joined < 1e-10
-    assert abs(col.square().mean().item() - table.square().mean().item()) < 1e-9  # scaled to the table's RMS
     source, _ = tiny_model("opt", torch.float64)
     means = source.get_input_embeddings().weight.mean(dim=1)
-    _, _, with_means = fit_tied_head(torch.cat([table, means[:, None]], 1), head.weight, head.bias)
-    assert with_means < 1e-10
+    for extra in (col, means):
+        _, _, joined = fit_tied_head(torch.cat([table, extra[:, None]], 1), head.weight, head.bias)
+        assert joined < 1e-10
+    folded = fold_mean_column(table, col, d)
+    assert torch.equal(folded[:, :d], table[:, :d]) and not torch.equal(folded, table)
+    _, _, residual = fit_tied_head(folded, head.weight, head.bias)
+    assert residual < 1e-10
+    assert fold_mean_column(table, col, D) is None
 
 
 @pytest.mark.parametrize("family", ["llama", "opt"])
@@ -124,27 +130,25 @@ def test_artifact_stores_one_table_and_reads_back_equal(tmp_path, dtype, family)
     assert not any("embed_tokens" in n for n in names) and "lm_head.weight" not in names
     loaded, _, meta = load_artifact(out, dtype)
     assert meta["records"].slicing.tied_head
-    assert meta["records"].slicing.table_extra == (1 if family == "opt" else 0)
     assert torch.equal(_logits(loaded), _logits(ctx.model))
     res = CliRunner().invoke(cli, ["inspect", str(out), "--format", "json"])
     info = json.loads(res.stdout)
     others = get_adapter(ctx.model).embeddings()[1:]  # opt's positions stay an embedding of their own
-    assert info["one_table"] is True and info["table_columns"] == D + (1 if family == "opt" else 0)
+    assert info["one_table"] is True
     other_bytes = sum(e.weight.numel() * e.weight.element_size() for e in others)
     assert info["storage"]["by_category"]["embeddings"] == other_bytes
     assert (len(others) == 1) == (family == "opt")
     assert info["parameters"] == count_parameters(ctx.model) == count_parameters(loaded)
     human = CliRunner().invoke(cli, ["inspect", str(out)], env={"COLUMNS": "200"})
-    width = f"hidden {D} + 1 (the embedding rows' means)" if family == "opt" else f"hidden {D}"
-    assert f"head and token embedding: one table ({width}; the embedding reads its first {d} columns" in human.stdout
+    assert f"head and token embedding: one table (hidden {D}; the embedding reads its first {d} columns" in human.stdout
 
 
 @pytest.mark.parametrize("head,emb,one", [("int8", "int8", True), ("int4", "int4", True), ("int8", "none", False),
                                           ("none", "int8", False), ("int4", "int8", False)])
 @pytest.mark.parametrize("family", ["llama", "opt"])
 def test_quantized_tables_of_one_table(tmp_path, head, emb, one, family):
-    """Every --head/--embeddings combination reads back bit for bit; on opt the table is D + 1 = 65
-    columns wide, its last group one column."""
+    """Every --head/--embeddings combination reads back bit for bit (llama, and opt with its folded
+    mean column)."""
     ctx = _sliced(family, dtype=torch.float32, steps=[{"pass": "quantize_tables", "head": head, "embeddings": emb}])
     rec = ctx.records.tables
     assert rec.one_table == one
@@ -193,27 +197,10 @@ def test_head_loss_through_a_tied_head_equals_plain_autograd(family):
     assert abs(got.item() - want.item()) < 1e-5 and torch.allclose(g_got, g_want, atol=1e-6)
 
 
-def test_slicing_record_table_extra_round_trips_and_is_checked():
-    """``slicing.table_extra`` is written only when used, read back equal, and refused (one
-    ArtifactError) out of 0..1 or without ``tied_head``."""
-    from andactl.errors import ArtifactError
-    from andactl.formats.records import SlicingRecord
-
-    plan = {"embedding": 48, "head_in": 64, "layers": [{"attn_in": 48, "mlp_in": 48, "out": 64}]}
-    rec = SlicingRecord.from_plan(D, plan, True, 1)
-    assert rec.to_dict()["table_extra"] == 1 and SlicingRecord.from_dict(rec.to_dict()) == rec
-    assert rec.to_plan()["table_extra"] == 1
-    assert "table_extra" not in SlicingRecord.from_plan(D, plan, True).to_dict()
-    for bad in ({"tied_head": True, "table_extra": 2}, {"tied_head": False, "table_extra": 1},
-                {"tied_head": True, "table_extra": "1"}):
-        with pytest.raises(ArtifactError, match="table_extra"):
-            SlicingRecord.from_dict({**rec.to_dict(), **bad})
-
-
 def test_opt_one_table_through_the_whole_chain(data_dir, tmp_path):
     """A tied LayerNorm source (tiny OPT) through slice -> recover (KD from its source) -> INT4 +
     Anda -> INT8 table via the CLI: recovery lowers the held-out KL through the biased map, and the
-    packed artifact keeps one (quantized, one column wider) table and reads back equal to itself."""
+    packed artifact keeps one quantized table (hidden wide) and reads back equal to itself."""
     model, _ = tiny_model("opt", torch.float32)
     src = tmp_path / "opt"
     model.save_pretrained(str(src))
@@ -229,12 +216,12 @@ def test_opt_one_table_through_the_whole_chain(data_dir, tmp_path):
                                    "--format", "json"], catch_exceptions=False)
     assert res.exit_code == 0, res.stderr
     passes = json.loads(res.stdout)["passes"]
-    assert passes[2]["result"]["tied_head"] and passes[2]["result"]["table_extra"] == 1
+    assert passes[2]["result"]["tied_head"]
     rec = passes[3]["result"]
     assert rec["held_out_after"] < rec["held_out_before"]
     loaded, _, meta = load_artifact(tmp_path / "out", torch.float32)
     head = loaded.get_output_embeddings()
-    assert isinstance(head, TiedHead) and isinstance(head.table, QuantizedHead) and head.table.in_features == D + 1
-    assert meta["records"].tables.one_table and meta["records"].slicing.table_extra == 1
+    assert isinstance(head, TiedHead) and isinstance(head.table, QuantizedHead) and head.table.in_features == D
+    assert meta["records"].tables.one_table and meta["records"].slicing.tied_head
     again, _, _ = load_artifact(tmp_path / "out", torch.float32)
     assert torch.isfinite(_logits(loaded)).all() and torch.equal(_logits(loaded), _logits(again))

@@ -31,8 +31,6 @@ def describe(loaded) -> dict:
         # a sliced tied source: head and token embedding are one table (andactl/models/tied_head.py)
         "one_table": is_tied_head(loaded.adapter.head()),
     }
-    if info["one_table"]:  # its width: hidden, + 1 column on a LayerNorm source (the rows' means)
-        info["table_columns"] = int(loaded.adapter.head().table.in_features)
     for key in ("slicing", "quantization", "search", "provenance", "base_model"):
         if key in meta:
             info[key] = meta[key]
@@ -86,9 +84,7 @@ def human(info: dict) -> None:
         c.print("passes applied: " + ", ".join(info["passes_applied"]))
     if info.get("one_table"):
         emb = info["layer_dims"][0]["attn_in"] if info["layer_dims"] else info["hidden_size"]
-        extra = info["table_columns"] - info["hidden_size"]
-        width = f"hidden {info['hidden_size']}" + (f" + {extra} (the embedding rows' means)" if extra else "")
-        c.print(f"head and token embedding: one table ({width}; the embedding reads its first "
+        c.print(f"head and token embedding: one table (hidden {info['hidden_size']}; the embedding reads its first "
                 f"{emb} columns, the head reads it behind a map), stored under the head")
     dims = info["layer_dims"]
     if dims:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from andactl.models.stats import count_parameters
-from andactl.models.tied_head import extra_columns, head_is_tied, keeps_one_table
+from andactl.models.tied_head import centred_source, head_is_tied, keeps_one_table
 
 
 @dataclass(frozen=True)
@@ -21,8 +21,8 @@ class SliceTerms:
     norms are dropped: fuse_norms makes them weightless). Outside the layers: the embeddings' and
     the head's rows, the head's bias, the rest (the final norm dropped likewise). ``one_table``: the
     head and the token embedding stay one table (a tied source, andactl/models/tied_head.py): the
-    ``head_rows x (hidden + table_extra)`` table plus a ``head_in x (hidden + table_extra)`` map
-    replace head and token embedding."""
+    ``head_rows x hidden`` table plus a ``head_in x hidden`` map replace head and token embedding;
+    on a ``centred`` (LayerNorm) source only when the embedding is cut below the hidden size."""
 
     layers: tuple[tuple[int, int, int, int, int, int, int], ...]
     parallel: bool
@@ -32,15 +32,16 @@ class SliceTerms:
     rest: int
     hidden: int = 0
     one_table: bool = False
-    table_extra: int = 0
+    centred: bool = False
 
 
 def sliced_parameters(terms: SliceTerms, plan: dict) -> int:
     """Parameters after fuse_norms -> rotate -> slice with ``plan`` (passes.rotate.slicing_plan): the
     untied head, every linear cut on its residual side, the shortcut matrices; equal to
     count_parameters of the sliced model (tested for every supported family)."""
-    if terms.one_table:  # the token table at full width, the map into it (and its bias), other embeddings cut
-        D = terms.hidden + terms.table_extra
+    one_table = terms.one_table and (not terms.centred or plan["embedding"] < terms.hidden)
+    if one_table:  # the token table at full width, the map into it (and its bias), other embeddings cut
+        D = terms.hidden
         total = ((terms.embedding_rows - terms.head_rows) * plan["embedding"] + terms.head_rows * D
                  + plan["head_in"] * D + (D if terms.head_bias else 0) + terms.rest)
     else:
@@ -94,7 +95,7 @@ def slice_terms(adapter, tied_source: bool | None = None) -> SliceTerms | None:
     one_table = keeps_one_table(tied if tied_source is None else tied_source)
     return SliceTerms(tuple(layers), bool(adapter.parallel_blocks), sum(e.num_embeddings for e in embs),
                       head.out_features, head_bias, rest, int(adapter.hidden_size), bool(one_table),
-                      extra_columns(adapter) if one_table else 0)
+                      centred_source(adapter))
 
 
 def _has_bias(norm) -> bool:

@@ -109,8 +109,8 @@ def cut_layer(adapter, layer, dims: dict, dtype: torch.dtype, device) -> None:
 def apply_dims(adapter, record: dict, store=None) -> None:
     """Cuts embeddings, every layer's linears and shortcuts, and the head to ``record``'s dims
     (layers through ``store``'s ``onload`` when given: andactl/models/layer_store.py). With
-    ``record["tied_head"]`` the head is a TiedHead over the token embedding's table (``table_extra``
-    columns wider) and the embedding that table's prefix (andactl/models/tied_head.py): the ``slice`` pass ties the
+    ``record["tied_head"]`` the head is a TiedHead over the token embedding's table and the
+    embedding that table's prefix (andactl/models/tied_head.py): the ``slice`` pass ties the
     weights (``tie_head``) before calling this; a rebuild gets placeholders of those shapes.
 
     Invariant: on a rotated model whose trailing coordinates carry the least variance, the cut
@@ -118,7 +118,7 @@ def apply_dims(adapter, record: dict, store=None) -> None:
     emb_dim, head_in = int(record["embedding_dim"]), int(record["head_in"])
     ref = adapter.embeddings()[0].weight  # dtype and device of new tensors (before any tie)
     if record.get("tied_head") and not is_tied_head(adapter.head()):  # rebuilding: placeholders
-        install_tied_head(adapter.model, head_in, emb_dim, int(record.get("table_extra", 0)))
+        install_tied_head(adapter.model, head_in, emb_dim)
     for emb in adapter.embeddings():
         if not isinstance(emb, PrefixEmbedding):
             _cut_embedding(emb, emb_dim)

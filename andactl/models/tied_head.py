@@ -9,15 +9,16 @@ and reads its embedding as the table's first ``d`` columns (``PrefixEmbedding``)
 parameters than SliceGPT's untied head (21.2M of SmolLM2-135M's 140.7M at 25%).
 
 On a LayerNorm source (OPT) ``fuse_norms`` centres the embedding rows, ``E_c = E - m 1^T`` with
-``m`` the rows' means, while the head keeps reading ``E``: head ``= E_c diag(g) Q_L + m (g^T Q_L)``,
-the centred table behind a map plus a rank-one term. The table then carries one extra column
-(``table_extra`` = 1), the direction of ``m`` that the centred table cannot express, found from the
-first fit's residual; the embedding's prefix never reaches it (``d <= hidden``).
+``m`` the rows' means, while the head keeps reading ``E``: head ``= E_c Q_0 (Q_0^T diag(g) Q_L) + m
+(g^T Q_L)``, the centred table behind a map plus a rank-one term. The centred table has a direction
+it does not use, the rotated ``1`` (every centred row is orthogonal to it), and PCA puts it in the
+last, cut columns (zero variance): ``fold_mean_column`` writes the missing column (found from the
+first fit's residual) into that direction, changing only columns the embedding never reads, so the
+table keeps its width and the embedding its values bit for bit.
 
 ``fit_tied_head`` finds the map from the weights themselves (least squares, float64) and checks the
-fit is exact to the dtype's rounding; the artifact records the result (``SlicingRecord.tied_head``,
-``SlicingRecord.table_extra``) and the reader rebuilds the same modules on the meta device
-(``install_tied_head``).
+fit is exact to the dtype's rounding; the artifact records the result (``SlicingRecord.tied_head``)
+and the reader rebuilds the same modules on the meta device (``install_tied_head``).
 """
 from __future__ import annotations
 
@@ -102,10 +103,10 @@ def keeps_one_table(tied_source: bool) -> bool:
     return bool(tied_source)
 
 
-def extra_columns(adapter) -> int:
-    """Columns the one table holds beyond the hidden size: 1 on a LayerNorm source (the direction of
-    the embedding rows' means, which fuse_norms centres out of the embedding but not the head)."""
-    return 1 if adapter.norm_kind == "layernorm" else 0
+def centred_source(adapter) -> bool:
+    """Whether fuse_norms centred the token embedding's rows (a LayerNorm source), so that one table
+    needs ``fold_mean_column`` and an embedding cut below the hidden size."""
+    return adapter.norm_kind == "layernorm"
 
 
 def is_tied_head(head: nn.Module) -> bool:
@@ -163,7 +164,7 @@ def _solve(table: torch.Tensor, head_w: torch.Tensor, head_b: torch.Tensor | Non
 
 @torch.no_grad()
 def residual_column(table: torch.Tensor, head_w: torch.Tensor, head_b: torch.Tensor | None) -> torch.Tensor | None:
-    """The column [V] (in ``table``'s dtype, scaled to the table's RMS) that best extends ``table`` for
+    """The column [V] (float64, scaled to the table's RMS) that best extends ``table`` for
     the fit: the leading left singular direction of the first fit's residual. On a LayerNorm source
     that residual is rank one (the rows' means times ``g^T Q_L``), so table + column fit exactly."""
     X = _solve(table, head_w, head_b)
@@ -176,7 +177,34 @@ def residual_column(table: torch.Tensor, head_w: torch.Tensor, head_b: torch.Ten
     v = torch.linalg.eigh(gram).eigenvectors[:, -1]  # the residual's leading right singular vector
     col = torch.cat([t @ v - e @ (X @ v) for e, t in _blocks(table, head_w, head_b)])
     scale = (table.to(torch.float64).square().mean() / col.square().mean().clamp_min(1e-300)).sqrt()
-    return (col * scale).to(table.dtype)
+    return col * scale
+
+
+_CUT_SHARE = 1e-6  # largest share of the unused direction's weight in the kept columns (or the dtype's eps²)
+
+
+@torch.no_grad()
+def fold_mean_column(table: torch.Tensor, col: torch.Tensor, embedding_dim: int) -> torch.Tensor | None:
+    """``table`` with ``col`` (float64 [V]) added along its least-used direction ``n`` (the smallest
+    eigenvector of ``table^T table``: a centred table's rotated ``1``), restricted to the columns
+    from ``embedding_dim`` on: ``table + col n'^T``, ``n'`` = ``n`` zeroed on the first
+    ``embedding_dim`` columns and renormalised. Those first columns are returned unchanged, bit for
+    bit (the embedding reads them); None when ``n`` is not (to ``_CUT_SHARE`` or the dtype's eps²)
+    in the cut columns."""
+    G = torch.zeros(table.shape[1], table.shape[1], dtype=torch.float64, device=table.device)
+    for r0 in range(0, table.shape[0], _ROW_CHUNK):
+        e = table[r0:r0 + _ROW_CHUNK].to(torch.float64)
+        G += e.T @ e
+    n = torch.linalg.eigh(G).eigenvectors[:, 0]
+    share = max(_CUT_SHARE, torch.finfo(table.dtype).eps ** 2)  # bfloat16 rotations leave ~1e-5 there
+    if embedding_dim >= table.shape[1] or float(n[:embedding_dim].square().sum()) > share:
+        return None
+    n_cut = n[embedding_dim:] / n[embedding_dim:].norm()
+    out = table.clone()
+    for r0 in range(0, table.shape[0], _ROW_CHUNK):
+        cut = out[r0:r0 + _ROW_CHUNK, embedding_dim:]
+        cut.copy_(cut.to(torch.float64) + col[r0:r0 + _ROW_CHUNK, None] * n_cut[None, :])
+    return out
 
 
 def fit_tolerance(dtype: torch.dtype) -> float:
@@ -185,21 +213,19 @@ def fit_tolerance(dtype: torch.dtype) -> float:
 
 
 @torch.no_grad()
-def tie_head(model: nn.Module, head_in: int, embedding_dim: int, extra: int = 0) -> float | None:
+def tie_head(model: nn.Module, head_in: int, embedding_dim: int, centred: bool = False) -> float | None:
     """Replaces ``model``'s (rotated, not yet cut) head by a TiedHead over its token embedding's
-    table (with ``extra`` columns appended: ``residual_column``, 0 or 1) and the embedding by its
-    ``embedding_dim``-column prefix, when the fit is exact; returns the fit's residual, or None
-    (model unchanged) when the head is not the table behind a map.
-    Invariant: logits equal the cut untied model's to the dtype's rounding."""
+    table (on a ``centred`` source with the rows' mean column folded into the cut columns:
+    ``fold_mean_column``) and the embedding by its ``embedding_dim``-column prefix, when the fit is
+    exact; returns the fit's residual, or None (model unchanged) when the head is not the table
+    behind a map. Invariant: logits equal the cut untied model's to the dtype's rounding."""
     emb, head = model.get_input_embeddings(), model.get_output_embeddings()
     E, head_w = emb.weight.detach(), head.weight[:, :head_in]
-    if extra not in (0, 1):
-        raise ValueError(f"a tied head's table takes 0 or 1 extra columns, not {extra}")
-    if extra:
+    if centred:
         col = residual_column(E, head_w, head.bias)
-        if col is None:
+        E = None if col is None else fold_mean_column(E, col, embedding_dim)
+        if E is None:
             return None
-        E = torch.cat([E, col[:, None]], dim=1)
     P, p, residual = fit_tied_head(E, head_w, head.bias)
     if P is None or residual > fit_tolerance(E.dtype):
         return None
@@ -210,12 +236,10 @@ def tie_head(model: nn.Module, head_in: int, embedding_dim: int, extra: int = 0)
     return residual
 
 
-def install_tied_head(model: nn.Module, head_in: int, embedding_dim: int, extra: int = 0) -> None:
-    """The TiedHead / PrefixEmbedding structure at the recorded widths (the table ``extra`` columns
-    wider than the embedding), with placeholder tensors on the device and dtype of the current
-    embedding (``meta`` when the reader builds the tree)."""
-    w = model.get_input_embeddings().weight
-    _install(model, w.new_empty(w.shape[0], w.shape[1] + extra), head_in, embedding_dim)
+def install_tied_head(model: nn.Module, head_in: int, embedding_dim: int) -> None:
+    """The TiedHead / PrefixEmbedding structure at the recorded widths, with placeholder tensors on
+    the device and dtype of the current embedding (``meta`` when the reader builds the tree)."""
+    _install(model, torch.empty_like(model.get_input_embeddings().weight), head_in, embedding_dim)
 
 
 def _install(model: nn.Module, table_weight: torch.Tensor, head_in: int, embedding_dim: int) -> TiedHead:

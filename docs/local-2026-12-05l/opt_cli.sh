@@ -9,7 +9,7 @@ rm -rf $O && mkdir -p $O
 /usr/bin/time -f "quantize %e s %M KB" andactl quantize $M --bits 8 7 8 8 -o $O/q_dense 2> $O/qd.err
 for a in $M $O/sliced $O/q $O/q_dense; do andactl inspect $a --format json > $O/$(basename $a).inspect.json 2>/dev/null; done
 andactl eval $M $O/sliced $O/q --tasks wikitext2 --limit 2 --dtype float32 --format json > $O/ppl.json 2> $O/eval.err
-tail -1 $O/slice.err $O/q.err $O/qd.err
+for f in slice q qd; do tail -n1 $O/$f.err; done
 python - <<'PY'
 import json
 O='/work/s41/cli'
