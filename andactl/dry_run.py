@@ -43,7 +43,7 @@ import torch
 from torch import nn
 
 from andactl.errors import ConfigError, ModelError
-from andactl.models.slice_count import SliceTerms, slice_terms, sliced_parameters
+from andactl.models.slice_count import SliceTerms, recorded_tied_source, slice_terms, sliced_parameters
 from andactl.passes.blockwise import CHUNK_ELEMENTS
 
 log = logging.getLogger("andactl")
@@ -234,12 +234,6 @@ def _dims(m: nn.Module) -> tuple[int, int]:
     return m.out_features, m.in_features
 
 
-def _tied_source(records) -> bool | None:
-    """An artifact's record of whether its source tied head and embedding (None: read the tree)."""
-    norms = getattr(records, "norms", None)
-    return None if norms is None else norms.tied_source
-
-
 def model_shape(source: str) -> ModelShape:
     """Shapes of ``source`` from its config: the module tree is built on the meta device (an
     artifact's structure records replayed), so counts are exact and nothing is allocated."""
@@ -270,7 +264,7 @@ def model_shape(source: str) -> ModelShape:
         linear_edges=sum(m.in_features + m.out_features for m in linears),
         largest_group=max(sum(math.prod(_dims(m)) for m in mods) for layer in adapter.layers()
                           for mods in adapter.anda_linears(layer).values() if mods),
-        slicing=slice_terms(adapter, _tied_source(meta.get("records"))),
+        slicing=slice_terms(adapter, recorded_tied_source(meta.get("records"))),
     )
 
 

@@ -20,7 +20,7 @@ from andactl.passbase import QUANTIZED, Pass, PassConfig, register_pass
 from andactl.passes.blockwise import map_cols_, map_rows_
 from andactl.passes.pca import GramAccumulator, kept_variance, pca_basis, sliced_dim
 from andactl.formats.records import SlicingRecord
-from andactl.models.slice_count import slice_terms, sliced_parameters
+from andactl.models.slice_count import recorded_tied_source, slice_terms, sliced_parameters
 from andactl.models.slicegpt_layer import install_layers
 
 
@@ -85,8 +85,7 @@ def _pca(acc: GramAccumulator, device: torch.device) -> tuple[torch.Tensor, torc
 def _warn_if_slicing_grows(ctx, plan: dict) -> None:
     """One warning line, before the rotation's work, when ``plan`` leaves more parameters than the
     source had (SliceGPT's untied head and shortcut matrices outweigh the cut at small ratios)."""
-    norms = ctx.records.norms
-    terms = slice_terms(ctx.adapter, norms.tied_source if norms is not None else None)
+    terms = slice_terms(ctx.adapter, recorded_tied_source(ctx.records))
     source = ctx.original_parameters
     if terms is None or not source or plan["embedding"] == ctx.adapter.hidden_size:
         return

@@ -8,8 +8,9 @@ from andactl.errors import ConfigError
 from andactl.passbase import QUANTIZED, Pass, PassConfig, register_pass
 from andactl.models.slicegpt_layer import count_parameters
 from andactl.formats.records import SlicingRecord
+from andactl.models.slice_count import recorded_tied_source
 from andactl.models.structure import apply_dims, dims_record
-from andactl.models.tied_head import centred_source, keeps_one_table, tie_head
+from andactl.models.tied_head import centred_source, tie_head
 
 __all__ = ["Slice", "SliceConfig", "count_parameters", "apply_dims", "dims_record"]
 
@@ -28,8 +29,7 @@ def _latest_plan(ctx) -> dict:
 
 def one_table(ctx) -> bool:
     """Whether to store the head and token embedding as one table (andactl/models/tied_head.py)."""
-    norms = ctx.records.norms
-    return norms is not None and keeps_one_table(norms.tied_source)
+    return bool(recorded_tied_source(ctx.records))
 
 
 @register_pass

@@ -105,17 +105,17 @@ def test_the_mean_column_is_what_a_layernorm_source_needs():
     table, head = model.get_input_embeddings().weight, model.get_output_embeddings()
     _, _, alone = fit_tied_head(table, head.weight, head.bias)
     assert alone > 1e-3
-    col = residual_column(table, head.weight, head.bias)
+    col, n = residual_column(table, head.weight, head.bias)
     source, _ = tiny_model("opt", torch.float64)
     means = source.get_input_embeddings().weight.mean(dim=1)
     for extra in (col, means):
         _, _, joined = fit_tied_head(torch.cat([table, extra[:, None]], 1), head.weight, head.bias)
         assert joined < 1e-10
-    folded = fold_mean_column(table, col, d)
+    folded = fold_mean_column(table, col, n, d)
     assert torch.equal(folded[:, :d], table[:, :d]) and not torch.equal(folded, table)
     _, _, residual = fit_tied_head(folded, head.weight, head.bias)
     assert residual < 1e-10
-    assert fold_mean_column(table, col, D) is None
+    assert fold_mean_column(table, col, n, D) is None
 
 
 @pytest.mark.parametrize("family", ["llama", "opt"])

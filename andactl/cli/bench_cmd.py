@@ -89,6 +89,7 @@ def bench(models, prompt_tokens, gen_tokens, batches, repeat, threads, backend, 
     from andactl.evaluation import throughput
     from andactl.models import decode_attention, decode_step
     from andactl.models.loading import load_model, parse_device, resolve_dtype_name
+    from andactl.models.stats import count_parameters
 
     batch_list = parse_batches(batches)
     parse_device(device)
@@ -101,8 +102,6 @@ def bench(models, prompt_tokens, gen_tokens, batches, repeat, threads, backend, 
     for source in models:
         gc.collect()
         throughput.reset_peak_rss()
-        from andactl.models.stats import count_parameters
-
         loaded = load_model(source, dtype, device)
         used = set_model_backend(loaded.model, backend, device)
         switched, lean = decode_step.switch_on(loaded.model) if attention == "auto" else (False, False)

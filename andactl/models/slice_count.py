@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from andactl.models.stats import count_parameters
-from andactl.models.tied_head import centred_source, head_is_tied, keeps_one_table
+from andactl.models.tied_head import centred_source, head_is_tied
 
 
 @dataclass(frozen=True)
@@ -92,10 +92,17 @@ def slice_terms(adapter, tied_source: bool | None = None) -> SliceTerms | None:
     rest = (outside - sum(e.weight.numel() for e in embs) - (0 if tied else head.weight.numel())
             - (0 if head.bias is None else head.bias.numel()) - (0 if final is None else count_parameters(final)))
     head_bias = head.out_features if head.bias is not None or _has_bias(final) else 0
-    one_table = keeps_one_table(tied if tied_source is None else tied_source)
+    one_table = bool(tied if tied_source is None else tied_source)
     return SliceTerms(tuple(layers), bool(adapter.parallel_blocks), sum(e.num_embeddings for e in embs),
                       head.out_features, head_bias, rest, int(adapter.hidden_size), bool(one_table),
                       centred_source(adapter))
+
+
+def recorded_tied_source(records) -> bool | None:
+    """Whether the source tied head and embedding, as fuse_norms recorded it (NormRecord.tied_source);
+    None when nothing was fused yet (slice_terms then reads the tree)."""
+    norms = getattr(records, "norms", None)
+    return None if norms is None else norms.tied_source
 
 
 def _has_bias(norm) -> bool:

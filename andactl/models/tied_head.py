@@ -98,11 +98,6 @@ def head_is_tied(head: nn.Module, emb: nn.Module) -> bool:
     return w_h is w_e or (not w_h.is_meta and w_h.data_ptr() == w_e.data_ptr())
 
 
-def keeps_one_table(tied_source: bool) -> bool:
-    """Whether slicing stores head and token embedding as one table: the source tied them."""
-    return bool(tied_source)
-
-
 def centred_source(adapter) -> bool:
     """Whether fuse_norms centred the token embedding's rows (a LayerNorm source), so that one table
     needs ``fold_mean_column`` and an embedding cut below the hidden size."""
@@ -129,7 +124,7 @@ def fit_tied_head(table: torch.Tensor, head_w: torch.Tensor, head_b: torch.Tenso
     sense (float64 normal equations, ``table`` [V, D], ``head_w`` [V, d]; ``p`` None without a bias)
     and the fit's relative Frobenius residual. Exact (to rounding) when the head is the table behind
     a linear map, as on a SliceGPT-rotated tied source."""
-    X = _solve(table, head_w, head_b)
+    X, _ = _solve(table, head_w, head_b)
     if X is None:  # an all-zero table: no map
         return None, None, float("inf")
     err = norm = 0.0
@@ -142,11 +137,12 @@ def fit_tied_head(table: torch.Tensor, head_w: torch.Tensor, head_b: torch.Tenso
     return P, p, residual
 
 
-def _solve(table: torch.Tensor, head_w: torch.Tensor, head_b: torch.Tensor | None) -> torch.Tensor | None:
-    """The minimum-norm least-squares map X (float64, [D, d (+1)]) of ``fit_tied_head``: directions
-    the table does not span at its dtype's precision (a LayerNorm source's centred table has one:
-    the rows' mean) get no weight, so the map stays as well conditioned as the table's span. None
-    for an all-zero table."""
+def _solve(table: torch.Tensor, head_w: torch.Tensor, head_b: torch.Tensor | None):
+    """``(X, n)``: the minimum-norm least-squares map X (float64, [D, d (+1)]) of ``fit_tied_head``
+    (None for an all-zero table) and the table's least-used direction ``n`` (the normal matrix's
+    smallest eigenvector). Directions the table does not span at its dtype's precision (a LayerNorm
+    source's centred table has one: the rows' mean) get no weight in X, so the map stays as well
+    conditioned as the table's span."""
     D = table.shape[1]
     rhs_cols = head_w.shape[1] + (0 if head_b is None else 1)
     G = torch.zeros(D, D, dtype=torch.float64, device=table.device)
@@ -157,17 +153,19 @@ def _solve(table: torch.Tensor, head_w: torch.Tensor, head_b: torch.Tensor | Non
     lam, U = torch.linalg.eigh(G)
     keep = lam > lam[-1] * max(_RANK_CUTOFF, torch.finfo(table.dtype).eps ** 2)
     if lam[-1] <= 0 or not bool(keep.any()):
-        return None
-    U = U[:, keep]
-    return U @ ((U.T @ R) / lam[keep][:, None])
+        return None, U[:, 0]
+    kept = U[:, keep]
+    return kept @ ((kept.T @ R) / lam[keep][:, None]), U[:, 0]
 
 
 @torch.no_grad()
-def residual_column(table: torch.Tensor, head_w: torch.Tensor, head_b: torch.Tensor | None) -> torch.Tensor | None:
-    """The column [V] (float64, scaled to the table's RMS) that best extends ``table`` for
-    the fit: the leading left singular direction of the first fit's residual. On a LayerNorm source
-    that residual is rank one (the rows' means times ``g^T Q_L``), so table + column fit exactly."""
-    X = _solve(table, head_w, head_b)
+def residual_column(table: torch.Tensor, head_w: torch.Tensor, head_b: torch.Tensor | None):
+    """``(column, n)``: the column [V] (float64, scaled to the table's RMS) that best extends
+    ``table`` for the fit — the leading left singular direction of the first fit's residual — and
+    the table's least-used direction ``n`` (where ``fold_mean_column`` puts it); None for an
+    all-zero table. On a LayerNorm source that residual is rank one (the rows' means times
+    ``g^T Q_L``), so table + column fit exactly."""
+    X, n = _solve(table, head_w, head_b)
     if X is None:
         return None
     gram = torch.zeros(X.shape[1], X.shape[1], dtype=torch.float64, device=table.device)
@@ -177,25 +175,21 @@ def residual_column(table: torch.Tensor, head_w: torch.Tensor, head_b: torch.Ten
     v = torch.linalg.eigh(gram).eigenvectors[:, -1]  # the residual's leading right singular vector
     col = torch.cat([t @ v - e @ (X @ v) for e, t in _blocks(table, head_w, head_b)])
     scale = (table.to(torch.float64).square().mean() / col.square().mean().clamp_min(1e-300)).sqrt()
-    return col * scale
+    return col * scale, n
 
 
 _CUT_SHARE = 1e-6  # largest share of the unused direction's weight in the kept columns (or the dtype's eps²)
 
 
 @torch.no_grad()
-def fold_mean_column(table: torch.Tensor, col: torch.Tensor, embedding_dim: int) -> torch.Tensor | None:
-    """``table`` with ``col`` (float64 [V]) added along its least-used direction ``n`` (the smallest
-    eigenvector of ``table^T table``: a centred table's rotated ``1``), restricted to the columns
-    from ``embedding_dim`` on: ``table + col n'^T``, ``n'`` = ``n`` zeroed on the first
+def fold_mean_column(table: torch.Tensor, col: torch.Tensor, n: torch.Tensor,
+                     embedding_dim: int) -> torch.Tensor | None:
+    """``table`` with ``col`` (float64 [V]) added along its least-used direction ``n`` (from
+    ``residual_column``: a centred table's rotated ``1``), restricted to the columns from
+    ``embedding_dim`` on: ``table + col n'^T``, ``n'`` = ``n`` zeroed on the first
     ``embedding_dim`` columns and renormalised. Those first columns are returned unchanged, bit for
     bit (the embedding reads them); None when ``n`` is not (to ``_CUT_SHARE`` or the dtype's eps²)
     in the cut columns."""
-    G = torch.zeros(table.shape[1], table.shape[1], dtype=torch.float64, device=table.device)
-    for r0 in range(0, table.shape[0], _ROW_CHUNK):
-        e = table[r0:r0 + _ROW_CHUNK].to(torch.float64)
-        G += e.T @ e
-    n = torch.linalg.eigh(G).eigenvectors[:, 0]
     share = max(_CUT_SHARE, torch.finfo(table.dtype).eps ** 2)  # bfloat16 rotations leave ~1e-5 there
     if embedding_dim >= table.shape[1] or float(n[:embedding_dim].square().sum()) > share:
         return None
@@ -222,8 +216,8 @@ def tie_head(model: nn.Module, head_in: int, embedding_dim: int, centred: bool =
     emb, head = model.get_input_embeddings(), model.get_output_embeddings()
     E, head_w = emb.weight.detach(), head.weight[:, :head_in]
     if centred:
-        col = residual_column(E, head_w, head.bias)
-        E = None if col is None else fold_mean_column(E, col, embedding_dim)
+        found = residual_column(E, head_w, head.bias)
+        E = None if found is None else fold_mean_column(E, *found, embedding_dim)
         if E is None:
             return None
     P, p, residual = fit_tied_head(E, head_w, head.bias)
