@@ -1,6 +1,7 @@
 """``andactl::table_linear`` (the quantized LM head computed from its INT8 / INT4 codes) equals
 F.linear over the dequantized table within float32 summation order, at every SIMD level this
-CPU has, for partial groups, groups that are not a multiple of 8, bias or none, bf16 in/out, token
+CPU has, for partial groups, groups that are not a multiple of 8, widths K that end in a partial
+16- / 8- / 32-column step of the vector and AMX paths (a sliced width rounded to 8), bias or none, bf16 in/out, token
 counts across the kernel's token tiles and 64-token blocks and past the 32 tokens (bf16 rows: 10
 where the CPU rounds the table to bf16 straight from the codes) from which the table is decoded in
 chunks for torch's GEMM (bf16: within bf16 rounding of table and product); 4..16 bf16 tokens of an
@@ -31,7 +32,8 @@ def test_table_linear_equals_dequantized_linear(bits):
     gen = torch.Generator().manual_seed(bits)
     assert tables.has_cpu_kernel()
     for rows, k, group in ((300, 576, 64), (70, 100, 32), (33, 130, 7), (17, 64, 64), (9, 8, 1),
-                           (40, 576, 128), (21, 200, 48)):  # partial last groups (16- / 8-wide paths)
+                           (40, 576, 128), (21, 200, 48),  # partial last groups (16- / 8-wide paths)
+                           (45, 456, 64), (19, 61, 32), (26, 1003, 128)):  # partial last vector steps
         w = torch.randn(rows, k, generator=gen) * torch.exp(torch.randn(rows, 1, generator=gen))
         packed, scale = tq.quantize(w, bits, group)
         wd = tq.dequantize(packed, scale, bits, k, group)
@@ -82,9 +84,10 @@ def test_table_linear_few_bf16_tokens_amx_path():
     """4..16 bfloat16 tokens of an INT8 table (on a CPU with AMX-BF16 at level amx: codes and x exact
     in bf16 tiles, float32 sums per group; elsewhere the register / GEMM paths) equal the reference
     within float32 summation order and one bf16 rounding of y: 16-row blocks plus a tail of rows,
-    groups of 32 / 64 / 128 (partial last group), bias or none, at every level."""
+    groups of 32 / 64 / 128 (partial last group), widths that end in a partial 32-column step,
+    bias or none, at every level."""
     gen = torch.Generator().manual_seed(11)
-    for rows, k, group in ((49, 576, 64), (40, 576, 128), (35, 96, 32)):
+    for rows, k, group in ((49, 576, 64), (40, 576, 128), (35, 96, 32), (33, 456, 64), (17, 100, 32), (20, 7, 32)):
         w = torch.randn(rows, k, generator=gen) * torch.exp(torch.randn(rows, 1, generator=gen))
         packed, scale = tq.quantize(w, 8, group)
         wd = tq.dequantize(packed, scale, 8, k, group)
@@ -127,9 +130,10 @@ def test_table_linear_bf16_gemm_path_rounds_the_table_once_exactly():
     """32+ bfloat16 tokens (the GEMM path): with one-hot rows x = e_k the output is the table entry
     code * scale rounded once to bfloat16 (plus a bias in float32, rounded again), bit for bit, at
     every level, INT8 and INT4, over two 1024-row chunks, for shapes rounded from the codes
-    directly (AVX512-BF16, 16-column steps) and from float32 (K = 100, group 20)."""
+    directly (AVX512-BF16, 16-column steps; K = 456 and 37 end in a partial one) and from float32
+    (K = 100, group 20)."""
     gen = torch.Generator().manual_seed(8)
-    for k, group in ((96, 32), (100, 20)):
+    for k, group in ((96, 32), (100, 20), (456, 64), (37, 16)):
         w = torch.randn(1100, k, generator=gen) * torch.exp(torch.randn(1100, 1, generator=gen))
         x = torch.eye(k).bfloat16()  # k >= 32 one-hot rows
         for bits in (8, 4):
@@ -213,3 +217,21 @@ def test_table_linear_one_token_equals_its_row_of_a_two_token_call():
                     one = tables.table_linear(x[:1], packed, scale, bits, group, b)
                     two = tables.table_linear(x, packed, scale, bits, group, b)
                     assert torch.equal(one[0], two[0]), (level, k, rows, bits, b is None)
+
+
+def test_table_linear_ignores_the_padding_nibble_of_an_odd_width():
+    """An INT4 table of odd width K stores a padding nibble in each row's last byte: whatever it
+    holds, every level gives, bit for bit, what it gives for the table as quantized (only columns
+    < K are read), for 1, 3 and 8 tokens in float32 and bfloat16 (the tail steps of every path)."""
+    gen = torch.Generator().manual_seed(15)
+    for k in (61, 457):
+        w = torch.randn(37, k, generator=gen)
+        packed, scale = tq.quantize(w, 4, 32)
+        dirty = packed.clone()
+        dirty[:, -1] |= 0xF0  # the high nibble of the last byte: column K, past the row
+        for t in (1, 3, 8):
+            for dt in (torch.float32, torch.bfloat16):
+                x = torch.randn(t, k, generator=gen).to(dt)
+                for level in _each_isa():
+                    clean = tables.table_linear(x, packed, scale, 4, 32, None)
+                    assert torch.equal(tables.table_linear(x, dirty, scale, 4, 32, None), clean), (level, k, t, dt)

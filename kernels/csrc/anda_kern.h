@@ -199,11 +199,14 @@ bool table_has_bf16_dequant(int isa, int64_t K, int group);
 void table_dequant_rows_bf16(const TableArgs& a, int64_t r0, int64_t r1, uint16_t* w);
 
 // AMX-BF16 path of table_rows for bfloat16 tokens (table_amx.cpp): whether it applies (CPU with
-// AMX-BF16 and AVX512-BF16 at isa ISA_AMX, INT8 codes, 1..16 tokens, whole 32-column steps per
-// group); xb = x's bfloat16 bits [T, K] rearranged by table_amx_x ([K / 32][16][T][2]); then
+// AMX-BF16 and AVX512-BF16 at isa ISA_AMX, INT8 codes, 1..16 tokens, groups of whole 32-column
+// steps, any K); xb = x's bfloat16 bits [T, K] rearranged by table_amx_x ([table_amx_steps(K)][16]
+// [T][2], zeros past column K - 1: T * kTableAmxStep * table_amx_steps(K) values); then
 // table_rows_amx fills columns r0..r1-1 of y like table_rows (products exact, float32 sums; a.x
 // must still hold x in float32 for the last r1 - r0 mod 16 rows).
 bool table_has_amx(int isa, int bits, int64_t T, int64_t K, int group);
+constexpr int64_t kTableAmxStep = 32;  // bfloat16 columns per AMX-BF16 tile step of the table path
+inline int64_t table_amx_steps(int64_t K) { return (K + kTableAmxStep - 1) / kTableAmxStep; }
 void table_amx_x(const uint16_t* x, int64_t T, int64_t K, uint16_t* xb);
 void table_rows_amx(const TableArgs& a, const uint16_t* xb, int64_t r0, int64_t r1);
 

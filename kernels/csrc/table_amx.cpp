@@ -30,7 +30,7 @@ namespace {
 #define ANDA_TABLE_AMX __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512bf16")))
 
 constexpr int kRows = 16;  // table rows per tile
-constexpr int kStep = 32;  // columns (bf16 values) per tile step
+constexpr int kStep = (int)kTableAmxStep;  // columns (bf16 values) per tile step
 // Steps ahead whose codes are prefetched (8 steps: 256 columns of each of the 16 rows): a head
 // larger than the caches is streamed from DRAM in a pattern of 16 interleaved rows (4, 8 and 16
 // steps measured on a random 1B Llama at batch 4: 8 best, 7.9 -> 7.0 ms per head call).
@@ -50,9 +50,26 @@ ANDA_TABLE_AMX inline void codes_to_bf16(const uint8_t* row, int64_t stride, uin
   const __m512i off = _mm512_set1_epi32(128);
   for (int r = 0; r < kRows; ++r) {
     const uint8_t* p = row + r * stride;
-    const __m512 lo = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i*)p)), off));
+    const __m512 lo =
+        _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i*)p)), off));
     const __m512 hi =
         _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i*)(p + 16))), off));
+    _mm512_storeu_si512(out + r * kStep, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+  }
+}
+
+// The same for a row's last step of n < 32 columns (K not a multiple of 32): columns >= n are 0
+// and never read (masked loads).
+ANDA_TABLE_AMX void codes_to_bf16_tail(const uint8_t* row, int64_t stride, uint16_t* out, int n) {
+  const __m512i off = _mm512_set1_epi32(128);
+  const __mmask16 mlo = (__mmask16)(n >= 16 ? 0xFFFFu : (1u << n) - 1),
+                  mhi = (__mmask16)(n <= 16 ? 0u : (1u << (n - 16)) - 1);
+  for (int r = 0; r < kRows; ++r) {
+    const uint8_t* p = row + r * stride;
+    const __m512i clo = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(mlo, p)),
+                  chi = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(mhi, p + 16));
+    const __m512 lo = _mm512_maskz_cvtepi32_ps(mlo, _mm512_sub_epi32(clo, off)),
+                 hi = _mm512_maskz_cvtepi32_ps(mhi, _mm512_sub_epi32(chi, off));
     _mm512_storeu_si512(out + r * kStep, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
   }
 }
@@ -62,7 +79,8 @@ ANDA_TABLE_AMX inline void codes_to_bf16(const uint8_t* row, int64_t stride, uin
 // the stores that just filled its buffer.
 ANDA_TABLE_AMX void rows_amx(const TableArgs& a, const uint16_t* xb, int64_t r0, int64_t r1) {
   const int N = (int)a.T;
-  const int64_t steps = a.K / kStep, per_group = a.group / kStep, nblocks = (r1 - r0) / kRows;
+  const int64_t steps = table_amx_steps(a.K), per_group = a.group / kStep, nblocks = (r1 - r0) / kRows;
+  const int last = (int)(a.K - (steps - 1) * kStep);  // columns of the last step (1..32)
   const __mmask16 lanes = (__mmask16)((1u << N) - 1);
   const int64_t astride = 2 * kStep, bstride = 4 * N;
   alignas(64) uint16_t abuf[2][kRows * kStep];
@@ -71,7 +89,11 @@ ANDA_TABLE_AMX void rows_amx(const TableArgs& a, const uint16_t* xb, int64_t r0,
   const AmxTileConfig cfg = head_tiles(N);
   __asm__ volatile("ldtilecfg %0" ::"m"(cfg) : "memory");
   const int64_t total = nblocks * steps;
-  codes_to_bf16(a.packed + r0 * a.pstride, a.pstride, abuf[0]);
+  const auto stage = [&](const uint8_t* p, int64_t st, uint16_t* out) {  // step st of a row
+    if (last < kStep && st + 1 == steps) codes_to_bf16_tail(p, a.pstride, out, last);
+    else codes_to_bf16(p, a.pstride, out);
+  };
+  stage(a.packed + r0 * a.pstride, 0, abuf[0]);
   __m512 acc[kRows];
   for (int64_t i = 0; i < total; ++i) {
     const int64_t b = i / steps, s = i % steps, rb = r0 + b * kRows;
@@ -80,7 +102,7 @@ ANDA_TABLE_AMX void rows_amx(const TableArgs& a, const uint16_t* xb, int64_t r0,
     if (s % per_group == 0) __asm__ volatile("tilezero %%tmm4" ::);
     if (i + 1 < total) {
       const int64_t nb = (i + 1) / steps, ns = (i + 1) % steps;
-      codes_to_bf16(a.packed + (r0 + nb * kRows) * a.pstride + ns * kStep, a.pstride, abuf[(i + 1) & 1]);
+      stage(a.packed + (r0 + nb * kRows) * a.pstride + ns * kStep, ns, abuf[(i + 1) & 1]);
     }
     if ((i & 1) == 0 && i + kPrefetchSteps < total) {  // the 16 rows' line kPrefetchSteps steps ahead
       const int64_t pb = (i + kPrefetchSteps) / steps, ps = (i + kPrefetchSteps) % steps;
@@ -123,15 +145,20 @@ bool amx_bf16_cpu() {
 bool table_has_amx(int isa, int bits, int64_t T, int64_t K, int group) {
   static const bool cpu = amx_bf16_cpu();
   // ISA_AMX implies the tile permission was granted (amx_usable); whole 32-column steps per group
-  return cpu && isa == ISA_AMX && avx512bf16_usable() && bits == 8 && T >= 1 && T <= 16 && K % kStep == 0 && group % kStep == 0;
+  // but the last, which may end in a partial step (any K)
+  return cpu && isa == ISA_AMX && avx512bf16_usable() && bits == 8 && T >= 1 && T <= 16 && group % kStep == 0;
 }
 
 void table_amx_x(const uint16_t* x, int64_t T, int64_t K, uint16_t* xb) {
-  // xb[s][i][2t + e] = x[t][32 s + 2 i + e]: per 32-column step, 16 rows of N (t) bf16 pairs
-  for (int64_t s = 0; s < K / kStep; ++s)
+  // xb[s][i][2t + e] = x[t][32 s + 2 i + e]: per 32-column step, 16 rows of N (t) bf16 pairs;
+  // columns K.. of the last step are +0
+  for (int64_t s = 0; s < table_amx_steps(K); ++s)
     for (int i = 0; i < kStep / 2; ++i)
       for (int64_t t = 0; t < T; ++t)
-        for (int e = 0; e < 2; ++e) xb[(s * (kStep / 2) + i) * 2 * T + 2 * t + e] = x[t * K + s * kStep + 2 * i + e];
+        for (int e = 0; e < 2; ++e) {
+          const int64_t k = s * kStep + 2 * i + e;
+          xb[(s * (kStep / 2) + i) * 2 * T + 2 * t + e] = k < K ? x[t * K + k] : (uint16_t)0;
+        }
 }
 
 void table_rows_amx(const TableArgs& a, const uint16_t* xb, int64_t r0, int64_t r1) {

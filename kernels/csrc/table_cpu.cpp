@@ -89,7 +89,7 @@ at::Tensor table_linear_cpu(const at::Tensor& x, const at::Tensor& packed, const
     } else if (amx) {
       // a few bfloat16 tokens on AMX-BF16: codes -> bf16 tiles, x transposed once per call
       const at::Tensor xs = x2.contiguous();
-      std::vector<uint16_t> xb((size_t)(T * K));
+      std::vector<uint16_t> xb((size_t)(T * anda::kTableAmxStep * anda::table_amx_steps(K)));
       anda::table_amx_x((const uint16_t*)xs.data_ptr<at::BFloat16>(), T, K, xb.data());
       at::parallel_for(0, R, kRowChunk, [&](int64_t r0, int64_t r1) {
         for (int64_t c = r0; c < r1; c += kRowChunk)
