@@ -5,7 +5,7 @@ CPU has, for partial groups, groups that are not a multiple of 8, widths K that 
 counts across the kernel's token tiles and 64-token blocks and past the 32 tokens (bf16 rows: 10
 where the CPU rounds the table to bf16 straight from the codes) from which the table is decoded in
 chunks for torch's GEMM (bf16: within bf16 rounding of table and product); 4..16 bf16 tokens of an
-INT8 table on the AMX-BF16 path where the CPU has it (exact products, float32 sums per group);
+INT8 or INT4 table on the AMX-BF16 path where the CPU has it (exact products, float32 sums per group);
 bad operands fail with one line."""
 from __future__ import annotations
 
@@ -80,38 +80,41 @@ def test_table_linear_every_token_count_of_the_decode_tiles():
                         (level, bits, t, dt)
 
 
-def test_table_linear_few_bf16_tokens_amx_path():
-    """4..16 bfloat16 tokens of an INT8 table (on a CPU with AMX-BF16 at level amx: codes and x exact
-    in bf16 tiles, float32 sums per group; elsewhere the register / GEMM paths) equal the reference
-    within float32 summation order and one bf16 rounding of y: 16-row blocks plus a tail of rows,
-    groups of 32 / 64 / 128 (partial last group), widths that end in a partial 32-column step,
-    bias or none, at every level."""
+@pytest.mark.parametrize("bits", [8, 4])
+def test_table_linear_few_bf16_tokens_amx_path(bits):
+    """4..16 bfloat16 tokens of an INT8 / INT4 table (on a CPU with AMX-BF16 at level amx: codes and
+    x exact in bf16 tiles, float32 sums per group; elsewhere the register / GEMM paths) equal the
+    reference within float32 summation order and one bf16 rounding of y: 16-row blocks plus a tail
+    of rows, groups of 32 / 64 / 128 (partial last group), widths that end in a partial 32-column
+    step (odd ones too: INT4's padding nibble), bias or none, at every level."""
     gen = torch.Generator().manual_seed(11)
-    for rows, k, group in ((49, 576, 64), (40, 576, 128), (35, 96, 32), (33, 456, 64), (17, 100, 32), (20, 7, 32)):
+    for rows, k, group in ((49, 576, 64), (40, 576, 128), (35, 96, 32), (33, 456, 64), (17, 100, 32), (20, 7, 32),
+                           (18, 77, 32)):
         w = torch.randn(rows, k, generator=gen) * torch.exp(torch.randn(rows, 1, generator=gen))
-        packed, scale = tq.quantize(w, 8, group)
-        wd = tq.dequantize(packed, scale, 8, k, group)
+        packed, scale = tq.quantize(w, bits, group)
+        wd = tq.dequantize(packed, scale, bits, k, group)
         for t in (4, 7, 8, 9, 12, 16):
             x = (torch.randn(t, k, generator=gen) * torch.exp(torch.randn(t, 1, generator=gen))).bfloat16()
             b = torch.randn(rows, generator=gen) if t % 2 else None
             ref = torch.nn.functional.linear(x.float(), wd, b)
             for level in _each_isa():
-                got = tables.table_linear(x, packed, scale, 8, group, b)
+                got = tables.table_linear(x, packed, scale, bits, group, b)
                 gemm_bf16 = 2 ** -7 if level != "amx" and t >= GEMM_TOKENS_BF16 else 0.0  # the GEMM path's roundings
                 err = (got.float() - ref).abs()
                 assert bool((err <= _bound(x, wd, b, 1e-5 + gemm_bf16) + 2 ** -8 * ref.abs()).all()), \
                     (level, rows, k, group, t, float(err.max()))
 
 
-def test_table_linear_few_bf16_tokens_one_hot_exact():
+@pytest.mark.parametrize("bits", [8, 4])
+def test_table_linear_few_bf16_tokens_one_hot_exact(bits):
     """One-hot bfloat16 rows (4..16 tokens: the AMX-BF16 path at level amx where the CPU has it)
     give the table entry code * scale, plus the bias in float32, rounded once to bfloat16, bit for
-    bit (INT8, 16-row blocks and a tail, groups of 32); below level amx, 10+ tokens may take the
-    GEMM path, which rounds the product and then product + bias."""
+    bit (INT8 and INT4, 16-row blocks and a tail, groups of 32); below level amx, 10+ tokens may take
+    the GEMM path, which rounds the product and then product + bias."""
     gen = torch.Generator().manual_seed(12)
     w = torch.randn(37, 64, generator=gen) * torch.exp(torch.randn(37, 1, generator=gen))
-    packed, scale = tq.quantize(w, 8, 32)
-    wd = tq.dequantize(packed, scale, 8, 64, 32)
+    packed, scale = tq.quantize(w, bits, 32)
+    wd = tq.dequantize(packed, scale, bits, 64, 32)
     bias = torch.randn(37, generator=gen)
     for t in (4, 9, 16):
         x = torch.eye(64)[3:3 + t].bfloat16()
@@ -120,7 +123,7 @@ def test_table_linear_few_bf16_tokens_one_hot_exact():
             # the GEMM path (10+ tokens below level amx) rounds the product, then product + bias
             twice = (wd[:, 3:3 + t].T.bfloat16().float() + (0 if b is None else b)).bfloat16()
             for level in _each_isa():
-                got = tables.table_linear(x, packed, scale, 8, 32, b).view(torch.int16)
+                got = tables.table_linear(x, packed, scale, bits, 32, b).view(torch.int16)
                 assert torch.equal(got, want.view(torch.int16)) or (
                     level != "amx" and t >= GEMM_TOKENS_BF16 and torch.equal(got, twice.view(torch.int16))), \
                     (level, t, b is None)

@@ -199,7 +199,7 @@ bool table_has_bf16_dequant(int isa, int64_t K, int group);
 void table_dequant_rows_bf16(const TableArgs& a, int64_t r0, int64_t r1, uint16_t* w);
 
 // AMX-BF16 path of table_rows for bfloat16 tokens (table_amx.cpp): whether it applies (CPU with
-// AMX-BF16 and AVX512-BF16 at isa ISA_AMX, INT8 codes, 1..16 tokens, groups of whole 32-column
+// AMX-BF16 and AVX512-BF16 at isa ISA_AMX, INT8 or INT4 codes, 1..16 tokens, groups of whole 32-column
 // steps, any K); xb = x's bfloat16 bits [T, K] rearranged by table_amx_x ([table_amx_steps(K)][16]
 // [T][2], zeros past column K - 1: T * kTableAmxStep * table_amx_steps(K) values); then
 // table_rows_amx fills columns r0..r1-1 of y like table_rows (products exact, float32 sums; a.x

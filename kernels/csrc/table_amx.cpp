@@ -1,15 +1,15 @@
-// AMX-BF16 path of the INT8 table linear (the quantized LM head) for a few bfloat16 tokens (a
+// AMX-BF16 path of the INT8 / INT4 table linear (the quantized LM head) for a few bfloat16 tokens (a
 // batched decode step): y[t, r] = bias[r] + sum_g scale[r, g] * sum_{k in g} (code[r, k]) * x[t, k].
 // Exact products: a code (-128..127) and a bfloat16 x are both exact in bfloat16, and TDPBF16PS
 // sums their products in float32 (input and output denormals flushed to zero, as the instruction
 // does). Per 16 table rows and 32 columns (one step):
-//  * A tile (bf16, 16 rows x 32): the rows' INT8 codes converted to bfloat16 (exact) in a staging
-//    buffer;
+//  * A tile (bf16, 16 rows x 32): the rows' INT8 codes (or INT4 codes, two per byte) converted to
+//    bfloat16 (exact) in a staging buffer;
 //  * B tile (bf16 pairs, 16 x N): x transposed into pairs, built once per call (table_amx_x);
 //  * C tile (float32, 16 rows x N tokens): zeroed per group, stored after the group's steps and
 //    scaled into 16 float32 accumulators (one per row, a lane per token) that stay in registers
 //    across the groups; written once per 16 rows (bias, float32).
-// The INT8 codes are read once per call, whatever the token count (at most 16 per call).
+// The codes are read once per call, whatever the token count (at most 16 per call).
 #include <immintrin.h>
 
 #include <algorithm>
@@ -45,31 +45,43 @@ AmxTileConfig head_tiles(int N) {
   return cfg;
 }
 
-// 16 rows x 32 INT8 codes (stored + 128) -> bfloat16 values code - 128, exact.
+// 32 codes of one row from 16 bytes v of INT4 pairs (column 2j in the low nibble of byte j, 2j + 1
+// in the high one): columns 0..15 and 16..31 as bytes (stored values q + 8).
+ANDA_TABLE_AMX inline void int4_columns(__m128i v, __m128i& c0, __m128i& c1) {
+  const __m128i m = _mm_set1_epi8(0x0F), lo = _mm_and_si128(v, m), hi = _mm_and_si128(_mm_srli_epi16(v, 4), m);
+  c0 = _mm_unpacklo_epi8(lo, hi), c1 = _mm_unpackhi_epi8(lo, hi);
+}
+
+// 16 rows x 32 codes (INT8 stored + 128: 32 bytes per row; INT4 stored + 8: 16 bytes) -> bfloat16
+// values of the codes, exact. row points at the step's first byte in the first of the 16 rows.
+template <int BITS>
 ANDA_TABLE_AMX inline void codes_to_bf16(const uint8_t* row, int64_t stride, uint16_t* out) {
-  const __m512i off = _mm512_set1_epi32(128);
+  const __m512i off = _mm512_set1_epi32(BITS == 8 ? 128 : 8);
   for (int r = 0; r < kRows; ++r) {
     const uint8_t* p = row + r * stride;
-    const __m512 lo =
-        _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i*)p)), off));
-    const __m512 hi =
-        _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i*)(p + 16))), off));
+    __m128i c0, c1;
+    if (BITS == 8) c0 = _mm_loadu_si128((const __m128i*)p), c1 = _mm_loadu_si128((const __m128i*)(p + 16));
+    else int4_columns(_mm_loadu_si128((const __m128i*)p), c0, c1);
+    const __m512 lo = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_cvtepu8_epi32(c0), off));
+    const __m512 hi = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_cvtepu8_epi32(c1), off));
     _mm512_storeu_si512(out + r * kStep, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
   }
 }
 
 // The same for a row's last step of n < 32 columns (K not a multiple of 32): columns >= n are 0
-// and never read (masked loads).
+// and never read (masked loads; an odd n's padding nibble is dropped).
+template <int BITS>
 ANDA_TABLE_AMX void codes_to_bf16_tail(const uint8_t* row, int64_t stride, uint16_t* out, int n) {
-  const __m512i off = _mm512_set1_epi32(128);
+  const __m512i off = _mm512_set1_epi32(BITS == 8 ? 128 : 8);
   const __mmask16 mlo = (__mmask16)(n >= 16 ? 0xFFFFu : (1u << n) - 1),
                   mhi = (__mmask16)(n <= 16 ? 0u : (1u << (n - 16)) - 1);
   for (int r = 0; r < kRows; ++r) {
     const uint8_t* p = row + r * stride;
-    const __m512i clo = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(mlo, p)),
-                  chi = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(mhi, p + 16));
-    const __m512 lo = _mm512_maskz_cvtepi32_ps(mlo, _mm512_sub_epi32(clo, off)),
-                 hi = _mm512_maskz_cvtepi32_ps(mhi, _mm512_sub_epi32(chi, off));
+    __m128i c0, c1;
+    if (BITS == 8) c0 = _mm_maskz_loadu_epi8(mlo, p), c1 = _mm_maskz_loadu_epi8(mhi, p + 16);
+    else int4_columns(_mm_maskz_loadu_epi8((__mmask16)((1u << ((n + 1) / 2)) - 1), p), c0, c1);
+    const __m512 lo = _mm512_maskz_cvtepi32_ps(mlo, _mm512_sub_epi32(_mm512_cvtepu8_epi32(c0), off)),
+                 hi = _mm512_maskz_cvtepi32_ps(mhi, _mm512_sub_epi32(_mm512_cvtepu8_epi32(c1), off));
     _mm512_storeu_si512(out + r * kStep, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
   }
 }
@@ -77,7 +89,9 @@ ANDA_TABLE_AMX void codes_to_bf16_tail(const uint8_t* row, int64_t stride, uint1
 // Steps run in order over (16-row block, 32-column step); the codes of the next step are converted
 // while the current step's tiles are loaded (two staging buffers), so a tile load never waits on
 // the stores that just filled its buffer.
+template <int BITS>
 ANDA_TABLE_AMX void rows_amx(const TableArgs& a, const uint16_t* xb, int64_t r0, int64_t r1) {
+  constexpr int64_t step_bytes = BITS == 8 ? kStep : kStep / 2;
   const int N = (int)a.T;
   const int64_t steps = table_amx_steps(a.K), per_group = a.group / kStep, nblocks = (r1 - r0) / kRows;
   const int last = (int)(a.K - (steps - 1) * kStep);  // columns of the last step (1..32)
@@ -90,8 +104,8 @@ ANDA_TABLE_AMX void rows_amx(const TableArgs& a, const uint16_t* xb, int64_t r0,
   __asm__ volatile("ldtilecfg %0" ::"m"(cfg) : "memory");
   const int64_t total = nblocks * steps;
   const auto stage = [&](const uint8_t* p, int64_t st, uint16_t* out) {  // step st of a row
-    if (last < kStep && st + 1 == steps) codes_to_bf16_tail(p, a.pstride, out, last);
-    else codes_to_bf16(p, a.pstride, out);
+    if (last < kStep && st + 1 == steps) codes_to_bf16_tail<BITS>(p, a.pstride, out, last);
+    else codes_to_bf16<BITS>(p, a.pstride, out);
   };
   stage(a.packed + r0 * a.pstride, 0, abuf[0]);
   __m512 acc[kRows];
@@ -102,11 +116,11 @@ ANDA_TABLE_AMX void rows_amx(const TableArgs& a, const uint16_t* xb, int64_t r0,
     if (s % per_group == 0) __asm__ volatile("tilezero %%tmm4" ::);
     if (i + 1 < total) {
       const int64_t nb = (i + 1) / steps, ns = (i + 1) % steps;
-      stage(a.packed + (r0 + nb * kRows) * a.pstride + ns * kStep, ns, abuf[(i + 1) & 1]);
+      stage(a.packed + (r0 + nb * kRows) * a.pstride + ns * step_bytes, ns, abuf[(i + 1) & 1]);
     }
     if ((i & 1) == 0 && i + kPrefetchSteps < total) {  // the 16 rows' line kPrefetchSteps steps ahead
       const int64_t pb = (i + kPrefetchSteps) / steps, ps = (i + kPrefetchSteps) % steps;
-      const uint8_t* p = a.packed + (r0 + pb * kRows) * a.pstride + ps * kStep;
+      const uint8_t* p = a.packed + (r0 + pb * kRows) * a.pstride + ps * step_bytes;
       for (int r = 0; r < kRows; ++r) _mm_prefetch((const char*)(p + r * a.pstride), _MM_HINT_T0);
     }
     const void* bp = xb + s * kStep * N;
@@ -146,7 +160,8 @@ bool table_has_amx(int isa, int bits, int64_t T, int64_t K, int group) {
   static const bool cpu = amx_bf16_cpu();
   // ISA_AMX implies the tile permission was granted (amx_usable); whole 32-column steps per group
   // but the last, which may end in a partial step (any K)
-  return cpu && isa == ISA_AMX && avx512bf16_usable() && bits == 8 && T >= 1 && T <= 16 && group % kStep == 0;
+  return cpu && isa == ISA_AMX && avx512bf16_usable() && (bits == 8 || bits == 4) && T >= 1 && T <= 16 &&
+         group % kStep == 0;
 }
 
 void table_amx_x(const uint16_t* x, int64_t T, int64_t K, uint16_t* xb) {
@@ -163,7 +178,7 @@ void table_amx_x(const uint16_t* x, int64_t T, int64_t K, uint16_t* xb) {
 
 void table_rows_amx(const TableArgs& a, const uint16_t* xb, int64_t r0, int64_t r1) {
   const int64_t full = r0 + (r1 - r0) / kRows * kRows;
-  if (full > r0) rows_amx(a, xb, r0, full);
+  if (full > r0) a.bits == 8 ? rows_amx<8>(a, xb, r0, full) : rows_amx<4>(a, xb, r0, full);
   if (full < r1) table_rows(ISA_AVX512, a, full, r1);  // the last < 16 rows
 }
 

@@ -21,9 +21,9 @@ constexpr int64_t kRowChunk = 256;  // table rows per work item (~150 KB of INT8
 // 2..16 tokens, the register path 3.0 ms at 8 tokens, 5.2 ms at 12.
 constexpr int64_t kGemmTokens = 32, kGemmTokensBf16 = 10;
 constexpr int64_t kGemmChunk = 1024;  // table rows per decoded chunk (2.3 MB float32 at K = 576)
-// From this many bfloat16 tokens to 16 (table_has_amx) INT8 tables take the AMX-BF16 path where the
-// CPU has it (table_amx.cpp), ahead of the GEMM path: measured as above, 2 / 4 / 8 / 12 / 16 tokens
-// 1.9 / 2.2 / 2.2 / 2.3 / 2.3 ms (registers 1.4 / 2.2 / 3.3; GEMM path 6.1 / 4.2 at 12 / 16).
+// From this many bfloat16 tokens to 16 (table_has_amx) INT8 and INT4 tables take the AMX-BF16 path
+// where the CPU has it (table_amx.cpp), ahead of the GEMM path: measured as above (INT8), 2 / 4 / 8 /
+// 12 / 16 tokens 1.9 / 2.2 / 2.2 / 2.3 / 2.3 ms (registers 1.4 / 2.2 / 3.3; GEMM path 6.1 / 4.2 at 12 / 16).
 constexpr int64_t kAmxTokens = 4;
 
 at::Tensor table_linear_cpu(const at::Tensor& x, const at::Tensor& packed, const at::Tensor& scale,
