@@ -37,6 +37,31 @@ def has_cpu_kernel() -> bool:
     return ops.has_cpu_kernel("shortcut_add")
 
 
+# Residual rows up to which a bfloat16 / float16 shortcut runs andactl::shortcut_add (more, or
+# float32, where MKL's GEMV is as fast: torch). A 432 x 432 bfloat16 shortcut, 1 thread of a 2-core
+# Xeon, S in L2: 21 / 25 / 47 us at 1 / 4 / 8 rows against torch's 39 / 31 / 34; from L3 / DRAM
+# at 1 row 30 / 44 against 45 / 70; inside a sliced SmolLM2's decode step at 8 rows 83-90 against
+# 94-96 us (batch 8: 262-276 against 241-242 tok/s; docs/BENCH.md, tenth round).
+SHORTCUT_ROWS = 8
+HALF_DTYPES = (torch.bfloat16, torch.float16)
+
+
+def residual_add(r: torch.Tensor, S: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """``torch.matmul(r, S.to(r.dtype)) + u``, the residual after a SliceGPT shortcut plus a block's
+    update: the C++ op for the few 16-bit CPU rows of a decode step (equal up to float32 summation
+    order), torch for everything else, and always torch where autograd records (training, recovery:
+    the op has no backward)."""
+    S = S.to(r.dtype)
+    if (r.device.type == "cpu" and r.dtype in HALF_DTYPES and r.numel() <= SHORTCUT_ROWS * r.shape[-1]
+            and not (torch.is_grad_enabled() and (r.requires_grad or S.requires_grad or u.requires_grad))
+            and u.dtype == r.dtype and u.shape == (*r.shape[:-1], S.shape[-1])):
+        if not has_cpu_kernel():
+            build.load()  # a sliced model without packed linears: built / loaded on first use, once
+        if has_cpu_kernel():
+            return torch.ops.andactl.shortcut_add(r, S, u)
+    return torch.matmul(r, S) + u
+
+
 def shortcut_add(r: torch.Tensor, S: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     """The op on r's device: on CPU the C++ kernel (the extension is built / loaded on first use; if
     it cannot be, the reference), elsewhere the reference."""
@@ -45,4 +70,5 @@ def shortcut_add(r: torch.Tensor, S: torch.Tensor, u: torch.Tensor) -> torch.Ten
     return torch.ops.andactl.shortcut_add(r, S, u)
 
 
-__all__ = ["SCHEMA", "has_cpu_kernel", "shortcut_add", "shortcut_add_reference"]
+__all__ = ["HALF_DTYPES", "SCHEMA", "SHORTCUT_ROWS", "has_cpu_kernel", "residual_add", "shortcut_add",
+           "shortcut_add_reference"]

@@ -2,12 +2,16 @@
 exact product within float32 summation order plus the dtype's roundings at every SIMD level this
 CPU has, AVX2 and AVX-512 bit for bit the same, leading dimensions and awkward widths, bad operands
 refused; the lean decode step of a sliced bfloat16 model runs it and stays within rounding of
-transformers' forward."""
+transformers' forward; so do the SliceGPT layers themselves (transformers' forward of OPT, Phi and
+Phi-3, whose decode steps are not lean) for the few rows of a decode step, never where autograd
+records (recovery trains through them) or for many rows."""
 from __future__ import annotations
 
 import pytest
 import torch
 from test_kernels_cpp import _RES, _each_isa
+
+from tiny_models import tiny_sliced
 
 from andactl.kernels import shortcut
 
@@ -92,3 +96,42 @@ def test_bad_operands_are_refused(r_shape, S_shape, u_shape, dtypes, match):
     r, S, u = (torch.zeros(s, dtype=d) for s, d in zip((r_shape, S_shape, u_shape), dtypes))
     with pytest.raises(RuntimeError, match=match):
         torch.ops.andactl.shortcut_add(r, S, u)
+
+
+def _op_calls(fn) -> int:
+    with torch.profiler.profile() as prof:
+        fn()
+    return sum(e.count for e in prof.key_averages() if e.key == "andactl::shortcut_add")
+
+
+@pytest.mark.parametrize("family", ["opt", "phi", "phi3", "llama"])
+def test_sliced_layers_run_the_op_for_decode_rows(family):
+    """A bfloat16 SliceGPT model's own layers (transformers' forward, no lean step) run the op for
+    one token of 2 sequences (every shortcut of every layer, once) and torch's matmul for 2 x 16
+    tokens; the op's logits are within bfloat16 rounding of the same model's with torch's matmul."""
+    model = tiny_sliced(family, 0.25).model.to(torch.bfloat16).eval()
+    layers = model.model.layers if hasattr(model.model, "layers") else model.model.decoder.layers
+    per_model = sum(len(layer.shortcuts) for layer in layers)
+    ids = torch.randint(0, model.config.vocab_size, (2, 16), generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        out = {}
+        assert _op_calls(lambda: out.setdefault("op", model(input_ids=ids[:, :1]).logits)) == per_model
+        assert _op_calls(lambda: model(input_ids=ids)) == 0
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(shortcut, "has_cpu_kernel", lambda: False)
+            ref = model(input_ids=ids[:, :1]).logits.float()
+    torch.testing.assert_close(out["op"].float(), ref, atol=0.02 * float(ref.abs().max()), rtol=0)
+
+
+def test_residual_add_leaves_autograd_to_torch():
+    """Where autograd records (r or u requires grad: recovery), residual_add runs torch's matmul,
+    whose gradient flows (dr = du S^T); without grad, the same rows run the op."""
+    gen = torch.Generator().manual_seed(4)
+    r, S, u = _operands(2, 48, 40, torch.bfloat16, gen)
+    r.requires_grad_(True)
+    out = {}
+    assert _op_calls(lambda: out.setdefault("y", shortcut.residual_add(r, S, u))) == 0
+    out["y"].float().sum().backward()
+    torch.testing.assert_close(r.grad.float(), torch.ones(2, 40) @ S.float().T, atol=2 ** -6, rtol=2 ** -7)
+    with torch.no_grad():
+        assert _op_calls(lambda: shortcut.residual_add(r, S, u)) == 1

@@ -40,13 +40,6 @@ from andactl.models.modules import RMSN
 FAMILIES = ("Llama", "Mistral", "Qwen2", "Qwen3", "SmolLM3")
 # Families whose attention RMS-normalises each head of q and k (``q_norm`` / ``k_norm``) before the rotary.
 HEAD_NORMED = ("Qwen3",)
-# Residual rows up to which a bfloat16 / float16 shortcut runs andactl::shortcut_add (more, or
-# float32, where MKL's GEMV is as fast: torch). A 432 x 432 bfloat16 shortcut, 1 thread of a 2-core
-# Xeon, S in L2: 21 / 25 / 47 us at 1 / 4 / 8 rows against torch's 39 / 31 / 34; from L3 / DRAM
-# at 1 row 30 / 44 against 45 / 70; inside a sliced SmolLM2's decode step at 8 rows 83-90 against
-# 94-96 us (batch 8: 262-276 against 241-242 tok/s; docs/BENCH.md, tenth round).
-SHORTCUT_ROWS = 8
-HALF_DTYPES = (torch.bfloat16, torch.float16)
 _CACHE_LAYERS = (DynamicLayer, ReservedLayer)  # cache layers whose update appends (full attention)
 
 
@@ -140,15 +133,9 @@ class _Layer:
 
     def residual_add(self, r: torch.Tensor, name: str, update: torch.Tensor) -> torch.Tensor:
         """The residual after a shortcut (SliceGPT layers) plus ``update``, as SliceGPTLayer._add
-        computes it: for the few 16-bit rows of a decode step andactl's shortcut_add (the same up
-        to float32 summation order), else torch."""
+        computes it (kernels.shortcut.residual_add)."""
         s = getattr(self.layer, name) if self.sliced else None
-        if s is None:
-            return r + update
-        s = s.to(r.dtype)
-        if r.dtype in HALF_DTYPES and r.numel() <= SHORTCUT_ROWS * r.shape[-1] and shortcut.has_cpu_kernel():
-            return torch.ops.andactl.shortcut_add(r, s, update)
-        return torch.matmul(r, s) + update
+        return r + update if s is None else shortcut.residual_add(r, s, update)
 
     def __call__(self, h: torch.Tensor, cos, sin, cache) -> torch.Tensor:
         b, t, d = h.shape[0], h.shape[1], self.head_dim

@@ -14,6 +14,7 @@ from typing import Iterator
 import torch
 from torch import nn
 
+from andactl.kernels import shortcut as kernel_shortcut
 from andactl.models.stats import count_parameters  # noqa: F401  (re-exported: one counter for the project)
 
 _SHORTCUTS = ("attn_shortcut", "mlp_shortcut")
@@ -56,7 +57,7 @@ class SliceGPTLayer(nn.Module):
     def _add(self, residual: torch.Tensor, shortcut: torch.Tensor | None, update: torch.Tensor) -> torch.Tensor:
         if shortcut is None:
             return residual + update
-        return torch.matmul(residual, shortcut.to(residual.dtype)) + update
+        return kernel_shortcut.residual_add(residual, shortcut, update)
 
     def forward(
         self,
