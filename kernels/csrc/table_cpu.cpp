@@ -23,8 +23,11 @@ constexpr int64_t kGemmTokens = 32, kGemmTokensBf16 = 10;
 constexpr int64_t kGemmChunk = 1024;  // table rows per decoded chunk (2.3 MB float32 at K = 576)
 // From this many bfloat16 tokens to 16 (table_has_amx) INT8 and INT4 tables take the AMX-BF16 path
 // where the CPU has it (table_amx.cpp), ahead of the GEMM path: measured as above (INT8), 2 / 4 / 8 /
-// 12 / 16 tokens 1.9 / 2.2 / 2.2 / 2.3 / 2.3 ms (registers 1.4 / 2.2 / 3.3; GEMM path 6.1 / 4.2 at 12 / 16).
-constexpr int64_t kAmxTokens = 4;
+// 12 / 16 tokens 1.9 / 2.2 / 2.2 / 2.3 / 2.3 ms (registers 1.4 / 2.2 / 3.3; GEMM path 6.1 / 4.2 at 12 / 16);
+// at 3 tokens, 1 thread, the tiles win for every table measured (49152 x 576 INT8 / INT4: 3.8 / 4.3
+// ms against the registers' 4.7 / 5.4; 32000 x 3264: 14.6 / 16.6 against 18.6 / 22.7), at 2 tokens
+// they lose on a head in the caches (3.7 against 2.8 ms) (docs/BENCH.md, fifteenth round).
+constexpr int64_t kAmxTokens = 3;
 
 at::Tensor table_linear_cpu(const at::Tensor& x, const at::Tensor& packed, const at::Tensor& scale,
                             int64_t bits, int64_t group_size, const std::optional<at::Tensor>& bias) {
