@@ -4,7 +4,7 @@ CPU has, for partial groups, groups that are not a multiple of 8, widths K that 
 16- / 8- / 32-column step of the vector and AMX paths (a sliced width rounded to 8), bias or none, bf16 in/out, token
 counts across the kernel's token tiles and 64-token blocks and past the 32 tokens (bf16 rows: 10
 where the CPU rounds the table to bf16 straight from the codes) from which the table is decoded in
-chunks for torch's GEMM (bf16: within bf16 rounding of table and product); 4..16 bf16 tokens of an
+chunks for torch's GEMM (bf16: within bf16 rounding of table and product); 3..16 bf16 tokens of an
 INT8 or INT4 table on the AMX-BF16 path where the CPU has it (exact products, float32 sums per group);
 bad operands fail with one line."""
 from __future__ import annotations
@@ -82,7 +82,7 @@ def test_table_linear_every_token_count_of_the_decode_tiles():
 
 @pytest.mark.parametrize("bits", [8, 4])
 def test_table_linear_few_bf16_tokens_amx_path(bits):
-    """4..16 bfloat16 tokens of an INT8 / INT4 table (on a CPU with AMX-BF16 at level amx: codes and
+    """3..16 bfloat16 tokens of an INT8 / INT4 table (on a CPU with AMX-BF16 at level amx: codes and
     x exact in bf16 tiles, float32 sums per group; elsewhere the register / GEMM paths) equal the
     reference within float32 summation order and one bf16 rounding of y: 16-row blocks plus a tail
     of rows, groups of 32 / 64 / 128 (partial last group), widths that end in a partial 32-column
@@ -93,7 +93,7 @@ def test_table_linear_few_bf16_tokens_amx_path(bits):
         w = torch.randn(rows, k, generator=gen) * torch.exp(torch.randn(rows, 1, generator=gen))
         packed, scale = tq.quantize(w, bits, group)
         wd = tq.dequantize(packed, scale, bits, k, group)
-        for t in (4, 7, 8, 9, 12, 16):
+        for t in (3, 4, 7, 8, 9, 12, 16):
             x = (torch.randn(t, k, generator=gen) * torch.exp(torch.randn(t, 1, generator=gen))).bfloat16()
             b = torch.randn(rows, generator=gen) if t % 2 else None
             ref = torch.nn.functional.linear(x.float(), wd, b)
@@ -107,7 +107,7 @@ def test_table_linear_few_bf16_tokens_amx_path(bits):
 
 @pytest.mark.parametrize("bits", [8, 4])
 def test_table_linear_few_bf16_tokens_one_hot_exact(bits):
-    """One-hot bfloat16 rows (4..16 tokens: the AMX-BF16 path at level amx where the CPU has it)
+    """One-hot bfloat16 rows (3..16 tokens: the AMX-BF16 path at level amx where the CPU has it)
     give the table entry code * scale, plus the bias in float32, rounded once to bfloat16, bit for
     bit (INT8 and INT4, 16-row blocks and a tail, groups of 32); below level amx, 10+ tokens may take
     the GEMM path, which rounds the product and then product + bias."""
@@ -116,7 +116,7 @@ def test_table_linear_few_bf16_tokens_one_hot_exact(bits):
     packed, scale = tq.quantize(w, bits, 32)
     wd = tq.dequantize(packed, scale, bits, 64, 32)
     bias = torch.randn(37, generator=gen)
-    for t in (4, 9, 16):
+    for t in (3, 4, 9, 16):
         x = torch.eye(64)[3:3 + t].bfloat16()
         for b in (None, bias):
             want = (wd[:, 3:3 + t].T + (0 if b is None else b)).bfloat16()
