@@ -25,8 +25,9 @@ constexpr int64_t kGemmChunk = 1024;  // table rows per decoded chunk (2.3 MB fl
 // where the CPU has it (table_amx.cpp), ahead of the GEMM path: measured as above (INT8), 2 / 4 / 8 /
 // 12 / 16 tokens 1.9 / 2.2 / 2.2 / 2.3 / 2.3 ms (registers 1.4 / 2.2 / 3.3; GEMM path 6.1 / 4.2 at 12 / 16);
 // at 3 tokens, 1 thread, the tiles win for every table measured (49152 x 576 INT8 / INT4: 3.8 / 4.3
-// ms against the registers' 4.7 / 5.4; 32000 x 3264: 14.6 / 16.6 against 18.6 / 22.7), at 2 tokens
-// they lose on a head in the caches (3.7 against 2.8 ms) (docs/BENCH.md, fifteenth round).
+// ms against the registers' 4.7 / 5.4; 32000 x 3264: 14.6 / 16.6 against 18.6 / 22.7 with the rows'
+// prefetch of table_kern.cpp, 22.0 / 29.7 without), at 2 tokens they lose on a head in the caches
+// (3.7 against 2.8 ms) (docs/BENCH.md, fifteenth round).
 constexpr int64_t kAmxTokens = 3;
 
 at::Tensor table_linear_cpu(const at::Tensor& x, const at::Tensor& packed, const at::Tensor& scale,

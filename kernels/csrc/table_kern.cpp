@@ -155,7 +155,8 @@ ANDA_TABLE_AVX2 static void table_rows1_avx2(const TableArgs& a, int64_t r, int6
 constexpr int64_t kTableTokens = 64;  // tokens per pass over the rows: x stays in L2
 
 // TAIL: K is not a multiple of the path's step, so rows end in a partial step. Whole-step widths
-// run code without the tail's branches (with them, INT4 tables at 8 tokens measured 5-10% slower).
+// run code without the tail's branches (a first version with them in every width measured INT4
+// tables at 8 tokens 5-10% slower in two alternating pairs).
 template <int BITS, bool TAIL>
 ANDA_TABLE_AVX2 static void table_rows_avx2(const TableArgs& a, int64_t r0, int64_t r1) {
   if (a.T == 1) {  // one token: rows four at a time
@@ -213,10 +214,11 @@ ANDA_TABLE_AVX512 static inline __m512 x16_tail(const float* x, int n) {
 // tile; group sums scaled into one float32 total per token, reduced once per row.
 // A row's codes are prefetched two rows ahead: a head larger than the caches streams from memory,
 // where the hardware prefetcher stops at every page (2 tokens of a 32000 x 3264 INT8 head, 2-core
-// Xeon: 22.9 -> 11.4 ms at 1 thread, 8.6 -> 4.8 at 2; docs/BENCH.md, fifteenth round).
+// Xeon: 22.9 -> 11.2-11.4 ms at 1 thread, 8.6 -> 4.8-5.2 at 2; docs/BENCH.md, fifteenth round).
 template <int BITS, int TT, bool TAIL>
 ANDA_TABLE_AVX512 static inline void table_row_avx512(const TableArgs& a, int64_t r, int64_t t0) {
   const uint8_t* row = a.packed + r * a.pstride;
+  const uint8_t* ahead = r + 2 < a.R ? row + 2 * a.pstride : row;  // (no pointer past the table)
   __m512 tot[TT];
   for (int t = 0; t < TT; ++t) tot[t] = _mm512_setzero_ps();
   for (int64_t g0 = 0, gi = 0; g0 < a.K; g0 += a.group, ++gi) {
@@ -226,7 +228,7 @@ ANDA_TABLE_AVX512 static inline void table_row_avx512(const TableArgs& a, int64_
     int64_t k = g0;
     for (; TAIL ? k + 16 <= g1 : k < g1; k += 16) {
       if ((k & 63) == 0)  // the line two rows ahead at this column: a head streamed from memory
-        _mm_prefetch((const char*)(row + 2 * a.pstride + (BITS == 8 ? k : k / 2)), _MM_HINT_T0);
+        _mm_prefetch((const char*)(ahead + (BITS == 8 ? k : k / 2)), _MM_HINT_T0);
       const __m512 q = codes16<BITS>(row, k);
       for (int t = 0; t < TT; ++t)
         acc[t] = _mm512_fmadd_ps(q, _mm512_loadu_ps(a.x + (t0 + t) * a.K + k), acc[t]);
