@@ -9,7 +9,7 @@ from torch import nn
 
 from andactl.formats.records import NormRecord
 from andactl.models.modules import RMSN
-from andactl.models.tied_head import head_is_tied
+from andactl.models.tied_head import centred_source, head_is_tied
 from andactl.models.structure import replace_layer_norms, replace_norms, untie_head  # noqa: F401  (re-exported)
 from andactl.passes.blockwise import map_cols_, map_rows_, matvec64
 from andactl.passbase import Pass, PassConfig, register_pass
@@ -83,7 +83,7 @@ class FuseNorms(Pass):
         tied = head_is_tied(adapter.head(), adapter.embeddings()[0])
         untie_head(model, adapter)
         D, eps = adapter.hidden_size, adapter.norm_eps
-        centred = adapter.norm_kind == "layernorm"
+        centred = centred_source(adapter)
         gained: list[nn.Linear] = []
         for i in range(ctx.layers.num_layers):
             with ctx.layers.onload(i) as layer:  # one layer materialised at a time when streaming
