@@ -123,6 +123,8 @@ class ModelShape:
     linear_params: int = 0  # weights of the decoder layers' linears (what recover --full trains)
     linear_edges: int = 0  # sum of in + out over those linears (a LoRA adapter of rank r: r x this)
     slicing: SliceTerms | None = None  # what sliced_parameters needs (None: rotated or packed)
+    mlp_width: int = 0  # MLP neurons per layer
+    neuron_params: int = 0  # parameters one MLP neuron holds in one layer (input rows, their biases, output column)
 
 
 def planned_parameters(shape: "ModelShape", step: dict) -> int:
@@ -136,6 +138,15 @@ def planned_parameters(shape: "ModelShape", step: dict) -> int:
     cfg = RotateConfig(ratio=float(step.get("ratio", 0.0)), round_to=int(step.get("round_to", 8)),
                        slice_head=bool(step.get("slice_head")))
     return sliced_parameters(shape.slicing, slicing_plan(shape.hidden, shape.layers, cfg))
+
+
+def pruned_neurons(shape: ModelShape, step: dict) -> int:
+    """MLP neurons the resolved ``prune_mlp`` step removes per layer (exact for a source not sliced
+    in the same recipe: a slice before it narrows the neurons' rows, not counted here)."""
+    from andactl.passes.prune_mlp import PruneMLPConfig, kept_neurons
+
+    cfg = PruneMLPConfig(ratio=step["ratio"], round_to=step["round_to"])
+    return shape.mlp_width - kept_neurons(shape.mlp_width, cfg.ratio, cfg.round_to) if shape.mlp_width else 0
 
 
 def _shape_fields(shape: ModelShape) -> dict:
@@ -265,7 +276,22 @@ def model_shape(source: str) -> ModelShape:
         largest_group=max(sum(math.prod(_dims(m)) for m in mods) for layer in adapter.layers()
                           for mods in adapter.anda_linears(layer).values() if mods),
         slicing=slice_terms(adapter, recorded_tied_source(meta.get("records"))),
+        **_neuron_terms(adapter),
     )
+
+
+def _neuron_terms(adapter) -> dict:
+    """``mlp_width`` and ``neuron_params`` of the first decoder layer (prune_mlp keeps widths uniform)."""
+    layer = adapter.layers()[0]
+    out = adapter.mlp_output(layer)
+    if not hasattr(out, "in_features"):
+        return {}
+    width = out.in_features
+    per = out.out_features
+    for lin in adapter.mlp_inputs(layer):
+        parts = lin.out_features // width
+        per += parts * (lin.in_features + (1 if getattr(lin, "bias", None) is not None else 0))
+    return {"mlp_width": width, "neuron_params": per}
 
 
 def _kv_width(hf) -> int:
@@ -426,6 +452,9 @@ def estimate(recipe, opts, check_disk: bool = True, timing: bool = True) -> dict
             out_params = planned_parameters(shape, step)
         elif name == "slice":
             rows.append(row(name, out_params * b, 1.0 + P * b / 2e9))
+        elif name == "prune_mlp":
+            rows.append(row(name, act_batch, fwd_flops / flops))
+            out_params -= pruned_neurons(shape, step) * shape.layers * shape.neuron_params
         elif name == "quantize_weights":
             gptq = step.get("method") == "gptq"
             int4 = int((P - shape.resident_params) * INT4_UNPACKED_BYTES_PER_WEIGHT)  # ctx.int4_weights (uint8 codes) until pack

@@ -66,6 +66,7 @@ BUILTIN_PASS_MODULES = (
     "andactl.passes.anda_fakequant",
     "andactl.passes.quantize_tables",
     "andactl.passes.recover",
+    "andactl.passes.prune_mlp",
 )
 
 

@@ -79,6 +79,16 @@ def check_topk(folder: Path | None, k: int, flag: str) -> None:
         raise ConfigError(f"{flag} {k} exceeds the vocabulary ({vocab} tokens)")
 
 
+def check_prune(folder: Path | None, step: dict) -> None:
+    """ConfigError if a ``prune_mlp`` step keeps no neuron (or removes none) of the MLP width its config names."""
+    from andactl.passes.prune_mlp import WIDTH_KEYS, kept_neurons
+
+    config = _config(folder) if folder is not None else {}
+    width = next((config[k] for k in WIDTH_KEYS if isinstance(config.get(k), int)), None)
+    if width is not None:
+        kept_neurons(width, float(step["ratio"]), int(step["round_to"]))
+
+
 def check_calibration(calibration: dict, data_dir) -> None:
     """The calibration dataset/split exists (locally when a data dir is set) and is not an
     evaluation split; ``self`` (text sampled from the model) needs neither, ``mix`` needs alpaca's split."""
@@ -141,9 +151,10 @@ def source_capabilities(model: str) -> set[str]:
 
 
 def preflight(model: str, output: str | None, overwrite: bool, data_dir, calibration: dict | None = None,
-              eval_spec: dict | None = None, calibration_used: bool = True, train_seqlens: list[int] = ()) -> None:
-    """Every check above for one run (``train_seqlens``: the recipe's recovery sequence lengths);
-    raises the first failure. Touches nothing."""
+              eval_spec: dict | None = None, calibration_used: bool = True, train_seqlens: list[int] = (),
+              prunes: list[dict] = ()) -> None:
+    """Every check above for one run (``train_seqlens``: the recipe's recovery sequence lengths;
+    ``prunes``: its resolved prune_mlp steps); raises the first failure. Touches nothing."""
     from andactl.formats.output_dir import check_output
 
     kind, folder = model_source(model)
@@ -154,6 +165,8 @@ def preflight(model: str, output: str | None, overwrite: bool, data_dir, calibra
             check_seqlen(folder, int(calibration["seqlen"]), "--cal-seqlen")
     for seqlen in train_seqlens:
         check_seqlen(folder, seqlen, "recover seqlen")
+    for step in prunes:
+        check_prune(folder, step)
     if eval_spec is not None:
         if not isinstance(eval_spec, dict):
             raise ConfigError("'eval' must be a mapping like {tasks: wikitext2, limit: 4}")

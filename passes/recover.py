@@ -96,9 +96,9 @@ def preflight(config: RecoverConfig, provided: set[str], teacher: str | None) ->
     if done:
         raise ConfigError(f"recover works on unquantized models; this one is already quantized ({', '.join(done)}): "
                           "recover before quantize_weights")
-    if config.method == "kd" and config.teacher is None and "sliced" not in provided:
-        raise ConfigError("--method kd on a model that was not sliced needs --teacher (a recipe: teacher:); there is "
-                          "no dense source to distil from")
+    if config.method == "kd" and config.teacher is None and not provided & {"sliced", "pruned"}:
+        raise ConfigError("--method kd on a model that was not sliced or pruned needs --teacher (a recipe: teacher:); "
+                          "there is no dense source to distil from")
     if config.needs_teacher and not teacher:
         raise ConfigError("no teacher model: pass --teacher")
 

@@ -26,9 +26,10 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
 
 
 def _register() -> None:
-    from andactl.cli import bench_cmd, env_cmd, eval_cmd, export_cmd, generate_cmd, inspect_cmd, run_cmd, slice_cmd
+    from andactl.cli import (bench_cmd, env_cmd, eval_cmd, export_cmd, generate_cmd, inspect_cmd, prune_cmd, run_cmd,
+                             slice_cmd)
 
-    for mod in (bench_cmd, env_cmd, eval_cmd, export_cmd, generate_cmd, inspect_cmd, run_cmd, slice_cmd):
+    for mod in (bench_cmd, env_cmd, eval_cmd, export_cmd, generate_cmd, inspect_cmd, prune_cmd, run_cmd, slice_cmd):
         for command in mod.COMMANDS:
             cli.add_command(command)
     for optional in ("quantize_cmd", "kernels_cmd", "sweep_cmd", "recover_cmd"):
