@@ -90,31 +90,15 @@ def neuron_energy(ctx, outputs: list[nn.Linear]) -> list[torch.Tensor]:
     return sums
 
 
-def _cut_rows(lin: nn.Linear, rows: torch.Tensor) -> nn.Linear:
-    new = nn.Linear(lin.in_features, len(rows), bias=lin.bias is not None, device=lin.weight.device,
-                    dtype=lin.weight.dtype)
-    new.weight.data = lin.weight.data[rows].clone()
-    if lin.bias is not None:
-        new.bias.data = lin.bias.data[rows].clone()
-    return new
-
-
-def _cut_cols(lin: nn.Linear, cols: torch.Tensor) -> nn.Linear:
-    new = nn.Linear(len(cols), lin.out_features, bias=lin.bias is not None, device=lin.weight.device,
-                    dtype=lin.weight.dtype)
-    new.weight.data = lin.weight.data[:, cols].clone()
-    if lin.bias is not None:
-        new.bias.data = lin.bias.data.clone()
-    return new
-
-
-def _replace(root: nn.Module, old: nn.Module, new: nn.Module) -> None:
-    for name, child in root.named_modules():
-        for attr, sub in child.named_children():
-            if sub is old:
-                setattr(child, attr, new)
-                return
-    raise RuntimeError("prune: a linear to replace is not in its layer")
+def _keep(lin: nn.Linear, rows: torch.Tensor | None = None, cols: torch.Tensor | None = None) -> None:
+    """In place: ``lin`` keeps weight rows ``rows`` (and those bias entries) and columns ``cols``."""
+    w = lin.weight.detach()
+    w = w[rows.to(w.device)] if rows is not None else w
+    w = w[:, cols.to(w.device)] if cols is not None else w
+    lin.weight = nn.Parameter(w.clone().contiguous(), requires_grad=lin.weight.requires_grad)
+    if rows is not None and lin.bias is not None:
+        lin.bias = nn.Parameter(lin.bias.detach()[rows.to(w.device)].clone(), requires_grad=lin.bias.requires_grad)
+    lin.out_features, lin.in_features = lin.weight.shape
 
 
 @torch.no_grad()
@@ -126,9 +110,8 @@ def prune_layer(adapter, layer: nn.Module, keep: torch.Tensor) -> None:
     width = out.in_features
     for lin in adapter.mlp_inputs(layer):
         parts = lin.out_features // width
-        rows = torch.cat([keep + p * width for p in range(parts)])
-        _replace(layer, lin, _cut_rows(lin, rows.to(lin.weight.device)))
-    _replace(layer, out, _cut_cols(out, keep.to(out.weight.device)))
+        _keep(lin, rows=torch.cat([keep + p * width for p in range(parts)]))
+    _keep(out, cols=keep)
 
 
 @register_pass
@@ -146,6 +129,7 @@ class PruneMLP(Pass):
     def run(self, ctx) -> dict:
         cfg: PruneMLPConfig = self.config
         adapter = ctx.adapter
+        ctx.model.eval()
         key = width_key(adapter.config)
         layers = list(adapter.layers())
         outputs = [adapter.mlp_output(layer) for layer in layers]

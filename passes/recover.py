@@ -1,6 +1,6 @@
-"""Recovery fine-tuning after slicing: SliceGPT's RFT (LoRA + cross-entropy) or distillation from
+"""Recovery fine-tuning after slicing or pruning: SliceGPT's RFT (LoRA + cross-entropy) or distillation from
 the dense model (KL on logits, optionally + CE), LoRA or full linear weights; adapters are merged,
-so the result is an ordinary (sliced) model with the same structure records.
+so the result is an ordinary (sliced or pruned) model with the same structure records.
 
 Invariants: the model's module tree, names and shapes are unchanged by the pass; nothing is written
 (the pipeline writes the artifact only after every pass succeeded, so Ctrl-C leaves nothing); the

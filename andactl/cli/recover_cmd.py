@@ -42,7 +42,7 @@ from andactl.cli.common import data_dir_option, device_option, dry_run_option, d
 def recover(cctx, model, method, full, teacher, train_data, steps, lr, seqlen, batch_size, grad_accum, warmup, schedule,
             ce_weight, teacher_topk, eval_every, held_out, checkpoint, seed, output, overwrite, dtype, device, data_dir, dry_run, max_memory,
             fmt):
-    """Fine-tune a sliced MODEL to recover quality; writes an ordinary artifact to -o.
+    """Fine-tune a sliced or pruned MODEL to recover quality; writes an ordinary artifact to -o.
 
     \b
       andactl recover sliced/ -o recovered/                       # distil from the dense source
