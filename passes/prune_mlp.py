@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from andactl.distributed import all_reduce_sum
 from andactl.errors import ConfigError
 from andactl.models.capture import resident_device
 from andactl.models.slicegpt_layer import count_parameters
@@ -63,19 +64,20 @@ def width_key(config) -> str:
 @torch.no_grad()
 def neuron_energy(ctx, outputs: list[nn.Linear]) -> list[torch.Tensor]:
     """Per layer, ``sum over calibration tokens of a_i^2`` (float64) for the input ``a`` of each
-    output linear; padded positions (attention mask 0) count nothing. Runs the decoder only."""
-    sums = [torch.zeros(lin.in_features, dtype=torch.float64) for lin in outputs]
+    output linear; padded positions (attention mask 0) count nothing; summed over every rank's
+    calibration share, so all ranks remove the same neurons. Runs the decoder only."""
+    device = resident_device(ctx.model)
+    sums = [torch.zeros(lin.in_features, dtype=torch.float64, device=device) for lin in outputs]
     mask_now: list[torch.Tensor] = []
 
     def hook(i):
         def record(module, args):
             a = args[0].detach().to(torch.float64).reshape(-1, sums[i].numel())  # OPT passes [tokens, I]
             w = mask_now[0].to(a.device, torch.float64).reshape(-1, 1)
-            sums[i] += (a.pow(2) * w).sum(0).cpu()
+            sums[i] += (a.pow(2) * w).sum(0).to(sums[i].device)
         return record
 
     handles = [lin.register_forward_pre_hook(hook(i)) for i, lin in enumerate(outputs)]
-    device = resident_device(ctx.model)
     decoder = ctx.adapter.decoder
     try:
         for batch in ctx.calibration().batches():
@@ -87,7 +89,7 @@ def neuron_energy(ctx, outputs: list[nn.Linear]) -> list[torch.Tensor]:
     finally:
         for h in handles:
             h.remove()
-    return sums
+    return [all_reduce_sum(t).cpu() for t in sums]  # under torchrun every rank scores all ranks' tokens
 
 
 def _keep(lin: nn.Linear, rows: torch.Tensor | None = None, cols: torch.Tensor | None = None) -> None:
