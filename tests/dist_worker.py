@@ -1,5 +1,5 @@
 """Worker of the 2-process gloo test (tests/test_distributed.py): one rank of a SliceGPT + GPTQ
-run on a tiny float64 llama with the calibration samples sharded over ranks."""
+run and of an MLP pruning run on a tiny float64 llama with the calibration samples sharded over ranks."""
 from __future__ import annotations
 
 import os
@@ -18,6 +18,7 @@ def run_rank(rank: int, world: int, port: int, out: str) -> None:
     from andactl.errors import ConfigError
     from andactl.models.adapters import get_adapter
     from andactl.passes.fuse_norms import FuseNorms
+    from andactl.passes.prune_mlp import PruneMLP, PruneMLPConfig
     from andactl.passes.quantize_weights import QuantizeWeights, QuantizeWeightsConfig
     from andactl.passes.rotate import Rotate, RotateConfig
     from andactl.passes.slice import Slice
@@ -45,4 +46,9 @@ def run_rank(rank: int, world: int, port: int, out: str) -> None:
     state = {k: v.contiguous() for k, v in model.state_dict().items()}
     state["calibration_tokens"] = torch.tensor([rot["calibration_tokens"], gptq["calibration_tokens"], cal.num_tokens])
     save_file(state, str(Path(out, f"gptq{rank}.safetensors")))
+    model, _ = tiny_model("llama", torch.float64)
+    ctx = PassContext(model=model, adapter=get_adapter(model), tokenizer=None, _calibration=cal)
+    PruneMLP(PruneMLPConfig(ratio=0.25, round_to=8)).run(ctx)
+    mlp = {k: v.contiguous() for k, v in model.state_dict().items() if ".mlp." in k}  # what pruning cut
+    save_file(mlp, str(Path(out, f"pruned{rank}.safetensors")))
     distributed.finish()

@@ -16,6 +16,7 @@ from andactl.cli.main import cli
 from andactl.context import PassContext
 from andactl.models.adapters import get_adapter
 from andactl.passes.fuse_norms import FuseNorms
+from andactl.passes.prune_mlp import PruneMLP, PruneMLPConfig
 from andactl.passes.quantize_weights import QuantizeWeights, QuantizeWeightsConfig
 from andactl.passes.rotate import Rotate, RotateConfig
 from andactl.passes.slice import Slice
@@ -58,6 +59,16 @@ def test_two_gloo_ranks_equal_one_process(tmp_path):
         assert (q[0][name] - ref).abs().max().item() < 1e-10, name
     for r in (0, 1):
         assert "ranks disagree on the configuration: rank 1 differs from rank 0" in (tmp_path / f"disagreement{r}.txt").read_text()
+    model, _ = tiny_model("llama", torch.float64)  # pruning: neuron scores over all ranks' tokens
+    PruneMLP(PruneMLPConfig(ratio=0.25, round_to=8)).run(
+        PassContext(model=model, adapter=get_adapter(model), tokenizer=None,
+                    _calibration=tiny_calibration(samples=8, seqlen=32, batch_size=4)))
+    pruned = [load_file(str(tmp_path / f"pruned{r}.safetensors")) for r in (0, 1)]
+    mlp = {k: v for k, v in model.state_dict().items() if ".mlp." in k}
+    assert sorted(mlp) == sorted(pruned[0]) and len(mlp) == 6
+    for name, ref in mlp.items():
+        assert torch.equal(pruned[0][name], pruned[1][name]), name
+        assert pruned[0][name].shape == ref.shape and (pruned[0][name] - ref).abs().max().item() < 1e-12, name
 
 
 def test_world_larger_than_calibration_is_one_line(tmp_path):
