@@ -5,11 +5,10 @@ import json
 
 import pytest
 import torch
-from click.testing import CliRunner
+from cli_helpers import invoke_cli, assert_one_line_error
 from tiny_models import tiny_calibration, tiny_inputs, tiny_model
 from tiny_tokenizer import char_tokenizer
 
-from andactl.cli.main import cli
 from andactl.context import PassContext
 from andactl.models.adapters import get_adapter
 from andactl.models.loading import load_model
@@ -20,15 +19,6 @@ WIDTH = 96  # tiny_models' MLP width
 ZEROED = 24  # neurons whose output column is zeroed: exactly the quarter a ratio of 0.25 removes
 
 
-def _invoke(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
-
-
-def _one_line_error(res, text):
-    assert res.exit_code != 0, res.output
-    lines = [line for line in res.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and "Traceback" not in res.stderr, res.stderr
-    assert text in lines[0], lines[0]
 
 
 def _save(model, path):
@@ -136,10 +126,10 @@ def test_cli_prune_then_recover_distils_from_the_source(tiny_hf_dir, data_dir, t
     """`andactl prune` writes an artifact whose provenance names the source, so `recover` (KD, the
     default) finds its teacher without --teacher."""
     out = tmp_path / "pruned"
-    res = _invoke("prune", tiny_hf_dir, "--ratio", "0.25", "--round-to", "8", "-o", out, "--cal-data", "ptb",
+    res = invoke_cli("prune", tiny_hf_dir, "--ratio", "0.25", "--round-to", "8", "-o", out, "--cal-data", "ptb",
                   "--cal-split", "validation", "--cal-samples", "4", "--cal-seqlen", "64", "--data-dir", data_dir)
     assert res.exit_code == 0, res.stderr
-    res = _invoke("recover", out, "-o", tmp_path / "rec", "--steps", "2", "--seqlen", "32", "--batch-size", "2",
+    res = invoke_cli("recover", out, "-o", tmp_path / "rec", "--steps", "2", "--seqlen", "32", "--batch-size", "2",
                   "--held-out", "2", "--eval-every", "2", "--data-dir", data_dir)
     assert res.exit_code == 0, res.stderr
     report = json.loads((tmp_path / "rec" / "report.json").read_text())["passes"][0]["result"]
@@ -154,7 +144,7 @@ def test_cli_prune_then_recover_distils_from_the_source(tiny_hf_dir, data_dir, t
 ])
 def test_bad_input_one_line_nothing_written(tiny_hf_dir, data_dir, tmp_path, args, text):
     out = tmp_path / "out"
-    res = _invoke("prune", tiny_hf_dir, *args, "-o", out, "--cal-seqlen", "64", "--data-dir", data_dir)
-    _one_line_error(res, text)
+    res = invoke_cli("prune", tiny_hf_dir, *args, "-o", out, "--cal-seqlen", "64", "--data-dir", data_dir)
+    assert_one_line_error(res, text)
     assert not out.exists()
 

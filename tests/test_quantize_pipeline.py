@@ -6,11 +6,10 @@ import json
 
 import pytest
 import torch
-from click.testing import CliRunner
+from cli_helpers import invoke_cli
 from tiny_models import tiny_calibration, tiny_inputs, tiny_model
 from tiny_tokenizer import char_tokenizer
 
-from andactl.cli.main import cli
 from andactl.context import PassContext
 from andactl.formats.artifact import save_artifact
 from andactl.manager import PassManager
@@ -66,35 +65,32 @@ def test_search_accepts_only_within_tolerance():
     assert ctx.anda_bits == tuple_bits(ctx.report["search"]["tuple"])
 
 
-def _invoke(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
-
 
 def test_cli_slice_quantize_eval_inspect(tiny_hf_dir, data_dir, tmp_path):
     cal = ["--cal-data", "ptb", "--cal-split", "validation", "--cal-samples", "4", "--cal-seqlen", "128", "--data-dir", data_dir]
-    res = _invoke("slice", tiny_hf_dir, "--ratio", "0.25", "-o", tmp_path / "s", *cal)
+    res = invoke_cli("slice", tiny_hf_dir, "--ratio", "0.25", "-o", tmp_path / "s", *cal)
     assert res.exit_code == 0, res.stderr
-    res = _invoke("quantize", tmp_path / "s", "--max-evals", "4", "--weight-method", "gptq", "--group-size", "64",
+    res = invoke_cli("quantize", tmp_path / "s", "--max-evals", "4", "--weight-method", "gptq", "--group-size", "64",
                   "-o", tmp_path / "q", "--format", "json", *cal)
     assert res.exit_code == 0, res.stderr
     summary = json.loads(res.stdout)
     assert [p["pass"] for p in summary["passes"]] == ["quantize_weights", "anda_search", "pack", "quantize_tables"]
     assert summary["search"]["evaluations"] <= 4
-    res = _invoke("eval", tmp_path / "s", tmp_path / "q", "--tasks", "wikitext2", "--seqlen", "64", "--limit", "2",
+    res = invoke_cli("eval", tmp_path / "s", tmp_path / "q", "--tasks", "wikitext2", "--seqlen", "64", "--limit", "2",
                   "--data-dir", data_dir, "--format", "json", "--backend", "reference")
     assert res.exit_code == 0, res.stderr
     runs = json.loads(res.stdout)["models"]
     assert [r["model"] for r in runs] == [str(tmp_path / "s"), str(tmp_path / "q")]
     assert all(r["results"]["wikitext2"]["ppl"] > 1 for r in runs)
-    info = json.loads(_invoke("inspect", tmp_path / "q", "--format", "json").stdout)
+    info = json.loads(invoke_cli("inspect", tmp_path / "q", "--format", "json").stdout)
     assert info["structure"][-2:] == ["pack", "quantize_tables"]
     assert info["passes_applied"] == ["fuse_norms", "rotate", "slice", "quantize_weights", "anda_search", "pack",
                                       "quantize_tables"]  # every step's passes, not only structural records
     assert len(info["quantized_modules"]) == 14 and info["search"]["tuple"] == summary["search"]["tuple"]
-    res = _invoke("quantize", tmp_path / "q", "-o", tmp_path / "q2")
+    res = invoke_cli("quantize", tmp_path / "q", "-o", tmp_path / "q2")
     assert res.exit_code == 2 and "already quantized" in res.stderr
     for src, clash in (("s", "rotated"), ("q", "rotated, int4_weights, packed")):  # slicing twice: refused, not crashed
-        res = _invoke("slice", tmp_path / src, "--ratio", "0.1", "-o", tmp_path / "again", *cal)
+        res = invoke_cli("slice", tmp_path / src, "--ratio", "0.1", "-o", tmp_path / "again", *cal)
         assert res.exit_code == 2 and len(res.stderr.strip().splitlines()) == 1, res.stderr
         assert f"pass 'rotate' (step 2) cannot run after {clash}," in res.stderr
         assert not (tmp_path / "again").exists()
@@ -113,7 +109,7 @@ def test_cli_slice_quantize_eval_inspect(tiny_hf_dir, data_dir, tmp_path):
     (["--cal-samples", "1", "--cal-seqlen", "64"], "calibration too small for GPTQ"),
 ])
 def test_quantize_bad_input(tiny_hf_dir, tmp_path, args, msg):
-    res = _invoke("quantize", tiny_hf_dir, "-o", tmp_path / "q", *args)
+    res = invoke_cli("quantize", tiny_hf_dir, "-o", tmp_path / "q", *args)
     assert res.exit_code == 2
     lines = [line for line in res.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and msg in lines[0]

@@ -6,33 +6,23 @@ import math
 
 import pytest
 import torch
-from click.testing import CliRunner
+from cli_helpers import invoke_cli, assert_one_line_error
 from tiny_models import tiny_inputs, tiny_model
 from tiny_tokenizer import char_tokenizer
 
-from andactl.cli.main import cli
 from andactl.models.loading import load_model
 from andactl.passes.recover_loss import head_loss, reference_head_loss
 
 FAST = ["--seqlen", "32", "--batch-size", "2", "--held-out", "2", "--eval-every", "2"]
 
 
-def _invoke(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
-
-
-def _one_line_error(res, text):
-    assert res.exit_code != 0, res.output
-    lines = [line for line in res.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and "Traceback" not in res.stderr, res.stderr
-    assert text in lines[0], lines[0]
 
 
 @pytest.fixture(scope="module")
 def sliced(tiny_hf_dir, data_dir, tmp_path_factory):
     """A tiny llama sliced by 25% (its provenance names tiny_hf_dir, the default teacher)."""
     out = tmp_path_factory.mktemp("recover") / "sliced"
-    res = _invoke("slice", tiny_hf_dir, "--ratio", "0.25", "-o", out, "--cal-data", "ptb", "--cal-split", "validation",
+    res = invoke_cli("slice", tiny_hf_dir, "--ratio", "0.25", "-o", out, "--cal-data", "ptb", "--cal-split", "validation",
                   "--cal-samples", "4", "--cal-seqlen", "64", "--data-dir", data_dir)
     assert res.exit_code == 0, res.stderr
     return out
@@ -175,7 +165,7 @@ def test_interrupt_or_failure_writes_nothing(sliced, data_dir, tmp_path, monkeyp
         raise exc("stop")
 
     monkeypatch.setattr(rt, "train", boom)
-    res = _invoke("recover", sliced, "-o", tmp_path / "out", "--steps", "2", *FAST, "--data-dir", data_dir)
+    res = invoke_cli("recover", sliced, "-o", tmp_path / "out", "--steps", "2", *FAST, "--data-dir", data_dir)
     assert res.exit_code == code, res.output
     assert list(tmp_path.iterdir()) == []
 
@@ -192,12 +182,12 @@ def test_interrupt_or_failure_writes_nothing(sliced, data_dir, tmp_path, monkeyp
     (["--seqlen", "129"], "--seqlen 129 exceeds the model's context length (max_position_embeddings 128)"),
 ])
 def test_bad_input_one_line_nothing_written(sliced, data_dir, tmp_path, args, text):
-    _one_line_error(_invoke("recover", sliced, "-o", tmp_path / "out", *args, "--data-dir", data_dir), text)
+    assert_one_line_error(invoke_cli("recover", sliced, "-o", tmp_path / "out", *args, "--data-dir", data_dir), text)
     assert not (tmp_path / "out").exists()
 
 
 def test_kd_on_unsliced_model_needs_teacher(tiny_hf_dir, data_dir, tmp_path):
-    _one_line_error(_invoke("recover", tiny_hf_dir, "-o", tmp_path / "out", "--data-dir", data_dir), "needs --teacher")
+    assert_one_line_error(invoke_cli("recover", tiny_hf_dir, "-o", tmp_path / "out", "--data-dir", data_dir), "needs --teacher")
     assert not (tmp_path / "out").exists()
 
 
@@ -207,8 +197,8 @@ def test_teacher_with_other_tokenizer_refused(sliced, data_dir, tmp_path):
     tok.add_tokens(["<extra>"])
     model.save_pretrained(str(tmp_path / "t"))
     tok.save_pretrained(str(tmp_path / "t"))
-    res = _invoke("recover", sliced, "--teacher", tmp_path / "t", "-o", tmp_path / "out", "--data-dir", data_dir)
-    _one_line_error(res, "different vocabulary/tokenizer")
+    res = invoke_cli("recover", sliced, "--teacher", tmp_path / "t", "-o", tmp_path / "out", "--data-dir", data_dir)
+    assert_one_line_error(res, "different vocabulary/tokenizer")
     assert not (tmp_path / "out").exists()
 
 
@@ -220,7 +210,7 @@ def test_recipe_slice_recover_quantize_pack_through_cli(tiny_hf_dir, data_dir, t
         "  - pass: recover\n    steps: 2\n    seqlen: 32\n    batch_size: 2\n    held_out: 2\n"
         "  - pass: quantize_weights\n    method: rtn\n    group_size: 64\n  - pass: set_anda_bits\n    bits: [8, 8, 8, 8]\n"
         "  - pass: pack\n")
-    res = _invoke("run", recipe, "-o", tmp_path / "out", "--data-dir", data_dir, "--format", "json")
+    res = invoke_cli("run", recipe, "-o", tmp_path / "out", "--data-dir", data_dir, "--format", "json")
     assert res.exit_code == 0, res.stderr
     summary = json.loads(res.stdout)
     assert [p["pass"] for p in summary["passes"]] == ["fuse_norms", "rotate", "slice", "recover", "quantize_weights",
@@ -230,6 +220,6 @@ def test_recipe_slice_recover_quantize_pack_through_cli(tiny_hf_dir, data_dir, t
     with torch.no_grad():
         assert torch.isfinite(loaded.model(tiny_inputs()).logits).all()
     recipe.write_text(recipe.read_text().replace("seqlen: 32", "seqlen: 129"))  # past the 128-token context
-    _one_line_error(_invoke("run", recipe, "-o", tmp_path / "long", "--data-dir", data_dir),
+    assert_one_line_error(invoke_cli("run", recipe, "-o", tmp_path / "long", "--data-dir", data_dir),
                     "recover seqlen 129 exceeds the model's context length (max_position_embeddings 128)")
     assert not (tmp_path / "long").exists()
