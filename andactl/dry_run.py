@@ -143,10 +143,11 @@ def planned_parameters(shape: "ModelShape", step: dict) -> int:
 def pruned_neurons(shape: ModelShape, step: dict) -> int:
     """MLP neurons the resolved ``prune_mlp`` step removes per layer (exact for a source not sliced
     in the same recipe: a slice before it narrows the neurons' rows, not counted here)."""
-    from andactl.passes.prune_mlp import PruneMLPConfig, kept_neurons
+    from andactl.passes.prune_mlp import kept_neurons
 
-    cfg = PruneMLPConfig(ratio=step["ratio"], round_to=step["round_to"])
-    return shape.mlp_width - kept_neurons(shape.mlp_width, cfg.ratio, cfg.round_to) if shape.mlp_width else 0
+    if not shape.mlp_width:
+        return 0
+    return shape.mlp_width - kept_neurons(shape.mlp_width, float(step["ratio"]), int(step["round_to"]))
 
 
 def _shape_fields(shape: ModelShape) -> dict:

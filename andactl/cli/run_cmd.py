@@ -39,10 +39,10 @@ def run_and_report(recipe, opts, fmt: str, eval_spec: dict | None = None, calibr
     from andactl.pipeline import calibration_config, run_recipe
 
     calibration_config(recipe.calibration or {})
-    recovers = [s for s in manager.resolved_recipe() if s["pass"] == "recover"]
+    steps = manager.resolved_recipe()
+    recovers = [s for s in steps if s["pass"] == "recover"]
     preflight(opts.model, opts.output, opts.overwrite, opts.data_dir, recipe.calibration, eval_spec, calibration_used,
-              train_seqlens=[int(s["seqlen"]) for s in recovers],
-              prunes=[s for s in manager.resolved_recipe() if s["pass"] == "prune_mlp"])
+              train_seqlens=[int(s["seqlen"]) for s in recovers], prunes=[s for s in steps if s["pass"] == "prune_mlp"])
     if max_memory is None and recovers:
         # a teacher beside the student is the usual way a recovery runs out of memory: say so up front
         from andactl.dry_run import over_memory_warning
