@@ -11,7 +11,7 @@ def invoke_cli(*args):
     return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
 
 
-def assert_one_line_error(res, text: str) -> None:
+def assert_error_line(res, text: str) -> None:
     """A non-zero exit whose stderr is exactly one non-blank line, containing ``text``, no traceback."""
     assert res.exit_code != 0, res.output
     lines = [line for line in res.stderr.splitlines() if line.strip()]

@@ -5,7 +5,7 @@ import json
 
 import pytest
 import torch
-from cli_helpers import invoke_cli, assert_one_line_error
+from cli_helpers import assert_error_line, invoke_cli
 from tiny_models import tiny_calibration, tiny_inputs, tiny_model
 from tiny_tokenizer import char_tokenizer
 
@@ -145,6 +145,6 @@ def test_cli_prune_then_recover_distils_from_the_source(tiny_hf_dir, data_dir, t
 def test_bad_input_one_line_nothing_written(tiny_hf_dir, data_dir, tmp_path, args, text):
     out = tmp_path / "out"
     res = invoke_cli("prune", tiny_hf_dir, *args, "-o", out, "--cal-seqlen", "64", "--data-dir", data_dir)
-    assert_one_line_error(res, text)
+    assert_error_line(res, text)
     assert not out.exists()
 

@@ -6,7 +6,7 @@ import math
 
 import pytest
 import torch
-from cli_helpers import invoke_cli, assert_one_line_error
+from cli_helpers import assert_error_line, invoke_cli
 from tiny_models import tiny_inputs, tiny_model
 from tiny_tokenizer import char_tokenizer
 
@@ -182,12 +182,12 @@ def test_interrupt_or_failure_writes_nothing(sliced, data_dir, tmp_path, monkeyp
     (["--seqlen", "129"], "--seqlen 129 exceeds the model's context length (max_position_embeddings 128)"),
 ])
 def test_bad_input_one_line_nothing_written(sliced, data_dir, tmp_path, args, text):
-    assert_one_line_error(invoke_cli("recover", sliced, "-o", tmp_path / "out", *args, "--data-dir", data_dir), text)
+    assert_error_line(invoke_cli("recover", sliced, "-o", tmp_path / "out", *args, "--data-dir", data_dir), text)
     assert not (tmp_path / "out").exists()
 
 
 def test_kd_on_unsliced_model_needs_teacher(tiny_hf_dir, data_dir, tmp_path):
-    assert_one_line_error(invoke_cli("recover", tiny_hf_dir, "-o", tmp_path / "out", "--data-dir", data_dir), "needs --teacher")
+    assert_error_line(invoke_cli("recover", tiny_hf_dir, "-o", tmp_path / "out", "--data-dir", data_dir), "needs --teacher")
     assert not (tmp_path / "out").exists()
 
 
@@ -198,7 +198,7 @@ def test_teacher_with_other_tokenizer_refused(sliced, data_dir, tmp_path):
     model.save_pretrained(str(tmp_path / "t"))
     tok.save_pretrained(str(tmp_path / "t"))
     res = invoke_cli("recover", sliced, "--teacher", tmp_path / "t", "-o", tmp_path / "out", "--data-dir", data_dir)
-    assert_one_line_error(res, "different vocabulary/tokenizer")
+    assert_error_line(res, "different vocabulary/tokenizer")
     assert not (tmp_path / "out").exists()
 
 
@@ -220,6 +220,6 @@ def test_recipe_slice_recover_quantize_pack_through_cli(tiny_hf_dir, data_dir, t
     with torch.no_grad():
         assert torch.isfinite(loaded.model(tiny_inputs()).logits).all()
     recipe.write_text(recipe.read_text().replace("seqlen: 32", "seqlen: 129"))  # past the 128-token context
-    assert_one_line_error(invoke_cli("run", recipe, "-o", tmp_path / "long", "--data-dir", data_dir),
+    assert_error_line(invoke_cli("run", recipe, "-o", tmp_path / "long", "--data-dir", data_dir),
                     "recover seqlen 129 exceeds the model's context length (max_position_embeddings 128)")
     assert not (tmp_path / "long").exists()

@@ -9,8 +9,9 @@ import weakref
 
 import pytest
 import torch
+from cli_helpers import assert_error_line
 from click.testing import CliRunner
-from test_recover import _one_line_error, _recover_ctx, sliced  # noqa: F401  (the module's fixture)
+from test_recover import _recover_ctx, sliced  # noqa: F401  (the module's fixture)
 from tiny_models import tiny_inputs
 
 from andactl.cli.main import cli
@@ -120,7 +121,7 @@ def test_topk_kd_lowers_kl_and_frees_the_teacher_before_training(sliced, data_di
 def test_bad_topk_one_line_nothing_written(sliced, data_dir, tmp_path, args, text):  # noqa: F811
     res = CliRunner().invoke(cli, [str(a) for a in ["recover", sliced, "-o", tmp_path / "out", *FAST, *args,
                                                      "--data-dir", data_dir]], catch_exceptions=False)
-    _one_line_error(res, text)
+    assert_error_line(res, text)
     assert not (tmp_path / "out").exists()
 
 
@@ -224,7 +225,7 @@ def test_max_memory_refusal_points_to_topk(sliced, data_dir, tmp_path):  # noqa:
     args = ["recover", sliced, "-o", tmp_path / "out", *FAST, "--teacher", big, "--max-memory", "8",
             "--data-dir", data_dir]
     res = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
-    _one_line_error(res, "--teacher-topk 64 never holds the teacher beside the student")
+    assert_error_line(res, "--teacher-topk 64 never holds the teacher beside the student")
     assert "in pass 'recover: " in res.stderr and not (tmp_path / "out").exists()
     sparse = _dry_run(sliced, data_dir, tmp_path, "--teacher", big, "--teacher-topk", "64")
     assert sparse["recover: training"]["host_ram_gb"] < 8 < sparse["recover: teacher (student parked)"]["host_ram_gb"]
