@@ -19,8 +19,6 @@ WIDTH = 96  # tiny_models' MLP width
 ZEROED = 24  # neurons whose output column is zeroed: exactly the quarter a ratio of 0.25 removes
 
 
-
-
 def _save(model, path):
     model.save_pretrained(str(path))
     char_tokenizer().save_pretrained(str(path))
@@ -127,10 +125,10 @@ def test_cli_prune_then_recover_distils_from_the_source(tiny_hf_dir, data_dir, t
     default) finds its teacher without --teacher."""
     out = tmp_path / "pruned"
     res = invoke_cli("prune", tiny_hf_dir, "--ratio", "0.25", "--round-to", "8", "-o", out, "--cal-data", "ptb",
-                  "--cal-split", "validation", "--cal-samples", "4", "--cal-seqlen", "64", "--data-dir", data_dir)
+                     "--cal-split", "validation", "--cal-samples", "4", "--cal-seqlen", "64", "--data-dir", data_dir)
     assert res.exit_code == 0, res.stderr
     res = invoke_cli("recover", out, "-o", tmp_path / "rec", "--steps", "2", "--seqlen", "32", "--batch-size", "2",
-                  "--held-out", "2", "--eval-every", "2", "--data-dir", data_dir)
+                     "--held-out", "2", "--eval-every", "2", "--data-dir", data_dir)
     assert res.exit_code == 0, res.stderr
     report = json.loads((tmp_path / "rec" / "report.json").read_text())["passes"][0]["result"]
     assert report["teacher"] == str(tiny_hf_dir) and report["method"] == "kd"

@@ -65,19 +65,18 @@ def test_search_accepts_only_within_tolerance():
     assert ctx.anda_bits == tuple_bits(ctx.report["search"]["tuple"])
 
 
-
 def test_cli_slice_quantize_eval_inspect(tiny_hf_dir, data_dir, tmp_path):
     cal = ["--cal-data", "ptb", "--cal-split", "validation", "--cal-samples", "4", "--cal-seqlen", "128", "--data-dir", data_dir]
     res = invoke_cli("slice", tiny_hf_dir, "--ratio", "0.25", "-o", tmp_path / "s", *cal)
     assert res.exit_code == 0, res.stderr
     res = invoke_cli("quantize", tmp_path / "s", "--max-evals", "4", "--weight-method", "gptq", "--group-size", "64",
-                  "-o", tmp_path / "q", "--format", "json", *cal)
+                     "-o", tmp_path / "q", "--format", "json", *cal)
     assert res.exit_code == 0, res.stderr
     summary = json.loads(res.stdout)
     assert [p["pass"] for p in summary["passes"]] == ["quantize_weights", "anda_search", "pack", "quantize_tables"]
     assert summary["search"]["evaluations"] <= 4
     res = invoke_cli("eval", tmp_path / "s", tmp_path / "q", "--tasks", "wikitext2", "--seqlen", "64", "--limit", "2",
-                  "--data-dir", data_dir, "--format", "json", "--backend", "reference")
+                     "--data-dir", data_dir, "--format", "json", "--backend", "reference")
     assert res.exit_code == 0, res.stderr
     runs = json.loads(res.stdout)["models"]
     assert [r["model"] for r in runs] == [str(tmp_path / "s"), str(tmp_path / "q")]

@@ -16,14 +16,12 @@ from andactl.passes.recover_loss import head_loss, reference_head_loss
 FAST = ["--seqlen", "32", "--batch-size", "2", "--held-out", "2", "--eval-every", "2"]
 
 
-
-
 @pytest.fixture(scope="module")
 def sliced(tiny_hf_dir, data_dir, tmp_path_factory):
     """A tiny llama sliced by 25% (its provenance names tiny_hf_dir, the default teacher)."""
     out = tmp_path_factory.mktemp("recover") / "sliced"
     res = invoke_cli("slice", tiny_hf_dir, "--ratio", "0.25", "-o", out, "--cal-data", "ptb", "--cal-split", "validation",
-                  "--cal-samples", "4", "--cal-seqlen", "64", "--data-dir", data_dir)
+                     "--cal-samples", "4", "--cal-seqlen", "64", "--data-dir", data_dir)
     assert res.exit_code == 0, res.stderr
     return out
 
