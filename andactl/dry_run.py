@@ -14,6 +14,8 @@ band of ``passes/blockwise.py``:
     resident = BASE_RSS + P*b                  (interpreter + libraries; the model, memory-mapped)
     fuse     = resident + V*D*b + 2*C*8        (untied head; one float64 band)
     rotate   = resident + ROTATE_EXTRA*P*b + N*D*b + B*S*(4*D + 2*I)*4 + B*H*S*S*4 + 4*D*D*8
+               (basis fisher: at least resident + L*(S*(4*D + 2*I)*4 + H*S*S*4) + 3*S*V*4, one sequence's
+                backward with every layer's activations kept; seconds + 3 forwards + the subspace search)
     slice    = resident + P_out*b              (cut copies while the source mapping is alive)
     gptq     = resident + N*D*b + B*S*(4*D + 2*I)*4 + K_max^2*8 + 4*G_max*4 + P_lin*INT4
                (G_max = elements of the largest stack of linears sharing one input, e.g. gate+up;
@@ -49,6 +51,8 @@ from andactl.passes.blockwise import CHUNK_ELEMENTS
 log = logging.getLogger("andactl")
 
 BASE_RSS = 480 * 2**20  # python + torch + transformers + tokenizers (fitted intercept of the measured peaks)
+FISHER_PASSES = 3  # rotate basis fisher: a forward and a backward (twice its FLOPs) before the PCA sweep
+FISHER_SEARCH_FLOPS = 12  # per search step and point, x D^2 x (D - d): R^T F R, R^T H R, QR, and their backward
 ROTATE_EXTRA = 0.6  # rotation rewrites every page of the mapped model plus allocator retention (fitted)
 WRITE_EXTRA = 1.2  # the sliced copies + one tensor in flight of the streaming writer (fitted)
 STREAM_RAM_SHARE = 0.8  # default --max-memory: this share of MemAvailable
@@ -402,6 +406,7 @@ def estimate(recipe, opts, check_disk: bool = True, timing: bool = True) -> dict
     different artifacts at 2 threads; stop 38, docs/local-2026-12-05i/nondeterminism.md)."""
     from andactl.manager import PassManager
     from andactl.models.loading import native_bf16, parse_device, parse_dtype
+    from andactl.passes.pca import FISHER_ITERS, sliced_dim
     from andactl.pipeline import calibration_config
 
     manager = PassManager.from_recipe(recipe.passes)  # validates pass names and parameters
@@ -449,7 +454,14 @@ def estimate(recipe, opts, check_disk: bool = True, timing: bool = True) -> dict
             work = ROTATE_EXTRA * model_bytes + cal_host + act_batch + 4 * D * D * 8 + band
             eig = (2 * shape.layers + 1) * EIGH_FLOPS_PER_D3 * D**3
             rot = 2.0 * P * D  # every weight multiplied by a D x D basis in float64
-            rows.append(row(name, work, fwd_flops / flops + (eig + rot) / rates["float64"]))
+            seconds = fwd_flops / flops + (eig + rot) / rates["float64"]
+            if step.get("basis") == "fisher":  # a backward pass first, every layer's activations kept
+                one_row = S * (4 * D + 2 * shape.widest) * 4 + shape.heads * S * S * 4
+                work = max(work, shape.layers * one_row + 3 * S * shape.vocab * 4)  # one sequence at a time
+                cut = D - sliced_dim(D, float(step.get("ratio", 0.0)), int(step.get("round_to", 8)))
+                search = (2 * shape.layers + 1) * FISHER_ITERS * FISHER_SEARCH_FLOPS * D**2 * cut
+                seconds += FISHER_PASSES * fwd_flops / flops + search / rates["float64"]
+            rows.append(row(name, work, seconds))
             out_params = planned_parameters(shape, step)
         elif name == "slice":
             rows.append(row(name, out_params * b, 1.0 + P * b / 2e9))

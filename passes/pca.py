@@ -83,3 +83,63 @@ def sliced_dim(hidden_size: int, ratio: float, round_to: int) -> int:
 def kept_variance(eigenvalues: torch.Tensor, d: int) -> float:
     """Fraction of the (damped) spectrum's total carried by the leading ``d`` components."""
     return float(eigenvalues[:d].sum() / eigenvalues.sum())
+
+
+FISHER_ITERS = 300  # Adam steps of the subspace search (SmolLM2-135M at 25%: ~3 s per point)
+FISHER_LR = 0.01  # Adam step on the unnormalised subspace matrix (its columns start at norm 1)
+
+
+def fisher_estimate(R: torch.Tensor, H: torch.Tensor, F: torch.Tensor) -> torch.Tensor:
+    """``tr((R^T F R)(R^T H R))``: the K-FAC estimate (up to a constant) of the loss that removing
+    the span of ``R``'s orthonormal columns costs, for a signal with Gram ``H`` whose loss gradient
+    has Gram ``F``. With ``F`` proportional to the identity it is PCA's dropped energy, squared-free."""
+    return torch.trace((R.T @ F @ R) @ (R.T @ H @ R))
+
+
+def _ordered_by(H: torch.Tensor, B: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The columns of ``B`` (orthonormal) turned within their span so that ``B^T H B`` is diagonal,
+    descending; returns (that diagonal, the turned columns)."""
+    vals, V = torch.linalg.eigh(B.T @ H @ B)
+    order = torch.argsort(vals, descending=True)
+    return vals[order], B @ V[:, order]
+
+
+@torch.no_grad()
+def fisher_basis(H: torch.Tensor, F: torch.Tensor, d: int, iters: int = FISHER_ITERS,
+                 lr: float = FISHER_LR) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """A gradient-aware SliceGPT basis: (values, Q, estimate ratio). The last ``D - d`` columns of
+    ``Q`` span the subspace whose removal has the smallest ``fisher_estimate`` found by Adam over
+    ``R = qr(A)``, started from PCA's dropped subspace; the best iterate is kept, so the estimate is
+    never above PCA's (the returned ratio, <= 1). PCA assumes every direction matters per unit of
+    energy; ``F`` (the Gram of the loss gradient at the signal) says which do.
+
+    Invariant: ``Q`` is orthogonal (float64); ``Q^T H Q`` is diagonal and descending within the kept
+    and within the dropped columns, and ``values`` is that diagonal (so ``kept_variance`` is the
+    share of ``H`` the kept columns carry); deterministic for given inputs. ``d >= D``: PCA's basis."""
+    vals, Q = pca_basis(H)
+    D = H.shape[0]
+    if d >= D:
+        return vals, Q, 1.0
+    Hn = H.to(torch.float64) / H.diagonal().sum()
+    Fn = F.to(torch.float64) / F.diagonal().sum().clamp_min(1e-300)
+    start = fisher_estimate(Q[:, d:], Hn, Fn)
+    if not float(start) > 0.0:  # no gradient reaches the dropped directions: PCA is already optimal
+        return vals, Q, 1.0
+    A = Q[:, d:].clone().requires_grad_(True)
+    best, best_A = 1.0, A.detach().clone()
+    opt = torch.optim.Adam([A], lr=lr)
+    with torch.enable_grad():
+        for _ in range(iters):
+            ratio = fisher_estimate(torch.linalg.qr(A)[0], Hn, Fn) / start
+            value = float(ratio.detach())
+            if value < best:
+                best, best_A = value, A.detach().clone()
+            opt.zero_grad()
+            ratio.backward()
+            opt.step()
+    dropped = torch.linalg.qr(best_A)[0]
+    kept = torch.linalg.svd(torch.eye(D, dtype=torch.float64) - dropped @ dropped.T)[0][:, :d]
+    (kv, kq), (dv, dq) = _ordered_by(H.to(torch.float64), kept), _ordered_by(H.to(torch.float64), dropped)
+    Q = torch.cat([kq, dq], dim=1)
+    pivot = Q.gather(0, Q.abs().argmax(dim=0, keepdim=True))
+    return torch.cat([kv, dv]), Q * torch.where(pivot < 0, -1.0, 1.0).to(Q.dtype), best

@@ -213,7 +213,8 @@ def test_manager_pipeline_reports_true_counts():
     assert result["parameters_original"] == 75328  # the tied tiny OPT before fusion
     assert result["shortcut_parameters"] == 3 * 48 * 48 + 48 * 64
     assert ctx.provided >= {"fused_norms", "rotated", "sliced"}
-    assert manager.resolved_recipe()[1] == {"pass": "rotate", "ratio": 0.25, "round_to": 8, "slice_head": False}
+    assert manager.resolved_recipe()[1] == {"pass": "rotate", "ratio": 0.25, "round_to": 8, "slice_head": False,
+                                            "basis": "pca"}
 
 
 @pytest.mark.parametrize("ratio", [-0.1, 1.0, 1.5])

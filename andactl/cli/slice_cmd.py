@@ -13,6 +13,9 @@ from andactl.cli.common import (calibration_dict, calibration_options, data_dir_
 @click.option("--ratio", type=float, required=True, help="Fraction of the hidden dimension to remove, in [0, 1).")
 @click.option("--round-to", type=click.IntRange(min=1), default=8, show_default=True, help="Kept width is a multiple of this.")
 @click.option("--slice-head", is_flag=True, help="Also slice the last layer's output and the head's input (SliceGPT keeps them full).")
+@click.option("--basis", type=click.Choice(["pca", "fisher"]), default="pca", show_default=True,
+              help="Directions kept: pca (SliceGPT: most energy) or fisher (most loss, from the gradient; "
+                   "a backward pass over the calibration text; not with --stream).")
 @click.option("-o", "--output", required=True, help="Artifact directory to write.")
 @click.option("--overwrite", is_flag=True, help="Replace a non-empty output directory.")
 @calibration_options()
@@ -26,7 +29,7 @@ from andactl.cli.common import (calibration_dict, calibration_options, data_dir_
 @stream_option
 @spill_option
 @click.pass_context
-def slice_(cctx, model, ratio, round_to, slice_head, output, overwrite, dtype, storage_dtype, shortcuts, device, data_dir, fmt,
+def slice_(cctx, model, ratio, round_to, slice_head, basis, output, overwrite, dtype, storage_dtype, shortcuts, device, data_dir, fmt,
            dry_run, max_memory, stream, spill_activations, **cal):
     """Slice MODEL with SliceGPT at --ratio and write an artifact to -o."""
     from andactl.cli.run_cmd import run_and_report
@@ -38,7 +41,8 @@ def slice_(cctx, model, ratio, round_to, slice_head, output, overwrite, dtype, s
     if not 0.0 <= ratio < 1.0:
         raise ConfigError(f"--ratio must be in [0, 1), got {ratio}")
     recipe = Recipe(
-        passes=[{"pass": "fuse_norms"}, {"pass": "rotate", "ratio": ratio, "round_to": round_to, "slice_head": slice_head}, {"pass": "slice"}],
+        passes=[{"pass": "fuse_norms"}, {"pass": "rotate", "ratio": ratio, "round_to": round_to, "slice_head": slice_head,
+                                                  "basis": basis}, {"pass": "slice"}],
         calibration=calibration_dict(cal),
     )
     opts = RunOptions(model=model, output=output, dtype=dtype, device=device, seed=cal["seed"],
