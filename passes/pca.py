@@ -92,7 +92,7 @@ FISHER_LR = 0.01  # Adam step on the unnormalised subspace matrix (its columns s
 def fisher_estimate(R: torch.Tensor, H: torch.Tensor, F: torch.Tensor) -> torch.Tensor:
     """``tr((R^T F R)(R^T H R))``: the K-FAC estimate (up to a constant) of the loss that removing
     the span of ``R``'s orthonormal columns costs, for a signal with Gram ``H`` whose loss gradient
-    has Gram ``F``. With ``F`` proportional to the identity it is PCA's dropped energy, squared-free."""
+    has Gram ``F``. With ``F = c I`` it is c times PCA's objective, the dropped energy ``tr(R^T H R)``."""
     return torch.trace((R.T @ F @ R) @ (R.T @ H @ R))
 
 

@@ -50,7 +50,7 @@ def test_fisher_basis_drops_the_direction_the_loss_needs_least():
 
 
 def test_fisher_basis_with_isotropic_gradient_is_pca():
-    """With F proportional to the identity the estimate is r x PCA's dropped energy: PCA's subspace
+    """With F = c I the estimate is c times PCA's dropped energy: PCA's subspace
     is the optimum and the search must not leave it; d = D returns PCA's basis itself."""
     gen = torch.Generator().manual_seed(0)
     X = torch.randn(200, 12, generator=gen, dtype=torch.float64) * torch.linspace(3, 0.1, 12, dtype=torch.float64)
