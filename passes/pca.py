@@ -58,9 +58,13 @@ def pca_basis(H: torch.Tensor, damp: float = 0.01) -> tuple[torch.Tensor, torch.
     H.diagonal().add_(damp * H.diagonal().mean())
     vals, vecs = torch.linalg.eigh(H)
     order = torch.argsort(vals, descending=True)
-    vals, vecs = vals[order], vecs[:, order]
-    pivot = vecs.gather(0, vecs.abs().argmax(dim=0, keepdim=True))
-    return vals, vecs * torch.where(pivot < 0, -1.0, 1.0).to(vecs.dtype)
+    return vals[order], _fixed_signs(vecs[:, order])
+
+
+def _fixed_signs(Q: torch.Tensor) -> torch.Tensor:
+    """``Q`` with each column's sign set so that its largest-magnitude entry is positive."""
+    pivot = Q.gather(0, Q.abs().argmax(dim=0, keepdim=True))
+    return Q * torch.where(pivot < 0, -1.0, 1.0).to(Q.dtype)
 
 
 def sliced_dim(hidden_size: int, ratio: float, round_to: int) -> int:
@@ -120,7 +124,8 @@ def fisher_basis(H: torch.Tensor, F: torch.Tensor, d: int, iters: int = FISHER_I
     D = H.shape[0]
     if d >= D:
         return vals, Q, 1.0
-    Hn = H.to(torch.float64) / H.diagonal().sum()
+    H = H.to(torch.float64)
+    Hn = H / H.diagonal().sum()
     Fn = F.to(torch.float64) / F.diagonal().sum().clamp_min(1e-300)
     start = fisher_estimate(Q[:, d:], Hn, Fn)
     if not float(start) > 0.0:  # no gradient reaches the dropped directions: PCA is already optimal
@@ -139,7 +144,5 @@ def fisher_basis(H: torch.Tensor, F: torch.Tensor, d: int, iters: int = FISHER_I
             opt.step()
     dropped = torch.linalg.qr(best_A)[0]
     kept = torch.linalg.svd(torch.eye(D, dtype=torch.float64) - dropped @ dropped.T)[0][:, :d]
-    (kv, kq), (dv, dq) = _ordered_by(H.to(torch.float64), kept), _ordered_by(H.to(torch.float64), dropped)
-    Q = torch.cat([kq, dq], dim=1)
-    pivot = Q.gather(0, Q.abs().argmax(dim=0, keepdim=True))
-    return torch.cat([kv, dv]), Q * torch.where(pivot < 0, -1.0, 1.0).to(Q.dtype), best
+    (kv, kq), (dv, dq) = _ordered_by(H, kept), _ordered_by(H, dropped)
+    return torch.cat([kv, dv]), _fixed_signs(torch.cat([kq, dq], dim=1)), best
