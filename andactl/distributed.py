@@ -105,11 +105,14 @@ def broadcast(t: torch.Tensor, src: int = 0) -> torch.Tensor:
 
 def shard(calibration):
     """This rank's contiguous share of the calibration samples (all of them in a world of 1);
-    the shares of ranks 0..N-1 concatenated are the whole set, in order."""
+    the shares of ranks 0..N-1 concatenated are the whole set, in order, and each share's
+    ``first_sample`` is the whole set's index of its row 0."""
     if not active():
         return calibration
     from andactl.data.calibration import CalibrationData
 
     agree("calibration data", calibration.input_ids.cpu().numpy().tobytes() + calibration.attention_mask.cpu().numpy().tobytes())
     idx = torch.tensor_split(torch.arange(calibration.num_samples), world())[rank()]
-    return CalibrationData(calibration.input_ids[idx], calibration.attention_mask[idx], calibration.batch_size)
+    first = int(idx[0]) if len(idx) else calibration.num_samples
+    return CalibrationData(calibration.input_ids[idx], calibration.attention_mask[idx], calibration.batch_size,
+                           calibration.first_sample + first)

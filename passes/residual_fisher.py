@@ -16,7 +16,14 @@ import torch
 
 from andactl.models.capture import resident_device
 
-FISHER_SEED_OFFSET = 7919  # the label sampler's seed = the calibration seed + this (own RNG stream)
+FISHER_SEED_OFFSET = 7919  # the label sampler's seeds start at the calibration seed + this (own RNG stream)
+FISHER_SEED_STRIDE = 1_000_003  # a prime > any sample count: seed s's streams never meet seed s + 1's
+
+
+def label_generator(seed: int, sample: int) -> torch.Generator:
+    """The generator sequence ``sample`` (its index in the whole calibration set) draws its labels
+    from: a function of (seed, sample) alone, so any split of the set over ranks draws the same."""
+    return torch.Generator(device="cpu").manual_seed(((int(seed) + FISHER_SEED_OFFSET) * FISHER_SEED_STRIDE + sample) % 2**63)
 
 
 def residual_points(adapter) -> list[tuple]:
@@ -39,9 +46,10 @@ def collect_residual_fisher(model, adapter, calibration, seed: int, advance=None
 
     Invariant: only gradients with respect to activations are computed (parameters get none; layer
     0's input is the only leaf that requires grad); one sequence per forward and backward (the
-    backward keeps every layer's activations: batching would multiply them); labels are drawn with
-    a generator seeded from ``seed``, one draw per sequence, so equal inputs give equal matrices;
-    the model is unchanged."""
+    backward keeps every layer's activations: batching would multiply them); each sequence's labels
+    are drawn from ``label_generator(seed, its index in the whole set)`` (``calibration.first_sample``
+    + its row), so equal inputs give equal matrices and ranks summing their shares' matrices get
+    the one-process sum; the model is unchanged."""
     device = resident_device(model)
     points = residual_points(adapter)
     D = adapter.hidden_size
@@ -70,7 +78,7 @@ def collect_residual_fisher(model, adapter, calibration, seed: int, advance=None
     for q, _ in frozen:
         q.requires_grad_(False)
     handles = [module.register_forward_pre_hook(watch(index), with_kwargs=True) for module, index in points]
-    gen = torch.Generator(device="cpu").manual_seed(int(seed) + FISHER_SEED_OFFSET)
+    sample = calibration.first_sample
     try:
         with torch.enable_grad():
             for batch in calibration.batches():
@@ -81,7 +89,9 @@ def collect_residual_fisher(model, adapter, calibration, seed: int, advance=None
                     logits = model(input_ids=ids, attention_mask=mask, use_cache=False).logits
                     logits = logits.float().reshape(-1, logits.shape[-1])[state["keep"]]
                     with torch.no_grad():
+                        gen = label_generator(seed, sample)
                         labels = torch.multinomial(torch.softmax(logits, -1).cpu(), 1, generator=gen)[:, 0]
+                    sample += 1
                     torch.nn.functional.cross_entropy(logits, labels.to(device), reduction="sum").backward()
                     del logits
                     if advance is not None:

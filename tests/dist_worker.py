@@ -1,5 +1,5 @@
 """Worker of the 2-process gloo test (tests/test_distributed.py): one rank of a SliceGPT + GPTQ
-run and of an MLP pruning run on a tiny float64 llama with the calibration samples sharded over ranks."""
+run, an MLP pruning run and a ``basis: fisher`` slicing run on a tiny float64 llama with the calibration samples sharded over ranks."""
 from __future__ import annotations
 
 import os
@@ -51,4 +51,10 @@ def run_rank(rank: int, world: int, port: int, out: str) -> None:
     PruneMLP(PruneMLPConfig(ratio=0.25, round_to=8)).run(ctx)
     mlp = {k: v.contiguous() for k, v in model.state_dict().items() if ".mlp." in k}  # what pruning cut
     save_file(mlp, str(Path(out, f"pruned{rank}.safetensors")))
+    model, _ = tiny_model("llama", torch.float64)
+    ctx = PassContext(model=model, adapter=get_adapter(model), tokenizer=None, _calibration=cal)
+    FuseNorms().run(ctx)
+    Rotate(RotateConfig(ratio=0.25, basis="fisher")).run(ctx)
+    Slice().run(ctx)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(Path(out, f"fisher{rank}.safetensors")))
     distributed.finish()

@@ -1,5 +1,5 @@
 """torch.distributed data parallelism: 2 gloo processes (torch.multiprocessing) compute the same
-sliced and GPTQ-quantized model as 1 process; bad worlds fail in one line before any collective."""
+sliced (PCA and fisher bases), GPTQ-quantized and MLP-pruned model as 1 process; bad worlds fail in one line before any collective."""
 from __future__ import annotations
 
 import json
@@ -22,6 +22,7 @@ from andactl.passes.rotate import Rotate, RotateConfig
 from andactl.passes.slice import Slice
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+FISHER_RANK_TOL = 1e-8  # float64 sums in another order, through fisher_basis's Adam search of the kept subspace
 
 
 def _free_port() -> int:
@@ -69,6 +70,16 @@ def test_two_gloo_ranks_equal_one_process(tmp_path):
     for name, ref in mlp.items():
         assert torch.equal(pruned[0][name], pruned[1][name]), name
         assert pruned[0][name].shape == ref.shape and (pruned[0][name] - ref).abs().max().item() < 1e-12, name
+    model, _ = tiny_model("llama", torch.float64)  # fisher basis: each sequence draws the same labels on any rank
+    ctx = PassContext(model=model, adapter=get_adapter(model), tokenizer=None,
+                      _calibration=tiny_calibration(samples=8, seqlen=32, batch_size=4))
+    FuseNorms().run(ctx)
+    Rotate(RotateConfig(ratio=0.25, basis="fisher")).run(ctx)
+    Slice().run(ctx)
+    fisher = [load_file(str(tmp_path / f"fisher{r}.safetensors")) for r in (0, 1)]
+    for name, ref in model.state_dict().items():
+        assert torch.equal(fisher[0][name], fisher[1][name]), name
+        assert fisher[0][name].shape == ref.shape and (fisher[0][name] - ref).abs().max().item() < FISHER_RANK_TOL, name
 
 
 def test_world_larger_than_calibration_is_one_line(tmp_path):

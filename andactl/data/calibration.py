@@ -35,11 +35,14 @@ class CalibrationConfig:
 
 @dataclass
 class CalibrationData:
-    """``input_ids`` and ``attention_mask`` of shape [samples, seqlen]; mask 0 marks padding."""
+    """``input_ids`` and ``attention_mask`` of shape [samples, seqlen]; mask 0 marks padding.
+    ``first_sample``: the index of row 0 in the whole calibration set (0 unless this is one rank's
+    share, ``distributed.shard``), so per-sample randomness can follow the sample, not the rank."""
 
     input_ids: torch.Tensor
     attention_mask: torch.Tensor
     batch_size: int
+    first_sample: int = 0
 
     @property
     def num_samples(self) -> int:
