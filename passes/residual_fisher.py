@@ -23,7 +23,8 @@ FISHER_SEED_STRIDE = 1_000_003  # a prime > any sample count: seed s's streams n
 def label_generator(seed: int, sample: int) -> torch.Generator:
     """The generator sequence ``sample`` (its index in the whole calibration set) draws its labels
     from: a function of (seed, sample) alone, so any split of the set over ranks draws the same."""
-    return torch.Generator(device="cpu").manual_seed(((int(seed) + FISHER_SEED_OFFSET) * FISHER_SEED_STRIDE + sample) % 2**63)
+    start = (int(seed) + FISHER_SEED_OFFSET) * FISHER_SEED_STRIDE
+    return torch.Generator(device="cpu").manual_seed((start + sample) % 2**63)
 
 
 def residual_points(adapter) -> list[tuple]:

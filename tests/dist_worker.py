@@ -1,5 +1,6 @@
 """Worker of the 2-process gloo test (tests/test_distributed.py): one rank of a SliceGPT + GPTQ
-run, an MLP pruning run and a ``basis: fisher`` slicing run on a tiny float64 llama with the calibration samples sharded over ranks."""
+run, an MLP pruning run and a ``basis: fisher`` slicing run on a tiny float64 llama with the
+calibration samples sharded over ranks."""
 from __future__ import annotations
 
 import os

@@ -1,5 +1,6 @@
 """torch.distributed data parallelism: 2 gloo processes (torch.multiprocessing) compute the same
-sliced (PCA and fisher bases), GPTQ-quantized and MLP-pruned model as 1 process; bad worlds fail in one line before any collective."""
+sliced (PCA and fisher bases), GPTQ-quantized and MLP-pruned model as 1 process; bad worlds fail in
+one line before any collective."""
 from __future__ import annotations
 
 import json
