@@ -71,6 +71,9 @@ TABLE_COPIES = 3
 # the 4e10 float32 FLOP/s fitted there from a ~100 GFLOP/s GEMM. 16-bit dtypes never count as faster
 # than float32 (the passes are not GEMM alone), float64 (rotation, eigendecompositions) at half it.
 CPU_EFFICIENCY = 0.41
+# A probe beside other work reads low: `slice --basis fisher --cal-data mix --dry-run` said 2320 s
+# beside a 2-thread eval on the 2-core Xeon and 411 s idle (measured run: 340 s; stop 46)
+BUSY_LOAD_SHARE = 0.5
 FLOAT64_SHARE = 0.5
 GPU_FLOPS = 5.0e13
 # FLOP/s the estimate assumes where it must not probe the CPU (a run follows in the same process)
@@ -183,9 +186,27 @@ def _gemm_flops(dtype: torch.dtype) -> float:
     return 2 * 256 * 1024 * 1024 / max(best, 1e-9)
 
 
+def busy_warning() -> str | None:
+    """One line when other work already keeps this machine's CPUs busy (1-minute load average at
+    least BUSY_LOAD_SHARE of the CPU count), since the rate probe then reads low and every time
+    estimate high; None on an idle machine or where the load is unknown."""
+    try:
+        load, cpus = os.getloadavg()[0], os.cpu_count() or 1
+    except (OSError, AttributeError):
+        return None
+    if load < BUSY_LOAD_SHARE * cpus:
+        return None
+    return (f"the CPUs are busy (1-minute load {load:.1f} on {cpus} CPUs): the time estimates assume an idle "
+            "machine and will read high")
+
+
 def cpu_flops(dtype: torch.dtype) -> dict:
     """Sustained FLOP/s the time estimate uses on this CPU: ``run`` (forwards in ``dtype``),
-    ``float32`` (GPTQ's updates) and ``float64`` (rotation, eigendecompositions)."""
+    ``float32`` (GPTQ's updates) and ``float64`` (rotation, eigendecompositions); warns (log) when
+    ``busy_warning`` says the probe shares the CPUs."""
+    warning = busy_warning()
+    if warning:
+        log.warning(warning)
     f32 = CPU_EFFICIENCY * _gemm_flops(torch.float32)
     run = f32 if dtype in (torch.float32, torch.float64) else min(f32, CPU_EFFICIENCY * _gemm_flops(dtype))
     return {"run": run, "float32": f32, "float64": FLOAT64_SHARE * f32}

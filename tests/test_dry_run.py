@@ -206,3 +206,22 @@ def test_a_slice_that_grows_the_model_is_named_before_the_work(tiny_hf_dir, data
     err = slice_("0.75", tmp_path / "big")
     assert "larger than the source" not in err
     assert json.loads((tmp_path / "big" / "report.json").read_text())["slicing"]["parameters_after"] < source
+
+
+@pytest.mark.parametrize("load,warned", [(1.9, True), (0.4, False)])
+def test_dry_run_warns_when_the_cpus_are_busy(tiny_hf_dir, data_dir, tmp_path, monkeypatch, load, warned):
+    """The rate probe beside other work reads low (2320 s estimated against 411 s idle, stop 46):
+    a dry run on a machine whose load is at least half its CPUs says so in one stderr line; the
+    report itself is unchanged."""
+    import andactl.dry_run as dr
+
+    monkeypatch.setattr(dr, "_gemm_flops", lambda dtype: 1e11)
+    monkeypatch.setattr(dr.os, "getloadavg", lambda: (load, 0.0, 0.0))
+    monkeypatch.setattr(dr.os, "cpu_count", lambda: 2)
+    args = ["quantize", tiny_hf_dir, "--weight-method", "rtn", "--bits", "8", "8", "8", "8", "--data-dir", data_dir,
+            "-o", tmp_path / "q", "--dry-run", "--format", "json"]
+    res = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+    assert res.exit_code == 0, res.stderr
+    assert ("the CPUs are busy (1-minute load 1.9 on 2 CPUs)" in res.stderr) is warned, res.stderr
+    assert json.loads(res.stdout)["rates_probed"] is True
+
