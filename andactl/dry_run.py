@@ -202,11 +202,7 @@ def busy_warning() -> str | None:
 
 def cpu_flops(dtype: torch.dtype) -> dict:
     """Sustained FLOP/s the time estimate uses on this CPU: ``run`` (forwards in ``dtype``),
-    ``float32`` (GPTQ's updates) and ``float64`` (rotation, eigendecompositions); warns (log) when
-    ``busy_warning`` says the probe shares the CPUs."""
-    warning = busy_warning()
-    if warning:
-        log.warning(warning)
+    ``float32`` (GPTQ's updates) and ``float64`` (rotation, eigendecompositions)."""
     f32 = CPU_EFFICIENCY * _gemm_flops(torch.float32)
     run = f32 if dtype in (torch.float32, torch.float64) else min(f32, CPU_EFFICIENCY * _gemm_flops(dtype))
     return {"run": run, "float32": f32, "float64": FLOAT64_SHARE * f32}
@@ -419,6 +415,16 @@ def _gb(n: float) -> float:
 
 
 def estimate(recipe, opts, check_disk: bool = True, timing: bool = True) -> dict:
+    """``_estimate``'s report; when the CPU rates were probed and ``busy_warning`` finds the CPUs
+    busy, one warning (log) after the report is complete, so bad input still gets one line only."""
+    busy = busy_warning() if timing else None  # the load before the probe's own GEMMs
+    report = _estimate(recipe, opts, check_disk, timing)
+    if busy:
+        log.warning(busy)
+    return report
+
+
+def _estimate(recipe, opts, check_disk: bool, timing: bool) -> dict:
     """The dry-run report of running ``recipe`` with ``opts``: per pass the estimated peak host
     RAM, device memory and seconds, plus the output's disk need and the free space there
     (ConfigError when it is short, unless not ``check_disk``). Without ``timing`` no FLOP rate is

@@ -15,6 +15,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 
+@pytest.fixture(autouse=True)
+def idle_machine(monkeypatch):
+    """Every test sees an idle machine: a dry run's busy-CPU warning (andactl/dry_run.py) would
+    otherwise depend on what else loads the CI host (tests that need a load set their own)."""
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     """The shared data directory ($ANDACTL_DATA_DIR or ../shared/data next to the repository)."""

@@ -224,4 +224,8 @@ def test_dry_run_warns_when_the_cpus_are_busy(tiny_hf_dir, data_dir, tmp_path, m
     assert res.exit_code == 0, res.stderr
     assert ("the CPUs are busy (1-minute load 1.9 on 2 CPUs)" in res.stderr) is warned, res.stderr
     assert json.loads(res.stdout)["rates_probed"] is True
+    monkeypatch.setattr(dr, "_free_disk", lambda output: 1000)  # bad input stays one line, busy or not
+    res = CliRunner().invoke(cli, [str(a) for a in args[:-5] + ["-o", tmp_path / "q2", "--dry-run"]])
+    assert res.exit_code != 0 and len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert "GB is free" in res.stderr
 
