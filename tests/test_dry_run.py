@@ -211,8 +211,8 @@ def test_a_slice_that_grows_the_model_is_named_before_the_work(tiny_hf_dir, data
 @pytest.mark.parametrize("load,warned", [(1.9, True), (0.4, False)])
 def test_dry_run_warns_when_the_cpus_are_busy(tiny_hf_dir, data_dir, tmp_path, monkeypatch, load, warned):
     """The rate probe beside other work reads low (2320 s estimated against 411 s idle, stop 46):
-    a dry run on a machine whose load is at least half its CPUs says so in one stderr line; the
-    report itself is unchanged."""
+    a dry run on a machine whose load is at least half its CPUs says so in one stderr line, its
+    JSON on stdout untouched; bad input under load still gets exactly one line."""
     import andactl.dry_run as dr
 
     monkeypatch.setattr(dr, "_gemm_flops", lambda dtype: 1e11)
