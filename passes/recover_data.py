@@ -2,12 +2,16 @@
 
 Invariants: an evaluation split (a perplexity task's split, any zero-shot task, any ``test``
 split) is refused before anything is read; the held-out sequences come from rows (or samples)
-disjoint from the training ones; the same (source, tokenizer, sizes, seed) gives the same ids.
+disjoint from the training ones; the same (source, tokenizer, sizes, seed) gives the same ids; when
+a dataset holds fewer training sequences than the steps need, they are repeated (epochs) so that
+each distinct sequence occurs ⌊n/d⌋ or ⌈n/d⌉ times among the n training rows.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+
+import logging
 
 import torch
 
@@ -16,18 +20,25 @@ from andactl.errors import ConfigError, DataError
 
 HELD_OUT_FRACTION = 0.1  # of the training rows kept aside for the held-out loss
 
+log = logging.getLogger("andactl")
+
 
 @dataclass
 class TrainText:
-    """``train`` [n, seqlen] and ``held_out`` [m, seqlen] token ids (no padding)."""
+    """``train`` [n, seqlen] and ``held_out`` [m, seqlen] token ids (no padding); ``distinct``: how
+    many of the ``n`` training rows are different sequences (``n`` unless the data was repeated)."""
 
     train: torch.Tensor
     held_out: torch.Tensor
     source: str
+    distinct: int | None = None
 
     def to_dict(self) -> dict:
-        return {"source": self.source, "train_sequences": int(self.train.shape[0]),
-                "held_out_sequences": int(self.held_out.shape[0]), "seqlen": int(self.train.shape[1])}
+        n = int(self.train.shape[0])
+        distinct = n if self.distinct is None else self.distinct
+        return {"source": self.source, "train_sequences": n, "distinct_sequences": distinct,
+                "epochs": round(n / distinct, 3), "held_out_sequences": int(self.held_out.shape[0]),
+                "seqlen": int(self.train.shape[1])}
 
 
 def parse_train_data(spec: str) -> tuple[str, str]:
@@ -66,7 +77,8 @@ def check_available(spec: str, data_dir: Path | None) -> None:
 def dataset_text(spec: str, tokenizer, train_sequences: int, held_out: int, seqlen: int, seed: int,
                  data_dir: Path | None) -> TrainText:
     """Sequences of exactly ``seqlen`` tokens from a dataset split (SliceGPT's sampler); the
-    held-out ones come from the last ``HELD_OUT_FRACTION`` of the rows, never used for training."""
+    held-out ones come from the last ``HELD_OUT_FRACTION`` of the rows, never used for training.
+    If the split yields fewer than ``train_sequences``, they are repeated in epochs (``repeat_epochs``)."""
     from andactl.data.calibration import sample_token_runs
     from andactl.data.datasets import load_text_rows
 
@@ -75,10 +87,26 @@ def dataset_text(spec: str, tokenizer, train_sequences: int, held_out: int, seql
     cut = max(1, int(len(rows) * (1 - HELD_OUT_FRACTION)))
     train = sample_token_runs(rows[:cut], tokenizer, train_sequences, seqlen, seed)
     kept = sample_token_runs(rows[cut:], tokenizer, held_out, seqlen, seed + 1)
-    if len(train) < train_sequences or len(kept) < held_out:
+    if not train or len(kept) < held_out:
         raise DataError(f"train data {name}/{split} yields {len(train)} training + {len(kept)} held-out sequences of "
-                        f"{seqlen} tokens; {train_sequences} + {held_out} needed (lower --steps/--batch-size/--seqlen)")
-    return TrainText(torch.tensor(train, dtype=torch.long), torch.tensor(kept, dtype=torch.long), f"{name}/{split}")
+                        f"{seqlen} tokens; at least 1 + {held_out} needed (lower --held-out/--seqlen)")
+    ids = torch.tensor(train, dtype=torch.long)
+    if len(train) < train_sequences:
+        log.info("train data %s/%s: %d distinct sequences of %d tokens for %d needed; repeated (%.2f epochs)",
+                 name, split, len(train), seqlen, train_sequences, train_sequences / len(train))
+        ids = repeat_epochs(ids, train_sequences, seed)
+    return TrainText(ids, torch.tensor(kept, dtype=torch.long), f"{name}/{split}", distinct=len(train))
+
+
+def repeat_epochs(ids: torch.Tensor, count: int, seed: int) -> torch.Tensor:
+    """The first ``count`` rows of: ``ids`` in order, then ``ids`` again in a permutation drawn from
+    ``seed + epoch`` for each later epoch (so a partial last epoch repeats a seeded choice of rows).
+    Every row occurs ⌊count/n⌋ or ⌈count/n⌉ times; the training loop shuffles the rows itself."""
+    n = ids.shape[0]
+    orders = [torch.arange(n)]
+    for epoch in range(1, -(-count // n)):
+        orders.append(torch.randperm(n, generator=torch.Generator().manual_seed(seed + epoch)))
+    return ids[torch.cat(orders)[:count]]
 
 
 def self_text(teacher, vocab_size: int, train_sequences: int, held_out: int, seqlen: int, seed: int,

@@ -221,3 +221,32 @@ def test_recipe_slice_recover_quantize_pack_through_cli(tiny_hf_dir, data_dir, t
     assert_error_line(invoke_cli("run", recipe, "-o", tmp_path / "long", "--data-dir", data_dir),
                     "recover seqlen 129 exceeds the model's context length (max_position_embeddings 128)")
     assert not (tmp_path / "long").exists()
+
+
+def test_repeat_epochs_uses_every_row_evenly():
+    from andactl.passes.recover_data import repeat_epochs
+
+    ids = torch.arange(5 * 3).reshape(5, 3)
+    out = repeat_epochs(ids, 12, seed=7)
+    assert out.shape == (12, 3) and torch.equal(out[:5], ids)  # the first epoch as sampled
+    counts = torch.bincount(out[:, 0] // 3, minlength=5)
+    assert sorted(counts.tolist()) == [2, 2, 2, 3, 3]  # each row 2 or 3 times, rows kept whole
+    assert sorted(out[5:10, 0].tolist()) == sorted(ids[:, 0].tolist())  # the second epoch is a permutation
+    assert torch.equal(out, repeat_epochs(ids, 12, seed=7)) and not torch.equal(out, repeat_epochs(ids, 12, seed=8))
+
+
+def test_small_training_split_is_repeated_not_refused(tmp_path):
+    from andactl.errors import DataError
+    from andactl.passes.recover_data import dataset_text
+
+    (tmp_path / "alpaca").mkdir()
+    rows = [{"instruction": f"Say word {i} often.", "input": "", "output": f"word{i} " * 12} for i in range(20)]
+    (tmp_path / "alpaca" / "alpaca_data.json").write_text(json.dumps(rows))
+    text = dataset_text("alpaca", char_tokenizer(), 40, 1, 200, seed=1, data_dir=tmp_path)
+    info = text.to_dict()
+    distinct = {tuple(r.tolist()) for r in text.train}
+    assert text.train.shape == (40, 200) and 1 <= info["distinct_sequences"] == len(distinct) < 40
+    assert info["epochs"] == round(40 / len(distinct), 3)
+    assert not distinct & {tuple(r.tolist()) for r in text.held_out}  # held-out rows never trained on
+    with pytest.raises(DataError, match="at least 1 \\+ 5 needed"):
+        dataset_text("alpaca", char_tokenizer(), 40, 5, 200, seed=1, data_dir=tmp_path)
