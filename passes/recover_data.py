@@ -8,10 +8,9 @@ each distinct sequence occurs ⌊n/d⌋ or ⌈n/d⌉ times among the n training 
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
-
-import logging
 
 import torch
 
