@@ -4,6 +4,8 @@ The full logits of a batch ([tokens, vocab] in float32, 49152 wide for SmolLM2) 
 each chunk's student (and teacher) logits are built, reduced to the loss and to the gradient with
 respect to the student's final hidden states, and dropped. The gradient is exact (it is the
 analytic gradient of softmax cross-entropy / KL), so backward only scales the stored gradient.
+Every chunk works in three logits-sized buffers allocated once per call (in place, ``out=``):
+a fresh 48 MiB tensor per operation costs as much time as the operation (its pages fault in).
 """
 from __future__ import annotations
 
@@ -15,12 +17,13 @@ IGNORE = -100
 DEFAULT_CHUNK = 256  # tokens per chunk: 256 x 49152 x 4 B = 48 MiB per logits-sized temporary
 
 
-def head_logits(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
+def head_logits(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, out: torch.Tensor | None = None) -> torch.Tensor:
     """float32 logits of hidden states ``h`` through a head of weight ``w`` and bias ``b``, under
-    autocast too (bf16 logits of 16-32 are rounded to steps of 0.125: up to 6% off per probability)."""
+    autocast too (bf16 logits of 16-32 are rounded to steps of 0.125: up to 6% off per probability);
+    written into ``out`` (float32, [rows, vocab]) when given, with the same values."""
     with torch.autocast(h.device.type, enabled=False):
-        out = h.float() @ w.float().t()
-        return out + b.float() if b is not None else out
+        out = torch.mm(h.float(), w.float().t(), out=out)
+        return out.add_(b.float()) if b is not None else out
 
 
 def split_head(head: torch.nn.Module, h: torch.Tensor) -> tuple[torch.Tensor, torch.nn.Module]:
@@ -35,22 +38,51 @@ def split_head(head: torch.nn.Module, h: torch.Tensor) -> tuple[torch.Tensor, to
         return (x + pre.bias.detach().float() if pre.bias is not None else x), head.table
 
 
-def log_tail(logits: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-    """log(sum of softmax(logits) over the columns not in ``idx``) per row, stably (masked logsumexp)."""
-    return torch.logsumexp(logits.scatter(1, idx, float("-inf")), dim=-1) - torch.logsumexp(logits, dim=-1)
+def log_tail(logits: torch.Tensor, idx: torch.Tensor, scratch: torch.Tensor | None = None) -> torch.Tensor:
+    """log(sum of softmax(logits) over the columns not in ``idx``) per row, stably (masked logsumexp);
+    ``scratch`` (like ``logits``) holds the masked copy when given."""
+    masked = (logits.scatter(1, idx, float("-inf")) if scratch is None
+              else scratch.copy_(logits).scatter_(1, idx, float("-inf")))
+    return torch.logsumexp(masked, dim=-1) - torch.logsumexp(logits, dim=-1)
 
 
-def _sparse_kl(s, logp, ti, tl, tt):
+def _summed_product(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """sum(a * b) of two [m, V] float32 tensors, without a product-sized temporary: a float32 dot
+    per row, the rows summed in float64."""
+    return torch.stack([torch.dot(x, y) for x, y in zip(a, b)]).sum(dtype=torch.float64)
+
+
+def _gradient_of_logits(logp, target, rows, lab, kd_scale: float, ce_scale: float) -> torch.Tensor:
+    """d loss / d logits, written over ``logp`` [m, V] (consumed): ``kd_scale`` (p - target) where a
+    ``target`` is given, plus ``ce_scale`` (p - onehot(label)) on the labelled ``rows``."""
+    p = logp.exp_()
+    kd = kd_scale if target is not None else 0.0
+    if rows is None:
+        p.mul_(kd)
+    elif rows.numel() == p.shape[0]:
+        p.mul_(kd + ce_scale)
+    else:
+        coef = torch.full((p.shape[0], 1), kd, dtype=p.dtype, device=p.device)
+        coef[rows] += ce_scale
+        p.mul_(coef)
+    if target is not None:
+        p.sub_(target, alpha=kd_scale)
+    if rows is not None:
+        p[rows, lab[rows]] -= ce_scale
+    return p
+
+
+def _sparse_kl(s, logp, ti, tl, tt, out):
     """(summed KL, q) for top-k targets: KL between the teacher's and the student's distributions
-    coarsened to the k kept tokens + one tail bucket; q is the target whose difference to the
-    student's probabilities is the gradient (the teacher on the kept tokens, its tail mass spread
-    like the student's over the rest)."""
-    log_rs = log_tail(s, ti)
+    coarsened to the k kept tokens + one tail bucket; q (written into ``out``, like ``s``) is the
+    target whose difference to the student's probabilities is the gradient (the teacher on the kept
+    tokens, its tail mass spread like the student's over the rest)."""
+    log_rs = log_tail(s, ti, scratch=out)
     p_t, r_t = tl.exp(), tt.exp()
     tail = torch.where(r_t > 0, r_t * (tt - log_rs), torch.zeros_like(r_t))
     kl = (p_t * (tl - logp.gather(1, ti))).sum(dtype=torch.float64) + tail.sum(dtype=torch.float64)
     delta = torch.where(torch.isneginf(tt), torch.full_like(tt, float("-inf")), tt - log_rs)
-    q = (logp + delta[:, None]).exp().scatter_(1, ti, p_t)
+    q = torch.add(logp, delta[:, None], out=out).exp_().scatter_(1, ti, p_t)
     return kl, q
 
 
@@ -69,39 +101,38 @@ class _ChunkedHeadLoss(torch.autograd.Function):
         n = h.shape[0]
         n_ce = int((labels != IGNORE).sum()) if labels is not None else 0
         want_grad = ctx.needs_input_grad[0]  # False under no_grad (held-out loss): skip the gradient work
-        grad = torch.zeros(h.shape, dtype=torch.float32, device=h.device) if want_grad else None
+        grad = torch.empty(h.shape, dtype=torch.float32, device=h.device) if want_grad else None
         kl_sum = h.new_zeros((), dtype=torch.float64)
         ce_sum = h.new_zeros((), dtype=torch.float64)
+        full_kd = bool(kd_weight) and h_t is not None
+        sparse_kd = bool(kd_weight) and not full_kd and topk is not None
+        # three logits-sized float32 buffers reused by every chunk: a fresh one per operation costs
+        # as much as the operation itself (each is a new mapping whose pages fault in)
+        work = torch.empty((3, min(chunk, n), w.shape[0]), dtype=torch.float32, device=h.device)
         for i in range(0, n, chunk):
-            s = head_logits(h[i:i + chunk], w, b)
-            logp = torch.log_softmax(s, dim=-1)
-            p = logp.exp() if want_grad else None
-            g = torch.zeros_like(s) if want_grad else None
-            if kd_weight and h_t is not None:
-                logp_t = torch.log_softmax(head_logits(h_t[i:i + chunk], w_t, b_t), dim=-1)
-                p_t = logp_t.exp()
-                kl_sum += (p_t * (logp_t - logp)).sum(dtype=torch.float64)
-                if want_grad:
-                    g += (kd_weight / n) * (p - p_t)
-                del logp_t, p_t
-            elif kd_weight and topk is not None:
-                part_kl, q = _sparse_kl(s, logp, *(t[i:i + chunk] for t in topk))
+            m = min(chunk, n - i)
+            s, logp, other = work[0, :m], work[1, :m], work[2, :m]
+            head_logits(h[i:i + m], w, b, out=s)
+            torch.log_softmax(s, dim=-1, out=logp)
+            target = None  # the teacher's probabilities the student's are pulled towards
+            if full_kd:
+                head_logits(h_t[i:i + m], w_t, b_t, out=s)  # the student's logits are no longer needed
+                torch.log_softmax(s, dim=-1, out=other)
+                target = torch.exp(other, out=s)
+                kl_sum += _summed_product(target, other.sub_(logp))  # sum p_t (log p_t - log p)
+            elif sparse_kd:
+                part_kl, target = _sparse_kl(s, logp, *(t[i:i + m] for t in topk), out=other)
                 kl_sum += part_kl
-                if want_grad:
-                    g += (kd_weight / n) * (p - q)
-                del q
+            rows = lab = None
             if ce_weight and n_ce:
-                lab = labels[i:i + chunk]
-                keep = lab != IGNORE
-                rows = keep.nonzero().squeeze(1)
+                lab = labels[i:i + m]
+                rows = (lab != IGNORE).nonzero().squeeze(1)
                 ce_sum -= logp[rows, lab[rows]].sum(dtype=torch.float64)
-                if want_grad:
-                    g[rows] += (ce_weight / n_ce) * p[rows]
-                    g[rows, lab[rows]] -= ce_weight / n_ce
             if want_grad:
-                grad[i:i + chunk] = g @ w.float()
-            del s, logp, p, g
-        kl = float(kl_sum) / n if h_t is not None or topk is not None else 0.0
+                torch.mm(_gradient_of_logits(logp, target, rows, lab, kd_weight / n, ce_weight / max(n_ce, 1)),
+                         w, out=grad[i:i + m])
+            del target
+        kl = float(kl_sum) / n if full_kd or sparse_kd else 0.0
         ce = float(ce_sum) / n_ce if n_ce else 0.0
         stats.update(kl=kl, ce=ce)
         ctx.save_for_backward(grad if want_grad else h.new_empty(0))  # no backward without grad
