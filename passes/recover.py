@@ -197,13 +197,15 @@ class Recover(Pass):
         with parked(ctx.model, ctx.device):
             teacher = cls._load_teacher(ctx, source)
             text = cls._text(ctx, cfg, teacher, seed)
-            train = teacher_targets(teacher, text.train, k, cfg.batch_size, amp, ctx.device)
+            rows, order = text.unique_rows()  # repeated text: each distinct sequence's targets once
+            train = teacher_targets(teacher, rows, k, cfg.batch_size, amp, ctx.device)
+            train.index = order
             held = teacher_targets(teacher, text.held_out, k, cfg.batch_size, None, ctx.device)
             del teacher
             gc.collect()
             trim_heap()
         log.info("recover: teacher top-%d targets of %d sequences in %.1f s (%.1f MB), teacher freed",
-                 k, text.train.shape[0] + text.held_out.shape[0], time.perf_counter() - t0,
+                 k, rows.shape[0] + text.held_out.shape[0], time.perf_counter() - t0,
                  (train.nbytes + held.nbytes) / 1e6)
         return SparseTeacher(train, held), text
 

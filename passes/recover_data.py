@@ -25,12 +25,19 @@ log = logging.getLogger("andactl")
 @dataclass
 class TrainText:
     """``train`` [n, seqlen] and ``held_out`` [m, seqlen] token ids (no padding); ``distinct``: how
-    many of the ``n`` training rows are different sequences (``n`` unless the data was repeated)."""
+    many of the ``n`` training rows are different sequences (``n`` unless the data was repeated);
+    ``order`` [n] (repeated data only): training row i is row ``order[i]`` of ``train[:distinct]``."""
 
     train: torch.Tensor
     held_out: torch.Tensor
     source: str
     distinct: int | None = None
+    order: torch.Tensor | None = None
+
+    def unique_rows(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(the distinct training sequences, ``order``): work done per sequence (the teacher's
+        targets) is done once, then indexed by ``order``; (``train``, None) when nothing repeats."""
+        return (self.train, None) if self.order is None else (self.train[:self.distinct], self.order)
 
     def to_dict(self) -> dict:
         n = int(self.train.shape[0])
@@ -77,7 +84,7 @@ def dataset_text(spec: str, tokenizer, train_sequences: int, held_out: int, seql
                  data_dir: Path | None) -> TrainText:
     """Sequences of exactly ``seqlen`` tokens from a dataset split (SliceGPT's sampler); the
     held-out ones come from the last ``HELD_OUT_FRACTION`` of the rows, never used for training.
-    If the split yields fewer than ``train_sequences``, they are repeated in epochs (``repeat_epochs``)."""
+    If the split yields fewer than ``train_sequences``, they are repeated in epochs (``epoch_order``)."""
     from andactl.data.calibration import sample_token_runs
     from andactl.data.datasets import load_text_rows
 
@@ -89,23 +96,23 @@ def dataset_text(spec: str, tokenizer, train_sequences: int, held_out: int, seql
     if not train or len(kept) < held_out:
         raise DataError(f"train data {name}/{split} yields {len(train)} training + {len(kept)} held-out sequences of "
                         f"{seqlen} tokens; at least 1 + {held_out} needed (lower --held-out/--seqlen)")
-    ids = torch.tensor(train, dtype=torch.long)
+    ids, order = torch.tensor(train, dtype=torch.long), None
     if len(train) < train_sequences:
         log.info("train data %s/%s: %d distinct sequences of %d tokens for %d needed; repeated (%.2f epochs)",
                  name, split, len(train), seqlen, train_sequences, train_sequences / len(train))
-        ids = repeat_epochs(ids, train_sequences, seed)
-    return TrainText(ids, torch.tensor(kept, dtype=torch.long), f"{name}/{split}", distinct=len(train))
+        order = epoch_order(len(train), train_sequences, seed)
+        ids = ids[order]
+    return TrainText(ids, torch.tensor(kept, dtype=torch.long), f"{name}/{split}", distinct=len(train), order=order)
 
 
-def repeat_epochs(ids: torch.Tensor, count: int, seed: int) -> torch.Tensor:
-    """The first ``count`` rows of: ``ids`` in order, then ``ids`` again in a permutation drawn from
-    ``seed + epoch`` for each later epoch (so a partial last epoch repeats a seeded choice of rows).
-    Every row occurs ⌊count/n⌋ or ⌈count/n⌉ times; the training loop shuffles the rows itself."""
-    n = ids.shape[0]
+def epoch_order(n: int, count: int, seed: int) -> torch.Tensor:
+    """``count`` indices into ``n`` rows: the first ``count`` of 0..n-1 in order, then a permutation
+    drawn from ``seed + epoch`` for each later epoch (so a partial last epoch repeats a seeded choice
+    of rows). Every row occurs ⌊count/n⌋ or ⌈count/n⌉ times; the training loop shuffles the rows itself."""
     orders = [torch.arange(n)]
     for epoch in range(1, -(-count // n)):
         orders.append(torch.randperm(n, generator=torch.Generator().manual_seed(seed + epoch)))
-    return ids[torch.cat(orders)[:count]]
+    return torch.cat(orders)[:count]
 
 
 def self_text(teacher, vocab_size: int, train_sequences: int, held_out: int, seqlen: int, seed: int,

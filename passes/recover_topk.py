@@ -23,14 +23,18 @@ from andactl.passes.recover_loss import DEFAULT_CHUNK, head_logits, log_tail, sp
 class TopKTargets:
     """``idx`` [R, T-1, K] int64 token ids, ``logp`` [R, T-1, K] float32 teacher log-probabilities,
     ``log_tail`` [R, T-1] float32 log of 1 - sum(exp(logp)) (-inf where nothing is left), for the
-    rows of one token matrix [R, T] (position t predicts token t+1)."""
+    rows of one token matrix [R, T] (position t predicts token t+1); with ``index`` [n], the targets
+    of a matrix of n rows whose row i is row ``index[i]`` of those R (repeated training text)."""
 
     idx: torch.Tensor
     logp: torch.Tensor
     log_tail: torch.Tensor
+    index: torch.Tensor | None = None
 
     def rows(self, rows: torch.Tensor) -> "TopKTargets":
-        return TopKTargets(self.idx[rows], self.logp[rows], self.log_tail[rows])
+        """The targets of ``rows`` of the (indexed) matrix, as a plain TopKTargets."""
+        stored = rows if self.index is None else self.index[rows]
+        return TopKTargets(self.idx[stored], self.logp[stored], self.log_tail[stored])
 
     def flat(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(idx [N, K], logp [N, K], log_tail [N]) of every position in row order, on ``device``."""
@@ -51,11 +55,13 @@ class SparseTeacher:
     held_out: TopKTargets
 
 
-def topk_of_logits(logits: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(idx, logp, log_tail) of float32 logits [N, V]: the k largest log-probabilities and the rest's mass."""
-    logp_all = torch.log_softmax(logits, dim=-1)
+def topk_of_logits(logits: torch.Tensor, k: int, scratch: torch.Tensor | None = None
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(idx, logp, log_tail) of float32 logits [N, V]: the k largest log-probabilities and the rest's
+    mass; ``scratch`` (like ``logits``) holds the intermediates when given, with the same values."""
+    logp_all = torch.log_softmax(logits, dim=-1, out=scratch)
     logp, idx = logp_all.topk(k, dim=-1)
-    return idx, logp, log_tail(logits, idx)
+    return idx, logp, log_tail(logits, idx, scratch=scratch)
 
 
 @torch.no_grad()
@@ -65,6 +71,7 @@ def teacher_targets(teacher, ids: torch.Tensor, k: int, batch_size: int, autocas
     in batches of ``batch_size`` rows; kept on the CPU (R x (T-1) x (12 k + 4) bytes)."""
     head = teacher.head
     out_idx, out_logp, out_tail = [], [], []
+    work = None  # two [chunk, vocab] float32 buffers, reused by every chunk
     for i in range(0, ids.shape[0], batch_size):
         batch = ids[i:i + batch_size].to(device)
         ctx = torch.autocast(device.type, dtype=autocast) if autocast is not None else contextlib.nullcontext()
@@ -73,8 +80,14 @@ def teacher_targets(teacher, ids: torch.Tensor, k: int, batch_size: int, autocas
         rows, positions = h.shape[0], h.shape[1]
         h, table = split_head(head, h.reshape(rows * positions, -1))
         w, b = table.weight.detach(), None if table.bias is None else table.bias.detach()
-        parts = [topk_of_logits(head_logits(h[j:j + DEFAULT_CHUNK], w, b), k)
-                 for j in range(0, h.shape[0], DEFAULT_CHUNK)]
+        if work is None:
+            work = torch.empty((2, min(DEFAULT_CHUNK, h.shape[0]), w.shape[0]), dtype=torch.float32, device=h.device)
+        parts = []
+        for j in range(0, h.shape[0], DEFAULT_CHUNK):
+            m = min(DEFAULT_CHUNK, h.shape[0] - j)
+            if m > work.shape[1]:
+                work = torch.empty((2, m, w.shape[0]), dtype=torch.float32, device=h.device)
+            parts.append(topk_of_logits(head_logits(h[j:j + m], w, b, out=work[0, :m]), k, scratch=work[1, :m]))
         out_idx.append(torch.cat([p[0] for p in parts]).reshape(rows, positions, k).cpu())
         out_logp.append(torch.cat([p[1] for p in parts]).reshape(rows, positions, k).cpu())
         out_tail.append(torch.cat([p[2] for p in parts]).reshape(rows, positions).cpu())

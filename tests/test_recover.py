@@ -243,15 +243,16 @@ def test_recipe_slice_recover_quantize_pack_through_cli(tiny_hf_dir, data_dir, t
 
 
 def test_repeat_epochs_uses_every_row_evenly():
-    from andactl.passes.recover_data import repeat_epochs
+    from andactl.passes.recover_data import epoch_order
 
     ids = torch.arange(5 * 3).reshape(5, 3)
-    out = repeat_epochs(ids, 12, seed=7)
+    out = ids[epoch_order(5, 12, seed=7)]
     assert out.shape == (12, 3) and torch.equal(out[:5], ids)  # the first epoch as sampled
     counts = torch.bincount(out[:, 0] // 3, minlength=5)
     assert sorted(counts.tolist()) == [2, 2, 2, 3, 3]  # each row 2 or 3 times, rows kept whole
     assert sorted(out[5:10, 0].tolist()) == sorted(ids[:, 0].tolist())  # the second epoch is a permutation
-    assert torch.equal(out, repeat_epochs(ids, 12, seed=7)) and not torch.equal(out, repeat_epochs(ids, 12, seed=8))
+    assert torch.equal(epoch_order(5, 12, 7), epoch_order(5, 12, seed=7))
+    assert not torch.equal(epoch_order(5, 12, 7), epoch_order(5, 12, seed=8))
 
 
 def test_small_training_split_is_repeated_not_refused(tmp_path):
@@ -267,5 +268,8 @@ def test_small_training_split_is_repeated_not_refused(tmp_path):
     assert text.train.shape == (40, 200) and 1 <= info["distinct_sequences"] == len(distinct) < 40
     assert info["epochs"] == round(40 / len(distinct), 3)
     assert not distinct & {tuple(r.tolist()) for r in text.held_out}  # held-out rows never trained on
+    unique, order = text.unique_rows()
+    assert unique.shape[0] == len(distinct) == len({tuple(r.tolist()) for r in unique})
+    assert torch.equal(unique[order], text.train)
     with pytest.raises(DataError, match="at least 1 \\+ 5 needed"):
         dataset_text("alpaca", char_tokenizer(), 40, 5, 200, seed=1, data_dir=tmp_path)

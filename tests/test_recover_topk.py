@@ -85,6 +85,40 @@ def test_recover_with_whole_vocabulary_targets_matches_the_in_process_teacher(sl
     assert torch.allclose(la, lb, atol=1e-4, rtol=0)
 
 
+def test_repeated_text_gets_each_sequences_targets_once(sliced, tmp_path, monkeypatch):  # noqa: F811
+    """A training split repeated in epochs: the teacher's targets are computed for its distinct
+    sequences only and indexed per training row, so training matches the in-process teacher."""
+    import andactl.passes.recover_topk as rt
+    from andactl.passes.recover_data import dataset_text
+
+    (tmp_path / "alpaca").mkdir()
+    # alpaca's prompt template fills the first 124 characters: the rows differ right after it
+    rows = [{"instruction": f"{chr(65 + i) * 20} describe it.", "input": "", "output": "Nice. " * 8} for i in range(12)]
+    (tmp_path / "alpaca" / "alpaca_data.json").write_text(json.dumps(rows))
+    calls = []
+    targets = rt.teacher_targets
+
+    def spy(teacher, ids, *args, **kwargs):
+        out = targets(teacher, ids, *args, **kwargs)
+        calls.append((ids, out))
+        return out
+
+    monkeypatch.setattr(rt, "teacher_targets", spy)
+    vocab = load_model(str(sliced)).model.config.vocab_size
+    common = dict(method="kd", full=True, steps=8, lr=1e-3, seqlen=128, batch_size=4, held_out=1, eval_every=4)
+    sparse, _ = _recover_ctx(sliced, tmp_path, None, teacher_topk=vocab, **common)
+    dense, _ = _recover_ctx(sliced, tmp_path, None, **common)
+    rs, rd = (x.report["passes"][0]["result"] for x in (sparse, dense))
+    distinct = rs["train_data"]["distinct_sequences"]
+    assert rs["train_data"]["train_sequences"] == 32 and rs["train_data"]["epochs"] >= 2
+    assert [ids.shape[0] for ids, _ in calls] == [distinct, 1]  # once per distinct sequence, then the held-out row
+    text = dataset_text("alpaca", load_model(str(sliced)).tokenizer, 32, 1, 128, 3, tmp_path)  # what training read
+    (ids, train), _ = calls
+    assert len({tuple(r.tolist()) for r in ids}) == distinct  # the sequences do differ
+    assert torch.equal(ids[train.index], text.train)  # each training row points at its own sequence's targets
+    assert rs["history"]["loss"] == pytest.approx(rd["history"]["loss"], rel=1e-4)
+
+
 def test_topk_kd_lowers_kl_and_frees_the_teacher_before_training(sliced, data_dir, monkeypatch):  # noqa: F811
     import andactl.passes.recover as rec
     import andactl.passes.recover_train as rt
