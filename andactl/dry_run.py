@@ -90,13 +90,13 @@ GPTQ_WEIGHT_COPIES = 4  # float32 copies of a stacked weight GPTQ holds (W, Wᵀ
 SAMPLE_STEP_SECONDS_PER_LAYER = 0.8e-3
 MEMORY_BYTES_PER_SECOND = 20e9
 
-# recover (passes/recover*.py): the head loss holds this many [256, V] float32 temporaries of one chunk
-# (logits, log-probabilities, probabilities, gradient, the teacher's or the targets' side); a trained
+# recover (passes/recover*.py): the head loss's chunk costs this many [256, V] float32 tensors (its three
+# reused buffers, the top-k phase's two, and what the allocator holds around them); a trained
 # weight costs its gradient and AdamW's two moments in the run dtype; a token costs the student 8 FLOPs
 # per parameter (forward 2, backward 4, the checkpointed layers' recompute 2) and the teacher 2. Fitted
-# to stop 38's measured peaks (SmolLM2 sliced 25% --full: 3.10 GB in process, 2.36 GB with top-64
-# targets; a Qwen3-0.6B-shaped one: LoRA 7.63 / 4.53 GB, --full 10.46 / 7.51 GB; docs/MEMORY.md).
-HEAD_CHUNK_COPIES = 8
+# to stop 50's measured peaks, never below them (SmolLM2 sliced 25% --full: 2.78 GB in process; a
+# Qwen3-0.6B-shaped one: LoRA 6.17 / 4.05 GB with top-64 targets, --full 9.63 / 6.59 GB; docs/MEMORY.md).
+HEAD_CHUNK_COPIES = 6
 TRAINED_WEIGHT_COPIES = 3
 STUDENT_FLOPS_PER_PARAM, TEACHER_FLOPS_PER_PARAM = 8, 2
 # recover's training runs under bf16 autocast where the CPU has native bf16: this share of a short bf16
