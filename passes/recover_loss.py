@@ -39,11 +39,21 @@ def split_head(head: torch.nn.Module, h: torch.Tensor) -> tuple[torch.Tensor, to
 
 
 def log_tail(logits: torch.Tensor, idx: torch.Tensor, scratch: torch.Tensor | None = None) -> torch.Tensor:
-    """log(sum of softmax(logits) over the columns not in ``idx``) per row, stably (masked logsumexp);
-    ``scratch`` (like ``logits``) holds the masked copy when given."""
-    masked = (logits.scatter(1, idx, float("-inf")) if scratch is None
-              else scratch.copy_(logits).scatter_(1, idx, float("-inf")))
-    return torch.logsumexp(masked, dim=-1) - torch.logsumexp(logits, dim=-1)
+    """log(sum of softmax(logits) over the columns not in ``idx``) per row, stably (masked logsumexp;
+    -inf where ``idx`` holds every column). With ``scratch`` (like ``logits``, overwritten) both
+    logsumexps run in it, in place, instead of in fresh logits-sized temporaries."""
+    if scratch is None:
+        return torch.logsumexp(logits.scatter(1, idx, float("-inf")), dim=-1) - torch.logsumexp(logits, dim=-1)
+    whole = _logsumexp_(scratch.copy_(logits))
+    return _logsumexp_(scratch.copy_(logits).scatter_(1, idx, float("-inf"))) - whole
+
+
+def _logsumexp_(x: torch.Tensor) -> torch.Tensor:
+    """logsumexp over the last dimension, computed in ``x`` (overwritten): the row maximum taken
+    out before ``exp`` as torch.logsumexp does; -inf for a row of -inf only."""
+    top = x.amax(dim=-1, keepdim=True)
+    top.masked_fill_(torch.isneginf(top), 0.0)
+    return x.sub_(top).exp_().sum(dim=-1).log_().add_(top.squeeze(-1))
 
 
 def _summed_product(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -70,6 +70,21 @@ def test_topk_targets_keep_the_most_likely_tokens_and_the_rest_of_the_mass():
     assert torch.allclose(tail.exp(), 1 - p.gather(1, idx).sum(-1), atol=1e-7)
 
 
+def test_log_tail_in_a_scratch_buffer_equals_torch_logsumexp():
+    from andactl.passes.recover_loss import log_tail
+
+    gen = torch.Generator().manual_seed(4)
+    logits = 6 * torch.randn(5, 50, generator=gen)
+    logits[1] += 200.0  # the same distribution; exp overflows float32 unless the maximum is taken out
+    idx = logits.topk(7, dim=-1).indices
+    idx[3] = torch.arange(7)  # not the most likely tokens
+    want = log_tail(logits, idx)
+    got = log_tail(logits, idx, scratch=torch.empty_like(logits))
+    assert torch.allclose(got, want, atol=1e-6, rtol=0) and not torch.equal(got, torch.zeros_like(got))
+    every = torch.arange(50).expand(5, 50)  # nothing left: -inf, as torch.logsumexp gives
+    assert torch.isneginf(log_tail(logits, every, scratch=torch.empty_like(logits))).all()
+
+
 def test_recover_with_whole_vocabulary_targets_matches_the_in_process_teacher(sliced, data_dir):  # noqa: F811
     vocab = load_model(str(sliced)).model.config.vocab_size
     common = dict(method="kd", full=True, steps=3, lr=1e-3)
