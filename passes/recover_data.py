@@ -24,15 +24,19 @@ log = logging.getLogger("andactl")
 
 @dataclass
 class TrainText:
-    """``train`` [n, seqlen] and ``held_out`` [m, seqlen] token ids (no padding); ``distinct``: how
-    many of the ``n`` training rows are different sequences (``n`` unless the data was repeated);
-    ``order`` [n] (repeated data only): training row i is row ``order[i]`` of ``train[:distinct]``."""
+    """``train`` [n, seqlen] and ``held_out`` [m, seqlen] token ids (no padding); ``order`` [n]
+    (repeated data only, ``epoch_order``): training row i is row ``order[i]`` of ``train[:distinct]``,
+    the first epoch being those rows in order."""
 
     train: torch.Tensor
     held_out: torch.Tensor
     source: str
-    distinct: int | None = None
     order: torch.Tensor | None = None
+
+    @property
+    def distinct(self) -> int:
+        """How many of the training rows are different sequences (all of them unless repeated)."""
+        return int(self.train.shape[0]) if self.order is None else int(self.order.max()) + 1
 
     def unique_rows(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(the distinct training sequences, ``order``): work done per sequence (the teacher's
@@ -40,8 +44,7 @@ class TrainText:
         return (self.train, None) if self.order is None else (self.train[:self.distinct], self.order)
 
     def to_dict(self) -> dict:
-        n = int(self.train.shape[0])
-        distinct = n if self.distinct is None else self.distinct
+        n, distinct = int(self.train.shape[0]), self.distinct
         return {"source": self.source, "train_sequences": n, "distinct_sequences": distinct,
                 "epochs": round(n / distinct, 3), "held_out_sequences": int(self.held_out.shape[0]),
                 "seqlen": int(self.train.shape[1])}
@@ -102,7 +105,7 @@ def dataset_text(spec: str, tokenizer, train_sequences: int, held_out: int, seql
                  name, split, len(train), seqlen, train_sequences, train_sequences / len(train))
         order = epoch_order(len(train), train_sequences, seed)
         ids = ids[order]
-    return TrainText(ids, torch.tensor(kept, dtype=torch.long), f"{name}/{split}", distinct=len(train), order=order)
+    return TrainText(ids, torch.tensor(kept, dtype=torch.long), f"{name}/{split}", order=order)
 
 
 def epoch_order(n: int, count: int, seed: int) -> torch.Tensor:

@@ -71,7 +71,7 @@ def teacher_targets(teacher, ids: torch.Tensor, k: int, batch_size: int, autocas
     in batches of ``batch_size`` rows; kept on the CPU (R x (T-1) x (12 k + 4) bytes)."""
     head = teacher.head
     out_idx, out_logp, out_tail = [], [], []
-    work = None  # two [chunk, vocab] float32 buffers, reused by every chunk
+    work = None  # two [chunk, vocab] float32 buffers, sized by the first (largest) batch, reused by every chunk
     for i in range(0, ids.shape[0], batch_size):
         batch = ids[i:i + batch_size].to(device)
         ctx = torch.autocast(device.type, dtype=autocast) if autocast is not None else contextlib.nullcontext()
@@ -85,8 +85,6 @@ def teacher_targets(teacher, ids: torch.Tensor, k: int, batch_size: int, autocas
         parts = []
         for j in range(0, h.shape[0], DEFAULT_CHUNK):
             m = min(DEFAULT_CHUNK, h.shape[0] - j)
-            if m > work.shape[1]:
-                work = torch.empty((2, m, w.shape[0]), dtype=torch.float32, device=h.device)
             parts.append(topk_of_logits(head_logits(h[j:j + m], w, b, out=work[0, :m]), k, scratch=work[1, :m]))
         out_idx.append(torch.cat([p[0] for p in parts]).reshape(rows, positions, k).cpu())
         out_logp.append(torch.cat([p[1] for p in parts]).reshape(rows, positions, k).cpu())
