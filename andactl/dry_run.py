@@ -45,6 +45,7 @@ import torch
 from torch import nn
 
 from andactl.errors import ConfigError, ModelError
+from andactl.kernels import split_gemm
 from andactl.models.slice_count import SliceTerms, recorded_tied_source, slice_terms, sliced_parameters
 from andactl.passes.blockwise import CHUNK_ELEMENTS
 
@@ -371,8 +372,14 @@ def recover_rows(step: dict, shape: ModelShape, params: int, b: int, teacher: Mo
     act = (shape.layers * tokens * shape.hidden * b + tokens * (4 * shape.hidden + 2 * shape.widest) * 4
            + step["batch_size"] * shape.heads * step["seqlen"] ** 2 * 4
            + HEAD_CHUNK_COPIES * min(256, tokens) * shape.vocab * 4)
-    work = int(trained * TRAINED_WEIGHT_COPIES * b + act)
     sparse = bool(step.get("teacher_topk"))
+    # on AMX CPUs the frozen heads are held packed for split_gemm (recover_loss.SplitHeads): the
+    # student's for the logits and the gradient, the in-process teacher's for its logits
+    split = not on_gpu and split_gemm.tiles_expected()
+    packed = split_gemm.packed_bytes(teacher.vocab, teacher.hidden) if split and teacher else 0
+    with_teacher = teacher is not None and step["method"] == "kd" and not sparse
+    act += (2 * split_gemm.packed_bytes(shape.vocab, shape.hidden) if split else 0) + (packed if with_teacher else 0)
+    work = int(trained * TRAINED_WEIGHT_COPIES * b + act)
     t_bytes = teacher.parameters * b if teacher else 0
     t_load = t_bytes + (teacher.weights_on_disk if teacher and not on_gpu else 0)
     steps_tokens = step["steps"] * step["grad_accum"] * tokens
@@ -389,7 +396,8 @@ def recover_rows(step: dict, shape: ModelShape, params: int, b: int, teacher: Mo
     rows = []
     if teacher:
         name = "recover: teacher (student parked)" if sparse else "recover: load teacher"
-        host, dev = host_dev(t_load + (0 if sparse else student), t_bytes + (0 if sparse else student))
+        host, dev = host_dev(t_load + (0 if sparse else student) + (packed if sparse else 0),
+                             t_bytes + (0 if sparse else student))
         if on_gpu and sparse:
             host += student  # parked on the CPU
         rows.append({"pass": name, "host_ram_gb": _gb(host), "device_gb": _gb(dev), "seconds": round(teacher_s, 1)})

@@ -26,8 +26,8 @@ CSRC = Path(__file__).resolve().parent / "csrc"
 CPU_SOURCES = ("anda_cpu.cpp", "anda_kern.cpp", "anda_pack_avx2.cpp", "anda_gemm_kern.cpp", "anda_gemm_amx.cpp",
                "anda_quant.cpp", "anda_fused_cpu.cpp", "table_kern.cpp", "table_amx.cpp", "table_cpu.cpp",
                "attn_kern.cpp", "attn_cpu.cpp", "rows_cpu.cpp", "shortcut_kern.cpp",
-               "shortcut_cpu.cpp")
-CPU_HEADERS = ("anda_kern.h", "anda_group_avx2.h")
+               "shortcut_cpu.cpp", "split_gemm.cpp", "split_gemm_cpu.cpp")
+CPU_HEADERS = ("anda_kern.h", "anda_group_avx2.h", "split_gemm.h")
 CUDA_SOURCES = ("anda_cuda.cu",)
 CFLAGS = ("-O3", "-fopenmp")
 LDFLAGS = ("-fopenmp",)
@@ -89,6 +89,7 @@ def _build(cuda: bool, verbose: bool) -> BuildResult:
     import andactl.kernels.attention  # noqa: F401  (decode_attention schema)
     import andactl.kernels.rows  # noqa: F401  (rms_norm, rotary schemas)
     import andactl.kernels.shortcut  # noqa: F401  (shortcut_add schema)
+    import andactl.kernels.split_gemm  # noqa: F401  (split_pack, split_mm schemas)
     from torch.utils import cpp_extension
 
     key = build_key(cuda)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-from andactl.passes.recover_loss import DEFAULT_CHUNK, head_logits, log_tail, split_head
+from andactl.passes.recover_loss import DEFAULT_CHUNK, SplitHeads, head_logits, log_tail, split_head
 
 
 @dataclass
@@ -72,6 +72,7 @@ def teacher_targets(teacher, ids: torch.Tensor, k: int, batch_size: int, autocas
     head = teacher.head
     out_idx, out_logp, out_tail = [], [], []
     work = None  # two [chunk, vocab] float32 buffers, sized by the first (largest) batch, reused by every chunk
+    splits, split, tiles = SplitHeads.for_device(device), None, None  # split_gemm's logits on AMX-BF16 CPUs
     for i in range(0, ids.shape[0], batch_size):
         batch = ids[i:i + batch_size].to(device)
         ctx = torch.autocast(device.type, dtype=autocast) if autocast is not None else contextlib.nullcontext()
@@ -82,10 +83,13 @@ def teacher_targets(teacher, ids: torch.Tensor, k: int, batch_size: int, autocas
         w, b = table.weight.detach(), None if table.bias is None else table.bias.detach()
         if work is None:
             work = torch.empty((2, min(DEFAULT_CHUNK, h.shape[0]), w.shape[0]), dtype=torch.float32, device=h.device)
+            if splits is not None:
+                split, tiles = splits.get(w), splits.work(work.shape[1], h.shape[1], h.device)
         parts = []
         for j in range(0, h.shape[0], DEFAULT_CHUNK):
             m = min(DEFAULT_CHUNK, h.shape[0] - j)
-            parts.append(topk_of_logits(head_logits(h[j:j + m], w, b, out=work[0, :m]), k, scratch=work[1, :m]))
+            logits = head_logits(h[j:j + m], w, b, out=work[0, :m], split=split, work=tiles)
+            parts.append(topk_of_logits(logits, k, scratch=work[1, :m]))
         out_idx.append(torch.cat([p[0] for p in parts]).reshape(rows, positions, k).cpu())
         out_logp.append(torch.cat([p[1] for p in parts]).reshape(rows, positions, k).cpu())
         out_tail.append(torch.cat([p[2] for p in parts]).reshape(rows, positions).cpu())

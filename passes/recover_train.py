@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import torch
 
 from andactl.models.loading import native_bf16
-from andactl.passes.recover_loss import head_loss
+from andactl.passes.recover_loss import SplitHeads, head_loss
 from andactl.passes.recover_topk import SparseTeacher
 
 log = logging.getLogger("andactl")
@@ -90,21 +90,22 @@ class Student:
 
 
 def batch_loss(student: Student, teacher, ids: torch.Tensor, s: TrainSettings, stats: dict,
-               targets=None) -> torch.Tensor:
+               targets=None, splits: SplitHeads | None = None) -> torch.Tensor:
     """Loss of one batch [B, T]: positions 0..T-2 predict tokens 1..T-1 (CE) and match the teacher's
     distribution there (KL): the in-process ``teacher``'s (a Student), or precomputed top-k
-    ``targets`` of these rows (recover_topk.TopKTargets) when the teacher is a SparseTeacher."""
+    ``targets`` of these rows (recover_topk.TopKTargets) when the teacher is a SparseTeacher.
+    ``splits``: the run's packed heads (recover_loss.SplitHeads), or None for torch's GEMM."""
     h = student.hidden(ids)[:, :-1].reshape(-1, student.head.in_features)
     labels = ids[:, 1:].reshape(-1) if s.ce_weight else None
     if targets is not None:
         return head_loss(h, student.head, labels, kd_weight=s.kd_weight, ce_weight=s.ce_weight, stats=stats,
-                         teacher_topk=targets.flat(h.device) if s.kd_weight else None)
+                         teacher_topk=targets.flat(h.device) if s.kd_weight else None, splits=splits)
     h_t = None
     if isinstance(teacher, Student) and s.kd_weight:
         with torch.no_grad():
             h_t = teacher.hidden(ids)[:, :-1].reshape(-1, teacher.head.in_features)
     return head_loss(h, student.head, labels, h_t, teacher.head if h_t is not None else None,
-                     s.kd_weight, s.ce_weight, stats=stats)
+                     s.kd_weight, s.ce_weight, stats=stats, splits=splits)
 
 
 def _rows_targets(teacher, split: str, rows: torch.Tensor):
@@ -113,7 +114,8 @@ def _rows_targets(teacher, split: str, rows: torch.Tensor):
 
 
 @torch.no_grad()
-def held_out_loss(student: Student, teacher, ids: torch.Tensor, s: TrainSettings, batch_size: int) -> float:
+def held_out_loss(student: Student, teacher, ids: torch.Tensor, s: TrainSettings, batch_size: int,
+                  splits: SplitHeads | None = None) -> float:
     """Training objective on ``ids`` (no dropout), averaged over batches."""
     model_training = student.body.training
     student.body.eval()
@@ -122,7 +124,7 @@ def held_out_loss(student: Student, teacher, ids: torch.Tensor, s: TrainSettings
         for i in range(0, ids.shape[0], batch_size):
             rows = torch.arange(i, min(i + batch_size, ids.shape[0]))
             targets = _rows_targets(teacher, "held_out", rows)
-            losses.append(float(batch_loss(student, teacher, ids[rows], s, {}, targets)))
+            losses.append(float(batch_loss(student, teacher, ids[rows], s, {}, targets, splits)))
     finally:
         student.body.train(model_training)
     return sum(losses) / len(losses)
@@ -187,7 +189,8 @@ def train(student: Student, teacher: Student | SparseTeacher | None, params: lis
     hist = History()
     student.body.train()
     per_step = s.batch_size * s.grad_accum
-    hist.held_out.append((0, held_out_loss(student, teacher, held_ids, s, s.batch_size)))
+    splits = SplitHeads.for_device(device)  # the heads packed once for split_gemm (AMX-BF16 CPUs)
+    hist.held_out.append((0, held_out_loss(student, teacher, held_ids, s, s.batch_size, splits)))
     t0 = time.perf_counter()
     with _progress(s.steps, s.quiet) as update, checkpointed(student.layers, s.checkpoint):
         for step in range(s.steps):
@@ -202,7 +205,7 @@ def train(student: Student, teacher: Student | SparseTeacher | None, params: lis
                 stats: dict = {}
                 ctx = torch.autocast(device.type, dtype=amp) if amp is not None else contextlib.nullcontext()
                 with ctx:
-                    loss = batch_loss(student, teacher, ids, s, stats, _rows_targets(teacher, "train", rows))
+                    loss = batch_loss(student, teacher, ids, s, stats, _rows_targets(teacher, "train", rows), splits)
                 (loss / s.grad_accum).backward()
                 stats_sum["loss"] += float(loss.detach()) / s.grad_accum
                 stats_sum["kl"] += stats.get("kl", 0.0) / s.grad_accum
@@ -218,7 +221,7 @@ def train(student: Student, teacher: Student | SparseTeacher | None, params: lis
             hist.lr.append(s.lr * factor)
             done = step + 1
             if done % s.eval_every == 0 or done == s.steps:
-                hist.held_out.append((done, held_out_loss(student, teacher, held_ids, s, s.batch_size)))
+                hist.held_out.append((done, held_out_loss(student, teacher, held_ids, s, s.batch_size, splits)))
             hist.seconds = time.perf_counter() - t0
             update(done, stats_sum["loss"], hist.tokens / max(hist.seconds, 1e-9))
     student.body.eval()

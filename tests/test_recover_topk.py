@@ -227,8 +227,15 @@ def _dry_run(sliced, data_dir, tmp_path, *args):  # noqa: F811
     return {r["pass"]: r for r in json.loads(res.stdout)["passes"]}
 
 
-def test_dry_run_counts_the_teacher_beside_the_student_unless_topk(sliced, data_dir, tmp_path):  # noqa: F811
+@pytest.mark.parametrize("tiles", [False, True])
+def test_dry_run_counts_the_teacher_beside_the_student_unless_topk(sliced, data_dir, tmp_path, monkeypatch,  # noqa: F811
+                                                                  tiles):
+    """... and on AMX CPUs (``tiles``) the heads packed for split_gemm: the student's twice, the
+    in-process teacher's once, or the teacher's in its top-k phase."""
     from andactl.dry_run import BASE_RSS, ModelShape, recover_rows
+    from andactl.kernels import split_gemm
+
+    monkeypatch.setattr(split_gemm, "tiles_expected", lambda: tiles)
 
     inproc = _dry_run(sliced, data_dir, tmp_path, "--full")
     sparse = _dry_run(sliced, data_dir, tmp_path, "--full", "--teacher-topk", "8")
@@ -247,8 +254,11 @@ def test_dry_run_counts_the_teacher_beside_the_student_unless_topk(sliced, data_
         return {r["pass"]: r["host_ram_gb"] for r in got}
 
     full, topk, lora = rows(), rows(teacher_topk=64), rows(full=False)
-    assert full["recover: training"] - topk["recover: training"] == pytest.approx(8.0, abs=2e-3)  # the float32 teacher
-    assert topk["recover: teacher (student parked)"] == pytest.approx((BASE_RSS + 8e9 + 4e9) / 1e9, abs=2e-3)
+    packed = 1000 * 64 * 4 * 512 * 2 if tiles else 0  # 32000 x 2048: 1000 blocks of 32 x 64 steps of 32, 4 bf16 tiles each
+    assert packed == (split_gemm.packed_bytes(32000, 2048) if tiles else 0)
+    # the float32 teacher (and its packed head)
+    assert full["recover: training"] - topk["recover: training"] == pytest.approx(8.0 + packed / 1e9, abs=2e-3)
+    assert topk["recover: teacher (student parked)"] == pytest.approx((BASE_RSS + 8e9 + 4e9 + packed) / 1e9, abs=2e-3)
     assert full["recover: load teacher"] == pytest.approx((BASE_RSS + 8e9 + 4e9 + 4e9) / 1e9, abs=2e-3)
     assert full["recover: training"] - lora["recover: training"] == pytest.approx((8e8 - 32e6) * 3 * 4 / 1e9, abs=2e-3)
 
