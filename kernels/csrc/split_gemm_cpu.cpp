@@ -12,8 +12,9 @@
 namespace {
 
 // Column blocks per thread below which split_mm splits the reduction between the threads instead
-// (the gradient through a head: N = hidden width, K = vocabulary).
-constexpr int64_t kBlocksPerThread = 4;
+// (the gradient through a head: N = hidden width, K = vocabulary; measured on a 2-core Xeon with AMX,
+// 256 x 49152 x 432: 25.0 ms split by columns, 23.8 ms by the reduction).
+constexpr int64_t kBlocksPerThread = 8;
 
 void check_rows(const at::Tensor& t, const char* what) {
   TORCH_CHECK(t.scalar_type() == at::kFloat && t.dim() == 2 && (t.size(1) <= 1 || t.stride(1) == 1),
