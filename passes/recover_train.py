@@ -52,13 +52,15 @@ class History:
     held_out: list[tuple[int, float]] = field(default_factory=list)
     tokens: int = 0
     seconds: float = 0.0
+    head_products: str = "float32 (torch)"  # how the frozen heads multiply (recover_loss.SplitHeads)
 
     def to_dict(self) -> dict:
         return {"loss": [round(v, 6) for v in self.loss], "kl": [round(v, 6) for v in self.kl],
                 "ce": [round(v, 6) for v in self.ce], "lr": self.lr,
                 "held_out": [{"step": s, "loss": round(v, 6)} for s, v in self.held_out],
                 "tokens": self.tokens, "seconds": round(self.seconds, 2),
-                "tokens_per_second": round(self.tokens / self.seconds, 1) if self.seconds else None}
+                "tokens_per_second": round(self.tokens / self.seconds, 1) if self.seconds else None,
+                "head_products": self.head_products}
 
 
 def autocast_dtype(device: torch.device) -> torch.dtype | None:
@@ -190,6 +192,8 @@ def train(student: Student, teacher: Student | SparseTeacher | None, params: lis
     student.body.train()
     per_step = s.batch_size * s.grad_accum
     splits = SplitHeads.for_device(device)  # the heads packed once for split_gemm (AMX-BF16 CPUs)
+    if splits is not None:
+        hist.head_products = "split bf16 on AMX tiles (float32-grade)"
     hist.held_out.append((0, held_out_loss(student, teacher, held_ids, s, s.batch_size, splits)))
     t0 = time.perf_counter()
     with _progress(s.steps, s.quiet) as update, checkpointed(student.layers, s.checkpoint):
