@@ -379,7 +379,11 @@ def recover_rows(step: dict, shape: ModelShape, params: int, b: int, teacher: Mo
     packed = split_gemm.packed_bytes(teacher.vocab, teacher.hidden) if split and teacher else 0
     with_teacher = teacher is not None and step["method"] == "kd" and not sparse
     act += (2 * split_gemm.packed_bytes(shape.vocab, shape.hidden) if split else 0) + (packed if with_teacher else 0)
-    work = int(trained * TRAINED_WEIGHT_COPIES * b + act)
+    # under bf16 autocast a step holds a bf16 copy of each trained weight (recover_train._casts_held)
+    from andactl.models.loading import native_bf16
+
+    held_casts = trained * 2 if on_gpu or native_bf16() else 0
+    work = int(trained * TRAINED_WEIGHT_COPIES * b + held_casts + act)
     t_bytes = teacher.parameters * b if teacher else 0
     t_load = t_bytes + (teacher.weights_on_disk if teacher and not on_gpu else 0)
     steps_tokens = step["steps"] * step["grad_accum"] * tokens

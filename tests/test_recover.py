@@ -155,6 +155,40 @@ def test_training_is_deterministic(sliced, data_dir):
     assert all(torch.allclose(sa[k], sc[k], atol=1e-6, rtol=0) for k in sa)
 
 
+def test_weights_cast_once_per_step_under_autocast(sliced, data_dir, monkeypatch):
+    """Under bf16 autocast (forced here, whatever the CPU), holding autocast's weight copies through
+    backward (recover_train._casts_held) gives the same weights bit for bit as casting again in the
+    checkpointed recompute, with fewer float32 -> bf16 casts."""
+    import contextlib
+
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from andactl.passes import recover_train
+
+    class CountCasts(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.n = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            if func is torch.ops.aten._to_copy.default and kwargs.get("dtype") == torch.bfloat16:
+                self.n += 1
+            return func(*args, **kwargs)
+
+    monkeypatch.setattr(recover_train, "autocast_dtype", lambda device: torch.bfloat16)
+    runs = {}
+    for held in (True, False):
+        if not held:
+            monkeypatch.setattr(recover_train, "_casts_held", lambda device, amp: contextlib.nullcontext())
+        with CountCasts() as count:
+            ctx, _ = _recover_ctx(sliced, data_dir, None, method="kd", steps=2, full=True, lr=1e-3)
+        runs[held] = (ctx.model.state_dict(), count.n)
+    (held_w, held_n), (again_w, again_n) = runs[True], runs[False]
+    assert held_w.keys() == again_w.keys() and all(torch.equal(held_w[k], again_w[k]) for k in held_w)
+    assert held_n < again_n
+
+
 def test_self_generated_text_is_seeded():
     from andactl.data.model_text import sample_from_model
 
