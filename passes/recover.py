@@ -16,7 +16,9 @@ import torch
 
 from andactl.data.model_text import SELF
 from andactl.errors import ConfigError
+from andactl.kernels import split_gemm
 from andactl.passbase import QUANTIZED, Pass, PassConfig, register_pass
+from andactl.passes.recover_loss import HEAD_PRODUCTS
 
 log = logging.getLogger("andactl")
 
@@ -32,7 +34,8 @@ class RecoverConfig(PassConfig):
     ``self`` (text sampled from the teacher); ``lr``: peak lr (None: 1e-3 LoRA, 1e-4 full);
     ``teacher_topk``: 0 = the teacher's whole distribution, teacher beside the student; K > 0 =
     its K most likely tokens per position (+ the rest's mass), computed before training, teacher
-    freed before the student trains."""
+    freed before the student trains; ``head_products``: how the frozen heads multiply in the loss
+    (recover_loss.uses_split_heads: auto, split = split_gemm on AMX-BF16 tiles, float32 = torch)."""
 
     method: str = "kd"
     full: bool = False
@@ -50,6 +53,7 @@ class RecoverConfig(PassConfig):
     eval_every: int = 10
     held_out: int = 8
     checkpoint: bool = True
+    head_products: str = "auto"
     lora_rank: int = 32
     lora_alpha: float = 10.0
     lora_dropout: float = 0.05
@@ -76,6 +80,12 @@ class RecoverConfig(PassConfig):
         if self.teacher_topk < 0:
             raise ConfigError(f"recovery teacher_topk must be >= 0 (0: the whole distribution), "
                               f"got {self.teacher_topk}")
+        if self.head_products not in HEAD_PRODUCTS:
+            raise ConfigError(f"unknown recovery head_products '{self.head_products}'; choose one of "
+                              f"{', '.join(HEAD_PRODUCTS)}")
+        if self.head_products == "split" and not split_gemm.tiles_expected():
+            raise ConfigError("recovery head_products 'split' needs a CPU with AMX-BF16 tiles; this one has none "
+                              "(use auto or float32)")
         if self.teacher_topk and self.method != "kd":
             raise ConfigError(f"teacher_topk is for --method kd (distillation); --method {self.method} has no KL term")
         parse_train_data(self.train_data)
@@ -139,6 +149,7 @@ class Recover(Pass):
             steps=cfg.steps, lr=cfg.peak_lr, batch_size=cfg.batch_size, grad_accum=cfg.grad_accum,
             warmup=cfg.warmup, schedule=cfg.schedule, kd_weight=1.0 if cfg.method == "kd" else 0.0,
             ce_weight=cfg.ce_weight if cfg.method == "kd" else 1.0, eval_every=cfg.eval_every, seed=seed, checkpoint=cfg.checkpoint,
+            head_products=cfg.head_products,
             quiet=ctx.quiet,
         )
         try:
@@ -198,9 +209,9 @@ class Recover(Pass):
             teacher = cls._load_teacher(ctx, source)
             text = cls._text(ctx, cfg, teacher, seed)
             rows, order = text.unique_rows()  # repeated text: each distinct sequence's targets once
-            train = teacher_targets(teacher, rows, k, cfg.batch_size, amp, ctx.device)
+            train = teacher_targets(teacher, rows, k, cfg.batch_size, amp, ctx.device, cfg.head_products)
             train.index = order
-            held = teacher_targets(teacher, text.held_out, k, cfg.batch_size, None, ctx.device)
+            held = teacher_targets(teacher, text.held_out, k, cfg.batch_size, None, ctx.device, cfg.head_products)
             del teacher
             gc.collect()
             trim_heap()

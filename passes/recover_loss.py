@@ -20,6 +20,22 @@ from andactl.models.tied_head import is_tied_head
 
 IGNORE = -100
 DEFAULT_CHUNK = 256  # tokens per chunk: 256 x 49152 x 4 B = 48 MiB per logits-sized temporary
+HEAD_PRODUCTS = ("auto", "split", "float32")  # recover's --head-products
+# "auto" packs the heads for split_gemm only up to this many bytes (SmolLM2 sliced 25%, in process:
+# 283 MB; a Qwen3-0.6B-shaped slice, 151936 x 768 + the 1024-wide teacher: 1.5 GB stays float32)
+SPLIT_HEADS_AUTO_BYTES = 2 ** 30
+
+
+def uses_split_heads(mode: str, packed_bytes: int, tiles: bool) -> bool:
+    """Whether recovery multiplies its heads with split_gemm: ``mode`` "split" where the CPU has
+    AMX-BF16 ``tiles``, "auto" there too when the packed heads take at most SPLIT_HEADS_AUTO_BYTES,
+    "float32" never (torch's float32 GEMM)."""
+    return tiles and (mode == "split" or (mode == "auto" and packed_bytes <= SPLIT_HEADS_AUTO_BYTES))
+
+
+def head_matrix(head: torch.nn.Module) -> torch.nn.Module:
+    """The linear that holds ``head``'s vocabulary matrix: the head, or a TiedHead's table."""
+    return head.table if is_tied_head(head) else head
 
 
 class SplitHeads:
@@ -30,9 +46,11 @@ class SplitHeads:
         self._packed: dict = {}
 
     @staticmethod
-    def for_device(device: torch.device) -> "SplitHeads | None":
-        """A SplitHeads where split_gemm runs on AMX-BF16 tiles (CPU), else None (torch float32)."""
-        return SplitHeads() if torch.device(device).type == "cpu" and split_gemm.hardware() else None
+    def choose(mode: str, device: torch.device, packed_bytes: int) -> "SplitHeads | None":
+        """A SplitHeads where ``uses_split_heads`` says so for ``packed_bytes`` of packed heads and
+        split_gemm runs on AMX-BF16 tiles here (CPU), else None (torch's float32 GEMM)."""
+        tiles = torch.device(device).type == "cpu" and mode != "float32" and split_gemm.hardware()
+        return SplitHeads() if uses_split_heads(mode, packed_bytes, tiles) else None
 
     def get(self, w: torch.Tensor) -> split_gemm.SplitMatrix:
         key = (w.data_ptr(), tuple(w.shape))

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import torch
 
-from andactl.passes.recover_loss import DEFAULT_CHUNK, SplitHeads, head_logits, log_tail, split_head
+from andactl.kernels import split_gemm
+from andactl.passes.recover_loss import DEFAULT_CHUNK, SplitHeads, head_logits, head_matrix, log_tail, split_head
 
 
 @dataclass
@@ -66,13 +67,15 @@ def topk_of_logits(logits: torch.Tensor, k: int, scratch: torch.Tensor | None = 
 
 @torch.no_grad()
 def teacher_targets(teacher, ids: torch.Tensor, k: int, batch_size: int, autocast: torch.dtype | None,
-                    device: torch.device) -> TopKTargets:
+                    device: torch.device, head_products: str = "auto") -> TopKTargets:
     """Top-``k`` targets of ``teacher`` (a recover_train.Student) for every row of ``ids`` [R, T],
-    in batches of ``batch_size`` rows; kept on the CPU (R x (T-1) x (12 k + 4) bytes)."""
+    in batches of ``batch_size`` rows; kept on the CPU (R x (T-1) x (12 k + 4) bytes). The logits
+    multiply as ``head_products`` says (recover_loss.uses_split_heads: the teacher's head packed once)."""
     head = teacher.head
     out_idx, out_logp, out_tail = [], [], []
     work = None  # two [chunk, vocab] float32 buffers, sized by the first (largest) batch, reused by every chunk
-    splits, split, tiles = SplitHeads.for_device(device), None, None  # split_gemm's logits on AMX-BF16 CPUs
+    splits = SplitHeads.choose(head_products, device, split_gemm.packed_bytes(*head_matrix(head).weight.shape))
+    split = tiles = None  # the teacher's packed head and split_mm's buffer, with the first batch
     for i in range(0, ids.shape[0], batch_size):
         batch = ids[i:i + batch_size].to(device)
         ctx = torch.autocast(device.type, dtype=autocast) if autocast is not None else contextlib.nullcontext()

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 import torch
 
 from andactl.models.loading import native_bf16
-from andactl.passes.recover_loss import SplitHeads, head_loss
+from andactl.kernels import split_gemm
+from andactl.passes.recover_loss import SplitHeads, head_loss, head_matrix
 from andactl.passes.recover_topk import SparseTeacher
 
 log = logging.getLogger("andactl")
@@ -36,6 +37,7 @@ class TrainSettings:
     ce_weight: float = 0.0
     eval_every: int = 10
     checkpoint: bool = True  # recompute each decoder layer's activations in backward
+    head_products: str = "auto"  # recover_loss.HEAD_PRODUCTS: how the frozen heads multiply
     max_grad_norm: float = 1.0
     seed: int = 0
     quiet: bool = False
@@ -89,6 +91,15 @@ class Student:
 
     def hidden(self, ids: torch.Tensor) -> torch.Tensor:
         return self.body(input_ids=ids, use_cache=False).last_hidden_state
+
+
+def packed_heads_bytes(student: Student, teacher, kd_weight: float) -> int:
+    """Bytes of the heads packed for split_gemm in training: the student's vocabulary matrix in both
+    orientations (logits, gradient), the in-process teacher's for its logits."""
+    total = 2 * split_gemm.packed_bytes(*head_matrix(student.head).weight.shape)
+    if isinstance(teacher, Student) and kd_weight:
+        total += split_gemm.packed_bytes(*head_matrix(teacher.head).weight.shape)
+    return total
 
 
 def batch_loss(student: Student, teacher, ids: torch.Tensor, s: TrainSettings, stats: dict,
@@ -202,7 +213,7 @@ def train(student: Student, teacher: Student | SparseTeacher | None, params: lis
     hist = History()
     student.body.train()
     per_step = s.batch_size * s.grad_accum
-    splits = SplitHeads.for_device(device)  # the heads packed once for split_gemm (AMX-BF16 CPUs)
+    splits = SplitHeads.choose(s.head_products, device, packed_heads_bytes(student, teacher, s.kd_weight))
     if splits is not None:
         hist.head_products = "split bf16 on AMX tiles (float32-grade)"
     hist.held_out.append((0, held_out_loss(student, teacher, held_ids, s, s.batch_size, splits)))

@@ -237,6 +237,39 @@ def test_bad_input_one_line_nothing_written(sliced, data_dir, tmp_path, args, te
     assert not (tmp_path / "out").exists()
 
 
+def test_head_products_split_needs_amx_tiles(sliced, data_dir, tmp_path, monkeypatch):
+    from andactl.kernels import split_gemm
+
+    monkeypatch.setattr(split_gemm, "tiles_expected", lambda: False)
+    res = invoke_cli("recover", sliced, "-o", tmp_path / "out", "--head-products", "split", "--data-dir", data_dir)
+    assert_error_line(res, "head_products 'split' needs a CPU with AMX-BF16 tiles")
+    assert not (tmp_path / "out").exists()
+    res = invoke_cli("recover", sliced, "-o", tmp_path / "out", "--head-products", "bf16", "--data-dir", data_dir)
+    assert res.exit_code == 2 and "'bf16' is not one of" in res.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_head_products_rule():
+    from andactl.passes.recover_loss import SPLIT_HEADS_AUTO_BYTES, uses_split_heads
+
+    cap = SPLIT_HEADS_AUTO_BYTES
+    assert uses_split_heads("auto", cap, True) and not uses_split_heads("auto", cap + 1, True)
+    assert uses_split_heads("split", 10 * cap, True) and not uses_split_heads("split", 1, False)
+    assert not uses_split_heads("float32", 1, True) and not uses_split_heads("auto", 1, False)
+
+
+@pytest.mark.parametrize("mode", ["auto", "float32"])
+def test_head_products_recorded(sliced, data_dir, mode):
+    """The run records how its heads multiplied: float32 when asked, split_gemm under auto exactly
+    where this CPU runs it on AMX tiles (the tiny heads are far below the auto cap)."""
+    from andactl.kernels import split_gemm
+
+    ctx, _ = _recover_ctx(sliced, data_dir, None, method="kd", steps=2, head_products=mode)
+    got = ctx.report["passes"][0]["result"]["history"]["head_products"]
+    split = mode == "auto" and split_gemm.hardware()
+    assert got == ("split bf16 on AMX tiles (float32-grade)" if split else "float32 (torch)")
+
+
 def test_kd_on_unsliced_model_needs_teacher(tiny_hf_dir, data_dir, tmp_path):
     assert_error_line(invoke_cli("recover", tiny_hf_dir, "-o", tmp_path / "out", "--data-dir", data_dir), "needs --teacher")
     assert not (tmp_path / "out").exists()

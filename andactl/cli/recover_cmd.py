@@ -30,6 +30,11 @@ from andactl.cli.common import data_dir_option, device_option, dry_run_option, d
 @click.option("--held-out", type=int, default=8, show_default=True, help="Held-out sequences (kept aside from the training text).")
 @click.option("--checkpoint/--no-checkpoint", default=True, show_default=True,
               help="Recompute each layer's activations in backward (less memory, ~1/3 more compute).")
+@click.option("--head-products", type=click.Choice(["auto", "split", "float32"]), default="auto", show_default=True,
+              help="How the frozen LM heads multiply in the loss: split = split bfloat16 on AMX-BF16 tiles "
+                   "(float32-grade, faster, heads packed once: 2 bytes x 4 per head weight, x 2 for the student); "
+                   "float32 = torch's float32 GEMM; auto = split where the CPU has the tiles and the packed heads "
+                   "take at most 1 GiB.")
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option("-o", "--output", required=True, help="Artifact directory to write.")
 @click.option("--overwrite", is_flag=True, help="Replace a non-empty output directory.")
@@ -40,7 +45,7 @@ from andactl.cli.common import data_dir_option, device_option, dry_run_option, d
 @format_option
 @click.pass_context
 def recover(cctx, model, method, full, teacher, train_data, steps, lr, seqlen, batch_size, grad_accum, warmup, schedule,
-            ce_weight, teacher_topk, eval_every, held_out, checkpoint, seed, output, overwrite, dtype, device, data_dir, dry_run, max_memory,
+            ce_weight, teacher_topk, eval_every, held_out, checkpoint, head_products, seed, output, overwrite, dtype, device, data_dir, dry_run, max_memory,
             fmt):
     """Fine-tune a sliced or pruned MODEL to recover quality; writes an ordinary artifact to -o.
 
@@ -64,7 +69,7 @@ def recover(cctx, model, method, full, teacher, train_data, steps, lr, seqlen, b
     params = {"method": method, "full": full, "teacher": teacher, "train_data": train_data, "steps": steps, "lr": lr,
               "seqlen": seqlen, "batch_size": batch_size, "grad_accum": grad_accum, "warmup": warmup,
               "schedule": schedule, "ce_weight": ce_weight, "teacher_topk": teacher_topk, "eval_every": eval_every,
-              "held_out": held_out, "checkpoint": checkpoint}
+              "held_out": held_out, "checkpoint": checkpoint, "head_products": head_products}
     config = parse_config(RecoverConfig, params, "recover")
     meta = artifact_meta(Path(model)) if is_artifact(model) else {}
     teacher_src = teacher or (dense_source(meta.get("provenance", {}), model) if config.needs_teacher else None)

@@ -205,6 +205,8 @@ void table_dequant_rows_bf16(const TableArgs& a, int64_t r0, int64_t r1, uint16_
 // table_rows_amx fills columns r0..r1-1 of y like table_rows (products exact, float32 sums; a.x
 // must still hold x in float32 for the last r1 - r0 mod 16 rows).
 bool table_has_amx(int isa, int bits, int64_t T, int64_t K, int group);
+// The CPU has AMX-BF16 (CPUID.7.0:EDX[22]); the tile permission is amx_usable()'s (table_amx.cpp).
+bool amx_bf16_cpu();
 constexpr int64_t kTableAmxStep = 32;  // bfloat16 columns per AMX-BF16 tile step of the table path
 inline int64_t table_amx_steps(int64_t K) { return (K + kTableAmxStep - 1) / kTableAmxStep; }
 void table_amx_x(const uint16_t* x, int64_t T, int64_t K, uint16_t* xb);

@@ -15,10 +15,6 @@
 #include <algorithm>
 #include <cstring>
 
-#if defined(__linux__) && defined(__x86_64__)
-#include <cpuid.h>
-#endif
-
 #include "anda_kern.h"
 #include "split_gemm.h"
 
@@ -199,15 +195,6 @@ ANDA_SPLIT_AMX void pack_a_avx512(const float* x, int64_t lda, int64_t M, int64_
     }
 }
 #endif
-
-bool amx_bf16_cpu() {
-#if defined(__linux__) && defined(__x86_64__)
-  unsigned eax, ebx, ecx, edx;
-  return __get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) && (edx & (1u << 22));  // AMX-BF16
-#else
-  return false;
-#endif
-}
 
 }  // namespace
 

@@ -145,6 +145,8 @@ ANDA_TABLE_AMX void rows_amx(const TableArgs& a, const uint16_t* xb, int64_t r0,
   __asm__ volatile("tilerelease" ::: "memory");
 }
 
+}  // namespace
+
 bool amx_bf16_cpu() {
 #if defined(__linux__)
   unsigned eax, ebx, ecx, edx;
@@ -153,8 +155,6 @@ bool amx_bf16_cpu() {
   return false;
 #endif
 }
-
-}  // namespace
 
 bool table_has_amx(int isa, int bits, int64_t T, int64_t K, int group) {
   static const bool cpu = amx_bf16_cpu();
@@ -184,6 +184,7 @@ void table_rows_amx(const TableArgs& a, const uint16_t* xb, int64_t r0, int64_t 
 
 #else
 
+bool amx_bf16_cpu() { return false; }
 bool table_has_amx(int, int, int64_t, int64_t, int) { return false; }
 void table_amx_x(const uint16_t*, int64_t, int64_t, uint16_t*) {}
 void table_rows_amx(const TableArgs&, const uint16_t*, int64_t, int64_t) {}
