@@ -199,7 +199,7 @@ class Recover(Pass):
         import time
 
         from andactl.models.layer_store import return_freed_memory, trim_heap
-        from andactl.passes.recover_topk import SparseTeacher, parked, teacher_targets
+        from andactl.passes.recover_topk import SparseTeacher, parked, teacher_splits, teacher_targets
         from andactl.passes.recover_train import autocast_dtype
 
         t0 = time.perf_counter()
@@ -209,10 +209,11 @@ class Recover(Pass):
             teacher = cls._load_teacher(ctx, source)
             text = cls._text(ctx, cfg, teacher, seed)
             rows, order = text.unique_rows()  # repeated text: each distinct sequence's targets once
-            train = teacher_targets(teacher, rows, k, cfg.batch_size, amp, ctx.device, cfg.head_products)
+            splits = teacher_splits(teacher, cfg.head_products, ctx.device)  # packed once for both calls
+            train = teacher_targets(teacher, rows, k, cfg.batch_size, amp, ctx.device, splits)
             train.index = order
-            held = teacher_targets(teacher, text.held_out, k, cfg.batch_size, None, ctx.device, cfg.head_products)
-            del teacher
+            held = teacher_targets(teacher, text.held_out, k, cfg.batch_size, None, ctx.device, splits)
+            del teacher, splits
             gc.collect()
             trim_heap()
         log.info("recover: teacher top-%d targets of %d sequences in %.1f s (%.1f MB), teacher freed",

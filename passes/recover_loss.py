@@ -6,10 +6,10 @@ respect to the student's final hidden states, and dropped. The gradient is exact
 analytic gradient of softmax cross-entropy / KL), so backward only scales the stored gradient.
 Every chunk works in three logits-sized buffers allocated once per call (in place, ``out=``):
 a fresh 48 MiB tensor per operation costs as much time as the operation (its pages fault in).
-On CPUs with AMX-BF16 tiles a ``SplitHeads`` (one per training run) holds the frozen head
-matrices packed for kernels/split_gemm.py, whose products are float32-grade (within 2^-16 of
-|h||w| per product) at about three times the float32 GEMM's speed here; elsewhere the heads
-multiply in float32 by torch.
+On CPUs with AMX-BF16 tiles a ``SplitHeads`` (one per training run, ``--head-products``) holds
+the frozen head matrices packed for kernels/split_gemm.py, whose products are float32-grade (within
+2^-16 of |h||w| per product): 2.7x the float32 GEMM's speed for the logits here, 1.5x for the
+gradient; elsewhere the heads multiply in float32 by torch.
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ IGNORE = -100
 DEFAULT_CHUNK = 256  # tokens per chunk: 256 x 49152 x 4 B = 48 MiB per logits-sized temporary
 HEAD_PRODUCTS = ("auto", "split", "float32")  # recover's --head-products
 # "auto" packs the heads for split_gemm only up to this many bytes (SmolLM2 sliced 25%, in process:
-# 283 MB; a Qwen3-0.6B-shaped slice, 151936 x 768 + the 1024-wide teacher: 1.5 GB stays float32)
+# 340 MB; a Qwen3-0.6B-shaped slice, whose tied 151936 x 1024 table is packed three times: 1.9 GB, stays float32)
 SPLIT_HEADS_AUTO_BYTES = 2 ** 30
 
 
@@ -232,7 +232,7 @@ def head_loss(h: torch.Tensor, head: torch.nn.Module, labels: torch.Tensor | Non
     the mass of the rest; the KL of the two distributions coarsened to those k tokens + one tail
     bucket, equal to the full KL when K is the vocabulary). Gradients flow to ``h`` only (the heads
     are frozen). ``stats`` receives the unweighted ``kl`` and ``ce`` means as floats. ``splits``:
-    the heads' products by split_gemm (SplitHeads.for_device), else torch's float32 GEMM."""
+    the heads' products by split_gemm (SplitHeads.choose), else torch's float32 GEMM."""
     if h_teacher is None and teacher_topk is None:
         kd_weight = 0.0
     if labels is None:

@@ -65,16 +65,20 @@ def topk_of_logits(logits: torch.Tensor, k: int, scratch: torch.Tensor | None = 
     return idx, logp, log_tail(logits, idx, scratch=scratch)
 
 
+def teacher_splits(teacher, head_products: str, device: torch.device) -> SplitHeads | None:
+    """The SplitHeads of the teacher's top-k phase (recover_loss.uses_split_heads for its head alone)."""
+    return SplitHeads.choose(head_products, device, split_gemm.packed_bytes(*head_matrix(teacher.head).weight.shape))
+
+
 @torch.no_grad()
 def teacher_targets(teacher, ids: torch.Tensor, k: int, batch_size: int, autocast: torch.dtype | None,
-                    device: torch.device, head_products: str = "auto") -> TopKTargets:
+                    device: torch.device, splits: SplitHeads | None = None) -> TopKTargets:
     """Top-``k`` targets of ``teacher`` (a recover_train.Student) for every row of ``ids`` [R, T],
-    in batches of ``batch_size`` rows; kept on the CPU (R x (T-1) x (12 k + 4) bytes). The logits
-    multiply as ``head_products`` says (recover_loss.uses_split_heads: the teacher's head packed once)."""
+    in batches of ``batch_size`` rows; kept on the CPU (R x (T-1) x (12 k + 4) bytes). With ``splits``
+    (``teacher_splits``) the logits are split_gemm's, the teacher's head packed once for every call."""
     head = teacher.head
     out_idx, out_logp, out_tail = [], [], []
     work = None  # two [chunk, vocab] float32 buffers, sized by the first (largest) batch, reused by every chunk
-    splits = SplitHeads.choose(head_products, device, split_gemm.packed_bytes(*head_matrix(head).weight.shape))
     split = tiles = None  # the teacher's packed head and split_mm's buffer, with the first batch
     for i in range(0, ids.shape[0], batch_size):
         batch = ids[i:i + batch_size].to(device)

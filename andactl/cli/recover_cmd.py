@@ -32,7 +32,7 @@ from andactl.cli.common import data_dir_option, device_option, dry_run_option, d
               help="Recompute each layer's activations in backward (less memory, ~1/3 more compute).")
 @click.option("--head-products", type=click.Choice(["auto", "split", "float32"]), default="auto", show_default=True,
               help="How the frozen LM heads multiply in the loss: split = split bfloat16 on AMX-BF16 tiles "
-                   "(float32-grade, faster, heads packed once: 2 bytes x 4 per head weight, x 2 for the student); "
+                   "(float32-grade, faster; the heads packed once: 4 bytes per head weight, twice for the student's); "
                    "float32 = torch's float32 GEMM; auto = split where the CPU has the tiles and the packed heads "
                    "take at most 1 GiB.")
 @click.option("--seed", type=int, default=42, show_default=True)
