@@ -7,8 +7,9 @@ Every value v is split into hi = bf16(v) and lo = bf16(v - hi) (round to nearest
 below 2^-126 count as zero, as TDPBF16PS treats them), and ``out = x_hi B_hi + x_hi B_lo +
 x_lo B_hi`` is summed in float32 by the tiles. Invariant: each product is within about 2^-16 of
 |x||B| of the float32 one (the dropped x_lo B_lo and lo's rounding), so |out - x @ B| <=
-``ERROR_BOUND`` * (|x| @ |B|) elementwise, the summation's float32 rounding included; the inputs must
-be finite. ``work`` is a bfloat16 buffer of at least ``work_size(M, K)`` values that split_mm
+``ERROR_BOUND`` * (|x| @ |B|) elementwise with the summation's float32 rounding included (tested
+up to K = 2100 at every SIMD level; measured 1.5e-7 of |x| @ |B| at K = 49152, the gradient through
+a head); the inputs must be finite. ``work`` is a bfloat16 buffer of at least ``work_size(M, K)`` values that split_mm
 fills with x's tiles (the caller reuses it across calls). B packed for a 32-column block
 and a step of 32 reduction values is 4 tiles of 16 x 32 bf16 (hi of the two 16-column halves,
 then lo), each in the VNNI layout TDPBF16PS reads: [i][c][e] = B[32 s + 2 i + e][column c].
