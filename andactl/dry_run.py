@@ -95,9 +95,10 @@ MEMORY_BYTES_PER_SECOND = 20e9
 # reused buffers, the top-k phase's two, and what the allocator holds around them); a trained
 # weight costs its gradient and AdamW's two moments in the run dtype; a token costs the student 8 FLOPs
 # per parameter (forward 2, backward 4, the checkpointed layers' recompute 2) and the teacher 2. Fitted
-# to stop 50's measured peaks, never below them (SmolLM2 sliced 25% --full: 2.78 GB in process; a
-# Qwen3-0.6B-shaped one: LoRA 6.17 / 4.05 GB with top-64 targets, --full 9.63 / 6.59 GB; docs/MEMORY.md).
-HEAD_CHUNK_COPIES = 6
+# to stop 51's measured peaks, never below them (SmolLM2 sliced 25% --full: 3.25 GB in process with the
+# packed heads; a Qwen3-0.6B-shaped one: LoRA 6.31 / 4.16 GB with top-64 targets, --full 10.21 / 7.39 GB;
+# docs/MEMORY.md).
+HEAD_CHUNK_COPIES = 7
 TRAINED_WEIGHT_COPIES = 3
 STUDENT_FLOPS_PER_PARAM, TEACHER_FLOPS_PER_PARAM = 8, 2
 # recover's training runs under bf16 autocast where the CPU has native bf16: this share of a short bf16
