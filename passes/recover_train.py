@@ -213,9 +213,12 @@ def train(student: Student, teacher: Student | SparseTeacher | None, params: lis
     hist = History()
     student.body.train()
     per_step = s.batch_size * s.grad_accum
-    splits = SplitHeads.choose(s.head_products, device, packed_heads_bytes(student, teacher, s.kd_weight))
+    packed = packed_heads_bytes(student, teacher, s.kd_weight)
+    splits = SplitHeads.choose(s.head_products, device, packed)
     if splits is not None:
         hist.head_products = "split bf16 on AMX tiles (float32-grade)"
+        log.info("recover: the heads multiply in split bf16 on AMX tiles (%.0f MB packed; --head-products float32: "
+                 "torch's float32 GEMM)", packed / 1e6)
     hist.held_out.append((0, held_out_loss(student, teacher, held_ids, s, s.batch_size, splits)))
     t0 = time.perf_counter()
     with _progress(s.steps, s.quiet) as update, checkpointed(student.layers, s.checkpoint):
