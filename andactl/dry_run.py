@@ -377,12 +377,12 @@ def recover_rows(step: dict, shape: ModelShape, params: int, b: int, teacher: Mo
     # on AMX CPUs the frozen heads may be held packed for split_gemm (recover_loss.uses_split_heads):
     # the student's for the logits and the gradient, the in-process teacher's for its logits (and in
     # the top-k phase); the student's width is taken as the dense one (an upper bound)
-    from andactl.passes.recover_loss import uses_split_heads
+    from andactl.passes.recover_loss import split_heads_bytes, uses_split_heads
 
     tiles, mode = not on_gpu and split_gemm.tiles_expected(), step.get("head_products", "auto")
     with_teacher = teacher is not None and step["method"] == "kd" and not sparse
     t_packed = split_gemm.packed_bytes(teacher.vocab, teacher.hidden) if teacher else 0
-    heads = 2 * split_gemm.packed_bytes(shape.vocab, shape.hidden) + (t_packed if with_teacher else 0)
+    heads = split_heads_bytes((shape.vocab, shape.hidden), (teacher.vocab, teacher.hidden) if with_teacher else None)
     act += heads if uses_split_heads(mode, heads, tiles) else 0
     packed = t_packed if sparse and uses_split_heads(mode, t_packed, tiles) else 0  # the top-k phase
     # under bf16 autocast a step holds a bf16 copy of each trained weight (recover_train._casts_held)

@@ -133,7 +133,6 @@ class SplitMatrix:
     Invariant: the products are split_mm's (module docstring) of the values ``w`` held when packed."""
 
     def __init__(self, w: torch.Tensor):
-        self.shape = tuple(w.shape)
         self._w = w
         self._t = torch.ops.andactl.split_pack(w.float(), True)
         self._n = None

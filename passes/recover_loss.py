@@ -33,6 +33,12 @@ def uses_split_heads(mode: str, packed_bytes: int, tiles: bool) -> bool:
     return tiles and (mode == "split" or (mode == "auto" and packed_bytes <= SPLIT_HEADS_AUTO_BYTES))
 
 
+def split_heads_bytes(student: tuple[int, int], teacher: tuple[int, int] | None) -> int:
+    """Bytes SplitHeads packs in training for a student vocabulary matrix of shape ``student`` (both
+    orientations: logits and gradient) and, with an in-process teacher, its matrix (logits only)."""
+    return 2 * split_gemm.packed_bytes(*student) + (split_gemm.packed_bytes(*teacher) if teacher else 0)
+
+
 def head_matrix(head: torch.nn.Module) -> torch.nn.Module:
     """The linear that holds ``head``'s vocabulary matrix: the head, or a TiedHead's table."""
     return head.table if is_tied_head(head) else head
@@ -88,7 +94,7 @@ def split_head(head: torch.nn.Module, h: torch.Tensor) -> tuple[torch.Tensor, to
     pre = head.pre
     with torch.autocast(h.device.type, enabled=False):
         x = h.float() @ pre.weight.detach().float().t()
-        return (x + pre.bias.detach().float() if pre.bias is not None else x), head.table
+        return (x + pre.bias.detach().float() if pre.bias is not None else x), head_matrix(head)
 
 
 def log_tail(logits: torch.Tensor, idx: torch.Tensor, scratch: torch.Tensor | None = None) -> torch.Tensor:

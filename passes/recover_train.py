@@ -18,8 +18,7 @@ from dataclasses import dataclass, field
 import torch
 
 from andactl.models.loading import native_bf16
-from andactl.kernels import split_gemm
-from andactl.passes.recover_loss import SplitHeads, head_loss, head_matrix
+from andactl.passes.recover_loss import SplitHeads, head_loss, head_matrix, split_heads_bytes
 from andactl.passes.recover_topk import SparseTeacher
 
 log = logging.getLogger("andactl")
@@ -94,12 +93,10 @@ class Student:
 
 
 def packed_heads_bytes(student: Student, teacher, kd_weight: float) -> int:
-    """Bytes of the heads packed for split_gemm in training: the student's vocabulary matrix in both
-    orientations (logits, gradient), the in-process teacher's for its logits."""
-    total = 2 * split_gemm.packed_bytes(*head_matrix(student.head).weight.shape)
-    if isinstance(teacher, Student) and kd_weight:
-        total += split_gemm.packed_bytes(*head_matrix(teacher.head).weight.shape)
-    return total
+    """recover_loss.split_heads_bytes of this run's heads (the teacher's when it runs in process)."""
+    in_process = isinstance(teacher, Student) and kd_weight
+    return split_heads_bytes(tuple(head_matrix(student.head).weight.shape),
+                             tuple(head_matrix(teacher.head).weight.shape) if in_process else None)
 
 
 def batch_loss(student: Student, teacher, ids: torch.Tensor, s: TrainSettings, stats: dict,
