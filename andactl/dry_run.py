@@ -101,10 +101,20 @@ MEMORY_BYTES_PER_SECOND = 20e9
 HEAD_CHUNK_COPIES = 7
 TRAINED_WEIGHT_COPIES = 3
 STUDENT_FLOPS_PER_PARAM, TEACHER_FLOPS_PER_PARAM = 8, 2
-# recover's training runs under bf16 autocast where the CPU has native bf16: this share of a short bf16
-# torch.mm's rate (fitted on the 2-core Xeon with AMX: 3.8e11 FLOP/s sustained against a 2.0e12 probe,
-# SmolLM2 40 steps in 169 s with the teacher, 130 s with top-k targets); elsewhere the run rate
-AUTOCAST_TRAIN_SHARE = 0.19
+# recover's training runs under bf16 autocast where the CPU has native bf16: the student's steps at
+# AUTOCAST_TRAIN_SHARE of a 1024^3 bf16 torch.mm's rate (a 256-row one reads ±15% from one run to the
+# next on AMX, this one ±8%), forward-only work (the in-process teacher, the held-out evaluations)
+# at AUTOCAST_FORWARD_SHARE of it; elsewhere both at the run rate. Fitted on the 2-core Xeon with AMX
+# (stop 52, a 1.07e12 FLOP/s probe): SmolLM2 sliced 25% --full, 40 steps, trained in 175 s with top-k
+# targets and 180 s with the teacher in process, whose forward of 4 x 256 tokens took 0.58 s
+AUTOCAST_PROBE_ROWS = 1024
+AUTOCAST_TRAIN_SHARE = 0.22
+AUTOCAST_FORWARD_SHARE = 0.50
+# the top-k phase's selection per teacher logit (torch.topk, the tail's two logsumexps, the copies):
+# as long as this many bytes moved at MEMORY_BYTES_PER_SECOND (fitted on stop 52's phase of 42.3 s
+# for SmolLM2's 168 x 256 positions of a 49152-wide vocabulary: 13.9 s beside the teacher's load,
+# its forward at AUTOCAST_FORWARD_SHARE and the student parked on disk and read back)
+TOPK_BYTES_PER_LOGIT = 130
 # what a refusal / warning suggests when the in-process teacher is what does not fit
 TOPK_HINT = "recover --teacher-topk 64 never holds the teacher beside the student"
 
@@ -173,19 +183,19 @@ def int4_bytes_per_weight(step: dict) -> float:
     return 0.5 + meta / group
 
 
-def _gemm_flops(dtype: torch.dtype) -> float:
-    """FLOP/s of a (256 x 1024) . (1024 x 1024) torch.mm in ``dtype`` on this CPU at torch's current
-    thread count (best of three after a warm-up; ~2 ms in float32 on a 2-core Xeon)."""
+def _gemm_flops(dtype: torch.dtype, rows: int = 256) -> float:
+    """FLOP/s of a (``rows`` x 1024) . (1024 x 1024) torch.mm in ``dtype`` on this CPU at torch's
+    current thread count (best of three after a warm-up; ~2 ms in float32 on a 2-core Xeon)."""
     import time
 
-    a, b = torch.ones(256, 1024, dtype=dtype), torch.ones(1024, 1024, dtype=dtype)
+    a, b = torch.ones(rows, 1024, dtype=dtype), torch.ones(1024, 1024, dtype=dtype)
     torch.mm(a, b)
     best = float("inf")
     for _ in range(3):
         t0 = time.perf_counter()
         torch.mm(a, b)
         best = min(best, time.perf_counter() - t0)
-    return 2 * 256 * 1024 * 1024 / max(best, 1e-9)
+    return 2 * rows * 1024 * 1024 / max(best, 1e-9)
 
 
 def busy_warning() -> str | None:
@@ -361,11 +371,14 @@ def teacher_shape(step: dict, opts) -> ModelShape | None:
 
 
 def recover_rows(step: dict, shape: ModelShape, params: int, b: int, teacher: ModelShape | None, flops: float,
-                 on_gpu: bool) -> list[dict]:
+                 on_gpu: bool, forward_flops: float | None = None) -> list[dict]:
     """Rows of a resolved ``recover`` step on a student of ``params`` parameters (``shape`` scaled
     to it): the teacher's phase (loading it beside the student, or alone with ``teacher_topk``: the
     student parked) and training (student, trained weights' gradients and moments, checkpointed
-    activations, the head loss's chunk temporaries, the in-process teacher)."""
+    activations, the head loss's chunk temporaries, the in-process teacher). The student's steps run
+    at ``flops``, forward-only work (the teacher, held-out evaluations) at ``forward_flops`` (default
+    ``flops``)."""
+    forward_flops = forward_flops or flops
     scale = params / max(1, shape.parameters)
     student = params * b
     trained = (shape.linear_params * scale if step["full"] else step["lora_rank"] * shape.linear_edges * scale)
@@ -395,10 +408,14 @@ def recover_rows(step: dict, shape: ModelShape, params: int, b: int, teacher: Mo
     steps_tokens = step["steps"] * step["grad_accum"] * tokens
     held = (step["steps"] // step["eval_every"] + 2) * step["held_out"] * step["seqlen"]
     t_params = teacher.parameters if teacher and step["method"] == "kd" else 0
-    train_s = (steps_tokens * (STUDENT_FLOPS_PER_PARAM * params + (0 if sparse else TEACHER_FLOPS_PER_PARAM * t_params))
-               + held * 2 * (params + (0 if sparse else t_params))) / flops
-    teacher_s = (t_load / DISK_BYTES_PER_SECOND + (steps_tokens * TEACHER_FLOPS_PER_PARAM * t_params / flops
-                                                    if sparse else 0.0)) if teacher else 0.0
+    in_process = 0 if sparse else t_params
+    train_s = (steps_tokens * STUDENT_FLOPS_PER_PARAM * params / flops
+               + (steps_tokens * TEACHER_FLOPS_PER_PARAM * in_process + held * 2 * (params + in_process)) / forward_flops)
+    targets = steps_tokens + step["held_out"] * step["seqlen"]  # positions the top-k phase scores (at most)
+    topk_s = (targets * TEACHER_FLOPS_PER_PARAM * t_params / forward_flops
+              + targets * teacher.vocab * TOPK_BYTES_PER_LOGIT / MEMORY_BYTES_PER_SECOND) if sparse and teacher else 0.0
+    park = 2 * student / DISK_BYTES_PER_SECOND if sparse and not on_gpu else 0.0  # written out, read back
+    teacher_s = t_load / DISK_BYTES_PER_SECOND + topk_s + park if teacher else 0.0
 
     def host_dev(host: float, dev: float) -> tuple[float, float]:
         return (BASE_RSS + (0 if on_gpu else host), dev if on_gpu else 0)
@@ -530,10 +547,12 @@ def _estimate(recipe, opts, check_disk: bool, timing: bool) -> dict:
         elif name in ("set_anda_bits", "keep_activations"):  # no forward, no layer touched
             rows.append(row(name, 0, 0.0))
         elif name == "recover":
-            train_flops = flops
+            train_flops = forward_only = flops
             if timing and not on_gpu and native_bf16():
-                train_flops = AUTOCAST_TRAIN_SHARE * _gemm_flops(torch.bfloat16)
-            rows.extend(recover_rows(step, shape, out_params, b, teacher_shape(step, opts), train_flops, on_gpu))
+                probe = _gemm_flops(torch.bfloat16, AUTOCAST_PROBE_ROWS)
+                train_flops, forward_only = AUTOCAST_TRAIN_SHARE * probe, AUTOCAST_FORWARD_SHARE * probe
+            rows.extend(recover_rows(step, shape, out_params, b, teacher_shape(step, opts), train_flops, on_gpu,
+                                     forward_only))
         else:
             rows.append(row(name, act_batch, fwd_flops / flops))
     out_bytes = int(out_params * out_b) + 20 * 2**20  # weights + tokenizer/config/report

@@ -152,7 +152,7 @@ def test_only_a_dry_run_probes_the_cpu(tiny_hf_dir, data_dir, tmp_path, monkeypa
     import andactl.dry_run as dr
 
     calls = []
-    monkeypatch.setattr(dr, "_gemm_flops", lambda dtype: calls.append(dtype) or 1e11)
+    monkeypatch.setattr(dr, "_gemm_flops", lambda dtype, *rows: calls.append(dtype) or 1e11)
     args = ["quantize", tiny_hf_dir, "--weight-method", "rtn", "--bits", "8", "8", "8", "8", "--data-dir", data_dir]
     res = CliRunner().invoke(cli, [str(a) for a in args + ["-o", tmp_path / "q"]], catch_exceptions=False)
     assert res.exit_code == 0, res.stderr
@@ -215,7 +215,7 @@ def test_dry_run_warns_when_the_cpus_are_busy(tiny_hf_dir, data_dir, tmp_path, m
     JSON on stdout untouched; bad input under load still gets exactly one line."""
     import andactl.dry_run as dr
 
-    monkeypatch.setattr(dr, "_gemm_flops", lambda dtype: 1e11)
+    monkeypatch.setattr(dr, "_gemm_flops", lambda dtype, *rows: 1e11)
     monkeypatch.setattr(dr.os, "getloadavg", lambda: (load, 0.0, 0.0))
     monkeypatch.setattr(dr.os, "cpu_count", lambda: 2)
     args = ["quantize", tiny_hf_dir, "--weight-method", "rtn", "--bits", "8", "8", "8", "8", "--data-dir", data_dir,

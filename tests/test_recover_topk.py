@@ -233,7 +233,7 @@ def test_dry_run_counts_the_teacher_beside_the_student_unless_topk(sliced, data_
     """... and on AMX CPUs (``tiles``, with bf16 autocast) the heads packed for split_gemm: the
     student's twice, the in-process teacher's once, or the teacher's in its top-k phase; and a bf16
     copy of every trained weight."""
-    from andactl.dry_run import BASE_RSS, ModelShape, recover_rows
+    from andactl.dry_run import BASE_RSS, recover_rows
     from andactl.kernels import split_gemm
 
     monkeypatch.setattr(split_gemm, "tiles_expected", lambda: tiles)
@@ -244,12 +244,7 @@ def test_dry_run_counts_the_teacher_beside_the_student_unless_topk(sliced, data_
     assert list(inproc) == ["load", "recover: load teacher", "recover: training", "write"]
     assert list(sparse) == ["load", "recover: teacher (student parked)", "recover: training", "write"]
     assert "hint" in inproc["recover: training"] and "hint" not in sparse["recover: training"]
-    shape = ModelShape("llama", parameters=10**9, hidden=2048, layers=16, heads=16, vocab=32000, widest=8192,
-                       largest_linear=0, largest_k=8192, weights_on_disk=2 * 10**9, linear_params=8 * 10**8,
-                       linear_edges=10**6)
-    teacher = ModelShape(**{**shape.__dict__, "parameters": 2 * 10**9, "weights_on_disk": 4 * 10**9})
-    step = {"method": "kd", "train_data": "alpaca", "full": True, "lora_rank": 32, "batch_size": 4, "seqlen": 256,
-            "steps": 40, "grad_accum": 1, "eval_every": 10, "held_out": 8, "teacher_topk": 0}
+    shape, teacher, step = _recover_shapes()
 
     def rows(**kw):
         got = recover_rows({**step, **kw}, shape, 10**9, 4, teacher, 1e11, False)
@@ -265,6 +260,50 @@ def test_dry_run_counts_the_teacher_beside_the_student_unless_topk(sliced, data_
     casts = 2 if tiles else 0  # bytes per trained weight held in bf16 through a step
     assert full["recover: training"] - lora["recover: training"] == pytest.approx((8e8 - 32e6) * (3 * 4 + casts) / 1e9,
                                                                                   abs=2e-3)
+
+
+def _recover_shapes():
+    """(student shape, teacher shape, resolved recover step) for recover_rows checks: a 1B student of
+    a 2B teacher, 40 steps of 4 x 256 tokens, held-out loss every 10 steps on 8 sequences."""
+    from andactl.dry_run import ModelShape
+
+    shape = ModelShape("llama", parameters=10**9, hidden=2048, layers=16, heads=16, vocab=32000, widest=8192,
+                       largest_linear=0, largest_k=8192, weights_on_disk=2 * 10**9, linear_params=8 * 10**8,
+                       linear_edges=10**6)
+    teacher = ModelShape(**{**shape.__dict__, "parameters": 2 * 10**9, "weights_on_disk": 4 * 10**9})
+    step = {"method": "kd", "train_data": "alpaca", "full": True, "lora_rank": 32, "batch_size": 4, "seqlen": 256,
+            "steps": 40, "grad_accum": 1, "eval_every": 10, "held_out": 8, "teacher_topk": 0}
+    return shape, teacher, step
+
+
+def test_dry_run_times_the_teacher_at_the_forward_rate():
+    """The student's steps run at the training rate; the in-process teacher, the held-out evaluations
+    and the top-k phase's forward at the forward-only rate; the top-k phase adds its selection per
+    teacher logit (TOPK_BYTES_PER_LOGIT at MEMORY_BYTES_PER_SECOND), the teacher's load and the
+    student's parking (written to disk and read back)."""
+    from andactl.dry_run import (DISK_BYTES_PER_SECOND, MEMORY_BYTES_PER_SECOND, TOPK_BYTES_PER_LOGIT,
+                                 recover_rows)
+
+    shape, teacher, step = _recover_shapes()
+    train, forward = 1e11, 4e11
+    tokens, held = 40 * 4 * 256, (40 // 10 + 2) * 8 * 256  # training tokens; held-out evaluations' tokens
+
+    def seconds(**kw):
+        return {r["pass"]: r["seconds"] for r in recover_rows({**step, **kw}, shape, 10**9, 4, teacher, train, False,
+                                                                  forward)}
+
+    inproc, topk = seconds(), seconds(teacher_topk=64)
+    assert inproc["recover: training"] == pytest.approx(
+        tokens * 8e9 / train + (tokens * 2 * 2e9 + held * 2 * 3e9) / forward, abs=0.1)
+    assert inproc["recover: load teacher"] == pytest.approx(12e9 / DISK_BYTES_PER_SECOND, abs=0.1)
+    assert topk["recover: training"] == pytest.approx(tokens * 8e9 / train + held * 2 * 1e9 / forward, abs=0.1)
+    targets = tokens + 8 * 256  # the training rows' positions and the held-out rows'
+    assert topk["recover: teacher (student parked)"] == pytest.approx(
+        (12e9 + 2 * 4e9) / DISK_BYTES_PER_SECOND + targets * 2 * 2e9 / forward
+        + targets * 32000 * TOPK_BYTES_PER_LOGIT / MEMORY_BYTES_PER_SECOND, abs=0.1)
+    same = recover_rows(step, shape, 10**9, 4, teacher, train, False)  # no forward rate given: the training rate
+    assert same[-1]["seconds"] == pytest.approx(tokens * 8e9 / train + (tokens * 2 * 2e9 + held * 2 * 3e9) / train,
+                                                abs=0.1)
 
 
 def _big_teacher(sliced, tmp_path):  # noqa: F811
