@@ -214,10 +214,30 @@ def busy_warning() -> str | None:
 
 def cpu_flops(dtype: torch.dtype) -> dict:
     """Sustained FLOP/s the time estimate uses on this CPU: ``run`` (forwards in ``dtype``),
-    ``float32`` (GPTQ's updates) and ``float64`` (rotation, eigendecompositions)."""
+    ``float32`` (GPTQ's updates) and ``float64`` (rotation, eigendecompositions); where training
+    runs under bf16 autocast (native bf16), ``autocast``: the AUTOCAST_PROBE_ROWS bf16 GEMM's rate
+    that recover's AUTOCAST_*_SHARE constants scale."""
+    from andactl.models.loading import native_bf16
+
     f32 = CPU_EFFICIENCY * _gemm_flops(torch.float32)
     run = f32 if dtype in (torch.float32, torch.float64) else min(f32, CPU_EFFICIENCY * _gemm_flops(dtype))
-    return {"run": run, "float32": f32, "float64": FLOAT64_SHARE * f32}
+    rates = {"run": run, "float32": f32, "float64": FLOAT64_SHARE * f32}
+    if native_bf16():
+        rates["autocast"] = _gemm_flops(torch.bfloat16, AUTOCAST_PROBE_ROWS)
+    return rates
+
+
+def probed_rates(dtype_name: str) -> dict:
+    """cpu_flops of ``dtype_name`` probed in a child process, for an estimate that a run in this
+    process follows (the probe's GEMMs must not run here first: see _estimate)."""
+    import json
+    import subprocess
+    import sys
+
+    code = ("import json; from andactl.dry_run import cpu_flops; from andactl.models.loading import parse_dtype; "
+            f"print(json.dumps(cpu_flops(parse_dtype({dtype_name!r}))))")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def _config_of(source: str):
@@ -449,17 +469,18 @@ def _gb(n: float) -> float:
     return round(n / 1e9, 3)
 
 
-def estimate(recipe, opts, check_disk: bool = True, timing: bool = True) -> dict:
-    """``_estimate``'s report; when the CPU rates were probed and ``busy_warning`` finds the CPUs
-    busy, one warning (log) after the report is complete, so bad input still gets one line only."""
-    busy = busy_warning() if timing else None  # the load before the probe's own GEMMs
-    report = _estimate(recipe, opts, check_disk, timing)
+def estimate(recipe, opts, check_disk: bool = True, timing: bool = True, rates: dict | None = None) -> dict:
+    """``_estimate``'s report; when the CPU rates were probed here and ``busy_warning`` finds the
+    CPUs busy, one warning (log) after the report is complete, so bad input still gets one line
+    only. ``rates``: cpu_flops already probed (``probed_rates``), used instead of probing."""
+    busy = busy_warning() if timing and rates is None else None  # the load before the probe's own GEMMs
+    report = _estimate(recipe, opts, check_disk, timing, rates)
     if busy:
         log.warning(busy)
     return report
 
 
-def _estimate(recipe, opts, check_disk: bool, timing: bool) -> dict:
+def _estimate(recipe, opts, check_disk: bool, timing: bool, rates: dict | None = None) -> dict:
     """The dry-run report of running ``recipe`` with ``opts``: per pass the estimated peak host
     RAM, device memory and seconds, plus the output's disk need and the free space there
     (ConfigError when it is short, unless not ``check_disk``). Without ``timing`` no FLOP rate is
@@ -467,7 +488,7 @@ def _estimate(recipe, opts, check_disk: bool, timing: bool) -> dict:
     be preceded by the probe's GEMMs (with them, `andactl quantize smollm2-135m` wrote one of three
     different artifacts at 2 threads; stop 38, docs/local-2026-12-05i/nondeterminism.md)."""
     from andactl.manager import PassManager
-    from andactl.models.loading import native_bf16, parse_device, parse_dtype
+    from andactl.models.loading import parse_device, parse_dtype
     from andactl.passes.pca import FISHER_ITERS, sliced_dim
     from andactl.pipeline import calibration_config
 
@@ -486,7 +507,7 @@ def _estimate(recipe, opts, check_disk: bool, timing: bool) -> dict:
     model_bytes = P * b
     act_batch = B * S * (4 * D + 2 * shape.widest) * 4 + B * shape.heads * S * S * 4
     on_gpu = device.type == "cuda"
-    rates = cpu_flops(dtype) if timing else dict(NOMINAL_FLOPS)
+    rates = rates or (cpu_flops(dtype) if timing else dict(NOMINAL_FLOPS))
     flops = GPU_FLOPS if on_gpu else rates["run"]
     fwd_flops = 2.0 * P * cal.samples * S / world  # one forward over this rank's calibration share
     head = shape.vocab * D
@@ -548,8 +569,8 @@ def _estimate(recipe, opts, check_disk: bool, timing: bool) -> dict:
             rows.append(row(name, 0, 0.0))
         elif name == "recover":
             train_flops = forward_only = flops
-            if timing and not on_gpu and native_bf16():
-                probe = _gemm_flops(torch.bfloat16, AUTOCAST_PROBE_ROWS)
+            if not on_gpu and rates.get("autocast"):  # probed where training runs under bf16 autocast
+                probe = rates["autocast"]
                 train_flops, forward_only = AUTOCAST_TRAIN_SHARE * probe, AUTOCAST_FORWARD_SHARE * probe
             rows.extend(recover_rows(step, shape, out_params, b, teacher_shape(step, opts), train_flops, on_gpu,
                                      forward_only))
@@ -740,7 +761,7 @@ def plan_memory(recipe, opts, max_memory: float | None, wanted: bool) -> dict | 
     if not (wanted or max_memory is not None or opts.stream or opts.spill_activations):
         return None  # an in-memory run nobody asked to check: preflight checks the disk
     # the run as it will happen (ConfigError when the disk is short); rates probed only for a dry run
-    report = estimate(recipe, opts, timing=wanted)
+    report = estimate(recipe, opts, timing=wanted, rates=getattr(opts, "cpu_rates", None) if wanted else None)
     if max_memory is not None:
         check_max_memory(report, max_memory)
     if switched is not None and not wanted:

@@ -164,6 +164,7 @@ class Recover(Pass):
         summary = {
             "method": cfg.method, "full": cfg.full, "teacher": teacher_src if cfg.needs_teacher else None,
             "train_data": text.to_dict(), "trainable_parameters": trainable.count, "seed": seed,
+            "steps": cfg.steps, "batch_size": cfg.batch_size, "grad_accum": cfg.grad_accum, "schedule": cfg.schedule,
             "lr": cfg.peak_lr, "autocast": str(autocast_dtype(ctx.device) or "float32"),
             "teacher_topk": cfg.teacher_topk,
             "loss": (f"KL over the teacher's top {cfg.teacher_topk} tokens + the rest's mass" if cfg.teacher_topk

@@ -1,9 +1,13 @@
 """``andactl recover``: recovery fine-tuning of a sliced model (LoRA RFT or distillation), merged."""
 from __future__ import annotations
 
+import logging
+
 import click
 
 from andactl.cli.common import data_dir_option, device_option, dry_run_option, dtype_option, format_option
+
+log = logging.getLogger("andactl")
 
 
 @click.command("recover")
@@ -14,7 +18,10 @@ from andactl.cli.common import data_dir_option, device_option, dry_run_option, d
 @click.option("--teacher", default=None, help="Teacher model source for kd / self (default: the dense model the artifact came from).")
 @click.option("--train-data", default="alpaca", show_default=True,
               help="dataset[/split] (train split by default; evaluation splits are refused) or 'self' (sampled from the teacher).")
-@click.option("--steps", type=int, default=40, show_default=True, help="Optimiser steps.")
+@click.option("--steps", type=int, default=None, help="Optimiser steps [default: 40, the recover pass's].")
+@click.option("--minutes", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Instead of --steps: as many steps as --dry-run estimates the whole command to fit in this wall "
+                   "time on this machine (chosen before training; logged with the --steps that repeats the run).")
 @click.option("--lr", type=float, default=None, help="Peak learning rate [default: 1e-3 LoRA, 1e-4 --full].")
 @click.option("--seqlen", type=int, default=256, show_default=True, help="Tokens per training sequence.")
 @click.option("--batch-size", "--batch_size", "batch_size", type=int, default=4, show_default=True, help="Sequences per micro-batch.")
@@ -44,7 +51,7 @@ from andactl.cli.common import data_dir_option, device_option, dry_run_option, d
 @dry_run_option
 @format_option
 @click.pass_context
-def recover(cctx, model, method, full, teacher, train_data, steps, lr, seqlen, batch_size, grad_accum, warmup, schedule,
+def recover(cctx, model, method, full, teacher, train_data, steps, minutes, lr, seqlen, batch_size, grad_accum, warmup, schedule,
             ce_weight, teacher_topk, eval_every, held_out, checkpoint, head_products, seed, output, overwrite, dtype, device, data_dir, dry_run, max_memory,
             fmt):
     """Fine-tune a sliced or pruned MODEL to recover quality; writes an ordinary artifact to -o.
@@ -52,6 +59,7 @@ def recover(cctx, model, method, full, teacher, train_data, steps, lr, seqlen, b
     \b
       andactl recover sliced/ -o recovered/                       # distil from the dense source
       andactl recover sliced/ --method lora --steps 100 -o rft/   # SliceGPT's RFT
+      andactl recover sliced/ --full --minutes 20 -o best20/      # the steps 20 minutes hold here
     """
     from pathlib import Path
 
@@ -66,10 +74,13 @@ def recover(cctx, model, method, full, teacher, train_data, steps, lr, seqlen, b
     from andactl.preflight import check_seqlen, check_topk, model_source
     from andactl.recipe import Recipe
 
-    params = {"method": method, "full": full, "teacher": teacher, "train_data": train_data, "steps": steps, "lr": lr,
+    if steps is not None and minutes is not None:
+        raise click.UsageError("give --steps or --minutes, not both")
+    params = {"method": method, "full": full, "teacher": teacher, "train_data": train_data, "lr": lr,
               "seqlen": seqlen, "batch_size": batch_size, "grad_accum": grad_accum, "warmup": warmup,
               "schedule": schedule, "ce_weight": ce_weight, "teacher_topk": teacher_topk, "eval_every": eval_every,
-              "held_out": held_out, "checkpoint": checkpoint, "head_products": head_products}
+              "held_out": held_out, "checkpoint": checkpoint, "head_products": head_products,
+              **({} if steps is None else {"steps": steps})}
     config = parse_config(RecoverConfig, params, "recover")
     meta = artifact_meta(Path(model)) if is_artifact(model) else {}
     teacher_src = teacher or (dense_source(meta.get("provenance", {}), model) if config.needs_teacher else None)
@@ -81,9 +92,15 @@ def recover(cctx, model, method, full, teacher, train_data, steps, lr, seqlen, b
     folder = model_source(model)[1]
     check_seqlen(folder, seqlen, "--seqlen")
     check_topk(folder, teacher_topk, "--teacher-topk")
-    recipe = Recipe(passes=[{"pass": "recover", **params}])
     opts = RunOptions(model=model, output=output, dtype=dtype, device=device, seed=seed, data_dir=data,
                       overwrite=overwrite, quiet=cctx.obj.get("quiet", False))
+    if minutes is not None:
+        from andactl.step_budget import recover_steps
+
+        budget = recover_steps(60.0 * minutes, lambda n: Recipe(passes=[{"pass": "recover", **params, "steps": n}]), opts)
+        params["steps"] = budget.steps
+        log.info("recover %s", budget.line())
+    recipe = Recipe(passes=[{"pass": "recover", **params}])
     run_and_report(recipe, opts, fmt, dry_run=dry_run, max_memory=max_memory)
 
 

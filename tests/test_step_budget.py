@@ -1,0 +1,87 @@
+"""``recover --minutes``: the step count a wall-time budget holds (andactl/step_budget.py)."""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+
+import pytest
+from cli_helpers import assert_error_line, invoke_cli
+
+from andactl.errors import ConfigError
+from andactl.step_budget import steps_within
+
+FAST = ["--seqlen", "32", "--batch-size", "2", "--held-out", "2", "--eval-every", "2"]
+RATES = {"run": 2e8, "float32": 2e8, "float64": 1e8}  # slow enough that a few tiny steps fill a minute
+
+
+@pytest.fixture(scope="module")
+def sliced(tiny_hf_dir, data_dir, tmp_path_factory):
+    """A tiny llama sliced by 25% (its provenance names tiny_hf_dir, the default teacher)."""
+    out = tmp_path_factory.mktemp("budget") / "sliced"
+    res = invoke_cli("slice", tiny_hf_dir, "--ratio", "0.25", "-o", out, "--cal-data", "ptb", "--cal-split", "validation",
+                     "--cal-samples", "4", "--cal-seqlen", "64", "--data-dir", data_dir)
+    assert res.exit_code == 0, res.stderr
+    return out
+
+
+@pytest.mark.parametrize("held_every", [0, 10])
+def test_steps_within_is_the_most_steps_the_estimate_fits(held_every):
+    """A linear estimate, and one that jumps every ``held_every`` steps (held-out passes): the count
+    fits the budget and one more step does not."""
+    def est(n):
+        return 30.0 + 2.5 * n + (5.0 * (n // held_every) if held_every else 0.0)
+
+    for budget in (33.0, 300.0, 301.0, 7777.0):
+        b = steps_within(budget, est)
+        assert est(b.steps) <= budget < est(b.steps + 1), (budget, b)
+    b = steps_within(300.0, est)
+    assert (b.fixed, b.per_step) == pytest.approx((30.0, 3.0 if held_every else 2.5))
+
+
+def test_a_budget_without_a_step_is_refused():
+    with pytest.raises(ConfigError, match=r"--minutes 0.5 holds no training step on this machine: the run is "
+                                          r"estimated at 0.7 min before its first step and 2.5 s per step"):
+        steps_within(30.0, lambda n: 40.0 + 2.5 * n)
+
+
+@pytest.mark.parametrize("args,text", [
+    (["--minutes", "0"], "Invalid value for '--minutes': 0.0 is not in the range x>0"),
+    (["--minutes", "5", "--steps", "3"], "give --steps or --minutes, not both"),
+    (["--minutes", "1e-4"], "--minutes 0.0001 holds no training step on this machine"),
+])
+def test_bad_minutes_one_line_nothing_written(sliced, data_dir, tmp_path, args, text):
+    assert_error_line(invoke_cli("recover", sliced, "-o", tmp_path / "out", *args, *FAST, "--data-dir", data_dir), text)
+    assert not (tmp_path / "out").exists()
+
+
+def test_minutes_run_is_the_steps_run_it_names(sliced, data_dir, tmp_path, monkeypatch):
+    """--minutes M trains the N steps it logs; N is the most whose --dry-run estimate fits M
+    minutes at the same rates, and the artifact is the one --steps N writes, byte for byte."""
+    import andactl.dry_run as dr
+
+    monkeypatch.setattr(dr, "probed_rates", lambda dtype: dict(RATES))
+    monkeypatch.setattr(dr, "cpu_flops", lambda dtype: dict(RATES))  # the --steps dry runs below: the same rates
+    minutes = 0.5
+    res = invoke_cli("recover", sliced, "--full", "-o", tmp_path / "m", "--minutes", str(minutes), *FAST,
+                     "--data-dir", data_dir)
+    assert res.exit_code == 0, res.stderr
+    n = int(re.search(r"--minutes 0.5: (\d+) steps fit on this machine", " ".join(res.stderr.split())).group(1))
+    assert 2 <= n <= 200, n
+
+    def dry(steps):
+        out = invoke_cli("recover", sliced, "--full", "-o", tmp_path / "d", "--steps", str(steps), *FAST,
+                         "--data-dir", data_dir, "--dry-run", "--format", "json")
+        assert out.exit_code == 0, out.stderr
+        return json.loads(out.stdout)["seconds"]
+
+    assert dry(n) <= 60 * minutes < dry(n + 1)
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert config["andactl"]["provenance"]["recovery"]["steps"] == n
+    res = invoke_cli("recover", sliced, "--full", "-o", tmp_path / "s", "--steps", str(n), *FAST, "--data-dir", data_dir)
+    assert res.exit_code == 0, res.stderr
+
+    def digest(folder):
+        return hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
+
+    assert digest(tmp_path / "m") == digest(tmp_path / "s")
