@@ -7,22 +7,13 @@ import re
 
 import pytest
 from cli_helpers import assert_error_line, invoke_cli
+from test_recover import sliced  # noqa: F401  (the module's fixture: a tiny llama sliced by 25%)
 
 from andactl.errors import ConfigError
 from andactl.step_budget import steps_within
 
 FAST = ["--seqlen", "32", "--batch-size", "2", "--held-out", "2", "--eval-every", "2"]
 RATES = {"run": 2e8, "float32": 2e8, "float64": 1e8}  # slow enough that a few tiny steps fill a minute
-
-
-@pytest.fixture(scope="module")
-def sliced(tiny_hf_dir, data_dir, tmp_path_factory):
-    """A tiny llama sliced by 25% (its provenance names tiny_hf_dir, the default teacher)."""
-    out = tmp_path_factory.mktemp("budget") / "sliced"
-    res = invoke_cli("slice", tiny_hf_dir, "--ratio", "0.25", "-o", out, "--cal-data", "ptb", "--cal-split", "validation",
-                     "--cal-samples", "4", "--cal-seqlen", "64", "--data-dir", data_dir)
-    assert res.exit_code == 0, res.stderr
-    return out
 
 
 @pytest.mark.parametrize("held_every", [0, 10])
@@ -50,12 +41,12 @@ def test_a_budget_without_a_step_is_refused():
     (["--minutes", "5", "--steps", "3"], "give --steps or --minutes, not both"),
     (["--minutes", "1e-4"], "--minutes 0.0001 holds no training step on this machine"),
 ])
-def test_bad_minutes_one_line_nothing_written(sliced, data_dir, tmp_path, args, text):
+def test_bad_minutes_one_line_nothing_written(sliced, data_dir, tmp_path, args, text):  # noqa: F811
     assert_error_line(invoke_cli("recover", sliced, "-o", tmp_path / "out", *args, *FAST, "--data-dir", data_dir), text)
     assert not (tmp_path / "out").exists()
 
 
-def test_minutes_run_is_the_steps_run_it_names(sliced, data_dir, tmp_path, monkeypatch):
+def test_minutes_run_is_the_steps_run_it_names(sliced, data_dir, tmp_path, monkeypatch):  # noqa: F811
     """--minutes M trains the N steps it logs; N is the most whose --dry-run estimate fits M
     minutes at the same rates, and the artifact is the one --steps N writes, byte for byte."""
     import andactl.dry_run as dr
