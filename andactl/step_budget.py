@@ -8,6 +8,7 @@ own estimate is within the budget; a budget that holds no step is refused before
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Callable
 
@@ -54,9 +55,12 @@ def recover_steps(seconds: float, recipe_for: Callable[[int], object], opts) -> 
     estimated with ``opts`` at CPU rates probed once in a child process and kept in
     ``opts.cpu_rates``, so that a ``--dry-run`` shows the same estimate (a CUDA run's passes use the
     nominal GPU rate)."""
-    from andactl.dry_run import estimate, probed_rates
+    from andactl.dry_run import busy_warning, estimate, probed_rates
 
     if opts.cpu_rates is None:
+        busy = busy_warning()  # a busy machine probes slow: fewer steps than an idle one would hold
+        if busy:
+            logging.getLogger("andactl").warning(busy)
         opts.cpu_rates = probed_rates(opts.dtype)
 
     def seconds_of(steps: int) -> float:

@@ -76,3 +76,18 @@ def test_minutes_run_is_the_steps_run_it_names(sliced, data_dir, tmp_path, monke
         return hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
 
     assert digest(tmp_path / "m") == digest(tmp_path / "s")
+
+
+@pytest.mark.parametrize("load,warned", [(0.2, False), (1.9, True)])
+def test_minutes_on_a_busy_machine_warns(sliced, data_dir, tmp_path, monkeypatch, load, warned):  # noqa: F811
+    """The budget's probe reads slow beside other work: one warning says so, and the run goes on."""
+    import andactl.dry_run as dr
+
+    monkeypatch.setattr(dr, "probed_rates", lambda dtype: dict(RATES))
+    monkeypatch.setattr(dr.os, "getloadavg", lambda: (load, 0.0, 0.0))
+    monkeypatch.setattr(dr.os, "cpu_count", lambda: 2)
+    res = invoke_cli("recover", sliced, "--full", "-o", tmp_path / "m", "--minutes", "0.5", *FAST, "--data-dir", data_dir,
+                     "--dry-run", "--format", "json")
+    assert res.exit_code == 0, res.stderr
+    assert ("the CPUs are busy (1-minute load 1.9 on 2 CPUs)" in res.stderr) is warned, res.stderr
+    assert json.loads(res.stdout)["seconds"] <= 30
