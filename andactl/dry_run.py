@@ -236,8 +236,12 @@ def probed_rates(dtype_name: str) -> dict:
 
     code = ("import json; from andactl.dry_run import cpu_flops; from andactl.models.loading import parse_dtype; "
             f"print(json.dumps(cpu_flops(parse_dtype({dtype_name!r}))))")
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    try:
+        return json.loads(res.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        last = (res.stderr.strip().splitlines() or ["no output"])[-1]
+        raise ConfigError(f"could not probe this CPU's rates in a child process (exit {res.returncode}: {last})") from None
 
 
 def _config_of(source: str):

@@ -91,3 +91,18 @@ def test_minutes_on_a_busy_machine_warns(sliced, data_dir, tmp_path, monkeypatch
     assert res.exit_code == 0, res.stderr
     assert ("the CPUs are busy (1-minute load 1.9 on 2 CPUs)" in res.stderr) is warned, res.stderr
     assert json.loads(res.stdout)["seconds"] <= 30
+
+
+def test_a_failed_probe_is_one_line(monkeypatch):
+    """The child process that probes the rates fails: one ConfigError naming its last stderr line."""
+    import subprocess
+
+    import andactl.dry_run as dr
+
+    def failed(*a, **k):
+        return subprocess.CompletedProcess(a[0], 1, stdout="", stderr="Traceback ...\nImportError: no torch\n")
+
+    monkeypatch.setattr(subprocess, "run", failed)
+    with pytest.raises(ConfigError, match=r"could not probe this CPU's rates in a child process \(exit 1: "
+                                          r"ImportError: no torch\)"):
+        dr.probed_rates("float32")
