@@ -94,14 +94,16 @@ def recover(cctx, model, method, full, teacher, train_data, steps, minutes, lr, 
     check_topk(folder, teacher_topk, "--teacher-topk")
     opts = RunOptions(model=model, output=output, dtype=dtype, device=device, seed=seed, data_dir=data,
                       overwrite=overwrite, quiet=cctx.obj.get("quiet", False))
+    def recipe_of(step: dict) -> Recipe:
+        return Recipe(passes=[{"pass": "recover", **step}])
+
     if minutes is not None:
         from andactl.step_budget import recover_steps
 
-        budget = recover_steps(60.0 * minutes, lambda n: Recipe(passes=[{"pass": "recover", **params, "steps": n}]), opts)
+        budget = recover_steps(60.0 * minutes, lambda n: recipe_of({**params, "steps": n}), opts)
         params["steps"] = budget.steps
         log.info("recover %s", budget.line())
-    recipe = Recipe(passes=[{"pass": "recover", **params}])
-    run_and_report(recipe, opts, fmt, dry_run=dry_run, max_memory=max_memory)
+    run_and_report(recipe_of(params), opts, fmt, dry_run=dry_run, max_memory=max_memory)
 
 
 COMMANDS = [recover]
