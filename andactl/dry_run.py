@@ -44,6 +44,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from andactl.data.model_text import SELF, kv_width, model_samples, samples_model, sampling_rows
 from andactl.errors import ConfigError, ModelError
 from andactl.kernels import split_gemm
 from andactl.models.slice_count import SliceTerms, recorded_tied_source, slice_terms, sliced_parameters
@@ -328,7 +329,7 @@ def model_shape(source: str) -> ModelShape:
         heads=int(getattr(hf, "num_attention_heads", 1)), vocab=_dims(adapter.head())[0],
         widest=max(m.out_features for m in linears), largest_linear=max(r * c for r, c in mats),
         largest_k=max(m.in_features for m in linears), weights_on_disk=on_disk,
-        layer_params=max(per_layer), resident_params=params - sum(per_layer), kv_width=_kv_width(hf),
+        layer_params=max(per_layer), resident_params=params - sum(per_layer), kv_width=kv_width(hf),
         linear_params=sum(m.in_features * m.out_features for m in linears),
         linear_edges=sum(m.in_features + m.out_features for m in linears),
         largest_group=max(sum(math.prod(_dims(m)) for m in mods) for layer in adapter.layers()
@@ -352,21 +353,18 @@ def _neuron_terms(adapter) -> dict:
     return {"mlp_width": width, "neuron_params": per}
 
 
-def _kv_width(hf) -> int:
-    heads = int(getattr(hf, "num_attention_heads", 1))
-    head_dim = getattr(hf, "head_dim", None) or hf.hidden_size // heads
-    return int(getattr(hf, "num_key_value_heads", None) or heads) * int(head_dim)
-
-
-def sampling_seconds_and_bytes(shape: ModelShape, cal, b: int, flops: float) -> tuple[float, int]:
+def calibration_sampling(shape: ModelShape, cal, b: int, flops: float) -> tuple[float, int]:
     """Time and working memory of sampling ``cal``'s model-generated sequences (none: (0, 0)):
-    every rank samples all of them (then keeps its share)."""
-    from andactl.data.model_text import model_samples
-
+    every rank samples all of them (then keeps its share), ``cal.batch_size`` at a time."""
     own = model_samples(cal.dataset, cal.samples)
-    if not own:
-        return 0.0, 0
-    B, S, L, D = min(cal.batch_size, own), cal.seqlen, shape.layers, shape.hidden
+    return sampling_seconds_and_bytes(shape, own, min(cal.batch_size, own), cal.seqlen, b, flops) if own else (0.0, 0)
+
+
+def sampling_seconds_and_bytes(shape: ModelShape, own: int, batch: int, seqlen: int, b: int,
+                               flops: float) -> tuple[float, int]:
+    """Time and working memory of sampling ``own`` sequences of ``seqlen`` tokens from a model of
+    ``shape`` held in ``b`` bytes per element, ``batch`` at a time (andactl.data.model_text)."""
+    B, S, L, D = batch, seqlen, shape.layers, shape.hidden
     step_flops = 2.0 * shape.parameters * B + 2.0 * B * S * D * L  # weights; attention over S/2 keys on average
     step = SAMPLE_STEP_SECONDS_PER_LAYER * L + shape.parameters * b / MEMORY_BYTES_PER_SECOND + step_flops / flops
     return math.ceil(own / B) * (S - 1) * step, B * S * L * 2 * shape.kv_width * b + 2 * B * shape.vocab * 4
@@ -381,7 +379,6 @@ def gptq_work_bytes(shape: ModelShape) -> int:
 def teacher_shape(step: dict, opts) -> ModelShape | None:
     """The shape of the teacher a resolved ``recover`` step will load (its ``teacher``, else the
     dense source recorded in the input artifact, else the input itself), None when it needs none."""
-    from andactl.data.model_text import SELF
     from andactl.formats.artifact import artifact_meta, is_artifact
     from andactl.passes.recover_teacher import dense_source
 
@@ -395,13 +392,14 @@ def teacher_shape(step: dict, opts) -> ModelShape | None:
 
 
 def recover_rows(step: dict, shape: ModelShape, params: int, b: int, teacher: ModelShape | None, flops: float,
-                 on_gpu: bool, forward_flops: float | None = None) -> list[dict]:
+                 on_gpu: bool, forward_flops: float | None = None, sample_flops: float | None = None) -> list[dict]:
     """Rows of a resolved ``recover`` step on a student of ``params`` parameters (``shape`` scaled
     to it): the teacher's phase (loading it beside the student, or alone with ``teacher_topk``: the
-    student parked) and training (student, trained weights' gradients and moments, checkpointed
-    activations, the head loss's chunk temporaries, the in-process teacher). The student's steps run
-    at ``flops``, forward-only work (the teacher, held-out evaluations) at ``forward_flops`` (default
-    ``flops``)."""
+    student parked), sampling the training text from it (``train_data`` self: its KV cache beside
+    it) and training (student, trained weights' gradients and moments, checkpointed activations, the
+    head loss's chunk temporaries, the in-process teacher). The student's steps run at ``flops``,
+    forward-only work (the teacher, held-out evaluations) at ``forward_flops`` and sampling, which
+    runs in the load dtype without autocast, at ``sample_flops`` (both default ``flops``)."""
     forward_flops = forward_flops or flops
     scale = params / max(1, shape.parameters)
     student = params * b
@@ -452,6 +450,15 @@ def recover_rows(step: dict, shape: ModelShape, params: int, b: int, teacher: Mo
         if on_gpu and sparse:
             host += student  # parked on the CPU
         rows.append({"pass": name, "host_ram_gb": _gb(host), "device_gb": _gb(dev), "seconds": round(teacher_s, 1)})
+    if teacher and step["train_data"] == SELF:  # recover_data.self_text: every training and held-out row, once
+        own, S = step["steps"] * step["batch_size"] * step["grad_accum"] + step["held_out"], step["seqlen"]
+        batch = sampling_rows(teacher.layers, teacher.kv_width, b, S, own)
+        sample_s, cache = sampling_seconds_and_bytes(teacher, own, batch, S, b, sample_flops or flops)
+        host, dev = host_dev(t_bytes + (0 if sparse else student) + cache, t_bytes + (0 if sparse else student) + cache)
+        if on_gpu and sparse:
+            host += student
+        rows.append({"pass": "recover: sample text", "host_ram_gb": _gb(host), "device_gb": _gb(dev),
+                     "seconds": round(sample_s, 1)})
     kept_teacher = t_bytes if teacher and step["method"] == "kd" and not sparse else 0
     host, dev = host_dev(student + kept_teacher + work, student + kept_teacher + work)
     rows.append({"pass": "recover: training", "host_ram_gb": _gb(host), "device_gb": _gb(dev),
@@ -529,7 +536,7 @@ def _estimate(recipe, opts, check_disk: bool, timing: bool, rates: dict | None =
     # out of them (a Qwen3-0.6B-shaped bf16 folder loaded in float32 peaks at 3.98 GB = base + model +
     # file, in bfloat16 at 2.42 GB; a 3B one in float32 at 18.87 GB; docs/MEMORY.md)
     rows = [row("load", 0 if on_gpu else shape.weights_on_disk, shape.weights_on_disk / DISK_BYTES_PER_SECOND + 2.0)]
-    sample_s, sample_bytes = sampling_seconds_and_bytes(shape, cal, b, flops)
+    sample_s, sample_bytes = calibration_sampling(shape, cal, b, flops)
     if sample_s:  # before any pass: the text is sampled from the model as loaded
         rows.append(row("sample calibration", sample_bytes, sample_s))
     out_params, out_b = P, _storage_bytes(opts)  # unquantized tensors are written in the storage dtype
@@ -577,7 +584,7 @@ def _estimate(recipe, opts, check_disk: bool, timing: bool, rates: dict | None =
                 probe = rates["autocast"]
                 train_flops, forward_only = AUTOCAST_TRAIN_SHARE * probe, AUTOCAST_FORWARD_SHARE * probe
             rows.extend(recover_rows(step, shape, out_params, b, teacher_shape(step, opts), train_flops, on_gpu,
-                                     forward_only))
+                                     forward_only, flops))
         else:
             rows.append(row(name, act_batch, fwd_flops / flops))
     out_bytes = int(out_params * out_b) + 20 * 2**20  # weights + tokenizer/config/report
@@ -731,7 +738,6 @@ def can_stream(recipe, opts) -> bool:
     """Whether ``recipe`` on ``opts`` could run layer-wise streamed (every pass streams, an output
     to spill next to, a local HF folder / GGUF / alias source, calibration text not sampled from
     the model); reads no weights."""
-    from andactl.data.model_text import samples_model
     from andactl.manager import PassManager
     from andactl.models.loading import streamable_source
 

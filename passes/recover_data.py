@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from andactl.data.model_text import SELF, sample_from_model
+from andactl.data.model_text import SELF, model_sampling_rows, sample_from_model
 from andactl.errors import ConfigError, DataError
 
 HELD_OUT_FRACTION = 0.1  # of the training rows kept aside for the held-out loss
@@ -121,6 +121,8 @@ def epoch_order(n: int, count: int, seed: int) -> torch.Tensor:
 def self_text(teacher, vocab_size: int, train_sequences: int, held_out: int, seqlen: int, seed: int,
               device: str | torch.device = "cpu") -> TrainText:
     """Teacher-sampled text over token ids ``< vocab_size``; the held-out sequences are further
-    independent samples."""
-    ids = sample_from_model(teacher, vocab_size, train_sequences + held_out, seqlen, seed, device=device)
+    independent samples. Sampled ``model_sampling_rows`` sequences at a time (the ids depend on it)."""
+    count = train_sequences + held_out
+    ids = sample_from_model(teacher, vocab_size, count, seqlen, seed, model_sampling_rows(teacher, seqlen, count),
+                            device=device)
     return TrainText(ids[:train_sequences], ids[train_sequences:], SELF)

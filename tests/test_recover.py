@@ -118,8 +118,10 @@ def test_merged_artifact_equals_in_memory_model(sliced, data_dir, tmp_path):
 def test_kd_lowers_kl_to_teacher_on_held_out_text(sliced, tiny_hf_dir, data_dir):
     from andactl.data.model_text import sample_from_model
 
-    ctx, _ = _recover_ctx(sliced, data_dir, None, method="kd", train_data="self", steps=10, lr=1e-2, seqlen=64,
-                          batch_size=4, eval_every=10)
+    # 20 steps, 32 held-out sequences: on 10 steps and 8 sequences the held-out ratio ranged 0.77-0.98
+    # over seeds; here 0.78-0.86 (fresh samples 0.79-0.85)
+    ctx, _ = _recover_ctx(sliced, data_dir, None, method="kd", train_data="self", steps=20, lr=1e-2, seqlen=64,
+                          batch_size=4, eval_every=20, held_out=32)
     teacher = load_model(str(tiny_hf_dir)).model
     ids = sample_from_model(teacher, 98, 16, 64, seed=999)  # fresh samples, never trained on
     before = _kl(load_model(str(sliced)).model, teacher, ids)

@@ -306,6 +306,39 @@ def test_dry_run_times_the_teacher_at_the_forward_rate():
                                                 abs=0.1)
 
 
+def test_dry_run_times_sampling_the_self_text():
+    """``--train-data self``: a row for sampling every training and held-out sequence from the
+    teacher, ``sampling_rows`` at a time, at the sampling rate (the load dtype, no autocast), its KV
+    cache beside the teacher (and the student, unless parked); linear in the steps, so --minutes
+    counts it."""
+    from andactl.data.model_text import sampling_rows
+    from andactl.dry_run import BASE_RSS, MEMORY_BYTES_PER_SECOND, SAMPLE_STEP_SECONDS_PER_LAYER, recover_rows
+
+    shape, teacher, step = _recover_shapes()
+    teacher.kv_width = 1024
+    train, forward, sample = 1e11, 4e11, 2e11
+
+    def rows(**kw):
+        got = recover_rows({**step, "train_data": "self", **kw}, shape, 10**9, 4, teacher, train, False, forward, sample)
+        return {r["pass"]: r for r in got}
+
+    def expected(steps):
+        own = steps * 4 + 8
+        B = sampling_rows(16, 1024, 4, 256, own)
+        per_step = (SAMPLE_STEP_SECONDS_PER_LAYER * 16 + 2e9 * 4 / MEMORY_BYTES_PER_SECOND
+                    + (2 * 2e9 * B + 2 * B * 256 * 2048 * 16) / sample)
+        return B, math.ceil(own / B) * 255 * per_step, B * 256 * 16 * 2 * 1024 * 4 + 2 * B * 32000 * 4
+
+    inproc, topk, longer = rows(), rows(teacher_topk=64), rows(steps=400)
+    assert list(inproc) == ["recover: load teacher", "recover: sample text", "recover: training"]
+    B, secs, cache = expected(40)
+    assert B == 32 and inproc["recover: sample text"]["seconds"] == pytest.approx(secs, abs=0.1)
+    assert longer["recover: sample text"]["seconds"] == pytest.approx(expected(400)[1], abs=0.1)
+    assert inproc["recover: sample text"]["host_ram_gb"] == pytest.approx((BASE_RSS + 8e9 + 4e9 + cache) / 1e9, abs=2e-3)
+    assert topk["recover: sample text"]["host_ram_gb"] == pytest.approx((BASE_RSS + 8e9 + cache) / 1e9, abs=2e-3)
+    assert "recover: sample text" not in {r["pass"] for r in recover_rows(step, shape, 10**9, 4, teacher, train, False)}
+
+
 def _big_teacher(sliced, tmp_path):  # noqa: F811
     """A teacher folder with the student's tokenizer and a ~6B-parameter config (no weights: dry runs
     and the --max-memory check never read them)."""

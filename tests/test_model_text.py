@@ -1,0 +1,76 @@
+"""Sampling text from a model (andactl.data.model_text): the inverse-CDF draw and the batch rows."""
+import math
+
+import pytest
+import torch
+
+from andactl.data.model_text import (SAMPLE_BATCH, SAMPLE_CACHE_BYTES, SAMPLE_MAX_ROWS, draw_tokens,
+                                     model_sampling_rows, sampling_rows)
+
+
+def _reference_draws(probs: torch.Tensor, seed: int) -> list[int]:
+    """Inverse CDF by a Python loop: the same uniforms (one float64 per row from a generator seeded
+    ``seed``) scaled by the row's sum, then the first index whose running sum exceeds it."""
+    u = torch.rand(probs.shape[0], 1, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    out = []
+    for row, ur in zip(probs.double().tolist(), u[:, 0].tolist()):
+        sums = [0.0]
+        for p in row:
+            sums.append(sums[-1] + p)
+        target = min(ur * sums[-1], math.nextafter(sums[-1], 0.0))
+        out.append(next(i for i, s in enumerate(sums[1:]) if s > target))
+    return out
+
+
+def test_draw_tokens_inverts_the_cumulative_sum():
+    probs = torch.softmax(torch.randn(64, 300, generator=torch.Generator().manual_seed(0)) * 3, -1)
+    probs[:, ::7] = 0.0  # unnormalised rows with zero entries
+    got = draw_tokens(probs, torch.Generator().manual_seed(11))
+    assert got.shape == (64, 1) and got.dtype == torch.int64
+    assert got[:, 0].tolist() == _reference_draws(probs, 11)
+    assert torch.equal(got, draw_tokens(probs, torch.Generator().manual_seed(11)))  # seeded
+
+
+def test_draw_tokens_follows_the_distribution_and_never_draws_a_zero():
+    p = torch.tensor([0.5, 0.0, 0.2, 0.3, 0.0, 1e-3])
+    n = 200_000
+    got = draw_tokens(p.expand(n, -1).contiguous(), torch.Generator().manual_seed(3))[:, 0]
+    counts = torch.bincount(got, minlength=6).double()
+    assert counts[1] == 0 and counts[4] == 0
+    expected = p.double() / p.sum() * n
+    sigma = (expected * (1 - expected / n)).sqrt()
+    assert ((counts - expected).abs() <= 5 * sigma + 1e-9).all(), (counts, expected)
+    edge = torch.tensor([[0.0, 0.0, 1.0, 0.0]]).expand(1000, -1).contiguous()  # one positive entry
+    assert (draw_tokens(edge, torch.Generator().manual_seed(0)) == 2).all()
+
+
+def test_sampling_rows_fill_the_cache_budget_within_bounds():
+    per_row = 2 * 30 * 192 * 4 * 256  # SmolLM2-135M: 30 layers, 3 x 64 KV width, float32, 256 tokens
+    assert sampling_rows(30, 192, 4, 256, 10_000) == min(SAMPLE_MAX_ROWS, SAMPLE_CACHE_BYTES // per_row) == 64
+    assert sampling_rows(30, 192, 4, 2048, 10_000) == SAMPLE_BATCH  # 11 rows would fit: never fewer than 16
+    assert sampling_rows(30, 192, 4, 256, 9) == 9  # never more than asked for
+    big = 2 * 32 * 4096 * 4 * 512  # a 7B-shaped model at 512 tokens: 268 MB per row
+    assert SAMPLE_CACHE_BYTES // big < SAMPLE_BATCH and sampling_rows(32, 4096, 4, 512, 100) == SAMPLE_BATCH
+
+
+def test_model_sampling_rows_reads_the_config_and_dtype():
+    from tiny_models import tiny_model
+
+    model, _ = tiny_model("llama")
+    cfg = model.config
+    width = cfg.num_key_value_heads * (getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads)
+    assert model_sampling_rows(model, 12, 5) == sampling_rows(cfg.num_hidden_layers, width, 4, 12, 5) == 5
+    assert model_sampling_rows(model, 12, 1000) == SAMPLE_MAX_ROWS  # a tiny model's cache is small
+
+
+@pytest.mark.parametrize("count", [3, 70])
+def test_self_text_samples_with_model_sampling_rows(count):
+    from tiny_models import tiny_model
+
+    from andactl.data.model_text import sample_from_model
+    from andactl.passes.recover_data import self_text
+
+    model, _ = tiny_model("llama")
+    text = self_text(model, 100, count - 2, 2, 12, seed=5)
+    rows = model_sampling_rows(model, 12, count)
+    assert torch.equal(torch.cat([text.train, text.held_out]), sample_from_model(model, 100, count, 12, 5, rows))
