@@ -9,6 +9,7 @@ each distinct sequence occurs ⌊n/d⌋ or ⌈n/d⌉ times among the n training 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -122,7 +123,10 @@ def self_text(teacher, vocab_size: int, train_sequences: int, held_out: int, seq
               device: str | torch.device = "cpu") -> TrainText:
     """Teacher-sampled text over token ids ``< vocab_size``; the held-out sequences are further
     independent samples. Sampled ``model_sampling_rows`` sequences at a time (the ids depend on it)."""
-    count = train_sequences + held_out
-    ids = sample_from_model(teacher, vocab_size, count, seqlen, seed, model_sampling_rows(teacher, seqlen, count),
-                            device=device)
+    count, t0 = train_sequences + held_out, time.perf_counter()
+    rows = model_sampling_rows(teacher, seqlen, count)
+    ids = sample_from_model(teacher, vocab_size, count, seqlen, seed, rows, device=device)
+    took = time.perf_counter() - t0
+    log.info("recover: sampled %d sequences of %d tokens from the teacher in %.1f s (%.0f tokens/s, %d at a time)",
+             count, seqlen, took, count * seqlen / max(took, 1e-9), rows)
     return TrainText(ids[:train_sequences], ids[train_sequences:], SELF)

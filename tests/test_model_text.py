@@ -64,13 +64,18 @@ def test_model_sampling_rows_reads_the_config_and_dtype():
 
 
 @pytest.mark.parametrize("count", [3, 70])
-def test_self_text_samples_with_model_sampling_rows(count):
+def test_self_text_samples_with_model_sampling_rows(count, caplog):
+    import logging
+
     from tiny_models import tiny_model
 
     from andactl.data.model_text import sample_from_model
     from andactl.passes.recover_data import self_text
 
     model, _ = tiny_model("llama")
-    text = self_text(model, 100, count - 2, 2, 12, seed=5)
+    with caplog.at_level(logging.INFO, logger="andactl"):
+        text = self_text(model, 100, count - 2, 2, 12, seed=5)
     rows = model_sampling_rows(model, 12, count)
     assert torch.equal(torch.cat([text.train, text.held_out]), sample_from_model(model, 100, count, 12, 5, rows))
+    assert f"sampled {count} sequences of 12 tokens from the teacher in" in caplog.text
+    assert f"{rows} at a time" in caplog.text
