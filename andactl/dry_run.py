@@ -85,11 +85,15 @@ DISK_BYTES_PER_SECOND = 300e6  # read/write throughput assumed for loading and w
 GPTQ_FLOPS_PER_WEIGHT_K = 2.0  # column-wise error update: ~2 K float32 FLOPs per weight (fitted: 0.13B/0.49B/1.07B within 30%)
 GPTQ_HESSIAN_BYTES = 8  # per [K, K] element: the float64 H, factored in place and read by blocks (passes/gptq.py)
 GPTQ_WEIGHT_COPIES = 4  # float32 copies of a stacked weight GPTQ holds (W, Wᵀ, codes, dequantized)
-# Sampling calibration text (--cal-data self|mix), one decode step of B_s sequences: Python and dispatch
-# per layer + the weights read from memory + 2*P*B_s (plus attention over half the cache on average)
-# at the run FLOP rate. Fitted on SmolLM2-135M in float32 on the 2-core Xeon with AMX (68 / 86 ms per
-# step at batch 8 / 16; predicted 70 / 89).
-SAMPLE_STEP_SECONDS_PER_LAYER = 0.8e-3
+# Sampling text from the model (--cal-data self|mix, recover --train-data self), one decode step of B_s
+# sequences: Python and dispatch per layer + the weights and the KV cache read from memory + (2*P*B_s +
+# attention over S/2 keys on average) at SAMPLE_RATE_FACTOR x the run FLOP rate (a decode step's
+# GEMMs of 8-64 rows run at about the bare probe's rate, where whole forwards run at CPU_EFFICIENCY of
+# it). Fitted on SmolLM2-135M in float32 on the 2-core Xeon with AMX, stop 53's draw_tokens sampler
+# (docs/local-2026-12-07a/sample_fit.py): 86.5 / 101.4 / 125.6 / 178.0 ms per step at 8 / 16 / 32 / 64
+# rows of 256 tokens and 97.0 at 8 of 1024, predicted 87.8 / 100.7 / 126.4 / 177.8 and 95.9.
+SAMPLE_STEP_SECONDS_PER_LAYER = 1.6e-3
+SAMPLE_RATE_FACTOR = 2.3
 MEMORY_BYTES_PER_SECOND = 20e9
 
 # recover (passes/recover*.py): the head loss's chunk costs this many [256, V] float32 tensors (its three
@@ -363,11 +367,14 @@ def calibration_sampling(shape: ModelShape, cal, b: int, flops: float) -> tuple[
 def sampling_seconds_and_bytes(shape: ModelShape, own: int, batch: int, seqlen: int, b: int,
                                flops: float) -> tuple[float, int]:
     """Time and working memory of sampling ``own`` sequences of ``seqlen`` tokens from a model of
-    ``shape`` held in ``b`` bytes per element, ``batch`` at a time (andactl.data.model_text)."""
+    ``shape`` held in ``b`` bytes per element, ``batch`` at a time (andactl.data.model_text), on a
+    device whose whole forwards run at ``flops``."""
     B, S, L, D = batch, seqlen, shape.layers, shape.hidden
+    cache = B * S * L * 2 * shape.kv_width * b  # full, at the last step
     step_flops = 2.0 * shape.parameters * B + 2.0 * B * S * D * L  # weights; attention over S/2 keys on average
-    step = SAMPLE_STEP_SECONDS_PER_LAYER * L + shape.parameters * b / MEMORY_BYTES_PER_SECOND + step_flops / flops
-    return math.ceil(own / B) * (S - 1) * step, B * S * L * 2 * shape.kv_width * b + 2 * B * shape.vocab * 4
+    step = (SAMPLE_STEP_SECONDS_PER_LAYER * L + (shape.parameters * b + cache / 2) / MEMORY_BYTES_PER_SECOND
+            + step_flops / (SAMPLE_RATE_FACTOR * flops))
+    return math.ceil(own / B) * (S - 1) * step, cache + 2 * B * shape.vocab * 4
 
 
 def gptq_work_bytes(shape: ModelShape) -> int:

@@ -312,7 +312,8 @@ def test_dry_run_times_sampling_the_self_text():
     cache beside the teacher (and the student, unless parked); linear in the steps, so --minutes
     counts it."""
     from andactl.data.model_text import sampling_rows
-    from andactl.dry_run import BASE_RSS, MEMORY_BYTES_PER_SECOND, SAMPLE_STEP_SECONDS_PER_LAYER, recover_rows
+    from andactl.dry_run import (BASE_RSS, MEMORY_BYTES_PER_SECOND, SAMPLE_RATE_FACTOR, SAMPLE_STEP_SECONDS_PER_LAYER,
+                                 recover_rows)
 
     shape, teacher, step = _recover_shapes()
     teacher.kv_width = 1024
@@ -325,9 +326,10 @@ def test_dry_run_times_sampling_the_self_text():
     def expected(steps):
         own = steps * 4 + 8
         B = sampling_rows(16, 1024, 4, 256, own)
-        per_step = (SAMPLE_STEP_SECONDS_PER_LAYER * 16 + 2e9 * 4 / MEMORY_BYTES_PER_SECOND
-                    + (2 * 2e9 * B + 2 * B * 256 * 2048 * 16) / sample)
-        return B, math.ceil(own / B) * 255 * per_step, B * 256 * 16 * 2 * 1024 * 4 + 2 * B * 32000 * 4
+        kv = B * 256 * 16 * 2 * 1024 * 4  # the full cache: 256 tokens, 16 layers, keys and values of 1024
+        per_step = (SAMPLE_STEP_SECONDS_PER_LAYER * 16 + (2e9 * 4 + kv / 2) / MEMORY_BYTES_PER_SECOND
+                    + (2 * 2e9 * B + 2 * B * 256 * 2048 * 16) / (SAMPLE_RATE_FACTOR * sample))
+        return B, math.ceil(own / B) * 255 * per_step, kv + 2 * B * 32000 * 4
 
     inproc, topk, longer = rows(), rows(teacher_topk=64), rows(steps=400)
     assert list(inproc) == ["recover: load teacher", "recover: sample text", "recover: training"]
