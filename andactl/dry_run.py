@@ -24,7 +24,8 @@ band of ``passes/blockwise.py``:
     write    = resident + WRITE_EXTRA*P_out*b_out
     sample   = resident + B_s*S*L*2*W_kv*b + 2*B_s*V*4
                (``--cal-data self|mix``: the KV cache of B_s = min(batch, sampled sequences) sequences of
-                S tokens, L layers, K/V width W_kv; seconds = ceil(n / B_s) * (S - 1) decode steps)
+                S tokens, L layers, K/V width W_kv; seconds = ceil(n / B_s) * (S - 1) decode steps;
+                recover's ``--train-data self`` the same from the teacher, B_s = model_text.sampling_rows)
     recover  = teacher phase + training rows (``recover_rows``; formulas in docs/MEMORY.md)
 
 ROTATE_EXTRA and WRITE_EXTRA are fitted to ``benchmarks/memory_scaling.py`` (random bf16 Llamas of
