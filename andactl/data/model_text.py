@@ -15,7 +15,7 @@ MIX_DATASET = "alpaca"  # the dataset of MIX's first half
 SAMPLE_BATCH = 16  # sequences sampled side by side when the caller does not say
 # recover's self text: sequences sampled side by side, as many as a KV cache of this size holds (at
 # least SAMPLE_BATCH, at most SAMPLE_MAX_ROWS): on SmolLM2-135M at 256 tokens in float32, 64 rows
-# (750 MB) sample 390 tokens/s against 16 rows' 180 on the 2-core Xeon (docs/RECOVER.md 28th round)
+# (750 MB) sample 388 tokens/s against 16 rows' 200 on the 2-core Xeon (benchmarks/bench_sampling.py)
 SAMPLE_CACHE_BYTES = 1 << 30
 SAMPLE_MAX_ROWS = 64
 
@@ -65,8 +65,8 @@ def draw_tokens(probs: torch.Tensor, generator: torch.Generator) -> torch.Tensor
     """One index per row of ``probs`` [n, V] (non-negative, rows with a positive sum), drawn with
     probability proportional to its entry by inverting the row's float64 cumulative sum at one
     uniform draw per row: an index whose entry is 0 is never drawn, and the same generator state
-    gives the same indices. About 4x faster than ``torch.multinomial`` on [128, 49152] rows, and
-    not the same draws. Returns [n, 1] int64."""
+    gives the same indices. 0.7 / 2.8 ms against ``torch.multinomial``'s 15 / 61 ms on 16 / 64 rows
+    of 49152 (benchmarks/bench_sampling.py), and not the same draws. Returns [n, 1] int64."""
     cdf = probs.cumsum(-1, dtype=torch.float64)
     total = cdf[:, -1:]
     u = torch.rand(total.shape, generator=generator, dtype=torch.float64) * total
