@@ -44,6 +44,16 @@ def test_draw_tokens_follows_the_distribution_and_never_draws_a_zero():
     assert (draw_tokens(edge, torch.Generator().manual_seed(0)) == 2).all()
 
 
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), 0.0])
+def test_draw_tokens_refuses_a_row_without_a_finite_positive_sum(bad):
+    from andactl.errors import NumericsError
+
+    probs = torch.full((3, 4), 0.25)
+    probs[1] = bad
+    with pytest.raises(NumericsError, match="not finite and positive"):
+        draw_tokens(probs, torch.Generator().manual_seed(0))
+
+
 def test_sampling_rows_fill_the_cache_budget_within_bounds():
     per_row = 2 * 30 * 192 * 4 * 256  # SmolLM2-135M: 30 layers, 3 x 64 KV width, float32, 256 tokens
     assert sampling_rows(30, 192, 4, 256, 10_000) == min(SAMPLE_MAX_ROWS, SAMPLE_CACHE_BYTES // per_row) == 64
