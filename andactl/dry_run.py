@@ -45,7 +45,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from andactl.data.model_text import SELF, kv_width, model_samples, samples_model, sampling_rows
+from andactl.data.model_text import kv_width, model_samples, samples_model, sampling_rows
 from andactl.errors import ConfigError, ModelError
 from andactl.kernels import split_gemm
 from andactl.models.slice_count import SliceTerms, recorded_tied_source, slice_terms, sliced_parameters
@@ -390,7 +390,7 @@ def teacher_shape(step: dict, opts) -> ModelShape | None:
     from andactl.formats.artifact import artifact_meta, is_artifact
     from andactl.passes.recover_teacher import dense_source
 
-    if step["method"] != "kd" and step["train_data"] != SELF:
+    if step["method"] != "kd" and not samples_model(step["train_data"]):
         return None
     source = step.get("teacher")
     if not source:
@@ -458,8 +458,9 @@ def recover_rows(step: dict, shape: ModelShape, params: int, b: int, teacher: Mo
         if on_gpu and sparse:
             host += student  # parked on the CPU
         rows.append({"pass": name, "host_ram_gb": _gb(host), "device_gb": _gb(dev), "seconds": round(teacher_s, 1)})
-    if teacher and step["train_data"] == SELF:  # recover_data.self_text: every training and held-out row, once
-        own, S = step["steps"] * step["batch_size"] * step["grad_accum"] + step["held_out"], step["seqlen"]
+    n, S = step["steps"] * step["batch_size"] * step["grad_accum"], step["seqlen"]
+    own = model_samples(step["train_data"], n) + model_samples(step["train_data"], step["held_out"])
+    if teacher and own:  # recover_data.self_text (all of self, half of mix): every sampled row, once
         batch = sampling_rows(teacher.layers, teacher.kv_width, b, S, own)
         sample_s, cache = sampling_seconds_and_bytes(teacher, own, batch, S, b, sample_flops or flops)
         host, dev = host_dev(t_bytes + (0 if sparse else student) + cache, t_bytes + (0 if sparse else student) + cache)

@@ -14,7 +14,7 @@ from typing import Literal
 
 import torch
 
-from andactl.data.model_text import SELF
+from andactl.data.model_text import MIX, SELF, samples_model
 from andactl.errors import ConfigError
 from andactl.kernels import split_gemm
 from andactl.passbase import QUANTIZED, Pass, PassConfig, register_pass
@@ -89,6 +89,9 @@ class RecoverConfig(PassConfig):
         if self.teacher_topk and self.method != "kd":
             raise ConfigError(f"teacher_topk is for --method kd (distillation); --method {self.method} has no KL term")
         parse_train_data(self.train_data)
+        if self.train_data == MIX and self.steps * self.batch_size * self.grad_accum < 2:
+            raise ConfigError("recovery train_data mix needs at least 2 training sequences (steps x batch_size x "
+                              "grad_accum)")
 
     @property
     def peak_lr(self) -> float:
@@ -96,7 +99,7 @@ class RecoverConfig(PassConfig):
 
     @property
     def needs_teacher(self) -> bool:
-        return self.method == "kd" or self.train_data == SELF
+        return self.method == "kd" or samples_model(self.train_data)
 
 
 def preflight(config: RecoverConfig, provided: set[str], teacher: str | None) -> None:
@@ -225,10 +228,14 @@ class Recover(Pass):
     @staticmethod
     def _text(ctx, cfg: RecoverConfig, teacher, seed: int):
         from andactl.data.model_text import model_vocab
-        from andactl.passes.recover_data import dataset_text, self_text
+        from andactl.passes.recover_data import dataset_text, mixed_text, self_text
 
         count = cfg.steps * cfg.batch_size * cfg.grad_accum
         if cfg.train_data == SELF:
             vocab = model_vocab(teacher.model, ctx.tokenizer)
             return self_text(teacher.model, vocab, count, cfg.held_out, cfg.seqlen, seed, ctx.device)
+        if cfg.train_data == MIX:
+            vocab = model_vocab(teacher.model, ctx.tokenizer)
+            return mixed_text(teacher.model, vocab, ctx.tokenizer, count, cfg.held_out, cfg.seqlen, seed, ctx.data_dir,
+                              ctx.device)
         return dataset_text(cfg.train_data, ctx.tokenizer, count, cfg.held_out, cfg.seqlen, seed, ctx.data_dir)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from andactl.data.model_text import SELF, model_sampling_rows, sample_from_model
+from andactl.data.model_text import MIX, MIX_DATASET, SELF, model_samples, model_sampling_rows, sample_from_model
 from andactl.errors import ConfigError, DataError
 
 HELD_OUT_FRACTION = 0.1  # of the training rows kept aside for the held-out loss
@@ -52,11 +52,11 @@ class TrainText:
 
 
 def parse_train_data(spec: str) -> tuple[str, str]:
-    """``"alpaca"`` / ``"ptb/valid"`` / ``"self"`` -> (dataset, split); refuses evaluation splits."""
+    """``"alpaca"`` / ``"ptb/valid"`` / ``"self"`` / ``"mix"`` -> (dataset, split); refuses evaluation splits."""
     from andactl.evaluation.harness import PPL_TASKS, TASK_ALIASES, ZERO_SHOT_TASKS
 
-    if spec == SELF:
-        return SELF, ""
+    if spec in (SELF, MIX):
+        return spec, ""
     name, _, split = spec.partition("/")
     name = TASK_ALIASES.get(name, name)
     split = split or "train"
@@ -67,7 +67,7 @@ def parse_train_data(spec: str) -> tuple[str, str]:
     from andactl.data.datasets import TEXT_DATASETS
 
     if name not in TEXT_DATASETS:
-        raise ConfigError(f"unknown train data '{spec}'; use self or one of {', '.join(sorted(TEXT_DATASETS))}[/split]")
+        raise ConfigError(f"unknown train data '{spec}'; use self, mix or one of {', '.join(sorted(TEXT_DATASETS))}[/split]")
     if split not in TEXT_DATASETS[name].splits:
         raise ConfigError(f"train data '{spec}': dataset {name} has no split '{split}' "
                           f"(splits: {', '.join(TEXT_DATASETS[name].splits)})")
@@ -76,10 +76,11 @@ def parse_train_data(spec: str) -> tuple[str, str]:
 
 def check_available(spec: str, data_dir: Path | None) -> None:
     """DataError (naming what the data directory holds) if a local dataset file is missing; cheap,
-    for checking before any model is loaded. Nothing to check for ``self`` or without a data dir."""
+    for checking before any model is loaded. Nothing to check for ``self`` or without a data dir;
+    ``mix`` checks its dataset's training split."""
     from andactl.data.datasets import TEXT_DATASETS, local_file
 
-    name, split = parse_train_data(spec)
+    name, split = parse_train_data(MIX_DATASET if spec == MIX else spec)
     if name != SELF and data_dir is not None:
         local_file(data_dir, name, TEXT_DATASETS[name].splits[split], split)
 
@@ -130,3 +131,23 @@ def self_text(teacher, vocab_size: int, train_sequences: int, held_out: int, seq
     log.info("recover: sampled %d sequences of %d tokens from the teacher in %.1f s (%.0f tokens/s, %d at a time)",
              count, seqlen, took, count * seqlen / max(took, 1e-9), rows)
     return TrainText(ids[:train_sequences], ids[train_sequences:], SELF)
+
+
+def mixed_text(teacher, vocab_size: int, tokenizer, train_sequences: int, held_out: int, seqlen: int, seed: int,
+               data_dir: Path | None, device: str | torch.device = "cpu") -> TrainText:
+    """``mix``: of the training and of the held-out sequences, the first ``n // 2`` are MIX_DATASET's
+    (``dataset_text``, repeated in epochs if it holds too few) and the rest are sampled from the
+    teacher (``self_text``), as ``--cal-data mix`` splits calibration text. The distinct rows come
+    first, in that order, then the dataset's repeats (the TrainText invariant); the training loop
+    shuffles the rows."""
+    own, own_held = model_samples(MIX, train_sequences), model_samples(MIX, held_out)  # RecoverConfig: 2+ rows
+    data = dataset_text(MIX_DATASET, tokenizer, train_sequences - own, held_out - own_held, seqlen, seed, data_dir)
+    sampled = self_text(teacher, vocab_size, own, own_held, seqlen, seed, device)
+    rows, order = data.unique_rows()
+    distinct = torch.cat([rows, sampled.train])
+    held = torch.cat([t.reshape(-1, seqlen) for t in (data.held_out, sampled.held_out)])
+    if order is None:
+        return TrainText(distinct, held, MIX)
+    d = rows.shape[0]
+    order = torch.cat([torch.arange(d + own), order[d:]])  # order[:d] is arange(d): the first epoch in order
+    return TrainText(distinct[order], held, MIX, order=order)

@@ -89,3 +89,59 @@ def test_self_text_samples_with_model_sampling_rows(count, caplog):
     assert torch.equal(torch.cat([text.train, text.held_out]), sample_from_model(model, 100, count, 12, 5, rows))
     assert f"sampled {count} sequences of 12 tokens from the teacher in" in caplog.text
     assert f"{rows} at a time" in caplog.text
+
+
+def _small_alpaca(tmp_path, n: int = 20):
+    import json
+
+    (tmp_path / "alpaca").mkdir()
+    rows = [{"instruction": f"Say word {i} often.", "input": "", "output": f"word{i} " * 12} for i in range(n)]
+    (tmp_path / "alpaca" / "alpaca_data.json").write_text(json.dumps(rows))
+    return tmp_path
+
+
+@pytest.mark.parametrize("train", [7, 40])  # 40: the dataset's half is repeated in epochs
+def test_mixed_text_is_half_dataset_then_half_sampled(tmp_path, train):
+    """recover ``--train-data mix``: the first n // 2 training and held-out rows are alpaca's as
+    dataset_text draws them, the rest the teacher's samples as self_text draws them; distinct rows
+    first, then the dataset's repeats, so unique_rows/order index every training row."""
+    from tiny_models import tiny_model
+    from tiny_tokenizer import char_tokenizer
+
+    from andactl.passes.recover_data import dataset_text, mixed_text, self_text
+
+    model, _ = tiny_model("llama")
+    data_dir, tok = _small_alpaca(tmp_path), char_tokenizer()
+    text = mixed_text(model, 98, tok, train, 3, 200, 5, data_dir)
+    data = dataset_text("alpaca", tok, train // 2, 1, 200, 5, data_dir)
+    own = self_text(model, 98, train - train // 2, 2, 200, 5)
+    assert text.source == "mix" and text.train.shape == (train, 200)
+    assert torch.equal(text.held_out, torch.cat([data.held_out, own.held_out]))
+    unique, order = text.unique_rows()
+    d = data.distinct
+    assert torch.equal(unique, torch.cat([data.train[:d], own.train]))
+    assert sorted(text.train[:, 0].tolist()) == sorted(torch.cat([data.train, own.train])[:, 0].tolist())
+    if order is None:
+        assert train == 7 and d == train // 2
+    else:
+        assert d < train // 2 and torch.equal(order[:d + own.train.shape[0]], torch.arange(d + own.train.shape[0]))
+        assert torch.equal(unique[order], text.train) and text.to_dict()["distinct_sequences"] == unique.shape[0]
+
+
+def test_recover_mix_refuses_one_training_sequence():
+    from andactl.errors import ConfigError
+    from andactl.passes.recover import RecoverConfig
+
+    with pytest.raises(ConfigError, match="mix needs at least 2 training sequences"):
+        RecoverConfig(train_data="mix", steps=1, batch_size=1).validate()
+    RecoverConfig(train_data="mix", steps=1, batch_size=2).validate()
+
+
+def test_mix_checks_its_dataset_before_loading(tmp_path):
+    from andactl.errors import DataError
+    from andactl.passes.recover_data import check_available, parse_train_data
+
+    assert parse_train_data("mix") == ("mix", "")
+    with pytest.raises(DataError, match="alpaca"):
+        check_available("mix", tmp_path)  # an empty data directory: alpaca's training file is missing
+    check_available("mix", _small_alpaca(tmp_path))

@@ -132,6 +132,16 @@ def test_kd_lowers_kl_to_teacher_on_held_out_text(sliced, tiny_hf_dir, data_dir)
     assert res["held_out_after"] < 0.9 * res["held_out_before"]
 
 
+def test_recover_on_mixed_text_records_it(sliced, data_dir):
+    """``--train-data mix`` (half alpaca, half sampled from the teacher) trains end to end, with
+    --method lora too (the teacher then only samples), and the artifact's provenance says so."""
+    for method in ("kd", "lora"):
+        ctx, _ = _recover_ctx(sliced, data_dir, None, method=method, train_data="mix", steps=2, seqlen=16, held_out=2)
+        res = ctx.report["passes"][0]["result"]
+        assert res["train_data"]["source"] == "mix" and res["train_data"]["train_sequences"] == 4
+        assert res["train_data"]["held_out_sequences"] == 2 and ctx.provenance["recovery"]["train_data"]["source"] == "mix"
+
+
 def test_recover_emits_no_deprecation_warnings(sliced, data_dir):
     """No FutureWarning/DeprecationWarning floods stderr: peft's `is_gradient_checkpointing` read and
     the teacher's KV-cache argument during `self` sampling both used deprecated transformers APIs."""

@@ -323,8 +323,8 @@ def test_dry_run_times_sampling_the_self_text():
         got = recover_rows({**step, "train_data": "self", **kw}, shape, 10**9, 4, teacher, train, False, forward, sample)
         return {r["pass"]: r for r in got}
 
-    def expected(steps):
-        own = steps * 4 + 8
+    def expected(steps, own=None):
+        own = own or steps * 4 + 8
         B = sampling_rows(16, 1024, 4, 256, own)
         kv = B * 256 * 16 * 2 * 1024 * 4  # the full cache: 256 tokens, 16 layers, keys and values of 1024
         per_step = (SAMPLE_STEP_SECONDS_PER_LAYER * 16 + (2e9 * 4 + kv / 2) / MEMORY_BYTES_PER_SECOND
@@ -339,6 +339,8 @@ def test_dry_run_times_sampling_the_self_text():
     assert inproc["recover: sample text"]["host_ram_gb"] == pytest.approx((BASE_RSS + 8e9 + 4e9 + cache) / 1e9, abs=2e-3)
     assert topk["recover: sample text"]["host_ram_gb"] == pytest.approx((BASE_RSS + 8e9 + cache) / 1e9, abs=2e-3)
     assert "recover: sample text" not in {r["pass"] for r in recover_rows(step, shape, 10**9, 4, teacher, train, False)}
+    mix = rows(train_data="mix")  # half of the 160 training and of the 8 held-out sequences are sampled
+    assert mix["recover: sample text"]["seconds"] == pytest.approx(expected(40, 80 + 4)[1], abs=0.1)
 
 
 def _big_teacher(sliced, tmp_path):  # noqa: F811

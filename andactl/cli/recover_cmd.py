@@ -17,7 +17,8 @@ log = logging.getLogger("andactl")
 @click.option("--full", is_flag=True, help="Train all attention/MLP linear weights instead of LoRA adapters.")
 @click.option("--teacher", default=None, help="Teacher model source for kd / self (default: the dense model the artifact came from).")
 @click.option("--train-data", default="alpaca", show_default=True,
-              help="dataset[/split] (train split by default; evaluation splits are refused) or 'self' (sampled from the teacher).")
+              help="dataset[/split] (train split by default; evaluation splits are refused), 'self' (sampled from the "
+                   "teacher) or 'mix' (half alpaca, half self).")
 @click.option("--steps", type=int, default=None, help="Optimiser steps [default: 40, the recover pass's].")
 @click.option("--minutes", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Instead of --steps: as many steps as --dry-run estimates the whole command to fit in this wall "
