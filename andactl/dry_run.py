@@ -463,7 +463,8 @@ def recover_rows(step: dict, shape: ModelShape, params: int, b: int, teacher: Mo
     if teacher and own:  # recover_data.self_text (all of self, half of mix): every sampled row, once
         batch = sampling_rows(teacher.layers, teacher.kv_width, b, S, own)
         sample_s, cache = sampling_seconds_and_bytes(teacher, own, batch, S, b, sample_flops or flops)
-        host, dev = host_dev(t_bytes + (0 if sparse else student) + cache, t_bytes + (0 if sparse else student) + cache)
+        held_now = t_bytes + (0 if sparse else student) + cache
+        host, dev = host_dev(held_now, held_now)
         if on_gpu and sparse:
             host += student
         rows.append({"pass": "recover: sample text", "host_ram_gb": _gb(host), "device_gb": _gb(dev),

@@ -14,7 +14,7 @@ from typing import Literal
 
 import torch
 
-from andactl.data.model_text import MIX, SELF, samples_model
+from andactl.data.model_text import MIX, samples_model
 from andactl.errors import ConfigError
 from andactl.kernels import split_gemm
 from andactl.passbase import QUANTIZED, Pass, PassConfig, register_pass
@@ -231,11 +231,10 @@ class Recover(Pass):
         from andactl.passes.recover_data import dataset_text, mixed_text, self_text
 
         count = cfg.steps * cfg.batch_size * cfg.grad_accum
-        if cfg.train_data == SELF:
+        if samples_model(cfg.train_data):
             vocab = model_vocab(teacher.model, ctx.tokenizer)
+            if cfg.train_data == MIX:
+                return mixed_text(teacher.model, vocab, ctx.tokenizer, count, cfg.held_out, cfg.seqlen, seed,
+                                  ctx.data_dir, ctx.device)
             return self_text(teacher.model, vocab, count, cfg.held_out, cfg.seqlen, seed, ctx.device)
-        if cfg.train_data == MIX:
-            vocab = model_vocab(teacher.model, ctx.tokenizer)
-            return mixed_text(teacher.model, vocab, ctx.tokenizer, count, cfg.held_out, cfg.seqlen, seed, ctx.data_dir,
-                              ctx.device)
         return dataset_text(cfg.train_data, ctx.tokenizer, count, cfg.held_out, cfg.seqlen, seed, ctx.data_dir)

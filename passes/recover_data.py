@@ -1,4 +1,5 @@
-"""Training text for recovery: a text dataset's training split, or text sampled from the teacher.
+"""Training text for recovery: a text dataset's training split, text sampled from the teacher, or
+half of each (``mix``).
 
 Invariants: an evaluation split (a perplexity task's split, any zero-shot task, any ``test``
 split) is refused before anything is read; the held-out sequences come from rows (or samples)

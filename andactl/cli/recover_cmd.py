@@ -15,7 +15,7 @@ log = logging.getLogger("andactl")
 @click.option("--method", default="kd", show_default=True,
               help="lora: LoRA + cross-entropy (SliceGPT's RFT); kd: KL(teacher || student) [+ --ce-weight x CE].")
 @click.option("--full", is_flag=True, help="Train all attention/MLP linear weights instead of LoRA adapters.")
-@click.option("--teacher", default=None, help="Teacher model source for kd / self (default: the dense model the artifact came from).")
+@click.option("--teacher", default=None, help="Teacher model source for kd / self / mix (default: the dense model the artifact came from).")
 @click.option("--train-data", default="alpaca", show_default=True,
               help="dataset[/split] (train split by default; evaluation splits are refused), 'self' (sampled from the "
                    "teacher) or 'mix' (half alpaca, half self).")
