@@ -99,14 +99,16 @@ MEMORY_BYTES_PER_SECOND = 20e9
 
 # recover (passes/recover*.py): the head loss's chunk costs this many [256, V] float32 tensors (its three
 # reused buffers, the top-k phase's two, and what the allocator holds around them); a trained
-# weight costs its gradient and AdamW's two moments in the run dtype; a token costs the student 8 FLOPs
-# per parameter (forward 2, backward 4, the checkpointed layers' recompute 2) and the teacher 2. Fitted
+# weight costs its gradient and AdamW's two moments in the run dtype; a token costs the student 6 FLOPs
+# per parameter (forward 2, backward 4), 2 more in the share of layers that recompute their
+# activations (recover_train.recomputed_layers; the rest keep layer_activation_bytes each), and the
+# teacher 2. Fitted
 # to stop 51's measured peaks, never below them (SmolLM2 sliced 25% --full: 3.25 GB in process with the
 # packed heads; a Qwen3-0.6B-shaped one: LoRA 6.31 / 4.16 GB with top-64 targets, --full 10.21 / 7.39 GB;
 # docs/MEMORY.md).
 HEAD_CHUNK_COPIES = 7
 TRAINED_WEIGHT_COPIES = 3
-STUDENT_FLOPS_PER_PARAM, TEACHER_FLOPS_PER_PARAM = 8, 2
+STUDENT_FLOPS_PER_PARAM, RECOMPUTE_FLOPS_PER_PARAM, TEACHER_FLOPS_PER_PARAM = 6, 2, 2
 # recover's training runs under bf16 autocast where the CPU has native bf16: the student's steps at
 # AUTOCAST_TRAIN_SHARE of a 1024^3 bf16 torch.mm's rate (a 256-row one reads ±15% from one run to the
 # next on AMX, this one ±8%), forward-only work (the in-process teacher, the held-out evaluations)
@@ -413,9 +415,12 @@ def recover_rows(step: dict, shape: ModelShape, params: int, b: int, teacher: Mo
     student = params * b
     trained = (shape.linear_params * scale if step["full"] else step["lora_rank"] * shape.linear_edges * scale)
     tokens = step["batch_size"] * step["seqlen"]
-    act = (shape.layers * tokens * shape.hidden * b + tokens * (4 * shape.hidden + 2 * shape.widest) * 4
-           + step["batch_size"] * shape.heads * step["seqlen"] ** 2 * 4
-           + HEAD_CHUNK_COPIES * min(256, tokens) * shape.vocab * 4)
+    from andactl.passes.recover_train import layer_activation_bytes, recomputed_layers
+
+    per_layer = layer_activation_bytes(shape.hidden, shape.widest, shape.heads, step["batch_size"], step["seqlen"])
+    recompute = recomputed_layers(shape.layers, per_layer, step.get("checkpoint"))
+    act = (recompute * tokens * shape.hidden * b + (shape.layers - recompute + min(1, recompute)) * per_layer
+           + HEAD_CHUNK_COPIES * min(256, tokens) * shape.vocab * 4)  # kept layers; inputs + one recompute
     sparse = bool(step.get("teacher_topk"))
     # on AMX CPUs the frozen heads may be held packed for split_gemm (recover_loss.uses_split_heads):
     # the student's for the logits and the gradient, the in-process teacher's for its logits (and in
@@ -439,7 +444,8 @@ def recover_rows(step: dict, shape: ModelShape, params: int, b: int, teacher: Mo
     held = (step["steps"] // step["eval_every"] + 2) * step["held_out"] * step["seqlen"]
     t_params = teacher.parameters if teacher and step["method"] == "kd" else 0
     in_process = 0 if sparse else t_params
-    train_s = (steps_tokens * STUDENT_FLOPS_PER_PARAM * params / flops
+    student_flops = STUDENT_FLOPS_PER_PARAM + RECOMPUTE_FLOPS_PER_PARAM * recompute / max(1, shape.layers)
+    train_s = (steps_tokens * student_flops * params / flops
                + (steps_tokens * TEACHER_FLOPS_PER_PARAM * in_process + held * 2 * (params + in_process)) / forward_flops)
     targets = steps_tokens + step["held_out"] * step["seqlen"]  # positions the top-k phase scores (at most)
     topk_s = (targets * TEACHER_FLOPS_PER_PARAM * t_params / forward_flops

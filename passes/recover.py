@@ -52,7 +52,7 @@ class RecoverConfig(PassConfig):
     teacher_topk: int = 0
     eval_every: int = 10
     held_out: int = 8
-    checkpoint: bool = True
+    checkpoint: bool | None = None  # None: recover_train.recomputed_layers decides
     head_products: str = "auto"
     lora_rank: int = 32
     lora_alpha: float = 10.0

@@ -23,6 +23,13 @@ from andactl.passes.recover_topk import SparseTeacher
 
 log = logging.getLogger("andactl")
 
+# Activation checkpointing's default (TrainSettings.checkpoint None): the decoder layers whose
+# intermediates fit in this many bytes (layer_activation_bytes each) keep them for backward, the
+# rest recompute theirs. SmolLM2-135M sliced 25%, `recover --full`, 4 x 256 tokens, bf16 autocast
+# on the 2-core Xeon: every layer recomputing 271 tokens/s at 3.23 GB, none 311 tokens/s at 3.86 GB
+# (docs/RECOVER.md, twenty-ninth round).
+ACTIVATION_BUDGET_BYTES = 512 << 20
+
 
 @dataclass
 class TrainSettings:
@@ -35,7 +42,7 @@ class TrainSettings:
     kd_weight: float = 1.0
     ce_weight: float = 0.0
     eval_every: int = 10
-    checkpoint: bool = True  # recompute each decoder layer's activations in backward
+    checkpoint: bool | None = None  # recompute decoder layers' activations in backward: all, none, None = recomputed_layers
     head_products: str = "auto"  # recover_loss.HEAD_PRODUCTS: how the frozen heads multiply
     max_grad_norm: float = 1.0
     seed: int = 0
@@ -54,6 +61,7 @@ class History:
     tokens: int = 0
     seconds: float = 0.0
     head_products: str = "float32 (torch)"  # how the frozen heads multiply (recover_loss.SplitHeads)
+    recomputed_layers: int = 0  # decoder layers checkpointed (recomputed in backward)
 
     def to_dict(self) -> dict:
         return {"loss": [round(v, 6) for v in self.loss], "kl": [round(v, 6) for v in self.kl],
@@ -61,7 +69,7 @@ class History:
                 "held_out": [{"step": s, "loss": round(v, 6)} for s, v in self.held_out],
                 "tokens": self.tokens, "seconds": round(self.seconds, 2),
                 "tokens_per_second": round(self.tokens / self.seconds, 1) if self.seconds else None,
-                "head_products": self.head_products}
+                "head_products": self.head_products, "recomputed_layers": self.recomputed_layers}
 
 
 def autocast_dtype(device: torch.device) -> torch.dtype | None:
@@ -151,14 +159,39 @@ def _casts_held(device: torch.device, amp: torch.dtype | None):
     return torch.autocast(device.type, enabled=False) if amp is not None else contextlib.nullcontext()
 
 
+def layer_activation_bytes(hidden: int, widest: int, heads: int, batch: int, seqlen: int) -> int:
+    """An upper estimate of what one decoder layer keeps for backward at ``batch`` x ``seqlen``
+    tokens: 4 x ``hidden`` + 2 x ``widest`` float32 values per token and one float32 attention
+    matrix per head and sequence (SmolLM2-135M sliced 25% at 4 x 256 tokens: 31.5 MB estimated,
+    about 21 MB measured)."""
+    tokens = batch * seqlen
+    return tokens * (4 * hidden + 2 * widest) * 4 + batch * heads * seqlen ** 2 * 4
+
+
+def recomputed_layers(layers: int, per_layer: int, checkpoint: bool | None) -> int:
+    """How many of ``layers`` decoder layers recompute their activations in backward: all for
+    ``checkpoint`` True, none for False; for None, all but as many as ACTIVATION_BUDGET_BYTES holds
+    at ``per_layer`` bytes each. The trained weights do not depend on it (tested)."""
+    if checkpoint is not None:
+        return layers if checkpoint else 0
+    return max(0, layers - ACTIVATION_BUDGET_BYTES // max(1, per_layer))
+
+
+def student_recomputed_layers(student: "Student", s: TrainSettings, seqlen: int) -> int:
+    """recomputed_layers for ``student`` trained on ``s.batch_size`` x ``seqlen``-token batches
+    (its config's width and heads, the first layer's widest linear)."""
+    cfg = student.body.config
+    widest = max(m.out_features for m in student.layers[0].modules() if isinstance(m, torch.nn.Linear))
+    per_layer = layer_activation_bytes(int(cfg.hidden_size), widest, int(cfg.num_attention_heads), s.batch_size,
+                                       seqlen)
+    return recomputed_layers(len(student.layers), per_layer, s.checkpoint)
+
+
 @contextlib.contextmanager
-def checkpointed(layers, enabled: bool = True):
-    """Within the block each decoder layer keeps only its inputs for backward and recomputes the
+def checkpointed(layers):
+    """Within the block each of ``layers`` keeps only its inputs for backward and recomputes the
     rest (torch.utils.checkpoint, RNG state preserved, so dropout masks and results are the same
-    as without it); activation memory falls from every layer's intermediates to one layer's."""
-    if not enabled:
-        yield
-        return
+    as without it); their activation memory falls from every layer's intermediates to one layer's."""
     from torch.utils.checkpoint import checkpoint
 
     for layer in layers:
@@ -217,8 +250,12 @@ def train(student: Student, teacher: Student | SparseTeacher | None, params: lis
         log.info("recover: the heads multiply in split bf16 on AMX tiles (%.0f MB packed; --head-products float32: "
                  "torch's float32 GEMM)", packed / 1e6)
     hist.held_out.append((0, held_out_loss(student, teacher, held_ids, s, s.batch_size, splits)))
+    layers = len(student.layers)
+    hist.recomputed_layers = student_recomputed_layers(student, s, train_ids.shape[1])
+    log.info("recover: %d of %d decoder layers recompute their activations in backward (--checkpoint: all, "
+             "--no-checkpoint: none)", hist.recomputed_layers, layers)
     t0 = time.perf_counter()
-    with _progress(s.steps, s.quiet) as update, checkpointed(student.layers, s.checkpoint):
+    with _progress(s.steps, s.quiet) as update, checkpointed(list(student.layers)[layers - hist.recomputed_layers:]):
         for step in range(s.steps):
             factor = lr_factor(step, s.steps, warmup_steps, s.schedule)
             for group in opt.param_groups:

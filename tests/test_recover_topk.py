@@ -264,7 +264,8 @@ def test_dry_run_counts_the_teacher_beside_the_student_unless_topk(sliced, data_
 
 def _recover_shapes():
     """(student shape, teacher shape, resolved recover step) for recover_rows checks: a 1B student of
-    a 2B teacher, 40 steps of 4 x 256 tokens, held-out loss every 10 steps on 8 sequences."""
+    a 2B teacher, 40 steps of 4 x 256 tokens, held-out loss every 10 steps on 8 sequences, every
+    layer recomputing its activations (--checkpoint)."""
     from andactl.dry_run import ModelShape
 
     shape = ModelShape("llama", parameters=10**9, hidden=2048, layers=16, heads=16, vocab=32000, widest=8192,
@@ -272,7 +273,7 @@ def _recover_shapes():
                        linear_edges=10**6)
     teacher = ModelShape(**{**shape.__dict__, "parameters": 2 * 10**9, "weights_on_disk": 4 * 10**9})
     step = {"method": "kd", "train_data": "alpaca", "full": True, "lora_rank": 32, "batch_size": 4, "seqlen": 256,
-            "steps": 40, "grad_accum": 1, "eval_every": 10, "held_out": 8, "teacher_topk": 0}
+            "steps": 40, "grad_accum": 1, "eval_every": 10, "held_out": 8, "teacher_topk": 0, "checkpoint": True}
     return shape, teacher, step
 
 
@@ -420,3 +421,31 @@ def test_recipe_with_recover_warns_too(sliced, data_dir, tmp_path, monkeypatch):
                                                      "--data-dir", data_dir]], catch_exceptions=False)
     assert res.exit_code == 0, res.stderr
     assert "exceeds the 0.01 GB available" in " ".join(res.stderr.split())
+
+
+def test_dry_run_counts_the_layers_that_keep_their_activations():
+    """--checkpoint: every layer keeps its input and one recomputes at a time (8 FLOPs per student
+    parameter and token); --no-checkpoint: every layer keeps layer_activation_bytes (6 FLOPs); the
+    default: the layers ACTIVATION_BUDGET_BYTES holds keep theirs, the rest recompute."""
+    from andactl.dry_run import recover_rows
+    from andactl.passes.recover_train import ACTIVATION_BUDGET_BYTES, layer_activation_bytes
+
+    shape, teacher, step = _recover_shapes()
+    tokens, train = 40 * 4 * 256, 1e11
+    held = (40 // 10 + 2) * 8 * 256 * 2e9 / train  # the held-out evaluations' forwards
+    per_layer = layer_activation_bytes(2048, 8192, 16, 4, 256)
+    assert per_layer == 1024 * (4 * 2048 + 2 * 8192) * 4 + 4 * 16 * 256 ** 2 * 4
+    kept = ACTIVATION_BUDGET_BYTES // per_layer
+    assert 0 < kept < 16  # the default splits this shape's layers
+
+    def training(checkpoint):
+        row = recover_rows({**step, "checkpoint": checkpoint}, shape, 10**9, 4, None, train, False)[-1]
+        return row["host_ram_gb"] * 1e9, row["seconds"]
+
+    (all_b, all_s), (none_b, none_s), (auto_b, auto_s) = (training(c) for c in (True, False, None))
+    inputs = 1024 * 2048 * 4  # one layer's input, float32
+    assert none_b - all_b == pytest.approx(15 * per_layer - 16 * inputs, abs=2e6)
+    assert auto_b - all_b == pytest.approx(kept * per_layer - kept * inputs, abs=2e6)
+    assert all_s == pytest.approx(tokens * 8e9 / train + held, abs=0.1)
+    assert none_s == pytest.approx(tokens * 6e9 / train + held, abs=0.1)
+    assert auto_s == pytest.approx(tokens * (6 + 2 * (16 - kept) / 16) * 1e9 / train + held, abs=0.1)

@@ -36,8 +36,9 @@ log = logging.getLogger("andactl")
                    "distribution, teacher in memory throughout.")
 @click.option("--eval-every", type=int, default=10, show_default=True, help="Held-out loss every N steps.")
 @click.option("--held-out", type=int, default=8, show_default=True, help="Held-out sequences (kept aside from the training text).")
-@click.option("--checkpoint/--no-checkpoint", default=True, show_default=True,
-              help="Recompute each layer's activations in backward (less memory, ~1/3 more compute).")
+@click.option("--checkpoint/--no-checkpoint", default=None,
+              help="Recompute every decoder layer's activations in backward (less memory, ~1/3 more of the "
+                   "student's compute), or none. Default: only the layers whose activations do not fit in 512 MiB.")
 @click.option("--head-products", type=click.Choice(["auto", "split", "float32"]), default="auto", show_default=True,
               help="How the frozen LM heads multiply in the loss: split = split bfloat16 on AMX-BF16 tiles "
                    "(float32-grade, faster; the heads packed once: 4 bytes per head weight, twice for the student's); "
