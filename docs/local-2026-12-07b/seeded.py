@@ -1,6 +1,8 @@
-"""Scratch (stop 54): recover's --train-data self, but each sampled sequence starts from the first
-PREFIX tokens of an alpaca training (held-out) sequence instead of one uniform token: the teacher
-continues alpaca text. Run as `python seeded.py recover ...` (the andactl CLI, with _text patched)."""
+"""Scratch (stop 54): recover's --train-data self, but each sampled sequence starts from the prompt
+of an alpaca training (held-out) sequence, through its "### Response:" line (at most PREFIX tokens),
+instead of one uniform token: the teacher writes the answers to alpaca's instructions. Run as
+`python seeded.py recover ...` (the andactl CLI, with Recover._text patched; e1.sh ran it from
+/work/s54, peek.py printed three samples)."""
 import logging, os, sys, time
 import torch
 from andactl.passes import recover as rec
