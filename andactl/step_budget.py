@@ -3,8 +3,12 @@
 The step count is chosen before anything is trained, from ``--dry-run``'s estimate of the whole
 command (load, teacher, training, write), which is linear in the steps: a fixed part plus a cost per
 step. The CPU rates are probed in a child process, so the run that follows in this process is the
-same run ``--steps N`` gives (the probe's GEMMs never run beside it). Invariant: the chosen count's
-own estimate is within the budget; a budget that holds no step is refused before any weight is read.
+same run ``--steps N`` gives (the probe's GEMMs never run beside it). A run (not a dry run) then
+times one of its own optimiser steps, also in a child process (``step_timing``), and scales the
+whole estimate by the measured step over the estimated one; the seconds already spent and a
+TIMING_MARGIN share of the budget come off first. Invariant: the chosen count's (scaled) estimate
+is within what is left of the budget; a budget that holds no step is refused before any weight is
+read in this process.
 """
 from __future__ import annotations
 
@@ -16,27 +20,44 @@ from andactl.errors import ConfigError
 
 # the two step counts whose estimates give the fixed part and the per-step cost
 PROBE_STEPS = (10, 1010)
+# share of the budget a timed run leaves unplanned: the host's speed drifts within a run (the same
+# recover command on the 2-core Xeon has varied by 10-25% from one hour to the next)
+TIMING_MARGIN = 0.05
 
 
 @dataclass(frozen=True)
 class StepBudget:
     """``steps`` chosen for ``seconds`` of wall time: ``fixed`` s before the first step (loading,
-    the teacher's phase, writing) + ``per_step`` s each, as the estimate reads on this machine."""
+    the teacher's phase, writing) + ``per_step`` s each, as the estimate reads on this machine;
+    for a timed run, ``step_seconds`` is the measured step, ``scale`` the factor the estimate was
+    multiplied by (``fixed`` and ``per_step`` are scaled) and ``spent`` the seconds gone before."""
 
     seconds: float
     steps: int
     fixed: float
     per_step: float
+    step_seconds: float | None = None
+    scale: float = 1.0
+    spent: float = 0.0
 
     def line(self) -> str:
-        return (f"--minutes {self.seconds / 60:g}: {self.steps} steps fit on this machine (estimated "
-                f"{self.fixed:.0f} s fixed + {self.per_step:.2f} s per step, "
-                f"{(self.fixed + self.steps * self.per_step) / 60:.1f} min in all; --steps {self.steps} repeats this run)")
+        planned = (self.fixed + self.steps * self.per_step) / 60
+        if self.step_seconds is None:
+            return (f"--minutes {self.seconds / 60:g}: {self.steps} steps fit on this machine (estimated "
+                    f"{self.fixed:.0f} s fixed + {self.per_step:.2f} s per step, {planned:.1f} min in all; "
+                    f"--steps {self.steps} repeats this run)")
+        return (f"--minutes {self.seconds / 60:g}: {self.steps} steps fit on this machine (one step timed at "
+                f"{self.step_seconds:.2f} s, {self.scale:.2f}x the estimate's, which is scaled by that: "
+                f"{self.spent:.0f} s spent + {self.fixed:.0f} s fixed + {self.per_step:.2f} s per step = "
+                f"{self.spent / 60 + planned:.1f} min, {TIMING_MARGIN:.0%} of the budget kept in reserve; "
+                f"--steps {self.steps} repeats this run)")
 
 
-def steps_within(seconds: float, estimate_of: Callable[[int], float]) -> StepBudget:
+def steps_within(seconds: float, estimate_of: Callable[[int], float], budget: float | None = None) -> StepBudget:
     """The most steps whose estimated wall time (``estimate_of(steps)``, seconds) is at most
-    ``seconds``; ConfigError when not even one step fits."""
+    ``seconds``; ConfigError when not even one step fits. ``budget``: the --minutes the message
+    names (default ``seconds``)."""
+    budget = seconds if budget is None else budget
     a, b = PROBE_STEPS
     t_a, t_b = estimate_of(a), estimate_of(b)
     per_step = max((t_b - t_a) / (b - a), 1e-9)
@@ -45,16 +66,32 @@ def steps_within(seconds: float, estimate_of: Callable[[int], float]) -> StepBud
     while steps >= 1 and estimate_of(steps) > seconds:  # the estimate rounds and counts held-out passes per step
         steps -= 1
     if steps < 1:
-        raise ConfigError(f"--minutes {seconds / 60:g} holds no training step on this machine: the run is estimated "
+        raise ConfigError(f"--minutes {budget / 60:g} holds no training step on this machine: the run is estimated "
                           f"at {fixed / 60:.1f} min before its first step and {per_step:.1f} s per step (see --dry-run)")
-    return StepBudget(seconds, steps, fixed, per_step)
+    return StepBudget(budget, steps, fixed, per_step)
 
 
-def recover_steps(seconds: float, recipe_for: Callable[[int], object], opts) -> StepBudget:
-    """steps_within for a recover command: ``recipe_for(steps)`` is its recipe at that step count,
-    estimated with ``opts`` at CPU rates probed once in a child process and kept in
-    ``opts.cpu_rates``, so that a ``--dry-run`` shows the same estimate (a CUDA run's passes use the
-    nominal GPU rate)."""
+def timed_steps_within(seconds: float, spent: float, step_seconds: float, estimated_step: float,
+                       estimate_of: Callable[[int], float]) -> StepBudget:
+    """steps_within what is left of ``seconds`` after ``spent`` and TIMING_MARGIN of it, with the
+    estimate scaled by ``step_seconds`` (measured) over ``estimated_step`` (the estimate's own
+    seconds per optimiser step, held-out passes excluded)."""
+    scale = step_seconds / max(estimated_step, 1e-9)
+    left = seconds * (1 - TIMING_MARGIN) - spent
+    found = steps_within(left, lambda n: scale * estimate_of(n), budget=seconds)
+    return StepBudget(seconds, found.steps, found.fixed, found.per_step, step_seconds, scale, spent)
+
+
+def recover_steps(seconds: float, recipe_for: Callable[..., object], opts, started: float | None = None,
+                  timed: Callable[[], float | None] | None = None) -> StepBudget:
+    """steps_within for a recover command: ``recipe_for(steps, **overrides)`` is its recipe at that
+    step count (overrides: recover parameters), estimated with ``opts`` at CPU rates probed once in
+    a child process and kept in ``opts.cpu_rates``, so that a ``--dry-run`` shows the same estimate
+    (a CUDA run's passes use the nominal GPU rate). ``timed``: the run's measured seconds per step
+    (step_timing; None if it could not be timed) and ``started``: ``time.perf_counter()`` when the
+    command began; without them (a dry run) the estimate alone decides."""
+    import time
+
     from andactl.dry_run import busy_warning, estimate, probed_rates
 
     if opts.cpu_rates is None:
@@ -63,7 +100,16 @@ def recover_steps(seconds: float, recipe_for: Callable[[int], object], opts) -> 
             logging.getLogger("andactl").warning(busy)
         opts.cpu_rates = probed_rates(opts.dtype)
 
-    def seconds_of(steps: int) -> float:
-        return float(estimate(recipe_for(steps), opts, check_disk=False, timing=True, rates=opts.cpu_rates)["seconds"])
+    def seconds_of(steps: int, **overrides) -> float:
+        recipe = recipe_for(steps, **overrides)
+        return float(estimate(recipe, opts, check_disk=False, timing=True, rates=opts.cpu_rates)["seconds"])
 
-    return steps_within(seconds, seconds_of)
+    planned = steps_within(seconds, seconds_of)  # refused here, before the timing loads any weight
+    measured = timed() if timed is not None else None
+    if measured is None:
+        return planned
+    a, b = PROBE_STEPS
+    never = {"eval_every": 10 * b}  # the estimate's training steps alone, as the timing measures them
+    estimated_step = (seconds_of(b, **never) - seconds_of(a, **never)) / (b - a)
+    spent = time.perf_counter() - started if started is not None else 0.0
+    return timed_steps_within(seconds, spent, measured, estimated_step, seconds_of)

@@ -116,6 +116,18 @@ def preflight(config: RecoverConfig, provided: set[str], teacher: str | None) ->
         raise ConfigError("no teacher model: pass --teacher")
 
 
+def train_settings(cfg: RecoverConfig, seed: int, quiet: bool = False):
+    """recover_train.TrainSettings of ``cfg`` (the pass's training loop, and recover --minutes's timed steps)."""
+    from andactl.passes.recover_train import TrainSettings
+
+    kd = cfg.method == "kd"
+    return TrainSettings(
+        steps=cfg.steps, lr=cfg.peak_lr, batch_size=cfg.batch_size, grad_accum=cfg.grad_accum,
+        warmup=cfg.warmup, schedule=cfg.schedule, kd_weight=1.0 if kd else 0.0,
+        ce_weight=cfg.ce_weight if kd else 1.0, eval_every=cfg.eval_every, seed=seed, checkpoint=cfg.checkpoint,
+        head_products=cfg.head_products, quiet=quiet)
+
+
 @register_pass
 class Recover(Pass):
     """Recovery fine-tuning (SliceGPT RFT / distillation), adapters merged into the weights."""
@@ -130,7 +142,7 @@ class Recover(Pass):
         from andactl.passes.recover_lora import attach, merge
         from andactl.passes.recover_plot import plot_recovery
         from andactl.passes.recover_teacher import dense_source
-        from andactl.passes.recover_train import Student, TrainSettings, autocast_dtype, train
+        from andactl.passes.recover_train import Student, autocast_dtype, train
 
         cfg: RecoverConfig = self.config
         teacher_src = cfg.teacher or (dense_source(ctx.provenance, ctx.report.get("source")) if cfg.needs_teacher else None)
@@ -148,13 +160,7 @@ class Recover(Pass):
                 teacher = None  # sampled the text; LoRA RFT itself needs no teacher
         torch.manual_seed(seed)
         trainable = attach(ctx.model, ctx.adapter, cfg.full, cfg.lora_rank, cfg.lora_alpha, cfg.lora_dropout)
-        settings = TrainSettings(
-            steps=cfg.steps, lr=cfg.peak_lr, batch_size=cfg.batch_size, grad_accum=cfg.grad_accum,
-            warmup=cfg.warmup, schedule=cfg.schedule, kd_weight=1.0 if cfg.method == "kd" else 0.0,
-            ce_weight=cfg.ce_weight if cfg.method == "kd" else 1.0, eval_every=cfg.eval_every, seed=seed, checkpoint=cfg.checkpoint,
-            head_products=cfg.head_products,
-            quiet=ctx.quiet,
-        )
+        settings = train_settings(cfg, seed, ctx.quiet)
         try:
             hist = train(Student(ctx.model, ctx.adapter), teacher, trainable.params, text.train.to(ctx.device),
                          text.held_out.to(ctx.device), settings, ctx.device)
@@ -180,17 +186,9 @@ class Recover(Pass):
 
     @staticmethod
     def _load_teacher(ctx, source: str):
-        from andactl.models.loading import load_model
-        from andactl.passes.recover_teacher import check_same_vocab
-        from andactl.passes.recover_train import Student
+        from andactl.passes.recover_teacher import load_teacher
 
-        loaded = load_model(source, ctx.dtype, str(ctx.device))
-        check_same_vocab(ctx.tokenizer, loaded.tokenizer, source)
-        for p in loaded.model.parameters():
-            p.requires_grad_(False)
-        teacher = Student(loaded.model, loaded.adapter)
-        teacher.model = loaded.model
-        return teacher
+        return load_teacher(source, ctx.dtype, ctx.device, ctx.tokenizer)
 
     @classmethod
     def _sparse_teacher(cls, ctx, source: str, cfg: RecoverConfig, seed: int):

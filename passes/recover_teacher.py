@@ -50,3 +50,18 @@ def check_same_vocab(student_tok, teacher_tok, teacher: str) -> None:
 def check_teacher(student_source: str, teacher: str) -> None:
     """Compares the tokenizers of ``student_source`` and ``teacher`` (both model sources)."""
     check_same_vocab(source_tokenizer(student_source), source_tokenizer(teacher), teacher)
+
+
+def load_teacher(source: str, dtype, device, student_tokenizer):
+    """The teacher model from ``source``, frozen, as a recover_train.Student (``.model`` set);
+    ConfigError unless its vocabulary is the student's."""
+    from andactl.models.loading import load_model
+    from andactl.passes.recover_train import Student
+
+    loaded = load_model(source, dtype, str(device))
+    check_same_vocab(student_tokenizer, loaded.tokenizer, source)
+    for p in loaded.model.parameters():
+        p.requires_grad_(False)
+    teacher = Student(loaded.model, loaded.adapter)
+    teacher.model = loaded.model
+    return teacher

@@ -58,6 +58,7 @@ class History:
     ce: list[float] = field(default_factory=list)
     lr: list[float] = field(default_factory=list)
     held_out: list[tuple[int, float]] = field(default_factory=list)
+    step_seconds: list[float] = field(default_factory=list)  # each optimiser step's wall time, held-out passes excluded
     tokens: int = 0
     seconds: float = 0.0
     head_products: str = "float32 (torch)"  # how the frozen heads multiply (recover_loss.SplitHeads)
@@ -68,6 +69,7 @@ class History:
                 "ce": [round(v, 6) for v in self.ce], "lr": self.lr,
                 "held_out": [{"step": s, "loss": round(v, 6)} for s, v in self.held_out],
                 "tokens": self.tokens, "seconds": round(self.seconds, 2),
+                "step_seconds": [round(v, 4) for v in self.step_seconds],
                 "tokens_per_second": round(self.tokens / self.seconds, 1) if self.seconds else None,
                 "head_products": self.head_products, "recomputed_layers": self.recomputed_layers}
 
@@ -257,6 +259,7 @@ def train(student: Student, teacher: Student | SparseTeacher | None, params: lis
     t0 = time.perf_counter()
     with _progress(s.steps, s.quiet) as update, checkpointed(list(student.layers)[layers - hist.recomputed_layers:]):
         for step in range(s.steps):
+            t_step = time.perf_counter()
             factor = lr_factor(step, s.steps, warmup_steps, s.schedule)
             for group in opt.param_groups:
                 group["lr"] = s.lr * factor
@@ -283,6 +286,7 @@ def train(student: Student, teacher: Student | SparseTeacher | None, params: lis
             hist.kl.append(stats_sum["kl"])
             hist.ce.append(stats_sum["ce"])
             hist.lr.append(s.lr * factor)
+            hist.step_seconds.append(time.perf_counter() - t_step)
             done = step + 1
             if done % s.eval_every == 0 or done == s.steps:
                 hist.held_out.append((done, held_out_loss(student, teacher, held_ids, s, s.batch_size, splits)))

@@ -160,8 +160,10 @@ def test_training_is_deterministic(sliced, data_dir):
     sa, sb = a.model.state_dict(), b.model.state_dict()
     assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
     ha, hb = (x.report["passes"][0]["result"]["history"] for x in (a, b))
-    timing = ("seconds", "tokens_per_second")
+    timing = ("seconds", "tokens_per_second", "step_seconds")
     assert {k: v for k, v in ha.items() if k not in timing} == {k: v for k, v in hb.items() if k not in timing}
+    assert len(ha["step_seconds"]) == 3 and all(t > 0 for t in ha["step_seconds"])
+    assert sum(ha["step_seconds"]) <= ha["seconds"] + 1e-3  # the held-out passes are not in them
 
 
 

@@ -10,7 +10,7 @@ from cli_helpers import assert_error_line, invoke_cli
 from test_recover import sliced  # noqa: F401  (the module's fixture: a tiny llama sliced by 25%)
 
 from andactl.errors import ConfigError
-from andactl.step_budget import steps_within
+from andactl.step_budget import TIMING_MARGIN, steps_within, timed_steps_within
 
 FAST = ["--seqlen", "32", "--batch-size", "2", "--held-out", "2", "--eval-every", "2"]
 RATES = {"run": 2e8, "float32": 2e8, "float64": 1e8}  # slow enough that a few tiny steps fill a minute
@@ -46,27 +46,46 @@ def test_bad_minutes_one_line_nothing_written(sliced, data_dir, tmp_path, args, 
     assert not (tmp_path / "out").exists()
 
 
+def _dry_seconds(sliced, data_dir, tmp_path, steps, *extra):  # noqa: F811
+    out = invoke_cli("recover", sliced, "--full", "-o", tmp_path / "d", "--steps", str(steps), *FAST, *extra,
+                     "--data-dir", data_dir, "--dry-run", "--format", "json")
+    assert out.exit_code == 0, out.stderr
+    return json.loads(out.stdout)["seconds"]
+
+
 def test_minutes_run_is_the_steps_run_it_names(sliced, data_dir, tmp_path, monkeypatch):  # noqa: F811
-    """--minutes M trains the N steps it logs; N is the most whose --dry-run estimate fits M
-    minutes at the same rates, and the artifact is the one --steps N writes, byte for byte."""
+    """--minutes M trains the N steps it logs; N is the most whose --dry-run estimate, scaled by the
+    timed step over the estimated one, fits M minutes less the margin and the seconds spent before
+    (somewhere between none and the whole command's), and the artifact is the one --steps N
+    writes, byte for byte."""
+    import time
+
     import andactl.dry_run as dr
+    import andactl.step_timing as st
 
     monkeypatch.setattr(dr, "probed_rates", lambda dtype: dict(RATES))
     monkeypatch.setattr(dr, "cpu_flops", lambda dtype: dict(RATES))  # the --steps dry runs below: the same rates
+    never = ("--eval-every", "10100")
+    per_step = (_dry_seconds(sliced, data_dir, tmp_path, 1010, *never)
+                - _dry_seconds(sliced, data_dir, tmp_path, 10, *never)) / 1000
+    measured = 1.7 * per_step  # the step as if timed here: the estimate read 1.7x low
+    monkeypatch.setattr(st, "timed_step_seconds", lambda *a: measured)
     minutes = 0.5
+    t0 = time.perf_counter()
     res = invoke_cli("recover", sliced, "--full", "-o", tmp_path / "m", "--minutes", str(minutes), *FAST,
                      "--data-dir", data_dir)
+    took = time.perf_counter() - t0
     assert res.exit_code == 0, res.stderr
-    n = int(re.search(r"--minutes 0.5: (\d+) steps fit on this machine", " ".join(res.stderr.split())).group(1))
+    line = " ".join(res.stderr.split())
+    n = int(re.search(r"--minutes 0.5: (\d+) steps fit on this machine \(one step timed at", line).group(1))
+    assert "1.70x the estimate's" in line, line
     assert 2 <= n <= 200, n
 
-    def dry(steps):
-        out = invoke_cli("recover", sliced, "--full", "-o", tmp_path / "d", "--steps", str(steps), *FAST,
-                         "--data-dir", data_dir, "--dry-run", "--format", "json")
-        assert out.exit_code == 0, out.stderr
-        return json.loads(out.stdout)["seconds"]
+    def scaled(steps):
+        return 1.7 * _dry_seconds(sliced, data_dir, tmp_path, steps)
 
-    assert dry(n) <= 60 * minutes < dry(n + 1)
+    left = 60 * minutes * (1 - TIMING_MARGIN)
+    assert scaled(n) <= left and scaled(n + 1) > left - took
     config = json.loads((tmp_path / "m" / "config.json").read_text())
     assert config["andactl"]["provenance"]["recovery"]["steps"] == n
     res = invoke_cli("recover", sliced, "--full", "-o", tmp_path / "s", "--steps", str(n), *FAST, "--data-dir", data_dir)
@@ -76,6 +95,63 @@ def test_minutes_run_is_the_steps_run_it_names(sliced, data_dir, tmp_path, monke
         return hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
 
     assert digest(tmp_path / "m") == digest(tmp_path / "s")
+
+
+def test_a_dry_run_with_minutes_times_no_step(sliced, data_dir, tmp_path, monkeypatch):  # noqa: F811
+    """--dry-run --minutes M: the estimate alone (no child loads the model); its count is the most
+    whose estimate fits M minutes."""
+    import andactl.dry_run as dr
+    import andactl.step_timing as st
+
+    monkeypatch.setattr(dr, "probed_rates", lambda dtype: dict(RATES))
+    monkeypatch.setattr(dr, "cpu_flops", lambda dtype: dict(RATES))
+
+    def never(*a):
+        raise AssertionError("a dry run timed a step")
+
+    monkeypatch.setattr(st, "timed_step_seconds", never)
+    res = invoke_cli("recover", sliced, "--full", "-o", tmp_path / "m", "--minutes", "0.5", *FAST, "--data-dir", data_dir,
+                     "--dry-run", "--format", "json")
+    assert res.exit_code == 0, res.stderr
+    n = int(re.search(r"--minutes 0.5: (\d+) steps fit on this machine \(estimated", " ".join(res.stderr.split())).group(1))
+    assert _dry_seconds(sliced, data_dir, tmp_path, n) <= 30 < _dry_seconds(sliced, data_dir, tmp_path, n + 1)
+    assert not (tmp_path / "m").exists()
+
+
+def test_timed_steps_within_scales_the_estimate_and_keeps_the_margin():
+    def est(n):
+        return 30.0 + 2.5 * n
+
+    for scale_by, spent in ((0.8, 0.0), (1.25, 40.0), (1.0, 299.0)):
+        b = timed_steps_within(1200.0, spent, 2.5 * scale_by, 2.5, est)
+        left = 1200.0 * (1 - TIMING_MARGIN) - spent
+        assert scale_by * est(b.steps) <= left < scale_by * est(b.steps + 1), (scale_by, spent, b)
+        assert (b.scale, b.spent, b.step_seconds, b.seconds) == pytest.approx((scale_by, spent, 2.5 * scale_by, 1200.0))
+        assert (b.fixed, b.per_step) == pytest.approx((30.0 * scale_by, 2.5 * scale_by))
+    with pytest.raises(ConfigError, match=r"--minutes 1 holds no training step on this machine"):
+        timed_steps_within(60.0, 50.0, 2.5, 2.5, est)
+
+
+def test_a_step_timed_in_a_child_process(sliced):  # noqa: F811
+    """The child loads the run's model and times its steps (a positive median); with teacher_topk
+    there is nothing to time here (None); a child that fails gives None and one warning."""
+    import logging
+
+    from andactl.step_timing import timed_step_seconds
+
+    params = {"method": "kd", "full": True, "seqlen": 16, "batch_size": 2}
+    seconds = timed_step_seconds(str(sliced), params, str(sliced), "float32", "cpu", 0)
+    assert isinstance(seconds, float) and 0 < seconds < 60
+    assert timed_step_seconds(str(sliced), {**params, "teacher_topk": 4}, str(sliced), "float32", "cpu", 0) is None
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logging.getLogger("andactl").addHandler(handler)
+    try:
+        assert timed_step_seconds(str(sliced / "missing"), params, None, "float32", "cpu", 0) is None
+    finally:
+        logging.getLogger("andactl").removeHandler(handler)
+    assert any("timing a step in a child process failed (exit 1:" in r.getMessage() for r in records), records
 
 
 @pytest.mark.parametrize("load,warned", [(0.2, False), (1.9, True)])

@@ -6,6 +6,7 @@ import logging
 import click
 
 from andactl.cli.common import data_dir_option, device_option, dry_run_option, dtype_option, format_option
+from andactl.step_budget import TIMING_MARGIN
 
 log = logging.getLogger("andactl")
 
@@ -21,8 +22,9 @@ log = logging.getLogger("andactl")
                    "teacher) or 'mix' (half alpaca, half self).")
 @click.option("--steps", type=int, default=None, help="Optimiser steps [default: 40, the recover pass's].")
 @click.option("--minutes", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Instead of --steps: as many steps as --dry-run estimates the whole command to fit in this wall "
-                   "time on this machine (chosen before training; logged with the --steps that repeats the run).")
+              help="Instead of --steps: as many steps as fit this wall time on this machine: --dry-run's estimate, "
+                   "scaled by one step timed in a child process first (chosen before training; logged with the "
+                   f"--steps that repeats the run; {TIMING_MARGIN:.0%} of the budget kept in reserve).")
 @click.option("--lr", type=float, default=None, help="Peak learning rate [default: 1e-3 LoRA, 1e-4 --full].")
 @click.option("--seqlen", type=int, default=256, show_default=True, help="Tokens per training sequence.")
 @click.option("--batch-size", "--batch_size", "batch_size", type=int, default=4, show_default=True, help="Sequences per micro-batch.")
@@ -63,6 +65,7 @@ def recover(cctx, model, method, full, teacher, train_data, steps, minutes, lr, 
       andactl recover sliced/ --method lora --steps 100 -o rft/   # SliceGPT's RFT
       andactl recover sliced/ --full --minutes 20 -o best20/      # the steps 20 minutes hold here
     """
+    import time
     from pathlib import Path
 
     from andactl.cli.run_cmd import run_and_report
@@ -76,6 +79,7 @@ def recover(cctx, model, method, full, teacher, train_data, steps, minutes, lr, 
     from andactl.preflight import check_seqlen, check_topk, model_source
     from andactl.recipe import Recipe
 
+    started = time.perf_counter()  # --minutes counts from here
     if steps is not None and minutes is not None:
         raise click.UsageError("give --steps or --minutes, not both")
     params = {"method": method, "full": full, "teacher": teacher, "train_data": train_data, "lr": lr,
@@ -101,8 +105,13 @@ def recover(cctx, model, method, full, teacher, train_data, steps, minutes, lr, 
 
     if minutes is not None:
         from andactl.step_budget import recover_steps
+        from andactl.step_timing import timed_step_seconds
 
-        budget = recover_steps(60.0 * minutes, lambda n: recipe_of({**params, "steps": n}), opts)
+        def timed() -> float | None:
+            return timed_step_seconds(model, params, teacher_src, dtype, device, seed)
+
+        budget = recover_steps(60.0 * minutes, lambda n, **kw: recipe_of({**params, **kw, "steps": n}), opts,
+                               started, None if dry_run else timed)
         params["steps"] = budget.steps
         log.info("recover %s", budget.line())
     run_and_report(recipe_of(params), opts, fmt, dry_run=dry_run, max_memory=max_memory)
