@@ -401,6 +401,9 @@ def teacher_shape(step: dict, opts) -> ModelShape | None:
     return model_shape(source)
 
 
+RECOVER_TRAINING_ROW = "recover: training"  # the row recover --minutes scales by a timed step (step_budget)
+
+
 def recover_rows(step: dict, shape: ModelShape, params: int, b: int, teacher: ModelShape | None, flops: float,
                  on_gpu: bool, forward_flops: float | None = None, sample_flops: float | None = None) -> list[dict]:
     """Rows of a resolved ``recover`` step on a student of ``params`` parameters (``shape`` scaled
@@ -477,7 +480,7 @@ def recover_rows(step: dict, shape: ModelShape, params: int, b: int, teacher: Mo
                      "seconds": round(sample_s, 1)})
     kept_teacher = t_bytes if teacher and step["method"] == "kd" and not sparse else 0
     host, dev = host_dev(student + kept_teacher + work, student + kept_teacher + work)
-    rows.append({"pass": "recover: training", "host_ram_gb": _gb(host), "device_gb": _gb(dev),
+    rows.append({"pass": RECOVER_TRAINING_ROW, "host_ram_gb": _gb(host), "device_gb": _gb(dev),
                  "seconds": round(train_s, 1)})
     if kept_teacher:
         for r in rows:

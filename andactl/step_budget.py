@@ -5,8 +5,9 @@ command (load, teacher, training, write), which is linear in the steps: a fixed 
 step. The CPU rates are probed in a child process, so the run that follows in this process is the
 same run ``--steps N`` gives (the probe's GEMMs never run beside it). A run (not a dry run) then
 times one of its own optimiser steps, also in a child process (``step_timing``), and scales the
-whole estimate by the measured step over the estimated one; the seconds already spent and a
-TIMING_MARGIN share of the budget come off first. Invariant: the chosen count's (scaled) estimate
+estimate's training row by the measured step over the estimated one (the other rows, the teacher's
+sampling among them, stay as estimated); the seconds already spent and a TIMING_MARGIN share of
+the budget come off first. Invariant: the chosen count's (scaled) estimate
 is within what is left of the budget; a budget that holds no step is refused before any weight is
 read in this process.
 """
@@ -20,17 +21,19 @@ from andactl.errors import ConfigError
 
 # the two step counts whose estimates give the fixed part and the per-step cost
 PROBE_STEPS = (10, 1010)
-# share of the budget a timed run leaves unplanned: the host's speed drifts within a run (the same
-# recover command on the 2-core Xeon has varied by 10-25% from one hour to the next)
-TIMING_MARGIN = 0.05
+# share of the budget a timed run leaves unplanned, for the host's drift within a run: on the 2-core
+# Xeon, `recover FMIX --full --minutes 20` planned with 5% took 20 min 42 s, its step 3.19 s when
+# timed and 3.8 s by the end (docs/RECOVER.md, thirtieth round)
+TIMING_MARGIN = 0.10
 
 
 @dataclass(frozen=True)
 class StepBudget:
     """``steps`` chosen for ``seconds`` of wall time: ``fixed`` s before the first step (loading,
     the teacher's phase, writing) + ``per_step`` s each, as the estimate reads on this machine;
-    for a timed run, ``step_seconds`` is the measured step, ``scale`` the factor the estimate was
-    multiplied by (``fixed`` and ``per_step`` are scaled) and ``spent`` the seconds gone before."""
+    for a timed run, ``step_seconds`` is the measured step, ``scale`` the factor the estimate's
+    training row was multiplied by (``fixed`` and ``per_step`` include it) and ``spent`` the
+    seconds gone before."""
 
     seconds: float
     steps: int
@@ -47,7 +50,7 @@ class StepBudget:
                     f"{self.fixed:.0f} s fixed + {self.per_step:.2f} s per step, {planned:.1f} min in all; "
                     f"--steps {self.steps} repeats this run)")
         return (f"--minutes {self.seconds / 60:g}: {self.steps} steps fit on this machine (one step timed at "
-                f"{self.step_seconds:.2f} s, {self.scale:.2f}x the estimate's, which is scaled by that: "
+                f"{self.step_seconds:.2f} s, {self.scale:.2f}x the estimate's, which scales its training row: "
                 f"{self.spent:.0f} s spent + {self.fixed:.0f} s fixed + {self.per_step:.2f} s per step = "
                 f"{self.spent / 60 + planned:.1f} min, {TIMING_MARGIN:.0%} of the budget kept in reserve; "
                 f"--steps {self.steps} repeats this run)")
@@ -72,13 +75,14 @@ def steps_within(seconds: float, estimate_of: Callable[[int], float], budget: fl
 
 
 def timed_steps_within(seconds: float, spent: float, step_seconds: float, estimated_step: float,
-                       estimate_of: Callable[[int], float]) -> StepBudget:
+                       estimate_of: Callable[[int], float], training_of: Callable[[int], float]) -> StepBudget:
     """steps_within what is left of ``seconds`` after ``spent`` and TIMING_MARGIN of it, with the
-    estimate scaled by ``step_seconds`` (measured) over ``estimated_step`` (the estimate's own
-    seconds per optimiser step, held-out passes excluded)."""
+    estimate's training row (``training_of(steps)``, part of ``estimate_of(steps)``) scaled by
+    ``step_seconds`` (measured) over ``estimated_step`` (the estimate's own seconds per optimiser
+    step, held-out passes excluded)."""
     scale = step_seconds / max(estimated_step, 1e-9)
     left = seconds * (1 - TIMING_MARGIN) - spent
-    found = steps_within(left, lambda n: scale * estimate_of(n), budget=seconds)
+    found = steps_within(left, lambda n: estimate_of(n) + (scale - 1) * training_of(n), budget=seconds)
     return StepBudget(seconds, found.steps, found.fixed, found.per_step, step_seconds, scale, spent)
 
 
@@ -92,7 +96,7 @@ def recover_steps(seconds: float, recipe_for: Callable[..., object], opts, start
     command began; without them (a dry run) the estimate alone decides."""
     import time
 
-    from andactl.dry_run import busy_warning, estimate, probed_rates
+    from andactl.dry_run import RECOVER_TRAINING_ROW, busy_warning, estimate, probed_rates
 
     if opts.cpu_rates is None:
         busy = busy_warning()  # a busy machine probes slow: fewer steps than an idle one would hold
@@ -100,9 +104,13 @@ def recover_steps(seconds: float, recipe_for: Callable[..., object], opts, start
             logging.getLogger("andactl").warning(busy)
         opts.cpu_rates = probed_rates(opts.dtype)
 
-    def seconds_of(steps: int, **overrides) -> float:
-        recipe = recipe_for(steps, **overrides)
-        return float(estimate(recipe, opts, check_disk=False, timing=True, rates=opts.cpu_rates)["seconds"])
+    def parts_of(steps: int, **overrides) -> tuple[float, float]:  # (the whole command, its training row)
+        report = estimate(recipe_for(steps, **overrides), opts, check_disk=False, timing=True, rates=opts.cpu_rates)
+        training = sum(r["seconds"] for r in report["passes"] if r["pass"] == RECOVER_TRAINING_ROW)
+        return float(report["seconds"]), float(training)
+
+    def seconds_of(steps: int) -> float:
+        return parts_of(steps)[0]
 
     planned = steps_within(seconds, seconds_of)  # refused here, before the timing loads any weight
     measured = timed() if timed is not None else None
@@ -110,6 +118,6 @@ def recover_steps(seconds: float, recipe_for: Callable[..., object], opts, start
         return planned
     a, b = PROBE_STEPS
     never = {"eval_every": 10 * b}  # the estimate's training steps alone, as the timing measures them
-    estimated_step = (seconds_of(b, **never) - seconds_of(a, **never)) / (b - a)
+    estimated_step = (parts_of(b, **never)[1] - parts_of(a, **never)[1]) / (b - a)
     spent = time.perf_counter() - started if started is not None else 0.0
-    return timed_steps_within(seconds, spent, measured, estimated_step, seconds_of)
+    return timed_steps_within(seconds, spent, measured, estimated_step, seconds_of, lambda n: parts_of(n)[1])

@@ -46,18 +46,26 @@ def test_bad_minutes_one_line_nothing_written(sliced, data_dir, tmp_path, args, 
     assert not (tmp_path / "out").exists()
 
 
-def _dry_seconds(sliced, data_dir, tmp_path, steps, *extra):  # noqa: F811
+def _dry_run(sliced, data_dir, tmp_path, steps, *extra) -> dict:  # noqa: F811
     out = invoke_cli("recover", sliced, "--full", "-o", tmp_path / "d", "--steps", str(steps), *FAST, *extra,
                      "--data-dir", data_dir, "--dry-run", "--format", "json")
     assert out.exit_code == 0, out.stderr
-    return json.loads(out.stdout)["seconds"]
+    return json.loads(out.stdout)
+
+
+def _dry_seconds(sliced, data_dir, tmp_path, steps, *extra) -> float:  # noqa: F811
+    return _dry_run(sliced, data_dir, tmp_path, steps, *extra)["seconds"]
+
+
+def _training_row(report: dict) -> float:
+    return next(r["seconds"] for r in report["passes"] if r["pass"] == "recover: training")
 
 
 def test_minutes_run_is_the_steps_run_it_names(sliced, data_dir, tmp_path, monkeypatch):  # noqa: F811
-    """--minutes M trains the N steps it logs; N is the most whose --dry-run estimate, scaled by the
-    timed step over the estimated one, fits M minutes less the margin and the seconds spent before
-    (somewhere between none and the whole command's), and the artifact is the one --steps N
-    writes, byte for byte."""
+    """--minutes M trains the N steps it logs; N is the most whose --dry-run estimate, its training
+    row scaled by the timed step over the estimated one, fits M minutes less the margin and the
+    seconds spent before (somewhere between none and the whole command's), and the artifact is the
+    one --steps N writes, byte for byte."""
     import time
 
     import andactl.dry_run as dr
@@ -66,8 +74,8 @@ def test_minutes_run_is_the_steps_run_it_names(sliced, data_dir, tmp_path, monke
     monkeypatch.setattr(dr, "probed_rates", lambda dtype: dict(RATES))
     monkeypatch.setattr(dr, "cpu_flops", lambda dtype: dict(RATES))  # the --steps dry runs below: the same rates
     never = ("--eval-every", "10100")
-    per_step = (_dry_seconds(sliced, data_dir, tmp_path, 1010, *never)
-                - _dry_seconds(sliced, data_dir, tmp_path, 10, *never)) / 1000
+    per_step = (_training_row(_dry_run(sliced, data_dir, tmp_path, 1010, *never))
+                - _training_row(_dry_run(sliced, data_dir, tmp_path, 10, *never))) / 1000
     measured = 1.7 * per_step  # the step as if timed here: the estimate read 1.7x low
     monkeypatch.setattr(st, "timed_step_seconds", lambda *a: measured)
     minutes = 0.5
@@ -82,7 +90,8 @@ def test_minutes_run_is_the_steps_run_it_names(sliced, data_dir, tmp_path, monke
     assert 2 <= n <= 200, n
 
     def scaled(steps):
-        return 1.7 * _dry_seconds(sliced, data_dir, tmp_path, steps)
+        report = _dry_run(sliced, data_dir, tmp_path, steps)
+        return report["seconds"] + 0.7 * _training_row(report)
 
     left = 60 * minutes * (1 - TIMING_MARGIN)
     assert scaled(n) <= left and scaled(n + 1) > left - took
@@ -118,18 +127,27 @@ def test_a_dry_run_with_minutes_times_no_step(sliced, data_dir, tmp_path, monkey
     assert not (tmp_path / "m").exists()
 
 
-def test_timed_steps_within_scales_the_estimate_and_keeps_the_margin():
+def test_timed_steps_within_scales_the_training_row_and_keeps_the_margin():
+    """Only the training row (2 s per step + 1 s of the 2.5 s per step + 30 s) is scaled by the
+    timed step over the estimated one; the margin and the seconds spent come off the budget."""
     def est(n):
         return 30.0 + 2.5 * n
 
+    def training(n):
+        return 1.0 + 2.0 * n
+
     for scale_by, spent in ((0.8, 0.0), (1.25, 40.0), (1.0, 299.0)):
-        b = timed_steps_within(1200.0, spent, 2.5 * scale_by, 2.5, est)
+        b = timed_steps_within(1200.0, spent, 2.0 * scale_by, 2.0, est, training)
         left = 1200.0 * (1 - TIMING_MARGIN) - spent
-        assert scale_by * est(b.steps) <= left < scale_by * est(b.steps + 1), (scale_by, spent, b)
-        assert (b.scale, b.spent, b.step_seconds, b.seconds) == pytest.approx((scale_by, spent, 2.5 * scale_by, 1200.0))
-        assert (b.fixed, b.per_step) == pytest.approx((30.0 * scale_by, 2.5 * scale_by))
+
+        def scaled(n):
+            return est(n) + (scale_by - 1) * training(n)
+
+        assert scaled(b.steps) <= left < scaled(b.steps + 1), (scale_by, spent, b)
+        assert (b.scale, b.spent, b.step_seconds, b.seconds) == pytest.approx((scale_by, spent, 2.0 * scale_by, 1200.0))
+        assert (b.fixed, b.per_step) == pytest.approx((30.0 + (scale_by - 1), 2.5 + 2.0 * (scale_by - 1)))
     with pytest.raises(ConfigError, match=r"--minutes 1 holds no training step on this machine"):
-        timed_steps_within(60.0, 50.0, 2.5, 2.5, est)
+        timed_steps_within(60.0, 50.0, 2.0, 2.0, est, training)
 
 
 def test_a_step_timed_in_a_child_process(sliced):  # noqa: F811
