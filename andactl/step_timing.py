@@ -1,7 +1,7 @@
 """``recover --minutes``: one optimiser step of the run timed on this machine, in a child process.
 
 The time estimate (``--dry-run``) scales torch GEMM rates probed for a few milliseconds; on the
-2-core Xeon its training row has read 1.08x to 1.28x the measured time from one hour to the next
+2-core Xeon its training row has read 1.08x to 1.33x the measured time from one hour to the next
 (docs/RECOVER.md, thirtieth round), so a 20-minute budget ended 3 to 4 minutes early. Timing the
 run's own step removes that error: a child process loads the same model (and the in-process
 teacher), attaches the same trainables under the same settings and runs TIMED_STEPS optimiser
