@@ -93,10 +93,11 @@ def recover_steps(seconds: float, recipe_for: Callable[..., object], opts, start
     a child process and kept in ``opts.cpu_rates``, so that a ``--dry-run`` shows the same estimate
     (a CUDA run's passes use the nominal GPU rate). ``timed``: the run's measured seconds per step
     (step_timing; None if it could not be timed) and ``started``: ``time.perf_counter()`` when the
-    command began; without them (a dry run) the estimate alone decides."""
+    command began; without them (a dry run), or when the run is estimated over the memory
+    available (the timing would hold as much), the estimate alone decides."""
     import time
 
-    from andactl.dry_run import RECOVER_TRAINING_ROW, busy_warning, estimate, probed_rates
+    from andactl.dry_run import RECOVER_TRAINING_ROW, busy_warning, estimate, over_memory_warning, probed_rates
 
     if opts.cpu_rates is None:
         busy = busy_warning()  # a busy machine probes slow: fewer steps than an idle one would hold
@@ -113,6 +114,11 @@ def recover_steps(seconds: float, recipe_for: Callable[..., object], opts, start
         return parts_of(steps)[0]
 
     planned = steps_within(seconds, seconds_of)  # refused here, before the timing loads any weight
+    if timed is not None and over_memory_warning(recipe_for(planned.steps), opts):
+        logging.getLogger("andactl").warning(
+            "recover --minutes: no step is timed (the run is estimated over the memory available, and so would "
+            "the timing be); the step count rests on the estimate alone")
+        timed = None
     measured = timed() if timed is not None else None
     if measured is None:
         return planned

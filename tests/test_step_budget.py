@@ -127,6 +127,26 @@ def test_a_dry_run_with_minutes_times_no_step(sliced, data_dir, tmp_path, monkey
     assert not (tmp_path / "m").exists()
 
 
+def test_a_run_estimated_over_memory_times_no_step(sliced, data_dir, tmp_path, monkeypatch):  # noqa: F811
+    """A run estimated over the memory available is not timed (the timing would hold as much): one
+    warning, and the estimate alone decides."""
+    import andactl.dry_run as dr
+    import andactl.step_timing as st
+
+    monkeypatch.setattr(dr, "probed_rates", lambda dtype: dict(RATES))
+    monkeypatch.setattr(dr, "over_memory_warning", lambda recipe, opts: "estimated peak host RAM 99 GB")
+
+    def never(*a):
+        raise AssertionError("a step was timed")
+
+    monkeypatch.setattr(st, "timed_step_seconds", never)
+    res = invoke_cli("recover", sliced, "--full", "-o", tmp_path / "m", "--minutes", "0.5", *FAST, "--data-dir", data_dir)
+    assert res.exit_code == 0, res.stderr
+    line = " ".join(res.stderr.split())
+    assert "no step is timed (the run is estimated over the memory available" in line, line
+    assert re.search(r"--minutes 0.5: \d+ steps fit on this machine \(estimated", line), line
+
+
 def test_timed_steps_within_scales_the_training_row_and_keeps_the_margin():
     """Only the training row (2 s per step + 1 s of the 2.5 s per step + 30 s) is scaled by the
     timed step over the estimated one; the margin and the seconds spent come off the budget."""
