@@ -105,10 +105,16 @@ def recover_steps(seconds: float, recipe_for: Callable[..., object], opts, start
             logging.getLogger("andactl").warning(busy)
         opts.cpu_rates = probed_rates(opts.dtype)
 
+    estimated: dict[tuple, tuple[float, float]] = {}  # each count's estimate once: both its figures are read
+
     def parts_of(steps: int, **overrides) -> tuple[float, float]:  # (the whole command, its training row)
-        report = estimate(recipe_for(steps, **overrides), opts, check_disk=False, timing=True, rates=opts.cpu_rates)
-        training = sum(r["seconds"] for r in report["passes"] if r["pass"] == RECOVER_TRAINING_ROW)
-        return float(report["seconds"]), float(training)
+        key = (steps, *sorted(overrides.items()))
+        if key not in estimated:
+            report = estimate(recipe_for(steps, **overrides), opts, check_disk=False, timing=True,
+                              rates=opts.cpu_rates)
+            training = sum(r["seconds"] for r in report["passes"] if r["pass"] == RECOVER_TRAINING_ROW)
+            estimated[key] = (float(report["seconds"]), float(training))
+        return estimated[key]
 
     def seconds_of(steps: int) -> float:
         return parts_of(steps)[0]

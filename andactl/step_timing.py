@@ -25,6 +25,7 @@ def time_steps(model: str, params: dict, teacher: str | None, dtype: str, device
     """Median seconds of one optimiser step of ``recover`` with ``params`` (the CLI's options) on
     ``model``, after one warm-up step; None with ``teacher_topk`` (its targets come from a phase
     this does not time)."""
+    from andactl.data.model_text import model_vocab
     from andactl.models.loading import load_model, parse_device, parse_dtype
     from andactl.passbase import parse_config
     from andactl.passes.recover import RecoverConfig, train_settings
@@ -40,7 +41,7 @@ def time_steps(model: str, params: dict, teacher: str | None, dtype: str, device
     kd_teacher = load_teacher(teacher, run_dtype, run_device, loaded.tokenizer) if cfg.method == "kd" else None
     torch.manual_seed(seed)
     trainable = attach(loaded.model, loaded.adapter, cfg.full, cfg.lora_rank, cfg.lora_alpha, cfg.lora_dropout)
-    vocab = min(len(loaded.tokenizer), loaded.adapter.head().out_features)
+    vocab = model_vocab(loaded.model, loaded.tokenizer)
     rows = TIMED_STEPS * cfg.batch_size * cfg.grad_accum
     ids = torch.randint(0, vocab, (rows + 1, cfg.seqlen), generator=torch.Generator().manual_seed(seed))
     settings = train_settings(cfg, seed, quiet=True)
