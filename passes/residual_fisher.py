@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 
 from andactl.models.capture import resident_device
+from andactl.passes.pca import add_gram_
 
 FISHER_SEED_OFFSET = 7919  # the label sampler's seeds start at the calibration seed + this (own RNG stream)
 FISHER_SEED_STRIDE = 1_000_003  # a prime > any sample count: seed s's streams never meet seed s + 1's
@@ -69,7 +70,7 @@ def collect_residual_fisher(model, adapter, calibration, seed: int, advance=None
 
             def on_grad(g):
                 rows = g.reshape(-1, D)[state["keep"]].to(torch.float64)
-                fisher[index].addmm_(rows.T, rows)
+                add_gram_(fisher[index], rows)
 
             x.register_hook(on_grad)
             return args, kwargs

@@ -13,7 +13,7 @@ from andactl.manager import PassManager
 from andactl.models.adapters import get_adapter
 from andactl.passbase import get_pass, parse_config
 from andactl.passes.fuse_norms import FuseNorms
-from andactl.passes.pca import GramAccumulator, pca_basis, sliced_dim
+from andactl.passes.pca import GramAccumulator, add_gram_, pca_basis, sliced_dim
 from andactl.passes.rotate import Rotate, RotateConfig
 from andactl.passes.slice import Slice
 from andactl.passes.slicegpt_layer import SliceGPTLayer, count_parameters, simulate_slicing
@@ -241,6 +241,23 @@ def test_too_few_kept_dims_is_a_config_error():
 def test_manager_refuses_broken_order(steps, missing):
     with pytest.raises(ConfigError, match=missing):
         PassManager.from_recipe(steps).check(set())
+
+
+@pytest.mark.parametrize("dim,rows", [(64, 300), (576, 2000), (96, 37), (8, 5)])
+def test_gram_sums_stay_exactly_symmetric(dim, rows):
+    """add_gram_ gives the mean of BLAS's sum and its transpose, bit for bit (so a sum BLAS already
+    made symmetric is unchanged), and keeps it exactly symmetric over many additions; the sum is
+    rowsᵀ rows to 1e-12 relative. (64, 300) is a shape whose plain addmm came out asymmetric on
+    AMD Zen 4.)"""
+    gen = torch.Generator().manual_seed(dim)
+    acc, total = torch.zeros(dim, dim, dtype=torch.float64), torch.zeros(dim, dim, dtype=torch.float64)
+    for _ in range(3):
+        x = torch.randn(rows, dim, generator=gen, dtype=torch.float64)
+        plain = acc.clone().addmm_(x.T, x)
+        assert torch.equal(add_gram_(acc, x), (plain + plain.T) / 2)
+        assert torch.equal(acc, acc.T)
+        total += x.T @ x
+    assert (acc - total).abs().max() <= 1e-12 * total.abs().max()
 
 
 def test_padding_tokens_do_not_change_gram():
