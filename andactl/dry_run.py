@@ -110,18 +110,24 @@ HEAD_CHUNK_COPIES = 7
 TRAINED_WEIGHT_COPIES = 3
 STUDENT_FLOPS_PER_PARAM, RECOMPUTE_FLOPS_PER_PARAM, TEACHER_FLOPS_PER_PARAM = 6, 2, 2
 # recover's training runs under bf16 autocast where the CPU has native bf16: the student's steps at
-# AUTOCAST_TRAIN_SHARE of a 1024^3 bf16 torch.mm's rate (a 256-row one reads ±15% from one run to the
-# next on AMX, this one ±8%), forward-only work (the in-process teacher, the held-out evaluations)
-# at AUTOCAST_FORWARD_SHARE of it; elsewhere both at the run rate. Fitted on the 2-core Xeon with AMX
-# (stop 52, a 1.07e12 FLOP/s probe): SmolLM2 sliced 25% --full, 40 steps, trained in 175 s with top-k
-# targets and 180 s with the teacher in process, whose forward of 4 x 256 tokens took 0.58 s
+# a train share of a 1024^3 bf16 torch.mm's rate (a 256-row one reads ±15% from one run to the next on
+# AMX, this one ±8%), forward-only work (the in-process teacher, the held-out evaluations) at a
+# forward share of it; elsewhere both at the run rate. The shares depend on what computes bf16
+# (AUTOCAST_SHARES, keyed by whether AMX tiles are expected: split_gemm.tiles_expected):
+# - AMX: a step reaches a small share of the tiles' rate, since the rest of it (float32 work,
+#   elementwise passes, the optimiser) runs on the vector units. Fitted on the 2-core Xeon (stop 52,
+#   a 1.07e12 FLOP/s probe): SmolLM2 sliced 25% --full, 40 steps, trained in 175 s with top-k targets
+#   and 180 s with the teacher in process, whose forward of 4 x 256 tokens took 0.58 s.
+# - AVX512-BF16 without AMX: both shares of the Xeon's scaled by 1.9, the estimate's training row over
+#   the loop measured on the 2-core AMD EPYC Zen 4 (stop 56, a 4.35e11 FLOP/s probe: the same recovery,
+#   40 steps in 229 s against 431 s estimated with the Xeon's shares, 190 steps in 1008 s against 1919;
+#   docs/RECOVER.md thirty-first round).
 AUTOCAST_PROBE_ROWS = 1024
-AUTOCAST_TRAIN_SHARE = 0.22
-AUTOCAST_FORWARD_SHARE = 0.50
+AUTOCAST_SHARES = {"amx": (0.22, 0.50), "avx512_bf16": (0.42, 0.95)}
 # the top-k phase's selection per teacher logit (torch.topk, the tail's two logsumexps, the copies):
 # as long as this many bytes moved at MEMORY_BYTES_PER_SECOND (fitted on stop 52's phase of 42.3 s
 # for SmolLM2's 168 x 256 positions of a 49152-wide vocabulary: 13.9 s beside the teacher's load,
-# its forward at AUTOCAST_FORWARD_SHARE and the student parked on disk and read back)
+# its forward at the forward share and the student parked on disk and read back)
 TOPK_BYTES_PER_LOGIT = 130
 # what a refusal / warning suggests when the in-process teacher is what does not fit
 TOPK_HINT = "recover --teacher-topk 64 never holds the teacher beside the student"
@@ -224,7 +230,7 @@ def cpu_flops(dtype: torch.dtype) -> dict:
     """Sustained FLOP/s the time estimate uses on this CPU: ``run`` (forwards in ``dtype``),
     ``float32`` (GPTQ's updates) and ``float64`` (rotation, eigendecompositions); where training
     runs under bf16 autocast (native bf16), ``autocast``: the AUTOCAST_PROBE_ROWS bf16 GEMM's rate
-    that recover's AUTOCAST_*_SHARE constants scale."""
+    that recover's AUTOCAST_SHARES scale (autocast_shares)."""
     from andactl.models.loading import native_bf16
 
     f32 = CPU_EFFICIENCY * _gemm_flops(torch.float32)
@@ -233,6 +239,12 @@ def cpu_flops(dtype: torch.dtype) -> dict:
     if native_bf16():
         rates["autocast"] = _gemm_flops(torch.bfloat16, AUTOCAST_PROBE_ROWS)
     return rates
+
+
+def autocast_shares() -> tuple[float, float]:
+    """(train, forward) shares of the ``autocast`` probe that recover's steps and forward-only work
+    reach on this CPU: AUTOCAST_SHARES["amx"] where AMX tiles are expected, else those of AVX512-BF16."""
+    return AUTOCAST_SHARES["amx" if split_gemm.tiles_expected() else "avx512_bf16"]
 
 
 def probed_rates(dtype_name: str) -> dict:
@@ -600,8 +612,8 @@ def _estimate(recipe, opts, check_disk: bool, timing: bool, rates: dict | None =
         elif name == "recover":
             train_flops = forward_only = flops
             if not on_gpu and rates.get("autocast"):  # probed where training runs under bf16 autocast
-                probe = rates["autocast"]
-                train_flops, forward_only = AUTOCAST_TRAIN_SHARE * probe, AUTOCAST_FORWARD_SHARE * probe
+                train_share, forward_share = autocast_shares()
+                train_flops, forward_only = train_share * rates["autocast"], forward_share * rates["autocast"]
             rows.extend(recover_rows(step, shape, out_params, b, teacher_shape(step, opts), train_flops, on_gpu,
                                      forward_only, flops))
         else:

@@ -220,3 +220,20 @@ def test_a_failed_probe_is_one_line(monkeypatch):
     with pytest.raises(ConfigError, match=r"could not probe this CPU's rates in a child process \(exit 1: "
                                           r"ImportError: no torch\)"):
         dr.probed_rates("float32")
+
+
+def test_recover_trains_at_the_cpu_kinds_autocast_shares(sliced, data_dir, tmp_path, monkeypatch):  # noqa: F811
+    """Where training runs under bf16 autocast, the estimate's training row runs at AUTOCAST_SHARES of
+    the bf16 probe: the AMX pair where AMX tiles are expected, AVX512-BF16's elsewhere; shares twice
+    as large give half the row."""
+    import andactl.dry_run as dr
+    from andactl.kernels import split_gemm
+
+    monkeypatch.setattr(dr, "cpu_flops", lambda dtype: {**RATES, "autocast": 1e8})
+    monkeypatch.setattr(dr, "AUTOCAST_SHARES", {"amx": (0.2, 0.5), "avx512_bf16": (0.4, 1.0)})
+    rows = {}
+    for tiles in (True, False):
+        monkeypatch.setattr(split_gemm, "tiles_expected", lambda t=tiles: t)
+        assert dr.autocast_shares() == dr.AUTOCAST_SHARES["amx" if tiles else "avx512_bf16"]
+        rows[tiles] = _training_row(_dry_run(sliced, data_dir, tmp_path, 20))
+    assert rows[False] > 10 and rows[True] == pytest.approx(2 * rows[False], rel=5e-3), rows
