@@ -8,15 +8,29 @@ import torch
 from andactl.errors import ConfigError
 
 
+SYMMETRIZE_BLOCK_ROWS = 256  # add_gram_'s averaging works on this many rows at a time (temporaries of rows x D)
+
+
 def add_gram_(acc: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
     """``acc += rowsᵀ rows`` in place, and returns ``acc``.
 
     Invariant: an exactly symmetric ``acc`` stays exactly symmetric. A BLAS may round the product's
     two triangles differently (MKL's kernels on AMD Zen 4 do; on the Xeon they came out equal), so
-    the sum is replaced by the mean of itself and its transpose, which leaves a sum that is already
-    symmetric unchanged bit for bit ((a + a) / 2 == a)."""
+    each entry and its mirror are replaced by their mean, which leaves a sum that is already
+    symmetric unchanged bit for bit ((a + a) / 2 == a). The averaging goes by blocks of
+    SYMMETRIZE_BLOCK_ROWS rows, so it never holds a second [D, D] matrix (0.5 GB in float64 at
+    D = 8192)."""
     acc.addmm_(rows.T, rows)
-    return acc.copy_(acc.add(acc.T).mul_(0.5))
+    D = acc.shape[0]
+    for i in range(0, D, SYMMETRIZE_BLOCK_ROWS):
+        j = min(i + SYMMETRIZE_BLOCK_ROWS, D)
+        diag = acc[i:j, i:j]
+        diag.copy_(diag.add(diag.T).mul_(0.5))
+        if j < D:
+            mean = acc[i:j, j:].add(acc[j:, i:j].T).mul_(0.5)
+            acc[i:j, j:].copy_(mean)
+            acc[j:, i:j].copy_(mean.T)
+    return acc
 
 
 class GramAccumulator:

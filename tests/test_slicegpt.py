@@ -243,12 +243,13 @@ def test_manager_refuses_broken_order(steps, missing):
         PassManager.from_recipe(steps).check(set())
 
 
-@pytest.mark.parametrize("dim,rows", [(64, 300), (576, 2000), (96, 37), (8, 5)])
+@pytest.mark.parametrize("dim,rows", [(64, 300), (576, 2000), (96, 37), (8, 5), (600, 700)])
 def test_gram_sums_stay_exactly_symmetric(dim, rows):
     """add_gram_ gives the mean of BLAS's sum and its transpose, bit for bit (so a sum BLAS already
     made symmetric is unchanged), and keeps it exactly symmetric over many additions; the sum is
     rowsᵀ rows to 1e-12 relative. (64, 300) is a shape whose plain addmm came out asymmetric on
-    AMD Zen 4.)"""
+    AMD Zen 4; 576 and 600 span several blocks of SYMMETRIZE_BLOCK_ROWS, 600 with a partial one.)
+    An asymmetric sum with nothing added becomes the mean of itself and its transpose, bit for bit."""
     gen = torch.Generator().manual_seed(dim)
     acc, total = torch.zeros(dim, dim, dtype=torch.float64), torch.zeros(dim, dim, dtype=torch.float64)
     for _ in range(3):
@@ -258,6 +259,8 @@ def test_gram_sums_stay_exactly_symmetric(dim, rows):
         assert torch.equal(acc, acc.T)
         total += x.T @ x
     assert (acc - total).abs().max() <= 1e-12 * total.abs().max()
+    skew = torch.randn(dim, dim, generator=gen, dtype=torch.float64)  # every block's averaging, whatever BLAS does
+    assert torch.equal(add_gram_(skew.clone(), torch.zeros(0, dim, dtype=torch.float64)), (skew + skew.T) / 2)
 
 
 def test_padding_tokens_do_not_change_gram():
