@@ -56,6 +56,13 @@ log = logging.getLogger("andactl")
 BASE_RSS = 480 * 2**20  # python + torch + transformers + tokenizers (fitted intercept of the measured peaks)
 FISHER_PASSES = 3  # rotate basis fisher: a forward and a backward (twice its FLOPs) before the PCA sweep
 FISHER_SEARCH_FLOPS = 12  # per search step and point, x D^2 x (D - d): R^T F R, R^T H R, QR, and their backward
+# A dry run that probes the CPU times the search's step itself (pca.search_step_seconds) at the
+# model's width, or at this width (the same share cut) for wider models, scaled by D^2 x cut: the
+# step's small float64 products and QR run at a CPU-dependent share of the GEMM probe's rate (at
+# SmolLM2's shape a search took 0.8-1.1x the time FISHER_SEARCH_FLOPS at the float64 rate predicts
+# on the 2-core Xeon with AMX, 0.6-1.0x on the 2-core AMD EPYC Zen 4: stops 46 and 57,
+# docs/local-2026-12-07e/fisher_step.log)
+FISHER_PROBE_MAX_HIDDEN = 1024
 ROTATE_EXTRA = 0.6  # rotation rewrites every page of the mapped model plus allocator retention (fitted)
 WRITE_EXTRA = 1.2  # the sliced copies + one tensor in flight of the streaming writer (fitted)
 STREAM_RAM_SHARE = 0.8  # default --max-memory: this share of MemAvailable
@@ -239,6 +246,20 @@ def cpu_flops(dtype: torch.dtype) -> dict:
     if native_bf16():
         rates["autocast"] = _gemm_flops(torch.bfloat16, AUTOCAST_PROBE_ROWS)
     return rates
+
+
+def fisher_search_seconds(D: int, cut: int, rates: dict, probe: bool) -> float:
+    """Seconds of one subspace search of `rotate --basis fisher` (FISHER_ITERS steps) at width
+    ``D`` with ``cut`` directions dropped: with ``probe`` a step timed on this CPU
+    (pca.search_step_seconds; at FISHER_PROBE_MAX_HIDDEN and the same share cut for wider models,
+    scaled by D^2 x cut), else FISHER_SEARCH_FLOPS per step at ``rates["float64"]``."""
+    from andactl.passes.pca import FISHER_ITERS, search_step_seconds
+
+    if not probe:
+        return FISHER_ITERS * FISHER_SEARCH_FLOPS * D**2 * cut / rates["float64"]
+    dp = min(D, FISHER_PROBE_MAX_HIDDEN)
+    cp = max(1, round(cut * dp / D))
+    return FISHER_ITERS * search_step_seconds(dp, cp) * (D**2 * cut) / (dp**2 * cp)
 
 
 def autocast_shares() -> tuple[float, float]:
@@ -531,7 +552,7 @@ def _estimate(recipe, opts, check_disk: bool, timing: bool, rates: dict | None =
     different artifacts at 2 threads; stop 38, docs/local-2026-12-05i/nondeterminism.md)."""
     from andactl.manager import PassManager
     from andactl.models.loading import parse_device, parse_dtype
-    from andactl.passes.pca import FISHER_ITERS, sliced_dim
+    from andactl.passes.pca import sliced_dim
     from andactl.pipeline import calibration_config
 
     manager = PassManager.from_recipe(recipe.passes)  # validates pass names and parameters
@@ -549,6 +570,7 @@ def _estimate(recipe, opts, check_disk: bool, timing: bool, rates: dict | None =
     model_bytes = P * b
     act_batch = B * S * (4 * D + 2 * shape.widest) * 4 + B * shape.heads * S * S * 4
     on_gpu = device.type == "cuda"
+    probe_here = timing and rates is None and not on_gpu  # rates probed in this process: it runs nothing after
     rates = rates or (cpu_flops(dtype) if timing else dict(NOMINAL_FLOPS))
     flops = GPU_FLOPS if on_gpu else rates["run"]
     fwd_flops = 2.0 * P * cal.samples * S / world  # one forward over this rank's calibration share
@@ -584,8 +606,8 @@ def _estimate(recipe, opts, check_disk: bool, timing: bool, rates: dict | None =
                 one_row = S * (4 * D + 2 * shape.widest) * 4 + shape.heads * S * S * 4
                 work = max(work, shape.layers * one_row + 3 * S * shape.vocab * 4)  # one sequence at a time
                 cut = D - sliced_dim(D, float(step.get("ratio", 0.0)), int(step.get("round_to", 8)))
-                search = (2 * shape.layers + 1) * FISHER_ITERS * FISHER_SEARCH_FLOPS * D**2 * cut
-                seconds += FISHER_PASSES * fwd_flops / flops + search / rates["float64"]
+                search = (2 * shape.layers + 1) * fisher_search_seconds(D, cut, rates, probe_here)
+                seconds += FISHER_PASSES * fwd_flops / flops + search
             rows.append(row(name, work, seconds))
             out_params = planned_parameters(shape, step)
         elif name == "slice":

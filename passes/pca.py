@@ -125,6 +125,44 @@ def fisher_estimate(R: torch.Tensor, H: torch.Tensor, F: torch.Tensor) -> torch.
     return torch.trace((R.T @ F @ R) @ (R.T @ H @ R))
 
 
+def _search_step(A: torch.Tensor, opt: torch.optim.Optimizer, Hn: torch.Tensor, Fn: torch.Tensor,
+                 start: torch.Tensor) -> tuple[float, torch.Tensor]:
+    """One Adam step of fisher_basis's subspace search over ``R = qr(A)``: returns (the ratio of
+    R's fisher_estimate to ``start`` at ``A`` as it was before the step, a copy of that ``A``)."""
+    ratio = fisher_estimate(torch.linalg.qr(A)[0], Hn, Fn) / start
+    at = A.detach().clone()
+    opt.zero_grad()
+    ratio.backward()
+    opt.step()
+    return float(ratio.detach()), at
+
+
+def search_step_seconds(D: int, cut: int, steps: int = 3) -> float:
+    """Seconds one step of fisher_basis's subspace search takes on this CPU at width ``D`` with
+    ``cut`` dropped directions: the median of ``steps`` timed steps after one warm-up, on random
+    float64 statistics of that shape (a step's work depends on the shape alone). For the dry run's
+    estimate of `rotate --basis fisher`."""
+    import time
+
+    gen = torch.Generator().manual_seed(0)
+    stats = []
+    for _ in range(2):
+        X = torch.randn(2 * D, D, generator=gen, dtype=torch.float64)
+        G = X.T @ X
+        stats.append(G / G.diagonal().sum())
+    A = torch.linalg.qr(torch.randn(D, cut, generator=gen, dtype=torch.float64))[0].requires_grad_(True)
+    opt = torch.optim.Adam([A], lr=FISHER_LR)
+    start = fisher_estimate(A.detach(), *stats)
+    times = []
+    with torch.enable_grad():
+        for i in range(steps + 1):
+            t0 = time.perf_counter()
+            _search_step(A, opt, *stats, start)
+            if i:
+                times.append(time.perf_counter() - t0)
+    return sorted(times)[len(times) // 2]
+
+
 def _ordered_by(H: torch.Tensor, B: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The columns of ``B`` (orthonormal) turned within their span so that ``B^T H B`` is diagonal,
     descending; returns (that diagonal, the turned columns)."""
@@ -160,13 +198,9 @@ def fisher_basis(H: torch.Tensor, F: torch.Tensor, d: int, iters: int = FISHER_I
     opt = torch.optim.Adam([A], lr=lr)
     with torch.enable_grad():
         for _ in range(iters):
-            ratio = fisher_estimate(torch.linalg.qr(A)[0], Hn, Fn) / start
-            value = float(ratio.detach())
+            value, at = _search_step(A, opt, Hn, Fn, start)
             if value < best:
-                best, best_A = value, A.detach().clone()
-            opt.zero_grad()
-            ratio.backward()
-            opt.step()
+                best, best_A = value, at
     dropped = torch.linalg.qr(best_A)[0]
     kept = torch.linalg.svd(torch.eye(D, dtype=torch.float64) - dropped @ dropped.T)[0][:, :d]
     (kv, kq), (dv, dq) = _ordered_by(H, kept), _ordered_by(H, dropped)

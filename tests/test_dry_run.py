@@ -229,3 +229,54 @@ def test_dry_run_warns_when_the_cpus_are_busy(tiny_hf_dir, data_dir, tmp_path, m
     assert res.exit_code != 0 and len(res.stderr.strip().splitlines()) == 1, res.stderr
     assert "GB is free" in res.stderr
 
+
+
+def test_fisher_search_is_timed_on_this_cpu_at_the_models_shape(monkeypatch):
+    """The dry run's subspace search: a probe times the search's own step at the model's width (or at
+    FISHER_PROBE_MAX_HIDDEN with the same share cut, scaled by D^2 x cut); without a probe the FLOP
+    model at the float64 rate."""
+    import andactl.dry_run as dr
+    import andactl.passes.pca as pca
+
+    calls = []
+    monkeypatch.setattr(pca, "search_step_seconds", lambda D, cut: calls.append((D, cut)) or 0.01)
+    rates = {"float64": 5e10}
+    assert dr.fisher_search_seconds(576, 144, rates, probe=True) == pytest.approx(pca.FISHER_ITERS * 0.01, rel=1e-12)
+    assert calls == [(576, 144)]
+    wide = dr.fisher_search_seconds(4096, 1024, rates, probe=True)  # probed at 1024 wide, a quarter cut
+    assert calls[-1] == (1024, 256)
+    assert wide == pytest.approx(pca.FISHER_ITERS * 0.01 * (4096**2 * 1024) / (1024**2 * 256), rel=1e-12)
+    flops = dr.fisher_search_seconds(576, 144, rates, probe=False)
+    assert len(calls) == 2  # no probe
+    assert flops == pytest.approx(pca.FISHER_ITERS * dr.FISHER_SEARCH_FLOPS * 576**2 * 144 / 5e10, rel=1e-12)
+
+
+def test_a_fisher_dry_run_rows_follow_the_timed_step(tiny_hf_dir, data_dir, tmp_path, monkeypatch):
+    """`slice --basis fisher --dry-run`: the rotate row grows by (2 L + 1) searches x FISHER_ITERS
+    steps x the timed step; a real run (no dry run) never times the step."""
+    import andactl.passes.pca as pca
+
+    step = {"s": 0.01}
+    calls = []
+    monkeypatch.setattr(pca, "search_step_seconds", lambda D, cut: calls.append((D, cut)) or step["s"])
+    args = ["slice", str(tiny_hf_dir), "--ratio", "0.25", "--basis", "fisher", "--cal-data", "ptb", "--cal-split",
+            "validation", "--cal-samples", "4", "--cal-seqlen", "64", "--data-dir", str(data_dir)]
+    rows = []
+    for s in (0.01, 0.02):
+        step["s"] = s
+        rows.append(next(r for r in _dry(*args, "-o", str(tmp_path / "d"))["passes"] if r["pass"] == "rotate"))
+    layers = json.loads((tiny_hf_dir / "config.json").read_text())["num_hidden_layers"]
+    assert rows[1]["seconds"] - rows[0]["seconds"] == pytest.approx((2 * layers + 1) * pca.FISHER_ITERS * 0.01, abs=0.2)
+    probed = len(calls)
+    assert probed == 2
+    res = CliRunner().invoke(cli, [*args, "-o", str(tmp_path / "run"), "--max-memory", "100"], catch_exceptions=False)
+    assert res.exit_code == 0, res.stderr
+    assert len(calls) == probed  # the run planned its memory without timing anything
+
+
+def test_the_search_step_probe_times_a_real_step():
+    """search_step_seconds runs fisher_basis's step on this CPU: positive, and a wider shape costs more."""
+    from andactl.passes.pca import search_step_seconds
+
+    small, big = search_step_seconds(32, 8, steps=3), search_step_seconds(384, 96, steps=3)
+    assert 0 < small < big < 5.0
