@@ -230,7 +230,6 @@ def test_dry_run_warns_when_the_cpus_are_busy(tiny_hf_dir, data_dir, tmp_path, m
     assert "GB is free" in res.stderr
 
 
-
 def test_fisher_search_is_timed_on_this_cpu_at_the_models_shape(monkeypatch):
     """The dry run's subspace search: a probe times the search's own step at the model's width (or at
     FISHER_PROBE_MAX_HIDDEN with the same share cut, scaled by D^2 x cut); without a probe the FLOP
