@@ -126,15 +126,17 @@ def fisher_estimate(R: torch.Tensor, H: torch.Tensor, F: torch.Tensor) -> torch.
 
 
 def _search_step(A: torch.Tensor, opt: torch.optim.Optimizer, Hn: torch.Tensor, Fn: torch.Tensor,
-                 start: torch.Tensor) -> tuple[float, torch.Tensor]:
+                 start: torch.Tensor, best: float) -> tuple[float, torch.Tensor | None]:
     """One Adam step of fisher_basis's subspace search over ``R = qr(A)``: returns (the ratio of
-    R's fisher_estimate to ``start`` at ``A`` as it was before the step, a copy of that ``A``)."""
+    R's fisher_estimate to ``start`` at ``A`` as it was before the step, a copy of that ``A`` when
+    the ratio is below ``best``, else None: only an improving iterate is copied)."""
     ratio = fisher_estimate(torch.linalg.qr(A)[0], Hn, Fn) / start
-    at = A.detach().clone()
+    value = float(ratio.detach())
+    at = A.detach().clone() if value < best else None
     opt.zero_grad()
     ratio.backward()
     opt.step()
-    return float(ratio.detach()), at
+    return value, at
 
 
 def search_step_seconds(D: int, cut: int, steps: int = 3) -> float:
@@ -153,11 +155,12 @@ def search_step_seconds(D: int, cut: int, steps: int = 3) -> float:
     A = torch.linalg.qr(torch.randn(D, cut, generator=gen, dtype=torch.float64))[0].requires_grad_(True)
     opt = torch.optim.Adam([A], lr=FISHER_LR)
     start = fisher_estimate(A.detach(), *stats)
-    times = []
+    times, best = [], 1.0
     with torch.enable_grad():
         for i in range(steps + 1):
             t0 = time.perf_counter()
-            _search_step(A, opt, *stats, start)
+            value, _ = _search_step(A, opt, *stats, start, best)
+            best = min(best, value)
             if i:
                 times.append(time.perf_counter() - t0)
     return sorted(times)[len(times) // 2]
@@ -198,8 +201,8 @@ def fisher_basis(H: torch.Tensor, F: torch.Tensor, d: int, iters: int = FISHER_I
     opt = torch.optim.Adam([A], lr=lr)
     with torch.enable_grad():
         for _ in range(iters):
-            value, at = _search_step(A, opt, Hn, Fn, start)
-            if value < best:
+            value, at = _search_step(A, opt, Hn, Fn, start, best)
+            if at is not None:
                 best, best_A = value, at
     dropped = torch.linalg.qr(best_A)[0]
     kept = torch.linalg.svd(torch.eye(D, dtype=torch.float64) - dropped @ dropped.T)[0][:, :d]
