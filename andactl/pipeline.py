@@ -35,7 +35,7 @@ class RunOptions:
     shortcuts: str = "float"  # SliceGPT shortcut matrices on disk: float (storage dtype) or int8
     stream: bool | None = False  # layer-wise streaming (andactl/models/layer_store.py); None: decided from memory
     spill_activations: bool | None = False  # calibration activations on disk (andactl/models/activation_buffers.py)
-    cpu_rates: dict | None = None  # dry_run.cpu_flops probed in a child process (recover --minutes): not probed again
+    cpu_rates: dict | None = None  # dry_run.rates.cpu_flops probed in a child process (recover --minutes): not probed again
 
 
 def calibration_config(params: dict) -> CalibrationConfig:

@@ -97,7 +97,10 @@ def recover_steps(seconds: float, recipe_for: Callable[..., object], opts, start
     available (the timing would hold as much), the estimate alone decides."""
     import time
 
-    from andactl.dry_run import RECOVER_TRAINING_ROW, busy_warning, estimate, over_memory_warning, probed_rates
+    from andactl.dry_run.estimate import estimate
+    from andactl.dry_run.memory import over_memory_warning
+    from andactl.dry_run.rates import busy_warning, probed_rates
+    from andactl.dry_run.recover import RECOVER_TRAINING_ROW
 
     if opts.cpu_rates is None:
         busy = busy_warning()  # a busy machine probes slow: fewer steps than an idle one would hold

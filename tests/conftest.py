@@ -17,7 +17,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 @pytest.fixture(autouse=True)
 def idle_machine(monkeypatch):
-    """Every test sees an idle machine: a dry run's busy-CPU warning (andactl/dry_run.py) would
+    """Every test sees an idle machine: a dry run's busy-CPU warning (andactl/dry_run/rates.py) would
     otherwise depend on what else loads the CI host (tests that need a load set their own)."""
     monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
 

@@ -117,11 +117,11 @@ def test_slicing_a_sliced_artifact_is_refused_before_loading(tmp_path):
 
 
 def test_dry_run_refuses_a_full_disk(tmp_path, monkeypatch):
-    import andactl.dry_run as dry
+    import andactl.dry_run.costs as costs
 
     model, _ = tiny_model("opt")
     model.config.save_pretrained(tmp_path / "src")
-    monkeypatch.setattr(dry, "_free_disk", lambda output: 1000)
+    monkeypatch.setattr(costs, "free_disk", lambda output: 1000)
     res = CliRunner().invoke(cli, ["slice", str(tmp_path / "src"), "--ratio", "0.25", "-o", str(tmp_path / "o"), "--dry-run"])
     assert res.exit_code != 0 and len(res.stderr.strip().splitlines()) == 1
     assert "GB on disk and only 0.0 GB is free" in res.stderr
@@ -149,7 +149,7 @@ def test_max_memory_below_the_estimate_is_refused_before_loading(tmp_path):
 def test_only_a_dry_run_probes_the_cpu(tiny_hf_dir, data_dir, tmp_path, monkeypatch):
     """A run that follows in the same process is never preceded by the rate probe's GEMMs: with them
     `andactl quantize smollm2-135m` wrote one of three different artifacts at 2 threads (stop 38)."""
-    import andactl.dry_run as dr
+    import andactl.dry_run.rates as dr
 
     calls = []
     monkeypatch.setattr(dr, "_gemm_flops", lambda dtype, *rows: calls.append(dtype) or 1e11)
@@ -213,7 +213,8 @@ def test_dry_run_warns_when_the_cpus_are_busy(tiny_hf_dir, data_dir, tmp_path, m
     """The rate probe beside other work reads low (2320 s estimated against 411 s idle, stop 46):
     a dry run on a machine whose load is at least half its CPUs says so in one stderr line, its
     JSON on stdout untouched; bad input under load still gets exactly one line."""
-    import andactl.dry_run as dr
+    import andactl.dry_run.costs as costs
+    import andactl.dry_run.rates as dr
 
     monkeypatch.setattr(dr, "_gemm_flops", lambda dtype, *rows: 1e11)
     monkeypatch.setattr(dr.os, "getloadavg", lambda: (load, 0.0, 0.0))
@@ -224,7 +225,7 @@ def test_dry_run_warns_when_the_cpus_are_busy(tiny_hf_dir, data_dir, tmp_path, m
     assert res.exit_code == 0, res.stderr
     assert ("the CPUs are busy (1-minute load 1.9 on 2 CPUs)" in res.stderr) is warned, res.stderr
     assert json.loads(res.stdout)["rates_probed"] is True
-    monkeypatch.setattr(dr, "_free_disk", lambda output: 1000)  # bad input stays one line, busy or not
+    monkeypatch.setattr(costs, "free_disk", lambda output: 1000)  # bad input stays one line, busy or not
     res = CliRunner().invoke(cli, [str(a) for a in args[:-5] + ["-o", tmp_path / "q2", "--dry-run"]])
     assert res.exit_code != 0 and len(res.stderr.strip().splitlines()) == 1, res.stderr
     assert "GB is free" in res.stderr
@@ -234,7 +235,7 @@ def test_fisher_search_is_timed_on_this_cpu_at_the_models_shape(monkeypatch):
     """The dry run's subspace search: a probe times the search's own step at the model's width (or at
     FISHER_PROBE_MAX_HIDDEN with the same share cut, scaled by D^2 x cut); without a probe the FLOP
     model at the float64 rate."""
-    import andactl.dry_run as dr
+    import andactl.dry_run.rates as dr
     import andactl.passes.pca as pca
 
     calls = []

@@ -54,7 +54,7 @@ def test_neurons_that_write_nothing_are_the_ones_removed(family, data_dir, tmp_p
     """A neuron whose output column is zero scores 0, so pruning exactly those leaves the function
     unchanged: the written artifact's logits equal the source's, for plain, fused (phi3) and biased
     (opt, phi) MLPs; its config names the new width and the dry run counted its parameters exactly."""
-    from andactl.dry_run import estimate
+    from andactl.dry_run.estimate import estimate
     from andactl.pipeline import RunOptions
     from andactl.recipe import Recipe
 

@@ -93,7 +93,7 @@ def test_cli_slice_quantize_eval_inspect(tiny_hf_dir, data_dir, tmp_path):
         assert res.exit_code == 2 and len(res.stderr.strip().splitlines()) == 1, res.stderr
         assert f"pass 'rotate' (step 2) cannot run after {clash}," in res.stderr
         assert not (tmp_path / "again").exists()
-    from andactl.dry_run import model_shape
+    from andactl.dry_run.shape import model_shape
 
     sliced, packed = model_shape(str(tmp_path / "s")), model_shape(str(tmp_path / "q"))  # packed: sizes kept
     for field in ("parameters", "hidden", "layers", "vocab", "widest", "largest_k", "largest_linear", "largest_group", "kv_width"):

@@ -233,7 +233,8 @@ def test_dry_run_counts_the_teacher_beside_the_student_unless_topk(sliced, data_
     """... and on AMX CPUs (``tiles``, with bf16 autocast) the heads packed for split_gemm: the
     student's twice, the in-process teacher's once, or the teacher's in its top-k phase; and a bf16
     copy of every trained weight."""
-    from andactl.dry_run import BASE_RSS, recover_rows
+    from andactl.dry_run.costs import BASE_RSS
+    from andactl.dry_run.recover import recover_rows
     from andactl.kernels import split_gemm
 
     monkeypatch.setattr(split_gemm, "tiles_expected", lambda: tiles)
@@ -266,7 +267,7 @@ def _recover_shapes():
     """(student shape, teacher shape, resolved recover step) for recover_rows checks: a 1B student of
     a 2B teacher, 40 steps of 4 x 256 tokens, held-out loss every 10 steps on 8 sequences, every
     layer recomputing its activations (--checkpoint)."""
-    from andactl.dry_run import ModelShape
+    from andactl.dry_run.shape import ModelShape
 
     shape = ModelShape("llama", parameters=10**9, hidden=2048, layers=16, heads=16, vocab=32000, widest=8192,
                        largest_linear=0, largest_k=8192, weights_on_disk=2 * 10**9, linear_params=8 * 10**8,
@@ -282,8 +283,8 @@ def test_dry_run_times_the_teacher_at_the_forward_rate():
     and the top-k phase's forward at the forward-only rate; the top-k phase adds its selection per
     teacher logit (TOPK_BYTES_PER_LOGIT at MEMORY_BYTES_PER_SECOND), the teacher's load and the
     student's parking (written to disk and read back)."""
-    from andactl.dry_run import (DISK_BYTES_PER_SECOND, MEMORY_BYTES_PER_SECOND, TOPK_BYTES_PER_LOGIT,
-                                 recover_rows)
+    from andactl.dry_run.costs import DISK_BYTES_PER_SECOND, MEMORY_BYTES_PER_SECOND
+    from andactl.dry_run.recover import TOPK_BYTES_PER_LOGIT, recover_rows
 
     shape, teacher, step = _recover_shapes()
     train, forward = 1e11, 4e11
@@ -313,8 +314,9 @@ def test_dry_run_times_sampling_the_self_text():
     cache beside the teacher (and the student, unless parked); linear in the steps, so --minutes
     counts it."""
     from andactl.data.model_text import sampling_rows
-    from andactl.dry_run import (BASE_RSS, MEMORY_BYTES_PER_SECOND, SAMPLE_RATE_FACTOR, SAMPLE_STEP_SECONDS_PER_LAYER,
-                                 recover_rows)
+    from andactl.dry_run.costs import BASE_RSS, MEMORY_BYTES_PER_SECOND
+    from andactl.dry_run.recover import recover_rows
+    from andactl.dry_run.sampling import SAMPLE_RATE_FACTOR, SAMPLE_STEP_SECONDS_PER_LAYER
 
     shape, teacher, step = _recover_shapes()
     teacher.kv_width = 1024
@@ -373,7 +375,7 @@ def test_max_memory_refusal_points_to_topk(sliced, data_dir, tmp_path):  # noqa:
 
 def test_recover_warns_when_the_estimate_exceeds_available_memory(sliced, data_dir, tmp_path,  # noqa: F811
                                                                   monkeypatch):
-    import andactl.dry_run as dr
+    import andactl.dry_run.memory as dr
 
     monkeypatch.setattr(dr, "default_max_memory_gb", lambda: 0.01 * dr.STREAM_RAM_SHARE)
     res = CliRunner().invoke(cli, [str(a) for a in ["recover", sliced, "-o", tmp_path / "out", *FAST, "--data-dir",
@@ -412,7 +414,7 @@ def test_interrupt_while_the_student_is_parked_leaves_nothing(sliced, data_dir, 
 
 
 def test_recipe_with_recover_warns_too(sliced, data_dir, tmp_path, monkeypatch):  # noqa: F811
-    import andactl.dry_run as dr
+    import andactl.dry_run.memory as dr
 
     monkeypatch.setattr(dr, "default_max_memory_gb", lambda: 0.01 * dr.STREAM_RAM_SHARE)
     recipe = tmp_path / "r.yaml"
@@ -427,7 +429,7 @@ def test_dry_run_counts_the_layers_that_keep_their_activations():
     """--checkpoint: every layer keeps its input and one recomputes at a time (8 FLOPs per student
     parameter and token); --no-checkpoint: every layer keeps layer_activation_bytes (6 FLOPs); the
     default: the layers ACTIVATION_BUDGET_BYTES holds keep theirs, the rest recompute."""
-    from andactl.dry_run import recover_rows
+    from andactl.dry_run.recover import recover_rows
     from andactl.passes.recover_train import ACTIVATION_BUDGET_BYTES, layer_activation_bytes
 
     shape, teacher, step = _recover_shapes()

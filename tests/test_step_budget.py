@@ -68,7 +68,7 @@ def test_minutes_run_is_the_steps_run_it_names(sliced, data_dir, tmp_path, monke
     one --steps N writes, byte for byte."""
     import time
 
-    import andactl.dry_run as dr
+    import andactl.dry_run.rates as dr
     import andactl.step_timing as st
 
     monkeypatch.setattr(dr, "probed_rates", lambda dtype: dict(RATES))
@@ -109,7 +109,7 @@ def test_minutes_run_is_the_steps_run_it_names(sliced, data_dir, tmp_path, monke
 def test_a_dry_run_with_minutes_times_no_step(sliced, data_dir, tmp_path, monkeypatch):  # noqa: F811
     """--dry-run --minutes M: the estimate alone (no child loads the model); its count is the most
     whose estimate fits M minutes."""
-    import andactl.dry_run as dr
+    import andactl.dry_run.rates as dr
     import andactl.step_timing as st
 
     monkeypatch.setattr(dr, "probed_rates", lambda dtype: dict(RATES))
@@ -130,11 +130,12 @@ def test_a_dry_run_with_minutes_times_no_step(sliced, data_dir, tmp_path, monkey
 def test_a_run_estimated_over_memory_times_no_step(sliced, data_dir, tmp_path, monkeypatch):  # noqa: F811
     """A run estimated over the memory available is not timed (the timing would hold as much): one
     warning, and the estimate alone decides."""
-    import andactl.dry_run as dr
+    import andactl.dry_run.memory as memory
+    import andactl.dry_run.rates as dr
     import andactl.step_timing as st
 
     monkeypatch.setattr(dr, "probed_rates", lambda dtype: dict(RATES))
-    monkeypatch.setattr(dr, "over_memory_warning", lambda recipe, opts: "estimated peak host RAM 99 GB")
+    monkeypatch.setattr(memory, "over_memory_warning", lambda recipe, opts: "estimated peak host RAM 99 GB")
 
     def never(*a):
         raise AssertionError("a step was timed")
@@ -195,7 +196,7 @@ def test_a_step_timed_in_a_child_process(sliced):  # noqa: F811
 @pytest.mark.parametrize("load,warned", [(0.2, False), (1.9, True)])
 def test_minutes_on_a_busy_machine_warns(sliced, data_dir, tmp_path, monkeypatch, load, warned):  # noqa: F811
     """The budget's probe reads slow beside other work: one warning says so, and the run goes on."""
-    import andactl.dry_run as dr
+    import andactl.dry_run.rates as dr
 
     monkeypatch.setattr(dr, "probed_rates", lambda dtype: dict(RATES))
     monkeypatch.setattr(dr.os, "getloadavg", lambda: (load, 0.0, 0.0))
@@ -211,7 +212,7 @@ def test_a_failed_probe_is_one_line(monkeypatch):
     """The child process that probes the rates fails: one ConfigError naming its last stderr line."""
     import subprocess
 
-    import andactl.dry_run as dr
+    import andactl.dry_run.rates as dr
 
     def failed(*a, **k):
         return subprocess.CompletedProcess(a[0], 1, stdout="", stderr="Traceback ...\nImportError: no torch\n")
@@ -226,7 +227,7 @@ def test_recover_trains_at_the_cpu_kinds_autocast_shares(sliced, data_dir, tmp_p
     """Where training runs under bf16 autocast, the estimate's training row runs at AUTOCAST_SHARES of
     the bf16 probe: the AMX pair where AMX tiles are expected, AVX512-BF16's elsewhere; shares twice
     as large give half the row."""
-    import andactl.dry_run as dr
+    import andactl.dry_run.rates as dr
     from andactl.kernels import split_gemm
 
     monkeypatch.setattr(dr, "cpu_flops", lambda dtype: {**RATES, "autocast": 1e8})

@@ -79,7 +79,7 @@ def test_streamed_quantize_equals_in_memory(tmp_path, data_dir, family, method, 
 def test_max_memory_between_streamed_and_whole_model_streams_automatically(tmp_path, data_dir):
     from types import SimpleNamespace
 
-    from andactl.dry_run import estimate
+    from andactl.dry_run.estimate import estimate
     from andactl.recipe import Recipe
 
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -221,13 +221,13 @@ def test_spilled_activations_equal_ram(tmp_path, data_dir):
 
 
 def test_spill_disk_without_room_is_one_line_before_loading(tmp_path, monkeypatch):
-    import andactl.dry_run as dry
+    import andactl.dry_run.costs as dry
 
     model, _ = tiny_model("llama")
     src = tmp_path / "src"
     model.config.save_pretrained(src)
     (src / "model.safetensors").write_bytes(b"\xff" * 4096)  # a real run would fail on these: the refusal comes first
-    monkeypatch.setattr(dry, "_free_disk", lambda output: 200_000)  # holds the artifact, not the spilled layers too
+    monkeypatch.setattr(dry, "free_disk", lambda output: 200_000)  # holds the artifact, not the spilled layers too
     res = CliRunner().invoke(cli, ["slice", str(src), "--ratio", "0.25", "-o", str(tmp_path / "o"), "--stream", *CAL])
     _one_line(res, "a streamed run needs about")
     assert "spilled layers and activations" in res.stderr and not (tmp_path / "o").exists()

@@ -27,7 +27,8 @@ def run_and_report(recipe, opts, fmt: str, eval_spec: dict | None = None, calibr
     manager.check(source_capabilities(opts.model))  # the recipe against what the source already is
     if (dry_run or max_memory is not None or getattr(opts, "stream", False) is not False
             or getattr(opts, "spill_activations", False) is not False):  # streaming/spilling: check disk room first
-        from andactl.dry_run import human, plan_memory
+        from andactl.dry_run.estimate import human
+        from andactl.dry_run.memory import plan_memory
 
         report = plan_memory(recipe, opts, max_memory, wanted=dry_run)  # decides opts.stream when None
         if dry_run:
@@ -45,7 +46,7 @@ def run_and_report(recipe, opts, fmt: str, eval_spec: dict | None = None, calibr
               train_seqlens=[int(s["seqlen"]) for s in recovers], prunes=[s for s in steps if s["pass"] == "prune_mlp"])
     if max_memory is None and recovers:
         # a teacher beside the student is the usual way a recovery runs out of memory: say so up front
-        from andactl.dry_run import over_memory_warning
+        from andactl.dry_run.memory import over_memory_warning
 
         warning = over_memory_warning(recipe, opts)
         if warning:

@@ -2,7 +2,7 @@
 
 Passes that walk layers over stored calibration activations (rotate, GPTQ) pass every new
 activation through ``buffers.keep(x, slot)``. In RAM that returns ``x`` itself. Spilled
-(``--max-memory`` below the run's need with them in RAM; see andactl/dry_run.py), each slot is a
+(``--max-memory`` below the run's need with them in RAM; see andactl/dry_run/memory.py), each slot is a
 file ``act-<slot>.bin`` in the run's spill directory, memory-mapped with ``torch.from_file``
 (shared, so pages are written back to the file and the kernel can drop them instead of holding
 them as anonymous memory), and ``keep`` copies ``x`` into it. The values, dtype and shape are the

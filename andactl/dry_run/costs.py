@@ -1,0 +1,66 @@
+"""Costs every estimate shares: the interpreter's base, disk and memory throughput, what an
+INT4 weight, GPTQ and a vocabulary table cost, and the small helpers that turn them into a report's
+figures (docs/MEMORY.md). Each constant has its one home here or in the module that alone uses it."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+
+if TYPE_CHECKING:
+    from andactl.dry_run.shape import ModelShape
+
+BASE_RSS = 480 * 2**20  # python + torch + transformers + tokenizers (fitted intercept of the measured peaks)
+# What an artifact stores per INT4 weight group beside the codes: a float16 scale, and a uint8 zero
+# point for asymmetric groups (formats/int4.py, as written by formats/artifact.py)
+INT4_SCALE_BYTES, INT4_ZERO_BYTES = 2, 1
+INT4_UNPACKED_BYTES_PER_WEIGHT = 1 + 4 / 128  # formats.int4.Int4Weight between quantize_weights and pack (uint8 codes)
+# quantize_tables: working copies of one vocabulary x hidden table in the run dtype (a Qwen3-0.6B-shaped
+# RTN quantize peaks in this pass at 4.36-4.54 GB: the resident float32 model + ~2.6 tables; stop 37)
+TABLE_COPIES = 3
+EIGH_FLOPS_PER_D3 = 9.0  # symmetric eigendecomposition ~ 9 D^3 float64 FLOPs
+DISK_BYTES_PER_SECOND = 300e6  # read/write throughput assumed for loading and writing
+GPTQ_FLOPS_PER_WEIGHT_K = 2.0  # column-wise error update: ~2 K float32 FLOPs per weight (fitted: 0.13B/0.49B/1.07B within 30%)
+GPTQ_HESSIAN_BYTES = 8  # per [K, K] element: the float64 H, factored in place and read by blocks (passes/gptq.py)
+GPTQ_WEIGHT_COPIES = 4  # float32 copies of a stacked weight GPTQ holds (W, Wᵀ, codes, dequantized)
+MEMORY_BYTES_PER_SECOND = 20e9
+
+
+def int4_bytes_per_weight(step: dict) -> float:
+    """Artifact bytes of one INT4 weight under the resolved ``quantize_weights`` step: half a byte of
+    code plus its group's scale (and zero point) spread over the group (one group per row: as 4096)."""
+    group = int(step["group_size"])
+    group = group if group > 0 else 4096
+    meta = INT4_SCALE_BYTES + (0 if step["symmetric"] else INT4_ZERO_BYTES)
+    return 0.5 + meta / group
+
+
+def gptq_work_bytes(shape: ModelShape) -> int:
+    """GPTQ's own working set for one stack of linears: the float64 Hessian-side matrices and the
+    float32 copies of the stacked weight (passes/gptq.py)."""
+    return GPTQ_HESSIAN_BYTES * shape.largest_k**2 + GPTQ_WEIGHT_COPIES * shape.largest_group * 4
+
+
+def storage_bytes(opts) -> int:
+    """Bytes per element of the artifact's float tensors (--storage-dtype; fp16 by default)."""
+    from andactl.formats.storage import parse_storage_dtype
+
+    return torch.empty(0, dtype=parse_storage_dtype(getattr(opts, "storage_dtype", "fp16"))).element_size()
+
+
+def gb(n: float) -> float:
+    """``n`` bytes in GB (10^9), to three decimals."""
+    return round(n / 1e9, 3)
+
+
+def free_disk(output: str | None) -> int | None:
+    """Free bytes on the file system that will hold ``output`` (its nearest existing parent); None
+    without an output."""
+    if not output:
+        return None
+    p = Path(output).expanduser().resolve()
+    while not p.exists():
+        p = p.parent
+    return shutil.disk_usage(p).free
