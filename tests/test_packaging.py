@@ -79,9 +79,28 @@ def test_wheel_layout_and_import(tmp_path):
     assert "andactl/passes/__init__.py" in names and "andactl/formats/__init__.py" in names
     assert "andactl/kernels/__init__.py" in names and "andactl/evaluation/tasks/piqa.yaml" in names
     assert not any(n.split("/")[0] in ("passes", "formats", "kernels", "tests") for n in names)
+    missing = [m for m in _source_modules() if m not in names]
+    assert not missing, f"in the checkout but not in the wheel (pyproject's packages list): {missing}"
     site = tmp_path / "site"
     with zipfile.ZipFile(wheel) as zf:
         zf.extractall(site)
     out = _run([sys.executable, "-c", PROBE], cwd=tmp_path, env={"PYTHONPATH": str(site)})
     assert out.returncode == 0, out.stderr
     assert all(p.startswith(str(site / "andactl")) for p in out.stdout.split())
+    sub = "import andactl.dry_run.estimate as e, andactl.sweep.runner as r; print(e.__file__, r.__file__)"
+    out = _run([sys.executable, "-c", sub], cwd=tmp_path, env={"PYTHONPATH": str(site)})
+    assert out.returncode == 0, out.stderr
+    assert all(p.startswith(str(site / "andactl")) for p in out.stdout.split()), out.stdout
+
+
+def _source_modules() -> list[str]:
+    """Every .py file of the checkout's packages (andactl/ and the three root folders it maps as
+    andactl.passes / .formats / .kernels), named as it lies in a wheel."""
+    roots = {"andactl": "andactl", "passes": "andactl/passes", "formats": "andactl/formats", "kernels": "andactl/kernels"}
+    out = []
+    for folder, prefix in roots.items():
+        for f in sorted((ROOT / folder).rglob("*.py")):
+            rel = f.relative_to(ROOT / folder)
+            if "__pycache__" not in rel.parts and (f.parent / "__init__.py").is_file():
+                out.append(f"{prefix}/{rel.as_posix()}")
+    return out
