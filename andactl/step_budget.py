@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 from andactl.errors import ConfigError
@@ -54,6 +55,29 @@ class StepBudget:
                 f"{self.spent:.0f} s spent + {self.fixed:.0f} s fixed + {self.per_step:.2f} s per step = "
                 f"{self.spent / 60 + planned:.1f} min, {TIMING_MARGIN:.0%} of the budget kept in reserve; "
                 f"--steps {self.steps} repeats this run)")
+
+
+def process_age_seconds() -> float | None:
+    """Seconds since this process started (the kernel's start time in /proc/self/stat against
+    /proc/uptime, to a clock tick), so that --minutes counts the interpreter's start-up and imports
+    too; None where /proc cannot tell (not Linux)."""
+    import os
+
+    try:
+        stat = Path("/proc/self/stat").read_text()
+        start_ticks = int(stat[stat.rindex(")") + 2:].split()[19])  # field 22, after the command's name
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return max(0.0, uptime - start_ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def command_started() -> float:
+    """``time.perf_counter()`` at this process's start (process_age_seconds), or now where it is
+    unknown: the ``started`` a command run from the ``andactl`` entry point counts --minutes from."""
+    import time
+
+    return time.perf_counter() - (process_age_seconds() or 0.0)
 
 
 def steps_within(seconds: float, estimate_of: Callable[[int], float], budget: float | None = None) -> StepBudget:

@@ -238,3 +238,50 @@ def test_recover_trains_at_the_cpu_kinds_autocast_shares(sliced, data_dir, tmp_p
         assert dr.autocast_shares() == dr.AUTOCAST_SHARES["amx" if tiles else "avx512_bf16"]
         rows[tiles] = _training_row(_dry_run(sliced, data_dir, tmp_path, 20))
     assert rows[False] > 10 and rows[True] == pytest.approx(2 * rows[False], rel=5e-3), rows
+
+
+def test_process_age_counts_the_interpreter_start():
+    """process_age_seconds reads the process's start from /proc: a child that slept 1 s before asking
+    is at least 1 s old (and not absurdly older)."""
+    import subprocess
+    import sys
+
+    code = "import time; time.sleep(1.0); from andactl.step_budget import process_age_seconds as a; print(a())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert 1.0 <= float(out.stdout) < 60.0, out.stdout
+
+
+def test_the_entry_point_counts_from_the_process_start(monkeypatch):
+    """``andactl`` hands its commands the process's start as ``obj["started"]``."""
+    import time
+
+    import andactl.cli.main as entry
+    import andactl.step_budget as sb
+
+    got = {}
+    monkeypatch.setattr(sb, "process_age_seconds", lambda: 42.0)
+    monkeypatch.setattr(entry, "cli", lambda **kw: got.update(kw))
+    before = time.perf_counter()
+    entry.main()
+    assert got["prog_name"] == "andactl"
+    assert before - 42.0 <= got["obj"]["started"] <= time.perf_counter() - 42.0
+
+
+def test_minutes_count_the_seconds_before_the_command(sliced, data_dir, tmp_path, monkeypatch):  # noqa: F811
+    """A process that started 100 s before ``recover --minutes 0.5`` has no budget left: one line,
+    nothing written; the same command started now trains (test_minutes_run_is_the_steps_run_it_names)."""
+    import time
+
+    from click.testing import CliRunner
+
+    import andactl.dry_run.rates as dr
+    import andactl.step_timing as st
+    from andactl.cli.main import cli
+
+    monkeypatch.setattr(dr, "probed_rates", lambda dtype: dict(RATES))
+    monkeypatch.setattr(st, "timed_step_seconds", lambda *a: 0.01)
+    args = ["recover", sliced, "--full", "-o", tmp_path / "m", "--minutes", "0.5", *FAST, "--data-dir", data_dir]
+    res = CliRunner().invoke(cli, [str(a) for a in args], obj={"started": time.perf_counter() - 100.0})
+    assert_error_line(res, "--minutes 0.5 holds no training step on this machine")
+    assert not (tmp_path / "m").exists()

@@ -47,7 +47,11 @@ _register()
 
 
 def main() -> None:
-    cli(prog_name="andactl")
+    """The ``andactl`` command: ``obj["started"]`` is when this process started (--minutes counts
+    the interpreter's start-up too)."""
+    from andactl.step_budget import command_started
+
+    cli(prog_name="andactl", obj={"started": command_started()})
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -79,7 +79,8 @@ def recover(cctx, model, method, full, teacher, train_data, steps, minutes, lr, 
     from andactl.preflight import check_seqlen, check_topk, model_source
     from andactl.recipe import Recipe
 
-    started = time.perf_counter()  # --minutes counts from here
+    # --minutes counts from the process's start (the entry point's obj), else from here (in-process callers)
+    started = cctx.obj["started"] if "started" in (cctx.obj or {}) else time.perf_counter()
     if steps is not None and minutes is not None:
         raise click.UsageError("give --steps or --minutes, not both")
     params = {"method": method, "full": full, "teacher": teacher, "train_data": train_data, "lr": lr,
