@@ -26,6 +26,9 @@ PROBE_STEPS = (10, 1010)
 # Xeon, `recover FMIX --full --minutes 20` planned with 5% took 20 min 42 s, its step 3.19 s when
 # timed and 3.8 s by the end (docs/RECOVER.md, thirtieth round)
 TIMING_MARGIN = 0.10
+# the most seconds of a process's age counted as the interpreter's start-up (2-3 s for andactl); an
+# older process (main() called from a long-lived interpreter) counts from the command instead
+STARTUP_MAX_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -73,11 +76,13 @@ def process_age_seconds() -> float | None:
 
 
 def command_started() -> float:
-    """``time.perf_counter()`` at this process's start (process_age_seconds), or now where it is
-    unknown: the ``started`` a command run from the ``andactl`` entry point counts --minutes from."""
+    """``time.perf_counter()`` at this process's start (process_age_seconds), or now where that is
+    unknown or older than STARTUP_MAX_SECONDS: the ``started`` a command run from the ``andactl``
+    entry point counts --minutes from."""
     import time
 
-    return time.perf_counter() - (process_age_seconds() or 0.0)
+    age = process_age_seconds()
+    return time.perf_counter() - (age if age is not None and age <= STARTUP_MAX_SECONDS else 0.0)
 
 
 def steps_within(seconds: float, estimate_of: Callable[[int], float], budget: float | None = None) -> StepBudget:

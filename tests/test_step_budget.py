@@ -253,7 +253,8 @@ def test_process_age_counts_the_interpreter_start():
 
 
 def test_the_entry_point_counts_from_the_process_start(monkeypatch):
-    """``andactl`` hands its commands the process's start as ``obj["started"]``."""
+    """``andactl`` hands its commands the process's start as ``obj["started"]``, or the call's time
+    when the process is older than a start-up takes."""
     import time
 
     import andactl.cli.main as entry
@@ -266,6 +267,11 @@ def test_the_entry_point_counts_from_the_process_start(monkeypatch):
     entry.main()
     assert got["prog_name"] == "andactl"
     assert before - 42.0 <= got["obj"]["started"] <= time.perf_counter() - 42.0
+    # older than any start-up (main() called from a long-lived interpreter): counted from the call
+    monkeypatch.setattr(sb, "process_age_seconds", lambda: sb.STARTUP_MAX_SECONDS + 1.0)
+    before = time.perf_counter()
+    entry.main()
+    assert before <= got["obj"]["started"] <= time.perf_counter()
 
 
 def test_minutes_count_the_seconds_before_the_command(sliced, data_dir, tmp_path, monkeypatch):  # noqa: F811
