@@ -2,6 +2,8 @@
 Xeon with AMX) checked on this CPU: measured decode-step times of sample_from_model (float32) beside
 what andactl.dry_run.sampling_seconds_and_bytes predicts at the run rate probed before and after.
     python sample_check.py
+Run on ae1860b, before andactl/dry_run.py became a package (113d22d); on later code import
+probed_rates from andactl.dry_run.rates, model_shape from .shape, sampling_seconds_and_bytes from .sampling.
 """
 import json
 import time
