@@ -36,6 +36,14 @@ def test_env_json(data_dir):
     info = json.loads(res.stdout)
     assert info["data_dir"] == str(data_dir) and "llama" in info["supported_model_types"]
     assert info["torch_threads"] >= 1 and "backend" in info["kernels"]
+    import torch
+
+    from andactl.evaluation.throughput import cpu_name
+    from andactl.kernels import split_gemm
+    from andactl.models.loading import native_bf16
+
+    assert info["cpu"] == {"name": cpu_name(), "torch_capability": torch.backends.cpu.get_cpu_capability(),
+                           "native_bf16": native_bf16(), "amx_tiles": split_gemm.tiles_expected()}
 
 
 def test_passes_lists_slicegpt():

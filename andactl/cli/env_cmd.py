@@ -36,6 +36,17 @@ def _kernels() -> dict:
     return {"backend": chosen.name, "why": chosen.reason, **backend.describe()}
 
 
+def _cpu() -> dict:
+    """What this CPU computes with: its model name, torch's SIMD level, native bf16 (bf16 autocast in
+    recover, ``--dtype auto``) and AMX tiles (split_gemm's products): named beside every figure."""
+    from andactl.evaluation.throughput import cpu_name
+    from andactl.kernels import split_gemm
+    from andactl.models.loading import native_bf16
+
+    return {"name": cpu_name(), "torch_capability": torch.backends.cpu.get_cpu_capability(),
+            "native_bf16": native_bf16(), "amx_tiles": split_gemm.tiles_expected()}
+
+
 def environment(data_dir) -> dict:
     from andactl.data.datasets import resolve_data_dir
     from andactl.models.adapters import supported_model_types
@@ -45,6 +56,7 @@ def environment(data_dir) -> dict:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "packages": {p: _version(p) for p in ("torch", "transformers", "lm_eval", "datasets", "safetensors", "gguf")},
+        "cpu": _cpu(),
         "torch_threads": torch.get_num_threads(),
         "cuda_available": torch.cuda.is_available(),
         "kernels": _kernels(),
@@ -58,7 +70,7 @@ def environment(data_dir) -> dict:
 @data_dir_option
 @format_option
 def env(data_dir, fmt):
-    """Versions, threads, kernel backend, data directory and default model."""
+    """Versions, CPU, threads, kernel backend, data directory and default model."""
 
     def human(d):
         from rich.table import Table
@@ -68,6 +80,9 @@ def env(data_dir, fmt):
         t.add_row("python", f"{d['python']} ({d['platform']})")
         for k, v in d["packages"].items():
             t.add_row(k, v)
+        c = d["cpu"]
+        t.add_row("cpu", f"{c['name']} (torch {c['torch_capability']}; bf16 {'native' if c['native_bf16'] else 'emulated'}; "
+                         f"AMX tiles {'yes' if c['amx_tiles'] else 'no'})")
         t.add_row("torch threads", str(d["torch_threads"]))
         t.add_row("cuda", str(d["cuda_available"]))
         k = d["kernels"]
