@@ -25,6 +25,8 @@ DISK_BYTES_PER_SECOND = 300e6  # read/write throughput assumed for loading and w
 GPTQ_FLOPS_PER_WEIGHT_K = 2.0  # column-wise error update: ~2 K float32 FLOPs per weight (fitted: 0.13B/0.49B/1.07B within 30%)
 GPTQ_HESSIAN_BYTES = 8  # per [K, K] element: the float64 H, factored in place and read by blocks (passes/gptq.py)
 GPTQ_WEIGHT_COPIES = 4  # float32 copies of a stacked weight GPTQ holds (W, Wᵀ, codes, dequantized)
+# memory throughput: a decode step's weights and KV cache when sampling text (sampling.py), the top-k
+# phase's selection per teacher logit (recover.py)
 MEMORY_BYTES_PER_SECOND = 20e9
 
 

@@ -15,6 +15,7 @@ from andactl.dry_run.shape import ModelShape
 # it). Fitted on SmolLM2-135M in float32 on the 2-core Xeon with AMX, stop 53's draw_tokens sampler
 # (docs/local-2026-12-07a/sample_fit.py): 86.5 / 101.4 / 125.6 / 178.0 ms per step at 8 / 16 / 32 / 64
 # rows of 256 tokens and 97.0 at 8 of 1024, predicted 87.8 / 100.7 / 126.4 / 177.8 and 95.9.
+# On the 2-core AMD EPYC Zen 4 (stop 58, docs/local-2026-12-07f/sample_check.log) it reads 0.95-1.14x.
 SAMPLE_STEP_SECONDS_PER_LAYER = 1.6e-3
 SAMPLE_RATE_FACTOR = 2.3
 
