@@ -81,7 +81,7 @@ def env(data_dir, fmt):
         for k, v in d["packages"].items():
             t.add_row(k, v)
         c = d["cpu"]
-        t.add_row("cpu", f"{c['name']} (torch {c['torch_capability']}; bf16 {'native' if c['native_bf16'] else 'emulated'}; "
+        t.add_row("cpu", f"{c['name']} (torch {c['torch_capability']}; bf16 {'native' if c['native_bf16'] else 'not native'}; "
                          f"AMX tiles {'yes' if c['amx_tiles'] else 'no'})")
         t.add_row("torch threads", str(d["torch_threads"]))
         t.add_row("cuda", str(d["cuda_available"]))
