@@ -3,6 +3,7 @@ a wheel, and never become top-level modules."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -71,16 +72,33 @@ def test_installed_import_from_elsewhere(tmp_path):
     assert str(ROOT / "passes") in out.stdout.split()[0]
 
 
+def _tracked_copy(dest: Path) -> Path:
+    """The checkout's tracked files copied to ``dest`` (the checkout itself outside git): a wheel
+    built there cannot pick up a stale ``build/`` folder or untracked files of a working copy."""
+    listed = _run(["git", "ls-files", "-z"], cwd=ROOT)
+    if listed.returncode != 0:
+        return ROOT
+    for rel in filter(None, listed.stdout.split("\0")):
+        if (ROOT / rel).is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / rel, dest / rel)
+    return dest
+
+
 def test_wheel_layout_and_import(tmp_path):
-    build = _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(ROOT)], cwd=tmp_path)
+    src = _tracked_copy(tmp_path / "src")
+    build = _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(src)], cwd=tmp_path)
     assert build.returncode == 0, build.stderr[-2000:]
     wheel = next(tmp_path.glob("andactl-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert "andactl/passes/__init__.py" in names and "andactl/formats/__init__.py" in names
     assert "andactl/kernels/__init__.py" in names and "andactl/evaluation/tasks/piqa.yaml" in names
     assert not any(n.split("/")[0] in ("passes", "formats", "kernels", "tests") for n in names)
-    missing = [m for m in _source_modules() if m not in names]
-    assert not missing, f"in the checkout but not in the wheel (pyproject's packages list): {missing}"
+    expected = _source_modules(src)
+    missing = [m for m in expected if m not in names]
+    assert not missing, f"in the checkout but not in the wheel (pyproject's packages / package-data): {missing}"
+    extra = [n for n in names if n.startswith("andactl/") and n.endswith(".py") and n not in expected]
+    assert not extra, f"in the wheel but not in the checkout: {extra}"
     site = tmp_path / "site"
     with zipfile.ZipFile(wheel) as zf:
         zf.extractall(site)
@@ -93,14 +111,18 @@ def test_wheel_layout_and_import(tmp_path):
     assert all(p.startswith(str(site / "andactl")) for p in out.stdout.split()), out.stdout
 
 
-def _source_modules() -> list[str]:
-    """Every .py file of the checkout's packages (andactl/ and the three root folders it maps as
-    andactl.passes / .formats / .kernels), named as it lies in a wheel."""
+def _source_modules(root: Path) -> list[str]:
+    """Every .py file of the packages under ``root`` (andactl/ and the three root folders it maps as
+    andactl.passes / .formats / .kernels) and every file their code reads at run time (the C++/CUDA
+    sources the extension is built from, the lm-eval task files), named as it lies in a wheel."""
     roots = {"andactl": "andactl", "passes": "andactl/passes", "formats": "andactl/formats", "kernels": "andactl/kernels"}
     out = []
     for folder, prefix in roots.items():
-        for f in sorted((ROOT / folder).rglob("*.py")):
-            rel = f.relative_to(ROOT / folder)
+        for f in sorted((root / folder).rglob("*.py")):
+            rel = f.relative_to(root / folder)
             if "__pycache__" not in rel.parts and (f.parent / "__init__.py").is_file():
                 out.append(f"{prefix}/{rel.as_posix()}")
+    out += [f"andactl/kernels/csrc/{f.name}" for f in sorted((root / "kernels" / "csrc").iterdir()) if f.is_file()]
+    out += [f"andactl/evaluation/tasks/{f.name}" for f in sorted((root / "andactl" / "evaluation" / "tasks").iterdir())
+            if f.is_file() and f.suffix in (".yaml", ".py")]
     return out
