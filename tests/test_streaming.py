@@ -127,6 +127,12 @@ def test_stream_dry_run_reads_no_weights(tmp_path):
     layer = sum(t.numel() for t in model.model.layers[0].state_dict().values()) * 4
     assert report["layer_gb"] == round(layer / 1e9, 3)
     assert report["spill_gb"] == round(report["parameters"] * 4 / 1e9, 3)
+    # the whole-model report's fields, all of them, plus the streamed run's own three
+    whole = CliRunner().invoke(cli, ["slice", str(src), "--ratio", "0.25", "-o", str(tmp_path / "o"), "--no-stream",
+                                     "--dry-run", "--format", "json"], catch_exceptions=False)
+    assert whole.exit_code == 0, whole.stderr
+    assert set(report) - set(json.loads(whole.stdout)) == {"streamed", "layer_gb", "spill_gb"}
+    assert set(json.loads(whole.stdout)) <= set(report) and report["rates_probed"] is True
 
 
 BIG = dict(vocab_size=512, hidden_size=256, intermediate_size=4096, num_hidden_layers=16, num_attention_heads=4,

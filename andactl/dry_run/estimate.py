@@ -43,12 +43,13 @@ import torch
 
 from andactl.dry_run import costs
 from andactl.dry_run import rates as rate_probe
-from andactl.dry_run.costs import (BASE_RSS, DISK_BYTES_PER_SECOND, EIGH_FLOPS_PER_D3, GPTQ_FLOPS_PER_WEIGHT_K,
-                                   GPTQ_WEIGHT_COPIES, INT4_UNPACKED_BYTES_PER_WEIGHT, TABLE_COPIES, gb,
-                                   gptq_work_bytes, int4_bytes_per_weight, storage_bytes)
+from andactl.dry_run.costs import (BASE_RSS, DISK_BYTES_PER_SECOND, EIGH_FLOPS_PER_D3, GPTQ_WEIGHT_COPIES,
+                                   INT4_UNPACKED_BYTES_PER_WEIGHT, TABLE_COPIES, gb, int4_bytes_per_weight,
+                                   storage_bytes)
 from andactl.dry_run.recover import recover_rows, teacher_shape
+from andactl.dry_run.report import RunFigures, artifact_bytes, quantize_weights_cost, report_fields
 from andactl.dry_run.sampling import calibration_sampling
-from andactl.dry_run.shape import model_shape, planned_parameters, pruned_neurons, shape_fields
+from andactl.dry_run.shape import model_shape, planned_parameters, pruned_neurons
 from andactl.dry_run.streamed import streamed_estimate
 from andactl.errors import ConfigError
 from andactl.passes.blockwise import CHUNK_ELEMENTS
@@ -80,7 +81,6 @@ def _estimate(recipe, opts, check_disk: bool, timing: bool, rates: dict | None =
     different artifacts at 2 threads; stop 38, docs/local-2026-12-05i/nondeterminism.md)."""
     from andactl.manager import PassManager
     from andactl.models.loading import parse_device, parse_dtype
-    from andactl.passes.pca import sliced_dim
     from andactl.pipeline import calibration_config
 
     manager = PassManager.from_recipe(recipe.passes)  # validates pass names and parameters
@@ -95,28 +95,38 @@ def _estimate(recipe, opts, check_disk: bool, timing: bool, rates: dict | None =
     N = math.ceil(cal.samples / world) * S  # calibration tokens held by one rank
     cal_bytes = N * D * b  # the calibration residual in the run dtype
     cal_host = 0 if getattr(opts, "spill_activations", False) else cal_bytes  # spilled: on disk instead
-    model_bytes = P * b
-    act_batch = B * S * (4 * D + 2 * shape.widest) * 4 + B * shape.heads * S * S * 4
     on_gpu = device.type == "cuda"
     probe_here = timing and rates is None and not on_gpu  # rates probed in this process: it runs nothing after
     rates = rates or (rate_probe.cpu_flops(dtype) if timing else dict(rate_probe.NOMINAL_FLOPS))
-    flops = rate_probe.GPU_FLOPS if on_gpu else rates["run"]
-    fwd_flops = 2.0 * P * cal.samples * S / world  # one forward over this rank's calibration share
+    run = RunFigures(opts=opts, shape=shape, device=device, world=world, b=b, N=N, cal_bytes=cal_bytes,
+                     cal_host=cal_host, act_batch=B * S * (4 * D + 2 * shape.widest) * 4 + B * shape.heads * S * S * 4,
+                     fwd_flops=2.0 * P * cal.samples * S / world,  # one forward over this rank's calibration share
+                     flops=rate_probe.GPU_FLOPS if on_gpu else rates["run"], rates=rates, timing=timing)
+    if getattr(opts, "stream", False):
+        return streamed_estimate(run, manager, check_disk)
+    return _in_memory_estimate(run, manager, cal, check_disk, probe_here)
+
+
+def _in_memory_estimate(run: RunFigures, manager, cal, check_disk: bool, probe_here: bool) -> dict:
+    """``_estimate`` of a whole-model run (the memory model in this module's docstring)."""
+    from andactl.passes.pca import sliced_dim
+
+    opts, shape, b, rates, flops, fwd_flops = run.opts, run.shape, run.b, run.rates, run.flops, run.fwd_flops
+    P, D, S = shape.parameters, shape.hidden, cal.seqlen
+    B = min(cal.batch_size, cal.samples)
+    model_bytes = P * b
     head = shape.vocab * D
 
     def row(name: str, work: int, seconds: float) -> dict:
-        host = BASE_RSS + (0 if on_gpu else model_bytes) + (0 if on_gpu else work)
-        dev = (model_bytes + work) if on_gpu else 0
+        host = BASE_RSS + (0 if run.on_gpu else model_bytes) + (0 if run.on_gpu else work)
+        dev = (model_bytes + work) if run.on_gpu else 0
         return {"pass": name, "host_ram_gb": gb(host), "device_gb": gb(dev), "seconds": round(seconds, 1)}
 
     band = 2 * CHUNK_ELEMENTS * 8
-    if getattr(opts, "stream", False):
-        return streamed_estimate(opts, manager, shape, cal, b, N, act_batch, fwd_flops, flops, rates, on_gpu, device, world,
-                         cal_host, check_disk)
     # loading: the source's weight files stay mapped, their pages resident, while the model is copied
     # out of them (a Qwen3-0.6B-shaped bf16 folder loaded in float32 peaks at 3.98 GB = base + model +
     # file, in bfloat16 at 2.42 GB; a 3B one in float32 at 18.87 GB; docs/MEMORY.md)
-    rows = [row("load", 0 if on_gpu else shape.weights_on_disk, shape.weights_on_disk / DISK_BYTES_PER_SECOND + 2.0)]
+    rows = [row("load", 0 if run.on_gpu else shape.weights_on_disk, shape.weights_on_disk / DISK_BYTES_PER_SECOND + 2.0)]
     sample_s, sample_bytes = calibration_sampling(shape, cal, b, flops)
     if sample_s:  # before any pass: the text is sampled from the model as loaded
         rows.append(row("sample calibration", sample_bytes, sample_s))
@@ -126,7 +136,7 @@ def _estimate(recipe, opts, check_disk: bool, timing: bool, rates: dict | None =
         if name == "fuse_norms":
             rows.append(row(name, head * b + band, 3 * P * 8 / 1e9 + 0.5))
         elif name == "rotate":
-            work = ROTATE_EXTRA * model_bytes + cal_host + act_batch + 4 * D * D * 8 + band
+            work = ROTATE_EXTRA * model_bytes + run.cal_host + run.act_batch + 4 * D * D * 8 + band
             eig = (2 * shape.layers + 1) * EIGH_FLOPS_PER_D3 * D**3
             rot = 2.0 * P * D  # every weight multiplied by a D x D basis in float64
             seconds = fwd_flops / flops + (eig + rot) / rates["float64"]
@@ -141,18 +151,16 @@ def _estimate(recipe, opts, check_disk: bool, timing: bool, rates: dict | None =
         elif name == "slice":
             rows.append(row(name, out_params * b, 1.0 + P * b / 2e9))
         elif name == "prune_mlp":
-            rows.append(row(name, act_batch, fwd_flops / flops))
+            rows.append(row(name, run.act_batch, fwd_flops / flops))
             out_params -= pruned_neurons(shape, step) * shape.layers * shape.neuron_params
         elif name == "quantize_weights":
-            gptq = step.get("method") == "gptq"
+            work, seconds = quantize_weights_cost(run, step)
             int4 = int((P - shape.resident_params) * INT4_UNPACKED_BYTES_PER_WEIGHT)  # ctx.int4_weights (uint8 codes) until pack
-            work = int4 + ((cal_host + act_batch + gptq_work_bytes(shape)) if gptq else GPTQ_WEIGHT_COPIES * shape.largest_group * 4)
-            secs = (2 * fwd_flops / flops + GPTQ_FLOPS_PER_WEIGHT_K * P * shape.largest_k / rates["float32"]) if gptq else P * 20 / 1e9
-            rows.append(row(name, work, secs))
+            rows.append(row(name, int4 + work, seconds))
             out_b = int4_bytes_per_weight(step)  # the linears dominate
         elif name in ("sensitivity", "anda_search"):
             evals = 40 if name == "sensitivity" else int(step.get("max_evals", 32))
-            rows.append(row(name, N * shape.vocab * 4 // max(1, cal.samples) * B + act_batch, evals * fwd_flops / flops))  # one calibration forward per evaluation
+            rows.append(row(name, run.N * shape.vocab * 4 // max(1, cal.samples) * B + run.act_batch, evals * fwd_flops / flops))  # one calibration forward per evaluation
         elif name == "pack":
             rows.append(row(name, GPTQ_WEIGHT_COPIES * shape.largest_group * 4, 1.0))
         elif name == "quantize_tables":
@@ -161,29 +169,18 @@ def _estimate(recipe, opts, check_disk: bool, timing: bool, rates: dict | None =
             rows.append(row(name, 0, 0.0))
         elif name == "recover":
             train_flops = forward_only = flops
-            if not on_gpu and rates.get("autocast"):  # probed where training runs under bf16 autocast
+            if not run.on_gpu and rates.get("autocast"):  # probed where training runs under bf16 autocast
                 train_share, forward_share = rate_probe.autocast_shares()
                 train_flops, forward_only = train_share * rates["autocast"], forward_share * rates["autocast"]
-            rows.extend(recover_rows(step, shape, out_params, b, teacher_shape(step, opts), train_flops, on_gpu,
+            rows.extend(recover_rows(step, shape, out_params, b, teacher_shape(step, opts), train_flops, run.on_gpu,
                                      forward_only, flops))
         else:
-            rows.append(row(name, act_batch, fwd_flops / flops))
-    out_bytes = int(out_params * out_b) + 20 * 2**20  # weights + tokenizer/config/report
+            rows.append(row(name, run.act_batch, fwd_flops / flops))
+    out_bytes = artifact_bytes(out_params, out_b)
     rows.append(row("write", WRITE_EXTRA * out_bytes, out_bytes / DISK_BYTES_PER_SECOND + 1.0))
     free = costs.free_disk(opts.output)
-    result = {
-        "model": opts.model, "model_type": shape.model_type, "parameters": P, "output_parameters": out_params,
-        "dtype": opts.dtype,
-        "device": str(device), "world_size": world, "calibration_tokens_per_rank": N,
-        "model_bytes_run_dtype_gb": gb(model_bytes), "weights_on_disk_gb": gb(shape.weights_on_disk),
-        "passes": rows,
-        "peak_host_ram_gb": max(r["host_ram_gb"] for r in rows), "peak_device_gb": max(r["device_gb"] for r in rows),
-        "disk_gb": gb(out_bytes), "free_disk_gb": gb(free) if free is not None else None,
-        "seconds": round(sum(r["seconds"] for r in rows), 1), "shape": shape_fields(shape),
-        "calibration_gb": gb(cal_bytes), "activations_spilled": cal_host == 0,
-        "cpu_flop_rates": {k: float(f"{v:.3g}") for k, v in rates.items()}, "rates_probed": timing,
-    }
-    spilled = cal_bytes - cal_host
+    result = report_fields(run, rows, out_params, out_bytes, free)
+    spilled = run.cal_bytes - run.cal_host
     if check_disk and free is not None and out_bytes + spilled > free:
         what = f" (spilled calibration activations {gb(spilled)} GB + artifact {gb(out_bytes)} GB)" if spilled else ""
         raise ConfigError(f"output needs about {gb(out_bytes + spilled)} GB on disk{what} and only {gb(free)} GB is free at {opts.output}")

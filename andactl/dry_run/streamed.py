@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 from andactl.dry_run import costs
-from andactl.dry_run.costs import (BASE_RSS, DISK_BYTES_PER_SECOND, EIGH_FLOPS_PER_D3, GPTQ_FLOPS_PER_WEIGHT_K,
-                                   GPTQ_WEIGHT_COPIES, INT4_UNPACKED_BYTES_PER_WEIGHT, TABLE_COPIES, gb,
-                                   gptq_work_bytes, int4_bytes_per_weight, storage_bytes)
-from andactl.dry_run.shape import ModelShape, planned_parameters, shape_fields
+from andactl.dry_run.costs import (BASE_RSS, DISK_BYTES_PER_SECOND, EIGH_FLOPS_PER_D3, GPTQ_WEIGHT_COPIES,
+                                   INT4_UNPACKED_BYTES_PER_WEIGHT, TABLE_COPIES, gb, int4_bytes_per_weight,
+                                   storage_bytes)
+from andactl.dry_run.report import RunFigures, artifact_bytes, quantize_weights_cost, report_fields
+from andactl.dry_run.shape import ModelShape, planned_parameters
 from andactl.errors import ConfigError
 from andactl.passes.blockwise import CHUNK_ELEMENTS
 
@@ -19,9 +20,7 @@ def layer_need_bytes(shape: ModelShape, b: int) -> int:
     return BASE_RSS + resident * b + STREAM_LAYER_COPIES * shape.layer_params * b + 2 * CHUNK_ELEMENTS * 8
 
 
-def streamed_estimate(opts, manager, shape: ModelShape, cal, b: int, N: int, act_batch: int, fwd_flops: float,
-                      flops: float, rates: dict, on_gpu: bool, device, world: int, cal_host: int,
-                      check_disk: bool = True) -> dict:
+def streamed_estimate(run: RunFigures, manager, check_disk: bool = True) -> dict:
     """The dry-run report of a layer-wise streamed run (``--stream``; andactl/models/layer_store.py):
 
         stream_base = BASE + (R + V*D)*b + STREAM_LAYER_COPIES*L*b + 2*C*8
@@ -32,6 +31,8 @@ def streamed_estimate(opts, manager, shape: ModelShape, cal, b: int, N: int, act
     ``R`` = parameters outside the decoder layers, ``L`` = parameters of the largest layer; with
     ``--device cuda`` the layer and the working set are device memory. Disk: the spill files (one
     copy of the model in the run dtype) plus the artifact."""
+    opts, shape, b, rates, flops, fwd_flops = run.opts, run.shape, run.b, run.rates, run.flops, run.fwd_flops
+    on_gpu, cal_host = run.on_gpu, run.cal_host
     D = shape.hidden
     base = layer_need_bytes(shape, b)
     layer = STREAM_LAYER_COPIES * shape.layer_params * b
@@ -51,17 +52,15 @@ def streamed_estimate(opts, manager, shape: ModelShape, cal, b: int, N: int, act
             rows.append(row(name, 0, 3 * P * 8 / 1e9 + 0.5 + 2 * spill_write))
         elif name == "rotate":
             eig = (2 * shape.layers + 1) * EIGH_FLOPS_PER_D3 * D**3
-            rows.append(row(name, cal_host + act_batch + 4 * D * D * 8,
+            rows.append(row(name, cal_host + run.act_batch + 4 * D * D * 8,
                             fwd_flops / flops + (eig + 2.0 * P * D) / rates["float64"] + 2 * spill_write))
             out_params = planned_parameters(shape, step)
         elif name == "slice":
             rows.append(row(name, 0, 1.0 + 2 * spill_write))
         elif name == "quantize_weights":
-            gptq = step.get("method") == "gptq"
             # ctx.int4_weights live in the spill directory (andactl/models/int4_spill.py), not in RAM
-            work = (cal_host + act_batch + gptq_work_bytes(shape)) if gptq else GPTQ_WEIGHT_COPIES * shape.largest_group * 4
-            secs = (2 * fwd_flops / flops + GPTQ_FLOPS_PER_WEIGHT_K * P * shape.largest_k / rates["float32"]) if gptq else P * 20 / 1e9
-            rows.append(row(name, work, secs + 2 * spill_write))
+            work, seconds = quantize_weights_cost(run, step)
+            rows.append(row(name, work, seconds + 2 * spill_write))
             out_b = int4_bytes_per_weight(step)
         elif name == "pack":
             rows.append(row(name, GPTQ_WEIGHT_COPIES * shape.largest_group * 4, 1.0 + 2 * spill_write))
@@ -69,24 +68,14 @@ def streamed_estimate(opts, manager, shape: ModelShape, cal, b: int, N: int, act
             rows.append(row(name, TABLE_COPIES * shape.vocab * D * b, 3 * shape.vocab * D * 20 / 1e9))
         else:  # passes that touch no layer (set_anda_bits, keep_activations)
             rows.append(row(name, 0, 0.0))
-    out_bytes = int(out_params * out_b) + 20 * 2**20
+    out_bytes = artifact_bytes(out_params, out_b)
     rows.append(row("write", shape.largest_linear * 4, out_bytes / DISK_BYTES_PER_SECOND + 1.0))
-    spill_bytes = P * b + (N * D * b - cal_host)  # spilled layers (+ spilled calibration activations)
+    spill_bytes = P * b + (run.cal_bytes - cal_host)  # spilled layers (+ spilled calibration activations)
     if any(step["pass"] == "quantize_weights" for step in manager.resolved_recipe()):
         spill_bytes += int((P - shape.resident_params) * INT4_UNPACKED_BYTES_PER_WEIGHT)  # int4-*.safetensors until pack
     free = costs.free_disk(opts.output)
-    result = {
-        "model": opts.model, "model_type": shape.model_type, "parameters": P, "output_parameters": out_params,
-        "dtype": opts.dtype,
-        "device": str(device), "world_size": world, "calibration_tokens_per_rank": N, "streamed": True,
-        "model_bytes_run_dtype_gb": gb(P * b), "weights_on_disk_gb": gb(shape.weights_on_disk),
-        "layer_gb": gb(shape.layer_params * b), "passes": rows,
-        "peak_host_ram_gb": max(r["host_ram_gb"] for r in rows), "peak_device_gb": max(r["device_gb"] for r in rows),
-        "disk_gb": gb(out_bytes), "spill_gb": gb(spill_bytes), "free_disk_gb": gb(free) if free is not None else None,
-        "seconds": round(sum(r["seconds"] for r in rows), 1), "shape": shape_fields(shape),
-        "cpu_flop_rates": {k: float(f"{v:.3g}") for k, v in rates.items()},
-        "calibration_gb": gb(N * D * b), "activations_spilled": cal_host == 0,
-    }
+    result = {**report_fields(run, rows, out_params, out_bytes, free), "streamed": True,
+              "layer_gb": gb(shape.layer_params * b), "spill_gb": gb(spill_bytes)}
     if check_disk and free is not None and out_bytes + spill_bytes > free:
         raise ConfigError(f"a streamed run needs about {gb(out_bytes + spill_bytes)} GB on disk (spilled layers "
                           f"and activations {gb(spill_bytes)} GB + artifact {gb(out_bytes)} GB) and only {gb(free)} GB is free at {opts.output}")
