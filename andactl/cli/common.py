@@ -169,6 +169,15 @@ def search_loss_option(f):
 def dry_run_option(f):
     """Adds --dry-run and --max-memory (both answered from the dry-run estimate)."""
     return _dry_run_flag(_max_memory_flag(f))
+
+
+def artifact_output_options(f):
+    """Adds -o/--output (required) and --overwrite: the artifact a command writes, and leave to
+    replace a non-empty directory there (formats/output_dir.py decides what may be replaced)."""
+    f = click.option("--overwrite", is_flag=True, help="Replace a non-empty output directory.")(f)
+    return click.option("-o", "--output", required=True, help="Artifact directory to write.")(f)
+
+
 stream_option = click.option(
     "--stream/--no-stream", default=None,
     help="Layer-wise streaming: decoder layers read from the source one at a time and spilled next to the output, "

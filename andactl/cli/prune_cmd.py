@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import click
 
-from andactl.cli.common import (calibration_dict, calibration_options, data_dir_option, device_option, dry_run_option,
-                                 dtype_option, format_option, storage_dtype_option)
+from andactl.cli.common import (artifact_output_options, calibration_dict, calibration_options, data_dir_option,
+                                device_option, dry_run_option, dtype_option, format_option, storage_dtype_option)
 
 
 @click.command("prune")
@@ -12,8 +12,7 @@ from andactl.cli.common import (calibration_dict, calibration_options, data_dir_
 @click.option("--ratio", type=float, required=True, help="Fraction of every layer's MLP neurons to remove, in (0, 1).")
 @click.option("--round-to", type=click.IntRange(min=1), default=64, show_default=True,
               help="Kept neurons per layer are a multiple of this (64: whole INT4/Anda groups).")
-@click.option("-o", "--output", required=True, help="Artifact directory to write.")
-@click.option("--overwrite", is_flag=True, help="Replace a non-empty output directory.")
+@artifact_output_options
 @calibration_options(samples=32, seqlen=1024)
 @dtype_option
 @storage_dtype_option

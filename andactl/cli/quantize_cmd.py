@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import click
 
-from andactl.cli.common import (calibration_dict, calibration_options, data_dir_option, device_option, dry_run_option,
-                                 dtype_option, format_option, shortcuts_option, spill_option, storage_dtype_option,
-                                 stream_option)
+from andactl.cli.common import (artifact_output_options, calibration_dict, calibration_options, data_dir_option,
+                                device_option, dry_run_option, dtype_option, format_option, shortcuts_option,
+                                spill_option, storage_dtype_option, stream_option)
 from andactl.cli.common import int4_weight_options, search_loss_option, table_options
 from andactl.formats.table_quant import DEFAULT_TABLE_GROUP
 from andactl.passbase import QUANTIZED
@@ -58,8 +58,7 @@ def quantize_recipe(weights, weight_method, group_size, asymmetric, act_order, s
 @search_loss_option
 @click.option("--max-evals", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--rounding", type=click.Choice(["truncate", "nearest"]), default="truncate", show_default=True)
-@click.option("-o", "--output", required=True, help="Artifact directory to write.")
-@click.option("--overwrite", is_flag=True)
+@artifact_output_options
 @calibration_options(samples=8, seqlen=512, batch_size=4)
 @dtype_option
 @storage_dtype_option

@@ -5,7 +5,8 @@ import logging
 
 import click
 
-from andactl.cli.common import data_dir_option, device_option, dry_run_option, dtype_option, format_option
+from andactl.cli.common import (artifact_output_options, data_dir_option, device_option, dry_run_option, dtype_option,
+                                format_option)
 from andactl.step_budget import TIMING_MARGIN
 
 log = logging.getLogger("andactl")
@@ -47,8 +48,7 @@ log = logging.getLogger("andactl")
                    "float32 = torch's float32 GEMM; auto = split where the CPU has the tiles and the packed heads "
                    "take at most 1 GiB.")
 @click.option("--seed", type=int, default=42, show_default=True)
-@click.option("-o", "--output", required=True, help="Artifact directory to write.")
-@click.option("--overwrite", is_flag=True, help="Replace a non-empty output directory.")
+@artifact_output_options
 @dtype_option
 @device_option
 @data_dir_option

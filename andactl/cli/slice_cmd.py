@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import click
 
-from andactl.cli.common import (calibration_dict, calibration_options, data_dir_option, device_option, dry_run_option,
-                                 dtype_option, format_option, shortcuts_option, spill_option, storage_dtype_option,
-                                 stream_option)
+from andactl.cli.common import (artifact_output_options, calibration_dict, calibration_options, data_dir_option,
+                                device_option, dry_run_option, dtype_option, format_option, shortcuts_option,
+                                spill_option, storage_dtype_option, stream_option)
 
 
 @click.command("slice")
@@ -16,8 +16,7 @@ from andactl.cli.common import (calibration_dict, calibration_options, data_dir_
 @click.option("--basis", type=click.Choice(["pca", "fisher"]), default="pca", show_default=True,
               help="Directions kept: pca (SliceGPT: most energy) or fisher (most loss, from the gradient; "
                    "a backward pass over the calibration text; not with --stream).")
-@click.option("-o", "--output", required=True, help="Artifact directory to write.")
-@click.option("--overwrite", is_flag=True, help="Replace a non-empty output directory.")
+@artifact_output_options
 @calibration_options()
 @dtype_option
 @storage_dtype_option
