@@ -275,6 +275,13 @@ def test_bad_input_one_line_nothing_written(sliced, data_dir, tmp_path, args, te
     assert not (tmp_path / "out").exists()
 
 
+def test_missing_model_named_before_the_teacher_check(data_dir, tmp_path):
+    # a path that is not there has no provenance either: the error names the model, not the teacher
+    res = invoke_cli("recover", tmp_path / "nowhere", "-o", tmp_path / "out", "--data-dir", data_dir)
+    assert_error_line(res, f"unknown model '{tmp_path / 'nowhere'}'")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_head_products_split_needs_amx_tiles(sliced, data_dir, tmp_path, monkeypatch):
     from andactl.kernels import split_gemm
 

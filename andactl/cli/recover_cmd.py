@@ -89,6 +89,7 @@ def recover(cctx, model, method, full, teacher, train_data, steps, minutes, lr, 
               "held_out": held_out, "checkpoint": checkpoint, "head_products": head_products,
               **({} if steps is None else {"steps": steps})}
     config = parse_config(RecoverConfig, params, "recover")
+    folder = model_source(model)[1]  # a model that is not there is named as such before any other check
     meta = artifact_meta(Path(model)) if is_artifact(model) else {}
     teacher_src = teacher or (dense_source(meta.get("provenance", {}), model) if config.needs_teacher else None)
     preflight(config, set(meta.get("provides", [])), teacher_src)
@@ -96,11 +97,11 @@ def recover(cctx, model, method, full, teacher, train_data, steps, minutes, lr, 
     check_available(train_data, data)
     if config.needs_teacher:
         check_teacher(model, teacher_src)
-    folder = model_source(model)[1]
     check_seqlen(folder, seqlen, "--seqlen")
     check_topk(folder, teacher_topk, "--teacher-topk")
     opts = RunOptions(model=model, output=output, dtype=dtype, device=device, seed=seed, data_dir=data,
                       overwrite=overwrite, quiet=cctx.obj.get("quiet", False))
+
     def recipe_of(step: dict) -> Recipe:
         return Recipe(passes=[{"pass": "recover", **step}])
 
