@@ -10,7 +10,6 @@ the artifact's estimated size.
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from pathlib import Path
 
@@ -22,7 +21,8 @@ DISK_MARGIN = 1.1  # artifact <= source weights in float32 plus tokenizer files;
 def model_source(source: str) -> tuple[str, Path | None]:
     """(kind, folder with config.json or None) of a model source without loading it; ModelError
     for a source ``load_model`` would refuse. Kinds: alias, artifact, hf, gguf, hub."""
-    from andactl.models.loading import ALIASES, alias_file, gguf_cache_target, supported_model_types
+    from andactl.models.loading import (ALIASES, HUB_ID, alias_file, gguf_cache_target, not_a_model,
+                                        supported_model_types, unknown_model)
 
     path = Path(source).expanduser()
     if source in ALIASES:
@@ -40,10 +40,10 @@ def model_source(source: str) -> tuple[str, Path | None]:
         cached = gguf_cache_target(path.resolve())
         return "gguf", cached if (cached / "config.json").is_file() else None
     if path.exists():
-        raise ModelError(f"'{source}' is neither a model folder (with config.json), a .gguf file nor an andactl artifact")
-    if re.fullmatch(r"[\w.-]+/[\w.-]+", source):
+        raise not_a_model(source)
+    if HUB_ID.fullmatch(source):
         return "hub", None
-    raise ModelError(f"unknown model '{source}': not a path, a hub id (org/name) or an alias ({', '.join(ALIASES)})")
+    raise unknown_model(source)
 
 
 def _config(folder: Path) -> dict:

