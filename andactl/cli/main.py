@@ -17,7 +17,8 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
 
     \b
       andactl slice smollm2-135m --ratio 0.25 -o sliced/
-      andactl quantize sliced/ --budget energy -o packed/
+      andactl recover sliced/ --full -o recovered/      # distil the dense model back in
+      andactl quantize recovered/ --budget energy -o packed/
       andactl eval packed/ --tasks piqa,arc_e,wikitext2
     """
     ctx.ensure_object(dict)
