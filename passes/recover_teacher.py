@@ -25,15 +25,15 @@ def source_tokenizer(source: str):
     loading its weights; ModelError if there is none."""
     from transformers import AutoTokenizer
 
-    from andactl.models.loading import ALIASES, alias_file, gguf_as_hf_dir
+    from andactl.models.loading import ALIASES, HUB_ID, alias_file, gguf_as_hf_dir, unknown_model
 
     path = Path(source).expanduser()
     if source in ALIASES:
         path = gguf_as_hf_dir(alias_file(source))
     elif path.is_file() and path.suffix == ".gguf":
         path = gguf_as_hf_dir(path.resolve())
-    elif not path.is_dir() and not path.exists() and "/" not in source:
-        raise ModelError(f"unknown teacher model '{source}': not a path, a hub id (org/name) or an alias ({', '.join(ALIASES)})")
+    elif not path.exists() and not HUB_ID.fullmatch(source):
+        raise unknown_model(source, "teacher model")
     try:
         return AutoTokenizer.from_pretrained(str(path) if path.exists() else source, local_files_only=path.exists())
     except Exception as err:

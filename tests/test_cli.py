@@ -141,3 +141,19 @@ def test_run_summary_never_cuts_a_value_in_half():
     assert _brief(items) == ", ".join(items[:5]) + ", …"  # the whole set is 93 characters
     assert _brief(items, width=200) == ", ".join(items)
     assert _brief(["x=" + "9" * 100], width=10) == "x=9999999…"
+
+
+def test_hub_client_retries_are_quiet_unless_verbose():
+    # a hub id offline: the hub client's retry warnings (20 lines) would precede andactl's one error line
+    import logging
+
+    from andactl.cli.common import setup_logging
+
+    retries = logging.getLogger("huggingface_hub.utils._http")
+    try:
+        setup_logging(0, False)
+        assert not retries.isEnabledFor(logging.WARNING) and retries.isEnabledFor(logging.ERROR)
+        setup_logging(1, False)
+        assert retries.isEnabledFor(logging.WARNING)
+    finally:
+        setup_logging(0, False)

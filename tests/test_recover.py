@@ -269,6 +269,7 @@ def test_interrupt_or_failure_writes_nothing(sliced, data_dir, tmp_path, monkeyp
     (["--train-data", "ptb/test"], "evaluation split ptb/test"),
     (["--train-data", "arc_e"], "zero-shot evaluation set"),
     (["--seqlen", "129"], "--seqlen 129 exceeds the model's context length (max_position_embeddings 128)"),
+    (["--teacher", "/nonexistent-andactl/teacher"], "unknown teacher model '/nonexistent-andactl/teacher'"),
 ])
 def test_bad_input_one_line_nothing_written(sliced, data_dir, tmp_path, args, text):
     assert_error_line(invoke_cli("recover", sliced, "-o", tmp_path / "out", *args, "--data-dir", data_dir), text)

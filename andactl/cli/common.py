@@ -68,7 +68,8 @@ def _fail(message: str, code: int) -> None:
 
 
 def setup_logging(verbose: int, quiet: bool) -> None:
-    """Logs go to stderr through rich; noisy third-party loggers are capped at WARNING."""
+    """Logs go to stderr through rich; noisy third-party loggers are capped at WARNING (the hub
+    client at ERROR) unless -v."""
     from rich.logging import RichHandler
 
     from andactl.context import stderr_console
@@ -87,6 +88,11 @@ def setup_logging(verbose: int, quiet: bool) -> None:
 
         hf_logging.set_verbosity_error() if verbose == 0 else hf_logging.set_verbosity_info()
         hf_logging.disable_progress_bar()
+        # the hub client warns once per retry (20 lines for a hub id offline) before the error andactl
+        # reports in one line; with -v they show. Its own import sets its level, so set it through it.
+        from huggingface_hub.utils import logging as hub_logging
+
+        hub_logging.set_verbosity_error() if verbose == 0 else hub_logging.set_verbosity_info()
     except Exception:  # pragma: no cover - transformers missing is reported elsewhere
         pass
 

@@ -110,9 +110,9 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "andactl"
 
 
-def unknown_model(source: str) -> ModelError:
-    """The error for a source that is no path, no hub id and no alias."""
-    return ModelError(f"unknown model '{source}': not a path, a hub id (org/name) or an alias ({', '.join(ALIASES)})")
+def unknown_model(source: str, role: str = "model") -> ModelError:
+    """The error for a source that is no path, no hub id and no alias (``role``: what it was given as)."""
+    return ModelError(f"unknown {role} '{source}': not a path, a hub id (org/name) or an alias ({', '.join(ALIASES)})")
 
 
 def not_a_model(source: str) -> ModelError:
