@@ -119,19 +119,28 @@ def _submodule(model, name: str):
 
 
 def tensor_header(path: Path) -> dict[str, tuple[str, tuple[int, ...]]]:
-    """name -> (safetensors dtype, shape) from ``model.safetensors``'s header alone."""
+    """name -> (safetensors dtype, shape) from ``model.safetensors``'s header alone; ArtifactError
+    unless the file is exactly as long as its header says (a truncated copy fails here, before any
+    tensor data is read)."""
     file = Path(path) / WEIGHTS
     if not file.is_file():
         raise ArtifactError(f"{path}: {WEIGHTS} is missing")
     try:
+        size = file.stat().st_size
         with open(file, "rb") as fh:
             n = int.from_bytes(fh.read(8), "little")
-            if n <= 0 or n > file.stat().st_size - 8:
+            if n <= 0 or n > size - 8:
                 raise ValueError("bad header length")
             header = json.loads(fh.read(n))
-        return {k: (v["dtype"], tuple(v["shape"])) for k, v in header.items() if k != "__metadata__"}
+        entries = {k: v for k, v in header.items() if k != "__metadata__"}
+        data = max((int(v["data_offsets"][1]) for v in entries.values()), default=0)
+        result = {k: (v["dtype"], tuple(v["shape"])) for k, v in entries.items()}
     except Exception as err:  # noqa: BLE001 - any failure here means a corrupt file
         raise ArtifactError(f"{file}: corrupt or not a safetensors file ({str(err).splitlines()[0]})") from err
+    if size != 8 + n + data:
+        raise ArtifactError(f"{file}: truncated or padded: {size:,} bytes where its header needs {8 + n + data:,} "
+                            "(an interrupted copy? copy the artifact again)")
+    return result
 
 
 _ST_DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "F64": torch.float64,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import torch
@@ -56,6 +57,21 @@ def test_corrupt_safetensors(tmp_path):
     out = _saved(tmp_path)
     (out / "model.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00not json at all!")
     with pytest.raises(ArtifactError, match="corrupt or not a safetensors file"):
+        load_artifact(out)
+
+
+@pytest.mark.parametrize("change", [-1, 8])
+def test_truncated_or_padded_safetensors(tmp_path, change):
+    # an interrupted copy keeps a whole header: refused by length, before any tensor is read
+    out = _saved(tmp_path)
+    file = out / "model.safetensors"
+    size = file.stat().st_size
+    if change < 0:
+        os.truncate(file, size + change)
+    else:
+        with open(file, "ab") as fh:
+            fh.write(b"\0" * change)
+    with pytest.raises(ArtifactError, match=f"truncated or padded: {size + change:,} bytes where its header needs {size:,}"):
         load_artifact(out)
 
 
