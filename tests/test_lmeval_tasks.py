@@ -84,3 +84,68 @@ def test_parse_tasks_aliases_and_errors():
         parse_tasks("piqa,mmlu")
     with pytest.raises(ConfigError, match="no task given"):
         parse_tasks(" , ")
+
+
+def _piqa_dir(tmp_path, docs: list[str], labels: str):
+    (tmp_path / "piqa").mkdir(parents=True)
+    (tmp_path / "piqa" / "valid.jsonl").write_text("\n".join(docs) + "\n")
+    (tmp_path / "piqa" / "valid-labels.lst").write_text(labels)
+    return tmp_path
+
+
+DOC = '{"goal": "g", "sol1": "a", "sol2": "b"}'
+
+
+@pytest.mark.parametrize("docs,labels,pattern", [
+    ([DOC, DOC], "0\n", "piqa: 2 documents in valid.jsonl but 1 labels in valid-labels.lst"),
+    ([DOC, "{not json"], "0\n1\n", r"piqa/valid.jsonl:2: not a JSON record"),
+    ([DOC], "x\n", r"piqa: the local data files do not have the expected layout \(ValueError"),
+    (['{"goal": "g", "sol1": "a"}'], "0\n", r"piqa: the local data files do not have the expected layout \(KeyError: 'sol2'"),
+])
+def test_damaged_local_data_is_the_users_error(tmp_path, docs, labels, pattern):
+    from andactl.errors import DataError
+    from andactl.evaluation.local_tasks import piqa_records
+
+    with pytest.raises(DataError, match=pattern):
+        piqa_records(_piqa_dir(tmp_path, docs, labels))
+
+
+def test_damaged_hellaswag_archive(tmp_path):
+    from andactl.errors import DataError
+    from andactl.evaluation.local_tasks import hellaswag_records
+
+    (tmp_path / "hellaswag").mkdir()
+    (tmp_path / "hellaswag" / "hellaswag_val_full.txt.bz2").write_bytes(b"BZh9 not an archive")
+    with pytest.raises(DataError, match=r"hellaswag: the local data files do not have the expected layout \(OSError"):
+        hellaswag_records(tmp_path)
+
+
+def test_damaged_data_through_eval_is_one_line(tiny_hf_dir, tmp_path, caplog):
+    # lm-eval's notes on how andactl calls it (an in-process model, local loaders) are dropped too
+    from click.testing import CliRunner
+
+    from andactl.cli.main import cli
+    from andactl.evaluation.harness import LM_EVAL_CALL_NOTES
+
+    data = _piqa_dir(tmp_path, [DOC, DOC], "0\n")
+    res = CliRunner().invoke(cli, ["-q", "eval", str(tiny_hf_dir), "--tasks", "piqa", "--data-dir", str(data)])
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert res.exit_code == 2 and res.stdout == "", res.stderr
+    assert lines == ["error: piqa: 2 documents in valid.jsonl but 1 labels in valid-labels.lst"], res.stderr
+    lm_eval_records = [r.getMessage() for r in caplog.records if r.name.startswith("lm_eval")]
+    assert not [m for m in lm_eval_records for _, fragment in LM_EVAL_CALL_NOTES if fragment in m], lm_eval_records
+
+
+def test_call_notes_dropped_other_warnings_kept(caplog):
+    import logging
+
+    from andactl.evaluation.harness import LM_EVAL_CALL_NOTES, quiet_call_notes
+
+    quiet_call_notes()
+    quiet_call_notes()  # idempotent: one filter per logger
+    for name, fragment in LM_EVAL_CALL_NOTES:
+        logging.getLogger(name).warning(f"piqa: {fragment} and more")
+        logging.getLogger(name).warning("a context was truncated")
+        assert sum(type(f).__name__ == "_DropCallNotes" for f in logging.getLogger(name).filters) == 1
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages == ["a context was truncated"] * len(LM_EVAL_CALL_NOTES)

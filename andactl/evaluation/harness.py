@@ -14,6 +14,13 @@ log = logging.getLogger("andactl")
 TASK_ALIASES = {"arc_e": "arc_easy", "arc_c": "arc_challenge", "wikitext": "wikitext2"}
 PPL_TASKS = {"wikitext2": ("wikitext2", "test"), "ptb": ("ptb", "test"), "c4": ("c4", "validation")}
 ZERO_SHOT_TASKS = ("piqa", "arc_easy", "arc_challenge", "hellaswag", "winogrande")
+# lm-eval's warnings about the way andactl calls it (an in-process model, local dataset loaders):
+# true of every andactl run and nothing a user can act on; (logger, fragment of the message)
+LM_EVAL_CALL_NOTES = (
+    ("lm_eval.models.huggingface", "`pretrained` model kwarg is not of type `str`"),
+    ("lm_eval.models.huggingface", "Passed an already-initialized model through `pretrained`"),
+    ("lm_eval.api.task", "Custom kwargs can be passed to `--metadata`"),
+)
 
 
 def parse_tasks(spec: str) -> list[str]:
@@ -63,12 +70,36 @@ def metrics_of(task_result: dict) -> dict:
     return out
 
 
+class _DropCallNotes(logging.Filter):
+    """Drops the records of one lm-eval logger that carry one of ``fragments``; keeps all others."""
+
+    def __init__(self, fragments: tuple[str, ...]):
+        super().__init__()
+        self.fragments = fragments
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not any(f in message for f in self.fragments)
+
+
+def quiet_call_notes() -> None:
+    """Installs (once per logger) the filters that drop LM_EVAL_CALL_NOTES; idempotent."""
+    by_logger: dict[str, tuple[str, ...]] = {}
+    for name, fragment in LM_EVAL_CALL_NOTES:
+        by_logger[name] = by_logger.get(name, ()) + (fragment,)
+    for name, fragments in by_logger.items():
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _DropCallNotes) for f in logger.filters):
+            logger.addFilter(_DropCallNotes(fragments))
+
+
 def zero_shot(model, tokenizer, tasks: list[str], data_dir: Path | None, limit: int | None = None,
               batch_size: int = 8, device: str = "cpu", seed: int = 1234) -> dict[str, dict]:
     """Runs ``tasks`` with lm_eval.simple_evaluate on an in-process HFLM; returns metrics per task."""
     from lm_eval import simple_evaluate
     from lm_eval.models.huggingface import HFLM
 
+    quiet_call_notes()
     lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, device=device)
     with tempfile.TemporaryDirectory(prefix="andactl-tasks-") as tmp:
         tm = task_manager(data_dir, tasks, Path(tmp))

@@ -7,27 +7,56 @@ lm-eval calls ``custom_dataset(**metadata, **dataset_kwargs)``.
 from __future__ import annotations
 
 import bz2
+import functools
 import json
 from pathlib import Path
 
 import datasets
 
 from andactl.data.datasets import local_file
+from andactl.errors import AndaError, DataError
 
 
 def _jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    """The records of a JSON-lines file; DataError naming the file and line of one that is not JSON."""
+    out = []
+    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError as err:
+                raise DataError(f"{path}:{i}: not a JSON record ({err.msg})") from err
+    return out
 
 
+def _layout(task: str):
+    """Turns a record the loader cannot read (a missing field, a bad label, a damaged archive) into
+    one DataError naming ``task``: the user's data files, not andactl, are at fault."""
+    def wrap(fn):
+        @functools.wraps(fn)
+        def inner(*args, **kwargs):
+            try:
+                return fn(*args, **kwargs)
+            except AndaError:
+                raise
+            except (KeyError, IndexError, TypeError, ValueError, OSError, EOFError, UnicodeDecodeError) as err:
+                raise DataError(f"{task}: the local data files do not have the expected layout "
+                                f"({type(err).__name__}: {str(err).strip()[:120]})") from err
+        return inner
+    return wrap
+
+
+@_layout("piqa")
 def piqa_records(data_dir: Path) -> list[dict]:
     """PIQA validation: {goal, sol1, sol2, label} with label from valid-labels.lst."""
     docs = _jsonl(local_file(data_dir, "piqa", ("piqa/valid.jsonl",), "validation"))
     labels = local_file(data_dir, "piqa", ("piqa/valid-labels.lst",), "validation").read_text().split()
     if len(labels) != len(docs):
-        raise ValueError(f"piqa: {len(docs)} documents but {len(labels)} labels")
+        raise DataError(f"piqa: {len(docs)} documents in valid.jsonl but {len(labels)} labels in valid-labels.lst")
     return [{"goal": d["goal"], "sol1": d["sol1"], "sol2": d["sol2"], "label": int(y)} for d, y in zip(docs, labels)]
 
 
+@_layout("arc")
 def arc_records(data_dir: Path, subset: str, split: str) -> list[dict]:
     """ARC in the HF ``allenai/ai2_arc`` layout: {id, question, choices{text,label}, answerKey}."""
     file_split = {"train": "Train", "validation": "Dev", "test": "Test"}[split]
@@ -43,6 +72,7 @@ def arc_records(data_dir: Path, subset: str, split: str) -> list[dict]:
     return out
 
 
+@_layout("hellaswag")
 def hellaswag_records(data_dir: Path) -> list[dict]:
     """HellaSwag validation from llama.cpp's cleaned 6-line layout: {query, choices, label}.
 
@@ -57,6 +87,7 @@ def hellaswag_records(data_dir: Path) -> list[dict]:
     ]
 
 
+@_layout("winogrande")
 def winogrande_records(data_dir: Path) -> list[dict]:
     """WinoGrande (xl) dev = lm-eval's validation split: {sentence, option1, option2, answer}."""
     docs = _jsonl(local_file(data_dir, "winogrande", ("winogrande/dev.jsonl",), "validation"))
