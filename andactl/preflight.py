@@ -21,7 +21,7 @@ DISK_MARGIN = 1.1  # artifact <= source weights in float32 plus tokenizer files;
 def model_source(source: str) -> tuple[str, Path | None]:
     """(kind, folder with config.json or None) of a model source without loading it; ModelError
     for a source ``load_model`` would refuse. Kinds: alias, artifact, hf, gguf, hub."""
-    from andactl.models.loading import (ALIASES, HUB_ID, alias_file, gguf_cache_target, not_a_model,
+    from andactl.models.loading import (ALIASES, HUB_ID, alias_file, check_gguf, gguf_cache_target, not_a_model,
                                         supported_model_types, unknown_model)
 
     path = Path(source).expanduser()
@@ -37,6 +37,7 @@ def model_source(source: str) -> tuple[str, Path | None]:
                              f"{', '.join(supported_model_types())}")
         return ("artifact" if SECTION in config else "hf"), path
     if path.is_file() and path.suffix == ".gguf":
+        check_gguf(path)
         cached = gguf_cache_target(path.resolve())
         return "gguf", cached if (cached / "config.json").is_file() else None
     if path.exists():

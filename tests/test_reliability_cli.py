@@ -228,6 +228,25 @@ def test_corrupt_model_cache_is_named_and_rebuilt(tiny_hf_dir, tmp_path, monkeyp
     assert (cache / "model.safetensors").read_bytes() == (tiny_hf_dir / "model.safetensors").read_bytes()
 
 
+@pytest.mark.parametrize("command", [["inspect"], ["eval", "--tasks", "wikitext2"], ["slice", "--ratio", "0.25", "-o", "OUT"]])
+def test_not_a_gguf_file_one_line(tmp_path, command):
+    gguf = tmp_path / "model.gguf"
+    gguf.write_bytes(b"garbage, not GGUF")
+    args = [str(tmp_path / "out") if a == "OUT" else a for a in command]
+    one_line_error(invoke(args[0], gguf, *args[1:]), r"model.gguf' is not a GGUF file \(it does not start with the GGUF magic")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.gguf"]
+
+
+def test_gguf_transformers_cannot_read_is_one_line(tmp_path, monkeypatch):
+    # the right magic, then nothing a GGUF reader can parse: named, nothing left in the cache
+    monkeypatch.setenv("ANDACTL_CACHE_DIR", str(tmp_path / "cache"))
+    gguf = tmp_path / "model.gguf"
+    gguf.write_bytes(b"GGUF\x03\x00\x00\x00cut")
+    res = invoke("-q", "inspect", gguf)
+    one_line_error(res, r"model.gguf': transformers cannot convert this GGUF file \(")
+    assert not list((tmp_path / "cache" / "models").glob("model-*"))
+
+
 def test_disk_space_checked_before_load(tiny_hf_dir, tmp_path, monkeypatch):
     import shutil
     from collections import namedtuple

@@ -142,6 +142,16 @@ def _from_pretrained(path: str, dtype: torch.dtype, gguf_file: str | None = None
     return model, AutoTokenizer.from_pretrained(path, **kwargs)
 
 
+GGUF_MAGIC = b"GGUF"
+
+
+def check_gguf(gguf: Path) -> None:
+    """ModelError unless ``gguf`` starts with the GGUF magic bytes (4 bytes read)."""
+    with open(gguf, "rb") as fh:
+        if fh.read(len(GGUF_MAGIC)) != GGUF_MAGIC:
+            raise ModelError(f"'{gguf}' is not a GGUF file (it does not start with the GGUF magic bytes)")
+
+
 def gguf_cache_target(gguf: Path) -> Path:
     """Where the HF folder converted from ``gguf`` lives in the user cache."""
     stat = gguf.stat()
@@ -166,8 +176,13 @@ def gguf_as_hf_dir(gguf: Path) -> Path:
     target = gguf_cache_target(gguf)
     if (target / "config.json").is_file():
         return target
+    check_gguf(gguf)
     log.info("converting %s to an HF folder in %s (once)", gguf.name, target)
-    model, tokenizer = _from_pretrained(str(gguf.parent), torch.float32, gguf_file=gguf.name)
+    try:
+        model, tokenizer = _from_pretrained(str(gguf.parent), torch.float32, gguf_file=gguf.name)
+    except Exception as err:  # noqa: BLE001 - a GGUF transformers cannot read: the user's file, one line
+        first = str(err).strip().splitlines()[0][:160] if str(err).strip() else ""
+        raise ModelError(f"'{gguf}': transformers cannot convert this GGUF file ({type(err).__name__}: {first})") from err
     model.hf_quantizer = None  # the attached GGUF quantizer must not be serialized
     model.config.quantization_config = None
     if hasattr(model.config, "quantization_config"):
