@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from andactl.cli.main import cli
@@ -131,12 +132,17 @@ def test_grid_recovery_axis_only_for_sliced_models():
 def test_sweep_with_recovery_and_compact_options(tiny_hf_dir, data_dir, tmp_path):
     out = tmp_path / "sw"
     res = _sweep(tiny_hf_dir, out, "--data-dir", str(data_dir), "--ratios", "0.25", "--tolerances", "0.2",
-                 "--recover", "none,kd", "--recover-steps", "2", "--shortcuts", "int8", "--head", "int4",
+                 "--recover", "none,kd,full", "--recover-steps", "2", "--shortcuts", "int8", "--head", "int4",
                  "--table-group", "32", "--search-loss", "ppl")
     assert res.exit_code == 0, res.stderr
     doc = json.loads(res.stdout)
-    assert [p["key"] for p in doc["points"]] == ["r0.25-rtn-t0.2", "r0.25-kd-rtn-t0.2"]
-    assert sorted(p.name for p in (out / "sliced").iterdir() if p.is_dir()) == ["r0.25", "r0.25-kd"]
+    assert [p["key"] for p in doc["points"]] == ["r0.25-rtn-t0.2", "r0.25-kd-rtn-t0.2", "r0.25-full-rtn-t0.2"]
+    assert sorted(p.name for p in (out / "sliced").iterdir() if p.is_dir()) == ["r0.25", "r0.25-full", "r0.25-kd"]
+    steps = {name: yaml.safe_load((out / "sliced" / name / "recipe.yaml").read_text())["passes"][-1]
+             for name in ("r0.25-kd", "r0.25-full")}
+    assert steps["r0.25-kd"]["pass"] == steps["r0.25-full"]["pass"] == "recover"
+    assert (steps["r0.25-kd"]["method"], steps["r0.25-kd"]["full"]) == ("kd", False)
+    assert (steps["r0.25-full"]["method"], steps["r0.25-full"]["full"]) == ("kd", True)
     for p in doc["points"]:
         settings = json.loads((out / "points" / f"{p['key']}.json").read_text())["settings"]
         assert p["search_loss"] == "ppl" and settings["shortcuts"] == "int8" and settings["table_group"] == 32

@@ -23,8 +23,9 @@ from andactl.cli.common import (calibration_dict, calibration_options, data_dir_
 @shortcuts_option
 @search_loss_option
 @click.option("--recover", "recoveries", default="none", show_default=True,
-              help="Recovery of each sliced model before its INT4 weights: none, kd, lora (comma-separated: "
-                   "each is a grid axis; `andactl recover` defaults, --recover-steps steps).")
+              help="Recovery of each sliced model before its INT4 weights: none, kd, lora, full (`recover --full`, "
+                   "the best on small models); comma-separated, each a grid axis; `andactl recover` defaults, "
+                   "--recover-steps steps.")
 @click.option("--recover-steps", type=click.IntRange(min=1), default=40, show_default=True)
 @click.option("--max-bytes", type=float, default=None, help="Pick the lowest-ppl point with at most this many artifact bytes.")
 @click.option("--max-energy", type=float, default=None, help="... with at most this energy per token (cost model, pJ).")

@@ -6,7 +6,11 @@ from dataclasses import asdict, dataclass
 from andactl.errors import ConfigError
 
 WEIGHT_METHODS = ("gptq", "rtn")
-RECOVERIES = ("none", "kd", "lora")  # "none", or the `andactl recover --method` run on each sliced model
+# how `andactl recover` runs on each sliced model: kd / lora (its --method: distillation or SliceGPT's
+# RFT, both through adapters) or full (`recover --full`: distillation into every linear weight, the
+# best on small models; docs/RECOVER.md); "none" skips recovery
+RECOVERY_STEPS = {"kd": {"method": "kd"}, "lora": {"method": "lora"}, "full": {"method": "kd", "full": True}}
+RECOVERIES = ("none", *RECOVERY_STEPS)
 
 
 @dataclass(frozen=True)

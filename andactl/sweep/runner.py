@@ -22,7 +22,7 @@ from pathlib import Path
 from andactl.formats.table_quant import DEFAULT_TABLE_GROUP
 from andactl.passes.quantize_weights import QuantizeWeightsConfig
 from andactl.passes.search_losses import DEFAULT_SEARCH_LOSS
-from andactl.sweep.grid import SweepPoint
+from andactl.sweep.grid import RECOVERY_STEPS, SweepPoint
 
 log = logging.getLogger("andactl")
 
@@ -191,7 +191,7 @@ class SweepRunner:
         t0 = time.perf_counter()
         passes = [{"pass": "fuse_norms"}, {"pass": "rotate", "ratio": ratio}, {"pass": "slice"}]
         if recover != "none":
-            passes.append({"pass": "recover", "method": recover, "steps": self.s.recover_steps})
+            passes.append({"pass": "recover", **RECOVERY_STEPS[recover], "steps": self.s.recover_steps})
         recipe = Recipe(passes=passes, calibration=self.s.calibration)
         opts = RunOptions(model=self.s.model, output=str(out), dtype=self.s.dtype, seed=self.s.calibration.get("seed", 0),
                           data_dir=self.data_dir, overwrite=True, quiet=self.quiet, storage_dtype="fp32")
