@@ -30,6 +30,7 @@ ALIASES = {
 }
 DEFAULT_MODEL = "smollm2-135m"
 HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")  # org/name: tried on the Hugging Face hub when no such path exists
+GGUF_MAGIC = b"GGUF"  # the first 4 bytes of every GGUF file
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16, "float64": torch.float64}
 
 
@@ -140,9 +141,6 @@ def _from_pretrained(path: str, dtype: torch.dtype, gguf_file: str | None = None
         kwargs["gguf_file"] = gguf_file
     model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **kwargs)
     return model, AutoTokenizer.from_pretrained(path, **kwargs)
-
-
-GGUF_MAGIC = b"GGUF"
 
 
 def check_gguf(gguf: Path) -> None:
