@@ -39,7 +39,7 @@ def _layout(task: str):
                 return fn(*args, **kwargs)
             except AndaError:
                 raise
-            except (KeyError, IndexError, TypeError, ValueError, OSError, EOFError, UnicodeDecodeError) as err:
+            except (KeyError, IndexError, TypeError, ValueError, OSError, EOFError) as err:  # ValueError: bad UTF-8 too
                 raise DataError(f"{task}: the local data files do not have the expected layout "
                                 f"({type(err).__name__}: {str(err).strip()[:120]})") from err
         return inner
