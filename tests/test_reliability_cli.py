@@ -247,6 +247,18 @@ def test_gguf_transformers_cannot_read_is_one_line(tmp_path, monkeypatch):
     assert not list((tmp_path / "cache" / "models").glob("model-*"))
 
 
+def test_model_cache_that_cannot_be_written_is_one_line(tmp_path, monkeypatch):
+    # checked before the GGUF conversion (which this cut file would fail)
+    blocker = tmp_path / "cache"
+    blocker.write_text("a file where the cache folder should be")
+    monkeypatch.setenv("ANDACTL_CACHE_DIR", str(blocker))
+    gguf = tmp_path / "model.gguf"
+    gguf.write_bytes(b"GGUF\x03\x00\x00\x00cut")
+    one_line_error(invoke("-q", "inspect", gguf),
+                   r"cannot write the model cache at .*cache/models \(Not a directory\); point ANDACTL_CACHE_DIR")
+    assert blocker.read_text() == "a file where the cache folder should be"
+
+
 def test_disk_space_checked_before_load(tiny_hf_dir, tmp_path, monkeypatch):
     import shutil
     from collections import namedtuple

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from andactl.errors import ModelError
+from andactl.errors import ConfigError, ModelError
 from andactl.models.adapters import Adapter, get_adapter, supported_model_types
 from andactl.models.vector_math_warmup import warm_vector_math
 
@@ -175,6 +175,13 @@ def gguf_as_hf_dir(gguf: Path) -> Path:
     if (target / "config.json").is_file():
         return target
     check_gguf(gguf)
+    try:  # before the conversion: a cache that cannot be written is the user's setting, one line
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".partial-", dir=target.parent))
+    except OSError as err:
+        raise ConfigError(f"cannot write the model cache at {target.parent} ({err.strerror or type(err).__name__}); "
+                          "point ANDACTL_CACHE_DIR at a writable folder") from err
+    shutil.rmtree(tmp)
     log.info("converting %s to an HF folder in %s (once)", gguf.name, target)
     try:
         model, tokenizer = _from_pretrained(str(gguf.parent), torch.float32, gguf_file=gguf.name)
