@@ -181,20 +181,17 @@ def gguf_as_hf_dir(gguf: Path) -> Path:
     except OSError as err:
         raise ConfigError(f"cannot write the model cache at {target.parent} ({err.strerror or type(err).__name__}); "
                           "point ANDACTL_CACHE_DIR at a writable folder") from err
-    shutil.rmtree(tmp)
     log.info("converting %s to an HF folder in %s (once)", gguf.name, target)
     try:
-        model, tokenizer = _from_pretrained(str(gguf.parent), torch.float32, gguf_file=gguf.name)
-    except Exception as err:  # noqa: BLE001 - a GGUF transformers cannot read: the user's file, one line
-        first = str(err).strip().splitlines()[0][:160] if str(err).strip() else ""
-        raise ModelError(f"'{gguf}': transformers cannot convert this GGUF file ({type(err).__name__}: {first})") from err
-    model.hf_quantizer = None  # the attached GGUF quantizer must not be serialized
-    model.config.quantization_config = None
-    if hasattr(model.config, "quantization_config"):
-        delattr(model.config, "quantization_config")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".partial-", dir=target.parent))
-    try:
+        try:
+            model, tokenizer = _from_pretrained(str(gguf.parent), torch.float32, gguf_file=gguf.name)
+        except Exception as err:  # noqa: BLE001 - a GGUF transformers cannot read: the user's file, one line
+            first = str(err).strip().splitlines()[0][:160] if str(err).strip() else ""
+            raise ModelError(f"'{gguf}': transformers cannot convert this GGUF file ({type(err).__name__}: {first})") from err
+        model.hf_quantizer = None  # the attached GGUF quantizer must not be serialized
+        model.config.quantization_config = None
+        if hasattr(model.config, "quantization_config"):
+            delattr(model.config, "quantization_config")
         model.save_pretrained(str(tmp))
         tokenizer.save_pretrained(str(tmp))
         (tmp / "andactl_source.json").write_text(json.dumps({"gguf": str(gguf)}))
