@@ -148,11 +148,21 @@ def parse_config(cls: type[PassConfig], params: dict, where: str) -> PassConfig:
     fields = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(params) - fields)
     if unknown:
-        raise ConfigError(f"{where}: unknown parameter(s) {', '.join(unknown)}; allowed: {', '.join(sorted(fields)) or 'none'}")
+        raise ConfigError(f"{where}: unknown parameter(s) {', '.join(unknown)}; allowed: {', '.join(sorted(fields)) or 'none'}"
+                          + _elsewhere(unknown))
     values = {k: _check_type(v, hints[k], f"{where}.{k}") for k, v in params.items()}
     config = cls(**values)
     config.validate()
     return config
+
+
+def _elsewhere(names: list[str]) -> str:
+    """Where each of ``names`` is a parameter of other passes (a recipe that put it on the wrong
+    step), as a suffix for the unknown-parameter error; empty when no pass takes any of them."""
+    owners = {n: sorted(name for name, cls in registry().items() if n in {f.name for f in dataclasses.fields(cls.Config)})
+              for n in names}
+    hints = [f"'{n}' is a parameter of {', '.join(repr(o) for o in found)}" for n, found in owners.items() if found]
+    return f" ({'; '.join(hints)})" if hints else ""
 
 
 def config_to_dict(config: PassConfig) -> dict:

@@ -26,7 +26,7 @@ from andactl.distributed import all_reduce_sum
 from andactl.errors import ConfigError
 from andactl.formats.int4 import quantize_weight_rtn, resolve_group_size
 from andactl.models.capture import capture_layer0_inputs
-from andactl.passbase import Pass, PassConfig, register_pass
+from andactl.passbase import QUANTIZED, Pass, PassConfig, register_pass
 from andactl.passes.gptq import HessianAccumulator, gptq_quantize
 
 
@@ -68,6 +68,7 @@ class QuantizeWeights(Pass):
     Config = QuantizeWeightsConfig
     requires = ()
     provides = ("int4_weights",)
+    excludes = QUANTIZED  # its weights are read from float linears: never from an artifact already quantized
     streams = True
     description = "group-wise INT4 weights (RTN or GPTQ) for every linear an Anda activation feeds"
 

@@ -144,6 +144,16 @@ def test_bad_recipe_steps(step, msg):
         PassManager.from_recipe([step])
 
 
+def test_unknown_parameter_names_the_passes_that_take_it():
+    """A parameter put on the wrong step (SliceGPT's ratio on slice instead of rotate) is named with
+    the passes that take it; a name no pass takes gets no hint."""
+    with pytest.raises(ConfigError, match="pass 'slice' \\(step 1\\): unknown parameter\\(s\\) ratio; allowed: none "
+                                          "\\('ratio' is a parameter of 'prune_mlp', 'rotate'\\)$"):
+        PassManager.from_recipe([{"pass": "slice", "ratio": 0.25}])
+    with pytest.raises(ConfigError, match="unknown parameter\\(s\\) colour; allowed: factor, mode, steps$"):
+        PassManager.from_recipe([{"pass": "_test_scale", "colour": 1}])
+
+
 def test_failing_pass_is_named():
     with pytest.raises(PassFailed, match="pass '_test_boom' failed: RuntimeError: kaboom"):
         PassManager.from_recipe([{"pass": "_test_boom"}]).run(_ctx())

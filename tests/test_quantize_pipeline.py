@@ -88,6 +88,12 @@ def test_cli_slice_quantize_eval_inspect(tiny_hf_dir, data_dir, tmp_path):
     assert len(info["quantized_modules"]) == 14 and info["search"]["tuple"] == summary["search"]["tuple"]
     res = invoke_cli("quantize", tmp_path / "q", "-o", tmp_path / "q2")
     assert res.exit_code == 2 and "already quantized" in res.stderr
+    recipe = tmp_path / "again.yaml"  # the same through a recipe: refused before loading, not an internal failure
+    recipe.write_text("- {pass: quantize_weights, method: rtn}\n- {pass: keep_activations}\n- {pass: pack}\n")
+    res = invoke_cli("run", recipe, "--model", tmp_path / "q", "-o", tmp_path / "q2")
+    assert res.exit_code == 2 and len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert "pass 'quantize_weights' (step 1) cannot run after int4_weights, packed, which" in res.stderr
+    assert not (tmp_path / "q2").exists()
     for src, clash in (("s", "rotated"), ("q", "rotated, int4_weights, packed")):  # slicing twice: refused, not crashed
         res = invoke_cli("slice", tmp_path / src, "--ratio", "0.1", "-o", tmp_path / "again", *cal)
         assert res.exit_code == 2 and len(res.stderr.strip().splitlines()) == 1, res.stderr

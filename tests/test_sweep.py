@@ -122,6 +122,38 @@ def test_sweep_bad_input(tiny_hf_dir, tmp_path, extra, msg):
     assert not (tmp_path / "sw").exists()
 
 
+def test_sweep_checks_every_input_before_any_work(tiny_hf_dir, data_dir, tmp_path):
+    """Inputs a point would only meet later (a pass option, the source already quantized, a length
+    past the model's context, missing data) fail in one line before DIR is created or weights are read."""
+    art = tmp_path / "art"  # a packed artifact as andactl writes it (it records what it provides)
+    res = CliRunner().invoke(cli, ["quantize", str(tiny_hf_dir), "--weight-method", "rtn", "--bits", "8", "8", "8", "8",
+                                   "--cal-data", "ptb", "--cal-split", "validation", "--cal-seqlen", "64", "-o", str(art)])
+    assert res.exit_code == 0, res.stderr
+    empty, partial = tmp_path / "nodata", tmp_path / "ptb-only"
+    empty.mkdir()
+    partial.mkdir()
+    (partial / "ptb").symlink_to(data_dir / "ptb")
+    cases = [
+        ([str(tiny_hf_dir), "--group-size", "63"], "INT4 group_size must be a positive multiple of 64"),
+        ([str(tiny_hf_dir), "--seqlen", "1000000"], "--seqlen 1000000 exceeds the model's context length"),
+        ([str(tiny_hf_dir), "--ratios", "0.25", "--recover", "kd", "--cal-seqlen", "1000000"],
+         "--cal-seqlen 1000000 exceeds the model's context length"),
+        ([str(tiny_hf_dir), "--cal-data", "piqa"], "unknown dataset 'piqa'"),
+        ([str(tiny_hf_dir), "--data-dir", str(empty)], f"in data dir {empty}"),
+        ([str(tiny_hf_dir), "--ratios", "0", "--cal-data", "ptb", "--cal-split", "validation", "--data-dir", str(partial)],
+         "wikitext2/test: none of"),
+        ([str(art), "--ratios", "0"], "pass 'quantize_weights' (step 1) cannot run after int4_weights, packed"),
+        ([str(art), "--ratios", "0.25"], "pass 'rotate' (step 2) cannot run after"),
+    ]
+    for args, msg in cases:
+        model, *options = args
+        res = CliRunner().invoke(cli, ["sweep", model, "-o", str(tmp_path / "sw"), "--seqlen", "64", "--cal-seqlen", "64",
+                                       *options])
+        lines = [line for line in res.stderr.splitlines() if line.strip()]
+        assert res.exit_code == 2 and len(lines) == 1 and msg in lines[0], (args, res.stderr)
+        assert not (tmp_path / "sw").exists(), args
+
+
 def test_grid_recovery_axis_only_for_sliced_models():
     pts = build_grid([0.0, 0.25], [0.01], ["rtn"], ["none", "kd"])
     assert [p.key for p in pts] == ["r0-rtn-t0.01", "r0.25-rtn-t0.01", "r0.25-kd-rtn-t0.01"]

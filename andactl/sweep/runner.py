@@ -22,7 +22,8 @@ from pathlib import Path
 from andactl.formats.table_quant import DEFAULT_TABLE_GROUP
 from andactl.passes.quantize_weights import QuantizeWeightsConfig
 from andactl.passes.search_losses import DEFAULT_SEARCH_LOSS
-from andactl.sweep.grid import RECOVERY_STEPS, SweepPoint
+from andactl.sweep.grid import SweepPoint
+from andactl.sweep.recipes import point_recipe, point_steps, slice_steps, weight_steps
 
 log = logging.getLogger("andactl")
 
@@ -152,9 +153,30 @@ class SweepRunner:
         return rec
 
     # --- work ---------------------------------------------------------------------------------
+    def check(self, points: list[SweepPoint]) -> None:
+        """AndaError (one line; nothing written, no weights read) for any input a point would fail
+        on later: every point's recipe parsed and checked against what the source already is, the
+        model source, the calibration data, recovery and evaluation lengths against the model's
+        context, and the evaluation text (read here, once, for every evaluation)."""
+        from andactl.data.datasets import load_text_rows
+        from andactl.manager import PassManager
+        from andactl.preflight import check_seqlen, model_source, preflight, source_capabilities
+
+        have = source_capabilities(self.s.model)
+        train_seqlens = set()
+        for p in points:
+            manager = PassManager.from_recipe(point_recipe(p, self.s), [])
+            manager.check(have)
+            train_seqlens.update(int(s["seqlen"]) for s in manager.resolved_recipe() if s["pass"] == "recover")
+        preflight(self.s.model, None, False, self.data_dir, self.s.calibration, train_seqlens=sorted(train_seqlens))
+        check_seqlen(model_source(self.s.model)[1], self.s.seqlen, "--seqlen")
+        self._rows = load_text_rows("wikitext2", "test", self.data_dir)
+
     def run(self, points: list[SweepPoint]) -> tuple[list[dict], int]:
-        """(records of every point in ``points``, how many were reused from an earlier run)."""
+        """(records of every point in ``points``, how many were reused from an earlier run); every
+        input is checked (``check``) before DIR is created or anything is loaded."""
         check_sweep_dir(self.out)
+        self.check(points)
         from andactl import __version__
 
         _write_json(self.out / MARKER, {"andactl_version": __version__, "model": self.s.model})
@@ -189,10 +211,7 @@ class SweepRunner:
 
         log.info("sweep: slicing at ratio %g%s", ratio, "" if recover == "none" else f", then recovery ({recover})")
         t0 = time.perf_counter()
-        passes = [{"pass": "fuse_norms"}, {"pass": "rotate", "ratio": ratio}, {"pass": "slice"}]
-        if recover != "none":
-            passes.append({"pass": "recover", **RECOVERY_STEPS[recover], "steps": self.s.recover_steps})
-        recipe = Recipe(passes=passes, calibration=self.s.calibration)
+        recipe = Recipe(passes=slice_steps(ratio, recover, self.s.recover_steps), calibration=self.s.calibration)
         opts = RunOptions(model=self.s.model, output=str(out), dtype=self.s.dtype, seed=self.s.calibration.get("seed", 0),
                           data_dir=self.data_dir, overwrite=True, quiet=self.quiet, storage_dtype="fp32")
         run_recipe(recipe, opts)
@@ -222,8 +241,7 @@ class SweepRunner:
             "dense_block_linear_parameters": loaded.meta.get("dense_block_linear_parameters")
             or block_linear_parameters(loaded.adapter)})
         shape = cost_models.ModelShape.from_adapter(loaded.adapter, tokens=1)
-        weights = [{"pass": "quantize_weights", "method": method, "group_size": self.s.group_size,
-                    "symmetric": self.s.symmetric}]
+        weights = weight_steps(method, self.s)
         PassManager.from_recipe(weights).run(ctx)
         weight_seconds = round(time.perf_counter() - t0, 1)
         records = []
@@ -241,12 +259,7 @@ class SweepRunner:
         log.info("sweep: point %s", p.key)
         t0 = time.perf_counter()
         c = _fork(ctx)
-        steps = [{"pass": "anda_search", "tolerance": p.tolerance, "budget": self.s.budget, "max_evals": self.s.max_evals,
-                  "loss": self.s.search_loss}, {"pass": "pack"}]
-        if self.s.head != "none" or self.s.embeddings != "none":
-            steps.append({"pass": "quantize_tables", "head": self.s.head, "embeddings": self.s.embeddings,
-                          "group_size": self.s.table_group, "clip": self.s.table_clip, "method": self.s.table_method})
-        manager = PassManager.from_recipe(steps)
+        manager = PassManager.from_recipe(point_steps(p.tolerance, self.s))
         manager.run(c)
         tuple_ = c.report["search"]["tuple"]
         recipe = {"model": self.s.model, "sweep_point": p.to_dict(), "calibration": self.s.calibration,
