@@ -21,7 +21,7 @@ DISK_MARGIN = 1.1  # artifact <= source weights in float32 plus tokenizer files;
 def model_source(source: str) -> tuple[str, Path | None]:
     """(kind, folder with config.json or None) of a model source without loading it; ModelError
     for a source ``load_model`` would refuse. Kinds: alias, artifact, hf, gguf, hub."""
-    from andactl.models.loading import (ALIASES, HUB_ID, alias_file, check_gguf, gguf_cache_target, not_a_model,
+    from andactl.models.loading import (ALIASES, alias_file, check_gguf, gguf_cache_target, hub_id, not_a_model,
                                         supported_model_types, unknown_model)
 
     path = Path(source).expanduser()
@@ -42,7 +42,7 @@ def model_source(source: str) -> tuple[str, Path | None]:
         return "gguf", cached if (cached / "config.json").is_file() else None
     if path.exists():
         raise not_a_model(source)
-    if HUB_ID.fullmatch(source):
+    if hub_id(source):
         return "hub", None
     raise unknown_model(source)
 

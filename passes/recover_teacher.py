@@ -25,14 +25,14 @@ def source_tokenizer(source: str):
     loading its weights; ModelError if there is none."""
     from transformers import AutoTokenizer
 
-    from andactl.models.loading import ALIASES, HUB_ID, alias_file, gguf_as_hf_dir, unknown_model
+    from andactl.models.loading import ALIASES, alias_file, gguf_as_hf_dir, hub_id, unknown_model
 
     path = Path(source).expanduser()
     if source in ALIASES:
         path = gguf_as_hf_dir(alias_file(source))
     elif path.is_file() and path.suffix == ".gguf":
         path = gguf_as_hf_dir(path.resolve())
-    elif not path.exists() and not HUB_ID.fullmatch(source):
+    elif not path.exists() and not hub_id(source):
         raise unknown_model(source, "teacher model")
     try:
         return AutoTokenizer.from_pretrained(str(path) if path.exists() else source, local_files_only=path.exists())

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -14,8 +15,6 @@ def invoke(*args, env=None):
 
 
 def assert_one_line_error(res, pattern):
-    import re
-
     assert res.exit_code != 0, res.output
     lines = [line for line in res.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, res.stderr
@@ -57,6 +56,25 @@ def test_passes_lists_slicegpt():
 
 def test_unknown_model():
     assert_one_line_error(invoke("eval", "no-such-model", "--tasks", "wikitext2"), r"unknown model 'no-such-model'.*smollm2-135m")
+
+
+def test_missing_local_path_is_not_tried_on_the_hub(tiny_hf_dir, tmp_path, monkeypatch):
+    """``runs/packd`` (a typo) or ``./missing`` reads like a hub id (org/name); with the folder before
+    the slash present here it is a missing local path, refused at once, not after the hub client's
+    retries. A name whose org is no local folder is still a hub id."""
+    from andactl.models.loading import hub_id
+    from andactl.preflight import model_source
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()
+    for source in ("runs/packd", "./missing"):
+        assert not hub_id(source)
+        assert_one_line_error(invoke("eval", source, "--tasks", "wikitext2"),
+                              rf"unknown model '{re.escape(source)}': no such file or folder \(the folder .*/ exists, so "
+                              "it is read as a local path, not as a Hugging Face hub id\)")
+        assert_one_line_error(invoke("recover", str(tiny_hf_dir), "--teacher", source, "-o", "out"),
+                              rf"unknown teacher model '{re.escape(source)}': no such file or folder")
+    assert hub_id("HuggingFaceTB/SmolLM2-135M") and model_source("HuggingFaceTB/SmolLM2-135M") == ("hub", None)
 
 
 def test_unsupported_architecture(tmp_path):

@@ -111,8 +111,20 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "andactl"
 
 
+def hub_id(source: str) -> bool:
+    """True when ``source`` is to be tried on the Hugging Face hub: it reads org/name, no such path
+    exists, and no local folder is named like its org (``runs/packd``, ``./missing``: a mistyped or
+    missing local path, refused at once by ``unknown_model`` rather than after the hub client's retries)."""
+    path = Path(source).expanduser()
+    return bool(HUB_ID.fullmatch(source)) and not path.exists() and not path.parent.is_dir()
+
+
 def unknown_model(source: str, role: str = "model") -> ModelError:
     """The error for a source that is no path, no hub id and no alias (``role``: what it was given as)."""
+    parent = Path(source).expanduser().parent
+    if HUB_ID.fullmatch(source) and parent.is_dir():
+        return ModelError(f"unknown {role} '{source}': no such file or folder (the folder {parent}/ exists, so it is "
+                          "read as a local path, not as a Hugging Face hub id)")
     return ModelError(f"unknown {role} '{source}': not a path, a hub id (org/name) or an alias ({', '.join(ALIASES)})")
 
 
@@ -236,7 +248,7 @@ def load_model(source: str, dtype: str | torch.dtype = "float32", device: str = 
         kind, meta = "gguf", {}
     elif path.exists():
         raise not_a_model(source)
-    elif HUB_ID.fullmatch(source):
+    elif hub_id(source):
         try:
             model, tok = _from_pretrained(source, torch_dtype)
         except Exception as err:
