@@ -276,6 +276,20 @@ def test_bad_input_one_line_nothing_written(sliced, data_dir, tmp_path, args, te
     assert not (tmp_path / "out").exists()
 
 
+def test_the_model_itself_as_teacher_is_refused(sliced, data_dir, tmp_path, monkeypatch):
+    """Distillation alone from the model being recovered starts at zero loss and never moves: one
+    line, nothing written (the same folder by another spelling too); with cross-entropy mixed in the
+    self-teacher is a regulariser and is taken."""
+    monkeypatch.chdir(sliced.parent)
+    for teacher in (str(sliced), f"./{sliced.name}/"):
+        res = invoke_cli("recover", sliced, "-o", tmp_path / "out", "--teacher", teacher, "--data-dir", data_dir)
+        assert_error_line(res, f"--teacher {teacher} is the model being recovered")
+        assert not (tmp_path / "out").exists()
+    from andactl.passes.recover_teacher import check_teacher
+
+    check_teacher(str(sliced), str(sliced), ce_weight=0.5)  # KD + CE to its own start: no error
+
+
 def test_missing_model_named_before_the_teacher_check(data_dir, tmp_path):
     # a path that is not there has no provenance either: the error names the model, not the teacher
     res = invoke_cli("recover", tmp_path / "nowhere", "-o", tmp_path / "out", "--data-dir", data_dir)

@@ -96,7 +96,7 @@ def recover(cctx, model, method, full, teacher, train_data, steps, minutes, lr, 
     data = resolve_data_dir(data_dir)
     check_available(train_data, data)
     if config.needs_teacher:
-        check_teacher(model, teacher_src)
+        check_teacher(model, teacher_src, config.ce_weight)
     check_seqlen(folder, seqlen, "--seqlen")
     check_topk(folder, teacher_topk, "--teacher-topk")
     opts = RunOptions(model=model, output=output, dtype=dtype, device=device, seed=seed, data_dir=data,
