@@ -2,6 +2,7 @@
 ``andactl run`` on a tiny model, paused there by ANDACTL_PAUSE_AT); then what exists."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -114,3 +115,31 @@ def test_sigkill_leaves_old_artifact_and_next_run_cleans_up(setup):
         assert len(left) == 1 and left[0].startswith(".out.partial-"), left
     err = write(model, recipe, out)
     assert f"removing {work / left[0]}" in err and siblings(out) == ["out"]
+
+
+def test_interrupted_sweep_says_what_stays_and_resumes(tiny_hf_dir, data_dir, tmp_path):
+    """Ctrl-C inside a sweep's first point: exit 130 and one line that says the sweep directory keeps
+    its finished work (here the source's perplexity) and that the same command resumes; it does."""
+    out = tmp_path / "sw"
+    args = ["sweep", str(tiny_hf_dir), "-o", str(out), "--ratios", "0", "--tolerances", "0.2", "--weight-methods", "rtn",
+            "--windows", "1", "--seqlen", "64", "--cal-data", "ptb", "--cal-split", "validation", "--cal-samples", "4",
+            "--cal-seqlen", "64", "--max-evals", "2", "--backend", "reference", "--data-dir", str(data_dir), "--format", "json"]
+    env = {**os.environ, "ANDACTL_PAUSE_AT": "pass:anda_search", "ANDACTL_PAUSE_SECONDS": "60", "PYTHONPATH": str(ROOT),
+           "COLUMNS": "400"}
+    proc = subprocess.Popen([sys.executable, "-m", "andactl", *args], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    wait_paused(proc, "pass:anda_search")
+    proc.send_signal(signal.SIGINT)
+    rest = proc.stderr.read()
+    proc.wait(30)
+    assert proc.returncode == 130, rest
+    assert rest.strip().splitlines()[-1] == (f"interrupted: the finished points stay in {out}; the same command resumes "
+                                             "there, the point in progress was not written")
+    assert (out / "points" / "base.json").is_file() and not (out / "points" / "r0-rtn-t0.2.json").exists()
+    from click.testing import CliRunner
+
+    from andactl.cli.main import cli
+
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0, res.stderr
+    assert [p["key"] for p in json.loads(res.stdout)["points"]] == ["r0-rtn-t0.2"]

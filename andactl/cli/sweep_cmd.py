@@ -76,7 +76,11 @@ def sweep(cctx, model, out_dir, ratios, tolerances, weight_methods, windows, seq
                              table_method=table_method)
     t0 = time.perf_counter()
     runner = SweepRunner(out, settings, resolve_data_dir(data_dir), quiet=cctx.obj.get("quiet", False))
-    records, reused = runner.run(points)
+    try:
+        records, reused = runner.run(points)
+    except KeyboardInterrupt as err:
+        _resumable(err, out)
+        raise
     base = runner.base()
     doc = report.summary(records, base, reused, None, time.perf_counter() - t0)
     best = None
@@ -95,6 +99,18 @@ def sweep(cctx, model, out_dir, ratios, tolerances, weight_methods, windows, seq
     if best is not None and write_best:
         _copy_artifact(Path(best["artifact"]), Path(write_best).expanduser(), overwrite)
         click.echo(f"best point {best['key']} written to {write_best}", err=True)
+
+
+def _resumable(err: KeyboardInterrupt, out) -> None:
+    """Raises the interruption with a message saying what stays, once DIR is a sweep directory: its
+    finished points (each written atomically) stay and the same command resumes; returns otherwise."""
+    from andactl.errors import Interrupted, interrupt_message
+    from andactl.sweep.runner import MARKER
+
+    if (out / MARKER).is_file():
+        code = interrupt_message(err)[1]
+        raise Interrupted(code, f"interrupted: the finished points stay in {out}; the same command resumes there, "
+                                "the point in progress was not written") from None
 
 
 def _check_target(target, overwrite: bool) -> None:
