@@ -94,13 +94,7 @@ def check_output(output: str | os.PathLike, overwrite: bool) -> Path:
                                   "andactl never replaces it (even with --overwrite): name a new directory")
             if not overwrite:
                 raise ConfigError(f"output directory {out} is an existing {kind} (pass --overwrite to replace it)")
-    ancestor = out.parent
-    while not ancestor.exists():
-        ancestor = ancestor.parent
-    if not ancestor.is_dir():
-        raise ConfigError(f"cannot create output {out}: {ancestor} is a file, not a directory")
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise ConfigError(f"cannot write output {out}: directory {ancestor} is not writable")
+    ancestor = check_creatable(out, "output")
     try:
         name_max = os.pathconf(ancestor, "PC_NAME_MAX")
     except (OSError, ValueError):
@@ -110,6 +104,32 @@ def check_output(output: str | os.PathLike, overwrite: bool) -> Path:
         raise ConfigError(f"output name '{out.name[:40]}...' is too long: with the temporary prefix it needs "
                           f"{longest} bytes, the filesystem allows {name_max}")
     return out
+
+
+def check_creatable(target: Path, what: str) -> Path:
+    """The nearest existing ancestor of ``target``, or ConfigError (one line) when ``target`` could
+    not be created there: that ancestor is a file, or a directory this process may not write (a
+    read-only filesystem included). Touches nothing."""
+    ancestor = target.parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise ConfigError(f"cannot create {what} {target}: {ancestor} is a file, not a directory")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise ConfigError(f"cannot write {what} {target}: directory {ancestor} is not writable")
+    return ancestor
+
+
+def write_atomic(path: Path, content: str | bytes) -> None:
+    """Writes ``content`` to ``path`` (parents created) through a temporary file and a rename, so
+    ``path`` holds either its old content or the whole new one, never a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.partial")
+    try:
+        tmp.write_bytes(content.encode() if isinstance(content, str) else content)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _pid_alive(pid: int) -> bool:

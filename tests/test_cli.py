@@ -135,6 +135,27 @@ def test_eval_tiny_model_json(tiny_hf_dir, data_dir, tmp_path):
     assert json.loads(out.read_text()) == data
 
 
+def test_eval_output_path_that_cannot_be_written(tiny_hf_dir, data_dir, tmp_path, monkeypatch):
+    """A --output-path under a file is one line before any model loads; a write that fails at the end
+    (here the rename) is one line after the results reached stdout, and leaves no partial file."""
+    (tmp_path / "afile").write_text("x")
+    args = ["eval", str(tiny_hf_dir), "--tasks", "wikitext2", "--seqlen", "64", "--limit", "1", "--data-dir", str(data_dir),
+            "--format", "json"]
+    assert_one_line_error(invoke(*args, "--output-path", str(tmp_path / "afile" / "r.json")),
+                          rf"cannot create --output-path {re.escape(str(tmp_path / 'afile' / 'r.json'))}: .*afile is a file")
+    import andactl.formats.output_dir as od
+
+    def refuse(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(od.os, "replace", refuse)
+    res = invoke(*args, "--output-path", str(tmp_path / "new" / "r.json"))
+    assert res.exit_code == 2 and json.loads(res.stdout)["results"]["wikitext2"]["windows"] == 1
+    assert res.stderr.strip().splitlines()[-1] == (f"error: could not write --output-path {tmp_path / 'new' / 'r.json'} "
+                                                   "(No space left on device); the results are on stdout above")
+    assert list((tmp_path / "new").iterdir()) == []
+
+
 def test_example_recipes_are_valid():
     from pathlib import Path
 

@@ -162,8 +162,14 @@ def test_grid_recovery_axis_only_for_sliced_models():
 
 
 def test_sweep_with_recovery_and_compact_options(tiny_hf_dir, data_dir, tmp_path):
+    import shutil
+
+    model = tmp_path / "tiny-512"  # recover's default 256-token sequences need a context of 256 (the tiny one has 128)
+    shutil.copytree(tiny_hf_dir, model)
+    config = json.loads((model / "config.json").read_text())
+    (model / "config.json").write_text(json.dumps({**config, "max_position_embeddings": 512}))
     out = tmp_path / "sw"
-    res = _sweep(tiny_hf_dir, out, "--data-dir", str(data_dir), "--ratios", "0.25", "--tolerances", "0.2",
+    res = _sweep(model, out, "--data-dir", str(data_dir), "--ratios", "0.25", "--tolerances", "0.2",
                  "--recover", "none,kd,full", "--recover-steps", "2", "--shortcuts", "int8", "--head", "int4",
                  "--table-group", "32", "--search-loss", "ppl")
     assert res.exit_code == 0, res.stderr

@@ -69,6 +69,11 @@ def eval_(models, tasks, limit, batch_size, seqlen, output_path, backend, dtype,
     for task in task_list:
         if task in PPL_TASKS:
             data_file(*PPL_TASKS[task], ddir)
+    if output_path is not None:
+        from andactl.formats.output_dir import check_creatable
+
+        output_path = output_path.expanduser().resolve()
+        check_creatable(output_path, "--output-path")
     for source in models:  # every model checked before the first one loads
         _, folder = model_source(source)
         if any(t in PPL_TASKS for t in task_list):
@@ -81,10 +86,16 @@ def eval_(models, tasks, limit, batch_size, seqlen, output_path, backend, dtype,
         runs.append({"model": source, "dtype": dtype, "backend": used, "limit": limit, "results": results})
         del loaded
     data = runs[0] if len(runs) == 1 else {"models": runs}
+    emit(data, fmt, human_results)  # first: results a late write failure cannot take away
     if output_path is not None:
-        output_path.parent.mkdir(parents=True, exist_ok=True)
-        output_path.write_text(json.dumps(data, indent=2) + "\n")
-    emit(data, fmt, human_results)
+        from andactl.errors import ConfigError
+        from andactl.formats.output_dir import write_atomic
+
+        try:
+            write_atomic(output_path, json.dumps(data, indent=2) + "\n")
+        except OSError as err:
+            raise ConfigError(f"could not write --output-path {output_path} ({err.strerror or err}); "
+                              "the results are on stdout above") from None
 
 
 COMMANDS = [eval_]

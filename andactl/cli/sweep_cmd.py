@@ -50,6 +50,7 @@ def sweep(cctx, model, out_dir, ratios, tolerances, weight_methods, windows, seq
     from andactl.cli.common import emit
     from andactl.data.datasets import resolve_data_dir
     from andactl.errors import ConfigError
+    from andactl.formats.output_dir import write_atomic
     from andactl.formats.storage import parse_shortcut_storage, parse_storage_dtype
     from andactl.sweep import report
     from andactl.sweep.grid import build_grid, parse_floats
@@ -92,7 +93,7 @@ def sweep(cctx, model, out_dir, ratios, tolerances, weight_methods, windows, seq
         except ConfigError as err:
             error = err
     report.write_json(out, doc)
-    (out / "pareto.png").write_bytes(report.pareto_png(doc))
+    write_atomic(out / "pareto.png", report.pareto_png(doc))
     emit(doc, fmt, report.print_table)
     if error is not None:
         raise error

@@ -3,7 +3,6 @@ against energy, frontier drawn, every point labelled)."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from andactl.sweep.pareto import frontier
@@ -22,10 +21,10 @@ def summary(records: list[dict], base: dict, reused: int, best: dict | None, wal
 
 
 def write_json(out: Path, doc: dict) -> Path:
+    from andactl.formats.output_dir import write_atomic
+
     path = Path(out) / "sweep.json"
-    tmp = path.with_suffix(".json.partial")
-    tmp.write_text(json.dumps(doc, indent=2) + "\n")
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(doc, indent=2) + "\n")
     return path
 
 

@@ -14,7 +14,6 @@ import copy
 import dataclasses
 import json
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,10 +94,9 @@ def _read_json(path: Path) -> dict | None:
 
 def _write_json(path: Path, data: dict) -> None:
     """Atomic: a half-written point never looks finished."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.partial")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
+    from andactl.formats.output_dir import write_atomic
+
+    write_atomic(path, json.dumps(data, indent=2) + "\n")
 
 
 _SHARED = ("tokenizer", "_calibration", "device", "dtype", "data_dir", "calibration_config")
