@@ -121,6 +121,16 @@ def test_calibration_checked_before_load(tiny_hf_dir, tmp_path, args, pattern):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("bits,pattern", [
+    (["8", "7", "8"], r"--bits takes four numbers \(M_qkv M_o M_u M_d\); '-o' came before the fourth"),
+    (["8", "7", "8", "-1"], r"-1 is not in the range 1<=x<=16"),
+    (["8", "7", "8", "17"], r"17 is not in the range 1<=x<=16"),
+])
+def test_bits_that_are_not_four_numbers(tiny_hf_dir, tmp_path, bits, pattern):
+    one_line_error(invoke("quantize", tiny_hf_dir, "--bits", *bits, "-o", tmp_path / "o"), pattern)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_missing_calibration_file(tiny_hf_dir, tmp_path):
     (tmp_path / "data" / "ptb").mkdir(parents=True)
     one_line_error(invoke("slice", tiny_hf_dir, "--ratio", "0.25", "-o", tmp_path / "o", *CAL, "--data-dir", tmp_path / "data"),

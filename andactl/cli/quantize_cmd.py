@@ -39,6 +39,17 @@ def quantize_recipe(weights, weight_method, group_size, asymmetric, act_order, s
     return steps
 
 
+class BitsValue(click.IntRange):
+    """One of --bits' four mantissa widths. click hands --bits the next four words whatever they
+    are, so an option name among them means fewer than four numbers were given: say that, not
+    "'-o' is not a valid integer range"."""
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and value.startswith("-") and not value[1:].isdigit():
+            self.fail(f"--bits takes four numbers (M_qkv M_o M_u M_d); {value!r} came before the fourth", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 @click.command("quantize")
 @click.argument("model")
 @click.option("--budget", type=click.Choice(["bops", "energy", "latency", "memory"]), default="energy", show_default=True,
@@ -49,7 +60,7 @@ def quantize_recipe(weights, weight_method, group_size, asymmetric, act_order, s
 @int4_weight_options
 @click.option("--act-order", is_flag=True, help="GPTQ activation order (static groups).")
 @click.option("--sensitivity/--no-sensitivity", default=False, show_default=True, help="Run the per-type sensitivity sweep first.")
-@click.option("--bits", type=click.IntRange(1, 16), nargs=4, default=None, help="Fixed M_qkv M_o M_u M_d instead of a search.")
+@click.option("--bits", type=BitsValue(1, 16), nargs=4, default=None, help="Fixed M_qkv M_o M_u M_d instead of a search.")
 @click.option("--activations", type=click.Choice(["anda", "none"]), default="anda", show_default=True,
               help="none: INT4 weights only (W4A16, the search's reference point).")
 @table_options
