@@ -116,6 +116,28 @@ def check_tasks(tasks: str) -> list[str]:
     return parse_tasks(tasks)
 
 
+EVAL_KEYS = ("tasks", "limit", "seqlen", "backend")  # a recipe's eval: block, as `andactl eval` takes them
+
+
+def check_eval_spec(spec) -> None:
+    """ConfigError for a recipe's ``eval:`` block that ``evaluate`` would refuse only after the run
+    and its write: not a mapping, an unknown key, a limit or seqlen that is no positive integer (a
+    seqlen under 8, as `andactl eval --seqlen`), an unknown kernel backend."""
+    from andactl.kernels.backend import BACKENDS
+
+    if not isinstance(spec, dict):
+        raise ConfigError("'eval' must be a mapping like {tasks: wikitext2, limit: 4}")
+    unknown = sorted(set(spec) - set(EVAL_KEYS))
+    if unknown:
+        raise ConfigError(f"eval: unknown key(s) {', '.join(map(str, unknown))}; allowed: {', '.join(EVAL_KEYS)}")
+    for key, least in (("limit", 1), ("seqlen", 8)):
+        value = spec.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < least):
+            raise ConfigError(f"eval: {key} must be an integer >= {least}, got {value!r}")
+    if spec.get("backend", "auto") not in BACKENDS:
+        raise ConfigError(f"eval: unknown backend {spec['backend']!r}; choose from {', '.join(BACKENDS)}")
+
+
 def weights_bytes(kind: str, folder: Path | None, source: str) -> int | None:
     """Bytes of the source's weight files (an upper bound for the artifact's); None if unknown."""
     if folder is not None:
@@ -169,8 +191,7 @@ def preflight(model: str, output: str | None, overwrite: bool, data_dir, calibra
     for step in prunes:
         check_prune(folder, step)
     if eval_spec is not None:
-        if not isinstance(eval_spec, dict):
-            raise ConfigError("'eval' must be a mapping like {tasks: wikitext2, limit: 4}")
+        check_eval_spec(eval_spec)
         tasks = check_tasks(eval_spec.get("tasks", "wikitext2"))
         from andactl.evaluation.harness import PPL_TASKS
 

@@ -138,6 +138,31 @@ def test_missing_calibration_file(tiny_hf_dir, tmp_path):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.parametrize("block,pattern", [
+    ("{tasks: wikitext2, limit: -3}", r"r.yaml: eval: limit must be an integer >= 1, got -3"),
+    ("{tasks: wikitext2, limit: 2.5}", r"eval: limit must be an integer >= 1, got 2.5"),
+    ("{tasks: wikitext2, seqlen: 4}", r"eval: seqlen must be an integer >= 8, got 4"),
+    ("{tasks: wikitext2, batch: 4}", r"eval: unknown key\(s\) batch; allowed: tasks, limit, seqlen, backend"),
+    ("{tasks: wikitext2, backend: gpu}", r"eval: unknown backend 'gpu'; choose from auto, cuda, cpp, reference"),
+    ("[wikitext2]", r"'eval' must be a mapping"),
+])
+def test_recipe_eval_block_values_checked_before_the_run(tiny_hf_dir, tmp_path, block, pattern):
+    """Values the evaluation would refuse only after the run and its write (a limit of -3 was an
+    internal error once the artifact was written) are one line before anything runs, --dry-run too."""
+    (tmp_path / "r.yaml").write_text(f"passes:\n  - pass: fuse_norms\neval: {block}\n")
+    for extra in ([], ["--dry-run"]):
+        one_line_error(invoke("run", tmp_path / "r.yaml", "--model", tiny_hf_dir, "-o", tmp_path / "o", *extra), pattern)
+    assert not (tmp_path / "o").exists()
+
+
+def test_recipe_that_keeps_nothing_is_warned(tiny_hf_dir, tmp_path):
+    (tmp_path / "r.yaml").write_text("passes:\n  - pass: fuse_norms\n")
+    res = invoke("run", tmp_path / "r.yaml", "--model", tiny_hf_dir)
+    assert res.exit_code == 0 and "no output directory (the recipe's 'output' or -o) and no 'eval' block" in res.stderr
+    res = invoke("run", tmp_path / "r.yaml", "--model", tiny_hf_dir, "-o", tmp_path / "o")
+    assert res.exit_code == 0 and "no output directory" not in res.stderr
+
+
 def test_recipe_eval_block_checked_before_write(tiny_hf_dir, tmp_path):
     (tmp_path / "r.yaml").write_text("passes:\n  - pass: fuse_norms\neval:\n  tasks: wikitext2,squad\n")
     one_line_error(invoke("run", tmp_path / "r.yaml", "--model", tiny_hf_dir, "-o", tmp_path / "o"), r"unknown task 'squad'")

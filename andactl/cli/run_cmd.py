@@ -152,8 +152,13 @@ def run(cctx, recipe_file, model, output, overwrite, dtype, device, data_dir, fm
     recipe = load_recipe(recipe_file)
     if isinstance(recipe.passes, list) and not recipe.passes:
         raise ConfigError(f"{recipe_file}: 'passes' is empty: nothing to run (`andactl passes` lists them)")
-    if recipe.eval is not None and not isinstance(recipe.eval, dict):
-        raise ConfigError(f"{recipe_file}: 'eval' must be a mapping like {{tasks: wikitext2, limit: 4}}")
+    if recipe.eval is not None:
+        from andactl.preflight import check_eval_spec
+
+        try:
+            check_eval_spec(recipe.eval)
+        except ConfigError as err:
+            raise ConfigError(f"{recipe_file}: {err}") from None
     opts = RunOptions(
         model=model or recipe.model or DEFAULT_MODEL, output=output or recipe.output,
         dtype=dtype or recipe.dtype or "float32", device=device or recipe.device or "cpu",
@@ -163,6 +168,8 @@ def run(cctx, recipe_file, model, output, overwrite, dtype, device, data_dir, fm
         stream=stream if stream is not None else recipe.stream,
         spill_activations=spill_activations if spill_activations is not None else recipe.spill_activations,
     )
+    if not dry_run and opts.output is None and not recipe.eval:
+        log.warning("no output directory (the recipe's 'output' or -o) and no 'eval' block: the run's result is not kept")
     run_and_report(recipe, opts, fmt, None if dry_run else recipe.eval, dry_run=dry_run, max_memory=max_memory)
 
 
