@@ -194,5 +194,14 @@ def test_hub_client_retries_are_quiet_unless_verbose():
         assert not retries.isEnabledFor(logging.WARNING) and retries.isEnabledFor(logging.ERROR)
         setup_logging(1, False)
         assert retries.isEnabledFor(logging.WARNING)
+        # -v: andactl's INFO and the hub client's warnings, not every library's INFO (torch printed
+        # its FakeTensor cache statistics at exit); -vv: those too; -q wins over -v
+        torch_log = logging.getLogger("torch")
+        assert not torch_log.isEnabledFor(logging.INFO) and logging.getLogger("andactl").isEnabledFor(logging.INFO)
+        setup_logging(2, False)
+        assert torch_log.isEnabledFor(logging.INFO) and retries.isEnabledFor(logging.INFO)
+        setup_logging(1, True)
+        assert not retries.isEnabledFor(logging.WARNING) and not torch_log.isEnabledFor(logging.INFO)
+        assert not logging.getLogger("andactl").isEnabledFor(logging.INFO)
     finally:
         setup_logging(0, False)

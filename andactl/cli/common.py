@@ -68,12 +68,14 @@ def _fail(message: str, code: int) -> None:
 
 
 def setup_logging(verbose: int, quiet: bool) -> None:
-    """Logs go to stderr through rich; noisy third-party loggers are capped at WARNING (the hub
-    client at ERROR) unless -v."""
+    """Logs go to stderr through rich. Third-party loggers stay at WARNING (the hub client at
+    ERROR: its per-retry warnings) by default and under -q, which wins over -v; -v shows the hub
+    client's warnings, -vv every library's INFO (torch's, transformers')."""
     from rich.logging import RichHandler
 
     from andactl.context import stderr_console
 
+    verbose = 0 if quiet else verbose
     level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
     handler = RichHandler(console=stderr_console(), show_path=False, show_time=False, markup=False)
     root = logging.getLogger("andactl")
@@ -81,18 +83,18 @@ def setup_logging(verbose: int, quiet: bool) -> None:
     root.setLevel(level)
     root.propagate = False
     for name in ("transformers", "lm_eval", "lm-eval", "datasets", "accelerate", "torch"):
-        logging.getLogger(name).setLevel(logging.WARNING if verbose == 0 else logging.INFO)
+        logging.getLogger(name).setLevel(logging.INFO if verbose > 1 else logging.WARNING)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
         from transformers.utils import logging as hf_logging
 
-        hf_logging.set_verbosity_error() if verbose == 0 else hf_logging.set_verbosity_info()
+        (hf_logging.set_verbosity_error, hf_logging.set_verbosity_warning, hf_logging.set_verbosity_info)[min(verbose, 2)]()
         hf_logging.disable_progress_bar()
         # the hub client warns once per retry (20 lines for a hub id offline) before the error andactl
         # reports in one line; with -v they show. Its own import sets its level, so set it through it.
         from huggingface_hub.utils import logging as hub_logging
 
-        hub_logging.set_verbosity_error() if verbose == 0 else hub_logging.set_verbosity_info()
+        (hub_logging.set_verbosity_error, hub_logging.set_verbosity_warning, hub_logging.set_verbosity_info)[min(verbose, 2)]()
     except Exception:  # pragma: no cover - transformers missing is reported elsewhere
         pass
 
