@@ -84,6 +84,28 @@ def test_bench_missing_model_fails_before_loading(tiny_hf_dir, tmp_path):
     assert res.exit_code != 0 and "is neither a model folder" in res.stderr and res.stdout == ""
 
 
+def test_bench_that_cannot_fit_fails_before_loading(tiny_hf_dir, monkeypatch):
+    """A measurement whose lower bound (KV cache, last logits, MLP activation, model) exceeds the RAM
+    available is one line before any model loads: the kernel killed a batch of 100,000 after minutes."""
+    from andactl.dry_run import memory
+    from andactl.dry_run.shape import model_shape
+    from andactl.evaluation.throughput import least_bytes
+
+    shape = model_shape(str(tiny_hf_dir))
+    parts = least_bytes(shape, 1000, 16, 4, 4, shape.parameters * 4)
+    assert parts["kv_cache"] == 2 * shape.layers * 1000 * 20 * shape.kv_width * 4 and parts["logits"] == 1000 * shape.vocab * 8
+    need = sum(parts.values())
+    monkeypatch.setattr(memory, "available_bytes", lambda: need - 1)
+    args = ["bench", str(tiny_hf_dir), "--batch", "1,1000", "--prompt-tokens", "16", "--gen-tokens", "4", "--dtype", "float32"]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 2 and res.stdout == "" and len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert f"--batch 1000 x (16 + 4) tokens needs at least {need / 1e9:.1f} GB" in res.stderr
+    assert "use a smaller --batch, --prompt-tokens or --gen-tokens" in res.stderr
+    monkeypatch.setattr(memory, "available_bytes", lambda: need)  # exactly enough by the bound: it runs
+    res = CliRunner().invoke(cli, [*args, "--repeat", "1"])
+    assert res.exit_code == 0, res.stderr
+
+
 def test_dtype_auto_follows_native_bf16(monkeypatch):
     from andactl.models import loading
 

@@ -33,6 +33,33 @@ def _check_contexts(models: tuple[str, ...], prompt_tokens: int, gen_tokens: int
                               f"{SLICEGPT_SEQLEN}-token sequences) must fit the model's context of {limit} tokens")
 
 
+def _check_memory(models: tuple[str, ...], batch: int, prompt_tokens: int, gen_tokens: int, dtype: str) -> None:
+    """Fail before any model loads when a MODEL's largest measurement cannot fit in the RAM
+    available now even by the lower bound of throughput.least_bytes (a batch of 100,000 was killed
+    by the kernel after minutes). A hub id's shape is not fetched for this: it is not checked."""
+    from andactl.dry_run.memory import available_bytes
+    from andactl.dry_run.shape import model_shape
+    from andactl.errors import ConfigError
+    from andactl.evaluation.throughput import least_bytes
+    from andactl.models.loading import DTYPES
+    from andactl.preflight import model_source
+
+    available = available_bytes()
+    element = DTYPES[dtype].itemsize
+    for source in models:
+        kind = model_source(source)[0]
+        if kind == "hub":
+            continue
+        shape = model_shape(source)
+        model_bytes = shape.weights_on_disk if kind == "artifact" else shape.parameters * element
+        parts = least_bytes(shape, batch, prompt_tokens, gen_tokens, element, model_bytes)
+        if sum(parts.values()) > available:
+            raise ConfigError(f"{source}: --batch {batch} x ({prompt_tokens} + {gen_tokens}) tokens needs at least "
+                              f"{sum(parts.values()) / 1e9:.1f} GB (KV cache {parts['kv_cache'] / 1e9:.1f}, logits {parts['logits'] / 1e9:.1f}, "
+                              f"activations {parts['activations'] / 1e9:.1f}, model {model_bytes / 1e9:.2f}), more than the "
+                              f"{available / 1e9:.1f} GB available: use a smaller --batch, --prompt-tokens or --gen-tokens")
+
+
 def _human(data: dict) -> None:
     """A markdown table (pastes into docs as is), one row per model and batch size."""
     info = data["info"]
@@ -82,6 +109,8 @@ def bench(models, prompt_tokens, gen_tokens, batches, repeat, threads, backend, 
     parse_device(device)
     _check_contexts(models, prompt_tokens, gen_tokens)
     dtype = resolve_dtype_name(dtype, device)
+    if parse_device(device).type == "cpu":
+        _check_memory(models, max(batch_list), prompt_tokens, gen_tokens, dtype)
     if threads is not None:
         torch.set_num_threads(threads)
     results, first = [], {}

@@ -49,10 +49,15 @@ def over_memory_warning(recipe, opts) -> str | None:
 def default_max_memory_gb() -> float:
     """The memory a run may use when --max-memory is not given: STREAM_RAM_SHARE of the RAM the
     kernel reports available (MemAvailable), read at run time."""
+    return STREAM_RAM_SHARE * available_bytes() / 1e9
+
+
+def available_bytes() -> float:
+    """The RAM the kernel reports available now (MemAvailable); infinity where it cannot be read."""
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemAvailable:"):
-                return STREAM_RAM_SHARE * int(line.split()[1]) * 1024 / 1e9
+                return int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         pass
     return float("inf")

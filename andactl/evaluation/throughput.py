@@ -100,6 +100,18 @@ def _prefill_decode(model, ids: torch.Tensor, gen_tokens: int, reserved: bool) -
     return ttft, time.perf_counter() - t0
 
 
+def least_bytes(shape, batch: int, prompt_tokens: int, gen_tokens: int, element_size: int, model_bytes: int) -> dict:
+    """A lower bound, by part, on the bytes one measurement holds at once: the model, the KV cache
+    of every sequence at its full length (keys and values of every layer), the prefill's MLP
+    activation, and the next token's logits of every sequence with their float32 copy for the
+    argmax (``shape``: dry_run.shape.ModelShape). A run also holds attention, the other positions'
+    logits and the allocator's slack, so a measurement this bound does not fit in could never run."""
+    return {"model": model_bytes,
+            "kv_cache": 2 * shape.layers * batch * (prompt_tokens + gen_tokens) * shape.kv_width * element_size,
+            "activations": batch * prompt_tokens * shape.widest * element_size,
+            "logits": batch * shape.vocab * (element_size + 4)}
+
+
 def measure(model, batch: int, prompt_tokens: int = 512, gen_tokens: int = 128, repeat: int = 1,
             seed: int = 0, device: str | torch.device = "cpu", reserved: bool = True) -> Throughput:
     """Prefill / decode / TTFT / SliceGPT throughput of ``model`` at one batch size (medians over
