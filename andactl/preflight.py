@@ -116,6 +116,21 @@ def check_tasks(tasks: str) -> list[str]:
     return parse_tasks(tasks)
 
 
+def check_task_data(tasks: list[str], data_dir) -> None:
+    """DataError unless every file ``tasks`` read is in the data directory (none set: the hub is
+    used, nothing to check): the perplexity texts and each zero-shot task's files. Reads none."""
+    from andactl.data.datasets import data_file, resolve_data_dir
+    from andactl.evaluation.harness import PPL_TASKS, ZERO_SHOT_TASKS
+    from andactl.evaluation.local_tasks import check_files
+
+    data_dir = resolve_data_dir(data_dir)
+    for task in tasks:
+        if task in PPL_TASKS:
+            data_file(*PPL_TASKS[task], data_dir)
+        elif task in ZERO_SHOT_TASKS and data_dir is not None:
+            check_files(task, data_dir)
+
+
 EVAL_KEYS = ("tasks", "limit", "seqlen", "backend")  # a recipe's eval: block, as `andactl eval` takes them
 
 
@@ -193,6 +208,7 @@ def preflight(model: str, output: str | None, overwrite: bool, data_dir, calibra
     if eval_spec is not None:
         check_eval_spec(eval_spec)
         tasks = check_tasks(eval_spec.get("tasks", "wikitext2"))
+        check_task_data(tasks, data_dir)
         from andactl.evaluation.harness import PPL_TASKS
 
         if any(t in PPL_TASKS for t in tasks):

@@ -149,3 +149,31 @@ def test_call_notes_dropped_other_warnings_kept(caplog):
         assert sum(type(f).__name__ == "_DropCallNotes" for f in logging.getLogger(name).filters) == 1
     messages = [r.getMessage() for r in caplog.records]
     assert messages == ["a context was truncated"] * len(LM_EVAL_CALL_NOTES)
+
+
+def test_missing_zero_shot_files_fail_before_the_model_loads(tiny_hf_dir, data_dir, tmp_path):
+    """Every file a zero-shot task reads is checked before any model loads, through eval and a
+    recipe's eval: block (piqa without its labels file was an error only after loading, in lm-eval,
+    below its INFO lines; a recipe's run wrote its artifact first)."""
+    from click.testing import CliRunner
+
+    from andactl.cli.main import cli
+    from andactl.evaluation.local_tasks import TASK_FILES, check_files
+
+    (tmp_path / "d" / "piqa").mkdir(parents=True)
+    (tmp_path / "d" / "piqa" / "valid.jsonl").write_text(DOC + "\n")
+    for name in ("arc", "alpaca"):
+        (tmp_path / "d" / name).symlink_to(data_dir / name)
+    for task in TASK_FILES:  # the shared data directory holds them all
+        check_files(task, data_dir)
+
+    for tasks, missing in (("piqa", "piqa/validation: none of piqa/valid-labels.lst"),
+                           ("arc_e,hellaswag", "hellaswag/validation: none of hellaswag/hellaswag_val_full.txt.bz2")):
+        res = CliRunner().invoke(cli, ["eval", str(tiny_hf_dir), "--tasks", tasks, "--data-dir", str(tmp_path / "d")])
+        lines = [line for line in res.stderr.splitlines() if line.strip()]
+        assert res.exit_code == 2 and len(lines) == 1 and missing in lines[0], res.stderr
+    (tmp_path / "r.yaml").write_text("passes:\n  - pass: fuse_norms\neval: {tasks: winogrande}\n")
+    res = CliRunner().invoke(cli, ["run", str(tmp_path / "r.yaml"), "--model", str(tiny_hf_dir), "-o", str(tmp_path / "o"),
+                                   "--data-dir", str(tmp_path / "d")])
+    assert res.exit_code == 2 and "winogrande/validation: none of winogrande/dev.jsonl" in res.stderr, res.stderr
+    assert not (tmp_path / "o").exists()

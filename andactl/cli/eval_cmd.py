@@ -63,12 +63,9 @@ def eval_(models, tasks, limit, batch_size, seqlen, output_path, backend, dtype,
     task_list = parse_tasks(tasks)
     ddir = resolve_data_dir(data_dir)
     from andactl.evaluation.harness import PPL_TASKS
-    from andactl.data.datasets import data_file
-    from andactl.preflight import check_seqlen, model_source
+    from andactl.preflight import check_seqlen, check_task_data, model_source
 
-    for task in task_list:
-        if task in PPL_TASKS:
-            data_file(*PPL_TASKS[task], ddir)
+    check_task_data(task_list, ddir)
     if output_path is not None:
         from andactl.formats.output_dir import check_creatable
 

@@ -17,6 +17,30 @@ from andactl.data.datasets import local_file
 from andactl.errors import AndaError, DataError
 
 
+ARC_SPLITS = {"train": "Train", "validation": "Dev", "test": "Test"}  # lm-eval's split -> the ARC file's
+
+
+def _arc_file(subset: str, split: str) -> str:
+    return f"arc/{subset}/{subset}-{ARC_SPLITS[split]}.jsonl"
+
+
+# (file under the data directory, split it belongs to) of every file each task's loader reads
+TASK_FILES = {
+    "piqa": (("piqa/valid.jsonl", "validation"), ("piqa/valid-labels.lst", "validation")),
+    "arc_easy": tuple((_arc_file("ARC-Easy", s), s) for s in ARC_SPLITS),
+    "arc_challenge": tuple((_arc_file("ARC-Challenge", s), s) for s in ARC_SPLITS),
+    "hellaswag": (("hellaswag/hellaswag_val_full.txt.bz2", "validation"),),
+    "winogrande": (("winogrande/dev.jsonl", "validation"),),
+}
+
+
+def check_files(task: str, data_dir: Path) -> None:
+    """DataError (``local_file``'s: the missing file and what its folder holds) unless every file
+    ``task``'s loader reads is in ``data_dir``; reads none of them. Run before a model loads."""
+    for rel, split in TASK_FILES[task]:
+        local_file(data_dir, task, (rel,), split)
+
+
 def _jsonl(path: Path) -> list[dict]:
     """The records of a JSON-lines file; DataError naming the file and line of one that is not JSON."""
     out = []
@@ -49,8 +73,9 @@ def _layout(task: str):
 @_layout("piqa")
 def piqa_records(data_dir: Path) -> list[dict]:
     """PIQA validation: {goal, sol1, sol2, label} with label from valid-labels.lst."""
-    docs = _jsonl(local_file(data_dir, "piqa", ("piqa/valid.jsonl",), "validation"))
-    labels = local_file(data_dir, "piqa", ("piqa/valid-labels.lst",), "validation").read_text().split()
+    (docs_file, _), (labels_file, _) = TASK_FILES["piqa"]
+    docs = _jsonl(local_file(data_dir, "piqa", (docs_file,), "validation"))
+    labels = local_file(data_dir, "piqa", (labels_file,), "validation").read_text().split()
     if len(labels) != len(docs):
         raise DataError(f"piqa: {len(docs)} documents in valid.jsonl but {len(labels)} labels in valid-labels.lst")
     return [{"goal": d["goal"], "sol1": d["sol1"], "sol2": d["sol2"], "label": int(y)} for d, y in zip(docs, labels)]
@@ -59,10 +84,8 @@ def piqa_records(data_dir: Path) -> list[dict]:
 @_layout("arc")
 def arc_records(data_dir: Path, subset: str, split: str) -> list[dict]:
     """ARC in the HF ``allenai/ai2_arc`` layout: {id, question, choices{text,label}, answerKey}."""
-    file_split = {"train": "Train", "validation": "Dev", "test": "Test"}[split]
-    rel = f"arc/{subset}/{subset}-{file_split}.jsonl"
     out = []
-    for r in _jsonl(local_file(data_dir, subset.lower(), (rel,), split)):
+    for r in _jsonl(local_file(data_dir, subset.lower(), (_arc_file(subset, split),), split)):
         choices = r["question"]["choices"]
         out.append({
             "id": r["id"], "question": r["question"]["stem"],
@@ -79,7 +102,7 @@ def hellaswag_records(data_dir: Path) -> list[dict]:
     The text is already cleaned as lm-eval's ``preprocess`` does; the one difference from
     lm-eval's ``process_docs`` is that ``ctx_b`` is not re-capitalised (the layout keeps ``ctx``).
     """
-    path = local_file(data_dir, "hellaswag", ("hellaswag/hellaswag_val_full.txt.bz2",), "validation")
+    path = local_file(data_dir, "hellaswag", (TASK_FILES["hellaswag"][0][0],), "validation")
     lines = bz2.decompress(path.read_bytes()).decode("utf-8").splitlines()
     return [
         {"query": lines[i], "label": int(lines[i + 1]), "choices": lines[i + 2 : i + 6]}
@@ -90,7 +113,7 @@ def hellaswag_records(data_dir: Path) -> list[dict]:
 @_layout("winogrande")
 def winogrande_records(data_dir: Path) -> list[dict]:
     """WinoGrande (xl) dev = lm-eval's validation split: {sentence, option1, option2, answer}."""
-    docs = _jsonl(local_file(data_dir, "winogrande", ("winogrande/dev.jsonl",), "validation"))
+    docs = _jsonl(local_file(data_dir, "winogrande", (TASK_FILES["winogrande"][0][0],), "validation"))
     return [{k: d[k] for k in ("sentence", "option1", "option2", "answer")} for d in docs]
 
 
@@ -104,12 +127,12 @@ def piqa(data_dir: str, **_) -> datasets.DatasetDict:
 
 def arc_easy(data_dir: str, **_) -> datasets.DatasetDict:
     d = Path(data_dir)
-    return _dd(**{s: arc_records(d, "ARC-Easy", s) for s in ("train", "validation", "test")})
+    return _dd(**{s: arc_records(d, "ARC-Easy", s) for s in ARC_SPLITS})
 
 
 def arc_challenge(data_dir: str, **_) -> datasets.DatasetDict:
     d = Path(data_dir)
-    return _dd(**{s: arc_records(d, "ARC-Challenge", s) for s in ("train", "validation", "test")})
+    return _dd(**{s: arc_records(d, "ARC-Challenge", s) for s in ARC_SPLITS})
 
 
 def hellaswag(data_dir: str, **_) -> datasets.DatasetDict:
