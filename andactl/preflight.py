@@ -21,8 +21,8 @@ DISK_MARGIN = 1.1  # artifact <= source weights in float32 plus tokenizer files;
 def model_source(source: str) -> tuple[str, Path | None]:
     """(kind, folder with config.json or None) of a model source without loading it; ModelError
     for a source ``load_model`` would refuse. Kinds: alias, artifact, hf, gguf, hub."""
-    from andactl.models.loading import (ALIASES, alias_file, check_gguf, gguf_cache_target, hub_id, not_a_model,
-                                        supported_model_types, unknown_model)
+    from andactl.models.loading import (ALIASES, alias_file, check_gguf, check_hf_config, gguf_cache_target, hub_id,
+                                        not_a_model, unknown_model)
 
     path = Path(source).expanduser()
     if source in ALIASES:
@@ -32,9 +32,8 @@ def model_source(source: str) -> tuple[str, Path | None]:
         config = _config(path)
         from andactl.formats.artifact import SECTION
 
-        if SECTION not in config and config.get("model_type") not in supported_model_types():
-            raise ModelError(f"unsupported architecture '{config.get('model_type')}'; supported model types: "
-                             f"{', '.join(supported_model_types())}")
+        if SECTION not in config:
+            check_hf_config(config, path)
         return ("artifact" if SECTION in config else "hf"), path
     if path.is_file() and path.suffix == ".gguf":
         check_gguf(path)

@@ -26,6 +26,16 @@ from andactl.formats.int4_layout import unpack_int4
 from andactl.formats.records import ArtifactRecords
 
 CT_FORMAT = "pack-quantized"
+# transformers (5.25 tested) refuses a compressed-tensors checkpoint with INT4 zero points at load
+ASYMMETRIC_LOAD_ISSUE = "vllm-project/llm-compressor#1618"
+
+
+def asymmetric_groups(quantization_config: dict) -> bool:
+    """True when a compressed-tensors ``quantization_config`` quantizes weights with zero points
+    (``symmetric: false`` in any config group)."""
+    groups = quantization_config.get("config_groups") if quantization_config.get("quant_method") == "compressed-tensors" else None
+    return any(isinstance(g, dict) and isinstance(g.get("weights"), dict) and g["weights"].get("symmetric") is False
+               for g in (groups or {}).values())
 
 
 def check_exportable(records: ArtifactRecords, where) -> None:

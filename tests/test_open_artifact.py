@@ -296,6 +296,12 @@ def test_export_compressed_tensors_decompresses_to_our_weights(tmp_path_factory,
     record = json.loads((tmp_path / "ct" / EXPORT_RECORD).read_text())
     assert record["source"] == str(art.resolve()) and record["format"] == "compressed-tensors pack-quantized"
     assert ("llm-compressor#1618" in res.stderr) != symmetric  # asymmetric zero points: transformers' limit named
+    if not symmetric:  # andactl's commands say so in one line from the config, before transformers' load and report
+        for args in (["inspect"], ["eval", "--tasks", "wikitext2", "--limit", "1"]):
+            res = _cli(*args[:1], tmp_path / "ct", *args[1:])
+            lines = [line for line in res.stderr.splitlines() if line.strip()]
+            assert res.exit_code == 2 and len(lines) == 1, res.stderr
+            assert "a compressed-tensors export with asymmetric INT4 groups, which transformers cannot open yet" in lines[0]
 
 
 def test_symmetric_export_opens_in_transformers_with_our_logits(tmp_path_factory, tmp_path):

@@ -21,7 +21,7 @@ def export_compressed_tensors(src: Path, out: Path, overwrite: bool = False) -> 
     written on any error; ``out`` is only replaced with ``overwrite``)."""
     from safetensors.torch import save_file
 
-    from andactl.formats.export_ct import check_exportable, ct_quantization_config, export_state
+    from andactl.formats.export_ct import ASYMMETRIC_LOAD_ISSUE, check_exportable, ct_quantization_config, export_state
     from andactl.formats.reader import base_config_dict, read_artifact, read_config, read_records
 
     from andactl.formats.output_dir import EXPORT_RECORD, check_output, staged_output
@@ -48,7 +48,7 @@ def export_compressed_tensors(src: Path, out: Path, overwrite: bool = False) -> 
     if any(not p.symmetric for p in records.packed.values()):
         log.warning("asymmetric INT4 weights: the export keeps their zero points packed as compressed-tensors "
                     "writes them; transformers 5.25 (tested) refuses those at load with a size mismatch "
-                    "(vllm-project/llm-compressor#1618); `andactl quantize --symmetric` gives an export it opens")
+                    f"({ASYMMETRIC_LOAD_ISSUE}); `andactl quantize --symmetric` gives an export it opens")
     return out
 
 

@@ -277,11 +277,25 @@ def check_finite(model: torch.nn.Module, source: str) -> None:
 
 def _check_model_type(path: Path) -> None:
     try:
-        model_type = json.loads((path / "config.json").read_text()).get("model_type")
+        config = json.loads((path / "config.json").read_text())
     except (OSError, json.JSONDecodeError) as err:
         raise ModelError(f"{path}/config.json is not readable JSON") from err
+    check_hf_config(config, path)
+
+
+def check_hf_config(config: dict, path: Path) -> None:
+    """ModelError for a plain HF folder andactl cannot open, from its config alone: an unsupported
+    architecture, or a compressed-tensors export with INT4 zero points (transformers refuses those
+    at load with a size mismatch, after a progress bar and a long report)."""
+    from andactl.formats.export_ct import ASYMMETRIC_LOAD_ISSUE, asymmetric_groups
+
+    model_type = config.get("model_type")
     if model_type not in supported_model_types():
         raise ModelError(f"unsupported architecture '{model_type}'; supported model types: {', '.join(supported_model_types())}")
+    if asymmetric_groups(config.get("quantization_config") or {}):
+        raise ModelError(f"{path}: a compressed-tensors export with asymmetric INT4 groups, which transformers cannot "
+                         f"open yet ({ASYMMETRIC_LOAD_ISSUE}); export from an artifact made with `andactl quantize "
+                         "--symmetric` to open it here")
 
 
 def streaming_folder(source: str) -> Path:
