@@ -93,8 +93,8 @@ def run_recipe(recipe: Recipe, opts: RunOptions, instruments=None) -> tuple[Pass
 
 def check_streamable(manager: PassManager, opts: RunOptions, cal: CalibrationConfig) -> None:
     """ConfigError (before loading) when a streamed run could not run: a pass that walks layers
-    without the layer store, no output to spill next to, or calibration text sampled from the
-    model (which needs the whole model at once)."""
+    without the layer store, no output to spill next to, calibration text sampled from the model
+    (which needs the whole model at once); ModelError for a source it cannot read layer by layer."""
     from andactl.data.model_text import samples_model
     from andactl.errors import ConfigError
 
@@ -104,10 +104,14 @@ def check_streamable(manager: PassManager, opts: RunOptions, cal: CalibrationCon
 
     for p in manager.passes:
         if not p.streams:
-            raise ConfigError(f"pass '{p.name}' does not support layer-wise streaming (--stream); "
+            settings = " with these settings" if type(p).streams else ""  # a pass that streams with others
+            raise ConfigError(f"pass '{p.name}' does not support layer-wise streaming (--stream){settings}; "
                               f"passes that stream: {', '.join(sorted(n for n, c in registry().items() if c.streams))}")
     if opts.output is None:
         raise ConfigError("layer-wise streaming (--stream) needs an output directory (-o)")
+    from andactl.models.loading import check_streamable_source
+
+    check_streamable_source(opts.model)
 
 
 def _run_loaded(manager: PassManager, opts: RunOptions, cal: CalibrationConfig, spill: Path | None):

@@ -114,6 +114,28 @@ def test_stream_refuses_passes_that_walk_the_whole_model(tmp_path):
     assert not (tmp_path / "o").exists()
 
 
+def test_stream_dry_run_refuses_what_the_run_refuses(tmp_path):
+    """--stream --dry-run never plans a streamed run that the run itself refuses: a pass that walks
+    the whole model, one that streams only with other settings, an artifact as source. The run
+    refuses an artifact source before loading too (it did so only at load)."""
+    src = _source(tmp_path, "llama")
+    art = tmp_path / "art"
+    res = CliRunner().invoke(cli, ["slice", str(src), "--ratio", "0.25", *CAL, "-o", str(art)])
+    assert res.exit_code == 0, res.stderr
+    cases = [
+        (["quantize", str(src), "--weight-method", "rtn"], "pass 'anda_search' does not support layer-wise streaming (--stream);"),
+        (["slice", str(src), "--ratio", "0.25", "--basis", "fisher"],
+         "pass 'rotate' does not support layer-wise streaming (--stream) with these settings;"),
+        (["quantize", str(art), "--weight-method", "rtn", "--bits", "8", "8", "8", "8"],
+         "layer-wise streaming (--stream) reads HF folders and GGUF files, not andactl artifacts"),
+    ]
+    for args, text in cases:
+        for extra in (["--dry-run"], []):
+            res = CliRunner().invoke(cli, [*args, *CAL, "-o", str(tmp_path / "o"), "--stream", *extra])
+            _one_line(res, text)
+            assert not (tmp_path / "o").exists()
+
+
 def test_stream_dry_run_reads_no_weights(tmp_path):
     model, _ = tiny_model("llama")
     src = tmp_path / "src"

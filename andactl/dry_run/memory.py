@@ -83,6 +83,11 @@ def plan_memory(recipe, opts, max_memory: float | None, wanted: bool) -> dict | 
     would fit with its calibration activations on disk), then returns the
     estimate of the run as it will happen (None when not ``wanted`` and no estimate was needed);
     ConfigError when the estimate exceeds an explicit ``max_memory``. Reads no weights."""
+    if opts.stream:  # asked for: refused here as the run itself refuses it, so a dry run never plans it
+        from andactl.manager import PassManager
+        from andactl.pipeline import calibration_config, check_streamable
+
+        check_streamable(PassManager.from_recipe(recipe.passes, []), opts, calibration_config(recipe.calibration or {}))
     limit = max_memory if max_memory is not None else default_max_memory_gb()
     switched = None
     if opts.stream is None:

@@ -298,36 +298,43 @@ def check_hf_config(config: dict, path: Path) -> None:
                          "--symmetric` to open it here")
 
 
-def streaming_folder(source: str) -> Path:
-    """The HF folder with safetensors weights that a streamed run reads layer by layer: the folder
-    itself, or the safetensors cache of a GGUF source or alias (converted once). Artifacts and hub
-    ids cannot be streamed (ModelError)."""
+def check_streamable_source(source: str) -> None:
+    """ModelError, from the path alone, for a source a streamed run cannot read: an andactl
+    artifact, a hub id or anything but a local HF folder, a .gguf file or an alias."""
     path = Path(source).expanduser()
-    if source in ALIASES:
-        return gguf_as_hf_dir(alias_file(source))
-    if path.is_file() and path.suffix == ".gguf":
-        return gguf_as_hf_dir(path.resolve())
+    if source in ALIASES or (path.is_file() and path.suffix == ".gguf"):
+        return
     if path.is_dir() and (path / "config.json").is_file():
         from andactl.formats.artifact import is_artifact
 
         if is_artifact(path):
             raise ModelError(f"{source}: layer-wise streaming (--stream) reads HF folders and GGUF files, not andactl "
                              "artifacts; run without --stream")
-        _check_model_type(path)
-        return path
+        return
     raise ModelError(f"{source}: layer-wise streaming (--stream) needs a local model folder, a .gguf file or an alias")
+
+
+def streaming_folder(source: str) -> Path:
+    """The HF folder with safetensors weights that a streamed run reads layer by layer: the folder
+    itself, or the safetensors cache of a GGUF source or alias (converted once). Artifacts and hub
+    ids cannot be streamed (ModelError, ``check_streamable_source``)."""
+    check_streamable_source(source)
+    path = Path(source).expanduser()
+    if source in ALIASES:
+        return gguf_as_hf_dir(alias_file(source))
+    if path.is_file() and path.suffix == ".gguf":
+        return gguf_as_hf_dir(path.resolve())
+    _check_model_type(path)
+    return path
 
 
 def streamable_source(source: str) -> bool:
     """True when ``source`` is a local HF folder (not an artifact), a .gguf file or an alias."""
-    path = Path(source).expanduser()
-    if source in ALIASES or (path.is_file() and path.suffix == ".gguf"):
-        return True
-    if path.is_dir() and (path / "config.json").is_file():
-        from andactl.formats.artifact import is_artifact
-
-        return not is_artifact(path)
-    return False
+    try:
+        check_streamable_source(source)
+    except ModelError:
+        return False
+    return True
 
 
 def load_streamed(source: str, dtype: str | torch.dtype, device: str, spill_dir: Path):
