@@ -71,7 +71,7 @@ def test_missing_local_path_is_not_tried_on_the_hub(tiny_hf_dir, tmp_path, monke
         assert not hub_id(source)
         assert_one_line_error(invoke("eval", source, "--tasks", "wikitext2"),
                               rf"unknown model '{re.escape(source)}': no such file or folder \(the folder .*/ exists, so "
-                              "it is read as a local path, not as a Hugging Face hub id\)")
+                              r"it is read as a local path, not as a Hugging Face hub id\)")
         assert_one_line_error(invoke("recover", str(tiny_hf_dir), "--teacher", source, "-o", "out"),
                               rf"unknown teacher model '{re.escape(source)}': no such file or folder")
     assert hub_id("HuggingFaceTB/SmolLM2-135M") and model_source("HuggingFaceTB/SmolLM2-135M") == ("hub", None)
