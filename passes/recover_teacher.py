@@ -51,8 +51,8 @@ def check_teacher(student_source: str, teacher: str, ce_weight: float = 0.0) -> 
     """ConfigError when ``teacher`` is ``student_source`` itself and the loss is distillation alone
     (a model distilled from itself starts at zero loss and never moves), else compares the two
     tokenizers (both model sources)."""
-    same = teacher == student_source or (Path(teacher).expanduser().exists()
-                                         and Path(teacher).expanduser().resolve() == Path(student_source).expanduser().resolve())
+    path = Path(teacher).expanduser()
+    same = teacher == student_source or (path.exists() and path.resolve() == Path(student_source).expanduser().resolve())
     if same and ce_weight == 0:
         raise ConfigError(f"--teacher {teacher} is the model being recovered: distilling a model from itself changes "
                           "nothing; leave --teacher out to distil from the dense model it came from, or name another")

@@ -17,37 +17,38 @@ def parse_batches(text: str) -> list[int]:
     return out
 
 
-def _check_contexts(models: tuple[str, ...], prompt_tokens: int, gen_tokens: int) -> None:
-    """Fail before any model loads when a MODEL is no model andactl reads (``model_source``; every
-    MODEL is checked for that first) or its context cannot hold the prompt plus the generated tokens,
-    or SliceGPT's 128-token sequences."""
+def _check_contexts(models: tuple[str, ...], prompt_tokens: int, gen_tokens: int) -> list[str]:
+    """Each MODEL's source kind (``model_source``); fails before any model loads when a MODEL is no
+    model andactl reads (every MODEL is checked for that first) or its context cannot hold the
+    prompt plus the generated tokens, or SliceGPT's 128-token sequences."""
     from andactl.errors import ConfigError
     from andactl.evaluation.throughput import SLICEGPT_SEQLEN
     from andactl.preflight import max_positions, model_source
 
-    folders = [model_source(source)[1] for source in models]
-    for source, folder in zip(models, folders):
+    sources = [model_source(source) for source in models]
+    for source, (_, folder) in zip(models, sources):
         limit = max_positions(folder)
         if limit is not None and max(prompt_tokens + gen_tokens, SLICEGPT_SEQLEN) > limit:
             raise ConfigError(f"{source}: --prompt-tokens {prompt_tokens} + --gen-tokens {gen_tokens} (and SliceGPT's "
                               f"{SLICEGPT_SEQLEN}-token sequences) must fit the model's context of {limit} tokens")
+    return [kind for kind, _ in sources]
 
 
-def _check_memory(models: tuple[str, ...], batch: int, prompt_tokens: int, gen_tokens: int, dtype: str) -> None:
+def _check_memory(models: tuple[str, ...], kinds: list[str], batch: int, prompt_tokens: int, gen_tokens: int,
+                  dtype: str) -> None:
     """Fail before any model loads when a MODEL's largest measurement cannot fit in the RAM
     available now even by the lower bound of throughput.least_bytes (a batch of 100,000 was killed
-    by the kernel after minutes). A hub id's shape is not fetched for this: it is not checked."""
+    by the kernel after minutes); ``kinds``: each MODEL's source kind. A hub id's shape is not
+    fetched for this: it is not checked."""
     from andactl.dry_run.memory import available_bytes
     from andactl.dry_run.shape import model_shape
     from andactl.errors import ConfigError
     from andactl.evaluation.throughput import least_bytes
     from andactl.models.loading import DTYPES
-    from andactl.preflight import model_source
 
     available = available_bytes()
     element = DTYPES[dtype].itemsize
-    for source in models:
-        kind = model_source(source)[0]
+    for source, kind in zip(models, kinds):
         if kind == "hub":
             continue
         shape = model_shape(source)
@@ -106,11 +107,11 @@ def bench(models, prompt_tokens, gen_tokens, batches, repeat, threads, backend, 
     from andactl.models.stats import count_parameters
 
     batch_list = parse_batches(batches)
-    parse_device(device)
-    _check_contexts(models, prompt_tokens, gen_tokens)
+    on_cpu = parse_device(device).type == "cpu"
+    kinds = _check_contexts(models, prompt_tokens, gen_tokens)
     dtype = resolve_dtype_name(dtype, device)
-    if parse_device(device).type == "cpu":
-        _check_memory(models, max(batch_list), prompt_tokens, gen_tokens, dtype)
+    if on_cpu:
+        _check_memory(models, kinds, max(batch_list), prompt_tokens, gen_tokens, dtype)
     if threads is not None:
         torch.set_num_threads(threads)
     results, first = [], {}

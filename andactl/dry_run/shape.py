@@ -94,7 +94,9 @@ def _config_of(source: str):
         size = sum(f.stat().st_size for f in path.glob("*.safetensors")) + sum(f.stat().st_size for f in path.glob("*.bin"))
         return hf, meta, size
     if path.exists():
-        raise ModelError(f"'{source}' is neither a model folder (with config.json), a .gguf file nor an andactl artifact")
+        from andactl.models.loading import not_a_model
+
+        raise not_a_model(source)
     from transformers import AutoConfig
 
     try:
