@@ -42,6 +42,9 @@ def model_source(source: str) -> tuple[str, Path | None]:
     if path.exists():
         raise not_a_model(source)
     if hub_id(source):
+        from andactl.models.hub import hub_model_kwargs
+
+        hub_model_kwargs(source)  # offline and not cached: refused now, not after the hub client's retries
         return "hub", None
     raise unknown_model(source)
 
@@ -116,11 +119,13 @@ def check_tasks(tasks: str) -> list[str]:
 
 
 def check_task_data(tasks: list[str], data_dir) -> None:
-    """DataError unless every file ``tasks`` read is in the data directory (none set: the hub is
-    used, nothing to check): the perplexity texts and each zero-shot task's files. Reads none."""
+    """DataError unless every file ``tasks`` read is in the data directory (none set: unless the hub
+    can be reached or the task's hub dataset is cached): the perplexity texts and each zero-shot
+    task's files. Reads none."""
     from andactl.data.datasets import data_file, resolve_data_dir
     from andactl.evaluation.harness import PPL_TASKS, ZERO_SHOT_TASKS
-    from andactl.evaluation.local_tasks import check_files
+    from andactl.evaluation.local_tasks import LMEVAL_DATASETS, TASK_FILES, check_files
+    from andactl.models.hub import check_hub_dataset
 
     data_dir = resolve_data_dir(data_dir)
     for task in tasks:
@@ -128,6 +133,8 @@ def check_task_data(tasks: list[str], data_dir) -> None:
             data_file(*PPL_TASKS[task], data_dir)
         elif task in ZERO_SHOT_TASKS and data_dir is not None:
             check_files(task, data_dir)
+        elif task in ZERO_SHOT_TASKS:
+            check_hub_dataset(LMEVAL_DATASETS[task], task, TASK_FILES[task][0][0])
 
 
 EVAL_KEYS = ("tasks", "limit", "seqlen", "backend")  # a recipe's eval: block, as `andactl eval` takes them

@@ -34,8 +34,14 @@ def source_tokenizer(source: str):
         path = gguf_as_hf_dir(path.resolve())
     elif not path.exists() and not hub_id(source):
         raise unknown_model(source, "teacher model")
+    if path.exists():
+        where, kwargs = str(path), {"local_files_only": True}
+    else:
+        from andactl.models.hub import hub_model_kwargs
+
+        where, kwargs = source, hub_model_kwargs(source, "teacher model")
     try:
-        return AutoTokenizer.from_pretrained(str(path) if path.exists() else source, local_files_only=path.exists())
+        return AutoTokenizer.from_pretrained(where, **kwargs)
     except Exception as err:
         raise ModelError(f"teacher '{source}': no readable tokenizer ({type(err).__name__})") from err
 

@@ -121,14 +121,20 @@ def local_file(data_dir: Path, dataset: str, candidates: tuple[str, ...], split:
 
 def data_file(dataset: str, split: str, data_dir: Path | str | None) -> Path | None:
     """The local file of ``dataset``/``split`` (None: no data directory, the hub is used); DataError
-    for an unknown dataset or split or a file missing from the data directory. Reads nothing."""
+    for an unknown dataset or split, a file missing from the data directory, or (no data directory)
+    a hub that cannot be reached with nothing of the dataset cached. Reads nothing."""
     if dataset not in TEXT_DATASETS:
         raise DataError(f"unknown dataset '{dataset}'; known: {', '.join(sorted(TEXT_DATASETS))}")
     spec = TEXT_DATASETS[dataset]
     if split not in spec.splits:
         raise DataError(f"dataset '{dataset}' has no split '{split}'; splits: {', '.join(spec.splits)}")
     data_dir = resolve_data_dir(data_dir)
-    return None if data_dir is None else local_file(data_dir, dataset, spec.splits[split], split)
+    if data_dir is None:
+        from andactl.models.hub import check_hub_dataset
+
+        check_hub_dataset(spec.hub[0], f"{dataset}/{split}", spec.splits[split][0])
+        return None
+    return local_file(data_dir, dataset, spec.splits[split], split)
 
 
 def load_text_rows(dataset: str, split: str, data_dir: Path | str | None) -> list[str]:

@@ -99,8 +99,11 @@ def _config_of(source: str):
         raise not_a_model(source)
     from transformers import AutoConfig
 
+    from andactl.models.hub import hub_model_kwargs
+
+    kwargs = hub_model_kwargs(source)
     try:
-        return AutoConfig.from_pretrained(source), {}, 0
+        return AutoConfig.from_pretrained(source, **kwargs), {}, 0
     except Exception as err:
         raise ModelError(f"could not read the config of '{source}' ({type(err).__name__})") from err
 

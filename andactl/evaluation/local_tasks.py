@@ -33,6 +33,10 @@ TASK_FILES = {
     "winogrande": (("winogrande/dev.jsonl", "validation"),),
 }
 
+# the Hugging Face dataset lm-eval's official definition of each task reads when no data directory is set
+LMEVAL_DATASETS = {"piqa": "baber/piqa", "arc_easy": "allenai/ai2_arc", "arc_challenge": "allenai/ai2_arc",
+                   "hellaswag": "Rowan/hellaswag", "winogrande": "allenai/winogrande"}
+
 
 def check_files(task: str, data_dir: Path) -> None:
     """DataError (``local_file``'s: the missing file and what its folder holds) unless every file

@@ -249,8 +249,11 @@ def load_model(source: str, dtype: str | torch.dtype = "float32", device: str = 
     elif path.exists():
         raise not_a_model(source)
     elif hub_id(source):
+        from andactl.models.hub import hub_model_kwargs
+
+        offline = hub_model_kwargs(source).get("local_files_only", False)
         try:
-            model, tok = _from_pretrained(source, torch_dtype)
+            model, tok = _from_pretrained(source, torch_dtype, local_files_only=offline)
         except Exception as err:
             raise ModelError(f"could not load '{source}' from the Hugging Face hub ({type(err).__name__}); offline? "
                              f"use a local folder, a .gguf file or one of: {', '.join(ALIASES)}") from err
