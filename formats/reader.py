@@ -54,14 +54,27 @@ def base_config_dict(config: dict) -> dict:
     return base
 
 
-def build_hf_config(config: dict):
-    """HF config object of the base architecture from an artifact's config.json dict."""
+def build_hf_config(config: dict, where: str | Path = "."):
+    """HF config object of the base architecture from the config.json dict of the artifact at ``where``."""
+    return config_object(base_config_dict(config), where)
+
+
+def config_object(config: dict, where: str | Path):
+    """HF config object of a config.json dict (the one in folder ``where``); ArtifactError (one line,
+    with transformers' reason) for an unknown model_type or a config transformers' validators
+    refuse (a hidden size no multiple of the heads, ...: their own error types, not ValueError)."""
     from transformers import CONFIG_MAPPING
 
-    base = base_config_dict(config)
-    if base["model_type"] not in CONFIG_MAPPING:
-        raise ArtifactError(f"config.json names unknown base model_type {base['model_type']!r}")
-    return CONFIG_MAPPING[base["model_type"]].from_dict(base)
+    model_type = config.get("model_type")
+    if model_type not in CONFIG_MAPPING:
+        raise ArtifactError(f"{where}/config.json names unknown model_type {model_type!r}")
+    try:
+        return CONFIG_MAPPING[model_type].from_dict(config)
+    except Exception as err:
+        reason = err.__cause__ or err
+        text = (str(reason).strip().splitlines() or [""])[0][:200]
+        raise ArtifactError(f"{where}/config.json does not describe a valid {model_type} model "
+                            f"({type(reason).__name__}: {text})") from err
 
 
 def apply_records(model: torch.nn.Module, records: ArtifactRecords) -> None:
@@ -251,7 +264,7 @@ def read_artifact(path: str | Path, dtype: torch.dtype | None = None, device: st
     config = read_config(path)
     records = read_records(config, path)
     header = tensor_header(path)
-    hf_config = build_hf_config(config)
+    hf_config = build_hf_config(config, path)
     stored = _DTYPES[records.dtype]
     target = dtype or stored
     with init_empty_weights(include_buffers=False):

@@ -326,3 +326,23 @@ def test_truncated_weights_in_hf_folder(tiny_hf_dir, tmp_path):
     (bad / "model.safetensors").write_bytes((tiny_hf_dir / "model.safetensors").read_bytes()[:1000])
     one_line_error(invoke("eval", bad, "--tasks", "wikitext2", "--seqlen", "64", "--limit", "1"),
                    rf"{bad}: corrupt weights file \(SafetensorError: ")
+
+
+@pytest.mark.parametrize("command", [("inspect",), ("eval", "--tasks", "wikitext2", "--seqlen", "64"),
+                                     ("slice", "--ratio", "0.2", "-o", "out", "--dry-run"), ("slice", "--ratio", "0.2", "-o", "out")])
+def test_config_transformers_refuses_is_one_line(artifact, tiny_hf_dir, tmp_path, monkeypatch, command):
+    """A config.json edited into one transformers' validators refuse (hidden size 7 with 4 heads), in
+    an artifact or a plain HF folder: one line with transformers' reason, before any weight is read
+    (was an internal-error line from the validator's own error type, or a message of two lines)."""
+    import shutil
+
+    monkeypatch.chdir(tmp_path)
+    for source, name in ((artifact, "art"), (tiny_hf_dir, "hf")):
+        shutil.copytree(source, name)
+        config = json.loads((tmp_path / name / "config.json").read_text())
+        config["hidden_size"] = 7
+        (tmp_path / name / "config.json").write_text(json.dumps(config))
+        one_line_error(invoke(command[0], name, *command[1:]),
+                       rf"^error: {name}/config.json does not describe a valid llama model \(ValueError: The hidden size "
+                       r"\(7\) is not a multiple of the number of attention heads \(4\)\.\)$")
+    assert not (tmp_path / "out").exists()

@@ -82,15 +82,12 @@ def _config_of(source: str):
     if path.is_file() and path.suffix == ".gguf":
         return _gguf_config(path), {}, path.stat().st_size
     if path.is_dir() and (path / "config.json").is_file():
-        from andactl.formats.reader import build_hf_config, read_config, read_records
+        from andactl.formats.reader import build_hf_config, config_object, read_config, read_records
         from andactl.formats.records import SECTION
 
         config = read_config(path)
         meta = {"records": read_records(config, str(path))} if SECTION in config else {}
-        try:
-            hf = build_hf_config(config) if SECTION in config else _plain_hf_config(config)
-        except Exception as err:
-            raise ModelError(f"{path}/config.json does not describe a model ({type(err).__name__}: {err})") from err
+        hf = build_hf_config(config, path) if SECTION in config else config_object(config, path)
         size = sum(f.stat().st_size for f in path.glob("*.safetensors")) + sum(f.stat().st_size for f in path.glob("*.bin"))
         return hf, meta, size
     if path.exists():
@@ -106,15 +103,6 @@ def _config_of(source: str):
         return AutoConfig.from_pretrained(source, **kwargs), {}, 0
     except Exception as err:
         raise ModelError(f"could not read the config of '{source}' ({type(err).__name__})") from err
-
-
-def _plain_hf_config(config: dict):
-    """HF config object of a plain model folder's config.json dict."""
-    from transformers import CONFIG_MAPPING
-
-    if config.get("model_type") not in CONFIG_MAPPING:
-        raise ModelError(f"config.json names unknown model_type {config.get('model_type')!r}")
-    return CONFIG_MAPPING[config["model_type"]].from_dict(config)
 
 
 def _gguf_config(gguf: Path):

@@ -287,14 +287,17 @@ def _check_model_type(path: Path) -> None:
 
 
 def check_hf_config(config: dict, path: Path) -> None:
-    """ModelError for a plain HF folder andactl cannot open, from its config alone: an unsupported
-    architecture, or a compressed-tensors export with INT4 zero points (transformers refuses those
-    at load with a size mismatch, after a progress bar and a long report)."""
+    """ModelError (ArtifactError for a config transformers refuses) for a plain HF folder andactl
+    cannot open, from its config alone: an unsupported architecture, an invalid config, or a
+    compressed-tensors export with INT4 zero points (transformers refuses those at load with a size
+    mismatch, after a progress bar and a long report)."""
     from andactl.formats.export_ct import ASYMMETRIC_LOAD_ISSUE, asymmetric_groups
+    from andactl.formats.reader import config_object
 
     model_type = config.get("model_type")
     if model_type not in supported_model_types():
         raise ModelError(f"unsupported architecture '{model_type}'; supported model types: {', '.join(supported_model_types())}")
+    config_object(config, path)  # transformers' own validators, before any weight is read
     if asymmetric_groups(config.get("quantization_config") or {}):
         raise ModelError(f"{path}: a compressed-tensors export with asymmetric INT4 groups, which transformers cannot "
                          f"open yet ({ASYMMETRIC_LOAD_ISSUE}); export from an artifact made with `andactl quantize "
