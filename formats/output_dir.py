@@ -11,6 +11,10 @@ Guarantees (tested in tests/test_output_dir.py and tests/test_interrupts.py):
   with ``renameat2(RENAME_EXCHANGE)`` (fallback: two renames), so at every instant either the
   old or the new artifact exists at the output path (the fallback leaves one rename's gap).
   On any failure or interruption before the swap the partial directory is removed.
+- Just before the swap ``check_output`` runs again: what another process put at the output path
+  meanwhile (a second run's artifact, a user's folder) is never replaced without ``--overwrite``,
+  and a user's folder never; without ``--overwrite`` the swap is one rename(2), which replaces an
+  empty directory only.
 - Leftovers of killed runs (``.NAME.partial-PID-*`` / ``.NAME.old-PID-*`` whose PID is gone) are
   removed by the next run writing to the same place, and named on stderr (the log).
 - Files get normal umask permissions.
@@ -175,10 +179,18 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(err, os.strerror(err), str(b))
 
 
-def _swap_in(tmp: Path, out: Path, token: str) -> Path | None:
-    """Puts ``tmp`` at ``out``; returns where the old content now is (to delete), or None."""
-    if not (out.exists() or out.is_symlink()):
-        os.rename(tmp, out)
+def _swap_in(tmp: Path, out: Path, token: str, overwrite: bool) -> Path | None:
+    """Puts ``tmp`` at ``out``; returns where the old content now is (to delete), or None.
+    Without ``overwrite`` it is one rename(2), which replaces nothing but an empty directory: an
+    artifact another process put at ``out`` since ``check_output`` ran is never replaced (ConfigError)."""
+    if not overwrite or not (out.exists() or out.is_symlink()):
+        try:
+            os.rename(tmp, out)
+        except OSError as err:
+            if err.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
+                raise
+            raise ConfigError(f"{out} was created by another process while this run wrote its artifact; nothing was "
+                              "replaced and this run's result was not kept (pass --overwrite to replace an artifact)") from err
         return None
     if out.is_dir() and not out.is_symlink() and _exchange(tmp, out):
         return tmp
@@ -186,6 +198,16 @@ def _swap_in(tmp: Path, out: Path, token: str) -> Path | None:
     os.rename(out, old)
     os.rename(tmp, out)
     return old
+
+
+def _check_unchanged(out: Path, overwrite: bool) -> None:
+    """``check_output`` again just before the swap: another process (a second andactl run, a user)
+    may have put an artifact or a folder of its own at ``out`` while this run wrote its own."""
+    try:
+        check_output(out, overwrite)
+    except ConfigError as err:
+        raise ConfigError(f"{out} changed while this run wrote its artifact ({err}); nothing was replaced and this "
+                          "run's result was not kept") from err
 
 
 @contextmanager
@@ -265,8 +287,9 @@ def staged_output(output: str | os.PathLike, overwrite: bool) -> Iterator[Path]:
         yield tmp
         _settle_tree(tmp)
         pause("before_swap")
+        _check_unchanged(out, overwrite)
         with _signals_deferred():
-            old = _swap_in(tmp, out, token)
+            old = _swap_in(tmp, out, token, overwrite)
             committed = True
         pause("after_swap")
         if old is not None:

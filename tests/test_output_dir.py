@@ -139,3 +139,41 @@ def test_unwritable_parent_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(od.os, "access", lambda p, mode: False if Path(p) == tmp_path else real(p, mode))
     with pytest.raises(ConfigError, match=f"directory {tmp_path} is not writable"):
         od.check_output(tmp_path / "new" / "out", overwrite=False)
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_output_written_meanwhile_by_another_process_is_never_replaced(tmp_path, overwrite):
+    """Two runs to one new -o: the one that finishes second without --overwrite must not replace
+    the first one's artifact (it did: the swap saw an artifact and exchanged it); a folder of a user's
+    own put there meanwhile is never replaced, even with --overwrite. Either way the run's partial
+    directory is removed and the message says why."""
+    out = tmp_path / "out"
+    if overwrite:
+        make_artifact(out)  # what the run was allowed to replace when it started
+    with pytest.raises(ConfigError, match=rf"^{out} changed while this run wrote its artifact \(.*\); nothing was "
+                                          r"replaced and this run's result was not kept$"):
+        with od.staged_output(out, overwrite=overwrite) as tmp:
+            (tmp / "config.json").write_text("{}")
+            if overwrite:
+                (out / "config.json").unlink()
+                (out / "notes.txt").write_text("precious")  # no longer an artifact: a user's folder
+            else:
+                make_artifact(out, "other run")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    kept = {p.name: p.read_text() for p in out.iterdir()}
+    assert kept == ({"notes.txt": "precious", "model.safetensors": "old"} if overwrite else
+                    {"config.json": json.dumps({"model_type": "llama", "andactl": {"format_version": 1}}),
+                     "model.safetensors": "other run"})
+
+
+def test_rename_that_would_replace_an_artifact_is_refused(tmp_path):
+    """The last guard, for an artifact that appears between the re-check and the swap: without
+    --overwrite the swap is one rename(2), which replaces an empty directory only."""
+    tmp, out = tmp_path / ".partial", make_artifact(tmp_path / "out", "other run")
+    tmp.mkdir()
+    with pytest.raises(ConfigError, match="was created by another process while this run wrote its artifact"):
+        od._swap_in(tmp, out, "t", overwrite=False)
+    assert (out / "model.safetensors").read_text() == "other run" and tmp.is_dir()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert od._swap_in(tmp, empty, "t", overwrite=False) is None and not tmp.exists() and empty.is_dir()
