@@ -13,6 +13,15 @@ from typing import Any, ClassVar, Literal, get_args, get_origin
 from andactl.errors import ConfigError
 
 
+SEED_MIN, SEED_MAX = -2**63, 2**63 - 1  # torch.manual_seed takes a 64-bit integer
+
+
+def check_seed(seed, what: str) -> None:
+    """ConfigError unless ``seed`` is None or an integer torch.manual_seed takes (``what``: its name)."""
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not SEED_MIN <= seed <= SEED_MAX):
+        raise ConfigError(f"{what} must be an integer from -2**63 to 2**63 - 1, got {seed!r}")
+
+
 @dataclasses.dataclass
 class PassConfig:
     """Base for pass configs. Subclasses are dataclasses; ``validate`` raises ConfigError."""

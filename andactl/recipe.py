@@ -7,6 +7,7 @@ from pathlib import Path
 import yaml
 
 from andactl.errors import ConfigError
+from andactl.passbase import check_seed
 
 RECIPE_KEYS = {"model", "output", "passes", "calibration", "dtype", "device", "seed", "eval", "storage_dtype", "stream",
                "spill_activations"}
@@ -54,8 +55,7 @@ def parse_recipe(data, source: str = "recipe") -> Recipe:
     if not isinstance(cal, dict):
         raise ConfigError(f"{source}: 'calibration' must be a mapping")
     seed = data.get("seed")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise ConfigError(f"{source}: 'seed' must be an integer")
+    check_seed(seed, f"{source}: 'seed'")
     for key in ("stream", "spill_activations"):
         if data.get(key) is not None and not isinstance(data[key], bool):
             raise ConfigError(f"{source}: '{key}' must be true or false")

@@ -9,6 +9,7 @@ same config and seed give identical weights.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -17,7 +18,7 @@ import torch
 from andactl.data.model_text import MIX, samples_model
 from andactl.errors import ConfigError
 from andactl.kernels import split_gemm
-from andactl.passbase import QUANTIZED, Pass, PassConfig, register_pass
+from andactl.passbase import QUANTIZED, Pass, PassConfig, check_seed, register_pass
 from andactl.passes.recover_loss import HEAD_PRODUCTS
 
 log = logging.getLogger("andactl")
@@ -66,8 +67,8 @@ class RecoverConfig(PassConfig):
             raise ConfigError(f"unknown recovery method '{self.method}'; choose one of {', '.join(METHODS)}")
         if self.steps <= 0:
             raise ConfigError(f"recovery steps must be > 0, got {self.steps}")
-        if self.lr is not None and not self.lr > 0:
-            raise ConfigError(f"recovery lr must be > 0, got {self.lr}")
+        if self.lr is not None and not (math.isfinite(self.lr) and self.lr > 0):
+            raise ConfigError(f"recovery lr must be a finite number > 0, got {self.lr}")
         for name in ("seqlen", "batch_size", "grad_accum", "eval_every", "held_out", "lora_rank"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"recovery {name} must be >= 1, got {getattr(self, name)}")
@@ -75,7 +76,8 @@ class RecoverConfig(PassConfig):
             raise ConfigError(f"recovery seqlen must be >= 2, got {self.seqlen}")
         if not 0 <= self.warmup < 1:
             raise ConfigError(f"recovery warmup is a fraction of the steps in [0, 1), got {self.warmup}")
-        if self.ce_weight < 0 or self.lora_alpha <= 0 or not 0 <= self.lora_dropout < 1:
+        if not (math.isfinite(self.ce_weight) and self.ce_weight >= 0 and math.isfinite(self.lora_alpha)
+                and self.lora_alpha > 0 and 0 <= self.lora_dropout < 1):
             raise ConfigError("recovery ce_weight must be >= 0, lora_alpha > 0, lora_dropout in [0, 1)")
         if self.teacher_topk < 0:
             raise ConfigError(f"recovery teacher_topk must be >= 0 (0: the whole distribution), "
@@ -88,6 +90,7 @@ class RecoverConfig(PassConfig):
                               "(use auto or float32)")
         if self.teacher_topk and self.method != "kd":
             raise ConfigError(f"teacher_topk is for --method kd (distillation); --method {self.method} has no KL term")
+        check_seed(self.seed, "recovery seed")
         parse_train_data(self.train_data)
         if self.train_data == MIX and self.steps * self.batch_size * self.grad_accum < 2:
             raise ConfigError("recovery train_data mix needs at least 2 training sequences (steps x batch_size x "

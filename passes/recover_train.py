@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from andactl.errors import NumericsError
 from andactl.models.loading import native_bf16
 from andactl.passes.recover_loss import SplitHeads, head_loss, head_matrix, split_heads_bytes
 from andactl.passes.recover_topk import SparseTeacher
@@ -292,6 +293,24 @@ def train(student: Student, teacher: Student | SparseTeacher | None, params: lis
                 hist.held_out.append((done, held_out_loss(student, teacher, held_ids, s, s.batch_size, splits)))
             hist.seconds = time.perf_counter() - t0
             update(done, stats_sum["loss"], hist.tokens / max(hist.seconds, 1e-9))
+            _check_diverged(stats_sum["loss"], hist.held_out[-1][1], done, s.lr)
+    _check_weights_finite(params, s.lr)
     student.body.eval()
     return hist
+
+
+def _check_diverged(loss: float, held_out: float, step: int, lr: float) -> None:
+    """NumericsError as soon as the training loss or the last held-out loss is NaN or Inf: the run
+    has diverged and every later step would be wasted (nothing is written)."""
+    if not (math.isfinite(loss) and math.isfinite(held_out)):
+        raise NumericsError(f"recovery diverged: the loss is {loss if not math.isfinite(loss) else held_out} at step "
+                            f"{step}; nothing was written (try a lower --lr than {lr:g})")
+
+
+def _check_weights_finite(params, lr: float) -> None:
+    """NumericsError unless every trained weight is finite after the last step (an artifact with a
+    NaN weight could not be loaded again)."""
+    if not all(bool(torch.isfinite(p).all()) for p in params):
+        raise NumericsError(f"recovery diverged: a trained weight is NaN or Inf after the last step; nothing was "
+                            f"written (try a lower --lr than {lr:g})")
 

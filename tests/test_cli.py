@@ -206,3 +206,29 @@ def test_hub_client_retries_are_quiet_unless_verbose():
         assert not logging.getLogger("andactl").isEnabledFor(logging.INFO)
     finally:
         setup_logging(0, False)
+
+
+@pytest.mark.parametrize("args,text", [
+    (("generate", "M", "--prompt", "hi", "--temperature", "nan"), "Invalid value for '--temperature': 'nan' is not a finite number"),
+    (("generate", "M", "--prompt", "hi", "--seed", "-99999999999999999999"), "Invalid value for '--seed'"),
+    (("slice", "M", "--ratio", "0.2", "-o", "o", "--seed", "99999999999999999999"), "Invalid value for '--seed'"),
+    (("slice", "M", "--ratio", "0.2", "-o", "o", "--max-memory", "nan"), "Invalid value for '--max-memory': 'nan' is not a finite"),
+    (("sweep", "M", "-o", "o", "--max-bytes", "nan"), "Invalid value for '--max-bytes': 'nan' is not a finite number"),
+])
+def test_nan_inf_and_oversized_seeds_refused(tiny_hf_dir, tmp_path, monkeypatch, args, text):
+    """nan passes every bounded FloatRange (each comparison with nan is false): ``generate --temperature
+    nan`` sampled with it; a seed beyond 64 bits was an internal error inside torch.manual_seed."""
+    monkeypatch.chdir(tmp_path)
+    res = invoke(*[str(tiny_hf_dir) if a == "M" else a for a in args])
+    assert_one_line_error(res, re.escape(text))
+    assert not (tmp_path / "o").exists()
+
+
+def test_recipe_seed_beyond_64_bits_refused(tiny_hf_dir, tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(f"seed: {2**64}\npasses:\n- pass: fuse_norms\n")
+    assert_one_line_error(invoke("run", str(recipe), "--model", str(tiny_hf_dir), "-o", str(tmp_path / "o")),
+                          r"r.yaml: 'seed' must be an integer from -2\*\*63 to 2\*\*63 - 1, got 18446744073709551616")
+    recipe.write_text("passes:\n- {pass: recover, seed: 18446744073709551616}\n")
+    assert_one_line_error(invoke("run", str(recipe), "--model", str(tiny_hf_dir), "-o", str(tmp_path / "o")),
+                          r"recovery seed must be an integer from -2\*\*63 to 2\*\*63 - 1")

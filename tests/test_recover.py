@@ -10,6 +10,7 @@ from cli_helpers import assert_error_line, invoke_cli
 from tiny_models import tiny_inputs, tiny_model
 from tiny_tokenizer import char_tokenizer
 
+from andactl.errors import NumericsError
 from andactl.models.loading import load_model
 from andactl.passes.recover_loss import head_loss, reference_head_loss
 
@@ -259,11 +260,36 @@ def test_interrupt_or_failure_writes_nothing(sliced, data_dir, tmp_path, monkeyp
     assert list(tmp_path.iterdir()) == []
 
 
+def test_diverged_training_stops_and_writes_nothing(sliced, data_dir, tmp_path, monkeypatch):
+    """A loss that turns NaN (a learning rate far too high, bf16 overflow) stops the run at that step
+    with one line; before, the run went on to the end and wrote NaN weights no command could load."""
+    import andactl.passes.recover_train as rt
+
+    real = rt.batch_loss
+    monkeypatch.setattr(rt, "batch_loss", lambda *a, **k: real(*a, **k) * float("nan"))
+    res = invoke_cli("recover", sliced, "-o", tmp_path / "out", "--steps", "5", *FAST, "--data-dir", data_dir)
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert res.exit_code == 2 and "Traceback" not in res.stderr and "✘ recover failed" in res.stderr, res.stderr
+    assert [x for x in lines if x.startswith("error:")] == [
+        "error: pass 'recover': recovery diverged: the loss is nan at step 1; nothing was written (try a lower --lr than "
+        "0.001)"], res.stderr
+    assert list(tmp_path.iterdir()) == []
+    weights = [torch.ones(3), torch.tensor([1.0, float("inf")])]
+    with pytest.raises(NumericsError, match="a trained weight is NaN or Inf after the last step"):
+        rt._check_weights_finite(weights, 1e-4)
+    rt._check_weights_finite(weights[:1], 1e-4)
+
+
 @pytest.mark.parametrize("args,text", [
     (["--method", "sgd"], "unknown recovery method 'sgd'"),
     (["--steps", "0"], "steps must be > 0"),
-    (["--lr", "0"], "lr must be > 0"),
-    (["--lr", "-1e-3"], "lr must be > 0"),
+    (["--lr", "0"], "lr must be a finite number > 0, got 0.0"),
+    (["--lr", "-1e-3"], "lr must be a finite number > 0"),
+    (["--lr", "inf"], "lr must be a finite number > 0, got inf"),  # ran, and wrote NaN weights no command could load
+    (["--lr", "nan"], "lr must be a finite number > 0, got nan"),
+    (["--ce-weight", "nan"], "recovery ce_weight must be >= 0"),  # ran at loss nan and wrote NaN weights
+    (["--minutes", "inf"], "Invalid value for '--minutes': 'inf' is not a finite number"),  # an internal error
+    (["--seed", str(2**64)], "Invalid value for '--seed'"),  # an internal error (torch takes 64-bit seeds)
     (["--train-data", "wikitext2/test"], "evaluation split wikitext2/test"),
     (["--train-data", "wikitext"], "wikitext2/train: none of wikitext2/wiki.train.raw in data dir"),
     (["--train-data", "ptb/test"], "evaluation split ptb/test"),

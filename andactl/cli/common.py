@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import signal
 import sys
@@ -125,12 +126,32 @@ storage_dtype_option = click.option(
 shortcuts_option = click.option(
     "--shortcuts", default="float", show_default=True, metavar="float|int8",
     help="SliceGPT shortcut matrices on disk: the storage dtype, or group-wise INT8 (half the bytes).")
+class FiniteFloat(click.FloatRange):
+    """click's FloatRange that also refuses nan and inf: every comparison with nan is false, so a
+    FloatRange with bounds lets it through, and inf passes an open upper end."""
+
+    name = "finite float"
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
+def seed_option(default: int, help: str | None = None):
+    """--seed: any integer torch.manual_seed takes (64 bits; a larger one was an internal error)."""
+    from andactl.passbase import SEED_MAX, SEED_MIN
+
+    return click.option("--seed", type=click.IntRange(SEED_MIN, SEED_MAX), default=default, show_default=True, help=help)
+
+
 run_dtype_option = click.option(
     "--dtype", type=click.Choice(["auto", "float32", "bfloat16", "float16", "float64"]), default="auto",
     show_default=True, help="Run dtype; auto = bfloat16 where the CPU has native bf16 (AVX512-BF16/AMX) or on CUDA, else float32.")
 _dry_run_flag = click.option("--dry-run", is_flag=True,
                              help="Print estimated peak RAM, device memory, disk and time per pass; read no weights.")
-_max_memory_flag = click.option("--max-memory", type=click.FloatRange(min=0, min_open=True), default=None, metavar="GB",
+_max_memory_flag = click.option("--max-memory", type=FiniteFloat(min=0, min_open=True), default=None, metavar="GB",
                                 help="Refuse up front (before loading) a run whose --dry-run peak host RAM exceeds GB.")
 
 
@@ -216,7 +237,7 @@ def calibration_options(samples: int = 128, seqlen: int = 2048, batch_size: int 
             click.option("--cal-samples", type=click.IntRange(min=1), default=samples, show_default=True),
             click.option("--cal-seqlen", type=click.IntRange(min=8), default=seqlen, show_default=True),
             click.option("--cal-batch-size", type=click.IntRange(min=1), default=batch_size, show_default=True),
-            click.option("--seed", type=int, default=42, show_default=True),
+            seed_option(42),
         ]
         for opt in reversed(opts):
             f = opt(f)

@@ -10,7 +10,7 @@ import time
 
 import click
 
-from andactl.cli.common import attention_option, device_option, run_dtype_option
+from andactl.cli.common import FiniteFloat, attention_option, device_option, run_dtype_option, seed_option
 from andactl.errors import ConfigError
 
 
@@ -48,10 +48,10 @@ def check_fits(n_prompt: int, max_new_tokens: int, limit: int | None) -> None:
 @click.argument("model")
 @click.option("--prompt", required=True, help="Text to continue (or the user message with --chat).")
 @click.option("--max-new-tokens", type=click.IntRange(1, None), default=64, show_default=True)
-@click.option("--temperature", type=click.FloatRange(0.0, None), default=0.0, show_default=True,
+@click.option("--temperature", type=FiniteFloat(0.0, None), default=0.0, show_default=True,
               help="0 = greedy decoding; > 0 samples.")
 @click.option("--chat/--no-chat", default=False, show_default=True, help="Use the tokenizer's chat template.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for sampling.")
+@seed_option(0, "Seed for sampling.")
 @click.option("--backend", type=click.Choice(["auto", "cuda", "cpp", "reference"]), default="auto", show_default=True,
               help="Kernel backend for Anda-packed modules.")
 @attention_option

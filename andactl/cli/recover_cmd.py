@@ -5,8 +5,8 @@ import logging
 
 import click
 
-from andactl.cli.common import (artifact_output_options, data_dir_option, device_option, dry_run_option, dtype_option,
-                                format_option)
+from andactl.cli.common import (FiniteFloat, artifact_output_options, data_dir_option, device_option, dry_run_option,
+                                dtype_option, format_option, seed_option)
 from andactl.step_budget import TIMING_MARGIN
 
 log = logging.getLogger("andactl")
@@ -22,7 +22,7 @@ log = logging.getLogger("andactl")
               help="dataset[/split] (train split by default; evaluation splits are refused), 'self' (sampled from the "
                    "teacher) or 'mix' (half alpaca, half self).")
 @click.option("--steps", type=int, default=None, help="Optimiser steps [default: 40, the recover pass's].")
-@click.option("--minutes", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--minutes", type=FiniteFloat(min=0, min_open=True), default=None,
               help="Instead of --steps: as many steps as fit this wall time on this machine: --dry-run's estimate, "
                    "scaled by one step timed in a child process first (chosen before training; logged with the "
                    f"--steps that repeats the run; {TIMING_MARGIN:.0%} of the budget kept in reserve).")
@@ -47,7 +47,7 @@ log = logging.getLogger("andactl")
                    "(float32-grade, faster; the heads packed once: 4 bytes per head weight, twice for the student's); "
                    "float32 = torch's float32 GEMM; auto = split where the CPU has the tiles and the packed heads "
                    "take at most 1 GiB.")
-@click.option("--seed", type=int, default=42, show_default=True)
+@seed_option(42)
 @artifact_output_options
 @dtype_option
 @device_option

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import click
 
-from andactl.cli.common import (calibration_dict, calibration_options, data_dir_option, dtype_option, format_option,
-                                 int4_weight_options, search_loss_option, shortcuts_option, table_options)
+from andactl.cli.common import (FiniteFloat, calibration_dict, calibration_options, data_dir_option, dtype_option,
+                                format_option, int4_weight_options, search_loss_option, shortcuts_option, table_options)
 
 
 @click.command("sweep")
@@ -27,9 +27,9 @@ from andactl.cli.common import (calibration_dict, calibration_options, data_dir_
                    "the best on small models); comma-separated, each a grid axis; `andactl recover` defaults, "
                    "--recover-steps steps.")
 @click.option("--recover-steps", type=click.IntRange(min=1), default=40, show_default=True)
-@click.option("--max-bytes", type=float, default=None, help="Pick the lowest-ppl point with at most this many artifact bytes.")
-@click.option("--max-energy", type=float, default=None, help="... with at most this energy per token (cost model, pJ).")
-@click.option("--max-ppl-increase", type=float, default=None,
+@click.option("--max-bytes", type=FiniteFloat(), default=None, help="Pick the lowest-ppl point with at most this many artifact bytes.")
+@click.option("--max-energy", type=FiniteFloat(), default=None, help="... with at most this energy per token (cost model, pJ).")
+@click.option("--max-ppl-increase", type=FiniteFloat(), default=None,
               help="... with ppl at most (1 + P) x the source model's (e.g. 0.5); alone: the smallest such point.")
 @click.option("--write-best", type=click.Path(path_type=str), default=None, help="Copy the picked point's artifact here.")
 @click.option("--overwrite", is_flag=True, help="Let --write-best replace an existing andactl artifact.")
