@@ -346,3 +346,27 @@ def test_config_transformers_refuses_is_one_line(artifact, tiny_hf_dir, tmp_path
                        rf"^error: {name}/config.json does not describe a valid llama model \(ValueError: The hidden size "
                        r"\(7\) is not a multiple of the number of attention heads \(4\)\.\)$")
     assert not (tmp_path / "out").exists()
+
+
+def test_gguf_converted_meanwhile_by_another_process_is_used(tiny_hf_dir, tmp_path, monkeypatch):
+    """Two commands started at once on a GGUF not yet in the cache both convert it; the one that
+    finishes second found the first one's folder at the target (its rename failed: an internal-error
+    line) and now uses that complete copy, leaving no partial folder behind."""
+    import shutil
+
+    import andactl.models.loading as loading
+
+    monkeypatch.setenv("ANDACTL_CACHE_DIR", str(tmp_path / "cache"))
+    gguf = tmp_path / "model.gguf"
+    gguf.write_bytes(b"GGUF\x03\x00\x00\x00")
+    target = loading.gguf_cache_target(gguf)
+    real = loading._from_pretrained
+
+    def convert_while_another_finishes(path, dtype, **kwargs):
+        shutil.copytree(tiny_hf_dir, target)  # the other process's complete copy
+        return real(str(tiny_hf_dir), dtype, local_files_only=True)
+
+    monkeypatch.setattr(loading, "_from_pretrained", convert_while_another_finishes)
+    assert loading.gguf_as_hf_dir(gguf) == target
+    assert sorted(p.name for p in target.parent.iterdir()) == [target.name]
+    assert not (target / "andactl_source.json").exists()  # the other copy, untouched

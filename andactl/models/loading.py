@@ -207,7 +207,14 @@ def gguf_as_hf_dir(gguf: Path) -> Path:
         model.save_pretrained(str(tmp))
         tokenizer.save_pretrained(str(tmp))
         (tmp / "andactl_source.json").write_text(json.dumps({"gguf": str(gguf)}))
-        os.replace(tmp, target)
+        try:
+            os.replace(tmp, target)
+        except OSError:
+            if not (target / "config.json").is_file():
+                raise
+            # another andactl process converted the same file meanwhile: its complete copy serves
+            log.info("%s was converted by another process meanwhile; using its copy", gguf.name)
+            shutil.rmtree(tmp, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
