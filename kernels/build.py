@@ -15,8 +15,10 @@ import logging
 import os
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import torch
 
@@ -32,6 +34,8 @@ CUDA_SOURCES = ("anda_cuda.cu",)
 CFLAGS = ("-O3", "-fopenmp")
 LDFLAGS = ("-fopenmp",)
 CUDA_FLAGS = ("-O3",)
+BUILD_LOCK = ".andactl-build.lock"  # flock'ed while a process builds or loads one build directory
+TORCH_BATON = "lock"  # torch.utils.cpp_extension's own lock file in the build directory
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,30 @@ def build_key(cuda: bool) -> str:
     return f"{tv}-{h.hexdigest()[:16]}"
 
 
+@contextmanager
+def build_lock(bdir: Path) -> Iterator[None]:
+    """Holds an exclusive flock on ``bdir``'s BUILD_LOCK: one andactl process builds a directory at
+    a time, the others wait, then load what it built. The kernel drops a flock when its process
+    dies, even by SIGKILL, so while it is held a torch baton (TORCH_BATON) in ``bdir`` is a killed
+    build's leftover and is removed: torch's own wait for it never ends (every later command hung)."""
+    import fcntl
+
+    fd = os.open(bdir / BUILD_LOCK, os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info("waiting for another andactl process that is building the C++ extension in %s", bdir)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        baton = bdir / TORCH_BATON
+        if baton.exists():
+            log.warning("removing %s, left by an extension build that was killed", baton)
+            baton.unlink(missing_ok=True)
+        yield
+    finally:
+        os.close(fd)
+
+
 def _build(cuda: bool, verbose: bool) -> BuildResult:
     import andactl.kernels.ops  # noqa: F401  (defines the schemas the library implements)
     import andactl.kernels.prepack  # noqa: F401  (int4_prepack, anda_gemm_prepacked schemas)
@@ -99,11 +127,12 @@ def _build(cuda: bool, verbose: bool) -> BuildResult:
     t0 = time.perf_counter()
     try:
         bdir.mkdir(parents=True, exist_ok=True)
-        cpp_extension.load(
-            name=name, sources=list(srcs), extra_cflags=list(CFLAGS), extra_ldflags=list(LDFLAGS),
-            extra_cuda_cflags=list(CUDA_FLAGS) if cuda else None, build_directory=str(bdir),
-            is_python_module=False, verbose=verbose, with_cuda=cuda,
-        )
+        with build_lock(bdir):
+            cpp_extension.load(
+                name=name, sources=list(srcs), extra_cflags=list(CFLAGS), extra_ldflags=list(LDFLAGS),
+                extra_cuda_cflags=list(CUDA_FLAGS) if cuda else None, build_directory=str(bdir),
+                is_python_module=False, verbose=verbose, with_cuda=cuda,
+            )
     except Exception as err:  # noqa: BLE001 - any compiler/loader failure means "fall back"
         text = str(err)
         lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
