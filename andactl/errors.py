@@ -1,6 +1,8 @@
 """User-facing errors: the CLI prints ``str(err)`` as one line on stderr and exits non-zero."""
 from __future__ import annotations
 
+import errno
+
 
 class AndaError(Exception):
     """Base class for every error that is the user's input, not a bug. Message is one line."""
@@ -22,6 +24,20 @@ class DataError(AndaError):
 
 class ArtifactError(AndaError):
     """An andactl artifact is corrupt, foreign, or of another format version."""
+
+
+class WriteError(AndaError):
+    """The place a result goes cannot take it: the disk is full, a quota is reached, the filesystem
+    is read-only (the machine's state, not a bug)."""
+
+
+# the OSError numbers that mean "this location cannot take the data" rather than a bug
+STORAGE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG)
+
+
+def storage_error(err: BaseException) -> bool:
+    """True for an OSError whose number is one of STORAGE_ERRNOS (disk full and the like)."""
+    return isinstance(err, OSError) and err.errno in STORAGE_ERRNOS
 
 
 class NumericsError(AndaError):

@@ -39,7 +39,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from andactl.errors import ConfigError, Interrupted
+from andactl.errors import ConfigError, Interrupted, WriteError, storage_error
 
 log = logging.getLogger("andactl")
 
@@ -200,6 +200,13 @@ def _swap_in(tmp: Path, out: Path, token: str, overwrite: bool) -> Path | None:
     return old
 
 
+def _free_mb(folder: Path) -> str:
+    try:
+        return f"{shutil.disk_usage(folder).free / 1e6:.1f} MB"
+    except OSError:
+        return "unknown"
+
+
 def _check_unchanged(out: Path, overwrite: bool) -> None:
     """``check_output`` again just before the swap: another process (a second andactl run, a user)
     may have put an artifact or a folder of its own at ``out`` while this run wrote its own."""
@@ -297,6 +304,9 @@ def staged_output(output: str | os.PathLike, overwrite: bool) -> Iterator[Path]:
     except BaseException as err:
         if not committed:
             shutil.rmtree(tmp, ignore_errors=True)
+            if storage_error(err):
+                raise WriteError(f"cannot write the artifact at {out}: {err.strerror} ({_free_mb(out.parent)} free "
+                                 "there now); nothing was written") from err
             raise
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)

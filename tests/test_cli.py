@@ -232,3 +232,20 @@ def test_recipe_seed_beyond_64_bits_refused(tiny_hf_dir, tmp_path):
     recipe.write_text("passes:\n- {pass: recover, seed: 18446744073709551616}\n")
     assert_one_line_error(invoke("run", str(recipe), "--model", str(tiny_hf_dir), "-o", str(tmp_path / "o")),
                           r"recovery seed must be an integer from -2\*\*63 to 2\*\*63 - 1")
+
+
+def test_disk_full_anywhere_is_the_machines_state_not_a_bug(tiny_hf_dir, monkeypatch):
+    """ENOSPC outside the artifact write (the model cache, a spill folder) is one line that names the
+    path, exit 2, never "a bug in andactl"."""
+    import errno
+
+    import andactl.models.loading as loading
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", "/cache/models/x")
+
+    monkeypatch.setattr(loading, "load_model", full)
+    res = invoke("inspect", str(tiny_hf_dir))
+    assert res.exit_code == 2
+    assert_one_line_error(res, r"^error: No space left on device \(/cache/models/x\): free space there or point the "
+                               r"output, ANDACTL_CACHE_DIR or TMPDIR elsewhere$")

@@ -177,3 +177,22 @@ def test_rename_that_would_replace_an_artifact_is_refused(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     assert od._swap_in(tmp, empty, "t", overwrite=False) is None and not tmp.exists() and empty.is_dir()
+
+
+def test_disk_full_while_writing_is_one_clear_error(tmp_path):
+    """ENOSPC (or a quota, a read-only filesystem) while the artifact is written: a WriteError naming
+    the output and the free space, the partial removed (was an internal-error line, seen on a full
+    tmpfs)."""
+    import errno
+
+    from andactl.errors import WriteError
+
+    out = tmp_path / "out"
+    with pytest.raises(WriteError, match=rf"^cannot write the artifact at {out}: No space left on device "
+                                         r"\([\d.]+ MB free there now\); nothing was written$"):
+        with od.staged_output(out, overwrite=False):
+            raise OSError(errno.ENOSPC, "No space left on device")
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(PermissionError):  # other OSErrors stay what they are
+        with od.staged_output(out, overwrite=False):
+            raise PermissionError(errno.EACCES, "Permission denied")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from andactl.errors import AndaError, Interrupted, interrupt_message
+from andactl.errors import AndaError, Interrupted, interrupt_message, storage_error
 
 
 class AndaGroup(click.Group):
@@ -53,6 +53,10 @@ class AndaGroup(click.Group):
         except Exception as err:
             if os.environ.get("ANDACTL_DEBUG"):
                 raise
+            if storage_error(err):  # the machine's state, wherever it struck (a cache, a spill folder)
+                where = f" ({err.filename})" if err.filename else ""
+                _fail(f"error: {err.strerror}{where}: free space there or point the output, ANDACTL_CACHE_DIR or "
+                      "TMPDIR elsewhere", 2)
             msg = str(err).strip().splitlines()[0] if str(err).strip() else ""
             _fail(f"error: unexpected internal failure ({type(err).__name__}: {msg}); this is a bug in andactl, "
                   "please report it (set ANDACTL_DEBUG=1 for a traceback)", 1)
