@@ -51,3 +51,45 @@ def test_too_short_text():
     model, _ = tiny_model("llama")
     with pytest.raises(DataError, match="fewer than one window of 4096"):
         perplexity(model, char_tokenizer(), ROWS, seqlen=4096)
+
+
+def test_batched_windows_give_the_losses_of_single_windows_exactly():
+    """window_losses takes the loss window by window (so a batch holds one window's float32
+    temporaries, not the batch's): every batch size gives the same floats as batch 1."""
+    from andactl.evaluation.perplexity import window_losses
+
+    model, _ = tiny_model("llama")
+    ids = tokenize_corpus(ROWS, char_tokenizer())
+    single = window_losses(model, ids, 16, batch_size=1)
+    for batch in (2, 3, len(single)):
+        assert window_losses(model, ids, 16, batch_size=batch) == single
+
+
+def test_a_batch_that_cannot_fit_is_refused_before_loading(tiny_hf_dir, monkeypatch):
+    """--batch-size 32 at 2048 tokens on SmolLM2 needs 13 GB of logits alone: it was killed by the
+    kernel after the model had loaded. Refused up front by perplexity.least_bytes, with a batch size
+    that fits; a batch that fits the bound runs."""
+    import re
+
+    from cli_helpers import invoke_cli
+
+    from andactl.evaluation.perplexity import least_bytes
+
+    monkeypatch.setattr("andactl.dry_run.memory.available_bytes", lambda: 2_000_000.0)
+    loaded = []
+
+    def load_model(*args, **kwargs):
+        loaded.append(args)
+        raise RuntimeError("stopped at load")
+
+    monkeypatch.setattr("andactl.models.loading.load_model", load_model)
+    res = invoke_cli("eval", tiny_hf_dir, "--tasks", "wikitext2", "--seqlen", "128", "--batch-size", "64")
+    assert res.exit_code == 2 and not loaded
+    assert least_bytes(3, 128, 128, 2) - least_bytes(2, 128, 128, 2) == 128 * 128 * 2  # one window's logits
+    match = re.fullmatch(rf"error: {re.escape(str(tiny_hf_dir))}: 64 perplexity windows of 128 tokens at once need at "
+                         r"least ([\d.]+) GB \(logits ([\d.]+), model [\d.]+\), more than the 0\.0 GB available: use "
+                         r"--batch-size (\d+) or less\n", res.stderr)
+    assert match, res.stderr
+    assert int(match[3]) < 64
+    res = invoke_cli("eval", tiny_hf_dir, "--tasks", "wikitext2", "--seqlen", "128", "--batch-size", "64", "--limit", "1")
+    assert loaded and "stopped at load" in res.stderr  # --limit 1: one window at once fits; the model loads

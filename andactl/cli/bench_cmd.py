@@ -40,7 +40,7 @@ def _check_memory(models: tuple[str, ...], kinds: list[str], batch: int, prompt_
     available now even by the lower bound of throughput.least_bytes (a batch of 100,000 was killed
     by the kernel after minutes); ``kinds``: each MODEL's source kind. A hub id's shape is not
     fetched for this: it is not checked."""
-    from andactl.dry_run.memory import available_bytes
+    from andactl.dry_run.memory import available_bytes, loaded_model_bytes
     from andactl.dry_run.shape import model_shape
     from andactl.errors import ConfigError
     from andactl.evaluation.throughput import least_bytes
@@ -52,7 +52,7 @@ def _check_memory(models: tuple[str, ...], kinds: list[str], batch: int, prompt_
         if kind == "hub":
             continue
         shape = model_shape(source)
-        model_bytes = shape.weights_on_disk if kind == "artifact" else shape.parameters * element
+        model_bytes = loaded_model_bytes(shape, kind, element)
         parts = least_bytes(shape, batch, prompt_tokens, gen_tokens, element, model_bytes)
         if sum(parts.values()) > available:
             raise ConfigError(f"{source}: --batch {batch} x ({prompt_tokens} + {gen_tokens}) tokens needs at least "

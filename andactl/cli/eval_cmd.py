@@ -37,6 +37,34 @@ def human_results(data: dict) -> None:
             stdout_console().print(f"{r['model']}: " + "; ".join(notes) + f" (dtype {r['dtype']}, backend {r['backend']})")
 
 
+RAM_SHARE = 0.9  # the batch size suggested when one is refused fits this share of the available RAM by the bound
+
+
+def _check_memory(source: str, kind: str, windows: int, seqlen: int, dtype: str) -> None:
+    """ConfigError before any model loads when one batch of perplexity windows cannot fit in the RAM
+    available now even by perplexity.least_bytes's lower bound (--batch-size 32 at 2048 tokens was
+    killed by the kernel after the model had loaded). A hub id's shape is not fetched: not checked."""
+    if kind == "hub":
+        return
+    from andactl.dry_run.memory import available_bytes, loaded_model_bytes
+    from andactl.dry_run.shape import model_shape
+    from andactl.errors import ConfigError
+    from andactl.evaluation.perplexity import least_bytes
+    from andactl.models.loading import DTYPES
+
+    available, element = available_bytes(), DTYPES[dtype].itemsize
+    shape = model_shape(source)
+    model_bytes = loaded_model_bytes(shape, kind, element)
+    need = model_bytes + least_bytes(windows, seqlen, shape.vocab, element)
+    if need > available:
+        per_window = least_bytes(2, seqlen, shape.vocab, element) - least_bytes(1, seqlen, shape.vocab, element)
+        fits = int((RAM_SHARE * available - least_bytes(0, seqlen, shape.vocab, element) - model_bytes) // per_window)
+        hint = f"use --batch-size {fits} or less" if fits >= 1 else "use a shorter --seqlen"
+        raise ConfigError(f"{source}: {windows} perplexity windows of {seqlen} tokens at once need at least "
+                          f"{need / 1e9:.1f} GB (logits {(need - model_bytes) / 1e9:.1f}, model {model_bytes / 1e9:.2f}), "
+                          f"more than the {available / 1e9:.1f} GB available: {hint}")
+
+
 @click.command("eval")
 @click.argument("models", nargs=-1, required=True)
 @click.option("--tasks", default="wikitext2", show_default=True, help="Comma-separated: wikitext2, ptb, c4, piqa, arc_e(asy), arc_c(hallenge), hellaswag, winogrande.")
@@ -72,9 +100,10 @@ def eval_(models, tasks, limit, batch_size, seqlen, output_path, backend, dtype,
         output_path = output_path.expanduser().resolve()
         check_creatable(output_path, "--output-path")
     for source in models:  # every model checked before the first one loads
-        _, folder = model_source(source)
+        kind, folder = model_source(source)
         if any(t in PPL_TASKS for t in task_list):
             check_seqlen(folder, seqlen, "--seqlen")
+            _check_memory(source, kind, min(batch_size, limit or batch_size), seqlen, dtype)
     runs = []
     for source in models:
         loaded = load_model(source, dtype, device)

@@ -63,6 +63,12 @@ def available_bytes() -> float:
     return float("inf")
 
 
+def loaded_model_bytes(shape, kind: str, element_size: int) -> int:
+    """The bytes a loaded model holds at least: an artifact's stored weights (packed INT4 stays
+    packed), any other source's parameters at the run dtype's ``element_size``."""
+    return shape.weights_on_disk if kind == "artifact" else shape.parameters * element_size
+
+
 def can_stream(recipe, opts) -> bool:
     """Whether ``recipe`` on ``opts`` could run layer-wise streamed (every pass streams, an output
     to spill next to, a local HF folder / GGUF / alias source, calibration text not sampled from

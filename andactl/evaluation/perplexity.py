@@ -34,6 +34,14 @@ def tokenize_corpus(rows: list[str], tokenizer) -> torch.Tensor:
     return tokenizer(text, return_tensors="pt").input_ids
 
 
+def least_bytes(windows: int, seqlen: int, vocab: int, element_size: int) -> int:
+    """A lower bound on what one forward of ``windows`` windows holds beyond the model: their logits
+    at the run dtype's ``element_size``, and one window's float32 log-softmax inside the
+    cross-entropy (``window_losses`` takes the loss window by window). A run holds more (the
+    activations, the allocator's slack), so a batch this bound does not fit in could never run."""
+    return windows * seqlen * vocab * element_size + seqlen * vocab * 4
+
+
 def window_losses(model, ids: torch.Tensor, seqlen: int, batch_size: int = 1, limit: int | None = None,
                   device: torch.device | str = "cpu", advance: Callable[[int], None] | None = None) -> list[float]:
     """Mean next-token cross-entropy (float32) of each non-overlapping ``seqlen`` window of ``ids``."""
@@ -48,13 +56,13 @@ def window_losses(model, ids: torch.Tensor, seqlen: int, batch_size: int = 1, li
         for i in range(0, n, batch_size):
             batch = windows[i : i + batch_size].to(device)
             logits = model(input_ids=batch, use_cache=False).logits
-            if not torch.isfinite(logits).all():
-                raise NumericsError(f"the model's logits contain NaN or Inf (window {i + 1} of {n}): no perplexity; "
-                                    "its weights or activations overflow in this dtype (try --dtype float32)")
-            shift = logits[:, :-1, :].float()
-            target = batch[:, 1:]
-            loss = F.cross_entropy(shift.reshape(-1, shift.shape[-1]), target.reshape(-1), reduction="none")
-            losses.extend(loss.view(batch.shape[0], -1).mean(dim=1).tolist())
+            for row in range(batch.shape[0]):  # one window's float32 temporaries at a time, not the batch's
+                if not torch.isfinite(logits[row]).all():
+                    raise NumericsError(f"the model's logits contain NaN or Inf (window {i + row + 1} of {n}): no "
+                                        "perplexity; its weights or activations overflow in this dtype (try --dtype float32)")
+                loss = F.cross_entropy(logits[row, :-1, :].float(), batch[row, 1:], reduction="none")
+                losses.append(loss.mean().item())
+            del logits
             if advance:
                 advance(batch.shape[0])
     return losses
