@@ -370,3 +370,37 @@ def test_gguf_converted_meanwhile_by_another_process_is_used(tiny_hf_dir, tmp_pa
     assert loading.gguf_as_hf_dir(gguf) == target
     assert sorted(p.name for p in target.parent.iterdir()) == [target.name]
     assert not (target / "andactl_source.json").exists()  # the other copy, untouched
+
+
+def test_any_run_warns_when_its_estimate_exceeds_the_memory_available(tiny_hf_dir, data_dir, tmp_path, monkeypatch):
+    """Not only a recovery: `quantize --cal-batch-size 64 --cal-seqlen 2048` on SmolLM2 is estimated
+    at 39 GB (the search's logits) and ran 18 minutes of GPTQ before the search would be killed; now
+    one warning up front names the pass and the cheaper way. The run itself goes on."""
+    import andactl.dry_run.memory as dr
+
+    monkeypatch.setattr(dr, "default_max_memory_gb", lambda: 0.001 * dr.STREAM_RAM_SHARE)
+    res = invoke("quantize", tiny_hf_dir, *CAL, "--cal-batch-size", "2", "--weight-method", "rtn", "--data-dir", data_dir,
+                 "-o", tmp_path / "q")
+    assert res.exit_code == 0, res.stderr
+    text = " ".join(res.stderr.split())
+    assert re.search(r"estimated peak host RAM [\d.]+ GB \(pass '\w+'\) exceeds the 0\.00 GB available: the run may be "
+                     r"killed", text), text
+    monkeypatch.setattr(dr, "default_max_memory_gb", lambda: 1e6)
+    res = invoke("quantize", tiny_hf_dir, *CAL, "--weight-method", "rtn", "--data-dir", data_dir, "-o", tmp_path / "q2")
+    assert res.exit_code == 0 and "may be killed" not in res.stderr
+
+
+def test_search_estimate_names_the_calibration_batch():
+    from andactl.dry_run.estimate import estimate
+    from andactl.pipeline import RunOptions
+    from andactl.recipe import Recipe
+
+    passes = [{"pass": "quantize_weights"}, {"pass": "anda_search"}, {"pass": "pack"}]
+    cal = {"dataset": "alpaca", "samples": 64, "seqlen": 2048}
+    report = estimate(Recipe(passes=passes, calibration={**cal, "batch_size": 64}),
+                      RunOptions(model="smollm2-135m", output=None), check_disk=False, timing=False)
+    search = next(r for r in report["passes"] if r["pass"] == "anda_search")
+    assert search["hint"] == "a smaller --cal-batch-size holds fewer sequences' logits at once (now 64)"
+    single = estimate(Recipe(passes=passes, calibration={**cal, "batch_size": 1}),
+                      RunOptions(model="smollm2-135m", output=None), check_disk=False, timing=False)
+    assert "hint" not in next(r for r in single["passes"] if r["pass"] == "anda_search")

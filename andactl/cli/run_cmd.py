@@ -44,8 +44,8 @@ def run_and_report(recipe, opts, fmt: str, eval_spec: dict | None = None, calibr
     recovers = [s for s in steps if s["pass"] == "recover"]
     preflight(opts.model, opts.output, opts.overwrite, opts.data_dir, recipe.calibration, eval_spec, calibration_used,
               train_seqlens=[int(s["seqlen"]) for s in recovers], prunes=[s for s in steps if s["pass"] == "prune_mlp"])
-    if max_memory is None and recovers:
-        # a teacher beside the student is the usual way a recovery runs out of memory: say so up front
+    if max_memory is None:
+        # before minutes of work: a teacher beside the student, a large calibration batch in the search
         from andactl.dry_run.memory import over_memory_warning
 
         warning = over_memory_warning(recipe, opts)

@@ -161,6 +161,8 @@ def _in_memory_estimate(run: RunFigures, manager, cal, check_disk: bool, probe_h
         elif name in ("sensitivity", "anda_search"):
             evals = 40 if name == "sensitivity" else int(step.get("max_evals", 32))
             rows.append(row(name, run.N * shape.vocab * 4 // max(1, cal.samples) * B + run.act_batch, evals * fwd_flops / flops))  # one calibration forward per evaluation
+            if B > 1:
+                rows[-1]["hint"] = f"a smaller --cal-batch-size holds fewer sequences' logits at once (now {B})"
         elif name == "pack":
             rows.append(row(name, GPTQ_WEIGHT_COPIES * shape.largest_group * 4, 1.0))
         elif name == "quantize_tables":
