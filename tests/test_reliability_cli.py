@@ -374,7 +374,7 @@ def test_gguf_converted_meanwhile_by_another_process_is_used(tiny_hf_dir, tmp_pa
 
 def test_any_run_warns_when_its_estimate_exceeds_the_memory_available(tiny_hf_dir, data_dir, tmp_path, monkeypatch):
     """Not only a recovery: `quantize --cal-batch-size 64 --cal-seqlen 2048` on SmolLM2 is estimated
-    at 39 GB (the search's logits) and ran 18 minutes of GPTQ before the search would be killed; now
+    at 39 GB (the search's logits) and, by the estimate, 18 minutes of GPTQ come before that search; now
     one warning up front names the pass and the cheaper way. The run itself goes on."""
     import andactl.dry_run.memory as dr
 
