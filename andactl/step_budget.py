@@ -85,10 +85,12 @@ def command_started() -> float:
     return time.perf_counter() - (age if age is not None and age <= STARTUP_MAX_SECONDS else 0.0)
 
 
-def steps_within(seconds: float, estimate_of: Callable[[int], float], budget: float | None = None) -> StepBudget:
+def steps_within(seconds: float, estimate_of: Callable[[int], float], budget: float | None = None,
+                 used: str = "") -> StepBudget:
     """The most steps whose estimated wall time (``estimate_of(steps)``, seconds) is at most
     ``seconds``; ConfigError when not even one step fits. ``budget``: the --minutes the message
-    names (default ``seconds``)."""
+    names (default ``seconds``); ``used``: what the message adds about the part of the budget
+    already gone."""
     budget = seconds if budget is None else budget
     a, b = PROBE_STEPS
     t_a, t_b = estimate_of(a), estimate_of(b)
@@ -99,7 +101,8 @@ def steps_within(seconds: float, estimate_of: Callable[[int], float], budget: fl
         steps -= 1
     if steps < 1:
         raise ConfigError(f"--minutes {budget / 60:g} holds no training step on this machine: the run is estimated "
-                          f"at {fixed / 60:.1f} min before its first step and {per_step:.1f} s per step (see --dry-run)")
+                          f"at {fixed / 60:.1f} min before its first step and {per_step:.1f} s per step{used} "
+                          "(see --dry-run)")
     return StepBudget(budget, steps, fixed, per_step)
 
 
@@ -111,7 +114,9 @@ def timed_steps_within(seconds: float, spent: float, step_seconds: float, estima
     step, held-out passes excluded)."""
     scale = step_seconds / max(estimated_step, 1e-9)
     left = seconds * (1 - TIMING_MARGIN) - spent
-    found = steps_within(left, lambda n: estimate_of(n) + (scale - 1) * training_of(n), budget=seconds)
+    used = (f", and {spent:.0f} s of the {seconds:.0f} s are spent already (the command's start and the timed steps) "
+            f"with {TIMING_MARGIN:.0%} kept in reserve")
+    found = steps_within(left, lambda n: estimate_of(n) + (scale - 1) * training_of(n), budget=seconds, used=used)
     return StepBudget(seconds, found.steps, found.fixed, found.per_step, step_seconds, scale, spent)
 
 
