@@ -130,6 +130,8 @@ storage_dtype_option = click.option(
 shortcuts_option = click.option(
     "--shortcuts", default="float", show_default=True, metavar="float|int8",
     help="SliceGPT shortcut matrices on disk: the storage dtype, or group-wise INT8 (half the bytes).")
+
+
 class FiniteFloat(click.FloatRange):
     """click's FloatRange that also refuses nan and inf: every comparison with nan is false, so a
     FloatRange with bounds lets it through, and inf passes an open upper end."""
