@@ -404,3 +404,34 @@ def test_search_estimate_names_the_calibration_batch():
     single = estimate(Recipe(passes=passes, calibration={**cal, "batch_size": 1}),
                       RunOptions(model="smollm2-135m", output=None), check_disk=False, timing=False)
     assert "hint" not in next(r for r in single["passes"] if r["pass"] == "anda_search")
+
+
+def test_conversion_killed_earlier_is_cleaned_up(tiny_hf_dir, tmp_path, monkeypatch, caplog):
+    """A GGUF conversion killed by SIGKILL left its partial folder (a float32 copy of the model,
+    0.5 GB for SmolLM2) in the model cache for good; the next conversion there removes it and says
+    so. A live process's partial folder is left alone."""
+    import logging
+    import os
+    import subprocess
+    import sys
+
+    import andactl.models.loading as loading
+
+    monkeypatch.setenv("ANDACTL_CACHE_DIR", str(tmp_path / "cache"))
+    gguf = tmp_path / "model.gguf"
+    gguf.write_bytes(b"GGUF\x03\x00\x00\x00")
+    target = loading.gguf_cache_target(gguf)
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    dead = target.parent / f".{target.name}.partial-{proc.pid}-0badc0de"
+    live = target.parent / f".{target.name}.partial-{os.getppid()}-0badc0de"
+    for leftover in (dead, live):
+        leftover.mkdir(parents=True)
+        (leftover / "model.safetensors").write_bytes(b"x" * 100)
+    real = loading._from_pretrained
+    monkeypatch.setattr(loading, "_from_pretrained",
+                        lambda path, dtype, **kw: real(str(tiny_hf_dir), dtype, local_files_only=True))
+    with caplog.at_level(logging.WARNING, logger="andactl"):
+        assert loading.gguf_as_hf_dir(gguf) == target
+    assert not dead.exists() and live.is_dir() and (target / "config.json").is_file()
+    assert f"removing {dead}, left by an earlier run (pid {proc.pid}) that was killed" in caplog.text

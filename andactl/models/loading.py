@@ -10,8 +10,8 @@ import json
 import logging
 import os
 import re
+import secrets
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -188,8 +188,12 @@ def gguf_as_hf_dir(gguf: Path) -> Path:
         return target
     check_gguf(gguf)
     try:  # before the conversion: a cache that cannot be written is the user's setting, one line
+        from andactl.formats.output_dir import PARTIAL_TAG, remove_stale
+
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".partial-", dir=target.parent))
+        remove_stale(target)  # a conversion killed earlier (SIGKILL) left a float32 copy of the model here
+        tmp = target.parent / f".{target.name}{PARTIAL_TAG}{os.getpid()}-{secrets.token_hex(4)}"
+        tmp.mkdir()
     except OSError as err:
         raise ConfigError(f"cannot write the model cache at {target.parent} ({err.strerror or type(err).__name__}); "
                           "point ANDACTL_CACHE_DIR at a writable folder") from err
