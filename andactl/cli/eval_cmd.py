@@ -85,7 +85,7 @@ def eval_(models, tasks, limit, batch_size, seqlen, output_path, backend, dtype,
     from andactl.evaluation.harness import parse_tasks
     from andactl.evaluation.runner import evaluate
     from andactl.kernels.backend import set_model_backend
-    from andactl.models.loading import load_model, resolve_dtype_name
+    from andactl.models.loading import load_model, parse_device, resolve_dtype_name
 
     dtype = resolve_dtype_name(dtype, device)
     task_list = parse_tasks(tasks)
@@ -103,7 +103,8 @@ def eval_(models, tasks, limit, batch_size, seqlen, output_path, backend, dtype,
         kind, folder = model_source(source)
         if any(t in PPL_TASKS for t in task_list):
             check_seqlen(folder, seqlen, "--seqlen")
-            _check_memory(source, kind, min(batch_size, limit or batch_size), seqlen, dtype)
+            if parse_device(device).type == "cpu":  # the logits live in host RAM (on a GPU its own memory decides)
+                _check_memory(source, kind, min(batch_size, limit or batch_size), seqlen, dtype)
     runs = []
     for source in models:
         loaded = load_model(source, dtype, device)
