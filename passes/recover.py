@@ -78,7 +78,8 @@ class RecoverConfig(PassConfig):
             raise ConfigError(f"recovery warmup is a fraction of the steps in [0, 1), got {self.warmup}")
         if not (math.isfinite(self.ce_weight) and self.ce_weight >= 0 and math.isfinite(self.lora_alpha)
                 and self.lora_alpha > 0 and 0 <= self.lora_dropout < 1):
-            raise ConfigError("recovery ce_weight must be >= 0, lora_alpha > 0, lora_dropout in [0, 1)")
+            raise ConfigError(f"recovery ce_weight must be a finite number >= 0, lora_alpha a finite number > 0, "
+                              f"lora_dropout in [0, 1); got {self.ce_weight}, {self.lora_alpha}, {self.lora_dropout}")
         if self.teacher_topk < 0:
             raise ConfigError(f"recovery teacher_topk must be >= 0 (0: the whole distribution), "
                               f"got {self.teacher_topk}")

@@ -287,7 +287,8 @@ def test_diverged_training_stops_and_writes_nothing(sliced, data_dir, tmp_path, 
     (["--lr", "-1e-3"], "lr must be a finite number > 0"),
     (["--lr", "inf"], "lr must be a finite number > 0, got inf"),  # ran, and wrote NaN weights no command could load
     (["--lr", "nan"], "lr must be a finite number > 0, got nan"),
-    (["--ce-weight", "nan"], "recovery ce_weight must be >= 0"),  # ran at loss nan and wrote NaN weights
+    (["--ce-weight", "nan"], "recovery ce_weight must be a finite number >= 0, lora_alpha a finite number > 0, "
+                             "lora_dropout in [0, 1); got nan, 10.0, 0.05"),  # ran at loss nan, wrote NaN weights
     (["--minutes", "inf"], "Invalid value for '--minutes': 'inf' is not a finite number"),  # an internal error
     (["--seed", str(2**64)], "Invalid value for '--seed'"),  # an internal error (torch takes 64-bit seeds)
     (["--train-data", "wikitext2/test"], "evaluation split wikitext2/test"),
