@@ -37,6 +37,21 @@ def test_unreachable_names_why(no_hub, monkeypatch):
     assert hub.unreachable() is None
 
 
+def test_a_name_lookup_that_hangs_is_bounded(no_hub, monkeypatch):
+    """A broken resolver can hold getaddrinfo for tens of seconds, past the connect's timeout."""
+    import time
+
+    monkeypatch.setattr(hub, "PROBE_TIMEOUT_S", 0.2)
+    def lookup_that_hangs(*args, **kwargs):
+        time.sleep(3)
+        raise OSError("answered too late")
+
+    monkeypatch.setattr(hub.socket, "create_connection", lookup_that_hangs)
+    t0 = time.perf_counter()
+    assert hub.unreachable() == "hub.invalid does not answer within 0.4 s"
+    assert time.perf_counter() - t0 < 2.0
+
+
 def test_offline_hub_sources_are_refused_before_any_work(no_hub, tiny_hf_dir, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "empty-cache"))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import os
 import socket
+import threading
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -37,6 +38,17 @@ def unreachable() -> str | None:
     url = urlsplit(os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT)
     host = url.hostname or ""
     port = url.port or (80 if url.scheme == "http" else 443)
+    answer: list[str | None] = []
+    # in a thread: the connect's timeout does not bound the name lookup, which a broken resolver
+    # can hold for tens of seconds
+    probe = threading.Thread(target=lambda: answer.append(_connect(host, port)), daemon=True)
+    probe.start()
+    probe.join(2 * PROBE_TIMEOUT_S)
+    return answer[0] if answer else f"{host} does not answer within {2 * PROBE_TIMEOUT_S:g} s"
+
+
+def _connect(host: str, port: int) -> str | None:
+    """None when a TCP connection to ``host:port`` opens within PROBE_TIMEOUT_S, else why not."""
     try:
         with socket.create_connection((host, port), timeout=PROBE_TIMEOUT_S):
             return None
