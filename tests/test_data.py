@@ -1,6 +1,8 @@
 """Datasets resolve locally with clear errors; calibration sampling is SliceGPT's and seeded."""
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 from tiny_tokenizer import char_tokenizer
@@ -158,3 +160,25 @@ def test_slice_calibrated_on_model_text_samples_the_original_model(tiny_hf_dir, 
     assert torch.equal(ctx.calibration().input_ids[3 - own:], expected)
     meta = json.loads((path / "config.json").read_text())["andactl"]["provenance"]
     assert meta["calibration"]["dataset"] == dataset
+
+
+@pytest.mark.parametrize("rel,content,reason", [
+    ("wikitext2/wiki.test.raw", b"\xcd\xff binary", "UnicodeDecodeError"),
+    ("alpaca/alpaca_data.json", b'[{"instruction": "cut', "JSONDecodeError"),
+    ("alpaca/alpaca_data.json", b'[{"instruction": "no output field"}]', "KeyError"),
+    ("ptb/ptb.valid.txt", b"\xff\xfe bad \x80\n", "UnicodeDecodeError"),
+    ("c4/c4-validation.00000-of-00008.json.gz", b"not gzip at all", "BadGzipFile"),
+])
+def test_damaged_local_text_names_the_file(tmp_path, rel, content, reason):
+    """A damaged or foreign data file (binary bytes, cut JSON, a record without its fields, a broken
+    gzip) is a DataError naming the file (the WikiText-2 one was an internal-error line; the others
+    named neither file nor dataset)."""
+    from andactl.data.datasets import TEXT_DATASETS, load_text_rows
+
+    (tmp_path / rel).parent.mkdir(parents=True)
+    (tmp_path / rel).write_bytes(content)
+    dataset = rel.split("/")[0]
+    split = next(s for s, files in TEXT_DATASETS[dataset].splits.items() if rel in files)
+    with pytest.raises(DataError, match=rf"^{dataset}/{split}: {re.escape(str(tmp_path / rel))} cannot be read as "
+                                        rf"{dataset} text \({reason}: .*\); replace it with an intact copy"):
+        load_text_rows(dataset, split, tmp_path)

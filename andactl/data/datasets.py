@@ -143,7 +143,13 @@ def load_text_rows(dataset: str, split: str, data_dir: Path | str | None) -> lis
     path = data_file(dataset, split, data_dir)
     if path is not None:
         log.info("dataset %s/%s: %s", dataset, split, path)
-        return spec.reader(path)
+        try:
+            return spec.reader(path)
+        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError, EOFError, OSError) as err:
+            # a damaged or foreign file (binary bytes, cut JSON, a record without its fields, a broken gzip)
+            first = (str(err).strip().splitlines() or [""])[0][:120]
+            raise DataError(f"{dataset}/{split}: {path} cannot be read as {dataset} text ({type(err).__name__}: "
+                            f"{first}); replace it with an intact copy (the data folder's SOURCES.md names its source)") from err
     return _hub_rows(spec, split)
 
 
