@@ -4,6 +4,8 @@ local Hugging Face cache holds it: then a cached model loads without any request
 from __future__ import annotations
 
 import shutil
+import threading
+import time
 
 import pytest
 import torch
@@ -39,9 +41,8 @@ def test_unreachable_names_why(no_hub, monkeypatch):
 
 def test_a_name_lookup_that_hangs_is_bounded(no_hub, monkeypatch):
     """A broken resolver can hold getaddrinfo for tens of seconds, past the connect's timeout."""
-    import time
-
     monkeypatch.setattr(hub, "PROBE_TIMEOUT_S", 0.2)
+
     def lookup_that_hangs(*args, **kwargs):
         time.sleep(3)
         raise OSError("answered too late")
@@ -98,7 +99,9 @@ def test_lmeval_datasets_are_those_of_lmevals_task_definitions():
 
 
 def test_cached_hub_model_loads_offline_without_a_request(no_hub, tiny_hf_dir, tmp_path, monkeypatch):
-    """A model in the hub client's cache layout (refs/main -> snapshots/REV) loads offline."""
+    """A model in the hub client's cache layout (refs/main -> snapshots/REV) loads offline, and
+    the load asks for no network name at all: neither the model files nor the hub client's own
+    agent registry (which, fetched even for a read from the cache, retried for about 25 s)."""
     from andactl.models.loading import load_model
 
     cache = tmp_path / "hub-cache"
@@ -107,8 +110,19 @@ def test_cached_hub_model_loads_offline_without_a_request(no_hub, tiny_hf_dir, t
     (repo / "refs" / "main").write_text("0" * 40)
     shutil.copytree(tiny_hf_dir, repo / "snapshots" / ("0" * 40))
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(cache))
-    assert hub.hub_model_kwargs("org/tiny") == {"local_files_only": True}
+    assert hub.hub_model_kwargs("org/tiny") == {"local_files_only": True}  # the probe ran: hub.invalid
+    lookups = []
+
+    def no_lookup(host, *args, **kwargs):  # any request of the load would start with a name lookup
+        if threading.current_thread() is threading.main_thread():  # not the hub client's own background fetches
+            lookups.append(host)
+        raise OSError(f"no lookup expected: {host}")
+
+    monkeypatch.setattr("socket.getaddrinfo", no_lookup)
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)  # conftest's switch, read at import
+    monkeypatch.setattr("datasets.config.HF_HUB_OFFLINE", False)
     loaded = load_model("org/tiny")
+    assert lookups == []  # before go_offline: the hub client's own registry fetch, retried for about 25 s
     reference = load_model(str(tiny_hf_dir))
     ids = torch.tensor([[1, 2, 3, 4]])
     with torch.no_grad():

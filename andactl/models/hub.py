@@ -7,7 +7,8 @@ hub's endpoint, with a short timeout, answers the same question at once.
 
 Invariants: nothing here downloads or reads a file. A source is refused only when the hub cannot be
 reached *and* nothing of it is in the local Hugging Face cache; a cached model is then read with
-``local_files_only`` (no retries), a cached dataset is left to the datasets library. Behind a proxy
+``local_files_only`` and a cached dataset by the datasets library, both with the libraries switched to
+offline mode (``go_offline``), so that no request and no retry is made. Behind a proxy
 (any ``*_PROXY`` variable) the endpoint is not probed: the proxy, not this machine, resolves it.
 """
 from __future__ import annotations
@@ -58,6 +59,17 @@ def _connect(host: str, port: int) -> str | None:
         return f"{host}:{port} does not answer ({err.strerror or type(err).__name__})"
 
 
+def go_offline() -> None:
+    """Switches the hub client and the datasets library to offline mode for this process, what
+    HF_HUB_OFFLINE=1 does: with the hub unreachable, even a read from the cache made the hub client
+    fetch its agent registry first, about 25 s of retries (both read these flags at call time)."""
+    import datasets
+    from huggingface_hub import constants
+
+    constants.HF_HUB_OFFLINE = True
+    datasets.config.HF_HUB_OFFLINE = True
+
+
 def _model_cached(repo_id: str) -> bool:
     from huggingface_hub import try_to_load_from_cache
 
@@ -72,6 +84,7 @@ def hub_model_kwargs(source: str, role: str = "model") -> dict:
     if reason is None:
         return {}
     if _model_cached(source):
+        go_offline()
         return {"local_files_only": True}
     from andactl.models.loading import ALIASES
 
@@ -99,7 +112,10 @@ def check_hub_dataset(repo_id: str, what: str, local_file: str) -> None:
     dataset ``repo_id``, the hub cannot be reached and nothing of it is cached; ``local_file``: the
     file a data directory would hold instead."""
     reason = unreachable()
-    if reason is None or _dataset_cached(repo_id):
+    if reason is None:
+        return
+    if _dataset_cached(repo_id):
+        go_offline()
         return
     raise DataError(f"{what}: no data directory configured (--data-dir / ANDACTL_DATA_DIR) and the Hugging Face hub "
                     f"cannot be reached ({reason}) for '{repo_id}'; point --data-dir or ANDACTL_DATA_DIR at a folder "
