@@ -40,19 +40,16 @@ def _check_memory(models: tuple[str, ...], kinds: list[str], batch: int, prompt_
     available now even by the lower bound of throughput.least_bytes (a batch of 100,000 was killed
     by the kernel after minutes); ``kinds``: each MODEL's source kind. A hub id's shape is not
     fetched for this: it is not checked."""
-    from andactl.dry_run.memory import available_bytes, loaded_model_bytes
-    from andactl.dry_run.shape import model_shape
+    from andactl.dry_run.memory import available_bytes, loaded_model
     from andactl.errors import ConfigError
     from andactl.evaluation.throughput import least_bytes
-    from andactl.models.loading import DTYPES
 
     available = available_bytes()
-    element = DTYPES[dtype].itemsize
     for source, kind in zip(models, kinds):
-        if kind == "hub":
+        loaded = loaded_model(source, kind, dtype)
+        if loaded is None:
             continue
-        shape = model_shape(source)
-        model_bytes = loaded_model_bytes(shape, kind, element)
+        shape, element, model_bytes = loaded
         parts = least_bytes(shape, batch, prompt_tokens, gen_tokens, element, model_bytes)
         if sum(parts.values()) > available:
             raise ConfigError(f"{source}: --batch {batch} x ({prompt_tokens} + {gen_tokens}) tokens needs at least "

@@ -44,17 +44,15 @@ def _check_memory(source: str, kind: str, windows: int, seqlen: int, dtype: str)
     """ConfigError before any model loads when one batch of perplexity windows cannot fit in the RAM
     available now even by perplexity.least_bytes's lower bound (--batch-size 32 at 2048 tokens was
     killed by the kernel after the model had loaded). A hub id's shape is not fetched: not checked."""
-    if kind == "hub":
-        return
-    from andactl.dry_run.memory import available_bytes, loaded_model_bytes
-    from andactl.dry_run.shape import model_shape
+    from andactl.dry_run.memory import available_bytes, loaded_model
     from andactl.errors import ConfigError
     from andactl.evaluation.perplexity import least_bytes
-    from andactl.models.loading import DTYPES
 
-    available, element = available_bytes(), DTYPES[dtype].itemsize
-    shape = model_shape(source)
-    model_bytes = loaded_model_bytes(shape, kind, element)
+    loaded = loaded_model(source, kind, dtype)
+    if loaded is None:
+        return
+    shape, element, model_bytes = loaded
+    available = available_bytes()
     need = model_bytes + least_bytes(windows, seqlen, shape.vocab, element)
     if need > available:
         per_window = least_bytes(2, seqlen, shape.vocab, element) - least_bytes(1, seqlen, shape.vocab, element)

@@ -145,11 +145,12 @@ def load_text_rows(dataset: str, split: str, data_dir: Path | str | None) -> lis
         log.info("dataset %s/%s: %s", dataset, split, path)
         try:
             return spec.reader(path)
-        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError, EOFError, OSError) as err:
+        except (ValueError, KeyError, TypeError, EOFError, OSError) as err:  # decode and JSON errors are ValueErrors
             # a damaged or foreign file (binary bytes, cut JSON, a record without its fields, a broken gzip)
             first = (str(err).strip().splitlines() or [""])[0][:120]
             raise DataError(f"{dataset}/{split}: {path} cannot be read as {dataset} text ({type(err).__name__}: "
-                            f"{first}); replace it with an intact copy (the data folder's SOURCES.md names its source)") from err
+                            f"{first}); replace it with an intact copy (the data folder's SOURCES.md names "
+                            "its source)") from err
     return _hub_rows(spec, split)
 
 

@@ -63,10 +63,18 @@ def available_bytes() -> float:
     return float("inf")
 
 
-def loaded_model_bytes(shape, kind: str, element_size: int) -> int:
-    """The bytes a loaded model holds at least: an artifact's stored weights (packed INT4 stays
-    packed), any other source's parameters at the run dtype's ``element_size``."""
-    return shape.weights_on_disk if kind == "artifact" else shape.parameters * element_size
+def loaded_model(source: str, kind: str, dtype: str):
+    """(shape, the run dtype's element size, the bytes the loaded model holds at least) of a model
+    source from its config, or None for a hub id (its config is not fetched for a memory check). At
+    least: an artifact's stored weights (packed INT4 stays packed), any other source's parameters at
+    the run dtype."""
+    if kind == "hub":
+        return None
+    from andactl.dry_run.shape import model_shape
+    from andactl.models.loading import DTYPES
+
+    shape, element = model_shape(source), DTYPES[dtype].itemsize
+    return shape, element, shape.weights_on_disk if kind == "artifact" else shape.parameters * element
 
 
 def can_stream(recipe, opts) -> bool:
