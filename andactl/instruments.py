@@ -16,6 +16,14 @@ def current_rss_bytes() -> int:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+MB = 10**6  # the megabyte of every "MB" andactl prints and of every ``*_mb`` field it writes (GB: 10**9)
+
+
+def megabytes(n_bytes: float) -> float:
+    """``n_bytes`` in MB (10**6 bytes, the unit the label says), to 0.1 MB."""
+    return round(n_bytes / MB, 1)
+
+
 def peak_rss_bytes() -> int:
     """Peak resident set size of this process so far."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -58,7 +66,7 @@ class PeakMemory(Instrument):
         self._stop.set()
         self._thread.join()
         self._peak = max(self._peak, current_rss_bytes())
-        record["peak_rss_mb"] = round(self._peak / 2**20, 1)
+        record["peak_rss_mb"] = megabytes(self._peak)
 
 
 class LogPasses(Instrument):

@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 
 from andactl.errors import ConfigError, DataError, ModelError
+from andactl.instruments import megabytes
 
 DISK_MARGIN = 1.1  # artifact <= source weights in float32 plus tokenizer files; 10% headroom
 
@@ -180,7 +181,7 @@ def check_disk(out: Path, needed: int | None) -> None:
     free = shutil.disk_usage(ancestor).free
     if free < needed * DISK_MARGIN:
         raise ConfigError(f"not enough disk space for the artifact at {out}: needs about "
-                          f"{needed * DISK_MARGIN / 2**20:.1f} MB, {free / 2**20:.1f} MB free")
+                          f"{megabytes(needed * DISK_MARGIN)} MB, {megabytes(free)} MB free")
 
 
 def source_capabilities(model: str) -> set[str]:

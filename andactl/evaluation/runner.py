@@ -8,7 +8,7 @@ from pathlib import Path
 from andactl.data.datasets import load_text_rows
 from andactl.evaluation.harness import PPL_TASKS, zero_shot
 from andactl.evaluation.perplexity import perplexity
-from andactl.instruments import peak_rss_bytes
+from andactl.instruments import megabytes, peak_rss_bytes
 
 log = logging.getLogger("andactl")
 
@@ -28,7 +28,7 @@ def evaluate(loaded, tasks: list[str], data_dir: Path | None, limit: int | None 
         log.info("%s: perplexity, seqlen %d%s", task, seqlen, f", first {limit} windows" if limit else "")
         res = perplexity(loaded.model, loaded.tokenizer, rows, seqlen=seqlen, batch_size=batch_size,
                          limit=limit, device=device)
-        results[task] = {**res.to_dict(), "peak_rss_mb": round(peak_rss_bytes() / 2**20, 1)}
+        results[task] = {**res.to_dict(), "peak_rss_mb": megabytes(peak_rss_bytes())}
     if zs:
         t0 = time.perf_counter()
         log.info("%s: zero-shot through lm-eval%s", ",".join(zs), f", first {limit} documents" if limit else "")
@@ -37,5 +37,5 @@ def evaluate(loaded, tasks: list[str], data_dir: Path | None, limit: int | None 
         seconds = round(time.perf_counter() - t0, 2)
         for task in zs:
             results[task] = {**scores[task], "seconds_all_zero_shot": seconds,
-                             "peak_rss_mb": round(peak_rss_bytes() / 2**20, 1)}
+                             "peak_rss_mb": megabytes(peak_rss_bytes())}
     return {t: results[t] for t in tasks}

@@ -61,15 +61,17 @@ def reset_peak_rss() -> bool:
 
 
 def peak_rss_mb() -> float:
-    """Peak resident set size in MB: VmHWM on Linux (resettable), else ru_maxrss."""
+    """Peak resident set size in MB (10**6 bytes): VmHWM on Linux (resettable), else ru_maxrss (both in KiB)."""
+    from andactl.instruments import MB
+
     try:
         with open("/proc/self/status") as fh:
             for line in fh:
                 if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
+                    return int(line.split()[1]) * 1024 / MB
     except OSError:
         pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / MB
 
 
 def _vocab_size(model) -> int:
