@@ -18,12 +18,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from andactl.models.adapters import Adapter
 
 
-def stderr_console():
-    from rich.console import Console
-
-    return Console(stderr=True, highlight=False)
-
-
 @dataclass
 class PassContext:
     """State a pipeline run threads through its passes.
@@ -111,6 +105,8 @@ class PassContext:
             yield lambda n=1: None
             return
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+        from andactl.consoles import stderr_console
 
         with Progress(
             "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),

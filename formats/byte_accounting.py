@@ -67,6 +67,21 @@ def account(path: str | Path) -> dict:
     return {"by_category": by_cat, "data_bytes": data, "header_bytes": 8 + n, "file_bytes": file.stat().st_size}
 
 
+def module_bytes(path: str | Path) -> dict[str, int]:
+    """Bytes in ``path``/model.safetensors of each module's own tensors (name up to the last dot).
+
+    Invariant: read from the file header alone, so a module's bytes are what the file stores for it
+    (packed codes, scales, zero points, bias), not what it takes once loaded."""
+    path = Path(path)
+    _, header = read_header(path / "model.safetensors" if path.is_dir() else path)
+    out: dict[str, int] = {}
+    for name, info in header.items():
+        start, end = info["data_offsets"]
+        module = name.rpartition(".")[0]
+        out[module] = out.get(module, 0) + int(end) - int(start)
+    return out
+
+
 def dense_references(dense_parameters: int, dense_block_linear_parameters: int | None) -> dict:
     """Bytes of the dense model at FP16 and as a W4A16 checkpoint (module docstring)."""
     refs = {"dense_fp16": 2 * int(dense_parameters)}

@@ -153,6 +153,13 @@ def test_inspect_byte_accounting_equals_file_size(tiny_hf_dir, data_dir, tmp_pat
         assert 0 < size - st["data_bytes"] < 64 * 1024  # header only
         assert st["storage_dtype"] == "fp16" and st["ratios"]["vs_dense_fp16"] == round(size / st["references"]["dense_fp16"], 4)
         assert st["by_category"]["shortcuts"] == 2 * (3 * 48 * 48 + 48 * 64)  # fp16; the last output stays 64 wide
+        assert info["stored_bytes"] == size and info["bytes"] > 0 and info["loaded_dtype"] == "float32"
+        human = runner.invoke(cli, ["inspect", str(tmp_path / art)]).stdout
+        assert f"stored {size / 2**20:.1f} MiB in model.safetensors, {info['bytes'] / 2**20:.1f} MiB loaded" in human
+    # each packed module's bytes are the file's for its tensors: together, every block linear (all quantized)
+    assert "model.layers.0.self_attn.q_proj" in human and "…" not in human  # piped: names never cut
+    assert sum(r["bytes"] for r in info["quantized_modules"]) == st["by_category"]["block_linears"]
+    assert info["compression_vs_fp16"] == round(st["references"]["dense_fp16"] / size, 3)
     # the tied source's sliced head: its INT4 table (the embedding split off as INT8) + the fp16 64 x 64 map
     assert st["by_category"]["head"] == tq.stored_bytes(128, 64, 4, 64) + 64 * 64 * 2
     assert st["by_category"]["embeddings"] == tq.stored_bytes(128, 48, 8, 64)

@@ -78,7 +78,7 @@ def setup_logging(verbose: int, quiet: bool) -> None:
     client's warnings, -vv every library's INFO (torch's, transformers')."""
     from rich.logging import RichHandler
 
-    from andactl.context import stderr_console
+    from andactl.consoles import stderr_console
 
     verbose = 0 if quiet else verbose
     level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
@@ -112,10 +112,6 @@ def emit(data, fmt: str, human) -> None:
         human(data)
 
 
-def stdout_console():
-    from rich.console import Console
-
-    return Console(highlight=False, soft_wrap=True)
 
 
 format_option = click.option("--format", "fmt", type=click.Choice(["human", "json"]), default="human",

@@ -7,7 +7,8 @@ import platform
 import click
 import torch
 
-from andactl.cli.common import data_dir_option, emit, format_option, stdout_console
+from andactl.cli.common import data_dir_option, emit, format_option
+from andactl.consoles import stdout_console
 
 
 def _version(pkg: str) -> str:

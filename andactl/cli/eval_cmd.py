@@ -6,27 +6,28 @@ from pathlib import Path
 
 import click
 
-from andactl.cli.common import data_dir_option, device_option, emit, format_option, run_dtype_option, stdout_console
+from andactl.cli.common import data_dir_option, device_option, emit, format_option, run_dtype_option
+from andactl.consoles import stdout_console
 
 
 def human_results(data: dict) -> None:
+    """One row per model (as named on the command line), one column per task and metric."""
     from rich.table import Table
 
     runs = data["models"] if "models" in data else [data]
     tasks = list(dict.fromkeys(t for r in runs for t in r["results"]))
+    columns = [(task, m) for task in tasks for m in ("ppl", "acc", "acc_norm")
+               if any(m in r["results"].get(task, {}) for r in runs)]
     table = Table(title="andactl eval")
-    table.add_column("task")
-    table.add_column("metric")
+    table.add_column("model")
+    for task, m in columns:
+        table.add_column(f"{task} {m}" + ("" if m == "ppl" else " %"), justify="right")
     for r in runs:
-        table.add_column(Path(r["model"]).name or r["model"], justify="right")
-    for task in tasks:
-        metrics = [m for m in ("ppl", "acc", "acc_norm") if any(m in r["results"].get(task, {}) for r in runs)]
-        for m in metrics:
-            cells = []
-            for r in runs:
-                v = r["results"].get(task, {}).get(m)
-                cells.append("—" if v is None else (f"{v:.3f}" if m == "ppl" else f"{100 * v:.2f}"))
-            table.add_row(task, m if m == "ppl" else f"{m} %", *cells)
+        cells = []
+        for task, m in columns:
+            v = r["results"].get(task, {}).get(m)
+            cells.append("—" if v is None else (f"{v:.3f}" if m == "ppl" else f"{100 * v:.2f}"))
+        table.add_row(r["model"], *cells)
     stdout_console().print(table)
     for r in runs:
         notes = []

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import click
 
-from andactl.cli.common import emit, format_option, stdout_console
+from andactl.cli.common import emit, format_option
+from andactl.consoles import stdout_console
 
 
 def describe(loaded) -> dict:
@@ -20,7 +21,8 @@ def describe(loaded) -> dict:
         "layers": cfg.num_hidden_layers, "hidden_size": cfg.hidden_size,
         "parameters": params, "dense_parameters": dense,
         "parameter_ratio": round(params / dense, 4) if dense else None,
-        "bytes": count_bytes(loaded.model),
+        "bytes": count_bytes(loaded.model),  # as loaded (``loaded_dtype``), not as stored
+        "loaded_dtype": str(next(p.dtype for p in loaded.model.parameters() if p.is_floating_point())).removeprefix("torch."),
         "provides": sorted(loaded.provided),
         "structure": [r.get("pass") for r in loaded.structure],
         # every pass of every step that made the artifact (recover and the quantization passes
@@ -34,15 +36,17 @@ def describe(loaded) -> dict:
     for key in ("slicing", "quantization", "search", "provenance", "base_model"):
         if key in meta:
             info[key] = meta[key]
-    if loaded.kind == "artifact":
+    if loaded.kind == "artifact":  # what the file holds; other sources are described as loaded only
         info["storage"] = storage_summary(loaded.source, meta)
+        info["stored_bytes"] = info["storage"]["file_bytes"]
     if "quantization" in meta:
         from andactl.cli.quant_view import quantized_modules
+        from andactl.formats.byte_accounting import module_bytes
 
-        info["quantized_modules"] = quantized_modules(loaded.model)
+        info["quantized_modules"] = quantized_modules(loaded.model, module_bytes(loaded.source) if "storage" in info else {})
         info["dense_fp16_bytes"] = 2 * dense
-        info["stored_bytes"] = info["storage"]["file_bytes"] if "storage" in info else info["bytes"]
-        info["compression_vs_fp16"] = round(2 * dense / info["stored_bytes"], 3)
+        if "stored_bytes" in info:
+            info["compression_vs_fp16"] = round(2 * dense / info["stored_bytes"], 3)
     return info
 
 
@@ -78,8 +82,10 @@ def human(info: dict) -> None:
 
     c = stdout_console()
     c.print(f"[bold]{info['model']}[/bold] ({info['kind']}, {info['model_type']}, {info['layers']} layers, hidden {info['hidden_size']})")
+    where = (f"stored {info['stored_bytes'] / 2**20:.1f} MiB in model.safetensors, {info['bytes'] / 2**20:.1f} MiB loaded"
+             if "stored_bytes" in info else f"{info['bytes'] / 2**20:.1f} MiB loaded")
     c.print(f"parameters: {info['parameters']:,} (dense {info['dense_parameters']:,}, ratio {info['parameter_ratio']}); "
-            f"stored {info.get('stored_bytes', info['bytes']) / 2**20:.1f} MiB (in memory {info['bytes'] / 2**20:.1f} MiB)")
+            f"{where} (as {info['loaded_dtype']})")
     if info["passes_applied"]:
         c.print("passes applied: " + ", ".join(info["passes_applied"]))
     if info.get("one_table"):

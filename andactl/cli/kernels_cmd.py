@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import click
 
-from andactl.cli.common import emit, format_option, stdout_console
+from andactl.cli.common import emit, format_option
+from andactl.consoles import stdout_console
 
 
 @click.group("kernels")

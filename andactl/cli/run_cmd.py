@@ -8,8 +8,9 @@ from pathlib import Path
 
 import click
 
-from andactl.cli.common import (data_dir_option, dry_run_option, emit, format_option, spill_option, stdout_console,
+from andactl.cli.common import (data_dir_option, dry_run_option, emit, format_option, spill_option,
                                  stream_option)
+from andactl.consoles import stdout_console
 
 log = logging.getLogger("andactl")
 
@@ -35,7 +36,7 @@ def run_and_report(recipe, opts, fmt: str, eval_spec: dict | None = None, calibr
             emit(report, fmt, human)
             return
     from andactl import distributed
-    from andactl.context import stderr_console
+    from andactl.consoles import stderr_console
     from andactl.instruments import LogPasses, PeakMemory, Timing
     from andactl.pipeline import calibration_config, run_recipe
 

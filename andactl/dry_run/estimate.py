@@ -193,7 +193,7 @@ def human(report: dict) -> None:
     """The dry-run report as a table on stdout."""
     from rich.table import Table
 
-    from andactl.cli.common import stdout_console
+    from andactl.consoles import stdout_console
 
     t = Table(title=f"andactl --dry-run: {report['model']} ({report['model_type']}, {report['parameters'] / 1e6:.1f}M "
                     f"parameters, {report['dtype']}, {report['device']}, world {report['world_size']})")

@@ -39,7 +39,7 @@ def count_parameters(model: torch.nn.Module) -> int:
 
 
 def count_bytes(model: torch.nn.Module) -> int:
-    """Bytes of the state dict as stored (shared tensors once)."""
+    """Bytes of the state dict as loaded in memory (shared tensors once); an artifact's file may hold fewer."""
     seen: set[tuple] = set()
     total = 0
     for name, t in model.state_dict().items():

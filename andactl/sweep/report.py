@@ -64,7 +64,7 @@ def pareto_png(doc: dict) -> bytes:
 def print_table(doc: dict) -> None:
     from rich.table import Table
 
-    from rich.console import Console
+    from andactl.consoles import stdout_console
 
     t = Table(title=f"sweep ({len(doc['points'])} points, {doc['reused_points']} reused; source ppl {doc['base_ppl']:.3f})")
     for col in ("point", "tuple", "MiB", "x FP16", "energy", "BOPs", "ppl", "Δppl", "frontier", "s"):
@@ -75,4 +75,4 @@ def print_table(doc: dict) -> None:
         t.add_row(p["key"] + (" ← best" if p["key"] == doc["best"] else ""), str(p["tuple"]), f"{p['bytes'] / 2**20:.2f}",
                   f"{p.get('ratio_vs_dense_fp16', float('nan')):.3f}", f"{p['energy']:.4g}", f"{p['bops']:.4g}",
                   f"{p['ppl']:.3f}", f"{100 * p['ppl_increase']:+.2f}%", mark, f"{secs:.0f}")
-    Console(highlight=False, width=200).print(t)
+    stdout_console().print(t)

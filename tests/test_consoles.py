@@ -1,0 +1,48 @@
+"""What andactl prints on stdout is never cut short: not to a pipe, not in a narrow terminal."""
+from __future__ import annotations
+
+import re
+
+from rich.console import Console
+from rich.table import Table
+
+from andactl.cli.eval_cmd import human_results
+from andactl.consoles import stdout_console
+
+NAMES = [f"/some/long/folder/of/artifacts/model_number_{i}_sliced_recovered_packed" for i in range(7)]
+
+
+def _eval_doc() -> dict:
+    return {"models": [{"model": n, "dtype": "bfloat16", "backend": "cpp",
+                        "results": {"wikitext2": {"ppl": 123.456789 + i, "windows": 4, "total_windows": 595,
+                                                  "seqlen": 512, "seconds": 1.0},
+                                    "piqa": {"acc": 0.61234, "acc_norm": 0.62351}}} for i, n in enumerate(NAMES)]}
+
+
+def test_eval_table_to_a_pipe_keeps_every_number_and_name(capsys):
+    human_results(_eval_doc())
+    out = capsys.readouterr().out
+    assert "…" not in out
+    for i, n in enumerate(NAMES):  # one row per model, its full name and its figures
+        row = next(line for line in out.splitlines() if n in line)
+        assert f"{123.456789 + i:.3f}" in row and "61.23" in row and "62.35" in row
+    header = next(line for line in out.splitlines() if "model" in line)
+    assert "wikitext2 ppl" in header and "piqa acc %" in header and "piqa acc_norm %" in header
+
+
+def test_narrow_terminal_folds_cells_instead_of_cutting_them(monkeypatch):
+    monkeypatch.setattr(Console, "is_terminal", property(lambda self: True))
+    monkeypatch.setenv("COLUMNS", "40")
+    console = stdout_console()
+    assert console.width == 40
+    t = Table()
+    for c in ("a", "b", "c"):
+        t.add_column(c)
+    t.add_row("x" * 30, "1234567890.123456", "y" * 25)
+    with console.capture() as cap:
+        console.print(t)
+    out = cap.get()
+    assert "…" not in out
+    cells = ["".join(re.findall(r"│ *([^│ ]*) *", line)[k] for line in out.splitlines() if line.startswith("│"))
+             for k in range(3)]
+    assert cells == ["x" * 30, "1234567890.123456", "y" * 25]
