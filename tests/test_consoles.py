@@ -16,7 +16,7 @@ def _eval_doc() -> dict:
     return {"models": [{"model": n, "dtype": "bfloat16", "backend": "cpp",
                         "results": {"wikitext2": {"ppl": 123.456789 + i, "windows": 4, "total_windows": 595,
                                                   "seqlen": 512, "seconds": 1.0},
-                                    "piqa": {"acc": 0.61234, "acc_norm": 0.62351}}} for i, n in enumerate(NAMES)]}
+                                    "piqa": {"acc": 0.61234, "acc_stderr": 0.02178, "acc_norm": 0.62351}}} for i, n in enumerate(NAMES)]}
 
 
 def test_eval_table_to_a_pipe_keeps_every_number_and_name(capsys):
@@ -25,7 +25,8 @@ def test_eval_table_to_a_pipe_keeps_every_number_and_name(capsys):
     assert "…" not in out
     for i, n in enumerate(NAMES):  # one row per model, its full name and its figures
         row = next(line for line in out.splitlines() if n in line)
-        assert f"{123.456789 + i:.3f}" in row and "61.23" in row and "62.35" in row
+        assert f"{123.456789 + i:.3f}" in row and "61.23 ± 2.18" in row and "62.35" in row
+        assert "62.35 ±" not in row  # no standard error given, none shown
     header = next(line for line in out.splitlines() if "model" in line)
     assert "wikitext2 ppl" in header and "piqa acc %" in header and "piqa acc_norm %" in header
 

@@ -177,3 +177,22 @@ def test_missing_zero_shot_files_fail_before_the_model_loads(tiny_hf_dir, data_d
                                    "--data-dir", str(tmp_path / "d")])
     assert res.exit_code == 2 and "winogrande/validation: none of winogrande/dev.jsonl" in res.stderr, res.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_zero_shot_reports_documents_scored_and_standard_error(tiny_hf_dir, tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from andactl.cli.main import cli
+
+    data = _piqa_dir(tmp_path, [DOC] * 5, "0\n1\n0\n1\n1\n")
+    args = ["-q", "eval", str(tiny_hf_dir), "--tasks", "piqa", "--limit", "3", "--data-dir", str(data)]
+    res = CliRunner().invoke(cli, [*args, "--format", "json"])
+    assert res.exit_code == 0, res.stderr
+    piqa = json.loads(res.stdout)["results"]["piqa"]
+    assert piqa["documents"] == 3 and piqa["total_documents"] == 5
+    se = (piqa["acc"] * (1 - piqa["acc"]) / 2) ** 0.5  # lm-eval's: the sample standard deviation over sqrt(n)
+    assert piqa["acc_stderr"] == pytest.approx(se, abs=1e-12)
+    human = CliRunner().invoke(cli, args).stdout
+    assert f"{100 * piqa['acc']:.2f} ± {100 * se:.2f}" in human and "piqa: 3/5 documents" in human

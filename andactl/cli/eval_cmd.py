@@ -11,7 +11,8 @@ from andactl.consoles import stdout_console
 
 
 def human_results(data: dict) -> None:
-    """One row per model (as named on the command line), one column per task and metric."""
+    """One row per model (as named on the command line), one column per task and metric; an accuracy
+    carries lm-eval's standard error (± one, in points) where it gave one."""
     from rich.table import Table
 
     runs = data["models"] if "models" in data else [data]
@@ -25,8 +26,10 @@ def human_results(data: dict) -> None:
     for r in runs:
         cells = []
         for task, m in columns:
-            v = r["results"].get(task, {}).get(m)
-            cells.append("—" if v is None else (f"{v:.3f}" if m == "ppl" else f"{100 * v:.2f}"))
+            res = r["results"].get(task, {})
+            v, se = res.get(m), res.get(f"{m}_stderr")
+            cells.append("—" if v is None else f"{v:.3f}" if m == "ppl"
+                         else f"{100 * v:.2f}" + ("" if se is None else f" ± {100 * se:.2f}"))
         table.add_row(r["model"], *cells)
     stdout_console().print(table)
     for r in runs:
@@ -34,6 +37,8 @@ def human_results(data: dict) -> None:
         for task, res in r["results"].items():
             if "windows" in res:
                 notes.append(f"{task}: {res['windows']}/{res['total_windows']} windows of {res['seqlen']}, {res['seconds']}s")
+            elif "documents" in res:
+                notes.append(f"{task}: {res['documents']}/{res['total_documents']} documents")
         if notes:
             stdout_console().print(f"{r['model']}: " + "; ".join(notes) + f" (dtype {r['dtype']}, backend {r['backend']})")
 

@@ -95,7 +95,8 @@ def quiet_call_notes() -> None:
 
 def zero_shot(model, tokenizer, tasks: list[str], data_dir: Path | None, limit: int | None = None,
               batch_size: int = 8, device: str = "cpu", seed: int = 1234) -> dict[str, dict]:
-    """Runs ``tasks`` with lm_eval.simple_evaluate on an in-process HFLM; returns metrics per task."""
+    """Runs ``tasks`` with lm_eval.simple_evaluate on an in-process HFLM; returns metrics per task, with
+    the documents scored and the documents in the set (``documents`` < ``total_documents`` under ``limit``)."""
     from lm_eval import simple_evaluate
     from lm_eval.models.huggingface import HFLM
 
@@ -108,4 +109,7 @@ def zero_shot(model, tokenizer, tasks: list[str], data_dir: Path | None, limit: 
             bootstrap_iters=1000, random_seed=seed, numpy_random_seed=seed, torch_random_seed=seed,
             fewshot_random_seed=seed,
         )
-    return {task: metrics_of(res["results"][task]) for task in tasks}
+    counts = res.get("n-samples", {})  # {"original": documents in the set, "effective": documents scored}
+    return {task: {**metrics_of(res["results"][task]),
+                   **({"documents": int(counts[task]["effective"]), "total_documents": int(counts[task]["original"])}
+                      if task in counts else {})} for task in tasks}
