@@ -47,3 +47,14 @@ def test_narrow_terminal_folds_cells_instead_of_cutting_them(monkeypatch):
     cells = ["".join(re.findall(r"│ *([^│ ]*) *", line)[k] for line in out.splitlines() if line.startswith("│"))
              for k in range(3)]
     assert cells == ["x" * 30, "1234567890.123456", "y" * 25]
+
+
+def test_search_line_gives_the_loss_in_percent_with_its_kind(capsys):
+    from andactl.cli.run_cmd import _human_summary
+
+    _human_summary({"model": "m", "passes": [], "search": {
+        "budget": "energy", "tolerance": 0.01, "tuple": [6, 6, 6, 5], "evaluations": 6, "loss": 0.00610214857144209,
+        "loss_kind": "kl", "reduction_vs_fp16": {"energy": 2.017}}})
+    out = capsys.readouterr().out
+    assert "[6, 6, 6, 5] after 6 evaluations, loss +0.61% (kl against W4A16 on the calibration text)" in out
+    assert "energy 2.02x" in out

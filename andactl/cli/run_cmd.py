@@ -119,7 +119,8 @@ def _human_summary(s: dict) -> None:
                     f"{sr['evaluations']} evaluations; activations unquantized (W4A16)")
         else:
             c.print(f"search ({sr['budget']}, tolerance {sr['tolerance']}): {sr['tuple']} after {sr['evaluations']} evaluations, "
-                    f"loss {sr['loss']}, reduction vs FP16: " + ", ".join(f"{k} {v:.2f}x" for k, v in sr["reduction_vs_fp16"].items()))
+                    f"loss {100 * sr['loss']:+.2f}% ({sr.get('loss_kind', 'ppl')} against W4A16 on the calibration text), "
+                    "reduction vs FP16: " + ", ".join(f"{k} {v:.2f}x" for k, v in sr["reduction_vs_fp16"].items()))
     if s.get("output"):
         c.print(f"artifact: {s['output']}")
     if s.get("eval"):
