@@ -4,6 +4,7 @@ reader never imports the passes; bad artifacts are refused with one line."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -194,7 +195,7 @@ def test_generate_streams_greedy_tokens(tmp_path_factory, kind, attention):
     res = _cli("generate", out, "--prompt", "hello", "--max-new-tokens", "6", "--backend", "reference",
                "--dtype", "float32", "--attention", attention)
     assert res.exit_code == 0, res.stderr
-    assert "tokens/s" in res.stderr and "6 tokens in" in res.stderr
+    assert re.search(r"6 tokens in [0-9.]+ s: first token after [0-9.]+ s, then [0-9.]+ tokens/s \(prompt 5 tokens", res.stderr)
     model = AutoModelForCausalLM.from_pretrained(str(out), dtype=torch.float32).eval()
     tok = char_tokenizer()
     ids = tok("hello", return_tensors="pt").input_ids
@@ -395,3 +396,13 @@ def test_loaders_pick_the_fast_kernels(tmp_path_factory):
     assert backends(andactl.load(out, backend="reference")[0]) == {"reference"}
     with pytest.raises(ConfigError, match="unknown kernel backend 'fast'"):
         andactl.load(ROOT / "no-such-artifact", backend="fast")
+
+
+def test_generate_speed_line_keeps_the_prompt_out_of_the_decode_rate():
+    from andactl.cli.generate_cmd import speed_line
+
+    # a 2 s prefill, then 4 more tokens 0.25 s apart: 4 tokens/s of decoding, not 5 / 3 s
+    assert speed_line(5, 3.0, [12.0, 12.25, 12.5, 12.75, 13.0], 10.0) == \
+        "5 tokens in 3.00 s: first token after 2.00 s, then 4.00 tokens/s"
+    assert speed_line(1, 0.5, [10.5], 10.0) == "1 token in 0.50 s: 2.00 tokens/s"  # nothing to split
+    assert speed_line(0, 0.5, [], 10.0) == "0 tokens in 0.50 s"

@@ -1,7 +1,7 @@
 """``andactl generate``: talk to a dense, sliced or packed model.
 
-Generated text streams to stdout as it is produced; the speed line (new tokens, seconds,
-tokens/s) goes to stderr. ``--chat`` wraps the prompt in the tokenizer's chat template.
+Generated text streams to stdout as it is produced; the speed line (new tokens, seconds, the
+first token's latency and the decode rate after it) goes to stderr. ``--chat`` wraps the prompt in the tokenizer's chat template.
 """
 from __future__ import annotations
 
@@ -12,6 +12,17 @@ import click
 
 from andactl.cli.common import FiniteFloat, attention_option, device_option, run_dtype_option, seed_option
 from andactl.errors import ConfigError
+
+
+def speed_line(n: int, seconds: float, token_times: list[float], t0: float) -> str:
+    """``n`` new tokens in ``seconds``, split into the first token's latency (prompt included) and the
+    decode rate of the rest, from the times each generated token arrived (``token_times``, from
+    ``t0``): the whole call's tokens/s would count the prompt's prefill as decoding."""
+    line = f"{n} token{'' if n == 1 else 's'} in {seconds:.2f} s"
+    if n >= 2 and len(token_times) == n and token_times[-1] > token_times[0]:
+        rate = (n - 1) / (token_times[-1] - token_times[0])
+        return line + f": first token after {token_times[0] - t0:.2f} s, then {rate:.2f} tokens/s"
+    return line + (f": {n / seconds:.2f} tokens/s" if n and seconds > 0 else "")
 
 
 def build_inputs(tokenizer, prompt: str, chat: bool):
@@ -79,6 +90,14 @@ def generate(model, prompt, max_new_tokens, temperature, chat, seed, backend, at
     torch.manual_seed(seed)
 
     class _Stdout(TextStreamer):
+        """Streams the text and times every ``put``: the prompt's, then one per generated token."""
+
+        times: list[float] = []
+
+        def put(self, value):
+            self.times.append(time.perf_counter())
+            super().put(value)
+
         def on_finalized_text(self, text: str, stream_end: bool = False):
             sys.stdout.write(text + ("\n" if stream_end else ""))
             sys.stdout.flush()
@@ -95,8 +114,7 @@ def generate(model, prompt, max_new_tokens, temperature, chat, seed, backend, at
         out = loaded.model.generate(ids, attention_mask=torch.ones_like(ids), **kw)
     dt = time.perf_counter() - t0
     n = int(out.shape[1] - ids.shape[1])
-    click.echo(f"{n} tokens in {dt:.2f} s: {n / dt:.2f} tokens/s (prompt {ids.shape[1]} tokens, {dtype}, {device})",
-               err=True)
+    click.echo(speed_line(n, dt, streamer.times[1:], t0) + f" (prompt {ids.shape[1]} tokens, {dtype}, {device})", err=True)
 
 
 COMMANDS = [generate]
