@@ -58,3 +58,13 @@ def test_search_line_gives_the_loss_in_percent_with_its_kind(capsys):
     out = capsys.readouterr().out
     assert "[6, 6, 6, 5] after 6 evaluations, loss +0.61% (kl against W4A16 on the calibration text)" in out
     assert "energy 2.02x" in out
+
+
+def test_recovery_line_gives_the_held_out_loss_before_and_after(capsys):
+    from andactl.cli.run_cmd import _human_summary
+
+    _human_summary({"model": "m", "passes": [{"pass": "recover", "seconds": 1.0, "result": {
+        "method": "kd", "loss": "KL(teacher || student)", "steps": 6, "held_out_before": 0.002292,
+        "held_out_after": 0.001914}}]})
+    out = capsys.readouterr().out
+    assert "recover: held-out KL(teacher || student) 0.002292 -> 0.001914 (-16.5%) after 6 steps" in out

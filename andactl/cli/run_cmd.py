@@ -121,6 +121,13 @@ def _human_summary(s: dict) -> None:
             c.print(f"search ({sr['budget']}, tolerance {sr['tolerance']}): {sr['tuple']} after {sr['evaluations']} evaluations, "
                     f"loss {100 * sr['loss']:+.2f}% ({sr.get('loss_kind', 'ppl')} against W4A16 on the calibration text), "
                     "reduction vs FP16: " + ", ".join(f"{k} {v:.2f}x" for k, v in sr["reduction_vs_fp16"].items()))
+    for rec in s["passes"]:  # what a recovery did, which the result column's brief cuts off
+        res = rec.get("result", {})
+        if res.get("held_out_before") is not None and res.get("held_out_after") is not None:
+            before, after = res["held_out_before"], res["held_out_after"]
+            change = f" ({100 * (after / before - 1):+.1f}%)" if before > 0 else ""
+            c.print(f"{rec['pass']}: held-out {res.get('loss', 'loss')} {before:.4g} -> {after:.4g}{change} "
+                    f"after {res.get('steps')} steps")
     if s.get("output"):
         c.print(f"artifact: {s['output']}")
     if s.get("eval"):
