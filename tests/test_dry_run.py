@@ -280,3 +280,14 @@ def test_the_search_step_probe_times_a_real_step():
 
     small, big = search_step_seconds(32, 8, steps=3), search_step_seconds(384, 96, steps=3)
     assert 0 < small < big < 5.0
+
+
+@pytest.mark.parametrize("free,line", [(71.746, "(71.7 GB free there)"), (None, "(free space unknown)")])
+def test_dry_run_summary_names_the_free_disk_in_gb(capsys, free, line):
+    from andactl.dry_run.estimate import human
+
+    human({"model": "m", "model_type": "llama", "parameters": 10**6, "dtype": "float32", "device": "cpu",
+            "world_size": 1, "passes": [{"pass": "load", "host_ram_gb": 1.0, "device_gb": 0.0, "seconds": 1.0}],
+            "peak_host_ram_gb": 1.0, "peak_device_gb": 0.0, "output_parameters": 10**6, "disk_gb": 0.26,
+            "free_disk_gb": free, "seconds": 1.0})
+    assert f"0.26 GB on disk {line}, about 1 s" in capsys.readouterr().out

@@ -205,7 +205,8 @@ def human(report: dict) -> None:
     c.print(t)
     c.print(f"peak host RAM {report['peak_host_ram_gb']:.2f} GB, peak device {report['peak_device_gb']:.2f} GB, "
             f"output {report['output_parameters'] / 1e6:.1f}M parameters, {report['disk_gb']:.2f} GB on disk "
-            f"(free {report['free_disk_gb']}), about {report['seconds']:.0f} s")
+            + ("(free space unknown)" if report["free_disk_gb"] is None else f"({report['free_disk_gb']:.1f} GB free there)")
+            + f", about {report['seconds']:.0f} s")
     if any(r["pass"] in ("anda_search", "sensitivity") for r in report["passes"]):
         c.print("anda_search / sensitivity: every allowed evaluation counted (--max-evals); a search usually stops "
                 "earlier (SmolLM2 default: 13 of 32)")
