@@ -120,6 +120,12 @@ def test_bad_recipes(tiny_hf_dir, tmp_path, doc, pattern):
     assert not out.exists()
 
 
+def test_a_usage_error_click_writes_on_two_lines_is_one(tmp_path):
+    res = invoke("export", str(tmp_path), "-o", str(tmp_path / "o"))  # click: "Choose from:\n\tcompressed-tensors"
+    assert_one_line_error(res, r"^error: Missing option '--to'. Choose from: compressed-tensors \(see --help\)$")
+    assert res.exit_code == 2
+
+
 def test_slice_bad_ratio(tiny_hf_dir, tmp_path):
     assert_one_line_error(invoke("slice", str(tiny_hf_dir), "--ratio", "1.0", "-o", str(tmp_path / "o")), r"--ratio must be in \[0, 1\)")
 

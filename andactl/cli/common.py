@@ -31,7 +31,7 @@ class AndaGroup(click.Group):
         try:
             rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.ClickException as err:
-            _fail(f"error: {err.format_message()} (see --help)", err.exit_code)
+            _fail(f"error: {' '.join(err.format_message().split())} (see --help)", err.exit_code)  # click's may span lines
         except click.exceptions.Abort:
             _fail("interrupted: nothing was written", 130)
         except KeyboardInterrupt as err:
