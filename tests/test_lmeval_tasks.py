@@ -196,3 +196,37 @@ def test_zero_shot_reports_documents_scored_and_standard_error(tiny_hf_dir, tmp_
     assert piqa["acc_stderr"] == pytest.approx(se, abs=1e-12)
     human = CliRunner().invoke(cli, args).stdout
     assert f"{100 * piqa['acc']:.2f} ± {100 * se:.2f}" in human and "piqa: 3/5 documents" in human
+
+
+def test_an_answer_longer_than_the_context_is_one_line(tiny_hf_dir, tmp_path):
+    # the tiny model's context is 128 tokens of its character tokenizer: a 200-character answer cannot fit
+    from click.testing import CliRunner
+
+    from andactl.cli.main import cli
+
+    long = '{"goal": "g", "sol1": "' + "a" * 200 + '", "sol2": "b"}'
+    data = _piqa_dir(tmp_path, [DOC, long, DOC], "0\n1\n0\n")
+    res = CliRunner().invoke(cli, ["-q", "eval", str(tiny_hf_dir), "--tasks", "piqa", "--data-dir", str(data)])
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert res.exit_code == 2 and res.stdout == "", res.stderr
+    assert lines == ["error: zero-shot: 1 of 6 answers are longer than the model's context of 128 tokens "
+                     "(the longest: 201); lm-eval cannot score them"], res.stderr
+
+
+def test_quiet_eval_prints_no_bars_and_no_git_probe(tiny_hf_dir, tmp_path, monkeypatch, capfd):
+    # -q: lm-eval's progress bars stay off; in any case its closing environment probe does not run
+    # (`git describe` printed "fatal: not a git repository" outside one, from a subprocess: fd 2)
+    from click.testing import CliRunner
+
+    from andactl.cli.main import cli
+
+    data = _piqa_dir(tmp_path / "data", [DOC] * 3, "0\n1\n0\n")
+    work = tmp_path / "not-a-repository"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))  # git stops here, even inside a checkout
+    res = CliRunner().invoke(cli, ["-q", "eval", str(tiny_hf_dir), "--tasks", "piqa", "--data-dir", str(data)])
+    assert res.exit_code == 0, res.stderr
+    captured = capfd.readouterr()
+    assert "it/s" not in res.stderr and "%|" not in res.stderr, res.stderr
+    assert "fatal" not in captured.err and "git" not in captured.err, captured.err

@@ -113,7 +113,8 @@ def eval_(models, tasks, limit, batch_size, seqlen, output_path, backend, dtype,
     for source in models:
         loaded = load_model(source, dtype, device)
         used = set_model_backend(loaded.model, backend, device)
-        results = evaluate(loaded, task_list, ddir, limit=limit, batch_size=batch_size, seqlen=seqlen, device=device)
+        results = evaluate(loaded, task_list, ddir, limit=limit, batch_size=batch_size, seqlen=seqlen, device=device,
+                           progress=not click.get_current_context().obj.get("quiet", False))
         runs.append({"model": source, "dtype": dtype, "backend": used, "limit": limit, "results": results})
         del loaded
     data = runs[0] if len(runs) == 1 else {"models": runs}

@@ -76,7 +76,8 @@ def run_and_report(recipe, opts, fmt: str, eval_spec: dict | None = None, calibr
         loaded = load_model(target, opts.dtype, opts.device)
         summary["eval_backend"] = set_model_backend(loaded.model, eval_spec.get("backend", "auto"), opts.device)
         summary["eval"] = evaluate(loaded, parse_tasks(eval_spec.get("tasks", "wikitext2")), opts.data_dir,
-                                   limit=eval_spec.get("limit"), seqlen=eval_spec.get("seqlen", 2048), device=opts.device)
+                                   limit=eval_spec.get("limit"), seqlen=eval_spec.get("seqlen", 2048), device=opts.device,
+                                   progress=not opts.quiet)
     emit(summary, fmt, _human_summary)
 
 

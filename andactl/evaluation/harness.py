@@ -1,6 +1,7 @@
 """Task names, and zero-shot evaluation through lm-eval-harness on an in-process model."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import tempfile
@@ -93,16 +94,54 @@ def quiet_call_notes() -> None:
             logger.addFilter(_DropCallNotes(fragments))
 
 
+@contextlib.contextmanager
+def no_progress_bars():
+    """Inside, every tqdm bar is disabled (lm-eval draws several on stderr and takes no switch for
+    all of them; tqdm reads TQDM_DISABLE only when it is imported). The class is restored after."""
+    from tqdm import std
+
+    original = std.tqdm.__dict__["__init__"]
+
+    def init(self, *args, **kwargs):
+        kwargs["disable"] = True
+        original.__get__(self, type(self))(*args, **kwargs)
+
+    std.tqdm.__init__ = init
+    try:
+        yield
+    finally:
+        std.tqdm.__init__ = original
+
+
+@contextlib.contextmanager
+def without_environment_probe():
+    """Inside, lm-eval's simple_evaluate skips describing the environment at its end: ``git describe``
+    in the current directory (whose "fatal: not a git repository" reaches stderr outside one) and
+    torch's collect_env (about 1.6 s of subprocesses per call). andactl keeps only the metrics and
+    document counts of its results. Restored after."""
+    from lm_eval import evaluator
+
+    saved = evaluator.get_git_commit_hash, evaluator.add_env_info
+    evaluator.get_git_commit_hash, evaluator.add_env_info = (lambda: None), (lambda storage: None)
+    try:
+        yield
+    finally:
+        evaluator.get_git_commit_hash, evaluator.add_env_info = saved
+
+
 def zero_shot(model, tokenizer, tasks: list[str], data_dir: Path | None, limit: int | None = None,
-              batch_size: int = 8, device: str = "cpu", seed: int = 1234) -> dict[str, dict]:
-    """Runs ``tasks`` with lm_eval.simple_evaluate on an in-process HFLM; returns metrics per task, with
-    the documents scored and the documents in the set (``documents`` < ``total_documents`` under ``limit``)."""
+              batch_size: int = 8, device: str = "cpu", seed: int = 1234, progress: bool = True) -> dict[str, dict]:
+    """Runs ``tasks`` with lm_eval.simple_evaluate on an in-process HFLM (``ContextCheckedLM``); returns
+    metrics per task, with the documents scored and the documents in the set (``documents`` <
+    ``total_documents`` under ``limit``)."""
     from lm_eval import simple_evaluate
-    from lm_eval.models.huggingface import HFLM
+
+    from andactl.integrations.lmeval_model import ContextCheckedLM
 
     quiet_call_notes()
-    lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, device=device)
-    with tempfile.TemporaryDirectory(prefix="andactl-tasks-") as tmp:
+    lm = ContextCheckedLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, device=device)
+    with (tempfile.TemporaryDirectory(prefix="andactl-tasks-") as tmp, without_environment_probe(),
+          contextlib.nullcontext() if progress else no_progress_bars()):
         tm = task_manager(data_dir, tasks, Path(tmp))
         res = simple_evaluate(
             model=lm, tasks=tasks, limit=limit, task_manager=tm, log_samples=False,

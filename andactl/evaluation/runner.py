@@ -14,8 +14,9 @@ log = logging.getLogger("andactl")
 
 
 def evaluate(loaded, tasks: list[str], data_dir: Path | None, limit: int | None = None, batch_size: int = 1,
-             seqlen: int = 2048, device: str = "cpu", progress=None) -> dict[str, dict]:
-    """Runs perplexity tasks with our convention and zero-shot tasks through lm-eval.
+             seqlen: int = 2048, device: str = "cpu", progress: bool = True) -> dict[str, dict]:
+    """Runs perplexity tasks with our convention and zero-shot tasks through lm-eval (its progress
+    bars on stderr only with ``progress``: ``-q`` asks for none).
 
     ``limit`` caps perplexity windows and zero-shot documents alike. Each task's entry carries
     its wall ``seconds`` and the process peak RSS (MB) after it.
@@ -33,7 +34,7 @@ def evaluate(loaded, tasks: list[str], data_dir: Path | None, limit: int | None 
         t0 = time.perf_counter()
         log.info("%s: zero-shot through lm-eval%s", ",".join(zs), f", first {limit} documents" if limit else "")
         scores = zero_shot(loaded.model, loaded.tokenizer, zs, data_dir, limit=limit,
-                           batch_size=max(batch_size, 1), device=device)
+                           batch_size=max(batch_size, 1), device=device, progress=progress)
         seconds = round(time.perf_counter() - t0, 2)
         for task in zs:
             results[task] = {**scores[task], "seconds_all_zero_shot": seconds,
