@@ -317,6 +317,20 @@ def read_artifact(path: str | Path, dtype: torch.dtype | None = None, device: st
     return model.eval(), config
 
 
+def share_aliases(model: torch.nn.Module, aliases: dict[str, str]) -> None:
+    """For loaders that left them unfilled (transformers' from_pretrained): each ``alias`` tensor
+    (config ``tied_aliases``, e.g. a tied source's quantized head table, stored once under the
+    embedding's name) becomes its target tensor itself. Invariant: afterwards the model holds what
+    ``read_artifact`` builds, one storage for both names."""
+    for alias, target in aliases.items():
+        module_name, _, leaf = alias.rpartition(".")
+        module = model.get_submodule(module_name)
+        if leaf in module._parameters:
+            module._parameters[leaf] = model.get_parameter(target)
+        else:
+            module._buffers[leaf] = model.get_buffer(target)
+
+
 def anchor_device(model: torch.nn.Module) -> None:
     """Gives a model with no parameters at all (every linear packed, head and embeddings quantized
     tables, norms fused: only buffers) one empty, frozen parameter on its buffers' device, because

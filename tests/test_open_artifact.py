@@ -23,7 +23,8 @@ from andactl.manager import PassManager
 from andactl.models.adapters import get_adapter
 
 ROOT = Path(__file__).resolve().parent.parent
-KINDS = ("dense", "sliced", "packed")
+KINDS = ("dense", "sliced", "packed", "tables", "sliced_tables")  # tables: `quantize`'s INT8 head/embeddings too
+SLICED, PACKED = {"sliced", "packed", "sliced_tables"}, {"packed", "tables", "sliced_tables"}
 _CACHE: dict = {}
 
 
@@ -33,11 +34,13 @@ def _build(family: str, kind: str):
     ctx = PassContext(model=model, adapter=get_adapter(model), tokenizer=char_tokenizer())
     ctx._calibration = tiny_calibration(samples=8, seqlen=32)
     steps = []
-    if kind in ("sliced", "packed"):
+    if kind in SLICED:
         steps += [{"pass": "fuse_norms"}, {"pass": "rotate", "ratio": 0.25}, {"pass": "slice"}]
-    if kind == "packed":
+    if kind in PACKED:
         steps += [{"pass": "quantize_weights", "method": "rtn", "group_size": 64, "symmetric": family != "opt"},
                   {"pass": "set_anda_bits", "bits": [6, 5, 4, 7]}, {"pass": "pack"}]
+    if kind in ("tables", "sliced_tables"):  # a tied source's head and embeddings become one stored table
+        steps += [{"pass": "quantize_tables"}]
     if steps:
         PassManager.from_recipe(steps).run(ctx)
     return ctx.model.eval(), ctx.records
@@ -69,11 +72,14 @@ def test_load_and_from_pretrained_identical_logits(tmp_path_factory, family, kin
         assert torch.equal(hf(ids).logits, ref)
     assert tok("ab").input_ids == char_tokenizer()("ab").input_ids
     cfg = json.loads((out / "config.json").read_text())
+    tensors = dict(hf.named_parameters(remove_duplicate=False)) | dict(hf.named_buffers(remove_duplicate=False))
+    for alias, target in cfg["andactl"]["tied_aliases"].items():  # a table stored once is one tensor again
+        assert tensors[alias] is tensors[target], alias
     assert cfg["model_type"] == "andactl" and cfg["andactl"]["format_version"] == 2
     assert cfg["quantization_config"]["quant_method"] == "andactl"
     groups = cfg["quantization_config"]["config_groups"]
-    assert (len(groups) > 0) == (kind == "packed")
-    assert (cfg["andactl"]["slicing"] is not None) == (kind != "dense")
+    assert (len(groups) > 0) == (kind in PACKED)
+    assert (cfg["andactl"]["slicing"] is not None) == (kind in SLICED)
 
 
 @pytest.mark.parametrize("family", ["llama", "opt"])

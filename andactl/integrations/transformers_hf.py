@@ -13,6 +13,8 @@ carries ``quantization_config.quant_method = "andactl"``. Registered here:
 """
 from __future__ import annotations
 
+import re
+
 _DONE: set[str] = set()
 
 
@@ -81,6 +83,7 @@ def register_quantizer() -> None:
         def __init__(self, quantization_config, **kwargs):
             super().__init__(quantization_config, **kwargs)
             self.records = None
+            self.aliases: dict[str, str] = {}
 
         def validate_environment(self, *args, **kwargs):
             return None
@@ -105,11 +108,27 @@ def register_quantizer() -> None:
                 raise ValueError("quant_method 'andactl' but the config has no 'andactl' section")
             self.records = ArtifactRecords.from_section(section, self.quantization_config.packed)
             apply_records(model, self.records)
+            # names stored once under another (a tied source's quantized head table): not missing,
+            # they are shared after loading (share_aliases); transformers would log them as "newly
+            # initialized" otherwise
+            self.aliases = dict(section.get("tied_aliases") or {})
+            if self.aliases:
+                ignored = set(getattr(model, "_keys_to_ignore_on_load_missing", None) or ())
+                model._keys_to_ignore_on_load_missing = ignored | {f"^{re.escape(a)}$" for a in self.aliases}
+            # transformers >= 5.25 kernelizes the model (the `kernels` package) before the after-loading
+            # step below, reading `model.device` from the first parameter, unless it knows the device:
+            # a model whose linears are all packed and whose head and embeddings are quantized tables has
+            # none until anchor_device adds one there (StopIteration). Without a device_map the weights
+            # load on the CPU; with one, kernelize takes the device from the map itself.
+            if getattr(model, "_kernels_device", None) is None:
+                model._kernels_device = "cpu"
+                self.named_kernels_device = True
             return model
 
         def _process_model_after_weight_loading(self, model, **kwargs):
-            from andactl.formats.reader import anchor_device, expand_loaded_int4, install_activation_hooks
+            from andactl.formats.reader import anchor_device, expand_loaded_int4, install_activation_hooks, share_aliases
 
+            share_aliases(model, self.aliases)
             expand_loaded_int4(model, self.records)
             section = getattr(model.config, SECTION, None) or {}
             if section.get("shortcut_storage", "float") == "int8":
@@ -118,6 +137,8 @@ def register_quantizer() -> None:
                 load_int8_shortcuts(model, model.config._name_or_path, model.dtype)
             install_activation_hooks(model, self.records)
             anchor_device(model)
+            if getattr(self, "named_kernels_device", False):  # model.device answers now: back to transformers' own
+                del model._kernels_device
             from andactl.kernels.backend import set_model_backend
 
             set_model_backend(model, "auto")  # the fast kernels, as andactl.load picks them
