@@ -112,8 +112,6 @@ def emit(data, fmt: str, human) -> None:
         human(data)
 
 
-
-
 format_option = click.option("--format", "fmt", type=click.Choice(["human", "json"]), default="human",
                              show_default=True, help="Output format on stdout.")
 data_dir_option = click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
