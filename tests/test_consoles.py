@@ -56,7 +56,8 @@ def test_search_line_gives_the_loss_in_percent_with_its_kind(capsys):
         "budget": "energy", "tolerance": 0.01, "tuple": [6, 6, 6, 5], "evaluations": 6, "loss": 0.00610214857144209,
         "loss_kind": "kl", "reduction_vs_fp16": {"energy": 2.017}}})
     out = capsys.readouterr().out
-    assert "[6, 6, 6, 5] after 6 evaluations, loss +0.61% (kl against W4A16 on the calibration text)" in out
+    assert ("search (energy budget): [6, 6, 6, 5] after 6 evaluations, loss +0.61% within the 1% tolerance "
+            "(kl against W4A16 on the calibration text)") in out
     assert "energy 2.02x" in out
 
 

@@ -119,8 +119,9 @@ def _human_summary(s: dict) -> None:
             c.print(f"search ({sr['budget']}, tolerance {sr['tolerance']}): no tuple met the tolerance in "
                     f"{sr['evaluations']} evaluations; activations unquantized (W4A16)")
         else:
-            c.print(f"search ({sr['budget']}, tolerance {sr['tolerance']}): {sr['tuple']} after {sr['evaluations']} evaluations, "
-                    f"loss {100 * sr['loss']:+.2f}% ({sr.get('loss_kind', 'ppl')} against W4A16 on the calibration text), "
+            c.print(f"search ({sr['budget']} budget): {sr['tuple']} after {sr['evaluations']} evaluations, "
+                    f"loss {100 * sr['loss']:+.2f}% within the {100 * sr['tolerance']:g}% tolerance "
+                    f"({sr.get('loss_kind', 'ppl')} against W4A16 on the calibration text), "
                     "reduction vs FP16: " + ", ".join(f"{k} {v:.2f}x" for k, v in sr["reduction_vs_fp16"].items()))
     for rec in s["passes"]:  # what a recovery did, which the result column's brief cuts off
         res = rec.get("result", {})
