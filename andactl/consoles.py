@@ -1,6 +1,8 @@
 """The consoles andactl writes through: progress and logs on stderr, data on stdout."""
 from __future__ import annotations
 
+import sys
+
 
 def stderr_console():
     from rich.console import Console
@@ -28,3 +30,14 @@ def stdout_console():
 
     console = UncutConsole(highlight=False, soft_wrap=True)
     return console if console.is_terminal else UncutConsole(highlight=False, soft_wrap=True, width=UNCUT_WIDTH)
+
+
+def encodable(text: str, fallback: str) -> str:
+    """``text`` where stdout's encoding can write it, else the ASCII ``fallback`` (an ASCII stdout,
+    e.g. ``PYTHONIOENCODING=ascii``: rich draws its tables in ASCII there, and a cell's "±" would
+    end the command in a UnicodeEncodeError)."""
+    try:
+        text.encode(getattr(sys.stdout, "encoding", None) or "utf-8")
+    except (UnicodeEncodeError, LookupError):
+        return fallback
+    return text

@@ -69,3 +69,18 @@ def test_recovery_line_gives_the_held_out_loss_before_and_after(capsys):
         "held_out_after": 0.001914}}]})
     out = capsys.readouterr().out
     assert "recover: held-out KL(teacher || student) 0.002292 -> 0.001914 (-16.5%) after 6 steps" in out
+
+
+def test_an_ascii_stdout_gets_ascii_signs(monkeypatch):
+    # PYTHONIOENCODING=ascii: rich draws ASCII boxes; the cells must not need "±" or "—" either
+    import io
+    import sys
+
+    raw = io.BytesIO()
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(raw, encoding="ascii"))
+    doc = _eval_doc()
+    doc["models"][0]["results"]["piqa"].pop("acc_norm")
+    human_results(doc)
+    sys.stdout.flush()
+    out = raw.getvalue().decode("ascii")
+    assert "61.23 +/- 2.18" in out and re.search(r"\|\s+-\s+\|", out), out  # a missing value: "-"

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from andactl.cli.common import data_dir_option, device_option, emit, format_option, run_dtype_option
-from andactl.consoles import stdout_console
+from andactl.consoles import encodable, stdout_console
 
 
 def human_results(data: dict) -> None:
@@ -23,13 +23,14 @@ def human_results(data: dict) -> None:
     table.add_column("model")
     for task, m in columns:
         table.add_column(f"{task} {m}" + ("" if m == "ppl" else " %"), justify="right")
+    pm, none = encodable("±", "+/-"), encodable("—", "-")
     for r in runs:
         cells = []
         for task, m in columns:
             res = r["results"].get(task, {})
             v, se = res.get(m), res.get(f"{m}_stderr")
-            cells.append("—" if v is None else f"{v:.3f}" if m == "ppl"
-                         else f"{100 * v:.2f}" + ("" if se is None else f" ± {100 * se:.2f}"))
+            cells.append(none if v is None else f"{v:.3f}" if m == "ppl"
+                         else f"{100 * v:.2f}" + ("" if se is None else f" {pm} {100 * se:.2f}"))
         table.add_row(r["model"], *cells)
     stdout_console().print(table)
     for r in runs:

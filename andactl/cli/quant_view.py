@@ -16,6 +16,8 @@ def quantized_modules(model, file_bytes: dict[str, int]) -> list[dict]:
 def print_quantization(console, info: dict) -> None:
     from rich.table import Table
 
+    from andactl.consoles import encodable
+
     rows = info.get("quantized_modules", [])
     if rows:
         t = Table(title="quantized modules")
@@ -23,7 +25,7 @@ def print_quantization(console, info: dict) -> None:
             t.add_column(col, justify="right" if col != "module" else "left")
         for r in rows:
             t.add_row(r["module"], str(r["in"]), str(r["out"]), str(r["weight_bits"]), str(r["group_size"]),
-                      str(r["mantissa_bits"]), "—" if r["bytes"] is None else f"{r['bytes']:,}")
+                      str(r["mantissa_bits"]), encodable("—", "-") if r["bytes"] is None else f"{r['bytes']:,}")
         console.print(t)
     if "stored_bytes" in info:
         console.print(f"stored {info['stored_bytes'] / 2**20:.2f} MiB vs dense FP16 {info['dense_fp16_bytes'] / 2**20:.2f} MiB: "
