@@ -84,3 +84,16 @@ def test_an_ascii_stdout_gets_ascii_signs(monkeypatch):
     sys.stdout.flush()
     out = raw.getvalue().decode("ascii")
     assert "61.23 +/- 2.18" in out and re.search(r"\|\s+-\s+\|", out), out  # a missing value: "-"
+
+
+def test_a_run_with_an_ascii_stdout_ends_well(tiny_hf_dir, data_dir, tmp_path):
+    # the summary's cut results used to end it in UnicodeEncodeError, after the artifact was written
+    from click.testing import CliRunner
+
+    from andactl.cli.main import cli
+
+    res = CliRunner(charset="ascii").invoke(cli, [
+        "slice", str(tiny_hf_dir), "--ratio", "0.25", "-o", str(tmp_path / "s"), "--cal-data", "ptb",
+        "--cal-split", "validation", "--cal-samples", "4", "--cal-seqlen", "128", "--data-dir", data_dir])
+    assert res.exit_code == 0, res.stderr
+    assert ", ..." in res.stdout and "artifact: " in res.stdout

@@ -10,7 +10,7 @@ import click
 
 from andactl.cli.common import (data_dir_option, dry_run_option, emit, format_option, spill_option,
                                  stream_option)
-from andactl.consoles import stdout_console
+from andactl.consoles import encodable, stdout_console
 
 log = logging.getLogger("andactl")
 
@@ -85,9 +85,10 @@ def _brief(items: list[str], width: int = 90) -> str:
     """Joins whole ``key=value`` items up to ``width`` characters; never cuts one in half (a cut
     ``lr=0.001`` would read ``lr=0.0``), marking what was left out with an ellipsis."""
     out: list[str] = []
+    more = encodable("…", "...")
     for item in items:
         if len(", ".join(out + [item])) > width:
-            return ", ".join(out) + (", …" if out else item[: width - 1] + "…")
+            return ", ".join(out) + (f", {more}" if out else item[: width - len(more)] + more)
         out.append(item)
     return ", ".join(out)
 

@@ -64,15 +64,15 @@ def pareto_png(doc: dict) -> bytes:
 def print_table(doc: dict) -> None:
     from rich.table import Table
 
-    from andactl.consoles import stdout_console
+    from andactl.consoles import encodable, stdout_console
 
     t = Table(title=f"sweep ({len(doc['points'])} points, {doc['reused_points']} reused; source ppl {doc['base_ppl']:.3f})")
-    for col in ("point", "tuple", "MiB", "x FP16", "energy", "BOPs", "ppl", "Δppl", "frontier", "s"):
+    for col in ("point", "tuple", "MiB", "x FP16", "energy", "BOPs", "ppl", encodable("Δppl", "ppl change"), "frontier", "s"):
         t.add_column(col, justify="left" if col in ("point", "tuple", "frontier") else "right")
     for p in sorted(doc["points"], key=lambda p: p["bytes"]):
         mark = ",".join(n for n, f in (("bytes", p["frontier_bytes"]), ("energy", p["frontier_energy"])) if f)
         secs = sum(v for k, v in p["seconds"].items() if not k.endswith("_shared"))
-        t.add_row(p["key"] + (" ← best" if p["key"] == doc["best"] else ""), str(p["tuple"]), f"{p['bytes'] / 2**20:.2f}",
+        t.add_row(p["key"] + (encodable(" ← best", " <- best") if p["key"] == doc["best"] else ""), str(p["tuple"]), f"{p['bytes'] / 2**20:.2f}",
                   f"{p.get('ratio_vs_dense_fp16', float('nan')):.3f}", f"{p['energy']:.4g}", f"{p['bops']:.4g}",
                   f"{p['ppl']:.3f}", f"{100 * p['ppl_increase']:+.2f}%", mark, f"{secs:.0f}")
     stdout_console().print(t)
