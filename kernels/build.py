@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -109,6 +110,23 @@ def build_lock(bdir: Path) -> Iterator[None]:
         os.close(fd)
 
 
+@contextmanager
+def standard_streams() -> Iterator[None]:
+    """Inside, ``sys.stdout`` / ``sys.stderr`` are streams even where Python started with that file
+    descriptor closed (``andactl … >&-``: it sets them to None): torch's extension loader flushes
+    them, and a None failed the load ("'NoneType' object has no attribute 'flush'"), so the run
+    fell back to the reference kernels. Restored after."""
+    missing = [name for name in ("stdout", "stderr") if getattr(sys, name) is None]
+    with open(os.devnull, "w") as devnull:
+        for name in missing:
+            setattr(sys, name, devnull)
+        try:
+            yield
+        finally:
+            for name in missing:
+                setattr(sys, name, None)
+
+
 def _build(cuda: bool, verbose: bool) -> BuildResult:
     import andactl.kernels.ops  # noqa: F401  (defines the schemas the library implements)
     import andactl.kernels.prepack  # noqa: F401  (int4_prepack, anda_gemm_prepacked schemas)
@@ -127,7 +145,7 @@ def _build(cuda: bool, verbose: bool) -> BuildResult:
     t0 = time.perf_counter()
     try:
         bdir.mkdir(parents=True, exist_ok=True)
-        with build_lock(bdir):
+        with build_lock(bdir), standard_streams():
             cpp_extension.load(
                 name=name, sources=list(srcs), extra_cflags=list(CFLAGS), extra_ldflags=list(LDFLAGS),
                 extra_cuda_cflags=list(CUDA_FLAGS) if cuda else None, build_directory=str(bdir),

@@ -1,11 +1,15 @@
-"""kernels/build.build_lock: extension builds of one directory are serialized across processes,
-and torch's lock file left by a killed build no longer makes every later build wait forever."""
+"""kernels/build: extension builds of one directory are serialized across processes (build_lock),
+torch's lock file left by a killed build no longer makes every later build wait forever, and a process
+started with stdout closed still loads the extension (standard_streams)."""
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 import time
+
+import pytest
 
 from andactl.kernels import build
 
@@ -40,3 +44,30 @@ def test_a_build_in_progress_is_waited_for_not_broken(tmp_path, caplog):
     finally:
         holder.wait(timeout=10)
     assert holder.returncode == 0
+
+
+CLOSED_STDOUT = """
+import sys
+from andactl.kernels import build
+res = build.load(cuda=False)
+sys.stderr.write("ok" if res.ok else "failed: " + res.reason)
+"""
+
+
+def test_the_extension_loads_with_stdout_closed():
+    # `andactl ... >&-`: Python starts with sys.stdout = None; torch's loader flushed it, the load
+    # failed and the run fell back to the reference kernels
+    here = build.load(cuda=False)
+    if not here.ok:
+        pytest.skip(f"C++ extension did not build here: {here.reason}")
+    child = subprocess.run([sys.executable, "-c", CLOSED_STDOUT], stderr=subprocess.PIPE, text=True, timeout=600,
+                           preexec_fn=lambda: os.close(1))
+    assert child.stderr.strip().endswith("ok"), child.stderr[-500:]
+
+
+def test_standard_streams_stand_in_for_none_and_are_restored(monkeypatch):
+    monkeypatch.setattr(sys, "stdout", None)
+    with build.standard_streams():
+        sys.stdout.write("x")
+        sys.stdout.flush()
+    assert sys.stdout is None
