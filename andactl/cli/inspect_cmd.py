@@ -9,6 +9,7 @@ from andactl.consoles import stdout_console
 
 def describe(loaded) -> dict:
     """Summary of a loaded model: architecture, per-layer dims, true parameter count and bytes."""
+    from andactl.formats.artifact import model_dtype
     from andactl.models.stats import count_bytes, count_parameters, layer_dims
     from andactl.models.tied_head import is_tied_head
 
@@ -22,7 +23,7 @@ def describe(loaded) -> dict:
         "parameters": params, "dense_parameters": dense,
         "parameter_ratio": round(params / dense, 4) if dense else None,
         "bytes": count_bytes(loaded.model),  # as loaded (``loaded_dtype``), not as stored
-        "loaded_dtype": str(next(p.dtype for p in loaded.model.parameters() if p.is_floating_point())).removeprefix("torch."),
+        "loaded_dtype": str(model_dtype(loaded.model)).removeprefix("torch."),
         "provides": sorted(loaded.provided),
         "structure": [r.get("pass") for r in loaded.structure],
         # every pass of every step that made the artifact (recover and the quantization passes
