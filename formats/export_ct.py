@@ -13,7 +13,9 @@ transformers' compressed-tensors integration and vLLM). Per packed linear ``<m>`
 
 compressed-tensors stores signed values ``x_q`` in -8..7 as the nibble ``x_q + 8``; our unsigned
 code ``q`` is exactly that nibble (``x_q = q - 8``, and likewise for zero points), so the codes are
-copied bit for bit and ``(x_q - zp) * scale`` equals our ``(q - z) * scale``. Sliced models
+copied bit for bit and ``(x_q - zp) * scale`` equals our ``(q - z) * scale``. The INT8/INT4 head
+and embedding tables of ``quantize_tables`` have no compressed-tensors form: the export holds the
+float weights they dequantize to (in the artifact's float dtype; a shared table once, tied). Sliced models
 (shortcut matrices, weightless norms) and Anda activations have no compressed-tensors
 representation: they are refused with the reason.
 """
@@ -102,20 +104,38 @@ def ct_quantization_config(records: ArtifactRecords) -> dict:
             "config_groups": config_groups, "ignore": ["lm_head"], "kv_cache_scheme": None}
 
 
+def table_modules(model, records: ArtifactRecords) -> dict[str, torch.nn.Module]:
+    """The INT8/INT4 head and embedding tables of ``model`` (``quantize_tables``), by module name:
+    modules holding codes and scales that are not packed linears."""
+    return {name: m for name, m in model.named_modules()
+            if name not in records.packed and hasattr(m, "weight_packed") and hasattr(m, "dequantized")}
+
+
 def export_state(model, records: ArtifactRecords) -> dict[str, torch.Tensor]:
-    """Full state dict of the exported model: packed linears in compressed-tensors layout, every
-    other tensor as the artifact stores it (tied aliases dropped)."""
+    """Full state dict of the exported model: packed linears in compressed-tensors layout; the
+    quantized head and embedding tables as the float ``weight`` they dequantize to (in the model's
+    float dtype: compressed-tensors has no form for andactl's tables, and left as codes transformers
+    would start those weights from random values); every other tensor as the artifact stores it.
+    A table stored once for a tied head and embedding is written once, under the embedding."""
+    from andactl.formats.artifact import model_dtype
+
     packed_prefixes = set(records.packed)
+    tables = table_modules(model, records)
+    dtype = model_dtype(model)
     state: dict[str, torch.Tensor] = {}
     seen: set[int] = set()
     for name, t in model.state_dict().items():
-        module = name.rsplit(".", 1)[0]
+        module, _, leaf = name.rpartition(".")
         if module in packed_prefixes:
             continue
         ptr = t.untyped_storage().data_ptr()
         if ptr in seen and t.numel():
             continue  # tied alias (lm_head of a tied-embedding model)
         seen.add(ptr)
+        if module in tables and leaf in ("weight_packed", "weight_scale"):
+            if leaf == "weight_packed":
+                state[f"{module}.weight"] = tables[module].dequantized().to(dtype).cpu().contiguous()
+            continue
         state[name] = t.detach().cpu().contiguous()
     for name in records.packed:
         for key, t in ct_module_tensors(model.get_submodule(name)).items():

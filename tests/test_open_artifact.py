@@ -254,8 +254,8 @@ def test_generate_bad_input(tmp_path_factory, args, msg):
     assert res.exit_code == 2 and len(lines) == 1 and msg in lines[0], res.stderr
 
 
-def _w4a16(tmp_path_factory, symmetric: bool):
-    key = ("w4a16", symmetric)
+def _w4a16(tmp_path_factory, symmetric: bool, tables: bool = False):
+    key = ("w4a16", symmetric, tables)
     if key not in _CACHE:
         from transformers import AutoModelForCausalLM
         from tiny_models import tiny_config
@@ -267,7 +267,8 @@ def _w4a16(tmp_path_factory, symmetric: bool):
         ctx = PassContext(model=model, adapter=get_adapter(model), tokenizer=char_tokenizer())
         ctx._calibration = tiny_calibration(samples=8, seqlen=32)
         PassManager.from_recipe([{"pass": "quantize_weights", "method": "rtn", "group_size": 64, "symmetric": symmetric},
-                                 {"pass": "keep_activations"}, {"pass": "pack"}]).run(ctx)
+                                 {"pass": "keep_activations"}, {"pass": "pack"}]
+                                + ([{"pass": "quantize_tables"}] if tables else [])).run(ctx)
         out = save_artifact(tmp_path_factory.mktemp("w4a16") / "a", ctx.model, char_tokenizer(), {}, records=ctx.records)
         _CACHE[key] = (ctx.model, out)
     return _CACHE[key]
@@ -323,6 +324,31 @@ def test_symmetric_export_opens_in_transformers_with_our_logits(tmp_path_factory
     ids = tiny_inputs()
     with torch.no_grad():
         torch.testing.assert_close(theirs(ids).logits, ours(ids).logits, atol=1e-5, rtol=0)
+
+
+def test_export_of_quantized_tables_writes_their_float_weights(tmp_path_factory, tmp_path):
+    """`quantize`'s INT8 head/embedding tables have no compressed-tensors form: the export holds the
+    float weights they dequantize to (once, tied, for a shared table); they used to be written as
+    andactl's codes, which transformers ignored, starting those weights from random values."""
+    pytest.importorskip("compressed_tensors")
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM
+
+    model, art = _w4a16(tmp_path_factory, True, tables=True)
+    assert json.loads((art / "config.json").read_text())["andactl"]["tables"]["shared"]  # tiny llama: tied
+    assert _cli("export", art, "--to", "compressed-tensors", "-o", tmp_path / "ct").exit_code == 0
+    state = load_file(str(tmp_path / "ct" / "model.safetensors"))
+    emb = model.get_input_embeddings()
+    table = state["model.embed_tokens.weight"]
+    assert table.dtype == state["model.norm.weight"].dtype  # the artifact's float storage dtype
+    assert torch.equal(table, emb.dequantized().to(table.dtype))
+    assert not [k for k in state if k.endswith(("weight_packed", "weight_scale")) and "layers" not in k]
+    assert "lm_head.weight" not in state and json.loads((tmp_path / "ct" / "config.json").read_text())["tie_word_embeddings"]
+    ours, _ = andactl.load(art, dtype=torch.float32)
+    theirs = AutoModelForCausalLM.from_pretrained(str(tmp_path / "ct"), dtype=torch.float32).eval()
+    ids = tiny_inputs()
+    with torch.no_grad():  # the tables' fp16 rounding apart, the same model (random weights gave logits off by ~1)
+        torch.testing.assert_close(theirs(ids).logits, ours(ids).logits, atol=2e-3, rtol=0)
 
 
 def test_export_overwrite_replaces_only_an_export(tmp_path_factory, tmp_path):

@@ -23,6 +23,7 @@ def export_compressed_tensors(src: Path, out: Path, overwrite: bool = False) -> 
 
     from andactl.formats.export_ct import ASYMMETRIC_LOAD_ISSUE, check_exportable, ct_quantization_config, export_state
     from andactl.formats.reader import base_config_dict, read_artifact, read_config, read_records
+    from andactl.formats.records import SECTION
 
     from andactl.formats.output_dir import EXPORT_RECORD, check_output, staged_output
 
@@ -36,6 +37,8 @@ def export_compressed_tensors(src: Path, out: Path, overwrite: bool = False) -> 
     state = export_state(model, records)
     hf_config = base_config_dict(config)
     hf_config["quantization_config"] = ct_quantization_config(records)
+    if (config[SECTION].get("tables") or {}).get("shared"):  # one table for head and embedding: tied again
+        hf_config["tie_word_embeddings"] = True
     record = {"format": "compressed-tensors pack-quantized", "source": str(src.resolve()),
               "andactl_version": __version__}
     with staged_output(out, overwrite) as tmp:
