@@ -54,11 +54,17 @@ def category(name: str) -> str:
     return "norms_other"
 
 
-def account(path: str | Path) -> dict:
-    """Bytes by category, data/header/file bytes, of ``path``/model.safetensors (or that file)."""
+def weights_file(path: str | Path) -> Path:
+    """``path``/model.safetensors, or ``path`` itself when it is the file."""
     path = Path(path)
-    file = path / "model.safetensors" if path.is_dir() else path
-    n, header = read_header(file)
+    return path / "model.safetensors" if path.is_dir() else path
+
+
+def account(path: str | Path, read: tuple[int, dict] | None = None) -> dict:
+    """Bytes by category, data/header/file bytes, of ``path``/model.safetensors (or that file);
+    ``read``: its ``read_header`` result when the caller has it already."""
+    file = weights_file(path)
+    n, header = read or read_header(file)
     by_cat = dict.fromkeys(CATEGORIES, 0)
     for name, info in header.items():
         start, end = info["data_offsets"]
@@ -67,13 +73,10 @@ def account(path: str | Path) -> dict:
     return {"by_category": by_cat, "data_bytes": data, "header_bytes": 8 + n, "file_bytes": file.stat().st_size}
 
 
-def module_bytes(path: str | Path) -> dict[str, int]:
-    """Bytes in ``path``/model.safetensors of each module's own tensors (name up to the last dot).
-
-    Invariant: read from the file header alone, so a module's bytes are what the file stores for it
-    (packed codes, scales, zero points, bias), not what it takes once loaded."""
-    path = Path(path)
-    _, header = read_header(path / "model.safetensors" if path.is_dir() else path)
+def module_bytes(header: dict) -> dict[str, int]:
+    """Bytes of each module's own tensors (name up to the last dot) in a safetensors ``header``
+    (``read_header``'s). Invariant: from the header alone, so a module's bytes are what the file
+    stores for it (packed codes, scales, zero points, bias), not what it takes once loaded."""
     out: dict[str, int] = {}
     for name, info in header.items():
         start, end = info["data_offsets"]

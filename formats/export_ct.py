@@ -104,11 +104,11 @@ def ct_quantization_config(records: ArtifactRecords) -> dict:
             "config_groups": config_groups, "ignore": ["lm_head"], "kv_cache_scheme": None}
 
 
-def table_modules(model, records: ArtifactRecords) -> dict[str, torch.nn.Module]:
-    """The INT8/INT4 head and embedding tables of ``model`` (``quantize_tables``), by module name:
-    modules holding codes and scales that are not packed linears."""
-    return {name: m for name, m in model.named_modules()
-            if name not in records.packed and hasattr(m, "weight_packed") and hasattr(m, "dequantized")}
+def table_modules(model) -> dict[str, torch.nn.Module]:
+    """The INT8/INT4 head and embedding tables of ``model`` (``quantize_tables``), by module name."""
+    from andactl.models.quantized_tables import QuantizedEmbedding, QuantizedHead
+
+    return {name: m for name, m in model.named_modules() if isinstance(m, (QuantizedEmbedding, QuantizedHead))}
 
 
 def export_state(model, records: ArtifactRecords) -> dict[str, torch.Tensor]:
@@ -120,7 +120,7 @@ def export_state(model, records: ArtifactRecords) -> dict[str, torch.Tensor]:
     from andactl.formats.artifact import model_dtype
 
     packed_prefixes = set(records.packed)
-    tables = table_modules(model, records)
+    tables = table_modules(model)
     dtype = model_dtype(model)
     state: dict[str, torch.Tensor] = {}
     seen: set[int] = set()

@@ -201,8 +201,10 @@ def _swap_in(tmp: Path, out: Path, token: str, overwrite: bool) -> Path | None:
 
 
 def _free_mb(folder: Path) -> str:
+    from andactl.instruments import megabytes
+
     try:
-        return f"{shutil.disk_usage(folder).free / 1e6:.1f} MB"
+        return f"{megabytes(shutil.disk_usage(folder).free)} MB"
     except OSError:
         return "unknown"
 

@@ -17,6 +17,7 @@ import torch
 
 from andactl.data.model_text import MIX, samples_model
 from andactl.errors import ConfigError
+from andactl.instruments import megabytes
 from andactl.kernels import split_gemm
 from andactl.passbase import QUANTIZED, Pass, PassConfig, check_seed, register_pass
 from andactl.passes.recover_loss import HEAD_PRODUCTS
@@ -224,7 +225,7 @@ class Recover(Pass):
             trim_heap()
         log.info("recover: teacher top-%d targets of %d sequences in %.1f s (%.1f MB), teacher freed",
                  k, rows.shape[0] + text.held_out.shape[0], time.perf_counter() - t0,
-                 (train.nbytes + held.nbytes) / 1e6)
+                 megabytes(train.nbytes + held.nbytes))
         return SparseTeacher(train, held), text
 
     @staticmethod

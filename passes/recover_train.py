@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import torch
 
 from andactl.errors import NumericsError
+from andactl.instruments import megabytes
 from andactl.models.loading import native_bf16
 from andactl.passes.recover_loss import SplitHeads, head_loss, head_matrix, split_heads_bytes
 from andactl.passes.recover_topk import SparseTeacher
@@ -251,7 +252,7 @@ def train(student: Student, teacher: Student | SparseTeacher | None, params: lis
     if splits is not None:
         hist.head_products = "split bf16 on AMX tiles (float32-grade)"
         log.info("recover: the heads multiply in split bf16 on AMX tiles (%.0f MB packed; --head-products float32: "
-                 "torch's float32 GEMM)", packed / 1e6)
+                 "torch's float32 GEMM)", megabytes(packed))
     hist.held_out.append((0, held_out_loss(student, teacher, held_ids, s, s.batch_size, splits)))
     layers = len(student.layers)
     hist.recomputed_layers = student_recomputed_layers(student, s, train_ids.shape[1])

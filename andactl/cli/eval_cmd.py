@@ -111,11 +111,12 @@ def eval_(models, tasks, limit, batch_size, seqlen, output_path, backend, dtype,
             if parse_device(device).type == "cpu":  # the logits live in host RAM (on a GPU its own memory decides)
                 _check_memory(source, kind, min(batch_size, limit or batch_size), seqlen, dtype)
     runs = []
+    progress = not click.get_current_context().obj.get("quiet", False)
     for source in models:
         loaded = load_model(source, dtype, device)
         used = set_model_backend(loaded.model, backend, device)
         results = evaluate(loaded, task_list, ddir, limit=limit, batch_size=batch_size, seqlen=seqlen, device=device,
-                           progress=not click.get_current_context().obj.get("quiet", False))
+                           progress=progress)
         runs.append({"model": source, "dtype": dtype, "backend": used, "limit": limit, "results": results})
         del loaded
     data = runs[0] if len(runs) == 1 else {"models": runs}

@@ -37,27 +37,33 @@ def describe(loaded) -> dict:
     for key in ("slicing", "quantization", "search", "provenance", "base_model"):
         if key in meta:
             info[key] = meta[key]
+    header: dict = {}  # the artifact file's safetensors header, read once
     if loaded.kind == "artifact":  # what the file holds; other sources are described as loaded only
-        info["storage"] = storage_summary(loaded.source, meta)
+        from andactl.formats.byte_accounting import read_header, weights_file
+
+        read = read_header(weights_file(loaded.source))
+        header = read[1]
+        info["storage"] = storage_summary(loaded.source, meta, read)
         info["stored_bytes"] = info["storage"]["file_bytes"]
     if "quantization" in meta:
         from andactl.cli.quant_view import quantized_modules
         from andactl.formats.byte_accounting import module_bytes
 
-        info["quantized_modules"] = quantized_modules(loaded.model, module_bytes(loaded.source) if "storage" in info else {})
+        info["quantized_modules"] = quantized_modules(loaded.model, module_bytes(header))
         info["dense_fp16_bytes"] = 2 * dense
         if "stored_bytes" in info:
             info["compression_vs_fp16"] = round(2 * dense / info["stored_bytes"], 3)
     return info
 
 
-def storage_summary(path: str, meta: dict) -> dict:
-    """Bytes of model.safetensors by category and the ratios to the dense FP16 / W4A16 model."""
+def storage_summary(path: str, meta: dict, read: tuple[int, dict] | None = None) -> dict:
+    """Bytes of model.safetensors by category and the ratios to the dense FP16 / W4A16 model
+    (``read``: the file's ``read_header`` result, when the caller has it)."""
     from pathlib import Path
 
     from andactl.formats.byte_accounting import account, dense_references
 
-    acc = account(Path(path))
+    acc = account(Path(path), read)
     refs = dense_references(meta["dense_parameters"], meta.get("dense_block_linear_parameters")) if "dense_parameters" in meta else {}
     out = {**acc, "storage_dtype": meta.get("storage_dtype", "fp32"), "references": refs}
     out["ratios"] = {f"vs_{k}": round(acc["file_bytes"] / v, 4) for k, v in refs.items()}
