@@ -291,3 +291,37 @@ def test_dry_run_summary_names_the_free_disk_in_gb(capsys, free, line):
             "peak_host_ram_gb": 1.0, "peak_device_gb": 0.0, "output_parameters": 10**6, "disk_gb": 0.26,
             "free_disk_gb": free, "seconds": 1.0})
     assert f"0.26 GB on disk {line}, about 1 s" in capsys.readouterr().out
+
+
+def test_dry_run_counts_attention_as_loaded_and_int4_codes_until_pack(tmp_path):
+    """transformers loads every family with sdpa, which never holds the B·H·S² float32 scores eager
+    attention does (counting them put the default SmolLM2 slice at 5.17 GB against 2.76 GB
+    measured); the search's row holds the INT4 codes quantize_weights made, until pack."""
+    from tiny_models import tiny_config
+
+    from andactl.dry_run.costs import BASE_RSS, INT4_UNPACKED_BYTES_PER_WEIGHT, attention_bytes
+    from andactl.dry_run.shape import model_shape
+
+    cfg = tiny_config("llama")
+    cfg.update({"hidden_size": 1024, "intermediate_size": 2816, "num_attention_heads": 16, "num_key_value_heads": 16,
+                "num_hidden_layers": 2, "max_position_embeddings": 4096, "vocab_size": 32000})
+    src = tmp_path / "src"
+    cfg.save_pretrained(src)
+    _garbage_weights(src)
+    shape = model_shape(str(src))
+    assert shape.attention == "sdpa"
+    B, S = 16, 2048
+    assert attention_bytes(shape, B, S) == B * S * S  # at most a padded batch's bool mask
+    eager = type(shape)(**{**shape.__dict__, "attention": "eager"})
+    assert attention_bytes(eager, B, S) == B * shape.heads * S * S * 4
+    cal = ["--cal-samples", str(B), "--cal-seqlen", str(S), "--cal-batch-size", str(B)]
+    rot = next(r for r in _dry("slice", str(src), "--ratio", "0.25", "-o", str(tmp_path / "o"), *cal)["passes"]
+               if r["pass"] == "rotate")
+    assert rot["host_ram_gb"] < attention_bytes(eager, B, S) / 1e9  # eager's scores alone would be more
+    rows = {r["pass"]: r["host_ram_gb"] for r in
+            _dry("quantize", str(src), "-o", str(tmp_path / "o"), *cal)["passes"]}
+    P, D = shape.parameters, shape.hidden
+    int4 = int((P - shape.resident_params) * INT4_UNPACKED_BYTES_PER_WEIGHT)
+    act = B * S * (4 * D + 2 * shape.widest) * 4 + B * S * S
+    expected = BASE_RSS + P * 4 + int4 + B * S * shape.vocab * 4 + act
+    assert rows["anda_search"] == pytest.approx(expected / 1e9, abs=1.5e-3)

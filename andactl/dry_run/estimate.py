@@ -9,11 +9,12 @@ Memory model of the current (whole-model, in-memory) pipeline, bytes, ``b`` = by
 of the run dtype, ``P`` = parameters, ``P_out`` = parameters written, ``N`` = calibration tokens
 held by one rank, ``D`` = hidden, ``I`` = widest linear output, ``H`` = heads, ``V`` = vocab,
 ``K_max`` = widest linear input, ``L_max`` = elements of the largest matrix, ``C`` = one float64
-band of ``passes/blockwise.py``:
+band of ``passes/blockwise.py``, ``A`` = one batch's attention beside its activations (``costs.attention_bytes``:
+``B*S*S`` under sdpa, ``B*H*S*S*4`` eager):
 
     resident = BASE_RSS + P*b                  (interpreter + libraries; the model, memory-mapped)
     fuse     = resident + V*D*b + 2*C*8        (untied head; one float64 band)
-    rotate   = resident + ROTATE_EXTRA*P*b + N*D*b + B*S*(4*D + 2*I)*4 + B*H*S*S*4 + 4*D*D*8
+    rotate   = resident + ROTATE_EXTRA*P*b + N*D*b + B*S*(4*D + 2*I)*4 + A + 4*D*D*8
                (basis fisher: at least resident + L*(S*(4*D + 2*I)*4 + H*S*S*4) + 3*S*V*4, one sequence's
                 backward with every layer's activations kept; seconds + 3 forwards + the subspace search)
     slice    = resident + P_out*b              (cut copies while the source mapping is alive)
@@ -21,6 +22,9 @@ band of ``passes/blockwise.py``:
                (G_max = elements of the largest stack of linears sharing one input, e.g. gate+up;
                 one float64 [K, K] matrix factored in place: passes/gptq.py;
                 uint8 INT4 codes until pack, on disk when streamed)
+    search   = resident + B*S*V*4 + B*S*(4*D + 2*I)*4 + A + P_lin*INT4
+               (anda_search / sensitivity: one batch's float32 logits for the reference cross-entropy;
+                the INT4 codes stay until pack, in set_anda_bits and pack too)
     write    = resident + WRITE_EXTRA*P_out*b_out
     sample   = resident + B_s*S*L*2*W_kv*b + 2*B_s*V*4
                (``--cal-data self|mix``: the KV cache of B_s = min(batch, sampled sequences) sequences of
@@ -99,7 +103,7 @@ def _estimate(recipe, opts, check_disk: bool, timing: bool, rates: dict | None =
     probe_here = timing and rates is None and not on_gpu  # rates probed in this process: it runs nothing after
     rates = rates or (rate_probe.cpu_flops(dtype) if timing else dict(rate_probe.NOMINAL_FLOPS))
     run = RunFigures(opts=opts, shape=shape, device=device, world=world, b=b, N=N, cal_bytes=cal_bytes,
-                     cal_host=cal_host, act_batch=B * S * (4 * D + 2 * shape.widest) * 4 + B * shape.heads * S * S * 4,
+                     cal_host=cal_host, act_batch=B * S * (4 * D + 2 * shape.widest) * 4 + costs.attention_bytes(shape, B, S),
                      fwd_flops=2.0 * P * cal.samples * S / world,  # one forward over this rank's calibration share
                      flops=rate_probe.GPU_FLOPS if on_gpu else rates["run"], rates=rates, timing=timing)
     if getattr(opts, "stream", False):
@@ -131,6 +135,7 @@ def _in_memory_estimate(run: RunFigures, manager, cal, check_disk: bool, probe_h
     if sample_s:  # before any pass: the text is sampled from the model as loaded
         rows.append(row("sample calibration", sample_bytes, sample_s))
     out_params, out_b = P, storage_bytes(opts)  # unquantized tensors are written in the storage dtype
+    int4_live = 0  # ctx.int4_weights (uint8 codes) from quantize_weights until pack: alive in every pass between
     for step in manager.resolved_recipe():
         name = step["pass"]
         if name == "fuse_norms":
@@ -155,20 +160,22 @@ def _in_memory_estimate(run: RunFigures, manager, cal, check_disk: bool, probe_h
             out_params -= pruned_neurons(shape, step) * shape.layers * shape.neuron_params
         elif name == "quantize_weights":
             work, seconds = quantize_weights_cost(run, step)
-            int4 = int((P - shape.resident_params) * INT4_UNPACKED_BYTES_PER_WEIGHT)  # ctx.int4_weights (uint8 codes) until pack
-            rows.append(row(name, int4 + work, seconds))
+            int4_live = int((P - shape.resident_params) * INT4_UNPACKED_BYTES_PER_WEIGHT)
+            rows.append(row(name, int4_live + work, seconds))
             out_b = int4_bytes_per_weight(step)  # the linears dominate
         elif name in ("sensitivity", "anda_search"):
             evals = 40 if name == "sensitivity" else int(step.get("max_evals", 32))
-            rows.append(row(name, run.N * shape.vocab * 4 // max(1, cal.samples) * B + run.act_batch, evals * fwd_flops / flops))  # one calibration forward per evaluation
+            logits = run.N * shape.vocab * 4 // max(1, cal.samples) * B  # one batch's, for the reference cross-entropy
+            rows.append(row(name, int4_live + logits + run.act_batch, evals * fwd_flops / flops))  # a calibration forward per evaluation
             if B > 1:
                 rows[-1]["hint"] = f"a smaller --cal-batch-size holds fewer sequences' logits at once (now {B})"
         elif name == "pack":
-            rows.append(row(name, GPTQ_WEIGHT_COPIES * shape.largest_group * 4, 1.0))
+            rows.append(row(name, int4_live + GPTQ_WEIGHT_COPIES * shape.largest_group * 4, 1.0))
+            int4_live = 0
         elif name == "quantize_tables":
             rows.append(row(name, TABLE_COPIES * shape.vocab * D * b, 3 * shape.vocab * D * 20 / 1e9))
         elif name in ("set_anda_bits", "keep_activations"):  # no forward, no layer touched
-            rows.append(row(name, 0, 0.0))
+            rows.append(row(name, int4_live, 0.0))
         elif name == "recover":
             train_flops = forward_only = flops
             if not run.on_gpu and rates.get("autocast"):  # probed where training runs under bf16 autocast

@@ -37,6 +37,7 @@ class ModelShape:
     slicing: SliceTerms | None = None  # what sliced_parameters needs (None: rotated or packed)
     mlp_width: int = 0  # MLP neurons per layer
     neuron_params: int = 0  # parameters one MLP neuron holds in one layer (input rows, their biases, output column)
+    attention: str = "eager"  # transformers' attention implementation the model loads with ("sdpa" for every family here)
 
 
 def planned_parameters(shape: "ModelShape", step: dict) -> int:
@@ -150,6 +151,7 @@ def model_shape(source: str) -> ModelShape:
         largest_group=max(sum(math.prod(_dims(m)) for m in mods) for layer in adapter.layers()
                           for mods in adapter.anda_linears(layer).values() if mods),
         slicing=slice_terms(adapter, recorded_tied_source(meta.get("records"))),
+        attention=getattr(model.config, "_attn_implementation", None) or "eager",
         **_neuron_terms(adapter),
     )
 

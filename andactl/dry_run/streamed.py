@@ -25,7 +25,7 @@ def streamed_estimate(run: RunFigures, manager, check_disk: bool = True) -> dict
 
         stream_base = BASE + (R + V*D)*b + STREAM_LAYER_COPIES*L*b + 2*C*8
         fuse, slice = stream_base
-        rotate      = stream_base + N*D*b + B*S*(4*D + 2*I)*4 + B*H*S*S*4 + 4*D*D*8
+        rotate      = stream_base + N*D*b + B*S*(4*D + 2*I)*4 + A + 4*D*D*8  (A: costs.attention_bytes)
         write       = stream_base + L_max*4
 
     ``R`` = parameters outside the decoder layers, ``L`` = parameters of the largest layer; with
