@@ -293,14 +293,9 @@ def test_dry_run_summary_names_the_free_disk_in_gb(capsys, free, line):
     assert f"0.26 GB on disk {line}, about 1 s" in capsys.readouterr().out
 
 
-def test_dry_run_counts_attention_as_loaded_and_int4_codes_until_pack(tmp_path):
-    """transformers loads every family with sdpa, which never holds the B·H·S² float32 scores eager
-    attention does (counting them put the default SmolLM2 slice at 5.17 GB against 2.76 GB
-    measured); the search's row holds the INT4 codes quantize_weights made, until pack."""
+def _wide_llama(tmp_path):
+    """A config-only llama folder (garbage weights) wide enough for GB-sized rows: hidden 1024, vocabulary 32000."""
     from tiny_models import tiny_config
-
-    from andactl.dry_run.costs import BASE_RSS, INT4_UNPACKED_BYTES_PER_WEIGHT, attention_bytes
-    from andactl.dry_run.shape import model_shape
 
     cfg = tiny_config("llama")
     cfg.update({"hidden_size": 1024, "intermediate_size": 2816, "num_attention_heads": 16, "num_key_value_heads": 16,
@@ -308,6 +303,17 @@ def test_dry_run_counts_attention_as_loaded_and_int4_codes_until_pack(tmp_path):
     src = tmp_path / "src"
     cfg.save_pretrained(src)
     _garbage_weights(src)
+    return src
+
+
+def test_dry_run_counts_attention_as_loaded_and_int4_codes_until_pack(tmp_path):
+    """transformers loads every family with sdpa, which never holds the B·H·S² float32 scores eager
+    attention does (counting them put the default SmolLM2 slice at 5.17 GB against 2.76 GB
+    measured); the search's row holds the INT4 codes quantize_weights made, until pack."""
+    from andactl.dry_run.costs import BASE_RSS, INT4_UNPACKED_BYTES_PER_WEIGHT, attention_bytes
+    from andactl.dry_run.shape import model_shape
+
+    src = _wide_llama(tmp_path)
     shape = model_shape(str(src))
     assert shape.attention == "sdpa"
     B, S = 16, 2048
@@ -325,3 +331,25 @@ def test_dry_run_counts_attention_as_loaded_and_int4_codes_until_pack(tmp_path):
     act = B * S * (4 * D + 2 * shape.widest) * 4 + B * S * S
     expected = BASE_RSS + P * 4 + int4 + B * S * shape.vocab * 4 + act
     assert rows["anda_search"] == pytest.approx(expected / 1e9, abs=1.5e-3)
+
+
+def test_dry_run_counts_gptq_tables_as_gptq(tmp_path):
+    """``--table-method gptq`` runs the body over the calibration text and GPTQ on the float32
+    vocabulary matrix (TABLE_GPTQ_COPIES of it; SmolLM2: 1.99 GB measured where the RTN row said
+    1.38), not RTN's copies in the run dtype."""
+    from andactl.dry_run.costs import BASE_RSS, TABLE_COPIES, TABLE_GPTQ_COPIES
+    from andactl.dry_run.shape import model_shape
+
+    src = _wide_llama(tmp_path)
+    shape = model_shape(str(src))
+    args = ["quantize", str(src), "-o", str(tmp_path / "o"), "--bits", "7", "7", "7", "7", "--cal-samples", "4",
+            "--cal-seqlen", "256", "--cal-batch-size", "4"]
+    rtn = {r["pass"]: r for r in _dry(*args)["passes"]}["quantize_tables"]
+    report = _dry(*args, "--table-method", "gptq")
+    gptq, rates = {r["pass"]: r for r in report["passes"]}["quantize_tables"], report["cpu_flop_rates"]
+    table, act = shape.vocab * shape.hidden, 4 * 256 * (4 * shape.hidden + 2 * shape.widest) * 4 + 4 * 256 * 256
+    assert rtn["host_ram_gb"] == pytest.approx((BASE_RSS + shape.parameters * 4 + TABLE_COPIES * table * 4) / 1e9, abs=1.5e-3)
+    assert gptq["host_ram_gb"] == pytest.approx((BASE_RSS + shape.parameters * 4 + TABLE_GPTQ_COPIES * table * 4 + act) / 1e9,
+                                                abs=1.5e-3)
+    body = 2 * (shape.parameters - shape.resident_params) * 4 * 256  # a forward of the decoder body, no head
+    assert gptq["seconds"] == pytest.approx(body / rates["run"] + 2 * table * shape.hidden / rates["float32"], rel=0.02, abs=0.1)

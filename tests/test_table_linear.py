@@ -238,3 +238,16 @@ def test_table_linear_ignores_the_padding_nibble_of_an_odd_width():
                 for level in _each_isa():
                     clean = tables.table_linear(x, packed, scale, 4, 32, None)
                     assert torch.equal(tables.table_linear(x, dirty, scale, 4, 32, None), clean), (level, k, t, dt)
+
+
+@pytest.mark.parametrize("bits", [8, 4])
+@pytest.mark.parametrize("clip", [False, True])
+def test_table_quantized_in_row_blocks_equals_the_whole_table(monkeypatch, bits, clip):
+    """Quantizing TABLE_ROW_BLOCK rows at a time (so the float32 working copies stay a block's) gives
+    the codes and scales of the whole table in one piece, bit for bit, a last partial block and a
+    last partial group included."""
+    w = torch.randn(53, 37, generator=torch.Generator().manual_seed(3)) * torch.logspace(-3, 1, 53).unsqueeze(1)
+    whole = tq._quantize_rows(w, bits, 16, clip)
+    monkeypatch.setattr(tq, "TABLE_ROW_BLOCK", 8)
+    blocked = tq.quantize(w, bits, 16, clip)
+    assert all(torch.equal(a, b) and a.dtype == b.dtype for a, b in zip(blocked, whole))

@@ -20,6 +20,11 @@ INT4_UNPACKED_BYTES_PER_WEIGHT = 1 + 4 / 128  # formats.int4.Int4Weight between 
 # quantize_tables: working copies of one vocabulary x hidden table in the run dtype (a Qwen3-0.6B-shaped
 # RTN quantize peaks in this pass at 4.36-4.54 GB: the resident float32 model + ~2.6 tables; stop 37)
 TABLE_COPIES = 3
+# quantize_tables with method gptq: float32 copies of the vocabulary x hidden matrix GPTQ holds beside the
+# model (its working W, the codes, the column blocks, allocator retention), after a calibration forward of
+# the body. Fitted on one run (stop 63, AMD EPYC Zen 4): `andactl quantize smollm2-135m --weight-method rtn
+# --bits 8 7 8 8 --table-method gptq` peaked at 1.99 GB in that pass where the RTN row said 1.38
+TABLE_GPTQ_COPIES = 8
 EIGH_FLOPS_PER_D3 = 9.0  # symmetric eigendecomposition ~ 9 D^3 float64 FLOPs
 DISK_BYTES_PER_SECOND = 300e6  # read/write throughput assumed for loading and writing
 GPTQ_FLOPS_PER_WEIGHT_K = 2.0  # column-wise error update: ~2 K float32 FLOPs per weight (fitted: 0.13B/0.49B/1.07B within 30%)

@@ -47,9 +47,9 @@ import torch
 
 from andactl.dry_run import costs
 from andactl.dry_run import rates as rate_probe
-from andactl.dry_run.costs import (BASE_RSS, DISK_BYTES_PER_SECOND, EIGH_FLOPS_PER_D3, GPTQ_WEIGHT_COPIES,
-                                   INT4_UNPACKED_BYTES_PER_WEIGHT, TABLE_COPIES, gb, int4_bytes_per_weight,
-                                   storage_bytes)
+from andactl.dry_run.costs import (BASE_RSS, DISK_BYTES_PER_SECOND, EIGH_FLOPS_PER_D3, GPTQ_FLOPS_PER_WEIGHT_K,
+                                   GPTQ_WEIGHT_COPIES, INT4_UNPACKED_BYTES_PER_WEIGHT, TABLE_COPIES, TABLE_GPTQ_COPIES,
+                                   gb, int4_bytes_per_weight, storage_bytes)
 from andactl.dry_run.recover import recover_rows, teacher_shape
 from andactl.dry_run.report import RunFigures, artifact_bytes, quantize_weights_cost, report_fields
 from andactl.dry_run.sampling import calibration_sampling
@@ -172,8 +172,12 @@ def _in_memory_estimate(run: RunFigures, manager, cal, check_disk: bool, probe_h
         elif name == "pack":
             rows.append(row(name, int4_live + GPTQ_WEIGHT_COPIES * shape.largest_group * 4, 1.0))
             int4_live = 0
+        elif name == "quantize_tables" and step.get("method") == "gptq":  # the body's forward, then GPTQ in float32
+            body = fwd_flops * (P - shape.resident_params) / P
+            rows.append(row(name, TABLE_GPTQ_COPIES * head * 4 + run.act_batch,
+                            body / flops + GPTQ_FLOPS_PER_WEIGHT_K * head * D / rates["float32"]))
         elif name == "quantize_tables":
-            rows.append(row(name, TABLE_COPIES * shape.vocab * D * b, 3 * shape.vocab * D * 20 / 1e9))
+            rows.append(row(name, TABLE_COPIES * head * b, 3 * head * 20 / 1e9))
         elif name in ("set_anda_bits", "keep_activations"):  # no forward, no layer touched
             rows.append(row(name, int4_live, 0.0))
         elif name == "recover":
