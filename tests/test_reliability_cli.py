@@ -318,6 +318,58 @@ def test_run_eval_step_selects_backend(tiny_hf_dir, data_dir, tmp_path):
     assert summary["eval_backend"] == "reference" and summary["eval"]["wikitext2"]["windows"] == 1
 
 
+_SLICE_AND_EVAL = ("calibration: {dataset: ptb, split: validation, samples: 2, seqlen: 64, batch_size: 2}\n"
+                   "storage_dtype: fp32\npasses:\n  - {pass: fuse_norms}\n  - {pass: rotate, ratio: 0.5}\n"
+                   "  - {pass: slice}\neval: {tasks: wikitext2, seqlen: 64, limit: 2}\n")
+
+
+def test_run_without_output_evaluates_its_own_model(tiny_hf_dir, data_dir, tmp_path):
+    """A recipe with an ``eval:`` block and no output evaluates the model the passes made (it
+    evaluated the source and reported that as the run's result): the same perplexity as the run that
+    writes its (float32) artifact, not the source's."""
+    (tmp_path / "r.yaml").write_text(_SLICE_AND_EVAL)
+    ppl = {}
+    for name, out in (("memory", []), ("artifact", ["-o", tmp_path / "s"])):
+        res = invoke("run", tmp_path / "r.yaml", "--model", tiny_hf_dir, "--data-dir", data_dir, *out, "--format", "json")
+        assert res.exit_code == 0, res.stderr
+        ppl[name] = json.loads(res.stdout)["eval"]["wikitext2"]["ppl"]
+    res = invoke("eval", tiny_hf_dir, "--data-dir", data_dir, "--tasks", "wikitext2", "--seqlen", "64", "--limit", "2",
+                 "--dtype", "float32", "--format", "json")
+    source = json.loads(res.stdout)["results"]["wikitext2"]["ppl"]
+    assert ppl["memory"] == pytest.approx(ppl["artifact"], rel=1e-6)
+    assert abs(ppl["memory"] - source) > 1e-3 * source
+
+
+def test_run_releases_its_model_before_loading_the_artifact_to_evaluate(tiny_hf_dir, data_dir, tmp_path, monkeypatch):
+    """The eval step loads the written artifact with nothing of the run left alive beside it (the
+    run's model stayed: full.yaml's chain peaked 1.2 GB above `andactl eval` of its artifact)."""
+    import gc
+    import weakref
+
+    from andactl import pipeline
+    from andactl.models import loading
+
+    refs, alive_at_load = [], []
+    real_run, real_load = pipeline.run_recipe, loading.load_model
+
+    def run_recipe(*a, **k):
+        ctx, path, resolved = real_run(*a, **k)
+        refs.append(weakref.ref(ctx.model))
+        return ctx, path, resolved
+
+    def load_model(*a, **k):
+        gc.collect()
+        alive_at_load.append(refs[0]() is not None)
+        return real_load(*a, **k)
+
+    monkeypatch.setattr(pipeline, "run_recipe", run_recipe)
+    monkeypatch.setattr(loading, "load_model", load_model)
+    (tmp_path / "r.yaml").write_text(_SLICE_AND_EVAL)
+    res = invoke("run", tmp_path / "r.yaml", "--model", tiny_hf_dir, "--data-dir", data_dir, "-o", tmp_path / "s")
+    assert res.exit_code == 0, res.stderr
+    assert alive_at_load[-1] is False
+
+
 def test_truncated_weights_in_hf_folder(tiny_hf_dir, tmp_path):
     import shutil
 

@@ -66,14 +66,21 @@ def run_and_report(recipe, opts, fmt: str, eval_spec: dict | None = None, calibr
         if key in ctx.report:
             summary[key] = ctx.report[key]
     if eval_spec:
+        import gc
+
         from andactl.evaluation.harness import parse_tasks
         from andactl.evaluation.runner import evaluate
+        from andactl.kernels.backend import set_model_backend
         from andactl.models.loading import load_model
 
-        target = str(path) if path else opts.model
-        from andactl.kernels.backend import set_model_backend
-
-        loaded = load_model(target, opts.dtype, opts.device)
+        if path is None:  # nothing written: the run's own model, as the passes left it in memory (this
+            loaded = ctx   # evaluated the source model instead, and reported it as the run's; stop 63)
+        else:
+            # the run's model and working state go before the artifact is loaded for the evaluation (they
+            # stayed beside it: full.yaml's chain peaked at 3.03 GB in its eval step; stop 63)
+            del ctx
+            gc.collect()
+            loaded = load_model(str(path), opts.dtype, opts.device)
         summary["eval_backend"] = set_model_backend(loaded.model, eval_spec.get("backend", "auto"), opts.device)
         summary["eval"] = evaluate(loaded, parse_tasks(eval_spec.get("tasks", "wikitext2")), opts.data_dir,
                                    limit=eval_spec.get("limit"), seqlen=eval_spec.get("seqlen", 2048), device=opts.device,
