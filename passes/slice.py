@@ -8,6 +8,7 @@ from andactl.errors import ConfigError
 from andactl.passbase import QUANTIZED, Pass, PassConfig, register_pass
 from andactl.models.slicegpt_layer import count_parameters
 from andactl.formats.records import SlicingRecord
+from andactl.models.file_backed import own_file_backed
 from andactl.models.slice_count import recorded_tied_source
 from andactl.models.structure import apply_dims, dims_record
 from andactl.models.tied_head import centred_source, tie_head
@@ -55,6 +56,7 @@ class Slice(Pass):
             ctx.log.info("slice: the head and the token embedding share one table%s (fit residual %.1e)",
                          " (the rows' means folded into its cut columns)" if centred else "", fit)
         apply_dims(ctx.adapter, record, ctx.layers)
+        own_file_backed(ctx.model)  # the cut tensors are new: what survives lets the source's file mapping go
         after = count_parameters(ctx.model)
         shortcuts = sum(int(getattr(layer, n).numel()) for layer in ctx.adapter.layers() for n in layer.shortcuts)
         record["hidden_size"] = ctx.adapter.hidden_size

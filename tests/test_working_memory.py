@@ -1,5 +1,6 @@
-"""Calibration activations between layers (andactl/models/activation_buffers.py): in RAM a slot is
-allocated once and rewritten in place, with the values of what was kept; spilled, a file per slot."""
+"""What a run keeps in memory: calibration activations between layers (in RAM a slot is allocated
+once and rewritten in place; spilled, a file per slot), and no tensor left in the source's mapped
+weights file once ``slice`` has cut the model."""
 from __future__ import annotations
 
 import gc
@@ -37,3 +38,31 @@ def test_spilled_slots_hold_the_same_values(tmp_path):
         a, b = ram.keep(x.clone(), 0), disk.keep(x.clone(), 0)
         assert torch.equal(a, x) and torch.equal(b, x)
     assert disk.bytes_spilled == 3 * 4 * 4
+
+
+def test_slice_leaves_no_tensor_in_the_source_file_mapping(tiny_hf_dir):
+    """A loaded model's tensors point into its mapped model.safetensors; after ``slice`` none does
+    (a surviving tied table kept the whole mapping, and the pages of every cut tensor, resident), and
+    own_file_backed's copies equal what they replace."""
+    from tiny_models import tiny_calibration
+
+    from andactl.manager import PassManager
+    from andactl.context import PassContext
+    from andactl.models.file_backed import own_file_backed, weight_file_ranges
+    from andactl.models.loading import load_model
+
+    def mapped(model):
+        ranges = weight_file_ranges()
+        return [n for n, t in list(model.named_parameters()) + list(model.named_buffers())
+                if any(a <= t.untyped_storage().data_ptr() < b for a, b in ranges)]
+
+    loaded = load_model(str(tiny_hf_dir))
+    assert mapped(loaded.model)  # what the test is about: transformers maps the file
+    ctx = PassContext(model=loaded.model, adapter=loaded.adapter, tokenizer=loaded.tokenizer)
+    ctx._calibration = tiny_calibration(samples=4, seqlen=32)
+    PassManager.from_recipe([{"pass": "fuse_norms"}, {"pass": "rotate", "ratio": 0.25}, {"pass": "slice"}]).run(ctx)
+    assert mapped(ctx.model) == []
+    again = load_model(str(tiny_hf_dir)).model
+    before = {n: t.clone() for n, t in again.state_dict().items()}
+    assert own_file_backed(again) > 0 and mapped(again) == []
+    assert all(torch.equal(t, before[n]) for n, t in again.state_dict().items())
