@@ -13,6 +13,8 @@ import torch.nn.functional as F
 
 from andactl.errors import DataError, NumericsError
 
+LOSS_POSITIONS = 256  # positions of one window whose float32 log-probabilities the loss builds at once
+
 
 @dataclass
 class PerplexityResult:
@@ -36,10 +38,27 @@ def tokenize_corpus(rows: list[str], tokenizer) -> torch.Tensor:
 
 def least_bytes(windows: int, seqlen: int, vocab: int, element_size: int) -> int:
     """A lower bound on what one forward of ``windows`` windows holds beyond the model: their logits
-    at the run dtype's ``element_size``, and one window's float32 log-softmax inside the
-    cross-entropy (``window_losses`` takes the loss window by window). A run holds more (the
-    activations, the allocator's slack), so a batch this bound does not fit in could never run."""
-    return windows * seqlen * vocab * element_size + seqlen * vocab * 4
+    at the run dtype's ``element_size``, and the float32 log-softmax of LOSS_POSITIONS positions
+    inside the cross-entropy (``_window_loss``). A run holds more (the activations, the allocator's
+    slack), so a batch this bound does not fit in could never run."""
+    return windows * seqlen * vocab * element_size + min(seqlen, LOSS_POSITIONS) * vocab * 4
+
+
+def _window_loss(logits: torch.Tensor, ids: torch.Tensor, where: str) -> float:
+    """Mean next-token cross-entropy of one window's ``logits`` [T, V] against ``ids`` [T], from
+    float32 log-probabilities built LOSS_POSITIONS positions at a time: per position the same
+    values as the whole window's at once, whose float32 copy and log-softmax took two logits-sized
+    tensors (0.8 GB at 2048 x 49,152) beside the logits (stop 63). NumericsError for a NaN or Inf."""
+    pieces = []
+    for start in range(0, logits.shape[0], LOSS_POSITIONS):
+        part = logits[start : start + LOSS_POSITIONS]
+        if not torch.isfinite(part).all():
+            raise NumericsError(f"the model's logits contain NaN or Inf ({where}): no perplexity; its weights or "
+                                "activations overflow in this dtype (try --dtype float32)")
+        stop = min(start + LOSS_POSITIONS, logits.shape[0] - 1)  # the last position predicts nothing here
+        if stop > start:
+            pieces.append(F.cross_entropy(part[: stop - start].float(), ids[start + 1 : stop + 1], reduction="none"))
+    return torch.cat(pieces).mean().item()
 
 
 def window_losses(model, ids: torch.Tensor, seqlen: int, batch_size: int = 1, limit: int | None = None,
@@ -56,12 +75,8 @@ def window_losses(model, ids: torch.Tensor, seqlen: int, batch_size: int = 1, li
         for i in range(0, n, batch_size):
             batch = windows[i : i + batch_size].to(device)
             logits = model(input_ids=batch, use_cache=False).logits
-            for row in range(batch.shape[0]):  # one window's float32 temporaries at a time, not the batch's
-                if not torch.isfinite(logits[row]).all():
-                    raise NumericsError(f"the model's logits contain NaN or Inf (window {i + row + 1} of {n}): no "
-                                        "perplexity; its weights or activations overflow in this dtype (try --dtype float32)")
-                loss = F.cross_entropy(logits[row, :-1, :].float(), batch[row, 1:], reduction="none")
-                losses.append(loss.mean().item())
+            for row in range(batch.shape[0]):
+                losses.append(_window_loss(logits[row], batch[row], f"window {i + row + 1} of {n}"))
             del logits
             if advance:
                 advance(batch.shape[0])
