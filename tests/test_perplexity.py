@@ -116,3 +116,11 @@ def test_window_loss_in_position_blocks_equals_the_whole_window(monkeypatch, dty
     logits[-1, 3] = float("nan")
     with pytest.raises(NumericsError, match="window 1 of 1"):
         ppl._window_loss(logits, ids, "window 1 of 1")
+
+
+def test_a_window_of_one_token_is_refused():
+    from andactl.evaluation.perplexity import window_losses
+
+    model, _ = tiny_model("llama")
+    with pytest.raises(DataError, match="at least 2 tokens, got 1"):
+        window_losses(model, torch.arange(2, 40).unsqueeze(0), 1)

@@ -66,3 +66,25 @@ def test_slice_leaves_no_tensor_in_the_source_file_mapping(tiny_hf_dir):
     before = {n: t.clone() for n, t in again.state_dict().items()}
     assert own_file_backed(again) > 0 and mapped(again) == []
     assert all(torch.equal(t, before[n]) for n, t in again.state_dict().items())
+
+
+def test_tensors_sharing_a_mapped_storage_stay_tied(tmp_path):
+    """own_file_backed copies a tensor out of a mapped ``.safetensors`` file only when no other
+    tensor of the model shares its storage (two copies would untie them)."""
+    from torch import nn
+
+    from andactl.models.file_backed import own_file_backed, weight_file_ranges
+
+    def mapped_floats(name, n):
+        path = tmp_path / name
+        path.write_bytes(torch.arange(n, dtype=torch.float32).numpy().tobytes())
+        return torch.from_file(str(path), shared=False, size=n, dtype=torch.float32)
+
+    shared, alone = mapped_floats("a.safetensors", 4096), mapped_floats("b.safetensors", 4096)
+    model = nn.Module()
+    model.a, model.b = nn.Parameter(shared[:2048]), nn.Parameter(shared[2048:])
+    model.c = nn.Parameter(alone)
+    assert len(weight_file_ranges()) >= 2
+    assert own_file_backed(model) == 4096 * 4
+    assert model.a.untyped_storage().data_ptr() == model.b.untyped_storage().data_ptr() == shared.untyped_storage().data_ptr()
+    assert model.c.data_ptr() != alone.data_ptr() and torch.equal(model.c, alone)

@@ -73,8 +73,10 @@ def run_and_report(recipe, opts, fmt: str, eval_spec: dict | None = None, calibr
         from andactl.kernels.backend import set_model_backend
         from andactl.models.loading import load_model
 
-        if path is None:  # nothing written: the run's own model, as the passes left it in memory (this
-            loaded = ctx   # evaluated the source model instead, and reported it as the run's; stop 63)
+        if path is None:
+            # nothing written: the run's own model, as the passes left it in memory (this evaluated the
+            # source model instead, and reported it as the run's; stop 63)
+            loaded = ctx
         else:
             # the run's model and working state go before the artifact is loaded for the evaluation (they
             # stayed beside it: full.yaml's chain peaked at 3.03 GB in its eval step; stop 63)

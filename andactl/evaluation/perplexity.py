@@ -64,6 +64,8 @@ def _window_loss(logits: torch.Tensor, ids: torch.Tensor, where: str) -> float:
 def window_losses(model, ids: torch.Tensor, seqlen: int, batch_size: int = 1, limit: int | None = None,
                   device: torch.device | str = "cpu", advance: Callable[[int], None] | None = None) -> list[float]:
     """Mean next-token cross-entropy (float32) of each non-overlapping ``seqlen`` window of ``ids``."""
+    if seqlen < 2:
+        raise DataError(f"a perplexity window needs at least 2 tokens, got {seqlen}")
     total = ids.shape[1] // seqlen
     n = total if limit is None else min(total, limit)
     if n == 0:

@@ -30,16 +30,19 @@ def weight_file_ranges() -> list[tuple[int, int]]:
 @torch.no_grad()
 def own_file_backed(model: torch.nn.Module) -> int:
     """Replaces every CPU parameter and buffer of ``model`` whose storage lies in a mapped weights
-    file by a copy of its own (same values, dtype, shape, requires_grad); returns the bytes copied."""
+    file by a copy of its own (same values, dtype, shape, requires_grad); returns the bytes copied.
+    A storage that two of them share is left as it is: copying each would untie them."""
     ranges = weight_file_ranges()
     if not ranges:
         return 0
+    tensors = [t for t in list(model.parameters()) + list(model.buffers()) if t.device.type == "cpu"]
+    owners: dict[int, int] = {}
+    for t in tensors:
+        owners[t.untyped_storage().data_ptr()] = owners.get(t.untyped_storage().data_ptr(), 0) + 1
     copied = 0
-    for tensor in list(model.parameters()) + list(model.buffers()):
-        if tensor.device.type != "cpu":
-            continue
+    for tensor in tensors:
         address = tensor.untyped_storage().data_ptr()
-        if any(start <= address < end for start, end in ranges):
+        if owners[address] == 1 and any(start <= address < end for start, end in ranges):
             tensor.data = tensor.data.clone()
             copied += tensor.numel() * tensor.element_size()
     return copied
