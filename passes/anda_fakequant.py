@@ -10,14 +10,13 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 
 from andactl.models.adapters import ANDA_TYPES
 from andactl.models.anda_hooks import anda_activations, module_bits  # noqa: F401  (re-exported)
 from andactl.passes.search_losses import SEARCH_LOSSES
 
 
-KL_TOKEN_CHUNK = 256  # positions whose logits a search loss builds at once (256 x 49152 x 4 B = 48 MiB)
+KL_TOKEN_CHUNK = 256  # positions whose logits the KL search loss builds at once (256 x 49152 x 4 B = 48 MiB)
 
 
 def next_token_logits(model, calibration, device):
@@ -34,17 +33,13 @@ def next_token_logits(model, calibration, device):
 
 def summed_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> float:
     """Sum of the next-token cross-entropy of ``logits`` [B, T, V] against ``target`` [B, T] (-100 =
-    no target), in float32 over KL_TOKEN_CHUNK positions of one sequence at a time, summed in
-    float64: its float32 copies and log-softmax stay ``KL_TOKEN_CHUNK x V`` however large the batch
-    (the whole batch's reshaped copy and log-softmax added 0.4 GB to `andactl quantize smollm2-135m`'s
+    no target), one sequence at a time through ``perplexity.position_losses``, summed in float64:
+    its float32 copies and log-softmax stay ``LOSS_POSITIONS x V`` however large the batch (the
+    whole batch's reshaped copy and log-softmax added 0.4 GB to `andactl quantize smollm2-135m`'s
     peak RSS, whose dry run counts the batch's logits alone)."""
-    total = 0.0
-    for row in range(logits.shape[0]):
-        for start in range(0, logits.shape[1], KL_TOKEN_CHUNK):
-            end = start + KL_TOKEN_CHUNK
-            total += float(F.cross_entropy(logits[row, start:end].float(), target[row, start:end], reduction="sum",
-                                           ignore_index=-100))
-    return total
+    from andactl.evaluation.perplexity import position_losses
+
+    return sum(float(position_losses(logits[row], target[row]).double().sum()) for row in range(logits.shape[0]))
 
 
 def calibration_loss(model, calibration, device) -> float:

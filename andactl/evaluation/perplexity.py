@@ -39,26 +39,38 @@ def tokenize_corpus(rows: list[str], tokenizer) -> torch.Tensor:
 def least_bytes(windows: int, seqlen: int, vocab: int, element_size: int) -> int:
     """A lower bound on what one forward of ``windows`` windows holds beyond the model: their logits
     at the run dtype's ``element_size``, and the float32 log-softmax of LOSS_POSITIONS positions
-    inside the cross-entropy (``_window_loss``). A run holds more (the activations, the allocator's
+    inside the cross-entropy (``position_losses``). A run holds more (the activations, the allocator's
     slack), so a batch this bound does not fit in could never run."""
     return windows * seqlen * vocab * element_size + min(seqlen, LOSS_POSITIONS) * vocab * 4
 
 
-def _window_loss(logits: torch.Tensor, ids: torch.Tensor, where: str) -> float:
-    """Mean next-token cross-entropy of one window's ``logits`` [T, V] against ``ids`` [T], from
-    float32 log-probabilities built LOSS_POSITIONS positions at a time: per position the same
-    values as the whole window's at once, whose float32 copy and log-softmax took two logits-sized
-    tensors (0.8 GB at 2048 x 49,152) beside the logits (stop 63). NumericsError for a NaN or Inf."""
+def position_losses(logits: torch.Tensor, targets: torch.Tensor, where: str | None = None) -> torch.Tensor:
+    """Next-token cross-entropy per position (float32 [N]; 0 where the target is -100) of
+    ``logits`` [N, V] against ``targets`` [N], from float32 log-probabilities built LOSS_POSITIONS
+    positions at a time: per position the same values as all at once, whose float32 copy and
+    log-softmax took two logits-sized tensors (0.8 GB at 2048 x 49,152) beside the logits (stop 63).
+    With ``where``, NumericsError for a NaN or Inf in the logits."""
     pieces = []
     for start in range(0, logits.shape[0], LOSS_POSITIONS):
         part = logits[start : start + LOSS_POSITIONS]
-        if not torch.isfinite(part).all():
-            raise NumericsError(f"the model's logits contain NaN or Inf ({where}): no perplexity; its weights or "
-                                "activations overflow in this dtype (try --dtype float32)")
-        stop = min(start + LOSS_POSITIONS, logits.shape[0] - 1)  # the last position predicts nothing here
-        if stop > start:
-            pieces.append(F.cross_entropy(part[: stop - start].float(), ids[start + 1 : stop + 1], reduction="none"))
-    return torch.cat(pieces).mean().item()
+        if where is not None:
+            _check_finite(part, where)
+        pieces.append(F.cross_entropy(part.float(), targets[start : start + LOSS_POSITIONS], reduction="none",
+                                      ignore_index=-100))
+    return torch.cat(pieces)
+
+
+def _check_finite(logits: torch.Tensor, where: str) -> None:
+    if not torch.isfinite(logits).all():
+        raise NumericsError(f"the model's logits contain NaN or Inf ({where}): no perplexity; its weights or "
+                            "activations overflow in this dtype (try --dtype float32)")
+
+
+def _window_loss(logits: torch.Tensor, ids: torch.Tensor, where: str) -> float:
+    """Mean next-token cross-entropy of one window's ``logits`` [T, V] against ``ids`` [T]
+    (position_losses); NumericsError for a NaN or Inf anywhere in them, the last position's too."""
+    _check_finite(logits[-1], where)  # it predicts nothing here, and is checked all the same
+    return position_losses(logits[:-1], ids[1:], where).mean().item()
 
 
 def window_losses(model, ids: torch.Tensor, seqlen: int, batch_size: int = 1, limit: int | None = None,

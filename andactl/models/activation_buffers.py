@@ -56,10 +56,9 @@ class ActivationBuffers:
         """``x``'s values in the slot's tensor: ``x`` itself when the slot holds none of its shape,
         dtype and device yet (and ``x`` is contiguous), else copied into the one it holds."""
         held = self.held.get(slot)
-        if held is None or held.shape != x.shape or held.dtype != x.dtype or held.device != x.device:
-            if not x.is_contiguous():
-                return x
-            self.held[slot] = x
+        if held is None or (held.shape, held.dtype, held.device) != (x.shape, x.dtype, x.device):
+            if x.is_contiguous():
+                self.held[slot] = x
             return x
         if held.data_ptr() != x.data_ptr():
             held.copy_(x)

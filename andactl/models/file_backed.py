@@ -9,6 +9,8 @@ nothing is found and nothing copied.
 """
 from __future__ import annotations
 
+from collections import Counter
+
 import torch
 
 
@@ -36,9 +38,7 @@ def own_file_backed(model: torch.nn.Module) -> int:
     if not ranges:
         return 0
     tensors = [t for t in list(model.parameters()) + list(model.buffers()) if t.device.type == "cpu"]
-    owners: dict[int, int] = {}
-    for t in tensors:
-        owners[t.untyped_storage().data_ptr()] = owners.get(t.untyped_storage().data_ptr(), 0) + 1
+    owners = Counter(t.untyped_storage().data_ptr() for t in tensors)
     copied = 0
     for tensor in tensors:
         address = tensor.untyped_storage().data_ptr()
